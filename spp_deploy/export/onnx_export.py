@@ -1,0 +1,210 @@
+"""``export_onnx``: PyTorch model with canonical SPP ops -> checked, parity-verified ONNX file."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import onnx
+import torch
+
+from ..errors import UserError
+from ..op import SpatialPyramidPool
+from . import graph as _graph
+
+DYNAMIC_AXES = ("batch", "height", "width")
+DEFAULT_OPSET = 20
+MIN_OPSET = 18  # ReduceMax with axes as an input
+MAX_OPSET = 23
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+SPP_IMPLS = ("standard", "plugin")
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    spp_layers: int
+    parity: list = field(default_factory=list)  # spp_deploy.runtime.compare.SizeReport
+
+
+def _spp_schema_op():
+    """An onnxscript Op for our custom node: the exporter needs a schema to emit it."""
+    import onnxscript
+    from onnx.defs import OpSchema
+
+    A = OpSchema.AttrType
+    schema = OpSchema(
+        _graph.SPP_OP,
+        _graph.SPP_DOMAIN,
+        1,
+        inputs=[OpSchema.FormalParameter("X", "T")],
+        outputs=[OpSchema.FormalParameter("Y", "T")],
+        type_constraints=[("T", ["tensor(float)", "tensor(float16)"], "")],
+        attributes=[
+            OpSchema.Attribute("levels", A.INTS, "pyramid levels n (n x n bins)"),
+            OpSchema.Attribute("mode", A.STRING, "max or avg"),
+            OpSchema.Attribute("bins", A.STRING, "bin rule"),
+            OpSchema.Attribute("order", A.STRING, "channel_major or bin_major"),
+        ],
+    )
+    return onnxscript.values.Op(onnxscript.values.Opset(_graph.SPP_DOMAIN, 1), _graph.SPP_OP, schema)
+
+
+def _translation_table() -> dict:
+    spp = _spp_schema_op()
+
+    def translate(x, levels, mode, bins, order):
+        return spp(x, levels=list(levels), mode=mode, bins=bins, order=order)
+
+    return {torch.ops.spp_deploy.spatial_pyramid_pool.default: translate}
+
+
+@contextlib.contextmanager
+def _quiet():
+    """torch.onnx prints progress and warnings on every export; keep the CLI's output ours."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+
+
+def to_onnx_model(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    dynamic: Sequence[str] = DYNAMIC_AXES,
+    opset: int = DEFAULT_OPSET,
+    spp_impl: str = "standard",
+) -> onnx.ModelProto:
+    """Trace ``model`` with torch.export and return the lowered, checked ONNX model (in memory)."""
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise UserError(f"opset {opset} is not supported (use {MIN_OPSET}..{MAX_OPSET})")
+    if spp_impl not in SPP_IMPLS:
+        raise UserError(f"unknown --spp-impl {spp_impl!r} (known: {', '.join(SPP_IMPLS)})")
+    unknown = set(dynamic) - set(DYNAMIC_AXES)
+    if unknown:
+        raise UserError(f"unknown dynamic axis {sorted(unknown)[0]!r} (known: {', '.join(DYNAMIC_AXES)})")
+    dims = {i: torch.export.Dim.DYNAMIC for i, name in zip((0, 2, 3), DYNAMIC_AXES) if name in dynamic}
+    model = model.eval()
+    try:
+        with _quiet(), torch.no_grad():
+            program = torch.onnx.export(
+                model,
+                (example,),
+                dynamo=True,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=(dims,),
+                opset_version=opset,
+                custom_translation_table=_translation_table(),
+                optimize=True,
+                verify=False,
+            )
+    except Exception as e:  # torch's own message is long; keep its first line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"torch.onnx.export failed: {first}") from e
+    proto = program.model_proto
+    _name_dynamic_dims(proto, dynamic)
+    if spp_impl == "standard":
+        proto = _graph.lower_standard(proto)
+    else:
+        proto = _graph.to_plugin_mode(proto)
+    check_model(proto)
+    return proto
+
+
+def _name_dynamic_dims(proto: onnx.ModelProto, dynamic: Sequence[str]) -> None:
+    """Give the graph input and output dims readable names (batch, height, width)."""
+    names = dict(zip((0, 2, 3), DYNAMIC_AXES))
+    inp = proto.graph.input[0].type.tensor_type.shape.dim
+    rename = {}
+    for i, d in enumerate(inp):
+        if i in names and names[i] in dynamic and d.dim_param:
+            rename[d.dim_param] = names[i]
+            d.dim_param = names[i]
+    for vi in list(proto.graph.output) + list(proto.graph.value_info):
+        for d in vi.type.tensor_type.shape.dim:
+            if d.dim_param in rename:
+                d.dim_param = rename[d.dim_param]
+    # Intermediate shapes carry torch's symbol expressions; shape inference re-derives them.
+    del proto.graph.value_info[:]
+
+
+def check_model(proto: onnx.ModelProto) -> None:
+    """onnx's full checker and strict shape inference, with one-line failures."""
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+        onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
+    except Exception as e:
+        raise UserError(f"exported ONNX failed the checker: {str(e).strip().splitlines()[0]}") from e
+
+
+def find_spp_layers(model: torch.nn.Module) -> list[tuple[str, SpatialPyramidPool]]:
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, SpatialPyramidPool)]
+
+
+def write_atomic(proto: onnx.ModelProto, path: Path, verify=None) -> None:
+    """Write to a temp file beside ``path``, run ``verify(temp_path)``, then rename into place."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UserError(f"output directory does not exist: {path.parent}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        onnx.save_model(proto, tmp)
+        if verify is not None:
+            verify(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def export_onnx(
+    model: torch.nn.Module,
+    example_inputs: torch.Tensor | tuple,
+    path: str | os.PathLike,
+    *,
+    dynamic: Sequence[str] = DYNAMIC_AXES,
+    opset: int = DEFAULT_OPSET,
+    spp_impl: str = "standard",
+    check_parity: bool = True,
+    sizes: Sequence[tuple[int, int, int]] | None = None,
+    progress=None,
+) -> ExportResult:
+    """Export ``model`` to ONNX at ``path`` with dynamic batch/height/width.
+
+    Before the file appears, ONNX Runtime CPU is compared with PyTorch at 8+ sizes (or
+    ``sizes``: (batch, height, width)); on a mismatch ``ParityError`` is raised and nothing is
+    written.
+    """
+    example = example_inputs[0] if isinstance(example_inputs, (tuple, list)) else example_inputs
+    if not isinstance(example, torch.Tensor) or example.dim() != 4:
+        raise UserError("example input must be one [B, C, H, W] tensor")
+    layers = find_spp_layers(model)
+    proto = to_onnx_model(model, example, dynamic, opset, spp_impl)
+    result = ExportResult(Path(path), len(layers))
+
+    def verify(tmp: Path) -> None:
+        if not check_parity:
+            return
+        from ..runtime.compare import check_export_parity
+
+        result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress)
+
+    write_atomic(proto, Path(path), verify)
+    return result

@@ -1,0 +1,170 @@
+"""Comparator: error metrics between two backends' outputs, and the export parity sweep."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ParityError
+
+DEFAULT_RTOL = 1e-5
+
+
+@dataclass
+class Comparison:
+    """How far ``out`` is from ``ref``. ``max_rel`` is relative to the reference's largest magnitude."""
+
+    max_abs: float
+    max_abs_index: tuple
+    max_rel: float
+    mean_abs: float
+    cosine: float
+    nan_mismatch: int  # positions NaN in one output but not the other
+    shape_ok: bool
+    passed: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare_arrays(out: np.ndarray, ref: np.ndarray, rtol: float = DEFAULT_RTOL, atol: float = 0.0) -> Comparison:
+    if out.shape != ref.shape:
+        return Comparison(math.inf, (), math.inf, math.inf, 0.0, 0, False, False)
+    a, b = out.astype(np.float64), ref.astype(np.float64)
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    nan_mismatch = int(np.count_nonzero(nan_a != nan_b))
+    ok = ~(nan_a | nan_b)
+    diff = np.where(ok, np.abs(a - b), 0.0)
+    idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)) if diff.size else ()
+    max_abs = float(diff.max()) if diff.size else 0.0
+    scale = float(np.abs(np.where(ok, b, 0.0)).max()) if diff.size else 0.0
+    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else math.inf)
+    av, bv = np.where(ok, a, 0.0).ravel(), np.where(ok, b, 0.0).ravel()
+    denom = float(np.linalg.norm(av) * np.linalg.norm(bv))
+    cosine = float(av @ bv / denom) if denom > 0 else (1.0 if max_abs == 0 else 0.0)
+    passed = nan_mismatch == 0 and (max_abs <= atol or max_rel <= rtol)
+    return Comparison(max_abs, idx, max_rel, float(diff.mean()) if diff.size else 0.0, cosine, nan_mismatch,
+                      True, passed)
+
+
+@dataclass
+class SizeReport:
+    shape: tuple[int, int, int, int]
+    comparison: Comparison | None
+    skipped: str | None = None  # why this size was not compared (the source model breaks there)
+
+    @property
+    def passed(self) -> bool:
+        return self.skipped is not None or (self.comparison is not None and self.comparison.passed)
+
+
+def source_error(model: torch.nn.Module, shape: Sequence[int]) -> str | None:
+    """Why the PyTorch model cannot run at ``shape`` (None if it can)."""
+    try:
+        with torch.no_grad():
+            model(torch.zeros(*shape))
+    except Exception as e:  # the source layer's own failure is the information we report
+        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return None
+
+
+def _next_prime(v: int) -> int:
+    v = max(v, 2)
+    while any(v % p == 0 for p in range(2, int(v**0.5) + 1)):
+        v += 1
+    return v
+
+
+def parity_sizes(model: torch.nn.Module, example: torch.Tensor, count: int = 8) -> tuple[list, list]:
+    """(legal shapes, [(shape, reason)] skipped): smallest legal, odd, prime, non-square, large.
+
+    A candidate the source model cannot take is nudged up a few pixels; if it stays illegal it
+    is reported as skipped with the model's own error.
+    """
+    B, C, H, W = (int(s) for s in example.shape)
+    smallest = next((s for s in range(1, max(H, W) + 1) if source_error(model, (1, C, s, s)) is None), H)
+    odd = lambda v: v | 1  # noqa: E731
+    cands = [
+        (1, smallest, smallest),
+        (B, H, W),
+        (1, odd(H * 3 // 4), odd(W * 5 // 4)),
+        (1, _next_prime(H * 3 // 5), _next_prime(W * 9 // 10)),
+        (2, max(smallest, H // 2 + 7), W + 31),
+        (1, 2 * H + 1, W * 3 // 2),
+        (1, W + 5, max(smallest, H // 2 + 1)),
+        (3, smallest + 1, smallest + 2),
+        (1, _next_prime(H + 17), odd(W * 2 - 1)),
+    ]
+    legal, skipped, seen = [], [], set()
+    for b, h, w in cands:
+        shape = None
+        for dh, dw in [(0, 0)] + [(d, d + 1) for d in range(1, 8)]:
+            cand = (b, C, h + dh, w + dw)
+            if cand in seen:
+                break
+            if source_error(model, cand) is None:
+                shape = cand
+                break
+        if shape is None:
+            skipped.append(((b, C, h, w), source_error(model, (b, C, h, w)) or "duplicate size"))
+        elif shape not in seen:
+            seen.add(shape)
+            legal.append(shape)
+    return legal[: max(count, len(legal))], skipped
+
+
+def check_export_parity(
+    model: torch.nn.Module,
+    onnx_path: Path,
+    example: torch.Tensor,
+    sizes: Sequence[tuple[int, int, int]] | None = None,
+    rtol: float = DEFAULT_RTOL,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> list[SizeReport]:
+    """ONNX Runtime CPU vs PyTorch at many sizes; ``ParityError`` on any mismatch."""
+    from .ort_runner import OrtRunner
+    from .torch_runner import TorchRunner
+
+    C = int(example.shape[1])
+    reports: list[SizeReport] = []
+    if sizes is None:
+        shapes, skipped = parity_sizes(model, example)
+        reports += [SizeReport(s, None, why) for s, why in skipped]
+    else:
+        shapes = []
+        for b, h, w in sizes:
+            why = source_error(model, (b, C, h, w))
+            if why:
+                reports.append(SizeReport((b, C, h, w), None, why))
+            else:
+                shapes.append((b, C, h, w))
+    if not shapes:
+        raise ParityError("no input size is legal for the source model: nothing to validate against")
+    rng = np.random.default_rng(seed)
+    ref_runner = TorchRunner(model)
+    with OrtRunner(onnx_path, "cpu") as ort_runner:
+        (in_name,) = list(ort_runner.input_specs())
+        out_name = ort_runner.output_names()[0]
+        for shape in shapes:
+            x = rng.standard_normal(shape, dtype=np.float32)
+            ref = ref_runner.infer({"input": x})["output"]
+            out = ort_runner.infer({in_name: x})[out_name]
+            cmp = compare_arrays(out, ref, rtol=rtol)
+            reports.append(SizeReport(shape, cmp))
+            if progress:
+                progress(f"{'x'.join(map(str, shape))}: max rel err {cmp.max_rel:.2e} {'ok' if cmp.passed else 'MISMATCH'}")
+    bad = [r for r in reports if not r.passed]
+    if bad:
+        r = bad[0]
+        c = r.comparison
+        raise ParityError(
+            f"ONNX Runtime output differs from PyTorch at input {'x'.join(map(str, r.shape))}: "
+            f"max rel err {c.max_rel:.3g} (limit {rtol:g}), NaN mismatches {c.nan_mismatch}; file not written"
+        )
+    return reports

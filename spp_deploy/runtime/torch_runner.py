@@ -1,0 +1,34 @@
+"""PyTorch eager runner (optionally float64, as an accuracy reference)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from .base import Runner
+
+
+class TorchRunner(Runner):
+    name = "torch"
+
+    def __init__(self, model: torch.nn.Module, input_name: str = "input", output_name: str = "output",
+                 float64: bool = False) -> None:
+        self.model, self.input_name, self.output_name, self.float64 = model.eval(), input_name, output_name, float64
+        if float64:
+            self.name = "torch-fp64"
+
+    def input_specs(self) -> dict:
+        return {self.input_name: (np.dtype(np.float32), ("batch", "channels", "height", "width"))}
+
+    def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x = torch.from_numpy(np.ascontiguousarray(feed[self.input_name]))
+        model = self.model
+        if self.float64:
+            import copy
+
+            model, x = copy.deepcopy(model).double(), x.double()
+        with torch.no_grad():
+            y = model(x)
+        return {self.output_name: y.detach().cpu().numpy()}
