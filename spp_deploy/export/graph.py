@@ -28,7 +28,7 @@ def spp_nodes(graph: gs.Graph) -> list[gs.Node]:
 
 def lower_standard(model: onnx.ModelProto) -> onnx.ModelProto:
     """Inline every SPP node as standard ONNX ops."""
-    graph = gs.import_onnx(model)
+    graph = _import_typed(model)
     for i, node in enumerate(spp_nodes(graph)):
         x, y = node.inputs[0], node.outputs[0]
         b = GraphBuilder(f"spp{i}")
@@ -43,6 +43,15 @@ def lower_standard(model: onnx.ModelProto) -> onnx.ModelProto:
     graph.cleanup().toposort()
     proto = gs.export_onnx(graph)
     return _strip_domain(proto)
+
+
+def _import_typed(model: onnx.ModelProto) -> gs.Graph:
+    """gs graph with every SPP input typed (the lowering follows the input's dtype)."""
+    graph = gs.import_onnx(onnx.shape_inference.infer_shapes(model))
+    for node in spp_nodes(graph):
+        if node.inputs[0].dtype is None:
+            raise ValueError(f"SPP node {node.name}: input type unknown after shape inference")
+    return graph
 
 
 def _strip_domain(model: onnx.ModelProto) -> onnx.ModelProto:
