@@ -13,7 +13,7 @@ rule is illegal the whole SPP output is NaN: indices are clamped, nothing is rea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import onnx_graphsurgeon as gs
@@ -40,60 +40,88 @@ def _axes(b: GraphBuilder, axes: Sequence[int]) -> gs.Constant:
     return b.const(list(axes), _INT).tensor
 
 
-def _pool_axis(b: GraphBuilder, x: Sym, dim: int, ab: _bins.AxisBins, size: Sym, n: int,
-               mode: str, reshape_to: Sym, clamp: bool) -> Sym:
-    """Pool axis ``dim`` (2 or 3) of a 4-D x into n bins: Gather + Reshape + Reduce."""
+class _Index(NamedTuple):
+    flat: Sym  # [n * K] indices along the axis
+    t: Sym  # [K] offsets within a bin
+    width: Sym  # [n] bin widths
+
+
+def _bin_index(b: GraphBuilder, ab: _bins.AxisBins, size: Sym, clamp: bool) -> _Index:
+    """Each bin's indices padded to the widest bin K by repeating its last index."""
     ops = OnnxOps(b)
     width = ab.end - ab.start
     k = ops.maximum(b.op("ReduceMax", [width.tensor], _INT, keepdims=0), 1)
     t = b.op("Range", [b.const(0, _INT).tensor, k.tensor, b.const(1, _INT).tensor], _INT)
-    col = lambda v: b.op("Unsqueeze", [v.tensor, _axes(b, [1])], _INT)  # noqa: E731
     last = ops.maximum(width - 1, 0)
-    idx = col(ab.start) + ops.minimum(b.op("Unsqueeze", [t.tensor, _axes(b, [0])], _INT), col(last))
+    idx = _unsq(b, ab.start, 1) + ops.minimum(_unsq(b, t, 0), _unsq(b, last, 1))
     if clamp:  # only rules with illegal sizes can produce indices outside [0, size)
         idx = ops.minimum(ops.maximum(idx, 0), size - 1)
-    flat = b.op("Reshape", [idx.tensor, b.const([-1], _INT).tensor], _INT)
-    g = b.op("Gather", [x.tensor, flat.tensor], x.dtype, axis=dim)
-    g = b.op("Reshape", [g.tensor, reshape_to.tensor], x.dtype)
-    red = _axes(b, [dim + 1])
-    if mode == "max":
-        return b.op("ReduceMax", [g.tensor, red], x.dtype, keepdims=0)
-    mask = b.op("Less", [b.op("Unsqueeze", [t.tensor, _axes(b, [0])], _INT).tensor, col(width).tensor], np.bool_)
+    return _Index(b.op("Reshape", [idx.tensor, b.const([-1], _INT).tensor], _INT), t, width)
+
+
+def _unsq(b: GraphBuilder, v: Sym, axis: int) -> Sym:
+    return b.op("Unsqueeze", [v.tensor, _axes(b, [axis])], v.dtype)
+
+
+def _gather(b: GraphBuilder, x: Sym, dim: int, ix: _Index, reshape_to: Sym) -> Sym:
+    """x with axis ``dim`` replaced by [n, K]: one Gather and a Reshape."""
+    g = b.op("Gather", [x.tensor, ix.flat.tensor], x.dtype, axis=dim)
+    return b.op("Reshape", [g.tensor, reshape_to.tensor], x.dtype)
+
+
+def _reduce(b: GraphBuilder, op: str, x: Sym, axes: Sequence[int]) -> Sym:
+    return b.op(op, [x.tensor, _axes(b, axes)], x.dtype, keepdims=0)
+
+
+def _masked_sum(b: GraphBuilder, g: Sym, dim: int, ix: _Index) -> Sym:
+    """Sum over the padded bin axis dim+1, counting each real element once."""
+    mask = b.op("Less", [_unsq(b, ix.t, 0).tensor, _unsq(b, ix.width, 1).tensor], np.bool_)
     if dim == 2:  # [n, K] -> [n, K, 1] to broadcast over W
-        mask = b.op("Unsqueeze", [mask.tensor, _axes(b, [2])], np.bool_)
-    zero = b.const(0, x.dtype)
-    g = b.op("Where", [mask.tensor, g.tensor, zero.tensor], x.dtype)
-    return b.op("ReduceSum", [g.tensor, red], x.dtype, keepdims=0)
+        mask = _unsq(b, mask, 2)
+    g = b.op("Where", [mask.tensor, g.tensor, b.const(0, g.dtype).tensor], g.dtype)
+    return _reduce(b, "ReduceSum", g, [dim + 1])
 
 
 def _direct_level(b: GraphBuilder, x: Sym, H: Sym, W: Sym, n: int, cfg: SppConfig):
-    """[B, C, n, n] for level n straight from x, and the level's validity flag (or None)."""
+    """Level n straight from x: (value [B, C, n, n], NaN witness or None, validity flag or None).
+
+    ONNX Runtime's ReduceMax skips NaN; PyTorch propagates it. The witness is a sum of squares
+    over the same bins: NaN exactly when the bin holds a NaN (squares cannot cancel; overflow
+    gives inf, never NaN), and it reuses the gathered tensor, so it costs one extra read.
+    """
     ops = OnnxOps(b)
     rows = _bins.axis_bins(cfg.bins, H, n, H, ops)
     cols = _bins.axis_bins(cfg.bins, W, n, H, ops)
     clamp = cfg.bins != "adaptive"
+    ir, ic = _bin_index(b, rows, H, clamp), _bin_index(b, cols, W, clamp)
     W1 = b.op("Shape", [x.tensor], _INT, start=3, end=4)
     shape_h = b.op("Concat", [b.const([0, 0, n, -1], _INT).tensor, W1.tensor], _INT, axis=0)
-    y = _pool_axis(b, x, 2, rows, H, n, cfg.mode, shape_h, clamp)  # [B, C, n, W]
-    y = _pool_axis(b, y, 3, cols, W, n, cfg.mode, b.const([0, 0, 0, n, -1], _INT), clamp)
-    if cfg.mode == "avg":
-        # span is [n] or a scalar (ceil_pad's kernel): reshape to a column / a row either way
-        as_shape = lambda v, shp: b.op("Reshape", [ops._sym(v).tensor, b.const(shp, _INT).tensor], _INT)  # noqa: E731
-        div = ops.to_f32(as_shape(rows.span, [-1, 1]) * as_shape(cols.span, [1, -1]))
-        if x.dtype != np.float32:
-            div = b.op("Cast", [div.tensor], x.dtype, to=gs_dtype(x.dtype))
-        y = y / div
+    shape_w = b.const([0, 0, 0, n, -1], _INT)
+    g = _gather(b, x, 2, ir, shape_h)  # [B, C, n, K, W]
     valid = None if cfg.bins == "adaptive" else ops.logical_and(rows.valid, cols.valid)
-    return y, valid
+    if cfg.mode == "max":
+        m = _reduce(b, "ReduceMax", g, [3])
+        s = _reduce(b, "ReduceSumSquare", g, [3])
+        m = _reduce(b, "ReduceMax", _gather(b, m, 3, ic, shape_w), [4])
+        s = _reduce(b, "ReduceSum", _gather(b, s, 3, ic, shape_w), [4])
+        return m, s, valid
+    y = _masked_sum(b, g, 2, ir)
+    y = _masked_sum(b, _gather(b, y, 3, ic, shape_w), 3, ic)
+    # span is [n] or a scalar (ceil_pad's kernel): reshape to a column / a row either way
+    as_shape = lambda v, shp: b.op("Reshape", [ops._sym(v).tensor, b.const(shp, _INT).tensor], _INT)  # noqa: E731
+    div = ops.to_f32(as_shape(rows.span, [-1, 1]) * as_shape(cols.span, [1, -1]))
+    if x.dtype != np.float32:
+        div = b.op("Cast", [div.tensor], x.dtype, to=gs_dtype(x.dtype))
+    return y / div, None, valid
 
 
-def _derived_level(b: GraphBuilder, fine: Sym, n: int, m: int) -> Sym:
+def _derived_level(b: GraphBuilder, fine: Sym, n: int, m: int, op: str) -> Sym:
     """[B, C, m, m] from a finer [B, C, n, n] level with m | n: each coarse bin is a union."""
     if m == 1:
-        return b.op("ReduceMax", [fine.tensor, _axes(b, [2, 3])], fine.dtype, keepdims=1)
+        return b.op(op, [fine.tensor, _axes(b, [2, 3])], fine.dtype, keepdims=1)
     d = n // m
     r = b.op("Reshape", [fine.tensor, b.const([0, 0, m, d, m, d], _INT).tensor], fine.dtype)
-    return b.op("ReduceMax", [r.tensor, _axes(b, [3, 5])], fine.dtype, keepdims=0)
+    return _reduce(b, op, r, [3, 5])
 
 
 def _plan(cfg: SppConfig) -> dict[int, int | None]:
@@ -114,18 +142,23 @@ def build_pyramid(b: GraphBuilder, x: Sym, cfg: SppConfig) -> Sym:
     H = b.op("Gather", [b.op("Shape", [x.tensor], _INT).tensor, b.const(2, _INT).tensor], _INT, axis=0)
     W = b.op("Gather", [b.op("Shape", [x.tensor], _INT).tensor, b.const(3, _INT).tensor], _INT, axis=0)
     plan = _plan(cfg)
-    grids: dict[int, Sym] = {}
+    grids: dict[int, tuple[Sym, Sym | None]] = {}
     valid = None
     for n in sorted(set(cfg.levels), reverse=True):  # finest first, so parents exist
         if plan[n] is None:
-            grids[n], v = _direct_level(b, x, H, W, n, cfg)
+            m, s, v = _direct_level(b, x, H, W, n, cfg)
             if v is not None:
                 valid = v if valid is None else OnnxOps(b).logical_and(valid, v)
         else:
-            grids[n] = _derived_level(b, grids[plan[n]], plan[n], n)
+            p = plan[n]
+            m = _derived_level(b, grids[p][0], p, n, "ReduceMax")
+            s = _derived_level(b, grids[p][1], p, n, "ReduceSum")
+        grids[n] = (m, s)
     flats = []
     for n in cfg.levels:
-        y = grids[n]
+        y, witness = grids[n]
+        if witness is not None:
+            y = b.op("Where", [b.op("IsNaN", [witness.tensor], np.bool_).tensor, witness.tensor, y.tensor], x.dtype)
         if cfg.order == "bin_major":
             y = b.op("Transpose", [y.tensor], x.dtype, perm=[0, 2, 3, 1])
         flats.append(b.op("Reshape", [y.tensor, b.const([0, -1], _INT).tensor], x.dtype))

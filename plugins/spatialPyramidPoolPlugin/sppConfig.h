@@ -1,0 +1,96 @@
+/*
+ * SPP plugin configuration: TensorRT-free field parsing, validation and (de)serialization.
+ *
+ * Fields (as the ONNX parser passes node attributes to IPluginCreatorV3One::createPlugin):
+ *   levels  kINT32 list (kINT64 accepted), 1..16 entries, each 1..64
+ *   mode    kCHAR string "max" | "avg"
+ *   bins    kCHAR string "adaptive" | "ceil_pad" | "floor_kernel" | "rounded"
+ *   order   kCHAR string "channel_major" | "bin_major"
+ * Strings may carry a trailing NUL inside `length` (the parser does) or not.
+ * All four are required. Unknown field names are ignored (reported in `warnings`).
+ * A serialized engine stores the config as one field "spp_config" (kUNKNOWN): a versioned blob.
+ */
+#ifndef SPP_CONFIG_H
+#define SPP_CONFIG_H
+
+#include "sppBins.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace spp
+{
+
+//! Same numeric values as nvinfer1::PluginFieldType (checked with static_assert in the plugin).
+enum class FieldType : int32_t
+{
+    kFLOAT16 = 0,
+    kFLOAT32 = 1,
+    kFLOAT64 = 2,
+    kINT8 = 3,
+    kINT16 = 4,
+    kINT32 = 5,
+    kCHAR = 6,
+    kDIMS = 7,
+    kUNKNOWN = 8,
+    kBF16 = 9,
+    kINT64 = 10,
+};
+
+//! A TensorRT-free view of nvinfer1::PluginField.
+struct Field
+{
+    char const* name;
+    void const* data;
+    FieldType type;
+    int32_t length;
+};
+
+struct SppConfig
+{
+    int32_t nbLevels{0};
+    int32_t levels[kMAX_NB_LEVELS]{};
+    PoolMode mode{PoolMode::kMAX};
+    BinRule bins{BinRule::kADAPTIVE};
+    FlattenOrder order{FlattenOrder::kCHANNEL_MAJOR};
+
+    int64_t binsPerChannel() const; //!< sum(n^2)
+};
+
+constexpr char const* kFIELD_LEVELS = "levels";
+constexpr char const* kFIELD_MODE = "mode";
+constexpr char const* kFIELD_BINS = "bins";
+constexpr char const* kFIELD_ORDER = "order";
+constexpr char const* kFIELD_BLOB = "spp_config";
+
+char const* modeName(PoolMode m);
+char const* ruleName(BinRule r);
+char const* orderName(FlattenOrder o);
+bool parseMode(std::string const& s, PoolMode& out);
+bool parseRule(std::string const& s, BinRule& out);
+bool parseOrder(std::string const& s, FlattenOrder& out);
+
+//! Check ranges and enum values; false with `err` set when invalid.
+bool validateConfig(SppConfig const& cfg, std::string& err);
+
+//! Build a config from fields. A field named "spp_config" (kUNKNOWN/kINT8, a blob from serialize())
+//! alone is also accepted (the runtime path); otherwise the four named fields are required.
+bool parseFields(Field const* fields, int32_t nbFields, SppConfig& out, std::string& err,
+    std::vector<std::string>* warnings = nullptr);
+
+//! Versioned blob: "SPPC" magic, u32 version, i32 nbLevels, i32 levels[], i32 mode, bins, order,
+//! u32 FNV-1a checksum of everything before it. Little-endian host layout.
+constexpr uint32_t kBLOB_VERSION = 1;
+std::vector<uint8_t> serialize(SppConfig const& cfg);
+size_t serializedSize(SppConfig const& cfg);
+//! Exact size, magic, version, checksum and validateConfig are all checked.
+bool deserialize(void const* data, size_t length, SppConfig& out, std::string& err);
+
+//! Human-readable size error (empty when legal at H x W).
+std::string sizeErrorMessage(SppConfig const& cfg, int64_t H, int64_t W);
+
+} // namespace spp
+
+#endif // SPP_CONFIG_H

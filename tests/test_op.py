@@ -1,0 +1,118 @@
+"""Eager canonical op: bit-exact (max) against the seed implementations and the slow reference."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import reference
+import seeds
+from spp_deploy import SpatialPyramidPool, bins
+
+LEVEL_SETS = [[1], [2, 1], [4, 2, 1], [6, 3, 2, 1], [5, 3], [7, 1], [3, 2]]
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-identical including NaN positions."""
+    return a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    H=st.integers(1, 300), W=st.integers(1, 300), rule=st.sampled_from(bins.RULES),
+    mode=st.sampled_from(bins.MODES), order=st.sampled_from(bins.ORDERS),
+    levels=st.sampled_from(LEVEL_SETS), seed=st.integers(0, 2**16),
+)
+def test_matches_slow_reference(H, W, rule, mode, order, levels, seed):
+    x = np.random.default_rng(seed).standard_normal((2, 3, H, W), dtype=np.float32)
+    ref = reference.pyramid(x, levels, mode, rule, order)
+    op = SpatialPyramidPool(levels, mode, rule, order)
+    if ref is None:
+        with pytest.raises(ValueError, match=rule):
+            op(torch.from_numpy(x))
+        return
+    out = op(torch.from_numpy(x)).numpy()
+    if mode == "max":
+        assert _same(out, ref)
+    else:
+        np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
+
+
+@settings(max_examples=80, deadline=None)
+@given(H=st.integers(1, 200), W=st.integers(1, 200), levels=st.sampled_from(LEVEL_SETS), mode=st.sampled_from(bins.MODES))
+def test_adaptive_equals_torch_adaptive_pooling(H, W, levels, mode):
+    x = torch.randn(2, 4, H, W)
+    out = SpatialPyramidPool(levels, mode, "adaptive")(x)
+    ref = seeds.adaptive_pyramid(x, levels, mode)
+    if mode == "max":
+        assert torch.equal(out, ref)
+    else:
+        torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-7)
+
+
+@settings(max_examples=80, deadline=None)
+@given(H=st.integers(1, 200), W=st.integers(1, 200), mode=st.sampled_from(bins.MODES))
+def test_ceil_pad_equals_seed000(H, W, mode):
+    x = torch.randn(1, 3, H, W)
+    op = SpatialPyramidPool([4, 2, 1], mode, "ceil_pad")
+    try:
+        ref = seeds.seed000_spatial_pyramid_pool(x, [4, 2, 1], mode)
+    except RuntimeError:
+        with pytest.raises(ValueError):
+            op(x)
+        return
+    if mode == "max":
+        assert torch.equal(op(x), ref)
+    else:
+        torch.testing.assert_close(op(x), ref, rtol=1e-6, atol=1e-7)
+
+
+@settings(max_examples=80, deadline=None)
+@given(H=st.integers(1, 120), W=st.integers(1, 120), mode=st.sampled_from(bins.MODES))
+def test_floor_kernel_equals_seed003_where_fixed_length(H, W, mode):
+    x = torch.randn(1, 2, H, W)
+    op = SpatialPyramidPool([1, 2, 4], mode, "floor_kernel")
+    expected_len = 2 * 21
+    try:
+        ref = seeds.seed003_spp_layer(x, 3, mode)
+    except RuntimeError:
+        ref = None
+    if ref is None or ref.shape[1] != expected_len:  # source raises or is not fixed-length
+        with pytest.raises(ValueError, match="floor_kernel"):
+            op(x)
+        return
+    if mode == "max":
+        assert torch.equal(op(x), ref)
+    else:
+        torch.testing.assert_close(op(x), ref, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("rule", bins.RULES)
+def test_nan_propagates_like_torch(rule):
+    x = torch.randn(1, 2, 24, 24)
+    x[0, 0, 5, 7] = float("nan")
+    x[0, 1, 23, 0] = float("nan")
+    levels = [1, 2, 4]
+    out = SpatialPyramidPool(levels, "max", rule)(x).numpy()
+    ref = reference.pyramid(x.numpy(), levels, "max", rule, "channel_major")
+    assert _same(out, ref)
+    assert np.isnan(out).sum() == np.isnan(ref).sum() > 0
+    if rule == "adaptive":
+        assert _same(out, seeds.adaptive_pyramid(x, levels).numpy())
+
+
+def test_fp16_input_max_is_exact():
+    x = torch.randn(2, 3, 37, 29)
+    out = SpatialPyramidPool([4, 2, 1], "max", "rounded")(x.half())
+    ref = SpatialPyramidPool([4, 2, 1], "max", "rounded")(x.half().float())
+    assert out.dtype == torch.float16 and torch.equal(out.float(), ref)
+
+
+def test_bad_config_raises():
+    with pytest.raises(ValueError, match="unknown bin rule"):
+        SpatialPyramidPool([4], bins="keras")
+    with pytest.raises(ValueError, match="unknown flatten order"):
+        SpatialPyramidPool([4], order="rows")
+    with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
+        SpatialPyramidPool([4])(torch.randn(3, 8, 8))
