@@ -66,19 +66,20 @@ def cmd_export(args) -> int:
     from .loading import parse_input_shape
     from .runtime.compare import source_error
 
-    shape = parse_input_shape(_default_shape(args))
     out = Path(args.output)
     if not out.parent.is_dir():
         raise UserError(f"output directory does not exist: {out.parent}")
     dynamic = [d.strip() for d in args.dynamic.split(",") if d.strip()]
+    sizes = _parse_sizes(args.sizes)
     model = _load(args)
+    shape = parse_input_shape(_default_shape(args))
     why = source_error(model, shape)
     if why:
         raise UserError(f"the model cannot run at input shape {'x'.join(map(str, shape))}: {why}")
     t0 = time.perf_counter()
     res = export_onnx(
         model, torch.randn(*shape), out, dynamic=dynamic, opset=args.opset, spp_impl=args.spp_impl,
-        check_parity=not args.no_check, sizes=_parse_sizes(args.sizes),
+        check_parity=not args.no_check, sizes=sizes,
     )
     print(f"exported {res.path} ({res.spp_layers} SPP layer(s), spp-impl {args.spp_impl}, "
           f"dynamic {','.join(dynamic) or 'none'}) in {time.perf_counter() - t0:.1f}s")

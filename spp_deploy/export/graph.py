@@ -60,3 +60,63 @@ def _strip_domain(model: onnx.ModelProto) -> onnx.ModelProto:
         del model.opset_import[:]
         model.opset_import.extend(keep)
     return model
+
+
+PLUGIN_ATTRS = ("levels", "mode", "bins", "order", "plugin_version", "plugin_namespace")
+
+
+def _function_body(cfg: SppConfig, dtype: np.dtype, opset: int, overload: str | None) -> gs.Function:
+    """The standard-op pyramid as a model-local function named like the plugin node."""
+    x = gs.Variable("X", dtype=dtype)
+    b = GraphBuilder("body")
+    out = build_pyramid(b, Sym(b, x, dtype), cfg)
+    y = out.tensor
+    y.name = "Y"
+    fn = gs.Function(
+        SPP_OP, domain=SPP_DOMAIN, nodes=b.nodes, inputs=[x], outputs=[y],
+        import_domains=[onnx.helper.make_opsetid("", opset)],
+        attrs={name: None for name in PLUGIN_ATTRS},
+    )
+    fn.overload = overload
+    return fn
+
+
+def to_plugin_mode(model: onnx.ModelProto) -> onnx.ModelProto:
+    """One ``spp_deploy.SpatialPyramidPool`` node per pyramid, for the TensorRT plugin.
+
+    The node carries ``plugin_version``/``plugin_namespace`` (read by onnx-tensorrt's plugin
+    fallback) and a model-local function with the standard-op body, so ONNX Runtime and any
+    other runtime still execute the file. Distinct configurations get distinct overloads.
+    """
+    graph = _import_typed(model)
+    opset = graph.opset
+    bodies: dict[tuple, str | None] = {}
+    for node in spp_nodes(graph):
+        cfg = node_config(node)
+        key = (cfg, np.dtype(node.inputs[0].dtype))
+        if key not in bodies:
+            bodies[key] = None if not bodies else f"cfg{len(bodies)}"
+            graph.functions.append(_function_body(cfg, key[1], opset, bodies[key]))
+        node.attrs["plugin_version"] = PLUGIN_VERSION
+        node.attrs["plugin_namespace"] = PLUGIN_NAMESPACE
+        node.overload = bodies[key]
+    proto = gs.export_onnx(graph)
+    overloads = {n.name: o for n in spp_nodes(graph) if (o := n.overload)}
+    for fn_proto, fn in zip(proto.functions, graph.functions):
+        if fn.overload:
+            fn_proto.overload = fn.overload
+    for n in proto.graph.node:
+        if n.name in overloads:
+            n.overload = overloads[n.name]
+    return proto
+
+
+def strip_functions(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy without the SPP function bodies: TensorRT parsers that would inline the function
+    (<= 10.6) then fall back to the plugin."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    keep = [f for f in out.functions if not (f.domain == SPP_DOMAIN and f.name == SPP_OP)]
+    del out.functions[:]
+    out.functions.extend(keep)
+    return out
