@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from . import zoo
-from .cli import _print_parity
+from .commands.common import print_parity as _print_parity
 from .errors import UserError
 from .export import export_onnx
 from .runtime.ort_runner import OrtRunner

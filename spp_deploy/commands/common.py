@@ -1,0 +1,57 @@
+"""Argument helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UserError
+
+
+def add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--model", required=required, help="zoo:NAME, module.path:factory or path/file.py:factory")
+    p.add_argument("--model-kwargs", help="JSON object passed to the factory")
+    p.add_argument("--weights", help="state dict / checkpoint, loaded with torch.load(weights_only=True)")
+
+
+def load_model_from_args(args):
+    from ..loading import load_model, parse_kwargs
+
+    return load_model(args.model, parse_kwargs(args.model_kwargs), args.weights)
+
+
+def default_input_shape(args) -> str:
+    """--input-shape, or the zoo model's own default."""
+    if getattr(args, "input_shape", None):
+        return args.input_shape
+    if args.model.startswith("zoo:"):
+        from ..zoo import get_entry
+
+        return "x".join(map(str, get_entry(args.model[4:]).input_shape))
+    raise UserError("--input-shape is required for models outside the zoo (e.g. 1x3x224x224)")
+
+
+def parse_sizes(text: str | None):
+    """'64x64,2x131x517' -> [(1, 64, 64), (2, 131, 517)] as (batch, height, width)."""
+    if not text:
+        return None
+    from ..loading import parse_shape
+
+    out = []
+    for item in text.split(","):
+        dims = parse_shape(item)
+        if len(dims) == 2:
+            dims = (1, *dims)
+        if len(dims) != 3:
+            raise UserError(f"bad size {item!r} in --sizes: expected HxW or BxHxW")
+        out.append(dims)
+    return out
+
+
+def print_parity(reports) -> None:
+    for r in reports:
+        shape = "x".join(map(str, r.shape))
+        if r.skipped:
+            print(f"  {shape:>18}  skipped: {r.skipped}")
+        else:
+            c = r.comparison
+            print(f"  {shape:>18}  PASSED  max abs {c.max_abs:.2e}  max rel {c.max_rel:.2e}  cos {c.cosine:.8f}")

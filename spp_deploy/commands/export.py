@@ -1,0 +1,52 @@
+"""``spp-deploy export``: PyTorch model -> parity-checked ONNX with dynamic batch/height/width."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..errors import UserError
+from .common import add_model_args, default_input_shape, load_model_from_args, parse_sizes, print_parity
+
+
+def run(args) -> int:
+    import torch
+
+    from ..export import export_onnx
+    from ..loading import parse_input_shape
+    from ..runtime.compare import source_error
+
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise UserError(f"output directory does not exist: {out.parent}")
+    dynamic = [d.strip() for d in args.dynamic.split(",") if d.strip()]
+    sizes = parse_sizes(args.sizes)
+    model = load_model_from_args(args)
+    shape = parse_input_shape(default_input_shape(args))
+    why = source_error(model, shape)
+    if why:
+        raise UserError(f"the model cannot run at input shape {'x'.join(map(str, shape))}: {why}")
+    t0 = time.perf_counter()
+    res = export_onnx(
+        model, torch.randn(*shape), out, dynamic=dynamic, opset=args.opset, spp_impl=args.spp_impl,
+        check_parity=not args.no_check, sizes=sizes,
+    )
+    print(f"exported {res.path} ({res.spp_layers} SPP layer(s), spp-impl {args.spp_impl}, "
+          f"dynamic {','.join(dynamic) or 'none'}) in {time.perf_counter() - t0:.1f}s")
+    if res.parity:
+        print("parity, ONNX Runtime CPU vs PyTorch:")
+        print_parity(res.parity)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="export a PyTorch SPP model to ONNX (dynamic batch/height/width)")
+    add_model_args(p)
+    p.add_argument("--input-shape", help="example input BxCxHxW (zoo models have a default)")
+    p.add_argument("--dynamic", default="batch,height,width", help="dynamic axes (default: batch,height,width)")
+    p.add_argument("--opset", type=int, default=20)
+    p.add_argument("--spp-impl", default="standard", help="standard (ONNX ops) or plugin (one TensorRT plugin node)")
+    p.add_argument("--sizes", help="parity sizes HxW or BxHxW, comma separated (default: automatic sweep)")
+    p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime parity check")
+    p.add_argument("-o", "--output", required=True, help="output .onnx path")
+    p.set_defaults(func=run)
