@@ -340,3 +340,36 @@ def test_reference_found_via_env(reflib, monkeypatch):
     # load_plugin_library is a plain global dlopen: any shared library loads.
     monkeypatch.setenv(P.PLUGIN_LIB_ENV, str(reflib))
     assert P.load_plugin_library() is not None
+
+
+def test_adaptive_nesting_used_by_kernel():
+    """The CUDA kernel derives every adaptive max level m | n_finest from the finest level's bins.
+
+    That is exact iff coarse bin i is the union of fine bins i*r .. i*r+r-1 (r = n/m), and those
+    fine bins leave no gap (end_j >= start_{j+1}); check it on every size 1..300 and n up to 64.
+    """
+    for n in range(2, 65):
+        for m in [d for d in range(1, n) if n % d == 0]:
+            r = n // m
+            for s in range(1, 301):
+                fine, coarse = B.axis_bins("adaptive", s, n), B.axis_bins("adaptive", s, m)
+                assert np.array_equal(coarse.start, fine.start[::r])
+                assert np.array_equal(coarse.end, fine.end[r - 1 :: r])
+                assert (fine.end[:-1] >= fine.start[1:]).all()
+    assert B.get_rule("adaptive").nests and not any(B.get_rule(r).nests for r in B.RULES if r != "adaptive")
+
+
+def _trt_include_dirs():
+    import os
+
+    return [d for d in os.environ.get("SPP_DEPLOY_TRT_INCLUDE", "").split(os.pathsep) if d]
+
+
+@pytest.mark.skipif(not _trt_include_dirs() or _nvcc() is None,
+                    reason="set SPP_DEPLOY_TRT_INCLUDE=<TensorRT include dir>[:...] (and have nvcc) to compile-check the plugin")
+@pytest.mark.parametrize("inc", _trt_include_dirs() or ["-"])
+def test_plugin_compiles_against_tensorrt_headers(inc):
+    proc = subprocess.run(["bash", str(ROOT / "plugins" / "tools" / "compile_check.sh"), inc],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "FAIL" not in proc.stdout

@@ -1,0 +1,456 @@
+#include "spatialPyramidPoolPlugin.h"
+#include "spatialPyramidPoolKernel.h"
+
+#include <cstdio>
+#include <exception>
+#include <mutex>
+#include <sstream>
+
+using namespace nvinfer1;
+using nvinfer1::plugin::SpatialPyramidPoolPlugin;
+using nvinfer1::plugin::SpatialPyramidPoolPluginCreator;
+
+// The TensorRT-free parser mirrors PluginFieldType numerically.
+static_assert(static_cast<int32_t>(PluginFieldType::kINT32) == static_cast<int32_t>(spp::FieldType::kINT32), "");
+static_assert(static_cast<int32_t>(PluginFieldType::kCHAR) == static_cast<int32_t>(spp::FieldType::kCHAR), "");
+static_assert(static_cast<int32_t>(PluginFieldType::kUNKNOWN) == static_cast<int32_t>(spp::FieldType::kUNKNOWN), "");
+static_assert(static_cast<int32_t>(PluginFieldType::kINT64) == static_cast<int32_t>(spp::FieldType::kINT64), "");
+static_assert(static_cast<int32_t>(PluginFieldType::kINT8) == static_cast<int32_t>(spp::FieldType::kINT8), "");
+static_assert(sizeof(Dims{}.d[0]) == sizeof(int64_t), "TensorRT >= 10 uses 64-bit dimensions");
+
+namespace
+{
+
+// ---- logging: ILoggerFinder (loadLibrary path), else the library's global logger, else stderr ----
+
+std::mutex gLoggerMutex;
+ILoggerFinder* gLoggerFinder{nullptr};
+
+void logMessage(ILogger::Severity severity, std::string const& msg) noexcept
+{
+    try
+    {
+        std::string const full = std::string("[SpatialPyramidPool] ") + msg;
+        ILogger* logger = nullptr;
+        {
+            std::lock_guard<std::mutex> lk(gLoggerMutex);
+            if (gLoggerFinder != nullptr)
+            {
+                logger = gLoggerFinder->findLogger();
+            }
+        }
+#if defined(SPP_STATIC_REGISTRATION)
+        if (logger == nullptr)
+        {
+            logger = getLogger(); // libnvinfer's global logger (we link it in this configuration)
+        }
+#endif
+        if (logger != nullptr)
+        {
+            logger->log(severity, full.c_str());
+        }
+        else if (severity <= ILogger::Severity::kWARNING)
+        {
+            std::fprintf(stderr, "%s\n", full.c_str());
+        }
+    }
+    catch (...)
+    {
+    }
+}
+
+void logError(std::string const& msg) noexcept
+{
+    logMessage(ILogger::Severity::kERROR, msg);
+}
+
+bool isSupportedType(DataType t)
+{
+    return t == DataType::kFLOAT || t == DataType::kHALF;
+}
+
+spp::SppParams toParams(spp::SppConfig const& c)
+{
+    spp::SppParams p{};
+    p.nbLevels = c.nbLevels;
+    for (int32_t l = 0; l < c.nbLevels; ++l)
+    {
+        p.levels[l] = c.levels[l];
+    }
+    p.mode = c.mode;
+    p.bins = c.bins;
+    p.order = c.order;
+    return p;
+}
+
+std::string describe(spp::SppConfig const& c)
+{
+    std::ostringstream os;
+    os << "levels=[";
+    for (int32_t l = 0; l < c.nbLevels; ++l)
+    {
+        os << (l ? "," : "") << c.levels[l];
+    }
+    os << "] mode=" << spp::modeName(c.mode) << " bins=" << spp::ruleName(c.bins)
+       << " order=" << spp::orderName(c.order);
+    return os.str();
+}
+
+} // namespace
+
+// ================================ plugin ========================================================
+
+SpatialPyramidPoolPlugin::SpatialPyramidPoolPlugin(spp::SppConfig const& config, std::string const& ns)
+    : mConfig(config)
+    , mNamespace(ns)
+    , mMetadata(describe(config))
+{
+}
+
+IPluginCapability* SpatialPyramidPoolPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept
+{
+    switch (type)
+    {
+    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
+    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
+    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
+    }
+    return nullptr;
+}
+
+IPluginV3* SpatialPyramidPoolPlugin::clone() noexcept
+{
+    try
+    {
+        return new SpatialPyramidPoolPlugin(mConfig, mNamespace);
+    }
+    catch (std::exception const& e)
+    {
+        logError(std::string("clone failed: ") + e.what());
+    }
+    return nullptr;
+}
+
+AsciiChar const* SpatialPyramidPoolPlugin::getPluginName() const noexcept
+{
+    return plugin::kSPP_PLUGIN_NAME;
+}
+
+AsciiChar const* SpatialPyramidPoolPlugin::getPluginVersion() const noexcept
+{
+    return plugin::kSPP_PLUGIN_VERSION;
+}
+
+AsciiChar const* SpatialPyramidPoolPlugin::getPluginNamespace() const noexcept
+{
+    return mNamespace.c_str();
+}
+
+int32_t SpatialPyramidPoolPlugin::getNbOutputs() const noexcept
+{
+    return 1;
+}
+
+int32_t SpatialPyramidPoolPlugin::configurePlugin(
+    DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
+{
+    if (in == nullptr || out == nullptr || nbInputs != 1 || nbOutputs != 1)
+    {
+        logError("expects exactly one input and one output");
+        return -1;
+    }
+    if (in[0].desc.dims.nbDims != 4)
+    {
+        logError("input must be 4-D [N, C, H, W], got rank " + std::to_string(in[0].desc.dims.nbDims));
+        return -1;
+    }
+    // A fully static H x W that the rule does not define is a build-time error.
+    int64_t const h = in[0].desc.dims.d[2];
+    int64_t const w = in[0].desc.dims.d[3];
+    if (h > 0 && w > 0)
+    {
+        std::string const err = spp::sizeErrorMessage(mConfig, h, w);
+        if (!err.empty())
+        {
+            logError(err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int32_t SpatialPyramidPoolPlugin::getOutputDataTypes(
+    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
+{
+    if (outputTypes == nullptr || inputTypes == nullptr || nbOutputs != 1 || nbInputs != 1)
+    {
+        return -1;
+    }
+    if (!isSupportedType(inputTypes[0]))
+    {
+        logError("input type must be FP32 or FP16");
+        return -1;
+    }
+    outputTypes[0] = inputTypes[0];
+    return 0;
+}
+
+int32_t SpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs,
+    DimsExprs const* /*shapeInputs*/, int32_t /*nbShapeInputs*/, DimsExprs* outputs, int32_t nbOutputs,
+    IExprBuilder& exprBuilder) noexcept
+{
+    if (inputs == nullptr || outputs == nullptr || nbInputs != 1 || nbOutputs != 1)
+    {
+        logError("expects exactly one input and one output");
+        return -1;
+    }
+    if (inputs[0].nbDims != 4)
+    {
+        logError("input must be 4-D [N, C, H, W], got rank " + std::to_string(inputs[0].nbDims));
+        return -1;
+    }
+    IDimensionExpr const* hExpr = inputs[0].d[2];
+    IDimensionExpr const* wExpr = inputs[0].d[3];
+    if (hExpr && wExpr && hExpr->isConstant() && wExpr->isConstant())
+    {
+        std::string const err = spp::sizeErrorMessage(mConfig, hExpr->getConstantValue(), wExpr->getConstantValue());
+        if (!err.empty())
+        {
+            logError(err);
+            return -1;
+        }
+    }
+    IDimensionExpr const* binsPerChannel = exprBuilder.constant(mConfig.binsPerChannel());
+    outputs[0].nbDims = 2;
+    outputs[0].d[0] = inputs[0].d[0];
+    outputs[0].d[1] = exprBuilder.operation(DimensionOperation::kPROD, *inputs[0].d[1], *binsPerChannel);
+    return 0;
+}
+
+bool SpatialPyramidPoolPlugin::supportsFormatCombination(
+    int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
+{
+    if (inOut == nullptr || nbInputs != 1 || nbOutputs != 1 || pos < 0 || pos > 1)
+    {
+        return false;
+    }
+    PluginTensorDesc const& d = inOut[pos].desc;
+    if (d.format != TensorFormat::kLINEAR)
+    {
+        return false;
+    }
+    if (pos == 0)
+    {
+        return isSupportedType(d.type);
+    }
+    return d.type == inOut[0].desc.type;
+}
+
+size_t SpatialPyramidPoolPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* /*inputs*/, int32_t /*nbInputs*/,
+    DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept
+{
+    return 0;
+}
+
+char const* SpatialPyramidPoolPlugin::getMetadataString() noexcept
+{
+    return mMetadata.c_str();
+}
+
+int32_t SpatialPyramidPoolPlugin::onShapeChange(
+    PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out, int32_t nbOutputs) noexcept
+{
+    if (in == nullptr || out == nullptr || nbInputs != 1 || nbOutputs != 1 || in[0].dims.nbDims != 4)
+    {
+        logError("onShapeChange: expects one 4-D input and one output");
+        return -1;
+    }
+    // Sizes are checked again in enqueue (which refuses to launch on an illegal H x W).
+    return 0;
+}
+
+int32_t SpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc,
+    void const* const* inputs, void* const* outputs, void* /*workspace*/, cudaStream_t stream) noexcept
+{
+    try
+    {
+        if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr)
+        {
+            logError("enqueue: null descriptors or buffers");
+            return -1;
+        }
+        Dims const& d = inputDesc[0].dims;
+        if (d.nbDims != 4 || d.d[0] < 0 || d.d[1] < 0 || d.d[2] < 1 || d.d[3] < 1)
+        {
+            logError("enqueue: input must be [N, C, H, W] with H, W >= 1");
+            return -1;
+        }
+        if (!isSupportedType(inputDesc[0].type) || outputDesc[0].type != inputDesc[0].type
+            || inputDesc[0].format != TensorFormat::kLINEAR || outputDesc[0].format != TensorFormat::kLINEAR)
+        {
+            logError("enqueue: unsupported type/format (FP32/FP16 linear, output same type as input)");
+            return -1;
+        }
+        int64_t const N = d.d[0], C = d.d[1], H = d.d[2], W = d.d[3];
+        // Host-side legality check from the runtime dims, before any launch.
+        std::string const err = spp::sizeErrorMessage(mConfig, H, W);
+        if (!err.empty())
+        {
+            logError("enqueue: " + err);
+            return static_cast<int32_t>(spp::kSPP_ILLEGAL_SIZE);
+        }
+        Dims const& od = outputDesc[0].dims;
+        if (od.nbDims != 2 || od.d[0] != N || od.d[1] != C * mConfig.binsPerChannel())
+        {
+            logError("enqueue: output shape does not match [N, C * sum(n^2)]");
+            return -1;
+        }
+        cudaError_t cudaErr = cudaSuccess;
+        int32_t const status = spp::launchSpatialPyramidPool(inputs[0], outputs[0],
+            inputDesc[0].type == DataType::kFLOAT ? spp::DType::kFLOAT32 : spp::DType::kFLOAT16, N, C, H, W,
+            toParams(mConfig), stream, &cudaErr);
+        if (status != spp::kSPP_OK)
+        {
+            logError("enqueue: kernel launcher failed with status " + std::to_string(status)
+                + (status == spp::kSPP_CUDA_ERROR ? std::string(" (") + cudaGetErrorString(cudaErr) + ")" : ""));
+        }
+        return status;
+    }
+    catch (std::exception const& e)
+    {
+        logError(std::string("enqueue: ") + e.what());
+    }
+    return -1;
+}
+
+IPluginV3* SpatialPyramidPoolPlugin::attachToContext(IPluginResourceContext* /*context*/) noexcept
+{
+    return clone();
+}
+
+PluginFieldCollection const* SpatialPyramidPoolPlugin::getFieldsToSerialize() noexcept
+{
+    try
+    {
+        // One versioned, checksummed blob (sppConfig.h); createPlugin accepts it in any phase.
+        mSerialBlob = spp::serialize(mConfig);
+        mDataToSerialize.clear();
+        mDataToSerialize.emplace_back(spp::kFIELD_BLOB, mSerialBlob.data(), PluginFieldType::kUNKNOWN,
+            static_cast<int32_t>(mSerialBlob.size()));
+        mFCToSerialize.nbFields = static_cast<int32_t>(mDataToSerialize.size());
+        mFCToSerialize.fields = mDataToSerialize.data();
+        return &mFCToSerialize;
+    }
+    catch (std::exception const& e)
+    {
+        logError(std::string("getFieldsToSerialize: ") + e.what());
+    }
+    return nullptr;
+}
+
+// ================================ creator =======================================================
+
+SpatialPyramidPoolPluginCreator::SpatialPyramidPoolPluginCreator()
+{
+    mPluginAttributes.clear();
+    mPluginAttributes.emplace_back(PluginField(spp::kFIELD_LEVELS, nullptr, PluginFieldType::kINT32, 0));
+    mPluginAttributes.emplace_back(PluginField(spp::kFIELD_MODE, nullptr, PluginFieldType::kCHAR, 0));
+    mPluginAttributes.emplace_back(PluginField(spp::kFIELD_BINS, nullptr, PluginFieldType::kCHAR, 0));
+    mPluginAttributes.emplace_back(PluginField(spp::kFIELD_ORDER, nullptr, PluginFieldType::kCHAR, 0));
+    mFC.nbFields = static_cast<int32_t>(mPluginAttributes.size());
+    mFC.fields = mPluginAttributes.data();
+}
+
+IPluginV3* SpatialPyramidPoolPluginCreator::createPlugin(
+    AsciiChar const* name, PluginFieldCollection const* fc, TensorRTPhase /*phase*/) noexcept
+{
+    try
+    {
+        std::vector<spp::Field> fields;
+        if (fc != nullptr && fc->nbFields > 0)
+        {
+            if (fc->fields == nullptr)
+            {
+                logError("createPlugin: null field array");
+                return nullptr;
+            }
+            for (int32_t i = 0; i < fc->nbFields; ++i)
+            {
+                PluginField const& f = fc->fields[i];
+                fields.push_back(spp::Field{f.name, f.data, static_cast<spp::FieldType>(f.type), f.length});
+            }
+        }
+        spp::SppConfig config;
+        std::string err;
+        std::vector<std::string> warnings;
+        if (!spp::parseFields(fields.data(), static_cast<int32_t>(fields.size()), config, err, &warnings))
+        {
+            logError(std::string("createPlugin(") + (name ? name : "") + "): " + err);
+            return nullptr;
+        }
+        for (auto const& w : warnings)
+        {
+            logMessage(ILogger::Severity::kVERBOSE, w);
+        }
+        return new SpatialPyramidPoolPlugin(config, mNamespace);
+    }
+    catch (std::exception const& e)
+    {
+        logError(std::string("createPlugin: ") + e.what());
+    }
+    return nullptr;
+}
+
+PluginFieldCollection const* SpatialPyramidPoolPluginCreator::getFieldNames() noexcept
+{
+    return &mFC;
+}
+
+AsciiChar const* SpatialPyramidPoolPluginCreator::getPluginName() const noexcept
+{
+    return plugin::kSPP_PLUGIN_NAME;
+}
+
+AsciiChar const* SpatialPyramidPoolPluginCreator::getPluginVersion() const noexcept
+{
+    return plugin::kSPP_PLUGIN_VERSION;
+}
+
+AsciiChar const* SpatialPyramidPoolPluginCreator::getPluginNamespace() const noexcept
+{
+    return mNamespace.c_str();
+}
+
+// ================================ registration ==================================================
+
+#if defined(SPP_STATIC_REGISTRATION)
+// Registers at dlopen time (ctypes.CDLL(..., RTLD_GLOBAL), linking). IPluginRegistry::loadLibrary
+// refuses a library whose creators are already registered: build with SPP_STATIC_REGISTRATION=OFF
+// for that path (trtexec --dynamicPlugins, plugins serialized into version-compatible engines).
+REGISTER_TENSORRT_PLUGIN(SpatialPyramidPoolPluginCreator);
+#endif
+
+#if defined(_WIN32)
+#define SPP_PLUGIN_EXPORT __declspec(dllexport)
+#else
+#define SPP_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
+
+//! IPluginRegistry::loadLibrary entry point: the creators this library holds.
+extern "C" SPP_PLUGIN_EXPORT IPluginCreatorInterface* const* getCreators(int32_t& nbCreators)
+{
+    static SpatialPyramidPoolPluginCreator sCreator;
+    static IPluginCreatorInterface* const kCREATORS[] = {&sCreator};
+    nbCreators = 1;
+    return kCREATORS;
+}
+
+//! IPluginRegistry::loadLibrary entry point: where to find a logger.
+extern "C" SPP_PLUGIN_EXPORT void setLoggerFinder(ILoggerFinder* finder)
+{
+    std::lock_guard<std::mutex> lk(gLoggerMutex);
+    if (gLoggerFinder == nullptr && finder != nullptr)
+    {
+        gLoggerFinder = finder;
+    }
+}
