@@ -143,3 +143,10 @@ def test_module_entry_point_has_no_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "spp_deploy", "export", "--model", "zoo:nope", "-o", str(tmp_path / "x.onnx")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("spp-deploy: error: unknown zoo model") and "Traceback" not in r.stderr
+
+
+def test_plugin_build_without_tensorrt_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TENSORRT_ROOT", raising=False)
+    code, _, err = run_cli(capsys, "plugin", "build", "--build-dir", str(tmp_path / "b"), "--tensorrt-root", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1
+    assert "not found" in err  # cmake, nvcc or the TensorRT headers, whichever is missing first
