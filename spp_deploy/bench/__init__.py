@@ -1,0 +1,14 @@
+"""``spp-deploy bench``: latency/throughput per backend and input shape, reports and a plot.
+
+- ``backends``: the backends, their availability here, and the timed calls (GPU: with and
+  without host<->device copies);
+- ``shapes``: explicit shapes, size sweeps x batch sizes, and which shapes the model can take;
+- ``core``: the measurement loop (``run_bench``) on top of ``spp_deploy.runtime.timing``;
+- ``report``: the summary table, JSON and CSV; ``plot``: latency vs megapixels (matplotlib).
+"""
+
+from .backends import BACKENDS, parse_backends, unavailable_reason
+from .core import BenchConfig, BenchRecord, BenchReport, run_bench
+
+__all__ = ["BACKENDS", "BenchConfig", "BenchRecord", "BenchReport", "parse_backends", "run_bench",
+           "unavailable_reason"]

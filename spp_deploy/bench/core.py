@@ -1,0 +1,274 @@
+"""The measurement loop: every (backend, shape[, transfer mode]) timed with the shared timer."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..errors import UserError
+from ..runtime.timing import NOISY_CV, measure, measure_cuda
+from .backends import GPU_BACKENDS, Backend, BackendUnavailable, unavailable_reason
+from .shapes import Shape, shape_error
+
+
+@dataclass
+class BenchConfig:
+    backends: Sequence[str]
+    shapes: Sequence[Shape]
+    warmup: int = 3
+    warmup_time_s: float = 0.0
+    iterations: int = 20
+    duration_s: float = 0.0
+    threads: int | None = None
+    strict: bool = False
+    cuda_graph: bool = False
+    seed: int = 0
+
+
+@dataclass
+class BenchRecord:
+    backend: str
+    shape: Shape
+    status: str  # "ok" or "skipped"
+    reason: str | None = None
+    transfers: str | None = None  # GPU: "with" / "without" host<->device copies
+    threads: int | None = None
+    stats: dict = field(default_factory=dict)  # Latency.summary(batch)
+
+    @property
+    def batch(self) -> int:
+        return self.shape[0]
+
+    @property
+    def megapixels(self) -> float:
+        """Pixels per image (H x W) in millions."""
+        return self.shape[2] * self.shape[3] / 1e6
+
+    @property
+    def label(self) -> str:
+        return self.backend + (f" ({self.transfers} copies)" if self.transfers else "")
+
+    def as_dict(self) -> dict:
+        b, c, h, w = self.shape
+        d = {"backend": self.backend, "transfers": self.transfers, "shape": list(self.shape), "batch": b,
+             "channels": c, "height": h, "width": w, "megapixels": self.megapixels, "status": self.status,
+             "reason": self.reason, "threads": self.threads}
+        d.update(self.stats)
+        return d
+
+
+@dataclass
+class BenchReport:
+    model: str | None
+    onnx: str | None
+    config: BenchConfig
+    records: list[BenchRecord] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # backend -> why
+    machine: dict = field(default_factory=dict)
+
+    @property
+    def measured(self) -> list[BenchRecord]:
+        return [r for r in self.records if r.status == "ok"]
+
+    def as_dict(self) -> dict:
+        cfg = asdict(self.config)
+        cfg["shapes"] = [list(s) for s in self.config.shapes]
+        cfg["backends"] = list(self.config.backends)
+        return {
+            "model": self.model,
+            "onnx": self.onnx,
+            "machine": self.machine,
+            "config": cfg,
+            "noisy_cv_threshold": NOISY_CV,
+            "unavailable_backends": [{"backend": b, "reason": r} for b, r in self.unavailable.items()],
+            "results": [r.as_dict() for r in self.records],
+        }
+
+
+def machine_info(threads: int | None) -> dict:
+    import torch
+
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "threads": threads}
+    try:
+        import onnxruntime as ort
+
+        info["onnxruntime"] = ort.__version__
+    except Exception:
+        info["onnxruntime"] = None
+    try:
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except Exception:
+        pass
+    return info
+
+
+class _Progress:
+    """A rich progress bar on stderr (combinations done; iterations of the current one)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.enabled, self.total = enabled, total
+        self._p = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                               TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            self._p.__enter__()
+            self._task = self._p.add_task("bench", total=self.total)
+        return self
+
+    def __exit__(self, *exc):
+        if self._p is not None:
+            self._p.__exit__(*exc)
+
+    def start(self, text: str) -> Callable[[int], None] | None:
+        if self._p is None:
+            return None
+        self._p.update(self._task, description=text)
+
+        def tick(n: int) -> None:
+            if n % 5 == 0:
+                self._p.update(self._task, description=f"{text}  iter {n}")
+
+        return tick
+
+    def advance(self) -> None:
+        if self._p is not None:
+            self._p.advance(self._task)
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "x".join(map(str, shape))
+
+
+def run_bench(
+    config: BenchConfig,
+    model=None,
+    onnx_path: Path | None = None,
+    model_name: str | None = None,
+    progress: bool = True,
+    warn: Callable[[str], None] | None = None,
+) -> BenchReport:
+    """Time every (backend, shape). Unavailable backends and shapes the model cannot take are
+    recorded as skipped with the reason (``UserError`` instead under ``config.strict``)."""
+    import torch
+
+    warn = warn or (lambda msg: None)
+    threads = config.threads or torch.get_num_threads()
+    report = BenchReport(model_name, str(onnx_path) if onnx_path else None, config, machine=machine_info(threads))
+
+    # Backends: which can run here.
+    usable = []
+    for b in config.backends:
+        if b in ("torch", "torch-cuda") and model is None:
+            why = "needs the PyTorch model (--model)"
+        elif b not in ("torch", "torch-cuda") and onnx_path is None:
+            why = "needs an ONNX file"
+        else:
+            why = unavailable_reason(b)
+        if why:
+            if config.strict:
+                raise UserError(f"backend {b} is not available: {why}")
+            report.unavailable[b] = why
+            warn(f"skipping backend {b}: {why}")
+        else:
+            usable.append(b)
+
+    # Shapes: which the model can take.
+    onnx_dims = None
+    if onnx_path is not None:
+        from .shapes import static_dims
+
+        onnx_dims = static_dims(onnx_path)
+    cache: dict = {}
+    legal: list[Shape] = []
+    shape_skips: dict[Shape, str] = {}
+    for s in config.shapes:
+        why = shape_error(s, model, onnx_dims, cache)
+        if why:
+            if config.strict:
+                raise UserError(f"the model cannot take input {_shape_text(s)}: {why}")
+            shape_skips[s] = why
+            warn(f"skipping shape {_shape_text(s)}: the model cannot take it: {why}")
+        else:
+            legal.append(s)
+
+    for s, why in shape_skips.items():
+        for b in usable:
+            report.records.append(BenchRecord(b, s, "skipped", f"the model cannot take this shape: {why}"))
+    if not usable:
+        raise UserError("no backend can run here: " + "; ".join(f"{b}: {r}" for b, r in report.unavailable.items()))
+    if not legal:
+        raise UserError("the model cannot take any of the requested shapes: "
+                        + "; ".join(f"{_shape_text(s)}: {r}" for s, r in shape_skips.items()))
+
+    rng = np.random.default_rng(config.seed)
+    inputs = {s: rng.standard_normal(s, dtype=np.float32) for s in legal}
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with _Progress(len(usable) * len(legal), progress) as bar:
+            for b in usable:
+                try:
+                    backend = Backend(b, model, onnx_path, threads, config.cuda_graph).__enter__()
+                except BackendUnavailable as e:
+                    if config.strict:
+                        raise UserError(f"backend {b} is not available: {e}") from None
+                    report.unavailable[b] = str(e)
+                    warn(f"skipping backend {b}: {e}")
+                    for s in legal:
+                        bar.advance()
+                    continue
+                try:
+                    for s in legal:
+                        report.records += _bench_one(backend, s, inputs[s], config, threads, bar, warn)
+                        bar.advance()
+                finally:
+                    backend.__exit__(None, None, None)
+    finally:
+        torch.set_num_threads(old_threads)
+    return report
+
+
+def _bench_one(backend: Backend, shape: Shape, x: np.ndarray, config: BenchConfig, threads: int, bar: _Progress,
+               warn: Callable[[str], None]) -> list[BenchRecord]:
+    name, text = backend.name, _shape_text(shape)
+    rec_threads = None if name in GPU_BACKENDS else threads
+    out: list[BenchRecord] = []
+    try:
+        variants = list(backend.variants(x))
+        for v in variants:  # one untimed call: a shape the backend rejects is skipped, not timed
+            v.fn()
+    except Exception as e:
+        why = _first_line(e)
+        if config.strict:
+            raise UserError(f"{name} cannot run input {text}: {why}") from None
+        warn(f"skipping {name} at {text}: {why}")
+        return [BenchRecord(name, shape, "skipped", f"{name} failed at this shape: {why}", threads=rec_threads)]
+    for v in variants:
+        tick = bar.start(f"{name} {text}" + (f" ({v.transfers} copies)" if v.transfers else ""))
+        timer = measure_cuda if v.clock == "cuda-event" else measure
+        lat = timer(v.fn, config.warmup, config.iterations, warmup_time_s=config.warmup_time_s,
+                    duration_s=config.duration_s, progress=tick)
+        rec = BenchRecord(name, shape, "ok", None, v.transfers, rec_threads, lat.summary(shape[0]))
+        if lat.noisy:
+            warn(f"{rec.label} at {text} is noisy: CV {lat.cv:.0%} > {NOISY_CV:.0%} "
+                 "(close other programs, or raise --iterations/--duration/--warmup)")
+        out.append(rec)
+    return out
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

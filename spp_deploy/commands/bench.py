@@ -1,0 +1,157 @@
+"""``spp-deploy bench``: latency and throughput per backend and input shape (trtexec-style summary),
+with ``--json``/``--csv`` reports and a latency-vs-megapixels ``--plot``."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from ..errors import UserError
+from .common import add_model_args, load_model_from_args
+
+
+def _warn(msg: str) -> None:
+    print(f"spp-deploy: warning: {msg}", file=sys.stderr)
+
+
+def _positive(value, flag: str, kind=float):
+    if value is not None and value <= 0:
+        raise UserError(f"{flag} must be > 0, got {value}")
+    return value
+
+
+def run(args) -> int:
+    from ..bench import BenchConfig, parse_backends, run_bench
+    from ..bench.report import check_output_path, print_summary, write_csv, write_json
+    from ..bench.shapes import (build_shapes, onnx_input_channels, parse_batches, parse_shapes, parse_size_range,
+                                parse_sizes)
+
+    # Cheap checks first: every bad argument fails before a model is loaded or a second is timed.
+    backends = parse_backends(args.backends)
+    json_path = check_output_path(args.json, "--json")
+    csv_path = check_output_path(args.csv, "--csv")
+    plot_path = check_output_path(args.plot, "--plot")
+    if plot_path is not None:
+        from ..bench.plot import require_matplotlib
+
+        require_matplotlib()
+    if args.warmup is not None and args.warmup < 0:
+        raise UserError(f"--warmup must be >= 0, got {args.warmup}")
+    _positive(args.iterations, "--iterations")
+    _positive(args.duration, "--duration")
+    _positive(args.warmup_time, "--warmup-time")
+    _positive(args.threads, "--threads")
+    if args.sizes and args.size_range:
+        raise UserError("give --sizes or --size-range, not both")
+    if args.model is None and args.onnx is None:
+        raise UserError("give --model (and optionally --onnx), or --onnx for ONNX Runtime / TensorRT backends only")
+    onnx_path = None
+    if args.onnx:
+        onnx_path = Path(args.onnx)
+        if not onnx_path.is_file():
+            raise UserError(f"ONNX file not found: {onnx_path}")
+    shapes = parse_shapes(args.shapes) if args.shapes else None
+    sizes = parse_sizes(args.sizes) if args.sizes else parse_size_range(args.size_range) if args.size_range else None
+    batches = parse_batches(args.batch)
+
+    model, default = None, None
+    if args.model:
+        model = load_model_from_args(args)
+        if args.model.startswith("zoo:"):
+            from ..zoo import get_entry
+
+            default = get_entry(args.model[4:]).input_shape
+    channels = None
+    if onnx_path is not None:
+        channels, _ = onnx_input_channels(onnx_path)
+    if channels is None and default is not None:
+        channels = default[1]
+    if channels is None and model is not None and sizes:
+        channels = _guess_channels(model)
+    all_shapes = build_shapes(shapes, sizes, batches, channels, default)
+
+    iterations = args.iterations if args.iterations is not None else (1 if args.duration else 20)
+    warmup = args.warmup if args.warmup is not None else (0 if args.warmup_time else 3)
+    config = BenchConfig(backends, all_shapes, warmup, args.warmup_time or 0.0, iterations, args.duration or 0.0,
+                         args.threads, args.strict, args.cuda_graph, args.seed)
+
+    with tempfile.TemporaryDirectory(prefix="spp-bench-") as tmp:
+        needs_onnx = any(b not in ("torch", "torch-cuda") for b in backends)
+        if onnx_path is None and needs_onnx and model is not None:
+            onnx_path = _export_temp(model, all_shapes, Path(tmp) / "model.onnx", args)
+        report = run_bench(config, model, onnx_path, args.model or str(onnx_path), progress=not args.no_progress,
+                           warn=_warn)
+        if args.onnx is None:
+            report.onnx = None  # a temporary file: do not point at it
+    print_summary(report)
+    if json_path:
+        write_json(report, json_path)
+        print(f"wrote {json_path}")
+    if csv_path:
+        write_csv(report, csv_path)
+        print(f"wrote {csv_path}")
+    if plot_path:
+        from ..bench.plot import plot_latency
+
+        plot_latency(report, plot_path)
+        print(f"wrote {plot_path}")
+    return 0
+
+
+def _guess_channels(model) -> int | None:
+    """The in_channels of the first Conv2d (for size sweeps on non-zoo models)."""
+    import torch
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            return m.in_channels
+    return None
+
+
+def _export_temp(model, shapes, path: Path, args) -> Path:
+    """Export to a temporary ONNX file with the export command's code (parity check skipped: the
+    timing run is not a validation run; use ``spp-deploy export`` for that)."""
+    import torch
+
+    from ..bench.shapes import shape_error
+    from ..export import export_onnx
+
+    example = next((s for s in shapes if shape_error(s, model) is None), None)
+    if example is None:
+        return path  # run_bench reports that no shape is legal
+    print(f"exporting {args.model} to a temporary ONNX file (spp-impl {args.spp_impl}, dynamic batch/height/width)",
+          file=sys.stderr)
+    export_onnx(model, torch.randn(1, *example[1:]), path, opset=args.opset, spp_impl=args.spp_impl,
+                check_parity=False)
+    return path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmark latency/throughput per backend and input size (table, JSON, CSV, plot)")
+    add_model_args(p, required=False)
+    p.add_argument("--onnx", help="ONNX file to time (default: export --model to a temporary file)")
+    p.add_argument("--spp-impl", default="standard", help="for the temporary export: standard or plugin")
+    p.add_argument("--opset", type=int, default=20, help="for the temporary export")
+    p.add_argument("--backends", default="torch,ort-cpu",
+                   help="comma separated: torch, torch-cuda, ort-cpu, ort-cuda, ort-trt, trt (default: torch,ort-cpu)")
+    g = p.add_argument_group("shapes")
+    g.add_argument("--shapes", help="BxCxHxW,... (default: the zoo model's input shape)")
+    g.add_argument("--sizes", help="size sweep HxW,... (channels from the model, batch from --batch)")
+    g.add_argument("--size-range", help="size sweep START:STOP[:COUNT] square sizes (default COUNT 5)")
+    g.add_argument("--batch", help="batch sizes, e.g. 1,8 (replace the batch of --shapes; default 1 for sweeps)")
+    t = p.add_argument_group("timing")
+    t.add_argument("--warmup", type=int, help="warm-up runs (default 3; 0 with --warmup-time)")
+    t.add_argument("--warmup-time", type=float, help="warm up for at least this many seconds")
+    t.add_argument("--iterations", type=int, help="timed runs, at least (default 20; 1 with --duration)")
+    t.add_argument("--duration", type=float, help="time for at least this many seconds")
+    t.add_argument("--threads", type=int, help="CPU threads for torch and ONNX Runtime (default: torch's default)")
+    t.add_argument("--cuda-graph", action="store_true", help="GPU: CUDA graphs (ort-cuda/ort-trt, no-copy runs only)")
+    t.add_argument("--seed", type=int, default=0, help="input data seed")
+    o = p.add_argument_group("output")
+    o.add_argument("--json", help="write the results as JSON")
+    o.add_argument("--csv", help="write the results as CSV")
+    o.add_argument("--plot", help="write latency vs megapixels as a PNG (needs matplotlib)")
+    o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true", help="fail instead of skipping unavailable backends or shapes")
+    p.set_defaults(func=run)
