@@ -33,3 +33,37 @@ class Runner(abc.ABC):
     @abc.abstractmethod
     def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run once; returns output name -> array."""
+
+
+def _dtype_name(t) -> str:
+    """'float32' for a numpy dtype or an ONNX Runtime type string like 'tensor(float)'."""
+    if isinstance(t, str) and t.startswith("tensor("):
+        inner = t[len("tensor("):-1]
+        return {"float": "float32", "double": "float64", "float16": "float16"}.get(inner, inner)
+    try:
+        return np.dtype(t).name
+    except TypeError:
+        return str(t)
+
+
+def validate_feed(runner: str, specs: Mapping[str, tuple], feed: Mapping[str, np.ndarray]) -> None:
+    """One-line ``UserError`` for a wrong input name, count, rank, static dim or dtype."""
+    from ..errors import UserError
+
+    unknown = [n for n in feed if n not in specs]
+    if unknown:
+        raise UserError(f"{runner}: unknown input {unknown[0]!r} (the model's inputs: {', '.join(specs)})")
+    missing = [n for n in specs if n not in feed]
+    if missing:
+        raise UserError(f"{runner}: input {missing[0]!r} not given")
+    for name, (dtype, dims) in specs.items():
+        arr = np.asarray(feed[name])
+        if arr.ndim != len(dims):
+            raise UserError(f"{runner}: input {name!r} has rank {arr.ndim} (shape {'x'.join(map(str, arr.shape)) or 'scalar'}), "
+                            f"the model expects rank {len(dims)} ({'x'.join(str(d) for d in dims)})")
+        for i, (v, d) in enumerate(zip(arr.shape, dims)):
+            if isinstance(d, int) and d > 0 and v != d:
+                raise UserError(f"{runner}: input {name!r} dim {i} is {v}, the model fixes it to {d}")
+        want = _dtype_name(dtype)
+        if arr.dtype.name != want:
+            raise UserError(f"{runner}: input {name!r} has dtype {arr.dtype.name}, the model expects {want}")

@@ -8,8 +8,21 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..errors import UserError
-from .base import Runner
+from .base import Runner, validate_feed
 
+
+def _is_plugin_mode(path: str) -> bool:
+    try:
+        import onnx
+
+        from ..export.graph import SPP_DOMAIN
+
+        m = onnx.load(path, load_external_data=False)
+        return any(n.domain == SPP_DOMAIN for n in m.graph.node)
+    except Exception:
+        return False
+
+ALIASES = {"tensorrt": "trt", "ort-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "trt"}
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
@@ -18,10 +31,13 @@ PROVIDERS = {
 
 
 class OrtRunner(Runner):
-    def __init__(self, model_path: str | os.PathLike, provider: str = "cpu", threads: int | None = None) -> None:
+    def __init__(self, model_path: str | os.PathLike, provider: str = "cpu", threads: int | None = None,
+                 plugin: str | os.PathLike | None = None) -> None:
+        provider = ALIASES.get(provider, provider)
         if provider not in PROVIDERS:
             raise UserError(f"unknown ONNX Runtime provider {provider!r} (known: {', '.join(PROVIDERS)})")
         self.path, self.provider, self.threads = str(model_path), provider, threads
+        self.plugin = str(plugin) if plugin else None
         self.name = f"ort-{provider}"
         self.session = None
 
@@ -35,10 +51,30 @@ class OrtRunner(Runner):
         opts.log_severity_level = 3
         if self.threads:
             opts.intra_op_num_threads = self.threads
+        if not os.path.isfile(self.path):
+            raise UserError(f"ONNX file not found: {self.path}")
         try:
-            self.session = ort.InferenceSession(self.path, opts, providers=PROVIDERS[self.provider])
+            self.session = ort.InferenceSession(self.path, opts, providers=self._providers())
         except Exception as e:
             raise UserError(f"ONNX Runtime cannot load {self.path}: {str(e).strip().splitlines()[0]}") from e
+
+    def _providers(self) -> list:
+        """Provider list; the TensorRT EP gets the SPP plugin library for plugin-mode files (CPU and
+        CUDA run the node's model-local function body instead)."""
+        provs: list = list(PROVIDERS[self.provider])
+        if self.provider == "trt":
+            plugin = self.plugin
+            if plugin is None and _is_plugin_mode(self.path):
+                try:
+                    from ..plugins import find_plugin_library
+
+                    found = find_plugin_library()
+                    plugin = str(found) if found else None
+                except Exception:
+                    plugin = None
+            if plugin:
+                provs[0] = ("TensorrtExecutionProvider", {"trt_extra_plugin_lib_paths": plugin})
+        return provs
 
     def deactivate(self) -> None:
         self.session = None
@@ -52,5 +88,8 @@ class OrtRunner(Runner):
         return [o.name for o in self.session.get_outputs()]
 
     def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.session is None:
+            raise UserError(f"{self.name}: infer() called outside `with runner:`")
+        validate_feed(self.name, self.input_specs(), feed)
         outs = self.session.run(None, dict(feed))
         return dict(zip(self.output_names(), outs))

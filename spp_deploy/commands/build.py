@@ -1,0 +1,35 @@
+"""``spp-deploy build``: ONNX -> TensorRT engine (trtexec-style shapes), with an engine cache."""
+
+from __future__ import annotations
+
+
+def run(args) -> int:
+    from ..runtime.trt_builder import build_engine
+
+    res = build_engine(
+        args.onnx, args.output, min_shape=args.min_shape, opt_shape=args.opt_shape, max_shape=args.max_shape,
+        fp16=args.fp16, plugin=args.plugin, timing_cache=args.timing_cache, workspace_gib=args.workspace,
+        use_cache=not args.no_cache,
+    )
+    m = res.meta
+    how = "from the engine cache" if res.cache_hit else f"in {res.seconds:.1f}s"
+    print(f"built {res.path} {how} (TensorRT {m.tensorrt}, {m.gpu} cc {m.compute_capability}, {m.precision}"
+          f"{', SPP plugin ' + m.plugin if m.plugin else ''}; cache key {res.cache_key[:16]})")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("build", help="build a TensorRT engine from an ONNX file (needs TensorRT)")
+    p.add_argument("onnx", help="ONNX file (from `spp-deploy export`)")
+    p.add_argument("-o", "--output", required=True, help="engine file to write (metadata goes to OUTPUT.json)")
+    p.add_argument("--min-shape", help="trtexec syntax: input:1x3x64x64[,other:...]")
+    p.add_argument("--opt-shape", help="trtexec syntax: input:1x3x224x224")
+    p.add_argument("--max-shape", help="trtexec syntax: input:8x3x1024x1024")
+    p.add_argument("--fp16", action="store_true",
+                   help="half precision (TensorRT 10: BuilderFlag.FP16; TensorRT 11: needs an fp16 ONNX, "
+                        "`spp-deploy export --precision fp16`)")
+    p.add_argument("--plugin", help="libspp_plugin.so for plugin-mode files (default: $SPP_DEPLOY_PLUGIN_LIB, ./build)")
+    p.add_argument("--timing-cache", help="timing cache file (read if present, written after the build)")
+    p.add_argument("--workspace", type=float, help="workspace memory pool limit in GiB")
+    p.add_argument("--no-cache", action="store_true", help="ignore and do not fill the engine cache")
+    p.set_defaults(func=run)

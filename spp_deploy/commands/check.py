@@ -1,0 +1,31 @@
+"""``spp-deploy check --target tensorrt``: static lint of an ONNX file against onnx-tensorrt's
+documented operator support."""
+
+from __future__ import annotations
+
+
+def run(args) -> int:
+    from ..runtime.lint import errors, lint_tensorrt
+    from ..runtime.trt_builder import load_onnx
+
+    model, _ = load_onnx(args.onnx)
+    findings = lint_tensorrt(model)
+    shown = [f for f in findings if args.verbose or f.severity != "info"]
+    for f in shown:
+        print(f.line())
+    bad = errors(findings)
+    warn = sum(f.severity == "warning" for f in findings)
+    nodes = len(model.graph.node)
+    if bad:
+        print(f"FAILED: {len(bad)} node(s) TensorRT cannot parse, {warn} warning(s) ({nodes} nodes checked)")
+        return 1
+    print(f"PASSED: {nodes} nodes checked for TensorRT, {warn} warning(s)")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("check", help="lint an ONNX file for a deployment target (TensorRT operator support)")
+    p.add_argument("onnx", help="ONNX file")
+    p.add_argument("--target", default="tensorrt", choices=["tensorrt"], help="deployment target (default: tensorrt)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list informational findings (plugin nodes)")
+    p.set_defaults(func=run)

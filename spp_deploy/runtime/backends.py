@@ -1,0 +1,48 @@
+"""Backend names -> runners: ``torch``, ``torch-fp64``, ``ort-cpu``, ``ort-cuda``, ``ort-trt``, ``trt``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import UserError
+from .base import Runner
+
+BACKENDS = ("torch", "torch-fp64", "ort-cpu", "ort-cuda", "ort-trt", "trt")
+TRT_BACKENDS = ("trt",)
+
+
+def parse_backends(text: str) -> list[str]:
+    out = [b.strip() for b in (text or "").split(",") if b.strip()]
+    if not out:
+        raise UserError("--backends is empty (known: " + ", ".join(BACKENDS) + ")")
+    for b in out:
+        if b not in BACKENDS:
+            raise UserError(f"unknown backend {b!r} (known: {', '.join(BACKENDS)})")
+    if len(set(out)) != len(out):
+        raise UserError("--backends lists a backend twice")
+    return out
+
+
+def make_runner(backend: str, *, model: Any = None, onnx: str | os.PathLike | None = None,
+                engine: str | os.PathLike | None = None, plugin: str | os.PathLike | None = None,
+                threads: int | None = None) -> Runner:
+    if backend in ("torch", "torch-fp64"):
+        if model is None:
+            raise UserError(f"backend {backend} needs --model")
+        from .torch_runner import TorchRunner
+
+        return TorchRunner(model, float64=backend == "torch-fp64")
+    if backend.startswith("ort-"):
+        if onnx is None:
+            raise UserError(f"backend {backend} needs --onnx")
+        from .ort_runner import OrtRunner
+
+        return OrtRunner(onnx, backend[4:], threads=threads, plugin=plugin)
+    if backend == "trt":
+        if engine is None:
+            raise UserError("backend trt needs --engine (build one with `spp-deploy build`)")
+        from .trt_runner import TrtRunner
+
+        return TrtRunner(engine, plugin=plugin)
+    raise UserError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")

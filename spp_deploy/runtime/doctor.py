@@ -1,0 +1,68 @@
+"""Facts for ``spp-deploy doctor``; each probe is isolated so one broken package cannot hide the rest."""
+
+from __future__ import annotations
+
+import importlib
+import platform
+
+
+def _version(mod: str) -> str:
+    try:
+        return importlib.import_module(mod).__version__
+    except ModuleNotFoundError:
+        return "not installed"
+    except Exception as e:
+        return f"broken ({type(e).__name__}: {e})"
+
+
+def collect() -> list[tuple[str, str]]:
+    from .trt_common import INSTALL_HINT
+
+    rows = [("python", platform.python_version()), ("spp-deploy", _version("spp_deploy"))]
+    rows.append(("torch", _version("torch")))
+    rows.append(("onnx", _version("onnx")))
+    ort = _version("onnxruntime")
+    rows.append(("onnxruntime", ort))
+    if not ort.startswith(("not", "broken")):
+        import onnxruntime
+
+        rows.append(("  providers", ", ".join(onnxruntime.get_available_providers())))
+    trt = _version("tensorrt")
+    rows.append(("tensorrt", trt if not trt.startswith("not") else f"not installed ({INSTALL_HINT})"))
+    if not trt.startswith(("not", "broken")):
+        import tensorrt
+
+        flag = getattr(getattr(tensorrt, "OnnxParserFlag", None), "ENABLE_PLUGIN_OVERRIDE", None)
+        rows.append(("  parser plugin override", "yes" if flag is not None else "no (function bodies are stripped)"))
+    try:
+        import torch
+
+        rows.append(("CUDA (torch build)", torch.version.cuda or "none (CPU build)"))
+        if torch.cuda.is_available():
+            i = torch.cuda.current_device()
+            cc = ".".join(map(str, torch.cuda.get_device_capability(i)))
+            rows.append(("GPU", f"{torch.cuda.get_device_name(i)} (compute capability {cc}, {torch.cuda.device_count()} device(s))"))
+        else:
+            rows.append(("GPU", "none visible to torch"))
+    except Exception as e:
+        rows.append(("GPU", f"unknown ({type(e).__name__}: {e})"))
+    rows.append(("SPP plugin library", _plugin_status()))
+    return rows
+
+
+def _plugin_status() -> str:
+    try:
+        from .. import plugins
+    except Exception as e:
+        return f"spp_deploy.plugins unavailable ({type(e).__name__})"
+    try:
+        path = plugins.find_plugin_library()
+    except Exception as e:
+        return f"misconfigured: {e}"
+    if path is None:
+        return "not built (spp-deploy plugin build; or set SPP_DEPLOY_PLUGIN_LIB)"
+    try:
+        plugins.load_plugin_library(path)
+    except Exception as e:
+        return f"{path}: built but not loadable ({e})"
+    return f"{path}: loadable"

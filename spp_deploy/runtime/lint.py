@@ -1,0 +1,248 @@
+"""``spp-deploy check --target tensorrt``: static lint against onnx-tensorrt's operator support.
+
+Facts encoded from onnx-tensorrt's ``docs/operators.md`` (TensorRT 10.x support matrix): which
+ops exist, which tensor types each takes, and the documented restrictions (e.g. ReduceX ``axes``
+must be an initializer, Round/Ceil/Floor are float-only, MaxRoiPool is unsupported, pooling is
+2D/3D with unit dilations, ``Indices`` of MaxPool unsupported). A "constant" operand is an
+initializer or the output of a ``Constant`` node (the parser turns both into weights).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+import onnx
+from onnx import TensorProto as TP
+
+from ..export.graph import SPP_DOMAIN, SPP_OP
+
+# Type-set codes: F fp32, H fp16, b bf16, i int32, l int64, B bool, u uint8, c int8, 8 fp8, 4 int4.
+_TYPE_CODES = {
+    "F": TP.FLOAT, "H": TP.FLOAT16, "b": TP.BFLOAT16, "i": TP.INT32, "l": TP.INT64, "B": TP.BOOL,
+    "u": TP.UINT8, "c": TP.INT8, "8": TP.FLOAT8E4M3FN, "4": TP.INT4,
+}
+_SUPPORT = {
+    "FHbil": "Abs Add ArgMax ArgMin DepthToSpace Div Equal Greater GreaterOrEqual IsNaN Less LessOrEqual Max Min "
+             "Mod Mul Neg Pad Range ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin "
+             "ReduceProd ReduceSum ReduceSumSquare Relu Scatter ScatterElements ScatterND Shrink Sign SpaceToDepth "
+             "Sub Sum TopK",
+    "FHb": "Acos Acosh Asin Asinh Atan Atanh AveragePool BatchNormalization Ceil Celu Clip Conv ConvTranspose Cos "
+           "Cosh CumSum Dropout Einsum Elu Erf Exp Floor Gemm GlobalAveragePool GlobalLpPool GlobalMaxPool "
+           "GroupNormalization GRU HardSigmoid HardSwish Hardmax ImageScaler InstanceNormalization IsInf "
+           "LayerNormalization LeakyRelu Log LogSoftmax LRN LSTM LpNormalization LpPool MatMul MaxPool "
+           "MeanVarianceNormalization ParametricSoftplus Pow PRelu QuantizeLinear RandomNormal RandomNormalLike "
+           "RandomUniform RandomUniformLike Reciprocal Resize RNN Round ScaledTanh Scan Selu Sigmoid Sin Sinh "
+           "Softmax Softplus Softsign Sqrt Tan Tanh ThresholdedRelu Upsample",
+    "B": "And Not Or Xor",
+    "FHbilBu": "Cast CastLike",
+    "FHbilB": "Concat Constant ConstantOfShape Expand EyeLike Flatten Gather GatherElements GatherND Identity If "
+              "Loop OneHot Reshape ReverseSequence Shape Size Slice Split Squeeze Tile Transpose Trilu Unsqueeze Where",
+    "FH": "DeformConv GridSample Mish NonMaxSuppression NonZero RoiAlign",
+    "c84": "DequantizeLinear",
+    "FHbilc": "Gelu",
+    "FHbil8": "Mean",
+}
+SUPPORTED_TYPES: dict[str, frozenset[int]] = {
+    op: frozenset(_TYPE_CODES[c] for c in codes) for codes, ops in _SUPPORT.items() for op in ops.split()
+}
+UNSUPPORTED = frozenset(
+    "AffineGrid Bernoulli BitShift BitwiseAnd BitwiseNot BitwiseOr BitwiseXor BlackmanWindow CenterCropPad Col2Im "
+    "Compress ConcatFromSequence ConvInteger DFT Det DynamicQuantizeLinear HammingWindow HannWindow ImageDecoder "
+    "MatMulInteger MaxRoiPool MaxUnpool MelWeightMatrix Multinomial NegativeLogLikelihoodLoss Optional "
+    "OptionalGetElement OptionalHasElement QLinearConv QLinearMatMul RegexFullMatch STFT SequenceAt "
+    "SequenceConstruct SequenceEmpty SequenceErase SequenceInsert SequenceLength SequenceMap "
+    "SoftmaxCrossEntropyLoss SplitToSequence StringConcat StringNormalizer StringSplit TfIdfVectorizer Unique".split()
+)
+# Which input carries the type the matrix talks about (default: input 0).
+_DATA_INPUT = {"Where": 1}
+# Inputs that must be constant: op -> [(input index, name)].
+_CONST_INPUTS = {
+    **{op: [(1, "axes")] for op in ("ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean "
+                                     "ReduceMin ReduceProd ReduceSum ReduceSumSquare Squeeze Unsqueeze").split()},
+    "Slice": [(3, "axes")],
+    "Pad": [(3, "axes")],
+    "CumSum": [(1, "axis")],
+    "Dropout": [(2, "training_mode")],
+}
+TRT_OPSET_RANGE = (9, 20)  # TensorRT 10.0's documented range; later releases extend it
+_RESIZE_COORD = {"half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn", "asymmetric", "align_corners"}
+_RESIZE_NEAREST = {"floor", "ceil", "round_prefer_floor", "round_prefer_ceil"}
+
+
+@dataclass
+class Finding:
+    severity: str  # "error" (the parser rejects it), "warning" (may fail or degrade), "info"
+    node: str
+    op: str
+    message: str
+
+    def line(self) -> str:
+        where = f"node {self.node!r} ({self.op})" if self.node or self.op else "model"
+        return f"{self.severity.upper():7} {where}: {self.message}"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _attr(node: onnx.NodeProto, name: str, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def _s(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _type_name(t: int) -> str:
+    return TP.DataType.Name(t) if t else "unknown"
+
+
+class _Context:
+    def __init__(self, model: onnx.ModelProto) -> None:
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        except Exception:
+            inferred = model
+        self.types: dict[str, int] = {}
+        self.consts: dict[str, onnx.TensorProto] = {}
+        self._collect(inferred.graph)
+
+    def _collect(self, g: onnx.GraphProto) -> None:
+        for vi in list(g.input) + list(g.output) + list(g.value_info):
+            if vi.type.HasField("tensor_type"):
+                self.types[vi.name] = vi.type.tensor_type.elem_type
+        for init in g.initializer:
+            self.types[init.name] = init.data_type
+            self.consts[init.name] = init
+        for n in g.node:
+            if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output:
+                v = _attr(n, "value")
+                if isinstance(v, onnx.TensorProto):
+                    self.consts[n.output[0]] = v
+                    self.types[n.output[0]] = v.data_type
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    self._collect(a.g)
+                elif a.type == onnx.AttributeProto.GRAPHS:
+                    for sg in a.graphs:
+                        self._collect(sg)
+
+
+def lint_tensorrt(model: onnx.ModelProto) -> list[Finding]:
+    """Findings for every node onnx-tensorrt's support matrix rejects or restricts."""
+    out: list[Finding] = []
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    lo, hi = TRT_OPSET_RANGE
+    if opset and opset < lo:
+        out.append(Finding("error", "", "", f"opset {opset} is below TensorRT's supported range {lo}..{hi}"))
+    elif opset > hi:
+        out.append(Finding("warning", "", "", f"opset {opset} is above {hi}, the newest opset TensorRT 10.0 parses "
+                                              "(later TensorRT releases parse newer opsets)"))
+    ctx = _Context(model)
+    g = model.graph
+    for vi in list(g.input) + list(g.output):
+        t = vi.type.tensor_type.elem_type
+        if t == TP.DOUBLE:
+            out.append(Finding("warning", vi.name, "graph I/O", "DOUBLE has limited support: TensorRT casts it to FLOAT"))
+        elif t not in (TP.FLOAT, TP.FLOAT16, TP.BFLOAT16, TP.INT32, TP.INT64, TP.BOOL, TP.UINT8, TP.INT8, 0):
+            out.append(Finding("error", vi.name, "graph I/O", f"tensor type {_type_name(t)} is not supported by TensorRT"))
+    out += _lint_graph(g, ctx)
+    return out
+
+
+def _lint_graph(g: onnx.GraphProto, ctx: _Context) -> list[Finding]:
+    out: list[Finding] = []
+    for i, n in enumerate(g.node):
+        name = n.name or f"#{i}"
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                out += _lint_graph(a.g, ctx)
+            elif a.type == onnx.AttributeProto.GRAPHS:
+                for sg in a.graphs:
+                    out += _lint_graph(sg, ctx)
+        out += list(_lint_node(n, name, ctx))
+    return out
+
+
+def _lint_node(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]:
+    op = n.op_type
+    if n.domain not in ("", "ai.onnx"):
+        if n.domain == SPP_DOMAIN and op == SPP_OP:
+            if _attr(n, "plugin_version") is None:
+                yield Finding("error", name, f"{n.domain}.{op}", "plugin node lacks the plugin_version attribute")
+            else:
+                yield Finding("info", name, f"{n.domain}.{op}",
+                              "TensorRT plugin node: the build needs libspp_plugin.so (--plugin)")
+        else:
+            yield Finding("warning", name, f"{n.domain}.{op}",
+                          f"custom-domain op: TensorRT needs a plugin registered as {op!r}")
+        return
+    if op in UNSUPPORTED:
+        yield Finding("error", name, op, "not supported by onnx-tensorrt")
+        return
+    types = SUPPORTED_TYPES.get(op)
+    if types is None:
+        yield Finding("warning", name, op, "not listed in onnx-tensorrt's support matrix")
+        return
+    k = _DATA_INPUT.get(op, 0)
+    if len(n.input) > k and n.input[k]:
+        t = ctx.types.get(n.input[k], 0)
+        if t == TP.DOUBLE:
+            yield Finding("warning", name, op, "DOUBLE input: TensorRT casts it to FLOAT (limited support)")
+        elif t and t not in types:
+            allowed = ", ".join(sorted(_type_name(x) for x in types))
+            yield Finding("error", name, op, f"input {n.input[k]!r} has type {_type_name(t)}; TensorRT supports {allowed}")
+    for idx, what in _CONST_INPUTS.get(op, []):
+        if len(n.input) > idx and n.input[idx] and n.input[idx] not in ctx.consts:
+            yield Finding("error", name, op, f"`{what}` (input {n.input[idx]!r}) must be an initializer")
+    if op in ("MaxPool", "AveragePool", "LpPool"):
+        ks = _attr(n, "kernel_shape", [])
+        if op != "LpPool" and len(ks) not in (2, 3):
+            yield Finding("error", name, op, f"only 2D or 3D pooling is supported (kernel_shape {list(ks)})")
+        dil = _attr(n, "dilations")
+        if dil and any(d != 1 for d in dil):
+            yield Finding("error", name, op, f"`dilations` must be empty or all ones, got {list(dil)}")
+        if op == "MaxPool" and len(n.output) > 1 and n.output[1]:
+            yield Finding("error", name, op, "the `Indices` output is not supported")
+    elif op == "TopK":
+        if _attr(n, "sorted", 1) != 1:
+            yield Finding("error", name, op, "`sorted` must be 1")
+        kt = ctx.consts.get(n.input[1]) if len(n.input) > 1 else None
+        if kt is not None:
+            kv = int(onnx.numpy_helper.to_array(kt).reshape(-1)[0])
+            if kv >= 3840:
+                yield Finding("error", name, op, f"`K` must be less than 3840, got {kv}")
+    elif op == "ScatterND":
+        if _s(_attr(n, "reduction", "none")) != "none":
+            yield Finding("error", name, op, "`reduction` is not supported")
+    elif op == "Resize":
+        ctm = _s(_attr(n, "coordinate_transformation_mode", "half_pixel"))
+        mode = _s(_attr(n, "mode", "nearest"))
+        nm = _s(_attr(n, "nearest_mode", "round_prefer_floor"))
+        if ctm not in _RESIZE_COORD:
+            yield Finding("error", name, op, f"coordinate_transformation_mode {ctm!r} is not supported")
+        if mode not in ("nearest", "linear"):
+            yield Finding("error", name, op, f"mode {mode!r} is not supported (nearest, linear)")
+        if mode == "nearest" and nm not in _RESIZE_NEAREST:
+            yield Finding("error", name, op, f"nearest_mode {nm!r} is not supported")
+        if _attr(n, "antialias", 0):
+            yield Finding("error", name, op, "antialiasing is not supported")
+        if _s(_attr(n, "keep_aspect_ratio_policy", "stretch")) != "stretch":
+            yield Finding("error", name, op, "only keep_aspect_ratio_policy 'stretch' is supported")
+    elif op == "Constant":
+        for bad in ("sparse_value", "value_string", "value_strings"):
+            if _attr(n, bad) is not None:
+                yield Finding("error", name, op, f"`{bad}` is not supported")
+    elif op == "LSTM":
+        if _attr(n, "input_forget", 0) != 0 or _attr(n, "layout", 0) != 0:
+            yield Finding("error", name, op, "`input_forget` and `layout` must be 0")
+    elif op == "Dropout" and len(n.input) > 2 and n.input[2] in ctx.consts:
+        if bool(onnx.numpy_helper.to_array(ctx.consts[n.input[2]]).reshape(-1)[0]):
+            yield Finding("error", name, op, "`training_mode` must evaluate to False")
+
+
+def errors(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity == "error"]

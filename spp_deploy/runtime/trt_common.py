@@ -1,0 +1,104 @@
+"""TensorRT import, version and GPU facts shared by the builder, the runner and ``doctor``.
+
+TensorRT is optional: it is imported only here, lazily. Without it every TensorRT command fails
+with ``TensorRTMissing`` (one line, exit code 2) that says how to install it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from ..errors import UserError
+
+INSTALL_HINT = (
+    'install it with: pip install -c constraints.txt -e ".[tensorrt]" '
+    "(the wheels come from NVIDIA's index: add --extra-index-url https://pypi.nvidia.com if pip cannot find them; "
+    "needs an NVIDIA GPU and driver)"
+)
+
+
+class TensorRTMissing(UserError):
+    """TensorRT (the ``tensorrt`` Python package) cannot be imported."""
+
+    exit_code = 2
+
+
+def import_tensorrt(what: str = "this command") -> Any:
+    """The ``tensorrt`` module, or ``TensorRTMissing`` naming ``what`` needs it and how to install it."""
+    try:
+        return importlib.import_module("tensorrt")
+    except Exception as e:  # ImportError, or a broken install raising OSError from its .so
+        reason = "not installed" if isinstance(e, ModuleNotFoundError) else f"cannot be imported ({type(e).__name__}: {e})"
+        raise TensorRTMissing(f"TensorRT is {reason}; {what} needs it: {INSTALL_HINT}") from None
+
+
+def tensorrt_version() -> str | None:
+    try:
+        return importlib.import_module("tensorrt").__version__
+    except Exception:
+        return None
+
+
+def version_major(version: str) -> int:
+    try:
+        return int(str(version).split(".")[0])
+    except ValueError:
+        return 0
+
+
+def gpu_identity() -> dict:
+    """{'name', 'compute_capability'} of the current CUDA device (via torch), or a CPU marker."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            idx = torch.cuda.current_device()
+            major, minor = torch.cuda.get_device_capability(idx)
+            return {"name": torch.cuda.get_device_name(idx), "compute_capability": f"{major}.{minor}"}
+    except Exception:
+        pass
+    return {"name": os.environ.get("SPP_DEPLOY_FAKE_GPU", "none"), "compute_capability": "0.0"}
+
+
+class CapturingLogger:
+    """Factory for a ``trt.ILogger`` that keeps error messages (TensorRT reports why a
+    deserialization or build failed only through its logger)."""
+
+    @staticmethod
+    def create(trt: Any, min_severity: str = "WARNING"):
+        base = getattr(trt, "ILogger", object)
+
+        class _Logger(base):  # type: ignore[misc, valid-type]
+            def __init__(self) -> None:
+                try:
+                    base.__init__(self)
+                except TypeError:
+                    pass
+                self.errors: list[str] = []
+                self.threshold = _severity_rank(trt, min_severity)
+
+            def log(self, severity, msg) -> None:  # noqa: D401 (TensorRT callback)
+                rank = _severity_rank(trt, severity)
+                if rank <= _severity_rank(trt, "ERROR"):
+                    self.errors.append(str(msg).strip())
+                if rank <= self.threshold and os.environ.get("SPP_DEPLOY_TRT_VERBOSE"):
+                    print(f"[TensorRT] {msg}")
+
+            def last_error(self) -> str:
+                return self.errors[-1].splitlines()[0] if self.errors else "no message from TensorRT"
+
+        return _Logger()
+
+
+def _severity_rank(trt: Any, sev: Any) -> int:
+    order = ["INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE"]
+    if isinstance(sev, str):
+        return order.index(sev)
+    sevs = getattr(getattr(trt, "ILogger", None), "Severity", None)
+    for i, name in enumerate(order):
+        if sevs is not None and getattr(sevs, name, None) == sev:
+            return i
+    name = getattr(sev, "name", str(sev)).split(".")[-1]
+    return order.index(name) if name in order else 2

@@ -1,0 +1,144 @@
+"""TensorRT engine runner: tensor-address API, ``execute_async_v3``, torch CUDA tensors as device
+buffers, per-call input shapes inside the engine's profile (a clear error outside it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..errors import UserError
+from .base import Runner, validate_feed
+from .trt_builder import EngineMeta, engine_mismatch, fmt_shape, load_plugin, shape_outside_profile
+from .trt_common import CapturingLogger, gpu_identity, import_tensorrt
+
+# numpy dtype name -> torch dtype name (TensorRT types that numpy can hold)
+_TORCH = {"float32": "float32", "float16": "float16", "int32": "int32", "int64": "int64", "int8": "int8",
+          "uint8": "uint8", "bool": "bool"}
+
+
+def trt_dtype_to_numpy(trt: Any, dt: Any) -> np.dtype:
+    """numpy dtype of a TensorRT DataType (bf16 has none: refused)."""
+    if hasattr(trt, "nptype"):
+        try:
+            return np.dtype(trt.nptype(dt))
+        except TypeError:
+            pass
+    name = getattr(dt, "name", str(dt)).split(".")[-1].upper()
+    table = {"FLOAT": np.float32, "HALF": np.float16, "INT32": np.int32, "INT64": np.int64, "INT8": np.int8,
+             "UINT8": np.uint8, "BOOL": np.bool_}
+    if name not in table:
+        raise UserError(f"engine tensor type {name} has no numpy equivalent")
+    return np.dtype(table[name])
+
+
+class TrtRunner(Runner):
+    """Runs a serialized engine. ``plugin`` (or the engine's metadata) names the SPP plugin library."""
+
+    name = "trt"
+
+    def __init__(self, engine_path: str | os.PathLike, plugin: str | os.PathLike | None = None,
+                 profile_index: int = 0, trt: Any = None) -> None:
+        self.path = Path(engine_path)
+        if not self.path.is_file():
+            raise UserError(f"engine file not found: {self.path}")
+        self.plugin, self.profile_index, self._trt = plugin, profile_index, trt
+        self.engine = self.context = self.stream = None
+        self._specs: dict[str, tuple[np.dtype, tuple]] = {}
+        self._profiles: dict[str, tuple] = {}
+        self._outputs: list[str] = []
+
+    def activate(self) -> None:
+        trt = self._trt or import_tensorrt("the TensorRT runner")
+        self._trt = trt
+        meta = EngineMeta.load(self.path)
+        why = engine_mismatch(meta, str(trt.__version__), gpu_identity())
+        if why:
+            raise UserError(f"{self.path}: {why}")
+        plugin = self.plugin or (meta.plugin if meta and meta.plugin_mode else None)
+        if plugin:
+            if not Path(plugin).is_file():
+                raise UserError(f"{self.path} uses the SPP plugin, but the plugin library {plugin} does not exist: pass --plugin")
+            load_plugin(Path(plugin), trt)
+        elif meta is not None and meta.plugin_mode:
+            raise UserError(f"{self.path} uses the SPP plugin: pass --plugin path/to/libspp_plugin.so")
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("the TensorRT runner needs a CUDA GPU visible to torch (torch.cuda.is_available() is False)")
+        logger = CapturingLogger.create(trt)
+        if hasattr(trt, "init_libnvinfer_plugins"):
+            trt.init_libnvinfer_plugins(logger, "")
+        self._runtime = trt.Runtime(logger)
+        data = self.path.read_bytes()
+        engine = self._runtime.deserialize_cuda_engine(data) if data else None
+        if engine is None:
+            raise UserError(f"cannot load engine {self.path}: {logger.last_error()} "
+                            "(corrupt file, or built by another TensorRT version / for another GPU)")
+        self.engine = engine
+        self.context = engine.create_execution_context()
+        if self.context is None:
+            raise UserError(f"cannot create an execution context for {self.path}: {logger.last_error()}")
+        if self.profile_index and hasattr(self.context, "set_optimization_profile_async"):
+            self.stream = torch.cuda.Stream()
+            self.context.set_optimization_profile_async(self.profile_index, self.stream.cuda_stream)
+        self.stream = self.stream or torch.cuda.Stream()
+        for i in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(i)
+            dtype = trt_dtype_to_numpy(trt, engine.get_tensor_dtype(name))
+            dims = tuple(d if d >= 0 else "?" for d in engine.get_tensor_shape(name))
+            if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                self._specs[name] = (dtype, dims)
+                mn, _, mx = engine.get_tensor_profile_shape(name, self.profile_index)
+                self._profiles[name] = (tuple(mn), tuple(mx))
+            else:
+                self._outputs.append(name)
+
+    def deactivate(self) -> None:
+        self.context = self.engine = None
+        self.stream = None
+
+    def input_specs(self) -> dict:
+        return dict(self._specs)
+
+    def output_names(self) -> list[str]:
+        return list(self._outputs)
+
+    def profile(self, name: str) -> tuple:
+        return self._profiles[name]
+
+    def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
+        if self.context is None:
+            raise UserError("TrtRunner.infer() called outside `with runner:`")
+        validate_feed(self.name, self._specs, feed)
+        with torch.cuda.stream(self.stream):
+            keep = []
+            for name, arr in feed.items():
+                arr = np.ascontiguousarray(arr)
+                lo, hi = self._profiles[name]
+                why = shape_outside_profile(name, arr.shape, lo, hi)
+                if why:
+                    raise UserError(why)
+                if not self.context.set_input_shape(name, tuple(arr.shape)):
+                    raise UserError(f"TensorRT refused input shape {name}:{fmt_shape(arr.shape)}")
+                t = torch.from_numpy(arr).to("cuda", non_blocking=False)
+                keep.append(t)
+                self.context.set_tensor_address(name, t.data_ptr())
+            missing = self.context.infer_shapes() if hasattr(self.context, "infer_shapes") else []
+            if missing:
+                raise UserError(f"TensorRT cannot infer output shapes: inputs {', '.join(missing)} not set")
+            outs = {}
+            for name in self._outputs:
+                shape = tuple(self.context.get_tensor_shape(name))
+                dtype = trt_dtype_to_numpy(self._trt, self.engine.get_tensor_dtype(name))
+                t = torch.empty(shape, dtype=getattr(torch, _TORCH[dtype.name]), device="cuda")
+                self.context.set_tensor_address(name, t.data_ptr())
+                outs[name] = t
+            if not self.context.execute_async_v3(self.stream.cuda_stream):
+                raise UserError("TensorRT execution failed (execute_async_v3 returned False)")
+        self.stream.synchronize()
+        return {n: t.cpu().numpy() for n, t in outs.items()}

@@ -1,0 +1,238 @@
+"""The validation sweep behind ``spp-deploy validate``: every backend against the PyTorch model at
+every requested size, with Polygraphy-style per-output tolerances."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import UserError
+from .base import _dtype_name
+from .compare import Comparison, compare_arrays, source_error
+
+# Default tolerances per precision: (rtol relative to the reference's largest magnitude, atol).
+DEFAULT_TOLERANCES = {"fp32": (1e-5, 0.0), "trt-fp32": (1e-4, 1e-5), "fp16": (1e-2, 1e-3)}
+
+
+@dataclass
+class ValidateConfig:
+    shapes: Sequence[tuple[int, int, int, int]]
+    backends: Sequence[str]
+    onnx: str | os.PathLike | None = None
+    engine: str | os.PathLike | None = None
+    plugin: str | os.PathLike | None = None
+    rtol: Mapping[str, float] = field(default_factory=dict)  # output name or "*" -> rtol
+    atol: Mapping[str, float] = field(default_factory=dict)
+    seed: int = 0
+    reference: str = "torch"  # or "torch-fp64"
+    images: Sequence[tuple[str, np.ndarray]] = ()  # (label, NCHW float32) real inputs, run as given
+    threads: int | None = None
+
+
+@dataclass
+class Record:
+    backend: str
+    shape: tuple
+    output: str
+    comparison: Comparison | None = None
+    top1: float | None = None  # fraction of rows whose argmax agrees (classifier outputs)
+    rtol: float = 0.0
+    atol: float = 0.0
+    precision: str = "fp32"
+    skipped: str | None = None
+    error: str | None = None
+    label: str | None = None  # image file for real inputs
+
+    @property
+    def passed(self) -> bool:
+        if self.skipped is not None:
+            return True
+        return self.error is None and self.comparison is not None and self.comparison.passed
+
+    @property
+    def status(self) -> str:
+        return "SKIPPED" if self.skipped is not None else ("PASSED" if self.passed else "FAILED")
+
+    def as_dict(self) -> dict:
+        d = {"backend": self.backend, "shape": list(self.shape), "output": self.output, "status": self.status,
+             "rtol": self.rtol, "atol": self.atol, "precision": self.precision, "top1_agreement": self.top1,
+             "skipped": self.skipped, "error": self.error, "input": self.label or "random"}
+        if self.comparison is not None:
+            c = self.comparison.as_dict()
+            d.update({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in c.items() if k != "passed"})
+            d["max_abs_index"] = list(self.comparison.max_abs_index)
+        return d
+
+
+@dataclass
+class Report:
+    records: list[Record] = field(default_factory=list)
+
+    def failed(self) -> list[Record]:
+        return [r for r in self.records if not r.passed]
+
+    def counts(self) -> dict[str, int]:
+        out = {"PASSED": 0, "FAILED": 0, "SKIPPED": 0}
+        for r in self.records:
+            out[r.status] += 1
+        return out
+
+    def as_dict(self) -> dict:
+        return {"summary": self.counts(), "passed": not self.failed(), "results": [r.as_dict() for r in self.records]}
+
+
+def sweep_shapes(channels: int, sizes: Sequence[tuple[int, int, int]] | None, size_range: tuple[int, int] | None,
+                 samples: int, batches: Sequence[int], seed: int) -> list[tuple[int, int, int, int]]:
+    """Full BxCxHxW shapes: explicit (B)xHxW sizes, or ``samples`` seeded random (H, W) in the range
+    (both ends included), each at every batch size (an explicit B in --sizes wins)."""
+    hw: list[tuple[int | None, int, int]] = []
+    if sizes:
+        hw += [(b if b != 1 or len(batches) == 0 else None, h, w) for b, h, w in sizes]
+    if size_range:
+        lo, hi = size_range
+        rng = random.Random(seed)
+        picks = [(lo, lo), (hi, hi)] + [(rng.randint(lo, hi), rng.randint(lo, hi)) for _ in range(max(0, samples - 2))]
+        hw += [(None, h, w) for h, w in picks[:max(samples, 1)]]
+    out: list[tuple[int, int, int, int]] = []
+    for b, h, w in hw:
+        for bb in ([b] if b is not None else (list(batches) or [1])):
+            s = (bb, channels, h, w)
+            if s not in out:
+                out.append(s)
+    return out
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(v) for v in text.split(".."))
+    except ValueError:
+        raise UserError(f"bad --size-range {text!r}: expected LO..HI, e.g. 32..1024") from None
+    if not 1 <= lo <= hi:
+        raise UserError(f"bad --size-range {text!r}: need 1 <= LO <= HI")
+    return lo, hi
+
+
+def parse_tolerances(text: str | None, flag: str) -> dict[str, float]:
+    """'1e-5' -> {'*': 1e-5}; 'output:1e-5,aux:1e-3' -> per output."""
+    if not text:
+        return {}
+    out = {}
+    for item in text.split(","):
+        name, sep, val = item.strip().rpartition(":")
+        try:
+            v = float(val)
+        except ValueError:
+            raise UserError(f"bad {flag} {item!r}: expected a number or output:number") from None
+        if v < 0 or not math.isfinite(v):
+            raise UserError(f"bad {flag} {item!r}: must be a finite number >= 0")
+        out[name if sep else "*"] = v
+    return out
+
+
+def _precision_of(backend: str, runner) -> str:
+    try:
+        (dtype, _), *_ = runner.input_specs().values()
+    except Exception:
+        return "fp32"
+    if _dtype_name(dtype) == "float16":
+        return "fp16"
+    meta = getattr(runner, "path", None)
+    if backend == "trt" and meta is not None:
+        from .trt_builder import EngineMeta
+
+        m = EngineMeta.load(Path(meta))
+        if m is not None and m.precision == "fp16":
+            return "fp16"
+        return "trt-fp32"
+    return "fp32"
+
+
+def _tol(cfg: ValidateConfig, output: str, precision: str) -> tuple[float, float]:
+    drt, dat = DEFAULT_TOLERANCES[precision]
+    return cfg.rtol.get(output, cfg.rtol.get("*", drt)), cfg.atol.get(output, cfg.atol.get("*", dat))
+
+
+def _top1(out: np.ndarray, ref: np.ndarray) -> float | None:
+    if out.ndim != 2 or out.shape != ref.shape or out.shape[1] < 2:
+        return None
+    return float(np.mean(np.argmax(out, axis=1) == np.argmax(ref, axis=1)))
+
+
+def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], None] | None = None,
+                   on_step: Callable[[], None] | None = None) -> Report:
+    """Run the sweep. Shapes the PyTorch model cannot take are skipped with its own error; a
+    shape outside a TensorRT engine's profile is skipped for that backend with the profile."""
+    from .backends import make_runner
+    from .torch_runner import TorchRunner
+
+    report = Report()
+
+    def emit(rec: Record) -> None:
+        report.records.append(rec)
+        if on_record:
+            on_record(rec)
+
+    ref_runner = TorchRunner(model, float64=cfg.reference == "torch-fp64")
+    inputs: list[tuple[tuple, str | None, np.ndarray | None]] = []
+    rng = np.random.default_rng(cfg.seed)
+    for shape in cfg.shapes:
+        why = source_error(model, shape)
+        if why:
+            for b in cfg.backends:
+                emit(Record(b, tuple(shape), "*", skipped=f"the PyTorch model cannot run here: {why}"))
+                if on_step:
+                    on_step()
+            continue
+        inputs.append((tuple(shape), None, rng.standard_normal(shape, dtype=np.float32)))
+    for label, arr in cfg.images:
+        inputs.append((tuple(arr.shape), label, arr.astype(np.float32)))
+    if not inputs:
+        return report
+    with contextlib.ExitStack() as stack:
+        runners = {}
+        for b in cfg.backends:
+            r = make_runner(b, model=model, onnx=cfg.onnx, engine=cfg.engine, plugin=cfg.plugin, threads=cfg.threads)
+            runners[b] = stack.enter_context(r)
+        for shape, label, x in inputs:
+            ref_out = ref_runner.infer({ref_runner.input_name: x})
+            refs = list(ref_out.values())
+            for b, runner in runners.items():
+                specs = runner.input_specs()
+                precision = _precision_of(b, runner)
+                if len(specs) != 1:
+                    raise UserError(f"{b}: the model has {len(specs)} inputs; validate supports one")
+                (in_name, (dtype, _)), = specs.items()
+                xin = x.astype(_dtype_name(dtype)) if _dtype_name(dtype) in ("float16", "float32", "float64") else x
+                if b == "trt":
+                    from .trt_builder import shape_outside_profile
+
+                    lo, hi = runner.profile(in_name)
+                    why = shape_outside_profile(in_name, shape, lo, hi)
+                    if why:
+                        emit(Record(b, shape, "*", skipped=why, label=label, precision=precision))
+                        if on_step:
+                            on_step()
+                        continue
+                try:
+                    outs = runner.infer({in_name: xin})
+                except UserError as e:
+                    emit(Record(b, shape, "*", error=str(e), label=label, precision=precision))
+                    if on_step:
+                        on_step()
+                    continue
+                names = runner.output_names() if hasattr(runner, "output_names") else list(outs)
+                for name, ref in zip(names, refs):
+                    rtol, atol = _tol(cfg, name, precision)
+                    out = outs[name].astype(np.float64 if ref.dtype == np.float64 else np.float32)
+                    cmp = compare_arrays(out, ref, rtol=rtol, atol=atol)
+                    emit(Record(b, shape, name, cmp, _top1(out, ref), rtol, atol, precision, label=label))
+                if on_step:
+                    on_step()
+    return report
