@@ -1,6 +1,8 @@
 """Built-in seed models: randomly initialised, no downloads; the test bed of the toolkit.
 
-Each entry names its input rule: the input sizes where its SPP layer is defined.
+The models run the seed code itself (``spp_deploy.seeds``), so every export goes through layer
+recognition. Each entry names its input rule: the input sizes where its SPP layer is defined
+(``spp-deploy inspect`` computes the exact sets). FC widths are kept small.
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .op import SpatialPyramidPool
+from . import seeds
 
 
 class SppNetZF5(nn.Module):
-    """The SPP paper's ZF-5 classifier: five conv layers, a {6,3,2,1} max pyramid, three FC layers.
+    """The SPP paper's ZF-5 classifier: five conv layers, a {6,3,2,1} adaptive max pyramid (as
+    users write it: flattened nn.AdaptiveMaxPool2d outputs concatenated), three FC layers.
 
     Conv widths follow the paper; ``hidden`` (4096 in the paper) defaults smaller to keep the
     demo light (weights are random anyway).
     """
 
-    def __init__(self, num_classes: int = 1000, hidden: int = 512, levels=(6, 3, 2, 1)) -> None:
+    def __init__(self, num_classes: int = 1000, hidden: int = 256, levels=(6, 3, 2, 1)) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, 96, 7, stride=2, padding=1), nn.ReLU(inplace=True),
@@ -32,35 +35,15 @@ class SppNetZF5(nn.Module):
             nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
         )
-        self.spp = SpatialPyramidPool(levels, mode="max", bins="adaptive")
+        self.spp = seeds.AdaptivePyramidPool(levels, mode="max")
         self.classifier = nn.Sequential(
-            nn.Linear(self.spp.feature_count(256), hidden), nn.ReLU(inplace=True),
+            nn.Linear(256 * sum(n * n for n in levels), hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.spp(self.features(x)))
-
-
-class SppNetSeed000(nn.Module):
-    """Seed 000's ``SPP_NET``: conv5 (4x4) on a 512-channel map, ceil_pad pyramid [4, 2, 1], FCs.
-
-    The printed seed gives conv5 64 output channels but sizes fc1 for 512 * 21 = 10752 features,
-    as its text says conv5 has; we follow the text (512 channels) so the model runs. ``hidden``
-    (4096 in the seed) defaults smaller.
-    """
-
-    def __init__(self, ndf: int = 64, hidden: int = 256, num_classes: int = 1000) -> None:
-        super().__init__()
-        self.output_num = [4, 2, 1]
-        self.conv5 = nn.Conv2d(ndf * 8, ndf * 8, 4, 1, 0, bias=False)
-        self.spp = SpatialPyramidPool(self.output_num, mode="max", bins="ceil_pad")
-        self.fc1 = nn.Linear(self.spp.feature_count(ndf * 8), hidden)
-        self.fc2 = nn.Linear(hidden, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.fc2(self.fc1(self.spp(self.conv5(x)))))
 
 
 @dataclass(frozen=True)
@@ -72,13 +55,28 @@ class ZooEntry:
     input_rule: str
 
 
+def _seed000(ndf: int = 64, hidden: int = 256, num_classes: int = 1000) -> nn.Module:
+    return seeds.SPP_NET(ndf=ndf, hidden=hidden, num_classes=num_classes)
+
+
+def _detection(spp_level: int = 3, hidden: int = 256, pool_type: str = "max_pool") -> nn.Module:
+    return seeds.DetectionNetSPP(spp_level=spp_level, hidden=hidden, pool_type=pool_type)
+
+
 ZOO: dict[str, ZooEntry] = {
     e.name: e
     for e in [
         ZooEntry("sppnet-zf5", SppNetZF5, (1, 3, 224, 224), "SPP paper, ZF-5 with {6,3,2,1} (adaptive bins)",
                  "any H, W >= 9 (the conv stack needs a 1x1 map)"),
-        ZooEntry("spp-net-seed000", SppNetSeed000, (1, 512, 16, 16), "seed 000 SPP_NET, [4,2,1] (ceil_pad bins)",
-                 "H, W >= 5 with conv5 map size S=H-3 not in {1,2,3,5,9} (seed layer raises there)"),
+        ZooEntry("spp-net-seed000", _seed000, (1, 512, 16, 16), "seed 000 SPP_NET, [4,2,1] (ceil_pad bins)",
+                 "H, W >= 5 with conv5 map size S=H-3 not in {1,2,3,5,9} (seed layer raises there); batch 1"),
+        ZooEntry("detection-net-spp", _detection, (1, 3, 64, 64), "seed 003 DetectionNetSPP, SPPLayer(3) (floor_kernel)",
+                 "SPP map h x w (h = ((((H-2)//2-2)//2-2)//2)-2) fixed-length only where, for n = 1, 2, 4, "
+                 "k = h//n >= 1, h mod n < k and n*k <= w < (n+1)*k: e.g. 64x64; most non-square sizes fail"),
+        ZooEntry("keras-spp", seeds.KerasSppNet, (1, 3, 64, 64), "seed 004 Keras SpatialPyramidPooling([1,2,4]) port "
+                 "(rounded bins, bin_major)", "H, W >= 14 (SPP map (S-2)//2-2 >= 4: no empty bins)"),
+        ZooEntry("yolo-spp", seeds.YoloSppNet, (1, 3, 256, 256), "seed 002 ultralytics SPP(5,9,13) in a small "
+                 "YOLO backbone (stride-1 pools, not binned)", "any H, W >= 1 (output keeps H/8, W/8)"),
     ]
 }
 

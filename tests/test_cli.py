@@ -42,7 +42,8 @@ def test_export_seed000_skips_nothing_it_cannot_run(tmp_path, capsys):
     path = tmp_path / "s.onnx"
     code, out, err = run_cli(capsys, "export", "--model", "zoo:spp-net-seed000", "--sizes", "16x16,15x40,2x20x13", "-o", str(path))
     assert code == 0, err
-    assert out.count("PASSED") == 3
+    # The seed's view(num_sample=1, -1) breaks batch 2: validation skips it with the reason.
+    assert out.count("PASSED") == 2 and "2x512x20x13  skipped:" in out
 
 
 def test_export_user_file_with_weights(tmp_path, capsys):

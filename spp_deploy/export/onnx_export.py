@@ -1,4 +1,9 @@
-"""``export_onnx``: PyTorch model with canonical SPP ops -> checked, parity-verified ONNX file."""
+"""``export_onnx``: PyTorch model -> checked, parity-verified ONNX file.
+
+The user's SPP layers (seed code, adaptive pyramids, declared layers) are swapped for canonical
+ops only while tracing (``spp_deploy.recognize.canonicalize``); parity is then checked against
+the user's own, restored model.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import onnx
 import torch
@@ -33,6 +38,7 @@ class ExportResult:
     path: Path
     spp_layers: int
     parity: list = field(default_factory=list)  # spp_deploy.runtime.compare.SizeReport
+    layers: list = field(default_factory=list)  # spp_deploy.recognize.LayerReport
 
 
 def _spp_schema_op():
@@ -185,19 +191,31 @@ def export_onnx(
     check_parity: bool = True,
     sizes: Sequence[tuple[int, int, int]] | None = None,
     progress=None,
+    recognize: bool = True,
+    sppf: bool = True,
+    spp_layers: Mapping[str, object] | None = None,
 ) -> ExportResult:
     """Export ``model`` to ONNX at ``path`` with dynamic batch/height/width.
 
     Before the file appears, ONNX Runtime CPU is compared with PyTorch at 8+ sizes (or
     ``sizes``: (batch, height, width)); on a mismatch ``ParityError`` is raised and nothing is
-    written.
+    written. ``recognize`` rewrites known/identified SPP layers (``spp_layers``: explicit
+    {module path: SppConfig}); ``sppf`` turns ultralytics SPP into SPPF.
     """
     example = example_inputs[0] if isinstance(example_inputs, (tuple, list)) else example_inputs
     if not isinstance(example, torch.Tensor) or example.dim() != 4:
         raise UserError("example input must be one [B, C, H, W] tensor")
-    layers = find_spp_layers(model)
-    proto = to_onnx_model(model, example, dynamic, opset, spp_impl)
-    result = ExportResult(Path(path), len(layers))
+    if recognize:
+        from ..recognize import canonicalize
+
+        rewrite = canonicalize(model, example, spp_layers, sppf)
+    else:
+        rewrite = contextlib.nullcontext((model, []))
+    with rewrite as (traced, reports):
+        count = len(find_spp_layers(traced))
+        proto = to_onnx_model(traced, example, dynamic, opset, spp_impl)
+    count += sum(1 for r in reports if r.site is not None and r.rewrites)
+    result = ExportResult(Path(path), count, layers=list(reports))
 
     def verify(tmp: Path) -> None:
         if not check_parity:

@@ -1,0 +1,227 @@
+"""Find every SPP layer in a model (``scan``) and swap them for canonical ops for the length of
+an export (``canonicalize``), restoring the user's model afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+from .config import SppConfig
+from .functions import FunctionSite, canonical_function, find_sites, identify_function, recording
+from .known import SPPFRewrite, hint_for, sppf_kernel
+from .probe import identify
+
+DEFAULT_PROBE_CHANNELS = 4
+
+
+@dataclass
+class LayerReport:
+    """One SPP layer: where, how it was recognized, what it computes, what export does with it."""
+
+    path: str
+    kind: str
+    how: str  # canonical | type | structure | behaviour | declared | function | yolo
+    status: str  # match | none | ambiguous | yolo
+    config: SppConfig | None = None
+    channels: int | None = None
+    spp_input: tuple[int, int] | None = None  # H, W at the SPP input for the example
+    action: str = ""
+    reason: str = ""
+    candidates: list[SppConfig] = field(default_factory=list)
+    site: FunctionSite | None = field(default=None, repr=False)
+    sppf_k: int | None = None
+
+    @property
+    def rewrites(self) -> bool:
+        return self.action.startswith(("replace", "patch", "rewrite"))
+
+    def as_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("path", "kind", "how", "status", "channels", "action", "reason")}
+        d["config"] = self.config.as_dict() if self.config else None
+        d["spp_input"] = list(self.spp_input) if self.spp_input else None
+        d["feature_size"] = self.config.feature_count(self.channels) if self.config and self.channels else None
+        d["candidates"] = [c.as_dict() for c in self.candidates] if self.status == "ambiguous" else []
+        return d
+
+
+def _record(model: nn.Module, example: torch.Tensor | None, sites: list[FunctionSite]):
+    """Input/output shapes of every module (and SPP function calls) on one run of ``example``."""
+    ins: dict[str, tuple] = {}
+    outs: dict[str, tuple] = {}
+    if example is None:
+        return ins, outs
+    handles = []
+    for path, m in model.named_modules():
+        def pre(mod, args, path=path):
+            if args and isinstance(args[0], torch.Tensor):
+                ins.setdefault(path, tuple(args[0].shape))
+
+        def post(mod, args, out, path=path):
+            if isinstance(out, torch.Tensor):
+                outs.setdefault(path, tuple(out.shape))
+
+        handles += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
+    for s in sites:
+        s.globals[s.name] = recording(s.func, s.calls)
+    try:
+        with torch.no_grad():
+            model(example)
+    except Exception:  # the run stops where the source breaks; the shapes seen so far still count
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+        for s in sites:
+            s.globals[s.name] = s.func
+    return ins, outs
+
+
+def _is_stock(m: nn.Module) -> bool:
+    return type(m).__module__.startswith("torch.") and not isinstance(m, nn.Sequential)
+
+
+def _sppf_exact(spp: nn.Module, k: int, shape: tuple | None) -> bool:
+    """Bit-identity check of the SPPF rewrite on the recorded (or a default) input."""
+    shape = shape if shape and len(shape) == 4 else None
+    if shape is None:
+        c1 = next((p.shape[1] for p in spp.cv1.parameters() if p.dim() == 4), None)
+        if c1 is None:
+            return False
+        shape = (1, c1, 19, 23)
+    x = torch.randn(1, *shape[1:])
+    try:
+        with torch.no_grad():
+            return bool(torch.equal(spp(x), SPPFRewrite(spp, k)(x)))
+    except Exception:
+        return False
+
+
+def scan(
+    model: nn.Module,
+    example: torch.Tensor | None = None,
+    declared: Mapping[str, SppConfig] | None = None,
+    sppf: bool = True,
+) -> list[LayerReport]:
+    """Every SPP layer in ``model``: recognized by type, structure, behaviour, declaration or as
+    a function called in forward. Nothing is modified."""
+    declared = dict(declared or {})
+    mods = dict(model.named_modules())
+    for p in declared:
+        if p not in mods:
+            raise UserError(f"--spp-layer {p!r}: no such module in the model")
+    sites = find_sites(model)
+    ins, outs = _record(model, example, sites)
+    reports: list[LayerReport] = []
+    done: list[str] = []
+    for path, m in mods.items():
+        if any(path.startswith(d + ".") or d == "" for d in done):
+            continue
+        shape = ins.get(path)
+        C = shape[1] if shape and len(shape) == 4 else None
+        hw = (shape[2], shape[3]) if C else None
+        if path in declared:
+            reports.append(LayerReport(path, type(m).__name__, "declared", "match", declared[path], C, hw,
+                                       "replace with canonical op (declared)"))
+            done.append(path)
+            continue
+        hint = hint_for(m)
+        if hint is not None and hint.yolo:
+            r = LayerReport(path, hint.kind, "yolo", "yolo", None, C, hw, "export as is (keeps H, W)",
+                            "stride-1 pools: not binned SPP")
+            k = sppf_kernel(m) if hint.yolo == "SPP" else None
+            if k and sppf and _sppf_exact(m, k, shape):
+                r.action, r.sppf_k = f"rewrite to SPPF (cascaded {k}x{k} max pools)", k
+            elif k and not sppf:
+                r.reason += "; SPPF rewrite turned off"
+            reports.append(r)
+            done.append(path)
+            continue
+        if hint is not None and hint.kind.startswith("canonical"):
+            reports.append(LayerReport(path, hint.kind, "canonical", "match", hint.candidates[0], C, hw,
+                                       "keep (canonical op)"))
+            done.append(path)
+            continue
+        out = outs.get(path)
+        looks_spp = C is not None and out is not None and len(out) == 2 and not _is_stock(m) \
+            and next(m.parameters(), None) is None
+        if hint is None and not looks_spp:
+            continue
+        chans = C or DEFAULT_PROBE_CHANNELS
+        how = "structure" if hint and hint.kind.startswith("adaptive") else "type"
+        match = identify(m, chans, hint.candidates) if hint else None
+        kind = hint.kind if hint else type(m).__name__
+        if match is None or match.status != "match":
+            prior = match.reason if match else ""
+            match, how = identify(m, chans), "behaviour"
+            if prior:
+                match.reason = f"{kind} but not as expected ({prior}); " + match.reason
+        if match.status == "match":
+            reports.append(LayerReport(path, kind, how, "match", match.config, C, hw, "replace with canonical op"))
+            done.append(path)
+        elif looks_spp or hint:
+            reports.append(LayerReport(path, kind, how, match.status, None, C, hw,
+                                       "left as is: no exact match" if match.status == "none"
+                                       else "left as is: ambiguous (declare it with --spp-layer)",
+                                       match.reason, match.candidates))
+    for s in sites:
+        reports.append(_function_report(s))
+    return reports
+
+
+def _function_report(s: FunctionSite) -> LayerReport:
+    shape, levels = s.calls[0] if s.calls else (None, None)
+    C = shape[1] if shape and len(shape) == 4 else None
+    s.match = identify_function(s.func, C or 3)
+    path = f"{s.path}.forward -> {s.name}()"
+    if s.match.status != "match":
+        return LayerReport(path, f"function {s.name}", "function", s.match.status, None, C, None,
+                           "left as is: no exact match", s.match.reason, site=s)
+    cfg = s.match.config
+    if levels:
+        cfg = SppConfig(levels, cfg.mode, cfg.bins, cfg.order)
+    return LayerReport(path, "seed 000/002 spatial_pyramid_pool" if s.name == "spatial_pyramid_pool"
+                       else f"function {s.name}", "function", "match", cfg, C,
+                       (shape[2], shape[3]) if C else None, "patch function during export", site=s)
+
+
+@contextlib.contextmanager
+def canonicalize(
+    model: nn.Module,
+    example: torch.Tensor | None = None,
+    declared: Mapping[str, SppConfig] | None = None,
+    sppf: bool = True,
+    reports: list[LayerReport] | None = None,
+) -> Iterator[tuple[nn.Module, list[LayerReport]]]:
+    """Within the block, the model's SPP layers are canonical ops (and SPP is SPPF); afterwards
+    every module and function is back. Yields (model to trace, reports)."""
+    if reports is None:
+        reports = scan(model, example, declared, sppf)
+    undo = []
+    root = model
+    try:
+        for r in reports:
+            if not r.rewrites:
+                continue
+            if r.site is not None:
+                g, name, f = r.site.globals, r.site.name, r.site.func
+                g[name] = canonical_function(f, r.site.match.config)
+                undo.append(lambda g=g, name=name, f=f: g.__setitem__(name, f))
+                continue
+            old = model.get_submodule(r.path)
+            new = SPPFRewrite(old, r.sppf_k) if r.sppf_k else r.config.module()
+            if r.path == "":
+                root = new
+                continue
+            parent_path, _, name = r.path.rpartition(".")
+            parent = model.get_submodule(parent_path)
+            setattr(parent, name, new)
+            undo.append(lambda p=parent, n=name, o=old: setattr(p, n, o))
+        yield root, reports
+    finally:
+        for u in reversed(undo):
+            u()
