@@ -87,14 +87,17 @@ class Variant:
     fn: Callable[[], object]
     transfers: str | None = None  # "with" / "without" host<->device copies; None on CPU
     clock: str = "host"  # "host" or "cuda-event"
+    stream: object = None  # the CUDA stream the work goes to (cuda-event clock; None: torch's current)
 
 
 class Backend:
     """Open with ``with``; ``variants(x)`` gives the timed calls for input ``x``."""
 
     def __init__(self, name: str, model=None, onnx_path: Path | None = None, threads: int | None = None,
-                 cuda_graph: bool = False) -> None:
+                 cuda_graph: bool = False, engine: Path | None = None, plugin: Path | None = None,
+                 shapes=(), workdir: Path | None = None) -> None:
         self.name, self.model, self.onnx_path, self.threads, self.cuda_graph = name, model, onnx_path, threads, cuda_graph
+        self.engine, self.plugin, self.shapes, self.workdir = engine, plugin, list(shapes), workdir
         self._runner = None
         self._state: dict = {}
 
@@ -126,10 +129,7 @@ class Backend:
         elif self.name in ORT_PROVIDER:
             self._open_ort(ORT_PROVIDER[self.name])
         elif self.name == "trt":
-            mod = importlib.import_module("spp_deploy.runtime.trt_runner")
-            runner_cls = getattr(mod, "TrtRunner")
-            self._runner = runner_cls(str(self.onnx_path))
-            self._runner.__enter__()
+            self._open_trt()
         else:  # pragma: no cover - parse_backends rejects these
             raise UserError(f"unknown backend {self.name!r}")
 
@@ -154,6 +154,30 @@ class Backend:
             runner.activate()
         self._runner = runner
 
+    def _open_trt(self) -> None:
+        """A TensorRT engine: ``engine`` as given, or built from the ONNX file with one profile
+        spanning every benchmarked shape (opt = the first)."""
+        trt_runner = importlib.import_module("spp_deploy.runtime.trt_runner")
+        engine = self.engine
+        if engine is None:
+            if self.onnx_path is None or not self.shapes:
+                raise UserError("backend trt needs --engine or an ONNX file and shapes to build one")
+            import tempfile
+
+            from ..runtime.trt_builder import build_engine
+
+            import onnx
+
+            name = onnx.load(str(self.onnx_path), load_external_data=False).graph.input[0].name
+            lo = tuple(min(s[i] for s in self.shapes) for i in range(4))
+            hi = tuple(max(s[i] for s in self.shapes) for i in range(4))
+            spec = lambda dims: f"{name}:{'x'.join(map(str, dims))}"  # noqa: E731
+            out = Path(self.workdir or tempfile.mkdtemp(prefix="spp-bench-")) / "bench.engine"
+            engine = build_engine(self.onnx_path, out, min_shape=spec(lo), opt_shape=spec(self.shapes[0]),
+                                  max_shape=spec(hi), plugin=self.plugin).path
+        self._runner = trt_runner.TrtRunner(engine, plugin=self.plugin)
+        self._runner.__enter__()
+
     # -- timed calls -----------------------------------------------------------------------
     def variants(self, x: np.ndarray) -> Iterator[Variant]:
         if self.name == "torch":
@@ -165,7 +189,7 @@ class Backend:
         elif self.name in ("ort-cuda", "ort-trt"):
             yield from self._ort_gpu(x)
         elif self.name == "trt":
-            yield self._trt(x)
+            yield from self._trt(x)
 
     def _torch_cpu(self, x: np.ndarray) -> Variant:
         import torch
@@ -222,14 +246,47 @@ class Backend:
         self._state.setdefault("keep", []).append(x_dev)
         yield Variant(without, "without")
 
-    def _trt(self, x: np.ndarray) -> Variant:
+    def _trt(self, x: np.ndarray) -> Iterator[Variant]:
+        """With copies: the runner's own ``infer`` (H2D, execute, D2H, sync). Without: device
+        buffers bound once, ``execute_async_v3`` on the runner's stream (optionally replayed from
+        a CUDA graph), timed with CUDA events on that stream."""
+        import torch
+
         runner = self._runner
         feed_name = next(iter(runner.input_specs()))
+        if not self.cuda_graph:
+            yield Variant(lambda: runner.infer({feed_name: x}), "with")
+        ctx, engine, stream = runner.context, runner.engine, runner.stream
+        x_dev = torch.from_numpy(np.ascontiguousarray(x)).cuda()
+        if not ctx.set_input_shape(feed_name, tuple(x.shape)):
+            raise UserError(f"TensorRT refused input shape {'x'.join(map(str, x.shape))}")
+        ctx.set_tensor_address(feed_name, x_dev.data_ptr())
+        keep = [x_dev]
+        for name in runner.output_names():
+            dt = runner.engine.get_tensor_dtype(name)
+            from ..runtime.trt_runner import trt_dtype_to_numpy
 
-        def run():
-            return runner.infer({feed_name: x})
+            np_dt = trt_dtype_to_numpy(runner._trt, dt)
+            t = torch.empty(tuple(ctx.get_tensor_shape(name)), dtype=getattr(torch, np_dt.name), device="cuda")
+            ctx.set_tensor_address(name, t.data_ptr())
+            keep.append(t)
+        self._state.setdefault("keep", []).extend(keep)
 
-        return Variant(run, "with")
+        def execute():
+            if not ctx.execute_async_v3(stream.cuda_stream):
+                raise RuntimeError("TensorRT execution failed (execute_async_v3 returned False)")
+
+        execute()  # shape change: the first enqueue after it may allocate; keep it out of any graph
+        stream.synchronize()
+        fn = execute
+        if self.cuda_graph:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=stream):
+                execute()
+            self._state.setdefault("graphs", []).append(graph)
+            fn = graph.replay
+        del engine
+        yield Variant(fn, "without", "cuda-event", stream)
 
 
 def _first_line(e: BaseException) -> str:

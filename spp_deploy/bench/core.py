@@ -28,6 +28,8 @@ class BenchConfig:
     strict: bool = False
     cuda_graph: bool = False
     seed: int = 0
+    engine: str | None = None  # trt: a prebuilt engine (else one is built from the ONNX file)
+    plugin: str | None = None  # the SPP TensorRT plugin library (plugin-mode files / engines)
 
 
 @dataclass
@@ -159,6 +161,7 @@ def run_bench(
     model_name: str | None = None,
     progress: bool = True,
     warn: Callable[[str], None] | None = None,
+    workdir: Path | None = None,
 ) -> BenchReport:
     """Time every (backend, shape). Unavailable backends and shapes the model cannot take are
     recorded as skipped with the reason (``UserError`` instead under ``config.strict``)."""
@@ -173,7 +176,9 @@ def run_bench(
     for b in config.backends:
         if b in ("torch", "torch-cuda") and model is None:
             why = "needs the PyTorch model (--model)"
-        elif b not in ("torch", "torch-cuda") and onnx_path is None:
+        elif b == "trt" and onnx_path is None and config.engine is None:
+            why = "needs an ONNX file or --engine"
+        elif b not in ("torch", "torch-cuda", "trt") and onnx_path is None:
             why = "needs an ONNX file"
         else:
             why = unavailable_reason(b)
@@ -221,7 +226,10 @@ def run_bench(
         with _Progress(len(usable) * len(legal), progress) as bar:
             for b in usable:
                 try:
-                    backend = Backend(b, model, onnx_path, threads, config.cuda_graph).__enter__()
+                    backend = Backend(b, model, onnx_path, threads, config.cuda_graph,
+                                      Path(config.engine) if config.engine else None,
+                                      Path(config.plugin) if config.plugin else None, legal,
+                                      workdir).__enter__()
                 except BackendUnavailable as e:
                     if config.strict:
                         raise UserError(f"backend {b} is not available: {e}") from None
@@ -259,8 +267,9 @@ def _bench_one(backend: Backend, shape: Shape, x: np.ndarray, config: BenchConfi
     for v in variants:
         tick = bar.start(f"{name} {text}" + (f" ({v.transfers} copies)" if v.transfers else ""))
         timer = measure_cuda if v.clock == "cuda-event" else measure
+        extra = {"stream": v.stream} if v.clock == "cuda-event" and v.stream is not None else {}
         lat = timer(v.fn, config.warmup, config.iterations, warmup_time_s=config.warmup_time_s,
-                    duration_s=config.duration_s, progress=tick)
+                    duration_s=config.duration_s, progress=tick, **extra)
         rec = BenchRecord(name, shape, "ok", None, v.transfers, rec_threads, lat.summary(shape[0]))
         if lat.noisy:
             warn(f"{rec.label} at {text} is noisy: CV {lat.cv:.0%} > {NOISY_CV:.0%} "

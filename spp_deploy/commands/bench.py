@@ -73,15 +73,18 @@ def run(args) -> int:
 
     iterations = args.iterations if args.iterations is not None else (1 if args.duration else 20)
     warmup = args.warmup if args.warmup is not None else (0 if args.warmup_time else 3)
+    for flag, value in (("--engine", args.engine), ("--plugin", args.plugin)):
+        if value and not Path(value).is_file():
+            raise UserError(f"{flag} file not found: {value}")
     config = BenchConfig(backends, all_shapes, warmup, args.warmup_time or 0.0, iterations, args.duration or 0.0,
-                         args.threads, args.strict, args.cuda_graph, args.seed)
+                         args.threads, args.strict, args.cuda_graph, args.seed, args.engine, args.plugin)
 
     with tempfile.TemporaryDirectory(prefix="spp-bench-") as tmp:
-        needs_onnx = any(b not in ("torch", "torch-cuda") for b in backends)
+        needs_onnx = any(b not in ("torch", "torch-cuda") and not (b == "trt" and args.engine) for b in backends)
         if onnx_path is None and needs_onnx and model is not None:
             onnx_path = _export_temp(model, all_shapes, Path(tmp) / "model.onnx", args)
         report = run_bench(config, model, onnx_path, args.model or str(onnx_path), progress=not args.no_progress,
-                           warn=_warn)
+                           warn=_warn, workdir=Path(tmp))
         if args.onnx is None:
             report.onnx = None  # a temporary file: do not point at it
     print_summary(report)
@@ -131,6 +134,8 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark latency/throughput per backend and input size (table, JSON, CSV, plot)")
     add_model_args(p, required=False)
     p.add_argument("--onnx", help="ONNX file to time (default: export --model to a temporary file)")
+    p.add_argument("--engine", help="trt backend: a prebuilt engine (default: build one from the ONNX file)")
+    p.add_argument("--plugin", help="the SPP TensorRT plugin library (plugin-mode files and engines)")
     p.add_argument("--spp-impl", default="standard", help="for the temporary export: standard or plugin")
     p.add_argument("--opset", type=int, default=20, help="for the temporary export")
     p.add_argument("--backends", default="torch,ort-cpu",
@@ -146,7 +151,7 @@ def register(sub) -> None:
     t.add_argument("--iterations", type=int, help="timed runs, at least (default 20; 1 with --duration)")
     t.add_argument("--duration", type=float, help="time for at least this many seconds")
     t.add_argument("--threads", type=int, help="CPU threads for torch and ONNX Runtime (default: torch's default)")
-    t.add_argument("--cuda-graph", action="store_true", help="GPU: CUDA graphs (ort-cuda/ort-trt, no-copy runs only)")
+    t.add_argument("--cuda-graph", action="store_true", help="GPU: CUDA graphs (trt, ort-cuda, ort-trt; no-copy runs only)")
     t.add_argument("--seed", type=int, default=0, help="input data seed")
     o = p.add_argument_group("output")
     o.add_argument("--json", help="write the results as JSON")
