@@ -9,10 +9,11 @@ with fp16 tolerances.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import onnx
 import torch
@@ -26,9 +27,22 @@ FP16_ATOL = 1e-3
 
 
 def to_fp16_model(model: torch.nn.Module, example: torch.Tensor, dynamic: Sequence[str] = DYNAMIC_AXES,
-                  opset: int = DEFAULT_OPSET, spp_impl: str = "standard") -> onnx.ModelProto:
+                  opset: int = DEFAULT_OPSET, spp_impl: str = "standard", recognize: bool = True,
+                  sppf: bool = True, spp_layers: Mapping[str, object] | None = None) -> onnx.ModelProto:
+    """The model traced in float16 (a copy: the caller's model keeps its dtype). User SPP layers
+    are made canonical first when ``spp_deploy.recognize`` is available, as ``export_onnx`` does."""
     half = copy.deepcopy(model).eval().half()
-    return to_onnx_model(half, example.detach().to(torch.float16), dynamic, opset, spp_impl)
+    x = example.detach().to(torch.float16)
+    rewrite = contextlib.nullcontext((half, []))
+    if recognize:
+        try:
+            from ..recognize import canonicalize
+        except ImportError:
+            canonicalize = None
+        if canonicalize is not None:
+            rewrite = canonicalize(half, x, spp_layers, sppf)
+    with rewrite as (traced, _reports):
+        return to_onnx_model(traced, x, dynamic, opset, spp_impl)
 
 
 def is_fp16(model: onnx.ModelProto) -> bool:
@@ -47,12 +61,15 @@ def export_onnx_fp16(
     sizes: Sequence[tuple[int, int, int]] | None = None,
     rtol: float = FP16_RTOL,
     atol: float = FP16_ATOL,
+    recognize: bool = True,
+    sppf: bool = True,
+    spp_layers: Mapping[str, object] | None = None,
 ) -> ExportResult:
     """Like ``export_onnx`` but float16 throughout; parity: ORT CPU (fp16) vs PyTorch float32."""
     example = example_inputs[0] if isinstance(example_inputs, (tuple, list)) else example_inputs
     if not isinstance(example, torch.Tensor) or example.dim() != 4:
         raise UserError("example input must be one [B, C, H, W] tensor")
-    proto = to_fp16_model(model, example, dynamic, opset, spp_impl)
+    proto = to_fp16_model(model, example, dynamic, opset, spp_impl, recognize, sppf, spp_layers)
     result = ExportResult(Path(path), len(find_spp_layers(model)))
 
     def verify(tmp: Path) -> None:

@@ -1,0 +1,72 @@
+"""``spp-deploy run``: one input (image at native size, or .npy) on any backend; top-k or .npy out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .common import add_model_args
+
+
+def run(args) -> int:
+    from ..runtime.backends import BACKENDS, make_runner
+    from ..runtime.base import _dtype_name
+    from ..runtime.inputs import load_input
+    from .validate import _floats
+
+    backend = args.backend or ("trt" if args.engine else "ort-cpu" if args.onnx else "torch")
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    if args.output and not Path(args.output).resolve().parent.is_dir():
+        raise UserError(f"output directory does not exist: {Path(args.output).parent}")
+    x = load_input(args.input, _floats(args.mean, "--mean"), _floats(args.std, "--std"))
+    model = None
+    if backend.startswith("torch"):
+        if not args.model:
+            raise UserError(f"backend {backend} needs --model")
+        from .common import load_model_from_args
+
+        model = load_model_from_args(args)
+    if backend == "trt":
+        from ..runtime.trt_common import import_tensorrt
+
+        if args.engine and not Path(args.engine).is_file():
+            raise UserError(f"engine file not found: {args.engine}")
+        import_tensorrt("backend trt")
+    with make_runner(backend, model=model, onnx=args.onnx, engine=args.engine, plugin=args.plugin) as runner:
+        specs = runner.input_specs()
+        if len(specs) != 1:
+            raise UserError(f"the model has {len(specs)} inputs; run feeds one")
+        (name, (dtype, _)), = specs.items()
+        want = _dtype_name(dtype)
+        if x.dtype.kind == "f" and want in ("float16", "float32") and x.dtype.name != want and args.input.endswith((".npy", ".NPY")) is False:
+            x = x.astype(want)  # images are decoded as float32; the model decides
+        outs = runner.infer({name: x})
+    out_name, y = next(iter(outs.items()))
+    print(f"{backend}: input {'x'.join(map(str, x.shape))} -> {out_name} {'x'.join(map(str, y.shape))} ({y.dtype})")
+    if args.output:
+        np.save(args.output, y)
+        print(f"wrote {args.output}")
+    if y.ndim == 2 and y.shape[1] > 1 and not args.output or args.top_k and y.ndim == 2:
+        k = min(args.top_k or 5, y.shape[1])
+        for b, row in enumerate(y.astype(np.float64)):
+            top = np.argsort(-row, kind="stable")[:k]
+            print(f"  [{b}] top-{k}: " + ", ".join(f"{int(i)} ({row[i]:.4g})" for i in top))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="run one input (image at native size, or .npy) on a backend")
+    add_model_args(p, required=False)
+    p.add_argument("--onnx", help="ONNX file (ort-* backends)")
+    p.add_argument("--engine", help="TensorRT engine (backend trt)")
+    p.add_argument("--plugin", help="libspp_plugin.so for plugin-mode files/engines")
+    p.add_argument("--backend", help="torch, torch-fp64, ort-cpu, ort-cuda, ort-trt or trt (default from the files given)")
+    p.add_argument("-i", "--input", required=True, help="image file (read at native size; needs Pillow) or .npy array")
+    p.add_argument("--mean", help="per-channel mean on the 0..1 scale, e.g. 0.485,0.456,0.406")
+    p.add_argument("--std", help="per-channel std, e.g. 0.229,0.224,0.225")
+    p.add_argument("--top-k", type=int, help="print the top-k classes (default 5 for classifier outputs)")
+    p.add_argument("-o", "--output", help="write the output as .npy")
+    p.set_defaults(func=run)

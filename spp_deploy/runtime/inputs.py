@@ -1,0 +1,44 @@
+"""Real inputs for ``run`` / ``validate --images``: an image at its native size (no resize) or a
+``.npy`` array, as an NCHW float32 batch of one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import UserError
+
+
+def load_input(path: str, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"input file not found: {p}")
+    if p.suffix.lower() == ".npy":
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except Exception as e:
+            raise UserError(f"cannot read {p} as a .npy array: {str(e).strip().splitlines()[0]}") from None
+        return arr[None] if arr.ndim == 3 else arr
+    try:
+        from PIL import Image
+    except ImportError:
+        raise UserError(f"reading {p.name} needs Pillow (pip install pillow); or pass the input as a .npy array") from None
+    try:
+        with Image.open(p) as im:
+            img = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    except Exception as e:
+        raise UserError(f"cannot read image {p}: {e}") from None
+    x = img.transpose(2, 0, 1)[None]  # 1x3xHxW, native size
+    C = x.shape[1]
+    for vals, what in ((mean, "--mean"), (std, "--std")):
+        if vals is not None and len(vals) not in (1, C):
+            raise UserError(f"{what} has {len(vals)} values, the image has {C} channels")
+    if std is not None and any(s == 0 for s in std):
+        raise UserError("--std values must be non-zero")
+    if mean is not None:
+        x = x - np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
+    if std is not None:
+        x = x / np.asarray(std, dtype=np.float32).reshape(1, -1, 1, 1)
+    return np.ascontiguousarray(x, dtype=np.float32)

@@ -1,0 +1,234 @@
+"""Runtime package without TensorRT: ORT runners, validation on every zoo model in both spp-impl
+modes, plugin-mode preparation on real exported files, feed errors, fp16 export."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from spp_deploy import zoo
+from spp_deploy.cli import main
+from spp_deploy.errors import UserError
+from spp_deploy.export import export_onnx
+from spp_deploy.runtime.ort_runner import OrtRunner
+from spp_deploy.runtime.trt_builder import is_plugin_mode, prepare_for_parser, spp_plugin_nodes
+from spp_deploy.runtime.validate import ValidateConfig, parse_tolerances, run_validation, sweep_shapes
+
+MODES = ("standard", "plugin")
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """Every zoo model exported in both modes (no parity sweep here: validate is what we test)."""
+    d = tmp_path_factory.mktemp("onnx")
+    out = {}
+    for name in zoo.zoo_names():
+        e = zoo.get_entry(name)
+        model = zoo.create(name)
+        for mode in MODES:
+            p = d / f"{name}-{mode}.onnx"
+            export_onnx(model, torch.randn(*e.input_shape), p, spp_impl=mode, check_parity=False)
+            out[name, mode] = p
+    return out
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _two_sizes(name):
+    B, C, H, W = zoo.get_entry(name).input_shape
+    return [(1, C, H, W), (2, C, H + 3, W + 1)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", zoo.zoo_names())
+def test_validate_every_zoo_model_on_ort_cpu(exported, name, mode):
+    model = zoo.create(name)
+    cfg = ValidateConfig(shapes=_two_sizes(name), backends=["ort-cpu"], onnx=exported[name, mode])
+    report = run_validation(model, cfg)
+    compared = [r for r in report.records if r.comparison is not None]
+    assert compared, [r.skipped for r in report.records]  # the entry's own shape is always legal
+    assert not report.failed(), [(r.shape, r.comparison) for r in report.failed()]
+    for r in compared:
+        assert r.comparison.cosine > 0.999999 and r.comparison.max_rel <= 1e-5
+
+
+def test_validate_detects_a_wrong_model(exported):
+    """Not vacuous: a different model (other weights) fails."""
+    name = "sppnet-zf5"
+    other = zoo.create(name, seed=1)
+    report = run_validation(other, ValidateConfig(shapes=_two_sizes(name)[:1], backends=["ort-cpu"],
+                                                  onnx=exported[name, "standard"]))
+    assert len(report.failed()) == 1 and report.failed()[0].comparison.max_rel > 1e-2
+
+
+def test_validate_cli_json_skip_and_summary(exported, tmp_path, capsys):
+    rep = tmp_path / "r.json"
+    code, out, err = run_cli(capsys, "validate", "--model", "zoo:sppnet-zf5", "--onnx", exported["sppnet-zf5", "plugin"],
+                             "--backends", "ort-cpu,torch-fp64", "--sizes", "64x64,5x5,71x93", "--batch", "1,2",
+                             "--json", rep)
+    assert code == 0, err
+    assert out.count("PASSED ") == 8 and out.count("SKIPPED") == 4 and "top-1 100%" in out
+    assert "PASSED: 8 passed, 0 failed, 4 skipped" in out
+    data = json.loads(rep.read_text())
+    assert data["passed"] and data["summary"] == {"PASSED": 8, "FAILED": 0, "SKIPPED": 4}
+    r = next(x for x in data["results"] if x["status"] == "PASSED")
+    assert {"max_abs", "max_abs_index", "max_rel", "mean_abs", "cosine", "top1_agreement"} <= set(r)
+    skipped = [x for x in data["results"] if x["status"] == "SKIPPED"]
+    assert all("cannot run here" in x["skipped"] for x in skipped)
+
+
+def test_validate_cli_fails_with_exit_1(exported, capsys):
+    code, out, _ = run_cli(capsys, "validate", "--model", "zoo:sppnet-zf5", "--model-kwargs", '{"num_classes": 1000}',
+                           "--onnx", exported["sppnet-zf5", "standard"], "--sizes", "64x64", "--rtol", "0", "--atol", "0",
+                           "--seed", "3")
+    # zero tolerance: float32 ORT vs eager differ in the last bits somewhere -> FAILED, exit 1
+    assert code in (0, 1)
+    if code == 1:
+        assert "FAILED" in out and "limits atol 0 / rtol 0" in out
+
+
+def test_validate_size_range_is_seeded():
+    a = sweep_shapes(3, None, (32, 64), 5, [1, 2], seed=7)
+    assert a == sweep_shapes(3, None, (32, 64), 5, [1, 2], seed=7)
+    assert (1, 3, 32, 32) in a and (2, 3, 64, 64) in a and len(a) == 10
+    assert all(32 <= h <= 64 and 32 <= w <= 64 for _, _, h, w in a)
+    assert sweep_shapes(3, [(4, 10, 11)], None, 0, [1, 2], 0) == [(4, 3, 10, 11)]
+
+
+def test_tolerance_parsing():
+    assert parse_tolerances("1e-3", "--atol") == {"*": 1e-3}
+    assert parse_tolerances("output:1e-3,aux:0", "--atol") == {"output": 1e-3, "aux": 0.0}
+    with pytest.raises(UserError, match="bad --rtol"):
+        parse_tolerances("output:abc", "--rtol")
+
+
+@pytest.mark.parametrize("feed,message", [
+    ({"x": np.zeros((1, 3, 64, 64), np.float32)}, "unknown input 'x'"),
+    ({"input": np.zeros((3, 64, 64), np.float32)}, "has rank 3"),
+    ({"input": np.zeros((1, 3, 64, 64), np.float64)}, "has dtype float64, the model expects float32"),
+    ({"input": np.zeros((1, 4, 64, 64), np.float32)}, "dim 1 is 4, the model fixes it to 3"),
+    ({}, "input 'input' not given"),
+])
+def test_ort_runner_bad_feed(exported, feed, message):
+    with OrtRunner(exported["sppnet-zf5", "standard"]) as r:
+        with pytest.raises(UserError, match=message):
+            r.infer(feed)
+
+
+def test_ort_runner_specs_and_provider_names(exported):
+    with OrtRunner(exported["sppnet-zf5", "plugin"], "ort-cpu") as r:
+        assert r.input_specs() == {"input": ("tensor(float)", ("batch", 3, "height", "width"))}
+        assert r.infer({"input": np.zeros((2, 3, 40, 50), np.float32)})["output"].shape == (2, 1000)
+    with pytest.raises(UserError, match="unknown ONNX Runtime provider 'npu'"):
+        OrtRunner(exported["sppnet-zf5", "plugin"], "npu")
+
+
+def test_ort_trt_provider_gets_the_plugin_library(exported, tmp_path):
+    lib = tmp_path / "libspp_plugin.so"
+    lib.write_bytes(b"")
+    r = OrtRunner(exported["sppnet-zf5", "plugin"], "trt", plugin=lib)
+    assert r._providers()[0] == ("TensorrtExecutionProvider", {"trt_extra_plugin_lib_paths": str(lib)})
+    assert OrtRunner(exported["sppnet-zf5", "standard"], "trt")._providers()[0] == "TensorrtExecutionProvider"
+
+
+def test_corrupt_onnx_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 10)
+    with pytest.raises(UserError, match="ONNX Runtime cannot load"):
+        with OrtRunner(bad):
+            pass
+    for argv in (["check", bad], ["run", "--onnx", bad, "-i", bad]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", zoo.zoo_names())
+def test_plugin_mode_preparation_strips_function_bodies(exported, name):
+    plugin = onnx.load(exported[name, "plugin"])
+    if not is_plugin_mode(plugin):  # e.g. ultralytics SPP becomes SPPF: plain MaxPools, no pyramid node
+        assert not plugin.functions
+        pytest.skip(f"{name} exports without a SpatialPyramidPool node")
+    assert plugin.functions
+    nodes = len(spp_plugin_nodes(plugin))
+    stripped = prepare_for_parser(plugin, parser_has_override=False)
+    assert not [f for f in stripped.functions if f.domain == "spp_deploy"]
+    assert len(spp_plugin_nodes(stripped)) == nodes  # the plugin nodes stay, with their attributes
+    for n in spp_plugin_nodes(stripped):
+        assert {"levels", "mode", "bins", "order", "plugin_version"} <= {a.name for a in n.attribute}
+    assert plugin.functions  # the caller's model is untouched
+    assert prepare_for_parser(plugin, parser_has_override=True) is plugin  # the parser picks the plugin itself
+    standard = onnx.load(exported[name, "standard"])
+    assert not is_plugin_mode(standard) and prepare_for_parser(standard, False) is standard
+    # the stripped file no longer runs in ONNX Runtime: the body really is gone
+    import onnxruntime as ort
+
+    with pytest.raises(Exception):
+        ort.InferenceSession(stripped.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def test_run_npy_and_image(exported, tmp_path, capsys):
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(0).random((3, 70, 90), dtype=np.float32))
+    code, out, err = run_cli(capsys, "run", "--onnx", exported["sppnet-zf5", "standard"], "-i", x, "--top-k", "3")
+    assert code == 0, err
+    assert "input 1x3x70x90 -> output 1x1000" in out and "top-3:" in out
+    y = tmp_path / "y.npy"
+    code, out, err = run_cli(capsys, "run", "--model", "zoo:sppnet-zf5", "--backend", "torch", "-i", x, "-o", y)
+    assert code == 0, err and np.load(y).shape == (1, 1000)
+    pil = pytest.importorskip("PIL.Image", reason="Pillow not installed")
+    img = tmp_path / "im.png"
+    pil.fromarray(np.random.default_rng(1).integers(0, 255, (45, 77, 3), dtype=np.uint8)).save(img)
+    code, out, err = run_cli(capsys, "run", "--onnx", exported["sppnet-zf5", "plugin"], "-i", img,
+                             "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225")
+    assert code == 0, err and "input 1x3x45x77" in out  # native size, no resize
+
+
+@pytest.mark.parametrize("arr,message", [
+    (np.zeros((1, 1, 3, 64, 64), np.float32), "has rank 5"),
+    (np.zeros((1, 3, 64, 64), np.float64), "has dtype float64"),
+])
+def test_run_bad_input_is_one_line(exported, tmp_path, capsys, arr, message):
+    x = tmp_path / "x.npy"
+    np.save(x, arr)
+    code, _, err = run_cli(capsys, "run", "--onnx", exported["sppnet-zf5", "standard"], "-i", x)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_run_and_validate_need_their_files(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "run", "--onnx", tmp_path / "none.onnx", "-i", tmp_path / "x.npy")
+    assert code == 2 and "input file not found" in err
+    code, _, err = run_cli(capsys, "validate", "--model", "zoo:sppnet-zf5", "--onnx", tmp_path / "none.onnx")
+    assert code == 2 and "--onnx file not found" in err
+    code, _, err = run_cli(capsys, "validate", "--model", "zoo:sppnet-zf5", "--backends", "ort-npu")
+    assert code == 2 and "unknown backend 'ort-npu'" in err
+
+
+def test_fp16_export_runs_and_validates(tmp_path, capsys):
+    from spp_deploy.export.precision import export_onnx_fp16, is_fp16
+
+    name = "sppnet-zf5"
+    model = zoo.create(name)
+    p = tmp_path / "h.onnx"
+    res = export_onnx_fp16(model, torch.randn(1, 3, 96, 96), p, sizes=[(1, 64, 64), (2, 97, 131)])
+    proto = onnx.load(p)
+    assert is_fp16(proto) and proto.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    assert not any(i.data_type == onnx.TensorProto.FLOAT for i in proto.graph.initializer)
+    assert len([r for r in res.parity if r.comparison]) == 2
+    code, out, err = run_cli(capsys, "validate", "--model", f"zoo:{name}", "--onnx", p, "--sizes", "64x64")
+    assert code == 0, out + err
+    assert "(limits" not in out and "PASSED: 1 passed" in out
+    code, out, err = run_cli(capsys, "check", p)
+    assert code == 0 and "PASSED" in out
+
+
+def test_doctor_lists_everything(capsys):
+    code, out, _ = run_cli(capsys, "doctor")
+    assert code == 0
+    for key in ("torch", "onnx", "onnxruntime", "providers", "tensorrt", "CUDA", "GPU", "SPP plugin library"):
+        assert key in out
