@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
+from ..recognize.config import parse_declaration
 from .common import add_model_args, default_input_shape, load_model_from_args, parse_sizes, print_parity
 
 
@@ -23,22 +24,43 @@ def run(args) -> int:
     sizes = parse_sizes(args.sizes)
     model = load_model_from_args(args)
     shape = parse_input_shape(default_input_shape(args))
+    declared = dict(parse_declaration(d) for d in args.spp_layer or [])
     why = source_error(model, shape)
     if why:
+        why = _explain(model, shape, declared, args) or why
         raise UserError(f"the model cannot run at input shape {'x'.join(map(str, shape))}: {why}")
     t0 = time.perf_counter()
     if args.precision == "fp16":  # float16 weights/activations/IO (TensorRT 11 strongly typed fp16)
         from ..export.precision import export_onnx_fp16 as export_onnx
     res = export_onnx(
         model, torch.randn(*shape), out, dynamic=dynamic, opset=args.opset, spp_impl=args.spp_impl,
-        check_parity=not args.no_check, sizes=sizes,
+        check_parity=not args.no_check, sizes=sizes, recognize=not args.no_recognize, sppf=not args.no_sppf,
+        spp_layers=declared,
     )
     print(f"exported {res.path} ({res.spp_layers} SPP layer(s), spp-impl {args.spp_impl}, "
           f"dynamic {','.join(dynamic) or 'none'}) in {time.perf_counter() - t0:.1f}s")
+    for r in res.layers:
+        rule = f" {r.config.bins} {r.config.mode} levels {list(r.config.levels)}" if r.config else ""
+        print(f"  {r.path}: {r.kind}{rule}: {r.action}")
     if res.parity:
         print("parity, ONNX Runtime CPU vs PyTorch:")
         print_parity(res.parity)
     return 0
+
+
+def _explain(model, shape, declared, args) -> str | None:
+    """Name the bin rule and size when a recognized SPP layer is what breaks at ``shape``."""
+    import torch
+
+    from ..recognize import canonicalize
+    from ..runtime.compare import source_error
+
+    if args.no_recognize:
+        return None
+    x = torch.zeros(*shape)
+    with canonicalize(model, x, declared, sppf=False) as (traced, reports):
+        why = source_error(traced, shape)
+    return why if why and "bin rule" in why else None
 
 
 def register(sub) -> None:
@@ -51,5 +73,9 @@ def register(sub) -> None:
     p.add_argument("--sizes", help="parity sizes HxW or BxHxW, comma separated (default: automatic sweep)")
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime parity check")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16"], help="fp16: a float16 model (for TensorRT 11)")
+    p.add_argument("--spp-layer", action="append", metavar="PATH=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER",
+                   help="declare the module at PATH an SPP layer with this config (repeatable)")
+    p.add_argument("--no-sppf", action="store_true", help="keep ultralytics SPP as parallel pools (no SPPF rewrite)")
+    p.add_argument("--no-recognize", action="store_true", help="export the model as is: no SPP layer rewrite")
     p.add_argument("-o", "--output", required=True, help="output .onnx path")
     p.set_defaults(func=run)
