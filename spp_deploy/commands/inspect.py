@@ -1,0 +1,85 @@
+"""``spp-deploy inspect``: every SPP layer in a model, what it computes, where it is legal and
+what export will do with it (table, or ``--json``)."""
+
+from __future__ import annotations
+
+import json
+
+from .common import add_model_args, default_input_shape, load_model_from_args
+
+
+def collect(args) -> dict:
+    import torch
+
+    from ..loading import parse_input_shape
+    from ..recognize import scan
+    from ..recognize.config import parse_declaration
+    from ..recognize.ranges import illegal_inputs, legal_at_spp_input
+
+    model = load_model_from_args(args)
+    shape = parse_input_shape(default_input_shape(args))
+    declared = dict(parse_declaration(d) for d in args.spp_layer or [])
+    layers = []
+    for r in scan(model, torch.randn(*shape), declared, sppf=not args.no_sppf):
+        d = r.as_dict()
+        if r.config is not None:
+            d["legal_at_spp_input"] = legal_at_spp_input(r.config, r.spp_input[0] if r.spp_input else None)
+            d["illegal_model_input"] = illegal_inputs(model, r, shape)
+        layers.append(d)
+    return {"model": args.model, "input_shape": list(shape), "layers": layers}
+
+
+def _illegal_text(d: dict, shape) -> str:
+    ill = d.get("illegal_model_input")
+    if not ill:
+        return ""
+    from ..recognize.ranges import compress
+
+    parts = []
+    for axis, other in (("H", f"W={shape[3]}"), ("W", f"H={shape[2]}")):
+        bad = ill[axis]
+        parts.append(f"{axis} ({other}): " + (f"illegal {compress(bad)}" if bad else "all legal") + f" of 1-{ill['up_to']}")
+    return "; ".join(parts)
+
+
+def run(args) -> int:
+    info = collect(args)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    shape = info["input_shape"]
+    table = Table(title=f"SPP layers in {info['model']} (example input {'x'.join(map(str, shape))})",
+                  show_lines=True)
+    for col in ("path", "recognized", "levels", "rule", "mode", "order", "features", "legal sizes", "export"):
+        table.add_column(col, overflow="fold")
+    for d in info["layers"]:
+        c = d["config"] or {}
+        legal = d.get("legal_at_spp_input", d["reason"])
+        if d.get("spp_input"):
+            legal = f"at SPP input (example {d['spp_input'][0]}x{d['spp_input'][1]}): {legal}"
+        model_in = _illegal_text(d, shape)
+        if model_in:
+            legal += f"\nmodel input: {model_in}"
+        table.add_row(d["path"], f"{d['kind']} ({d['how']}, {d['status']})", ",".join(map(str, c.get("levels", []))),
+                      c.get("bins", "-"), c.get("mode", "-"), c.get("order", "-"),
+                      str(d["feature_size"] or "-"), legal, d["action"])
+    console = Console(width=max(Console().width, 160))
+    if info["layers"]:
+        console.print(table)
+    else:
+        print("no SPP layer found")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("inspect", help="list the SPP layers of a model: rule, legal sizes, export action")
+    add_model_args(p)
+    p.add_argument("--input-shape", help="example input BxCxHxW (zoo models have a default)")
+    p.add_argument("--spp-layer", action="append", metavar="PATH=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER",
+                   help="declare the module at PATH an SPP layer with this config (repeatable)")
+    p.add_argument("--no-sppf", action="store_true", help="report ultralytics SPP without the SPPF rewrite")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)

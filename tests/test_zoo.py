@@ -1,0 +1,142 @@
+"""Every zoo model exports and matches its own (unmodified seed) forward wherever that is defined."""
+
+import textwrap
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from spp_deploy import zoo
+from spp_deploy.cli import main
+from spp_deploy.export import export_onnx
+from spp_deploy.runtime.compare import source_error
+
+SMALL = {"sppnet-zf5": {"hidden": 8}, "spp-net-seed000": {"hidden": 8, "ndf": 4},
+         "detection-net-spp": {"hidden": 8}, "keras-spp": {}, "yolo-spp": {}}
+# Legal and illegal sizes for each: the source raises or changes length at some of them.
+SWEEP = {
+    "sppnet-zf5": [(5, 5), (9, 9), (37, 61), (100, 163)],
+    "spp-net-seed000": [(7, 7), (8, 8), (12, 30), (16, 17), (22, 41), (2, 20, 13)],
+    "detection-net-spp": [(64, 64), (64, 70), (70, 64), (66, 67), (90, 90), (60, 60)],
+    "keras-spp": [(13, 13), (14, 14), (33, 47), (58, 21), (65, 65)],
+    "yolo-spp": [(32, 32), (40, 72), (17, 9), (3, 2)],
+}
+
+
+def test_zoo_lists_every_seed_with_rules(capsys):
+    assert set(zoo.zoo_names()) == {"sppnet-zf5", "spp-net-seed000", "detection-net-spp", "keras-spp", "yolo-spp"}
+    assert main(["zoo"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"zoo:{n}" in out for n in zoo.zoo_names()) and out.count("sizes:") == 5
+
+
+@pytest.mark.parametrize("name", sorted(SWEEP))
+def test_export_matches_seed_forward_where_defined(tmp_path, name):
+    model = zoo.create(name, **SMALL[name])
+    entry = zoo.get_entry(name)
+    B, C, H, W = entry.input_shape
+    if name == "spp-net-seed000":
+        C = 32
+    path = tmp_path / "m.onnx"
+    res = export_onnx(model, torch.randn(1, C, H, W), path, sizes=[(1, H, W)])
+    assert res.layers and all(r.status in ("match", "yolo") for r in res.layers)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    compared = skipped = 0
+    for size in SWEEP[name]:
+        b, h, w = size if len(size) == 3 else (1, *size)
+        shape = (b, C, h, w)
+        if source_error(model, shape):
+            skipped += 1
+            continue
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            want = model(x).numpy()
+        got = sess.run(None, {"input": x.numpy()})[0]
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max(), (name, shape)
+        compared += 1
+    assert compared >= 2
+    assert skipped >= (0 if name == "yolo-spp" else 1)
+
+
+SEED_FILE = '''
+import math
+import torch
+import torch.nn as nn
+
+
+def spatial_pyramid_pool(previous_conv, num_sample, previous_conv_size, out_pool_size):
+    for i in range(len(out_pool_size)):
+        h_wid = int(math.ceil(previous_conv_size[0] / out_pool_size[i]))
+        w_wid = int(math.ceil(previous_conv_size[1] / out_pool_size[i]))
+        h_pad = int((h_wid*out_pool_size[i] - previous_conv_size[0] + 1)/2)
+        w_pad = int((w_wid*out_pool_size[i] - previous_conv_size[1] + 1)/2)
+        maxpool = nn.MaxPool2d((h_wid, w_wid), stride=(h_wid, w_wid), padding=(h_pad, w_pad))
+        x = maxpool(previous_conv)
+        if(i == 0):
+            spp = x.view(num_sample,-1)
+        else:
+            spp = torch.cat((spp,x.view(num_sample,-1)), 1)
+    return spp
+
+
+class SPP_NET(nn.Module):
+    def __init__(self, ndf=4):
+        super(SPP_NET, self).__init__()
+        self.output_num = [4,2,1]
+        self.conv5 = nn.Conv2d(ndf * 8, 64, 4, 1, 0, bias=False)
+        self.fc1 = nn.Linear(1344,64)
+        self.fc2 = nn.Linear(64,10)
+
+    def forward(self,x):
+        x = self.conv5(x)
+        spp = spatial_pyramid_pool(x,1,[int(x.size(2)),int(x.size(3))],self.output_num)
+        fc1 = self.fc1(spp)
+        fc2 = self.fc2(fc1)
+        s = nn.Sigmoid()
+        output = s(fc2)
+        return output
+'''
+
+
+def test_export_pasted_seed_file(tmp_path, capsys):
+    src = tmp_path / "spp_user.py"
+    src.write_text(textwrap.dedent(SEED_FILE))
+    out = tmp_path / "spp.onnx"
+    code = main(["export", "--model", f"{src}:SPP_NET", "--input-shape", "1x32x20x20", "-o", str(out)])
+    text, err = capsys.readouterr()
+    assert code == 0, err
+    assert "spatial_pyramid_pool" in text and "ceil_pad" in text and out.is_file()
+    assert "PASSED" in text and "skipped" in text  # batch > 1 and illegal sizes are skipped, with reasons
+    code = main(["export", "--model", f"{src}:SPP_NET", "--input-shape", "1x32x12x12", "-o", str(out.with_suffix(".x"))])
+    err = capsys.readouterr().err
+    assert code != 0 and "bin rule 'ceil_pad' is not defined" in err and "H=9" in err and err.count("\n") == 1
+
+
+def test_declared_layer_via_cli(tmp_path, capsys):
+    src = tmp_path / "decl.py"
+    src.write_text(textwrap.dedent('''
+        import torch
+        import torch.nn.functional as F
+
+        class Pyr(torch.nn.Module):
+            def forward(self, x):
+                return torch.cat([F.adaptive_avg_pool2d(x, n).flatten(1) for n in (2, 1)], 1)
+
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = torch.nn.Conv2d(3, 4, 3)
+                self.pyr = Pyr()
+                self.fc = torch.nn.Linear(20, 3)
+
+            def forward(self, x):
+                return self.fc(self.pyr(self.conv(x)))
+    '''))
+    out = tmp_path / "d.onnx"
+    code = main(["export", "--model", f"{src}:Net", "--input-shape", "1x3x17x23", "--spp-layer",
+                 "pyr=levels:2,1;bins=adaptive;mode=avg;order=channel_major", "-o", str(out)])
+    text, err = capsys.readouterr()
+    assert code == 0, err
+    assert "pyr: Pyr adaptive avg levels [2, 1]: replace with canonical op (declared)" in text
