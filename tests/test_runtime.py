@@ -232,3 +232,13 @@ def test_doctor_lists_everything(capsys):
     assert code == 0
     for key in ("torch", "onnx", "onnxruntime", "providers", "tensorrt", "CUDA", "GPU", "SPP plugin library"):
         assert key in out
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", zoo.zoo_names())
+def test_exported_files_pass_the_tensorrt_lint(exported, capsys, name, mode):
+    from spp_deploy.runtime.lint import errors, lint_tensorrt
+
+    assert errors(lint_tensorrt(onnx.load(exported[name, mode]))) == []
+    code, out, _ = run_cli(capsys, "check", "--target", "tensorrt", exported[name, mode])
+    assert code == 0 and "PASSED" in out

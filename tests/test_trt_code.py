@@ -1,0 +1,312 @@
+"""TensorRT code paths: the pure helpers, the builder against a fake ``tensorrt`` module (flags,
+plugin override vs stripping, parser errors), one-line errors for bad input before TensorRT is
+needed, and real execution tests that skip with the install hint when TensorRT is absent."""
+
+import importlib.util
+import sys
+import types
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from spp_deploy import zoo
+from spp_deploy.cli import main
+from spp_deploy.errors import UserError
+from spp_deploy.export import export_onnx
+from spp_deploy.runtime import trt_builder as tb
+from spp_deploy.runtime.trt_common import INSTALL_HINT, TensorRTMissing, import_tensorrt
+
+HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
+NAME = "spp-net-seed000"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("trt")
+    e = zoo.get_entry(NAME)
+    out = {}
+    for mode in ("standard", "plugin"):
+        out[mode] = d / f"{mode}.onnx"
+        export_onnx(zoo.create(NAME), torch.randn(*e.input_shape), out[mode], spp_impl=mode, check_parity=False)
+    return out
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ---- shapes and profiles -------------------------------------------------------------------------
+
+def test_parse_shape_spec_trtexec_syntax():
+    assert tb.parse_shape_spec("input:1x3x64x64") == {"input": (1, 3, 64, 64)}
+    assert tb.parse_shape_spec("a:1x2, b:3") == {"a": (1, 2), "b": (3,)}
+    assert tb.parse_shape_spec("ns:in:2x4") == {"ns:in": (2, 4)}
+    for bad, msg in [("1x3x64x64", "expected name:dims"), ("x:1x0", ">= 1"), ("x:1xax3", "bad dims"),
+                     ("x:1,x:2", "given twice"), ("", "empty")]:
+        with pytest.raises(UserError, match=msg):
+            tb.parse_shape_spec(bad)
+
+
+def test_make_profile_checks_against_the_model(files):
+    m = onnx.load(files["standard"])
+    p = tb.make_profile(m, "input:1x512x8x8", "input:2x512x16x16", "input:4x512x64x64")
+    assert p.shapes["input"] == ((1, 512, 8, 8), (2, 512, 16, 16), (4, 512, 64, 64))
+    assert tb.make_profile(m, None, "input:1x512x16x16", None).shapes["input"][0] == (1, 512, 16, 16)
+    cases = [
+        (("x:1x512x8x8", "x:1x512x8x8", "x:1x512x8x8"), "names input 'x'"),
+        (("input:1x512x8", "input:1x512x8", "input:1x512x8"), "has rank 3"),
+        (("input:1x3x8x8", "input:1x3x8x8", "input:1x3x8x8"), "dim 1 is fixed to 512"),
+        (("input:1x512x64x8", "input:1x512x16x16", "input:1x512x32x32"), "min <= opt <= max"),
+        ((None, None, None), "dynamic dims"),
+        (("input:1x512x8x8", None, None), "both --min-shape and --max-shape"),
+    ]
+    for (mn, op, mx), msg in cases:
+        with pytest.raises(UserError, match=msg):
+            tb.make_profile(m, mn, op, mx)
+
+
+def test_shape_outside_profile_message():
+    assert tb.shape_outside_profile("input", (1, 3, 64, 64), (1, 3, 32, 32), (4, 3, 128, 128)) is None
+    why = tb.shape_outside_profile("input", (1, 3, 300, 64), (1, 3, 32, 32), (4, 3, 128, 128))
+    assert "outside the engine's profile [1x3x32x32 .. 4x3x128x128] (dim 2: 300 not in 32..128)" in why
+    assert "rank 3" in tb.shape_outside_profile("input", (3, 64, 64), (1, 3, 32, 32), (4, 3, 128, 128))
+
+
+# ---- cache keys and metadata ---------------------------------------------------------------------
+
+def test_engine_cache_key_covers_every_ingredient():
+    prof = tb.Profile({"input": ((1, 3, 8, 8), (1, 3, 16, 16), (2, 3, 32, 32))})
+    base = dict(onnx_bytes=b"model", trt_version="10.16.0", gpu_name="H100", compute_capability="9.0",
+                precision="fp32", profiles=[prof], plugin_sha256=None)
+    k = tb.engine_cache_key(**base)
+    assert k == tb.engine_cache_key(**base) and len(k) == 64
+    variants = [
+        {"onnx_bytes": b"model2"}, {"trt_version": "11.1.0"}, {"gpu_name": "A100"}, {"compute_capability": "8.0"},
+        {"precision": "fp16"}, {"plugin_sha256": "ab" * 32},
+        {"profiles": [tb.Profile({"input": ((1, 3, 8, 8), (1, 3, 16, 16), (2, 3, 33, 32))})]},
+    ]
+    keys = {tb.engine_cache_key(**{**base, **v}) for v in variants}
+    assert len(keys) == len(variants) and k not in keys
+
+
+def test_engine_metadata_mismatch(tmp_path):
+    meta = tb.EngineMeta("10.16.0", "NVIDIA H100", "9.0", "fp32", [], "00")
+    eng = tmp_path / "m.engine"
+    meta.save(eng)
+    back = tb.EngineMeta.load(eng)
+    assert back.tensorrt == "10.16.0" and back.compute_capability == "9.0"
+    assert tb.engine_mismatch(back, "10.16.0", {"name": "NVIDIA H100", "compute_capability": "9.0"}) is None
+    assert "built with TensorRT 10.16.0, this is TensorRT 11.1.0" in tb.engine_mismatch(back, "11.1.0", {"compute_capability": "9.0"})
+    assert "compute capability 9.0" in tb.engine_mismatch(back, "10.16.0", {"name": "A10", "compute_capability": "8.6"})
+
+
+# ---- bad input before TensorRT is needed ---------------------------------------------------------
+
+def test_build_bad_inputs_are_one_line(files, tmp_path, capsys):
+    corrupt = tmp_path / "c.onnx"
+    corrupt.write_bytes(b"\x00garbage\xff" * 5)
+    prof = ["--min-shape", "input:1x512x8x8", "--opt-shape", "input:1x512x16x16", "--max-shape", "input:2x512x32x32"]
+    cases = [
+        ([corrupt, *prof], "not a valid ONNX file"),
+        ([tmp_path / "none.onnx", *prof], "ONNX file not found"),
+        ([files["plugin"], *prof], "plugin-mode file"),
+        ([files["standard"], "--min-shape", "input:1x512x64x64", "--opt-shape", "input:1x512x16x16",
+          "--max-shape", "input:2x512x32x32"], "min <= opt <= max"),
+        ([files["standard"], "--opt-shape", "image:1x512x16x16"], "names input 'image'"),
+        ([files["standard"], *prof, "--plugin", tmp_path / "nope.so"], "plugin library not found"),
+    ]
+    for argv, msg in cases:
+        code, _, err = run_cli(capsys, "build", *argv, "-o", tmp_path / "m.engine")
+        assert code == 2 and msg in err and err.count("\n") == 1, (msg, err)
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_plugin_mode_missing_library_respects_env(files, monkeypatch, tmp_path):
+    monkeypatch.delenv("SPP_DEPLOY_PLUGIN_LIB", raising=False)
+    monkeypatch.chdir(tmp_path)
+    m = onnx.load(files["plugin"])
+    with pytest.raises(UserError, match="no plugin library was found"):
+        tb.resolve_plugin(m, None)
+    assert tb.resolve_plugin(onnx.load(files["standard"]), None) is None
+
+
+@pytest.mark.skipif(HAVE_TRT, reason="TensorRT is installed: the missing-TensorRT message cannot appear")
+def test_tensorrt_commands_say_it_is_missing(files, tmp_path, capsys):
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 512, 16, 16), np.float32))
+    eng = tmp_path / "m.engine"
+    eng.write_bytes(b"corrupt engine")
+    for argv in (["build", files["standard"], "--opt-shape", "input:1x512x16x16", "-o", tmp_path / "e.engine"],
+                 ["run", "--engine", eng, "-i", x],
+                 ["validate", "--model", f"zoo:{NAME}", "--engine", eng, "--sizes", "16x16"]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and err.count("\n") == 1, err
+        assert "TensorRT is not installed" in err and 'pip install -c constraints.txt -e ".[tensorrt]"' in err
+    with pytest.raises(TensorRTMissing):
+        import_tensorrt()
+
+
+# ---- the builder against a fake tensorrt module --------------------------------------------------
+
+class _Err:
+    def __init__(self, node, name, op, desc):
+        self._v = (node, name, op, desc)
+
+    def node(self): return self._v[0]
+    def node_name(self): return self._v[1]
+    def node_operator(self): return self._v[2]
+    def desc(self): return self._v[3]
+
+
+def fake_trt(version="10.16.0", override=True, parse_ok=True):
+    """Records what the builder asks of TensorRT."""
+    rec = types.SimpleNamespace(flags_set=[], flags_cleared=[], parser_flags=[], parsed=None, network_flags=None,
+                                profiles=[], plugins=[])
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = version
+    trt.rec = rec
+
+    class E:  # enum namespace
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+    bf = {"TF32": "TF32"} if version.startswith("10") else {}
+    if version.startswith("10"):
+        bf["FP16"] = "FP16"
+    trt.BuilderFlag = E(**bf)
+    trt.NetworkDefinitionCreationFlag = E(STRONGLY_TYPED=1)
+    trt.OnnxParserFlag = E(**({"ENABLE_PLUGIN_OVERRIDE": "OVERRIDE"} if override else {}))
+    trt.MemoryPoolType = E(WORKSPACE="WS")
+
+    class Parser:
+        def __init__(self, network, logger):
+            self.num_errors = 0 if parse_ok else 2
+            self._errs = [_Err(7, "node_spatial_pyramid_pool", "SpatialPyramidPool", "Plugin not found, are the plugin name, version, and namespace correct?"),
+                          _Err(-1, "", "", "second")]
+
+        def set_flag(self, f): rec.parser_flags.append(f)
+        def parse(self, data, path=None):
+            rec.parsed = onnx.load_model_from_string(data)
+            return parse_ok
+        def get_error(self, i): return self._errs[i]
+
+    class Profile:
+        def set_shape(self, name, mn, op, mx): rec.profiles.append((name, mn, op, mx))
+
+    class Config:
+        def set_flag(self, f): rec.flags_set.append(f)
+        def clear_flag(self, f): rec.flags_cleared.append(f)
+        def set_memory_pool_limit(self, pool, size): rec.workspace = size
+        def add_optimization_profile(self, p): pass
+
+    class Builder:
+        def __init__(self, logger): pass
+        def create_network(self, flags): rec.network_flags = flags; return object()
+        def create_builder_config(self): return Config()
+        def create_optimization_profile(self): return Profile()
+        def build_serialized_network(self, network, config): return b"ENGINE"
+
+    trt.Builder, trt.OnnxParser = Builder, Parser
+    return trt
+
+
+PROF = dict(min_shape="input:1x512x8x8", opt_shape="input:1x512x16x16", max_shape="input:2x512x32x32")
+
+
+@pytest.fixture
+def no_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPP_DEPLOY_ENGINE_CACHE", str(tmp_path / "cache"))
+
+
+def test_fake_trt10_fp16_uses_builder_flag_and_no_tf32(files, tmp_path, no_cache):
+    trt = fake_trt("10.16.0")
+    res = tb.build_engine(files["standard"], tmp_path / "m.engine", fp16=True, trt=trt, **PROF)
+    assert (tmp_path / "m.engine").read_bytes() == b"ENGINE" and not res.cache_hit
+    assert trt.rec.flags_set == ["FP16"] and trt.rec.flags_cleared == ["TF32"] and trt.rec.network_flags == 0
+    assert trt.rec.profiles == [("input", (1, 512, 8, 8), (1, 512, 16, 16), (2, 512, 32, 32))]
+    meta = tb.EngineMeta.load(tmp_path / "m.engine")
+    assert meta.precision == "fp16" and meta.tensorrt == "10.16.0"
+    again = tb.build_engine(files["standard"], tmp_path / "m2.engine", fp16=True, trt=fake_trt("10.16.0"), **PROF)
+    assert again.cache_hit and again.cache_key == res.cache_key
+    other = tb.build_engine(files["standard"], tmp_path / "m3.engine", fp16=False, trt=fake_trt("10.16.0"), **PROF)
+    assert not other.cache_hit and other.cache_key != res.cache_key
+
+
+def test_fake_trt11_is_strongly_typed(files, tmp_path, no_cache):
+    with pytest.raises(UserError, match="--fp16 needs an fp16 ONNX"):
+        tb.build_engine(files["standard"], tmp_path / "m.engine", fp16=True, trt=fake_trt("11.1.0"), **PROF)
+    trt = fake_trt("11.1.0")
+    tb.build_engine(files["standard"], tmp_path / "m.engine", trt=trt, **PROF)
+    assert trt.rec.network_flags == 1 << 1 and trt.rec.flags_set == []
+
+
+@pytest.mark.parametrize("override", [True, False])
+def test_fake_plugin_mode_override_or_strip(files, tmp_path, no_cache, monkeypatch, override):
+    lib = tmp_path / "libspp_plugin.so"
+    lib.write_bytes(b"")
+    monkeypatch.setattr(tb, "load_plugin", lambda path, trt=None: trt.rec.plugins.append(str(path)))
+    trt = fake_trt("10.16.0", override=override)
+    res = tb.build_engine(files["plugin"], tmp_path / "m.engine", plugin=lib, trt=trt, **PROF)
+    assert trt.rec.plugins == [str(lib)] and res.meta.plugin_mode
+    assert trt.rec.parser_flags == (["OVERRIDE"] if override else [])
+    assert bool(trt.rec.parsed.functions) == override  # bodies kept for the override, stripped otherwise
+    assert tb.spp_plugin_nodes(trt.rec.parsed)
+
+
+def test_fake_parser_errors_name_node_op_reason(files, tmp_path, no_cache):
+    with pytest.raises(UserError) as ei:
+        tb.build_engine(files["standard"], tmp_path / "m.engine", trt=fake_trt(parse_ok=False), **PROF)
+    msg = str(ei.value)
+    assert "node node_spatial_pyramid_pool (SpatialPyramidPool): Plugin not found" in msg and "model: second" in msg
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_fake_runner_refuses_engine_from_other_tensorrt(tmp_path):
+    from spp_deploy.runtime.trt_runner import TrtRunner
+
+    eng = tmp_path / "m.engine"
+    eng.write_bytes(b"x")
+    tb.EngineMeta("10.3.0", "NVIDIA A10", "8.6", "fp32", [], "00").save(eng)
+    with pytest.raises(UserError, match="built with TensorRT 10.3.0, this is TensorRT 10.16.0"):
+        with TrtRunner(eng, trt=fake_trt("10.16.0")):
+            pass
+    with pytest.raises(UserError, match="engine file not found"):
+        TrtRunner(tmp_path / "none.engine")
+
+
+# ---- real TensorRT (skipped here) ----------------------------------------------------------------
+
+needs_trt = pytest.mark.skipif(not (HAVE_TRT and torch.cuda.is_available()),
+                               reason=f"needs TensorRT and a CUDA GPU; TensorRT: {INSTALL_HINT}")
+
+
+@needs_trt
+@pytest.mark.parametrize("mode", ["standard"])
+def test_trt_engine_matches_pytorch(files, tmp_path, mode):
+    from spp_deploy.runtime.trt_runner import TrtRunner
+    from spp_deploy.runtime.validate import ValidateConfig, run_validation
+
+    eng = tmp_path / "m.engine"
+    tb.build_engine(files[mode], eng, use_cache=False, **PROF)
+    rep = run_validation(zoo.create(NAME), ValidateConfig(shapes=[(1, 512, 16, 16), (2, 512, 21, 13), (1, 512, 64, 64)],
+                                                          backends=["trt"], engine=eng))
+    assert not rep.failed() and any(r.comparison for r in rep.records)
+    assert any(r.skipped and "outside the engine's profile" in r.skipped for r in rep.records)
+    with TrtRunner(eng) as r:
+        with pytest.raises(UserError, match="outside the engine's profile"):
+            r.infer({"input": np.zeros((1, 512, 64, 64), np.float32)})
+
+
+@needs_trt
+def test_trt_corrupt_engine_is_one_line(tmp_path):
+    from spp_deploy.runtime.trt_runner import TrtRunner
+
+    eng = tmp_path / "bad.engine"
+    eng.write_bytes(b"\x00" * 64)
+    with pytest.raises(UserError, match="cannot load engine"):
+        with TrtRunner(eng):
+            pass
