@@ -13,6 +13,7 @@ Expectation: plugin/standard within +-15% (the function is inlined at session cr
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 import onnx  # noqa: F401  (type of the sessions built below)
@@ -65,6 +66,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--quick", action="store_true", help="5 iterations, 1 warm-up, first two shapes per case")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # rows appear as they are measured
     if args.quick:
         args.iterations, args.warmup = 5, 1
     torch.set_num_threads(args.threads)

@@ -13,6 +13,7 @@ The default run stays under ~5 minutes on 2 cores; --quick runs 2 iterations aft
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -65,6 +66,7 @@ def main() -> int:
     ap.add_argument("--models", help="comma separated zoo names (default: every zoo model)")
     ap.add_argument("--quick", action="store_true", help="2 timed iterations after 1 warm-up")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # rows appear as they are measured
     if args.quick:
         args.iterations, args.warmup = 2, 1
     names = args.models.split(",") if args.models else zoo.zoo_names()

@@ -164,9 +164,9 @@ class Backend:
                 raise UserError("backend trt needs --engine or an ONNX file and shapes to build one")
             import tempfile
 
-            from ..runtime.trt_builder import build_engine
-
             import onnx
+
+            from ..runtime.trt_builder import build_engine
 
             name = onnx.load(str(self.onnx_path), load_external_data=False).graph.input[0].name
             lo = tuple(min(s[i] for s in self.shapes) for i in range(4))
@@ -256,16 +256,16 @@ class Backend:
         feed_name = next(iter(runner.input_specs()))
         if not self.cuda_graph:
             yield Variant(lambda: runner.infer({feed_name: x}), "with")
-        ctx, engine, stream = runner.context, runner.engine, runner.stream
+        ctx, stream = runner.context, runner.stream
         x_dev = torch.from_numpy(np.ascontiguousarray(x)).cuda()
         if not ctx.set_input_shape(feed_name, tuple(x.shape)):
             raise UserError(f"TensorRT refused input shape {'x'.join(map(str, x.shape))}")
         ctx.set_tensor_address(feed_name, x_dev.data_ptr())
         keep = [x_dev]
+        from ..runtime.trt_runner import trt_dtype_to_numpy
+
         for name in runner.output_names():
             dt = runner.engine.get_tensor_dtype(name)
-            from ..runtime.trt_runner import trt_dtype_to_numpy
-
             np_dt = trt_dtype_to_numpy(runner._trt, dt)
             t = torch.empty(tuple(ctx.get_tensor_shape(name)), dtype=getattr(torch, np_dt.name), device="cuda")
             ctx.set_tensor_address(name, t.data_ptr())
@@ -285,7 +285,6 @@ class Backend:
                 execute()
             self._state.setdefault("graphs", []).append(graph)
             fn = graph.replay
-        del engine
         yield Variant(fn, "without", "cuda-event", stream)
 
 

@@ -254,17 +254,20 @@ def _bench_one(backend: Backend, shape: Shape, x: np.ndarray, config: BenchConfi
     name, text = backend.name, _shape_text(shape)
     rec_threads = None if name in GPU_BACKENDS else threads
     out: list[BenchRecord] = []
-    try:
-        variants = list(backend.variants(x))
-        for v in variants:  # one untimed call: a shape the backend rejects is skipped, not timed
-            v.fn()
-    except Exception as e:
-        why = _first_line(e)
-        if config.strict:
-            raise UserError(f"{name} cannot run input {text}: {why}") from None
-        warn(f"skipping {name} at {text}: {why}")
-        return [BenchRecord(name, shape, "skipped", f"{name} failed at this shape: {why}", threads=rec_threads)]
-    for v in variants:
+    variants = backend.variants(x)  # lazily: a GPU variant may rebind buffers the previous one used
+    while True:
+        try:
+            v = next(variants, None)
+            if v is None:
+                break
+            v.fn()  # one untimed call: a shape the backend rejects is skipped, not timed
+        except Exception as e:
+            why = _first_line(e)
+            if config.strict:
+                raise UserError(f"{name} cannot run input {text}: {why}") from None
+            warn(f"skipping {name} at {text}: {why}")
+            out.append(BenchRecord(name, shape, "skipped", f"{name} failed at this shape: {why}", threads=rec_threads))
+            break
         tick = bar.start(f"{name} {text}" + (f" ({v.transfers} copies)" if v.transfers else ""))
         timer = measure_cuda if v.clock == "cuda-event" else measure
         extra = {"stream": v.stream} if v.clock == "cuda-event" and v.stream is not None else {}
