@@ -3,17 +3,21 @@
 This is the only place that expresses the pyramid as ONNX: the standard export inlines it,
 the plugin export wraps it in a model-local function behind the single plugin node.
 
-Per level and axis: the bin edges come from ``spp_deploy.bins`` evaluated symbolically; every
-bin's indices are padded to the widest bin by repeating the bin's last index (harmless for max,
-masked for avg); one Gather collects them and one Reduce pools them. Coarser adaptive levels
-that divide a finer one are reduced from its [n, n] result (exact for max). At sizes where the
-rule is illegal the whole SPP output is NaN: indices are clamped, nothing is read out of bounds.
+Per level and axis: the bin edges come from ``spp_deploy.bins`` evaluated symbolically on an
+[n, 1] column of bin numbers; every bin's indices are padded to the widest bin K by repeating the
+bin's last index (harmless for max, masked for avg), giving an [n, K] index matrix. Rows: one
+Gather along H with that matrix yields [B, C, n, K, W] and one Reduce over K pools it. Columns:
+the once-reduced [B, C, n, W] tensor is small; GatherElements with the flattened index row
+broadcast over it (one element-granular gather, far cheaper in ONNX Runtime than Gather on the
+last axis) and a Reduce over the trailing K finish the level. Coarser adaptive levels that divide
+a finer one are reduced from its [n, n] result (exact for max). At sizes where the rule is
+illegal the whole SPP output is NaN: indices are clamped, nothing is read out of bounds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import onnx_graphsurgeon as gs
@@ -36,83 +40,102 @@ class SppConfig:
         return {"levels": list(self.levels), "mode": self.mode, "bins": self.bins, "order": self.order}
 
 
+class _ColumnOps(OnnxOps):
+    """Bin numbers as an [n, 1] column: every edge comes out as [n, 1], ready to broadcast."""
+
+    def arange(self, n: int) -> Sym:
+        return self.b.const(np.arange(n).reshape(n, 1), _INT)
+
+
 def _axes(b: GraphBuilder, axes: Sequence[int]) -> gs.Constant:
     return b.const(list(axes), _INT).tensor
 
 
 class _Index(NamedTuple):
-    flat: Sym  # [n * K] indices along the axis
+    idx: Sym  # [n, K] indices along the axis
     t: Sym  # [K] offsets within a bin
-    width: Sym  # [n] bin widths
+    width: Sym  # [n, 1] bin widths
 
 
 def _bin_index(b: GraphBuilder, ab: _bins.AxisBins, size: Sym, clamp: bool) -> _Index:
-    """Each bin's indices padded to the widest bin K by repeating its last index."""
+    """Each bin's indices padded to the widest bin K by repeating its last index.
+
+    idx[i, t] = min(start_i + t, max(end_i - 1, start_i)). ``clamp`` is for rules whose bins can
+    be empty or out of range at illegal sizes; adaptive bins are never empty (end - 1 >= start).
+    """
     ops = OnnxOps(b)
     width = ab.end - ab.start
-    k = ops.maximum(b.op("ReduceMax", [width.tensor], _INT, keepdims=0), 1)
+    k = b.op("ReduceMax", [width.tensor, _axes(b, [0, 1])], _INT, keepdims=0)
+    last = ab.end - 1
+    if clamp:
+        k = ops.maximum(k, 1)
+        last = ops.maximum(last, ab.start)
     t = b.op("Range", [b.const(0, _INT).tensor, k.tensor, b.const(1, _INT).tensor], _INT)
-    last = ops.maximum(width - 1, 0)
-    idx = _unsq(b, ab.start, 1) + ops.minimum(_unsq(b, t, 0), _unsq(b, last, 1))
+    idx = ops.minimum(ab.start + t, last)
     if clamp:  # only rules with illegal sizes can produce indices outside [0, size)
         idx = ops.minimum(ops.maximum(idx, 0), size - 1)
-    return _Index(b.op("Reshape", [idx.tensor, b.const([-1], _INT).tensor], _INT), t, width)
+    return _Index(idx, t, width)
 
 
-def _unsq(b: GraphBuilder, v: Sym, axis: int) -> Sym:
-    return b.op("Unsqueeze", [v.tensor, _axes(b, [axis])], v.dtype)
+def _reduce(b: GraphBuilder, op: str, x: Sym, axes: Sequence[int], keepdims: int = 0) -> Sym:
+    return b.op(op, [x.tensor, _axes(b, axes)], x.dtype, keepdims=keepdims)
 
 
-def _gather(b: GraphBuilder, x: Sym, dim: int, ix: _Index, reshape_to: Sym) -> Sym:
-    """x with axis ``dim`` replaced by [n, K]: one Gather and a Reshape."""
-    g = b.op("Gather", [x.tensor, ix.flat.tensor], x.dtype, axis=dim)
-    return b.op("Reshape", [g.tensor, reshape_to.tensor], x.dtype)
+class _ColumnGather:
+    """Gathers the column bins of [B, C, n, W] tensors into [B, C, n, n, K] (GatherElements)."""
 
+    def __init__(self, b: GraphBuilder, x: Sym, ic: _Index, n: int) -> None:
+        flat = b.op("Reshape", [ic.idx.tensor, b.const([1, 1, 1, -1], _INT).tensor], _INT)
+        bc = b.op("Shape", [x.tensor], _INT, start=0, end=2)
+        shape = b.op("Concat", [bc.tensor, b.const([n, 1], _INT).tensor], _INT, axis=0)
+        self.b, self.n = b, n
+        self.idx = b.op("Expand", [flat.tensor, shape.tensor], _INT)  # [B, C, n, n * K]
 
-def _reduce(b: GraphBuilder, op: str, x: Sym, axes: Sequence[int]) -> Sym:
-    return b.op(op, [x.tensor, _axes(b, axes)], x.dtype, keepdims=0)
+    def __call__(self, y: Sym, b: GraphBuilder | None = None) -> Sym:
+        b = b or self.b
+        g = b.op("GatherElements", [y.tensor, self.idx.tensor], y.dtype, axis=3)
+        return b.op("Reshape", [g.tensor, b.const([0, 0, 0, self.n, -1], _INT).tensor], y.dtype)
 
 
 def _masked_sum(b: GraphBuilder, g: Sym, dim: int, ix: _Index) -> Sym:
     """Sum over the padded bin axis dim+1, counting each real element once."""
-    mask = b.op("Less", [_unsq(b, ix.t, 0).tensor, _unsq(b, ix.width, 1).tensor], np.bool_)
+    mask = b.op("Less", [ix.t.tensor, ix.width.tensor], np.bool_)  # [n, K]
     if dim == 2:  # [n, K] -> [n, K, 1] to broadcast over W
-        mask = _unsq(b, mask, 2)
+        mask = b.op("Unsqueeze", [mask.tensor, _axes(b, [2])], np.bool_)
     g = b.op("Where", [mask.tensor, g.tensor, b.const(0, g.dtype).tensor], g.dtype)
     return _reduce(b, "ReduceSum", g, [dim + 1])
 
 
-def _direct_level(b: GraphBuilder, x: Sym, H: Sym, W: Sym, n: int, cfg: SppConfig):
-    """Level n straight from x: (value [B, C, n, n], NaN witness or None, validity flag or None).
+class _Direct(NamedTuple):
+    """A level pooled from x; ``gathered``/``cols`` let the NaN branch reuse the gathered rows."""
 
-    ONNX Runtime's ReduceMax skips NaN; PyTorch propagates it. The witness is a sum of squares
-    over the same bins: NaN exactly when the bin holds a NaN (squares cannot cancel; overflow
-    gives inf, never NaN), and it reuses the gathered tensor, so it costs one extra read.
-    """
-    ops = OnnxOps(b)
+    value: Sym  # [B, C, n, n]
+    gathered: Sym | None  # max mode: [B, C, n, K, W]
+    cols: "_ColumnGather | None"
+    valid: Sym | None
+
+
+def _direct_level(b: GraphBuilder, x: Sym, H: Sym, W: Sym, n: int, cfg: SppConfig) -> _Direct:
+    """Level n straight from x (max: NaN-skipping like ONNX Runtime's ReduceMax, see _nan_fix)."""
+    ops = _ColumnOps(b)
     rows = _bins.axis_bins(cfg.bins, H, n, H, ops)
     cols = _bins.axis_bins(cfg.bins, W, n, H, ops)
     clamp = cfg.bins != "adaptive"
     ir, ic = _bin_index(b, rows, H, clamp), _bin_index(b, cols, W, clamp)
-    W1 = b.op("Shape", [x.tensor], _INT, start=3, end=4)
-    shape_h = b.op("Concat", [b.const([0, 0, n, -1], _INT).tensor, W1.tensor], _INT, axis=0)
-    shape_w = b.const([0, 0, 0, n, -1], _INT)
-    g = _gather(b, x, 2, ir, shape_h)  # [B, C, n, K, W]
+    g = b.op("Gather", [x.tensor, ir.idx.tensor], x.dtype, axis=2)  # [B, C, n, K, W]
     valid = None if cfg.bins == "adaptive" else ops.logical_and(rows.valid, cols.valid)
+    cg = _ColumnGather(b, x, ic, n)
     if cfg.mode == "max":
-        m = _reduce(b, "ReduceMax", g, [3])
-        s = _reduce(b, "ReduceSumSquare", g, [3])
-        m = _reduce(b, "ReduceMax", _gather(b, m, 3, ic, shape_w), [4])
-        s = _reduce(b, "ReduceSum", _gather(b, s, 3, ic, shape_w), [4])
-        return m, s, valid
+        m = _reduce(b, "ReduceMax", cg(_reduce(b, "ReduceMax", g, [3])), [4])
+        return _Direct(m, g, cg, valid)
     y = _masked_sum(b, g, 2, ir)
-    y = _masked_sum(b, _gather(b, y, 3, ic, shape_w), 3, ic)
-    # span is [n] or a scalar (ceil_pad's kernel): reshape to a column / a row either way
+    y = _masked_sum(b, cg(y), 3, ic)
+    # span is [n, 1] or a scalar (ceil_pad's kernel): reshape to a column / a row either way
     as_shape = lambda v, shp: b.op("Reshape", [ops._sym(v).tensor, b.const(shp, _INT).tensor], _INT)  # noqa: E731
     div = ops.to_f32(as_shape(rows.span, [-1, 1]) * as_shape(cols.span, [1, -1]))
     if x.dtype != np.float32:
         div = b.op("Cast", [div.tensor], x.dtype, to=gs_dtype(x.dtype))
-    return y / div, None, valid
+    return _Direct(y / div, None, None, valid)
 
 
 def _derived_level(b: GraphBuilder, fine: Sym, n: int, m: int, op: str) -> Sym:
@@ -134,35 +157,67 @@ def _plan(cfg: SppConfig) -> dict[int, int | None]:
     return plan
 
 
+def _flatten(b: GraphBuilder, grids: dict[int, Sym], cfg: SppConfig, dtype: Any) -> Sym:
+    flats = []
+    for n in cfg.levels:
+        y = grids[n]
+        if cfg.order == "bin_major":
+            y = b.op("Transpose", [y.tensor], dtype, perm=[0, 2, 3, 1])
+        flats.append(b.op("Reshape", [y.tensor, b.const([0, -1], _INT).tensor], dtype))
+    return flats[0] if len(flats) == 1 else b.op("Concat", [f.tensor for f in flats], dtype, axis=1)
+
+
+def _nan_fix(b: GraphBuilder, x: Sym, out: Sym, direct: dict[int, _Direct], cfg: SppConfig) -> Sym:
+    """Max mode: PyTorch propagates NaN, ONNX Runtime's ReduceMax skips it.
+
+    The exact fix is a witness per bin, a sum of squares over the same bins (NaN exactly when
+    the bin holds a NaN: squares cannot cancel, overflow gives inf, never NaN), and NaN where it
+    is NaN. It costs two more passes over the gathered rows, so it runs inside an ``If`` only
+    when x holds a NaN at all: ReduceSum over x is NaN then (a false alarm from inf - inf only
+    takes the exact branch needlessly).
+    """
+    plan = _plan(cfg)
+    t = GraphBuilder(f"{b.prefix}/nan")
+    wit: dict[int, Sym] = {}
+    for n in sorted(set(cfg.levels), reverse=True):
+        if plan[n] is None:
+            d = direct[n]
+            s = _reduce(t, "ReduceSumSquare", d.gathered, [3])
+            wit[n] = _reduce(t, "ReduceSum", d.cols(s, t), [4])
+        else:
+            wit[n] = _derived_level(t, wit[plan[n]], plan[n], n, "ReduceSum")
+    w = _flatten(t, wit, cfg, x.dtype)
+    fixed = t.op("Where", [t.op("IsNaN", [w.tensor], np.bool_).tensor, w.tensor, out.tensor], x.dtype)
+    e = GraphBuilder(f"{b.prefix}/clean")
+    same = e.op("Identity", [out.tensor], x.dtype)
+    total = b.op("ReduceSum", [x.tensor], x.dtype, keepdims=0)
+    cond = b.op("IsNaN", [total.tensor], np.bool_)
+    branch = lambda g, y, name: gs.Graph(nodes=g.nodes, outputs=[y.tensor], name=f"{b.prefix}/{name}")  # noqa: E731
+    return b.op("If", [cond.tensor], x.dtype, then_branch=branch(t, fixed, "nan"), else_branch=branch(e, same, "clean"))
+
+
 def build_pyramid(b: GraphBuilder, x: Sym, cfg: SppConfig) -> Sym:
     """Emit the pyramid for x [B, C, H, W] into ``b``; returns the [B, C * sum(n^2)] output.
 
     Channel-agnostic (reshapes copy B and C with 0), so one body serves every layer of a config.
     """
-    H = b.op("Gather", [b.op("Shape", [x.tensor], _INT).tensor, b.const(2, _INT).tensor], _INT, axis=0)
-    W = b.op("Gather", [b.op("Shape", [x.tensor], _INT).tensor, b.const(3, _INT).tensor], _INT, axis=0)
+    H = b.op("Shape", [x.tensor], _INT, start=2, end=3)  # [1]
+    W = b.op("Shape", [x.tensor], _INT, start=3, end=4)
     plan = _plan(cfg)
-    grids: dict[int, tuple[Sym, Sym | None]] = {}
+    grids: dict[int, Sym] = {}
+    direct: dict[int, _Direct] = {}
     valid = None
     for n in sorted(set(cfg.levels), reverse=True):  # finest first, so parents exist
         if plan[n] is None:
-            m, s, v = _direct_level(b, x, H, W, n, cfg)
-            if v is not None:
-                valid = v if valid is None else OnnxOps(b).logical_and(valid, v)
+            direct[n] = d = _direct_level(b, x, H, W, n, cfg)
+            grids[n] = d.value
+            if d.valid is not None:
+                valid = d.valid if valid is None else OnnxOps(b).logical_and(valid, d.valid)
         else:
-            p = plan[n]
-            m = _derived_level(b, grids[p][0], p, n, "ReduceMax")
-            s = _derived_level(b, grids[p][1], p, n, "ReduceSum")
-        grids[n] = (m, s)
-    flats = []
-    for n in cfg.levels:
-        y, witness = grids[n]
-        if witness is not None:
-            y = b.op("Where", [b.op("IsNaN", [witness.tensor], np.bool_).tensor, witness.tensor, y.tensor], x.dtype)
-        if cfg.order == "bin_major":
-            y = b.op("Transpose", [y.tensor], x.dtype, perm=[0, 2, 3, 1])
-        flats.append(b.op("Reshape", [y.tensor, b.const([0, -1], _INT).tensor], x.dtype))
-    out = flats[0] if len(flats) == 1 else b.op("Concat", [f.tensor for f in flats], x.dtype, axis=1)
+            grids[n] = _derived_level(b, grids[plan[n]], plan[n], n, "ReduceMax")
+    out = _flatten(b, grids, cfg, x.dtype)
+    if cfg.mode == "max":
+        out = _nan_fix(b, x, out, direct, cfg)
     if valid is not None:
         nan = b.const(np.nan, x.dtype)
         out = b.op("Where", [valid.tensor, out.tensor, nan.tensor], x.dtype)
