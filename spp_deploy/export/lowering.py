@@ -85,11 +85,13 @@ class _ColumnGather:
     """Gathers the column bins of [B, C, n, W] tensors into [B, C, n, n, K] (GatherElements)."""
 
     def __init__(self, b: GraphBuilder, x: Sym, ic: _Index, n: int) -> None:
-        flat = b.op("Reshape", [ic.idx.tensor, b.const([1, 1, 1, -1], _INT).tensor], _INT)
+        # int32 indices: the expanded index tensor is as large as the gathered one, halve its bytes
+        i32 = b.op("Cast", [ic.idx.tensor], np.int32, to=gs_dtype(np.int32))
+        flat = b.op("Reshape", [i32.tensor, b.const([1, 1, 1, -1], _INT).tensor], np.int32)
         bc = b.op("Shape", [x.tensor], _INT, start=0, end=2)
         shape = b.op("Concat", [bc.tensor, b.const([n, 1], _INT).tensor], _INT, axis=0)
         self.b, self.n = b, n
-        self.idx = b.op("Expand", [flat.tensor, shape.tensor], _INT)  # [B, C, n, n * K]
+        self.idx = b.op("Expand", [flat.tensor, shape.tensor], np.int32)  # [B, C, n, n * K]
 
     def __call__(self, y: Sym, b: GraphBuilder | None = None) -> Sym:
         b = b or self.b
