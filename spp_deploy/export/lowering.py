@@ -10,8 +10,10 @@ Gather along H with that matrix yields [B, C, n, K, W] and one Reduce over K poo
 the once-reduced [B, C, n, W] tensor is small; GatherElements with the flattened index row
 broadcast over it (one element-granular gather, far cheaper in ONNX Runtime than Gather on the
 last axis) and a Reduce over the trailing K finish the level. Coarser adaptive levels that divide
-a finer one are reduced from its [n, n] result (exact for max). At sizes where the rule is
-illegal the whole SPP output is NaN: indices are clamped, nothing is read out of bounds.
+a finer one are reduced from its [n, n] result (exact for max). Max mode matches PyTorch's NaN
+propagation through a per-bin witness that only runs when x holds a NaN (``_nan_fix``). At sizes
+where the rule is illegal the whole SPP output is NaN: indices are clamped, nothing is read out
+of bounds.
 """
 
 from __future__ import annotations
@@ -192,7 +194,7 @@ def _nan_fix(b: GraphBuilder, x: Sym, out: Sym, direct: dict[int, _Direct], cfg:
     fixed = t.op("Where", [t.op("IsNaN", [w.tensor], np.bool_).tensor, w.tensor, out.tensor], x.dtype)
     e = GraphBuilder(f"{b.prefix}/clean")
     same = e.op("Identity", [out.tensor], x.dtype)
-    total = b.op("ReduceSum", [x.tensor], x.dtype, keepdims=0)
+    total = b.op("ReduceSum", [x.tensor, _axes(b, [0, 1, 2, 3])], x.dtype, keepdims=0)
     cond = b.op("IsNaN", [total.tensor], np.bool_)
     branch = lambda g, y, name: gs.Graph(nodes=g.nodes, outputs=[y.tensor], name=f"{b.prefix}/{name}")  # noqa: E731
     return b.op("If", [cond.tensor], x.dtype, then_branch=branch(t, fixed, "nan"), else_branch=branch(e, same, "clean"))
