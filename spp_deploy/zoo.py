@@ -67,7 +67,7 @@ ZOO: dict[str, ZooEntry] = {
     e.name: e
     for e in [
         ZooEntry("sppnet-zf5", SppNetZF5, (1, 3, 224, 224), "SPP paper, ZF-5 with {6,3,2,1} (adaptive bins)",
-                 "any H, W >= 9 (the conv stack needs a 1x1 map)"),
+                 "any H, W >= 13 (conv2 needs a 5x5 padded map)"),
         ZooEntry("spp-net-seed000", _seed000, (1, 512, 16, 16), "seed 000 SPP_NET, [4,2,1] (ceil_pad bins)",
                  "H, W >= 5 with conv5 map size S=H-3 not in {1,2,3,5,9} (seed layer raises there); batch 1"),
         ZooEntry("detection-net-spp", _detection, (1, 3, 64, 64), "seed 003 DetectionNetSPP, SPPLayer(3) (floor_kernel)",
