@@ -21,19 +21,14 @@ import onnxruntime as ort
 import torch
 
 from spp_deploy import zoo
-from spp_deploy.export import to_onnx_model
+from spp_deploy.export.onnx_export import trace_to_onnx
 from spp_deploy.runtime.compare import source_error
 from spp_deploy.runtime.timing import measure
 
 
 def export(model: torch.nn.Module, example: torch.Tensor, spp_impl: str = "standard"):
     """In-memory ONNX, with seed SPP layers made canonical first (as ``export_onnx`` does)."""
-    try:
-        from spp_deploy.recognize import canonicalize
-    except ImportError:  # older tree without layer recognition
-        return to_onnx_model(model, example, spp_impl=spp_impl)
-    with canonicalize(model, example) as (traced, _):
-        return to_onnx_model(traced, example, spp_impl=spp_impl)
+    return trace_to_onnx(model, example, spp_impl=spp_impl)[0]
 
 IMAGE_SIZES = [(224, 224), (480, 320), (1000, 600)]  # (width, height) as the paper writes them
 BATCHES = [1, 8]

@@ -1,7 +1,6 @@
 """`spp-deploy check --target tensorrt`: exported files pass, documented restrictions are caught."""
 
 import onnx
-import pytest
 from onnx import TensorProto as TP
 from onnx import helper as h
 

@@ -3,7 +3,6 @@ plugin override vs stripping, parser errors), one-line errors for bad input befo
 needed, and real execution tests that skip with the install hint when TensorRT is absent."""
 
 import importlib.util
-import sys
 import types
 
 import numpy as np

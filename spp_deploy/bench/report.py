@@ -81,7 +81,7 @@ def summary_table(report: BenchReport):
         shape = "x".join(map(str, r.shape))
         if r.status != "ok":
             t.add_row(r.label, shape, f"{r.megapixels:.3f}", str(r.threads or "-"), "-", *["-"] * 7,
-                      f"[yellow]skipped[/]", style="dim")
+                      "[yellow]skipped[/]", style="dim")
             continue
         s = r.stats
         cv = f"{s['cv']:.1%}" + (" [bold yellow]noisy[/]" if s["noisy"] else "")

@@ -180,6 +180,31 @@ def write_atomic(proto: onnx.ModelProto, path: Path, verify=None) -> None:
             os.unlink(tmp)
 
 
+def trace_to_onnx(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    dynamic: Sequence[str] = DYNAMIC_AXES,
+    opset: int = DEFAULT_OPSET,
+    spp_impl: str = "standard",
+    recognize: bool = True,
+    sppf: bool = True,
+    spp_layers: Mapping[str, object] | None = None,
+) -> tuple[onnx.ModelProto, int, list]:
+    """In-memory ONNX of ``model`` with its SPP layers made canonical for the trace (and restored
+    afterwards): (model proto, number of SPP layers, recognition reports)."""
+    if recognize:
+        from ..recognize import canonicalize
+
+        rewrite = canonicalize(model, example, spp_layers, sppf)
+    else:
+        rewrite = contextlib.nullcontext((model, []))
+    with rewrite as (traced, reports):
+        count = len(find_spp_layers(traced))
+        proto = to_onnx_model(traced, example, dynamic, opset, spp_impl)
+    count += sum(1 for r in reports if r.site is not None and r.rewrites)
+    return proto, count, list(reports)
+
+
 def export_onnx(
     model: torch.nn.Module,
     example_inputs: torch.Tensor | tuple,
@@ -205,16 +230,7 @@ def export_onnx(
     example = example_inputs[0] if isinstance(example_inputs, (tuple, list)) else example_inputs
     if not isinstance(example, torch.Tensor) or example.dim() != 4:
         raise UserError("example input must be one [B, C, H, W] tensor")
-    if recognize:
-        from ..recognize import canonicalize
-
-        rewrite = canonicalize(model, example, spp_layers, sppf)
-    else:
-        rewrite = contextlib.nullcontext((model, []))
-    with rewrite as (traced, reports):
-        count = len(find_spp_layers(traced))
-        proto = to_onnx_model(traced, example, dynamic, opset, spp_impl)
-    count += sum(1 for r in reports if r.site is not None and r.rewrites)
+    proto, count, reports = trace_to_onnx(model, example, dynamic, opset, spp_impl, recognize, sppf, spp_layers)
     result = ExportResult(Path(path), count, layers=list(reports))
 
     def verify(tmp: Path) -> None:

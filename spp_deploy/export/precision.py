@@ -9,7 +9,6 @@ with fp16 tolerances.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 from pathlib import Path
@@ -19,7 +18,7 @@ import onnx
 import torch
 
 from ..errors import ParityError, UserError
-from .onnx_export import DEFAULT_OPSET, DYNAMIC_AXES, ExportResult, find_spp_layers, to_onnx_model, write_atomic
+from .onnx_export import DEFAULT_OPSET, DYNAMIC_AXES, ExportResult, find_spp_layers, trace_to_onnx, write_atomic
 
 PRECISIONS = ("fp32", "fp16")
 FP16_RTOL = 1e-2  # relative to the reference's largest magnitude
@@ -30,19 +29,10 @@ def to_fp16_model(model: torch.nn.Module, example: torch.Tensor, dynamic: Sequen
                   opset: int = DEFAULT_OPSET, spp_impl: str = "standard", recognize: bool = True,
                   sppf: bool = True, spp_layers: Mapping[str, object] | None = None) -> onnx.ModelProto:
     """The model traced in float16 (a copy: the caller's model keeps its dtype). User SPP layers
-    are made canonical first when ``spp_deploy.recognize`` is available, as ``export_onnx`` does."""
+    are made canonical first, as ``export_onnx`` does."""
     half = copy.deepcopy(model).eval().half()
     x = example.detach().to(torch.float16)
-    rewrite = contextlib.nullcontext((half, []))
-    if recognize:
-        try:
-            from ..recognize import canonicalize
-        except ImportError:
-            canonicalize = None
-        if canonicalize is not None:
-            rewrite = canonicalize(half, x, spp_layers, sppf)
-    with rewrite as (traced, _reports):
-        return to_onnx_model(traced, x, dynamic, opset, spp_impl)
+    return trace_to_onnx(half, x, dynamic, opset, spp_impl, recognize, sppf, spp_layers)[0]
 
 
 def is_fp16(model: onnx.ModelProto) -> bool:

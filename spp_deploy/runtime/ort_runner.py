@@ -80,8 +80,6 @@ class OrtRunner(Runner):
         self.session = None
 
     def input_specs(self) -> dict:
-        from onnx.helper import tensor_dtype_to_np_dtype  # noqa: F401  (kept lazy)
-
         return {i.name: (i.type, tuple(i.shape)) for i in self.session.get_inputs()}
 
     def output_names(self) -> Sequence[str]:
