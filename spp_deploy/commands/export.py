@@ -14,7 +14,6 @@ def run(args) -> int:
     import torch
 
     from ..export import export_onnx
-    from ..export.precision import export_onnx_fp16
     from ..loading import parse_input_shape
     from ..runtime.compare import source_error
 
@@ -31,12 +30,10 @@ def run(args) -> int:
         why = _explain(model, shape, declared, args) or why
         raise UserError(f"the model cannot run at input shape {'x'.join(map(str, shape))}: {why}")
     t0 = time.perf_counter()
-    # fp16: float16 weights/activations/IO (TensorRT 11 builds strongly typed networks)
-    export = export_onnx_fp16 if args.precision == "fp16" else export_onnx
-    res = export(
+    res = export_onnx(
         model, torch.randn(*shape), out, dynamic=dynamic, opset=args.opset, spp_impl=args.spp_impl,
         check_parity=not args.no_check, sizes=sizes, recognize=not args.no_recognize, sppf=not args.no_sppf,
-        spp_layers=declared,
+        spp_layers=declared, precision=args.precision,
     )
     print(f"exported {res.path} ({res.spp_layers} SPP layer(s), spp-impl {args.spp_impl}, "
           f"dynamic {','.join(dynamic) or 'none'}) in {time.perf_counter() - t0:.1f}s")

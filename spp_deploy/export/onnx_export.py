@@ -8,6 +8,7 @@ the user's own, restored model.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import os
@@ -31,6 +32,8 @@ MAX_OPSET = 23
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
 SPP_IMPLS = ("standard", "plugin")
+# (rtol relative to the reference's largest magnitude, atol) of the export parity check
+PRECISION_TOLERANCES = {"fp32": (1e-5, 0.0), "fp16": (1e-2, 1e-3)}
 
 
 @dataclass
@@ -219,8 +222,13 @@ def export_onnx(
     recognize: bool = True,
     sppf: bool = True,
     spp_layers: Mapping[str, object] | None = None,
+    precision: str = "fp32",
 ) -> ExportResult:
     """Export ``model`` to ONNX at ``path`` with dynamic batch/height/width.
+
+    ``precision="fp16"`` traces a float16 copy (weights, activations and I/O in half, which
+    TensorRT 11's strongly typed builds need) and checks it against the float32 model with fp16
+    tolerances.
 
     Before the file appears, ONNX Runtime CPU is compared with PyTorch at 8+ sizes (or
     ``sizes``: (batch, height, width)); on a mismatch ``ParityError`` is raised and nothing is
@@ -230,15 +238,19 @@ def export_onnx(
     example = example_inputs[0] if isinstance(example_inputs, (tuple, list)) else example_inputs
     if not isinstance(example, torch.Tensor) or example.dim() != 4:
         raise UserError("example input must be one [B, C, H, W] tensor")
-    proto, count, reports = trace_to_onnx(model, example, dynamic, opset, spp_impl, recognize, sppf, spp_layers)
+    if precision not in PRECISION_TOLERANCES:
+        raise UserError(f"unknown precision {precision!r} (known: {', '.join(PRECISION_TOLERANCES)})")
+    traced, x = (copy.deepcopy(model).eval().half(), example.detach().half()) if precision == "fp16" else (model, example)
+    proto, count, reports = trace_to_onnx(traced, x, dynamic, opset, spp_impl, recognize, sppf, spp_layers)
     result = ExportResult(Path(path), count, layers=list(reports))
+    rtol, atol = PRECISION_TOLERANCES[precision]
 
     def verify(tmp: Path) -> None:
         if not check_parity:
             return
         from ..runtime.compare import check_export_parity
 
-        result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress)
+        result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol, atol=atol)
 
     write_atomic(proto, Path(path), verify)
     return result
