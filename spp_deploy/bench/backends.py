@@ -36,13 +36,10 @@ class BackendUnavailable(UserError):
 
 
 def parse_backends(text: str) -> list[str]:
-    names = [b.strip() for b in (text or "").split(",") if b.strip()]
-    if not names:
-        raise UserError("--backends is empty (known: " + ", ".join(BACKENDS) + ")")
-    for b in names:
-        if b not in BACKENDS:
-            raise UserError(f"unknown backend {b!r} (known: {', '.join(BACKENDS)})")
-    return list(dict.fromkeys(names))
+    """The bench's backends (torch-cuda included), parsed like everywhere else."""
+    from ..runtime.backends import parse_backends as _parse
+
+    return _parse(text, known=tuple(BACKENDS))
 
 
 def _torch_cuda_reason() -> str | None:

@@ -12,13 +12,14 @@ BACKENDS = ("torch", "torch-fp64", "ort-cpu", "ort-cuda", "ort-trt", "trt")
 TRT_BACKENDS = ("trt",)
 
 
-def parse_backends(text: str) -> list[str]:
+def parse_backends(text: str, known=BACKENDS) -> list[str]:
+    """'torch,ort-cpu' -> ['torch', 'ort-cpu']; one-line error for empty, unknown or repeated names."""
     out = [b.strip() for b in (text or "").split(",") if b.strip()]
     if not out:
-        raise UserError("--backends is empty (known: " + ", ".join(BACKENDS) + ")")
+        raise UserError("--backends is empty (known: " + ", ".join(known) + ")")
     for b in out:
-        if b not in BACKENDS:
-            raise UserError(f"unknown backend {b!r} (known: {', '.join(BACKENDS)})")
+        if b not in known:
+            raise UserError(f"unknown backend {b!r} (known: {', '.join(known)})")
     if len(set(out)) != len(out):
         raise UserError("--backends lists a backend twice")
     return out
