@@ -8,11 +8,12 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from .lowering import SppConfig, build_pyramid
+from .lowering import SppConfig, build_pyramid, build_tabulated
 from .symbolic import GraphBuilder, Sym
 
 SPP_DOMAIN = "spp_deploy"
 SPP_OP = "SpatialPyramidPool"
+TAB_OP = "TabulatedPyramidPool"  # a probed layer's tables (spp_deploy.tabulated), always lowered inline
 PLUGIN_VERSION = "1"
 PLUGIN_NAMESPACE = ""
 
@@ -26,13 +27,16 @@ def spp_nodes(graph: gs.Graph) -> list[gs.Node]:
     return [n for n in graph.nodes if n.domain == SPP_DOMAIN and n.op == SPP_OP]
 
 
-def lower_standard(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Inline every SPP node as standard ONNX ops."""
-    graph = _import_typed(model)
-    for i, node in enumerate(spp_nodes(graph)):
+def tab_nodes(graph: gs.Graph) -> list[gs.Node]:
+    return [n for n in graph.nodes if n.domain == SPP_DOMAIN and n.op == TAB_OP]
+
+
+def _inline(graph: gs.Graph, nodes: list[gs.Node], build, prefix: str) -> None:
+    """Replace each node by the subgraph ``build(builder, x, node)`` writes, keeping its output."""
+    for i, node in enumerate(nodes):
         x, y = node.inputs[0], node.outputs[0]
-        b = GraphBuilder(f"spp{i}")
-        out = build_pyramid(b, Sym(b, x, np.dtype(x.dtype)), node_config(node))
+        b = GraphBuilder(f"{prefix}{i}")
+        out = build(b, Sym(b, x, np.dtype(x.dtype)), node)
         node.outputs.clear()
         # Re-point the pyramid's last node at the original output tensor, so consumers keep it.
         last = b.nodes[-1]
@@ -40,6 +44,19 @@ def lower_standard(model: onnx.ModelProto) -> onnx.ModelProto:
         last.outputs.clear()
         last.outputs.append(y)
         graph.nodes.extend(b.nodes)
+
+
+def _inline_tabulated(graph: gs.Graph) -> None:
+    from ..tabulated import get_spec
+
+    _inline(graph, tab_nodes(graph), lambda b, x, n: build_tabulated(b, x, get_spec(str(n.attrs["key"]))), "tab")
+
+
+def lower_standard(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Inline every SPP node as standard ONNX ops."""
+    graph = _import_typed(model)
+    _inline(graph, spp_nodes(graph), lambda b, x, n: build_pyramid(b, x, node_config(n)), "spp")
+    _inline_tabulated(graph)
     graph.cleanup().toposort()
     proto = gs.export_onnx(graph)
     return _strip_domain(proto)
@@ -48,7 +65,7 @@ def lower_standard(model: onnx.ModelProto) -> onnx.ModelProto:
 def _import_typed(model: onnx.ModelProto) -> gs.Graph:
     """gs graph with every SPP input typed (the lowering follows the input's dtype)."""
     graph = gs.import_onnx(onnx.shape_inference.infer_shapes(model))
-    for node in spp_nodes(graph):
+    for node in spp_nodes(graph) + tab_nodes(graph):
         if node.inputs[0].dtype is None:
             raise ValueError(f"SPP node {node.name}: input type unknown after shape inference")
     return graph
@@ -89,6 +106,8 @@ def to_plugin_mode(model: onnx.ModelProto) -> onnx.ModelProto:
     other runtime still execute the file. Distinct configurations get distinct overloads.
     """
     graph = _import_typed(model)
+    _inline_tabulated(graph)  # no plugin serves measured tables: standard ops
+    graph.cleanup().toposort()
     opset = graph.opset
     bodies: dict[tuple, str | None] = {}
     for node in spp_nodes(graph):

@@ -67,13 +67,34 @@ def _spp_schema_op():
     return onnxscript.values.Op(onnxscript.values.Opset(_graph.SPP_DOMAIN, 1), _graph.SPP_OP, schema)
 
 
+def _tab_schema_op():
+    """The tabulated pyramid's node: its tables stay in this process, keyed by ``key``."""
+    import onnxscript
+    from onnx.defs import OpSchema
+
+    schema = OpSchema(
+        _graph.TAB_OP, _graph.SPP_DOMAIN, 1,
+        inputs=[OpSchema.FormalParameter("X", "T")],
+        outputs=[OpSchema.FormalParameter("Y", "T")],
+        type_constraints=[("T", ["tensor(float)", "tensor(float16)"], "")],
+        attributes=[OpSchema.Attribute("key", OpSchema.AttrType.STRING, "spp_deploy.tabulated registry key")],
+    )
+    return onnxscript.values.Op(onnxscript.values.Opset(_graph.SPP_DOMAIN, 1), _graph.TAB_OP, schema)
+
+
 def _translation_table() -> dict:
-    spp = _spp_schema_op()
+    from .. import tabulated  # noqa: F401  (registers the custom op)
+
+    spp, tab = _spp_schema_op(), _tab_schema_op()
 
     def translate(x, levels, mode, bins, order):
         return spp(x, levels=list(levels), mode=mode, bins=bins, order=order)
 
-    return {torch.ops.spp_deploy.spatial_pyramid_pool.default: translate}
+    def translate_tab(x, key):
+        return tab(x, key=key)
+
+    return {torch.ops.spp_deploy.spatial_pyramid_pool.default: translate,
+            torch.ops.spp_deploy.tabulated_pyramid_pool.default: translate_tab}
 
 
 @contextlib.contextmanager
@@ -162,8 +183,11 @@ def check_model(proto: onnx.ModelProto) -> None:
         raise UserError(f"exported ONNX failed the checker: {str(e).strip().splitlines()[0]}") from e
 
 
-def find_spp_layers(model: torch.nn.Module) -> list[tuple[str, SpatialPyramidPool]]:
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, SpatialPyramidPool)]
+def find_spp_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    from ..tabulated import TabulatedPyramidPool
+
+    kinds = (SpatialPyramidPool, TabulatedPyramidPool)
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, kinds)]
 
 
 def write_atomic(proto: onnx.ModelProto, path: Path, verify=None) -> None:
@@ -192,20 +216,39 @@ def trace_to_onnx(
     recognize: bool = True,
     sppf: bool = True,
     spp_layers: Mapping[str, object] | None = None,
+    tabulate_limit: int | None = None,
 ) -> tuple[onnx.ModelProto, int, list]:
     """In-memory ONNX of ``model`` with its SPP layers made canonical for the trace (and restored
     afterwards): (model proto, number of SPP layers, recognition reports)."""
     if recognize:
         from ..recognize import canonicalize
+        from ..recognize.tabulate import DEFAULT_LIMIT
 
-        rewrite = canonicalize(model, example, spp_layers, sppf)
+        limit = DEFAULT_LIMIT if tabulate_limit is None else tabulate_limit
+        rewrite = canonicalize(model, example, spp_layers, sppf, tabulate_limit=limit)
     else:
         rewrite = contextlib.nullcontext((model, []))
     with rewrite as (traced, reports):
         count = len(find_spp_layers(traced))
-        proto = to_onnx_model(traced, example, dynamic, opset, spp_impl)
+        try:
+            proto = to_onnx_model(traced, example, dynamic, opset, spp_impl)
+        except UserError as e:
+            raise UserError(refusal(reports) or str(e)) from e
     count += sum(1 for r in reports if r.site is not None and r.rewrites)
     return proto, count, list(reports)
+
+
+def refusal(reports: Sequence) -> str | None:
+    """One line naming the SPP layers export had to leave as they are, what probing found, and
+    what to do; None when every SPP-like layer was handled (the failure is elsewhere)."""
+    left = [r for r in reports if r.status in ("none", "ambiguous") and not r.rewrites]
+    if not left:
+        return None
+    r = left[0]
+    more = f" (and {len(left) - 1} more SPP-like layer(s))" if len(left) > 1 else ""
+    path = r.path.split(".forward ->")[0] if r.site is not None else r.path
+    return (f"cannot export SPP layer {r.path!r} ({r.kind}){more} with dynamic H/W: {r.reason or r.status}; "
+            f"if you know what it computes, declare it: --spp-layer {path or '<path>'}=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER")
 
 
 def export_onnx(
@@ -223,6 +266,7 @@ def export_onnx(
     sppf: bool = True,
     spp_layers: Mapping[str, object] | None = None,
     precision: str = "fp32",
+    tabulate_limit: int | None = None,
 ) -> ExportResult:
     """Export ``model`` to ONNX at ``path`` with dynamic batch/height/width.
 
@@ -241,7 +285,8 @@ def export_onnx(
     if precision not in PRECISION_TOLERANCES:
         raise UserError(f"unknown precision {precision!r} (known: {', '.join(PRECISION_TOLERANCES)})")
     traced, x = (copy.deepcopy(model).eval().half(), example.detach().half()) if precision == "fp16" else (model, example)
-    proto, count, reports = trace_to_onnx(traced, x, dynamic, opset, spp_impl, recognize, sppf, spp_layers)
+    proto, count, reports = trace_to_onnx(traced, x, dynamic, opset, spp_impl, recognize, sppf, spp_layers,
+                                          tabulate_limit)
     result = ExportResult(Path(path), count, layers=list(reports))
     rtol, atol = PRECISION_TOLERANCES[precision]
 
@@ -250,7 +295,14 @@ def export_onnx(
             return
         from ..runtime.compare import check_export_parity
 
-        result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol, atol=atol)
+        from ..errors import ParityError
+
+        try:
+            result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol,
+                                                atol=atol)
+        except ParityError as e:
+            why = refusal(reports)
+            raise ParityError(f"{why}. Parity check: {e}" if why else str(e)) from e
 
     write_atomic(proto, Path(path), verify)
     return result

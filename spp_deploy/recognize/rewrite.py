@@ -7,6 +7,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -15,6 +16,7 @@ from .config import SppConfig
 from .functions import FunctionSite, canonical_function, find_sites, identify_function, recording
 from .known import SPPFRewrite, hint_for, sppf_kernel
 from .probe import identify
+from .tabulate import DEFAULT_LIMIT, TabulateError, describe, tabulate
 
 DEFAULT_PROBE_CHANNELS = 4
 
@@ -35,6 +37,15 @@ class LayerReport:
     candidates: list[SppConfig] = field(default_factory=list)
     site: FunctionSite | None = field(default=None, repr=False)
     sppf_k: int | None = None
+    table: object | None = field(default=None, repr=False)  # spp_deploy.tabulated.TableSpec
+    tabulate_stats: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def rule(self) -> str:
+        """The named bin rule, 'tabulated, exact for S <= N', or '-'."""
+        if self.config is not None:
+            return self.config.bins
+        return f"tabulated, exact for S <= {self.table.limit}" if self.table is not None else "-"
 
     @property
     def rewrites(self) -> bool:
@@ -45,6 +56,13 @@ class LayerReport:
         d["config"] = self.config.as_dict() if self.config else None
         d["spp_input"] = list(self.spp_input) if self.spp_input else None
         d["feature_size"] = self.config.feature_count(self.channels) if self.config and self.channels else None
+        d["rule"] = self.rule
+        if self.table is not None:
+            t = self.table
+            d["table"] = {"mode": t.mode, "bins_per_channel": t.bins, "layout": t.layout, "limit": t.limit,
+                          "illegal_H": t.rows.illegal_sizes(), "illegal_W": t.cols.illegal_sizes(),
+                          "probe_seconds": round(self.tabulate_stats.get("seconds", 0.0), 2)}
+            d["feature_size"] = int(np.prod(t.output_shape(1)))
         d["candidates"] = [c.as_dict() for c in self.candidates] if self.status == "ambiguous" else []
         return d
 
@@ -106,9 +124,11 @@ def scan(
     example: torch.Tensor | None = None,
     declared: Mapping[str, SppConfig] | None = None,
     sppf: bool = True,
+    tabulate_limit: int = DEFAULT_LIMIT,
 ) -> list[LayerReport]:
     """Every SPP layer in ``model``: recognized by type, structure, behaviour, declaration or as
-    a function called in forward. Nothing is modified."""
+    a function called in forward; layers that match no named rule are probed and tabulated
+    (``tabulate_limit``: largest H, W tabulated; 0 turns tabulation off). Nothing is modified."""
     declared = dict(declared or {})
     mods = dict(model.named_modules())
     for p in declared:
@@ -147,7 +167,7 @@ def scan(
             done.append(path)
             continue
         out = outs.get(path)
-        looks_spp = C is not None and out is not None and len(out) == 2 and not _is_stock(m) \
+        looks_spp = C is not None and out is not None and len(out) in (2, 3) and not _is_stock(m) \
             and next(m.parameters(), None) is None
         if hint is None and not looks_spp:
             continue
@@ -163,7 +183,19 @@ def scan(
         if match.status == "match":
             reports.append(LayerReport(path, kind, how, "match", match.config, C, hw, "replace with canonical op"))
             done.append(path)
-        elif looks_spp or hint:
+            continue
+        if hw is not None and tabulate_limit > 0 and match.status == "none":
+            try:
+                spec, stats = tabulate(m, C, hw, tabulate_limit, source=path or type(m).__name__)
+            except TabulateError as e:
+                match.reason = f"{match.reason}; probing it as a black box: {e}" if match.reason else str(e)
+            else:
+                reports.append(LayerReport(path, kind, "tabulated", "match", None, C, hw,
+                                           f"replace with tabulated op ({describe(spec)})", table=spec,
+                                           tabulate_stats=stats))
+                done.append(path)
+                continue
+        if looks_spp or hint:
             reports.append(LayerReport(path, kind, how, match.status, None, C, hw,
                                        "left as is: no exact match" if match.status == "none"
                                        else "left as is: ambiguous (declare it with --spp-layer)",
@@ -196,11 +228,12 @@ def canonicalize(
     declared: Mapping[str, SppConfig] | None = None,
     sppf: bool = True,
     reports: list[LayerReport] | None = None,
+    tabulate_limit: int = DEFAULT_LIMIT,
 ) -> Iterator[tuple[nn.Module, list[LayerReport]]]:
     """Within the block, the model's SPP layers are canonical ops (and SPP is SPPF); afterwards
     every module and function is back. Yields (model to trace, reports)."""
     if reports is None:
-        reports = scan(model, example, declared, sppf)
+        reports = scan(model, example, declared, sppf, tabulate_limit)
     undo = []
     root = model
     try:
@@ -213,7 +246,12 @@ def canonicalize(
                 undo.append(lambda g=g, name=name, f=f: g.__setitem__(name, f))
                 continue
             old = model.get_submodule(r.path)
-            new = SPPFRewrite(old, r.sppf_k) if r.sppf_k else r.config.module()
+            if r.table is not None:
+                from ..tabulated import TabulatedPyramidPool
+
+                new = TabulatedPyramidPool(r.table)
+            else:
+                new = SPPFRewrite(old, r.sppf_k) if r.sppf_k else r.config.module()
             if r.path == "":
                 root = new
                 continue
