@@ -248,6 +248,12 @@ def _tables(ra: _Axis, ca: _Axis, mode: str, origin: tuple[int, int]) -> tuple[A
         raise TabulateError("avg probes disagree at the origin size: the divisor is not separable")
     rho = np.where(ra.end > ra.start, (ra.end - ra.start) / ra.g0, 1.0)
     gamma = np.where(ca.end > ca.start, (ca.end - ca.start) * ra.g0[H0] / ca.g0, 1.0)
+    for name, f, legal in (("H", rho, ra.legal), ("W", gamma, ca.legal)):
+        v = f[legal]
+        if not np.all(np.abs(v - np.rint(v)) <= 1e-9 * np.maximum(1.0, np.abs(v))) or np.any(v < 1 - 1e-9):
+            raise TabulateError(f"avg probes along {name}: the divisor is not a whole count of elements "
+                                "(the layer scales or offsets its means)")
+    rho, gamma = np.rint(rho), np.rint(gamma)
     no_pad = lambda a: np.zeros(a.start.shape, bool)  # noqa: E731
     return (AxisTable(ra.start, ra.end, no_pad(ra), rho, ra.legal),
             AxisTable(ca.start, ca.end, no_pad(ca), gamma, ca.legal))
