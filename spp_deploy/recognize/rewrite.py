@@ -13,7 +13,7 @@ from torch import nn
 from ..errors import UserError
 from .config import SppConfig
 from .functions import FunctionSite, canonical_function, find_sites, identify_function, recording
-from .known import SPPFRewrite, hint_for, sppf_kernel
+from .known import SPPFRewrite, carry_attributes, hint_for, sppf_kernel
 from .probe import identify
 
 DEFAULT_PROBE_CHANNELS = 4
@@ -213,7 +213,7 @@ def canonicalize(
                 undo.append(lambda g=g, name=name, f=f: g.__setitem__(name, f))
                 continue
             old = model.get_submodule(r.path)
-            new = SPPFRewrite(old, r.sppf_k) if r.sppf_k else r.config.module()
+            new = carry_attributes(old, SPPFRewrite(old, r.sppf_k) if r.sppf_k else r.config.module())
             if r.path == "":
                 root = new
                 continue
