@@ -78,13 +78,16 @@ def _translation_table() -> dict:
 
 @contextlib.contextmanager
 def _quiet():
-    """torch.onnx prints progress and warnings on every export; keep the CLI's output ours."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+    """torch.onnx prints progress and warnings on every export (and, when one capture strategy
+    fails before another succeeds, the partial graph on stderr); keep the CLI's output ours."""
+    loggers = [logging.getLogger(n) for n in (
+        "torch.onnx", "torch.export", "torch._dynamo", "torch.fx.experimental.symbolic_shapes", "onnxscript")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -194,14 +197,15 @@ def trace_to_onnx(
     spp_layers: Mapping[str, object] | None = None,
 ) -> tuple[onnx.ModelProto, int, list]:
     """In-memory ONNX of ``model`` with its SPP layers made canonical for the trace (and restored
-    afterwards): (model proto, number of SPP layers, recognition reports)."""
-    if recognize:
-        from ..recognize import canonicalize
+    afterwards): (model proto, number of SPP layers, recognition reports). Ultralytics heads are
+    traced in their dynamic ONNX export mode (``spp_deploy.recognize.export_mode``)."""
+    from ..recognize import canonicalize, export_mode
 
+    if recognize:
         rewrite = canonicalize(model, example, spp_layers, sppf)
     else:
         rewrite = contextlib.nullcontext((model, []))
-    with rewrite as (traced, reports):
+    with export_mode(model), rewrite as (traced, reports):
         count = len(find_spp_layers(traced))
         proto = to_onnx_model(traced, example, dynamic, opset, spp_impl)
     count += sum(1 for r in reports if r.site is not None and r.rewrites)
