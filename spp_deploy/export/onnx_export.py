@@ -99,13 +99,16 @@ def _translation_table() -> dict:
 
 @contextlib.contextmanager
 def _quiet():
-    """torch.onnx prints progress and warnings on every export; keep the CLI's output ours."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+    """torch.onnx prints progress and warnings on every export (and, when one capture strategy
+    fails before another succeeds, the partial graph on stderr); keep the CLI's output ours."""
+    loggers = [logging.getLogger(n) for n in (
+        "torch.onnx", "torch.export", "torch._dynamo", "torch.fx.experimental.symbolic_shapes", "onnxscript")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -219,16 +222,17 @@ def trace_to_onnx(
     tabulate_limit: int | None = None,
 ) -> tuple[onnx.ModelProto, int, list]:
     """In-memory ONNX of ``model`` with its SPP layers made canonical for the trace (and restored
-    afterwards): (model proto, number of SPP layers, recognition reports)."""
-    if recognize:
-        from ..recognize import canonicalize
-        from ..recognize.tabulate import DEFAULT_LIMIT
+    afterwards): (model proto, number of SPP layers, recognition reports). Ultralytics heads are
+    traced in their dynamic ONNX export mode (``spp_deploy.recognize.export_mode``)."""
+    from ..recognize import canonicalize, export_mode
+    from ..recognize.tabulate import DEFAULT_LIMIT
 
+    if recognize:
         limit = DEFAULT_LIMIT if tabulate_limit is None else tabulate_limit
         rewrite = canonicalize(model, example, spp_layers, sppf, tabulate_limit=limit)
     else:
         rewrite = contextlib.nullcontext((model, []))
-    with rewrite as (traced, reports):
+    with export_mode(model), rewrite as (traced, reports):
         count = len(find_spp_layers(traced))
         try:
             proto = to_onnx_model(traced, example, dynamic, opset, spp_impl)

@@ -5,11 +5,13 @@
 - ``functions``: SPP functions called in ``forward`` (seed ``spatial_pyramid_pool``), patched;
 - ``probe``: behavioural identification, exact or nothing;
 - ``rewrite``: ``scan`` (report) and ``canonicalize`` (temporary rewrite for export);
-- ``ranges``: where a recognized layer is legal, at its input and at the model input.
+- ``ranges``: where a recognized layer is legal, at its input and at the model input;
+- ``heads``: ultralytics output heads in their dynamic ONNX export mode (``export_mode``).
 """
 
 from .config import SppConfig, parse_declaration
+from .heads import export_mode
 from .probe import Match, identify
 from .rewrite import LayerReport, canonicalize, scan
 
-__all__ = ["LayerReport", "Match", "SppConfig", "canonicalize", "identify", "parse_declaration", "scan"]
+__all__ = ["LayerReport", "Match", "SppConfig", "canonicalize", "export_mode", "identify", "parse_declaration", "scan"]

@@ -110,6 +110,25 @@ def sppf_kernel(spp: nn.Module) -> int | None:
     return k if k > 1 and ks == [1 + (i + 1) * (k - 1) for i in range(len(ks))] else None
 
 
+def carry_attributes(old: nn.Module, new: nn.Module) -> nn.Module:
+    """Give ``new`` (a module replacing ``old`` in a model) the plain attributes of ``old`` that it
+    does not define itself, and ``old``'s train/eval flag.
+
+    Models that walk their layers read such attributes: ultralytics' forward loop reads ``f``,
+    ``i``, ``type`` and ``np`` from every layer (``type`` shadowing ``nn.Module.type``).
+    Parameters, buffers and submodules are not in ``__dict__``; names starting with ``_``
+    (nn.Module's hooks and bookkeeping, a compiled call) and names that ``new``'s class defines
+    beyond ``nn.Module`` (its ``forward``, properties) are left alone.
+    """
+    for name, value in vars(old).items():
+        if name.startswith("_") or name == "training" or name in vars(new) or name in new._modules \
+                or getattr(type(new), name, None) is not getattr(nn.Module, name, None):
+            continue
+        new.__dict__[name] = value
+    new.training = old.training
+    return new
+
+
 class SPPFRewrite(nn.Module):
     """Ultralytics SPP computed as SPPF: cascaded k x k pools replace the parallel big pools."""
 

@@ -14,7 +14,7 @@ from torch import nn
 from ..errors import UserError
 from .config import SppConfig
 from .functions import FunctionSite, canonical_function, find_sites, identify_function, recording
-from .known import SPPFRewrite, hint_for, sppf_kernel
+from .known import SPPFRewrite, carry_attributes, hint_for, sppf_kernel
 from .probe import identify
 from .tabulate import DEFAULT_LIMIT, TabulateError, describe, tabulate
 
@@ -249,9 +249,9 @@ def canonicalize(
             if r.table is not None:
                 from ..tabulated import TabulatedPyramidPool
 
-                new = TabulatedPyramidPool(r.table)
+                new = carry_attributes(old, TabulatedPyramidPool(r.table))
             else:
-                new = SPPFRewrite(old, r.sppf_k) if r.sppf_k else r.config.module()
+                new = carry_attributes(old, SPPFRewrite(old, r.sppf_k) if r.sppf_k else r.config.module())
             if r.path == "":
                 root = new
                 continue

@@ -64,9 +64,12 @@ class SizeReport:
 
 
 def source_error(model: torch.nn.Module, shape: Sequence[int]) -> str | None:
-    """Why the PyTorch model cannot run at ``shape`` (None if it can)."""
+    """Why the PyTorch model cannot run at ``shape`` (None if it can), with ultralytics heads in
+    the export mode the file is traced and compared in."""
+    from ..recognize import export_mode
+
     try:
-        with torch.no_grad():
+        with torch.no_grad(), export_mode(model):
             model(torch.zeros(*shape))
     except Exception as e:  # the source layer's own failure is the information we report
         return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

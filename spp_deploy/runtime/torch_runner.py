@@ -1,4 +1,7 @@
-"""PyTorch eager runner (optionally float64, as an accuracy reference)."""
+"""PyTorch eager runner (optionally float64, as an accuracy reference).
+
+Ultralytics heads run in their ONNX export mode (one decoded tensor, anchors from the input
+shape), as they are traced by ``export_onnx``, so the runner is comparable with the file."""
 
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ class TorchRunner(Runner):
             import copy
 
             model, x = copy.deepcopy(model).double(), x.double()
-        with torch.no_grad():
+        from ..recognize import export_mode  # the mode the exported file was traced in
+
+        with torch.no_grad(), export_mode(model):
             y = model(x)
         return {self.output_name: y.detach().cpu().numpy()}
