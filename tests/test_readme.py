@@ -3,9 +3,9 @@
 - ``python`` blocks run as ``__main__`` scripts in a temporary directory (``tempfile`` there too).
 - ``sh`` blocks: each command line (``\\``-continuations joined, ``&&`` chains split) runs in one
   temporary directory shared by the whole README, after the earlier commands of its block
-  (``validate`` reads the file that ``export`` wrote). ``spp-deploy ARGS`` runs as ``spp_deploy.cli.main(ARGS)`` -- what the
-  console script calls -- in this process (one torch import instead of one per command, which
-  keeps the file under 90 s on 2 cores), and must return 0.
+  (``validate`` reads the file that ``export`` wrote). ``spp-deploy ARGS`` runs as
+  ``spp_deploy.cli.main(ARGS)`` -- what the console script calls -- in this process (one torch
+  import instead of one per command keeps the file under 90 s on 2 cores); it must return 0.
 - ``pip install`` lines are not run (CI has installed already); they must name a constraints
   file and extras that exist in pyproject.toml.
 - Skipped, each with its reason: the commands in ``NEEDS_GPU`` and every line after the
