@@ -5,7 +5,7 @@ concrete bin edges (``NUMPY_OPS``, used by the eager op, the inspector and the t
 symbolic ONNX subgraph that computes them from a dynamic H/W (``spp_deploy.export.symbolic``).
 The C++ twin lives in ``plugins/spatialPyramidPoolPlugin/sppBins.h``.
 
-Rules (exact definitions in ``shared/spec/bin-rules.md``):
+Rules (exact definitions in ``docs/bin-rules.md``):
 
 - ``adaptive``: SPP paper and ``nn.AdaptiveMaxPool2d``; defined for every size >= 1.
 - ``ceil_pad``: seed 000/002 ``spatial_pyramid_pool`` (kernel ceil(S/n), padding from S).

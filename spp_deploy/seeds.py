@@ -2,7 +2,7 @@
 
 They are deliberately *not* written in terms of ``spp_deploy.bins``: they are the sources the
 recognizer must identify, and the ground truth the exporter must reproduce, including where
-they break (see ``shared/spec/bin-rules.md``).
+they break (see ``docs/bin-rules.md``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Independent slow reference for the tests: bin edges straight from shared/spec/bin-rules.md,
+"""Independent slow reference for the tests: bin edges straight from docs/bin-rules.md,
 computed with Python integers / Fractions / numpy float32 and pooled with explicit loops.
 Deliberately shares no code with spp_deploy.bins."""
 

@@ -1,5 +1,5 @@
 """The seed implementations as their source computes them (our own re-implementations of the
-blog code, per shared/spec/bin-rules.md), used as ground truth."""
+blog code, per docs/bin-rules.md), used as ground truth."""
 
 import math
 

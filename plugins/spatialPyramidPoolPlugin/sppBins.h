@@ -2,7 +2,7 @@
  * SPP bin rules: the C++ twin of spp_deploy/bins.py (the Python single source of truth).
  *
  * This header is the ONLY C++ place with the bin formulas. The CPU reference, the CUDA kernel and
- * the TensorRT plugin all include it. Exact definitions: shared/spec/bin-rules.md.
+ * the TensorRT plugin all include it. Exact definitions: docs/bin-rules.md.
  *
  * Per axis of size S at level n, bin i in [0, n) is the half-open range [start, end); `span` is this
  * axis' factor of the avg divisor; `valid` says whether the source layer is defined and fixed-length

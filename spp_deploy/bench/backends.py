@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..errors import UserError
+from ..extras import pip_install_hint
 
 BACKENDS = {
     "torch": "PyTorch eager, CPU",
@@ -61,7 +62,7 @@ def unavailable_reason(backend: str) -> str | None:
         try:
             import onnxruntime as ort
         except Exception as e:
-            return f"onnxruntime cannot be imported ({type(e).__name__}: {e}); pip install onnxruntime"
+            return f"onnxruntime cannot be imported ({type(e).__name__}: {e}); {pip_install_hint('cpu')}"
         ep = _EP[ORT_PROVIDER[backend]]
         have = ort.get_available_providers()
         if ep not in have:
@@ -72,7 +73,7 @@ def unavailable_reason(backend: str) -> str | None:
         if importlib.util.find_spec("spp_deploy.runtime.trt_runner") is None:
             return "spp_deploy.runtime.trt_runner is not part of this install"
         if importlib.util.find_spec("tensorrt") is None:
-            return "TensorRT (the tensorrt Python package) is not installed; pip install -e '.[tensorrt]'"
+            return f"TensorRT (the tensorrt Python package) is not installed; {pip_install_hint('tensorrt')}"
         return _torch_cuda_reason()
     raise UserError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
 

@@ -6,6 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..errors import UserError
+from ..extras import pip_install_hint
 from .core import BenchReport
 
 
@@ -13,7 +14,8 @@ def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except Exception as e:
-        raise UserError(f"--plot needs matplotlib ({type(e).__name__}: {e}); pip install 'spp-deploy[plot]'") from None
+        raise UserError(f"--plot needs matplotlib ({type(e).__name__}: {e}); "
+                        f"install the plot extra: {pip_install_hint('plot')}") from None
 
 
 def plot_latency(report: BenchReport, path: Path) -> Path:

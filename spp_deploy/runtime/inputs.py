@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import UserError
+from ..extras import pip_install_hint
 
 
 def load_input(path: str, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> np.ndarray:
@@ -24,7 +25,8 @@ def load_input(path: str, mean: Sequence[float] | None = None, std: Sequence[flo
     try:
         from PIL import Image
     except ImportError:
-        raise UserError(f"reading {p.name} needs Pillow (pip install pillow); or pass the input as a .npy array") from None
+        raise UserError(f"reading {p.name} needs Pillow, the image extra: {pip_install_hint('image')}; "
+                        "or pass the input as a .npy array") from None
     try:
         with Image.open(p) as im:
             img = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0

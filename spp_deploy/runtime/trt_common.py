@@ -11,9 +11,10 @@ import os
 from typing import Any
 
 from ..errors import UserError
+from ..extras import pip_install_hint
 
 INSTALL_HINT = (
-    'install it with: pip install -c constraints.txt -e ".[tensorrt]" '
+    f"install it with: {pip_install_hint('tensorrt')} "
     "(the wheels come from NVIDIA's index: add --extra-index-url https://pypi.nvidia.com if pip cannot find them; "
     "needs an NVIDIA GPU and driver)"
 )
