@@ -55,3 +55,16 @@ def print_parity(reports) -> None:
         else:
             c = r.comparison
             print(f"  {shape:>18}  PASSED  max abs {c.max_abs:.2e}  max rel {c.max_rel:.2e}  cos {c.cosine:.8f}")
+
+
+def add_tabulate_arg(p: argparse.ArgumentParser) -> None:
+    from ..recognize.tabulate import DEFAULT_LIMIT
+
+    def limit(text: str) -> int:
+        if not text.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+        return int(text)
+
+    p.add_argument("--tabulate-limit", type=limit, default=DEFAULT_LIMIT, metavar="N",
+                   help=f"probe SPP layers that follow no named bin rule at every H, W up to N and export "
+                        f"their measured bins (exact up to N, NaN past it; 0: off; default {DEFAULT_LIMIT})")

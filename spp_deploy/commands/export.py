@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..recognize.config import parse_declaration
-from .common import add_model_args, default_input_shape, load_model_from_args, parse_sizes, print_parity
+from .common import add_model_args, add_tabulate_arg, default_input_shape, load_model_from_args, parse_sizes, print_parity
 
 
 def run(args) -> int:
@@ -33,13 +33,23 @@ def run(args) -> int:
     res = export_onnx(
         model, torch.randn(*shape), out, dynamic=dynamic, opset=args.opset, spp_impl=args.spp_impl,
         check_parity=not args.no_check, sizes=sizes, recognize=not args.no_recognize, sppf=not args.no_sppf,
-        spp_layers=declared, precision=args.precision,
+        spp_layers=declared, precision=args.precision, tabulate_limit=args.tabulate_limit,
     )
     print(f"exported {res.path} ({res.spp_layers} SPP layer(s), spp-impl {args.spp_impl}, "
           f"dynamic {','.join(dynamic) or 'none'}) in {time.perf_counter() - t0:.1f}s")
     for r in res.layers:
         rule = f" {r.config.bins} {r.config.mode} levels {list(r.config.levels)}" if r.config else ""
-        print(f"  {r.path}: {r.kind}{rule}: {r.action}")
+        print(f"  {r.path}: {r.kind}{rule}: {r.action}" + (f" ({r.reason})" if r.reason and not r.rewrites else ""))
+        if r.table is not None:
+            from ..recognize.tabulate import legal_text
+
+            st = r.tabulate_stats
+            print(f"    legal: {legal_text(r.table)}; probed in {st.get('seconds', 0):.1f}s "
+                  f"({st.get('calls', 0)} calls)")
+    if args.no_check:
+        import sys
+
+        print(f"warning: {res.path} was not verified against PyTorch (--no-check)", file=sys.stderr)
     if res.parity:
         print("parity, ONNX Runtime CPU vs PyTorch:")
         print_parity(res.parity)
@@ -75,5 +85,6 @@ def register(sub) -> None:
                    help="declare the module at PATH an SPP layer with this config (repeatable)")
     p.add_argument("--no-sppf", action="store_true", help="keep ultralytics SPP as parallel pools (no SPPF rewrite)")
     p.add_argument("--no-recognize", action="store_true", help="export the model as is: no SPP layer rewrite")
+    add_tabulate_arg(p)
     p.add_argument("-o", "--output", required=True, help="output .onnx path")
     p.set_defaults(func=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from .common import add_model_args, default_input_shape, load_model_from_args
+from .common import add_model_args, add_tabulate_arg, default_input_shape, load_model_from_args
 
 
 def collect(args) -> dict:
@@ -20,8 +20,12 @@ def collect(args) -> dict:
     shape = parse_input_shape(default_input_shape(args))
     declared = dict(parse_declaration(d) for d in args.spp_layer or [])
     layers = []
-    for r in scan(model, torch.randn(*shape), declared, sppf=not args.no_sppf):
+    for r in scan(model, torch.randn(*shape), declared, sppf=not args.no_sppf, tabulate_limit=args.tabulate_limit):
         d = r.as_dict()
+        if r.table is not None:
+            from ..recognize.tabulate import legal_text
+
+            d["legal_at_spp_input"] = legal_text(r.table)
         if r.config is not None:
             d["legal_at_spp_input"] = legal_at_spp_input(r.config, r.spp_input[0] if r.spp_input else None)
             d["illegal_model_input"] = illegal_inputs(model, r, shape)
@@ -64,7 +68,8 @@ def run(args) -> int:
         if model_in:
             legal += f"\nmodel input: {model_in}"
         table.add_row(d["path"], f"{d['kind']} ({d['how']}, {d['status']})", ",".join(map(str, c.get("levels", []))),
-                      c.get("bins", "-"), c.get("mode", "-"), c.get("order", "-"),
+                      d["rule"], c.get("mode", (d.get("table") or {}).get("mode", "-")),
+                      c.get("order", (d.get("table") or {}).get("layout", "-")),
                       str(d["feature_size"] or "-"), legal, d["action"])
     console = Console(width=max(Console().width, 160))
     if info["layers"]:
@@ -81,5 +86,6 @@ def register(sub) -> None:
     p.add_argument("--spp-layer", action="append", metavar="PATH=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER",
                    help="declare the module at PATH an SPP layer with this config (repeatable)")
     p.add_argument("--no-sppf", action="store_true", help="report ultralytics SPP without the SPPF rewrite")
+    add_tabulate_arg(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)

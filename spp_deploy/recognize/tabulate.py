@@ -215,13 +215,14 @@ def _interpret(out: np.ndarray, mode: str, axis_name: str) -> _Axis:
 
 
 def _pick_origin(pr: _Prober, example: tuple[int, int], limit: int) -> tuple[int, int]:
-    """A legal (H0, W0) where as few bins as possible touch padding (ideally none), nearest the
-    example: the sweeps hold one axis there, so its padding must not mask the other axis'."""
+    """A legal (H0, W0) where every bin has real elements and as few bins as possible touch
+    padding (ideally none): the sweeps hold one axis there, so its padding must not mask the
+    other axis'. Small sizes first: each sweep costs about ``limit^2 / 2 * W0`` elements."""
     He, We = example
-    cands = {(He, We)} | {(s, s) for s in range(1, min(limit, 64) + 1)} | {(He, s) for s in range(1, 65)} \
-        | {(s, We) for s in range(1, 65)}
+    cands = [(s, s) for s in range(1, min(limit, 64) + 1)] + [(He, s) for s in range(1, 65)] \
+        + [(s, We) for s in range(1, 65)] + [(He, We)]
     best, best_key = (He, We), None
-    for h, w in sorted(cands, key=lambda hw: abs(hw[0] - He) + abs(hw[1] - We)):
+    for h, w in sorted(dict.fromkeys(cands), key=lambda hw: (max(hw), hw)):
         if h > limit or w > limit:
             continue
         x = torch.stack([torch.ones(h, w, dtype=pr.dtype), -torch.ones(h, w, dtype=pr.dtype)])[:, None]
@@ -248,15 +249,34 @@ def _tables(ra: _Axis, ca: _Axis, mode: str, origin: tuple[int, int]) -> tuple[A
         raise TabulateError("avg probes disagree at the origin size: the divisor is not separable")
     rho = np.where(ra.end > ra.start, (ra.end - ra.start) / ra.g0, 1.0)
     gamma = np.where(ca.end > ca.start, (ca.end - ca.start) * ra.g0[H0] / ca.g0, 1.0)
-    for name, f, legal in (("H", rho, ra.legal), ("W", gamma, ca.legal)):
-        v = f[legal]
-        if not np.all(np.abs(v - np.rint(v)) <= 1e-9 * np.maximum(1.0, np.abs(v))) or np.any(v < 1 - 1e-9):
-            raise TabulateError(f"avg probes along {name}: the divisor is not a whole count of elements "
-                                "(the layer scales or offsets its means)")
-    rho, gamma = np.rint(rho), np.rint(gamma)
+    rho, gamma = _whole_counts(rho, gamma, ra.legal, ca.legal, H0)
     no_pad = lambda a: np.zeros(a.start.shape, bool)  # noqa: E731
     return (AxisTable(ra.start, ra.end, no_pad(ra), rho, ra.legal),
             AxisTable(ca.start, ca.end, no_pad(ca), gamma, ca.legal))
+
+
+def _whole_counts(rho: np.ndarray, gamma: np.ndarray, lh: np.ndarray, lw: np.ndarray, H0: int):
+    """Rescale each bin's (rho, gamma) pair, keeping rho * gamma, so both are whole counts: a real
+    avg layer divides by element counts. Refuse a layer that scales or offsets its means."""
+    from fractions import Fraction
+    from math import lcm
+
+    rho, gamma = rho.copy(), gamma.copy()
+    for k in range(rho.shape[1]):
+        ratios = np.unique(rho[lh, k] / rho[H0, k])
+        fracs = [Fraction(float(v)).limit_denominator(1 << 20) for v in ratios]
+        m = lcm(*[f.denominator for f in fracs]) if fracs else 1
+        if any(abs(float(f) - v) > 1e-12 * max(1.0, v) for f, v in zip(fracs, ratios)) or m > (1 << 20):
+            m = 0
+        scale = m / rho[H0, k] if m else 0.0
+        r, g = rho[:, k] * scale, gamma[:, k] / scale if scale else gamma[:, k]
+        ok = m and all(np.all(np.abs(a[legal] - np.rint(a[legal])) <= 1e-9 * np.maximum(1.0, np.abs(a[legal])))
+                       and np.all(a[legal] >= 1 - 1e-9) for a, legal in ((r, lh), (g, lw)))
+        if not ok:
+            raise TabulateError("avg probes: the divisor is not a whole count of elements "
+                                "(the layer scales or offsets its means)")
+        rho[:, k], gamma[:, k] = np.rint(r), np.rint(g)
+    return rho, gamma
 
 
 def verification_sizes(spec: TableSpec, example: tuple[int, int], count: int = 20, seed: int = 0) -> list[tuple[int, int]]:
@@ -325,6 +345,11 @@ def tabulate(
     cols_out = _sweep(pr, 3, origin[0], limit)
     if not rows_out[origin[0], 0, 0] == rows_out[origin[0], 0, 0]:
         raise TabulateError(f"it fails at the probe origin {origin[0]}x{origin[1]}")
+    for name, out in (("H", rows_out), ("W", cols_out)):
+        legal = np.flatnonzero(~np.isnan(out[:, 0, 0]))
+        if len(legal) < 2:
+            raise TabulateError(f"its output has this length only at {name}={','.join(map(str, legal))} "
+                                f"of 1..{limit}: not a fixed-length pyramid")
     interpreted: list[str] = []  # verification failures (the probes fit a mode, random data did not)
     probe_errors: list[str] = []
     for mode in ("max", "avg"):

@@ -45,8 +45,9 @@ def compare_arrays(out: np.ndarray, ref: np.ndarray, rtol: float = DEFAULT_RTOL,
     scale = float(np.abs(np.where(ok, b, 0.0)).max()) if diff.size else 0.0
     max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else math.inf)
     av, bv = np.where(ok, a, 0.0).ravel(), np.where(ok, b, 0.0).ravel()
-    denom = float(np.linalg.norm(av) * np.linalg.norm(bv))
-    cosine = float(av @ bv / denom) if denom > 0 else (1.0 if max_abs == 0 else 0.0)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # inf values: cosine is NaN, said as is
+        denom = float(np.linalg.norm(av) * np.linalg.norm(bv))
+        cosine = float(av @ bv / denom) if denom > 0 else (1.0 if max_abs == 0 else 0.0)
     passed = nan_mismatch == 0 and (max_abs <= atol or max_rel <= rtol)
     return Comparison(max_abs, idx, max_rel, float(diff.mean()) if diff.size else 0.0, cosine, nan_mismatch,
                       True, passed)
@@ -63,17 +64,33 @@ class SizeReport:
         return self.skipped is not None or (self.comparison is not None and self.comparison.passed)
 
 
-def source_error(model: torch.nn.Module, shape: Sequence[int]) -> str | None:
+def source_error(model: torch.nn.Module, shape: Sequence[int], tail: Sequence[int] | None = None) -> str | None:
     """Why the PyTorch model cannot run at ``shape`` (None if it can), with ultralytics heads in
-    the export mode the file is traced and compared in."""
+    the export mode the file is traced and compared in. ``tail``: the per-sample output shape the
+    model has at the example; another one here means it is not fixed-length at ``shape``."""
     from ..recognize import export_mode
 
     try:
         with torch.no_grad(), export_mode(model):
-            model(torch.zeros(*shape))
+            y = model(torch.zeros(*shape))
     except Exception as e:  # the source layer's own failure is the information we report
         return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    got = tuple(y.shape[1:]) if isinstance(y, torch.Tensor) else None
+    if tail is not None and got is not None and got != tuple(tail):
+        return f"the model's output is {list(got)} per sample here, {list(tail)} at the example: not fixed-length"
     return None
+
+
+def output_tail(model: torch.nn.Module, example: torch.Tensor) -> tuple | None:
+    """The per-sample output shape at the example (None if the model fails there)."""
+    from ..recognize import export_mode
+
+    try:
+        with torch.no_grad(), export_mode(model):
+            y = model(example)
+    except Exception:
+        return None
+    return tuple(y.shape[1:]) if isinstance(y, torch.Tensor) else None
 
 
 def _next_prime(v: int) -> int:
@@ -90,7 +107,8 @@ def parity_sizes(model: torch.nn.Module, example: torch.Tensor, count: int = 8) 
     is reported as skipped with the model's own error.
     """
     B, C, H, W = (int(s) for s in example.shape)
-    smallest = next((s for s in range(1, max(H, W) + 1) if source_error(model, (1, C, s, s)) is None), H)
+    tail = output_tail(model, example)
+    smallest = next((s for s in range(1, max(H, W) + 1) if source_error(model, (1, C, s, s), tail) is None), H)
     odd = lambda v: v | 1  # noqa: E731
     cands = [
         (1, smallest, smallest),
@@ -110,11 +128,11 @@ def parity_sizes(model: torch.nn.Module, example: torch.Tensor, count: int = 8) 
             cand = (b, C, h + dh, w + dw)
             if cand in seen:
                 break
-            if source_error(model, cand) is None:
+            if source_error(model, cand, tail) is None:
                 shape = cand
                 break
         if shape is None:
-            skipped.append(((b, C, h, w), source_error(model, (b, C, h, w)) or "duplicate size"))
+            skipped.append(((b, C, h, w), source_error(model, (b, C, h, w), tail) or "duplicate size"))
         elif shape not in seen:
             seen.add(shape)
             legal.append(shape)
@@ -146,8 +164,9 @@ def check_export_parity(
         reports += [SizeReport(s, None, why) for s, why in skipped]
     else:
         shapes = []
+        tail = output_tail(model, example)
         for b, h, w in sizes:
-            why = source_error(model, (b, C, h, w))
+            why = source_error(model, (b, C, h, w), tail)
             if why:
                 reports.append(SizeReport((b, C, h, w), None, why))
             else:

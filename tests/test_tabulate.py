@@ -1,0 +1,141 @@
+"""Open-world export: SPP layers written like public code (tests/wild_layers.py), probed,
+tabulated and exported; ONNX Runtime must equal the layer itself at every size 1..300 where it is
+defined (max: bit-identical), output NaN where it is not, and adversarial layers are refused."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import wild_layers as W
+from spp_deploy.errors import UserError
+from spp_deploy.export import export_onnx
+from spp_deploy.recognize import scan
+from spp_deploy.recognize.tabulate import TabulateError, tabulate
+from spp_deploy.tabulated import tabulated_eager
+
+LIMIT = 320  # covers 1..300; the default (2048) is exercised by test_default_limit_covers_2048
+C = 3
+
+FAMILIES = {
+    "ceil-kernel-floor-stride-max": lambda: W.CeilKernelFloorStride(),
+    "ceil-kernel-floor-stride-avg": lambda: W.CeilKernelFloorStride(mode="avg"),
+    "fpad-zero-max": lambda: W.PadThenPool(),
+    "fpad-zero-avg": lambda: W.PadThenPool(mode="avg"),
+    "zeropad2d-symmetric-max": lambda: W.ZeroPadSymmetric(),
+    "zeropad2d-symmetric-avg": lambda: W.ZeroPadSymmetric(mode="avg"),
+    "adaptive-3d-max": lambda: W.Adaptive3D(),
+    "adaptive-3d-avg": lambda: W.Adaptive3D(mode="avg"),
+    "caller-sizes-bin-major": lambda: W.CallerSizes(),
+}
+
+
+def _source(layer, x):
+    """The layer's own output, or None where it raises or changes its output length."""
+    try:
+        with torch.no_grad():
+            y = layer(torch.as_tensor(x))
+    except Exception:
+        return None
+    return y.numpy()
+
+
+class _Exported:
+    def __init__(self, layer, path):
+        self.layer = layer
+        self.result = export_onnx(layer, torch.randn(1, C, 13, 13), path, tabulate_limit=LIMIT)
+        self.sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.out_shape = _source(layer, np.zeros((1, C, 13, 13), np.float32)).shape[1:]
+        self.mode = self.result.layers[0].table.mode
+
+    def check(self, x):
+        out = self.sess.run(None, {"input": x})[0]
+        ref = _source(self.layer, x)
+        if ref is None or ref.shape[1:] != self.out_shape:
+            assert np.isnan(out).all(), f"{x.shape}: the layer is undefined here, the graph must say NaN"
+        elif self.mode == "max":
+            np.testing.assert_array_equal(out, ref, err_msg=f"{x.shape}")
+        else:
+            np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6, err_msg=f"{x.shape}")
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def exported(request, tmp_path_factory):
+    return _Exported(FAMILIES[request.param](), tmp_path_factory.mktemp("tab") / "m.onnx")
+
+
+def test_every_size_1_to_300_on_each_axis(exported):
+    rng = np.random.default_rng(0)
+    r = exported.result.layers[0]
+    assert r.how == "tabulated" and r.table.limit == LIMIT and exported.result.spp_layers == 1
+    for s in range(1, 301):
+        exported.check(rng.standard_normal((2, C, s, 13), dtype=np.float32))
+        exported.check(rng.standard_normal((2, C, 13, s), dtype=np.float32))
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 300), w=st.integers(1, 300), b=st.integers(1, 3), seed=st.integers(0, 2**31))
+def test_random_pairs_and_batches(exported, h, w, b, seed):
+    x = np.random.default_rng(seed).standard_normal((b, C, h, w), dtype=np.float32)
+    exported.check(x)
+
+
+def test_nan_propagates_like_the_layer(exported):
+    x = np.random.default_rng(1).standard_normal((2, C, 29, 37), dtype=np.float32)
+    x[1, 2, 5, 30] = np.nan
+    exported.check(x)
+
+
+def test_past_the_limit_is_nan_not_a_guess(exported):
+    x = np.zeros((1, C, LIMIT + 1, 13), np.float32)
+    assert np.isnan(exported.sess.run(None, {"input": x})[0]).all()
+
+
+@pytest.mark.parametrize("layer,finding", [
+    (W.BothAxes(), "depend"),
+    (W.FlatChunks(), "rectangles"),
+    (W.DataDependent(), "data"),
+])
+def test_adversarial_layers_are_refused_by_name(layer, finding, tmp_path):
+    out = tmp_path / "m.onnx"
+    with pytest.raises(UserError) as e:
+        export_onnx(W.Model(layer), torch.randn(1, 3, 13, 13), out, tabulate_limit=64)
+    msg = str(e.value)
+    assert "'spp'" in msg and type(layer).__name__ in msg and finding in msg and "--spp-layer" in msg
+    assert "\n" not in msg and not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_probe_refusals_say_what_was_found():
+    with pytest.raises(TabulateError, match="not a fixed-length pyramid"):
+        tabulate(torch.nn.Flatten(), 2, (5, 5), limit=32)
+    scaled = lambda x: W.PadThenPool(mode="avg")(x) * 1.0001  # noqa: E731
+    with pytest.raises(TabulateError, match="whole count"):
+        tabulate(scaled, 2, (13, 13), limit=32)
+
+
+def test_tabulated_layer_reported_with_rule_legal_sizes_and_action():
+    (r,) = scan(W.Model(W.CeilKernelFloorStride()), torch.randn(1, 3, 13, 13), tabulate_limit=64)
+    d = r.as_dict()
+    assert d["rule"] == "tabulated, exact for S <= 64" and d["action"].startswith("replace with tabulated op")
+    # kernel ceil(S/4), stride floor(S/4) gives 4 bins only where (S - ceil(S/4)) // floor(S/4) == 3
+    want = [s for s in range(1, 65) if not all(
+        s >= n and (s - -(-s // n)) // (s // n) + 1 == n for n in (4, 2, 1))]
+    assert d["table"]["illegal_H"] == want == d["table"]["illegal_W"]
+    assert d["feature_size"] == 8 * 21
+
+
+def test_plugin_mode_inlines_tabulated_layers(tmp_path):
+    layer = W.PadThenPool()
+    res = export_onnx(layer, torch.randn(1, C, 13, 13), tmp_path / "p.onnx", spp_impl="plugin", tabulate_limit=64)
+    assert res.layers[0].table is not None
+    sess = ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(2).standard_normal((2, C, 41, 23), dtype=np.float32)
+    np.testing.assert_array_equal(sess.run(None, {"input": x})[0], _source(layer, x))
+
+
+def test_default_limit_covers_2048():
+    spec, stats = tabulate(W.PadThenPool(), 1, (13, 13))
+    assert spec.limit == 2048 and stats["calls"] >= 2 * 2048
+    x = torch.randn(1, 1, 2048, 7)
+    assert torch.equal(W.PadThenPool()(x), tabulated_eager(x, spec))
