@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..errors import ParityError
+from ..errors import ParityError, first_line
 
 DEFAULT_RTOL = 1e-5
 
@@ -69,7 +69,7 @@ def source_error(model: torch.nn.Module, shape: Sequence[int]) -> str | None:
         with torch.no_grad():
             model(torch.zeros(*shape))
     except Exception as e:  # the source layer's own failure is the information we report
-        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return first_line(e)
     return None
 
 
