@@ -16,7 +16,6 @@ from onnx import TensorProto, helper
 from spp_deploy import SpatialPyramidPool
 from spp_deploy.bench import unavailable_reason
 from spp_deploy.bench.shapes import build_shapes, parse_size_range
-from spp_deploy.cli import main
 from spp_deploy.errors import UserError
 from spp_deploy.runtime.timing import Latency, measure
 
@@ -51,10 +50,10 @@ def tiny_onnx(tmp_path_factory):
     return path
 
 
-def run_cli(capsys, *argv):
-    code = main(["bench", "--no-progress", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+@pytest.fixture
+def bench(cli):
+    """``bench(*argv)``: ``spp-deploy bench --no-progress ARGV...`` -> (exit code, stdout, stderr)."""
+    return lambda *argv: cli("bench", "--no-progress", *argv)
 
 
 def one_error_line(err: str) -> str:
@@ -112,11 +111,11 @@ def test_size_range_and_shape_building():
 
 # ---- the command --------------------------------------------------------------------------------
 
-def test_bench_json_csv_plot(tmp_path, capsys, tiny_onnx):
+def test_bench_json_csv_plot(tmp_path, bench, tiny_onnx):
     j, c, png = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "lat.png"
-    code, out, err = run_cli(capsys, "--model", TINY, "--onnx", str(tiny_onnx), "--backends", "torch,ort-cpu",
-                             "--sizes", "16x16,40x24", "--batch", "1,2", "--iterations", "4", "--warmup", "1",
-                             "--threads", "1", "--json", str(j), "--csv", str(c), "--plot", str(png))
+    code, out, err = bench("--model", TINY, "--onnx", str(tiny_onnx), "--backends", "torch,ort-cpu",
+                           "--sizes", "16x16,40x24", "--batch", "1,2", "--iterations", "4", "--warmup", "1",
+                           "--threads", "1", "--json", str(j), "--csv", str(c), "--plot", str(png))
     assert code == 0, err
     data = json.loads(j.read_text())
     res = data["results"]
@@ -144,95 +143,95 @@ def test_bench_json_csv_plot(tmp_path, capsys, tiny_onnx):
     assert f"wrote {j}" in out
 
 
-def test_bench_exports_a_temporary_onnx(tmp_path, capsys):
+def test_bench_exports_a_temporary_onnx(tmp_path, bench):
     j = tmp_path / "r.json"
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "ort-cpu", "--shapes", "1x3x20x20",
-                             "--iterations", "2", "--duration", "0.02", "--json", str(j))
+    code, out, err = bench("--model", TINY, "--backends", "ort-cpu", "--shapes", "1x3x20x20",
+                           "--iterations", "2", "--duration", "0.02", "--json", str(j))
     assert code == 0, err
     data = json.loads(j.read_text())
     assert data["onnx"] is None and len(data["results"]) == 1
     assert data["results"][0]["status"] == "ok" and data["results"][0]["iterations"] >= 2
 
 
-def test_unknown_backend(capsys):
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "torch,onnxruntime")
+def test_unknown_backend(bench):
+    code, out, err = bench("--model", TINY, "--backends", "torch,onnxruntime")
     assert code == 2
     assert "unknown backend 'onnxruntime'" in one_error_line(err) and "ort-cpu" in err
 
 
 @pytest.mark.skipif(unavailable_reason("ort-cuda") is None, reason="this machine has CUDA for ONNX Runtime")
-def test_unavailable_backend_skipped_or_strict(tmp_path, capsys, tiny_onnx):
+def test_unavailable_backend_skipped_or_strict(tmp_path, bench, tiny_onnx):
     j = tmp_path / "r.json"
     args = ["--model", TINY, "--onnx", str(tiny_onnx), "--backends", "ort-cpu,ort-cuda", "--shapes", "1x3x16x16",
             "--iterations", "2"]
-    code, out, err = run_cli(capsys, *args, "--json", str(j))
+    code, out, err = bench(*args, "--json", str(j))
     assert code == 0, err
     assert "skipping backend ort-cuda" in err and "CUDAExecutionProvider" in err
     data = json.loads(j.read_text())
     assert [u["backend"] for u in data["unavailable_backends"]] == ["ort-cuda"]
     assert "CUDAExecutionProvider" in data["unavailable_backends"][0]["reason"]
     assert [r["backend"] for r in data["results"]] == ["ort-cpu"]
-    code, out, err = run_cli(capsys, *args, "--strict")
+    code, out, err = bench(*args, "--strict")
     assert code == 2
     line = one_error_line(err)
     assert "ort-cuda" in line and "CUDAExecutionProvider" in line
 
 
-def test_trt_backend_says_why_it_is_unavailable(capsys):
+def test_trt_backend_says_why_it_is_unavailable(bench):
     why = unavailable_reason("trt")
     if why is None:
         pytest.skip("TensorRT is usable here")
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "trt", "--shapes", "1x3x16x16", "--iterations", "1")
+    code, out, err = bench("--model", TINY, "--backends", "trt", "--shapes", "1x3x16x16", "--iterations", "1")
     assert code == 2
     assert "no backend can run here" in one_error_line(err) and why in err
 
 
-def test_shapes_the_model_cannot_take(tmp_path, capsys, tiny_onnx):
+def test_shapes_the_model_cannot_take(tmp_path, bench, tiny_onnx):
     j = tmp_path / "r.json"
     args = ["--model", TINY, "--onnx", str(tiny_onnx), "--backends", "torch,ort-cpu", "--sizes", "2x2,16x16",
             "--iterations", "2"]
-    code, out, err = run_cli(capsys, *args, "--json", str(j))
+    code, out, err = bench(*args, "--json", str(j))
     assert code == 0, err
     assert "skipping shape 1x3x2x2" in err
     res = json.loads(j.read_text())["results"]
     skipped = [r for r in res if r["status"] == "skipped"]
     assert len(res) == 4 and len(skipped) == 2
     assert all(r["shape"] == [1, 3, 2, 2] and "cannot take" in r["reason"] for r in skipped)
-    code, out, err = run_cli(capsys, *args, "--strict")
+    code, out, err = bench(*args, "--strict")
     assert code == 2 and "1x3x2x2" in one_error_line(err)
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "torch", "--sizes", "1x1,2x2")
+    code, out, err = bench("--model", TINY, "--backends", "torch", "--sizes", "1x1,2x2")
     assert code == 2 and "cannot take any of the requested shapes" in one_error_line(err)
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "torch", "--shapes", "1x5x16x16")
+    code, out, err = bench("--model", TINY, "--backends", "torch", "--shapes", "1x5x16x16")
     assert code == 2 and "1x5x16x16" in one_error_line(err)
 
 
-def test_fixed_size_onnx_skips_other_sizes(tmp_path, capsys):
+def test_fixed_size_onnx_skips_other_sizes(tmp_path, bench):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     graph = helper.make_graph([helper.make_node("ReduceMax", ["x"], ["y"], keepdims=0)], "g", [x], [y])
     path = tmp_path / "fixed.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=10), path)
     j = tmp_path / "r.json"
-    code, out, err = run_cli(capsys, "--onnx", str(path), "--backends", "ort-cpu", "--shapes", "1x3x8x8,1x3x9x8",
-                             "--iterations", "3", "--json", str(j))
+    code, out, err = bench("--onnx", str(path), "--backends", "ort-cpu", "--shapes", "1x3x8x8,1x3x9x8",
+                           "--iterations", "3", "--json", str(j))
     assert code == 0, err
     res = json.loads(j.read_text())["results"]
     by_shape = {tuple(r["shape"]): r for r in res}
     assert by_shape[(1, 3, 8, 8)]["status"] == "ok"
     assert by_shape[(1, 3, 9, 8)]["status"] == "skipped" and "fixed height of 8" in by_shape[(1, 3, 9, 8)]["reason"]
     # torch needs the PyTorch model
-    code, out, err = run_cli(capsys, "--onnx", str(path), "--backends", "torch", "--shapes", "1x3x8x8", "--strict")
+    code, out, err = bench("--onnx", str(path), "--backends", "torch", "--shapes", "1x3x8x8", "--strict")
     assert code == 2 and "--model" in one_error_line(err)
 
 
 @pytest.mark.parametrize("flag", ["--json", "--csv", "--plot"])
-def test_unwritable_output_path(tmp_path, capsys, flag):
+def test_unwritable_output_path(tmp_path, bench, flag):
     bad = tmp_path / "missing-dir" / "out.file"
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "torch", "--shapes", "1x3x16x16", flag, str(bad))
+    code, out, err = bench("--model", TINY, "--backends", "torch", "--shapes", "1x3x16x16", flag, str(bad))
     assert code == 2
     line = one_error_line(err)
     assert flag in line and "does not exist" in line and "Performance summary" not in out
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "torch", "--shapes", "1x3x16x16", flag, str(tmp_path))
+    code, out, err = bench("--model", TINY, "--backends", "torch", "--shapes", "1x3x16x16", flag, str(tmp_path))
     assert code == 2 and "is a directory" in one_error_line(err)
 
 
@@ -246,8 +245,8 @@ def test_unwritable_output_path(tmp_path, capsys, flag):
     (["--duration", "-1"], "--duration must be > 0"),
     (["--onnx", "no-such.onnx"], "ONNX file not found"),
 ])
-def test_bad_arguments_one_line(capsys, args, message):
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "torch", *args)
+def test_bad_arguments_one_line(bench, args, message):
+    code, out, err = bench("--model", TINY, "--backends", "torch", *args)
     assert code == 2
     assert message in one_error_line(err)
 
