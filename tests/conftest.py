@@ -19,3 +19,27 @@ def cli(capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture
+def build_tools(monkeypatch):
+    """``build_tools(cmake, nvcc)``: make ``spp_deploy.plugins`` see cmake and nvcc as present (fake
+    paths) or missing, whatever this machine has; TENSORRT_ROOT unset. The plugin build checks
+    for them before running either."""
+    import shutil
+
+    from spp_deploy import plugins
+
+    def set_tools(cmake: bool, nvcc: bool) -> None:
+        real_which = shutil.which
+
+        def which(name, *args, **kwargs):
+            if name == "cmake":
+                return "/fake/bin/cmake" if cmake else None
+            return real_which(name, *args, **kwargs)
+
+        monkeypatch.setattr(shutil, "which", which)
+        monkeypatch.setattr(plugins, "_find_nvcc", lambda: "/fake/bin/nvcc" if nvcc else None)
+        monkeypatch.delenv("TENSORRT_ROOT", raising=False)
+
+    return set_tools

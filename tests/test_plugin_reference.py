@@ -314,12 +314,19 @@ def test_plugins_module_imports_nothing_heavy():
     assert top <= {"__future__", "ctypes", "os", "shutil", "subprocess", "pathlib", "typing"}, top
 
 
-def test_build_plugins_reports_missing_tensorrt(tmp_path, monkeypatch):
-    monkeypatch.delenv("TENSORRT_ROOT", raising=False)
+@pytest.mark.parametrize("cmake,nvcc,message", [
+    (False, True, "cmake not found on PATH"),
+    (True, False, "nvcc not found"),
+    (True, True, "TensorRT headers (NvInfer.h) not found under {root}"),
+])
+def test_build_plugins_reports_missing_tensorrt(tmp_path, build_tools, cmake, nvcc, message):
+    build_tools(cmake, nvcc)
+    root = tmp_path / "no-trt"
     with pytest.raises(UserError) as ei:
-        P.build_plugins(tmp_path / "build", tensorrt_root=tmp_path / "no-trt")
+        P.build_plugins(tmp_path / "build", tensorrt_root=root)
     msg = str(ei.value)
-    assert "\n" not in msg and ("TensorRT" in msg or "nvcc" in msg or "cmake" in msg)
+    assert "\n" not in msg and message.format(root=root) in msg
+    assert not (tmp_path / "build").exists()  # refused before configuring anything
 
 
 def test_find_and_load_errors(tmp_path, monkeypatch):
