@@ -5,6 +5,7 @@ import csv
 import json
 import math
 import struct
+import types
 from pathlib import Path
 
 import numpy as np
@@ -82,20 +83,31 @@ def test_latency_stats_match_numpy():
         lat.percentile(101)
 
 
-def test_measure_count_duration_and_timed_warmup():
+def test_measure_count_duration_and_timed_warmup(monkeypatch):
     calls = []
     lat = measure(lambda: calls.append(1), warmup=2, iterations=7)
     assert lat.count == 7 and lat.warmup_runs == 2 and len(calls) == 9 and lat.clock == "host"
-    lat = measure(lambda: None, warmup=0, iterations=1, duration_s=0.05)
-    assert lat.count > 1 and lat.total_s >= 0.05
-    lat = measure(lambda: None, warmup=1, iterations=3, warmup_time_s=0.03)
-    assert lat.warmup_runs > 1 and lat.warmup_s >= 0.03 and lat.count == 3
-    assert measure(lambda: None, 0, 1, duration_s=10, max_iterations=5).count == 5
+    # The time-based limits on a fake clock where each call takes exactly 0.25 s (a real clock
+    # would make the counts depend on the machine's load).
+    from spp_deploy.runtime import timing
+
+    clock = [0.0]
+
+    def call():
+        clock[0] += 0.25
+
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    lat = measure(call, warmup=0, iterations=1, duration_s=1.0)
+    assert lat.count == 4 and lat.samples_ms == [250.0] * 4 and lat.total_s == 1.0 and lat.warmup_runs == 0
+    lat = measure(call, warmup=1, iterations=3, warmup_time_s=0.5)
+    assert lat.warmup_runs == 2 and lat.warmup_s == 0.5 and lat.count == 3 and lat.total_s == 0.75
+    assert measure(call, 0, 1, duration_s=10, max_iterations=5).count == 5
     ticks = []
-    measure(lambda: None, 0, 4, progress=ticks.append)
+    measure(call, 0, 4, progress=ticks.append)
     assert ticks == [1, 2, 3, 4]
     # positional (warmup, iterations, min_time_s) still works for existing callers
-    assert measure(lambda: None, 1, 3, 0.0).count == 3
+    lat = measure(call, 1, 3, 1.0)
+    assert lat.warmup_runs == 1 and lat.count == 4
 
 
 def test_size_range_and_shape_building():
