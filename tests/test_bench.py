@@ -79,7 +79,7 @@ def test_latency_stats_match_numpy():
     assert lat.throughput(8) == pytest.approx(8 * 1000 / 5.5)
     s = lat.summary(batch=4)
     assert s["iterations"] == 10 and s["throughput_per_s"] == pytest.approx(4000 / 5.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"percentile must be in \[0, 100\], got 101"):
         lat.percentile(101)
 
 

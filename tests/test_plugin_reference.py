@@ -206,11 +206,11 @@ def test_bad_arguments(reflib):
     lv = (ctypes.c_int32 * 2)(2, 1)
     assert lib.spp_reference_forward_f32(x.ctypes.data, 1, 1, 8, 8, lv, 2, 0, 0, 0, out.ctypes.data, 4) == P.STATUS_BAD_ARGUMENT
     assert lib.spp_reference_forward_f32(x.ctypes.data, 1, 1, 8, 8, lv, 2, 5, 0, 0, out.ctypes.data, 4) == P.STATUS_BAD_CONFIG
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"levels must be in 1\.\.64, got \[0\]"):
         P.reference_pyramid(x, [0], "max", "adaptive", "channel_major", library=reflib)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown SPP mode 'median'"):
         P.reference_pyramid(x, [2], "median", "adaptive", "channel_major", library=reflib)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="float32 and float16 input, got float64"):
         P.reference_pyramid(x.astype(np.float64), [2], "max", "adaptive", "channel_major", library=reflib)
 
 
@@ -334,13 +334,13 @@ def test_build_plugins_reports_missing_tensorrt(tmp_path, build_tools, cmake, nv
 
 def test_find_and_load_errors(tmp_path, monkeypatch):
     monkeypatch.setenv(P.PLUGIN_LIB_ENV, str(tmp_path / "missing.so"))
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match=f"{P.PLUGIN_LIB_ENV}=.*missing.so does not name an existing file"):
         P.find_plugin_library()
     monkeypatch.delenv(P.PLUGIN_LIB_ENV)
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match="plugin library .*nope.so does not exist"):
         P.load_plugin_library(tmp_path / "nope.so")
     monkeypatch.setenv(P.REFERENCE_LIB_ENV, str(tmp_path / "x.so"))
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match=f"{P.REFERENCE_LIB_ENV}=.*x.so does not name an existing file"):
         P.find_reference_library()
 
 

@@ -92,7 +92,7 @@ def test_function_patched_and_restored():
 def test_modules_restored_after_rewrite_even_on_error():
     model = seeds.DetectionNetSPP(hidden=4).eval()
     layer = model.spp_layer
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="^boom$"):  # ours, from inside the block
         with canonicalize(model, torch.randn(1, 3, 64, 64)) as (traced, _):
             assert type(traced.spp_layer).__name__ == "SpatialPyramidPool"
             raise RuntimeError("boom")
