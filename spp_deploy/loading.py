@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import UserError
+from .errors import UserError, first_line
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -106,7 +106,7 @@ def load_weights(model: nn.Module, path: str) -> None:
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = first_line(e)
         if "weights_only" in str(e) or "Unsupported global" in str(e):
             raise UserError(f"{p} holds a pickled object, not a state dict; save model.state_dict() instead") from e
         raise UserError(f"cannot read weights {p}: {msg}") from e
@@ -120,4 +120,4 @@ def load_weights(model: nn.Module, path: str) -> None:
     try:
         model.load_state_dict(ckpt)
     except RuntimeError as e:
-        raise UserError(f"weights {p} do not fit the model: {str(e).strip().splitlines()[0]}") from e
+        raise UserError(f"weights {p} do not fit the model: {first_line(e)}") from e

@@ -1,4 +1,58 @@
+import random
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+import torch
+
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(autouse=True)
+def _same_random_data_every_run():
+    """Each test starts from the same global RNG state, so a plain ``torch.randn`` / ``np.random`` /
+    ``random`` call draws the same data on every run, in any test order or selection: a result
+    never depends on the draw. (Inside ``@given``, tests draw a seed from hypothesis instead.)"""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli(*argv)`` runs ``spp-deploy ARGV...`` in-process and returns (exit code, stdout, stderr)
+    of that command alone; arguments may be paths or numbers."""
+    from spp_deploy.cli import main
+
+    def run(*argv):
+        capsys.readouterr()  # drop anything printed before this command
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def build_tools(monkeypatch):
+    """``build_tools(cmake, nvcc)``: make ``spp_deploy.plugins`` see cmake and nvcc as present (fake
+    paths) or missing, whatever this machine has; TENSORRT_ROOT unset. The plugin build checks
+    for them before running either."""
+    import shutil
+
+    from spp_deploy import plugins
+
+    def set_tools(cmake: bool, nvcc: bool) -> None:
+        real_which = shutil.which
+
+        def which(name, *args, **kwargs):
+            if name == "cmake":
+                return "/fake/bin/cmake" if cmake else None
+            return real_which(name, *args, **kwargs)
+
+        monkeypatch.setattr(shutil, "which", which)
+        monkeypatch.setattr(plugins, "_find_nvcc", lambda: "/fake/bin/nvcc" if nvcc else None)
+        monkeypatch.delenv("TENSORRT_ROOT", raising=False)
+
+    return set_tools

@@ -5,6 +5,7 @@ import csv
 import json
 import math
 import struct
+import types
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,6 @@ from onnx import TensorProto, helper
 from spp_deploy import SpatialPyramidPool
 from spp_deploy.bench import unavailable_reason
 from spp_deploy.bench.shapes import build_shapes, parse_size_range
-from spp_deploy.cli import main
 from spp_deploy.errors import UserError
 from spp_deploy.runtime.timing import Latency, measure
 
@@ -51,10 +51,10 @@ def tiny_onnx(tmp_path_factory):
     return path
 
 
-def run_cli(capsys, *argv):
-    code = main(["bench", "--no-progress", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+@pytest.fixture
+def bench(cli):
+    """``bench(*argv)``: ``spp-deploy bench --no-progress ARGV...`` -> (exit code, stdout, stderr)."""
+    return lambda *argv: cli("bench", "--no-progress", *argv)
 
 
 def one_error_line(err: str) -> str:
@@ -79,24 +79,35 @@ def test_latency_stats_match_numpy():
     assert lat.throughput(8) == pytest.approx(8 * 1000 / 5.5)
     s = lat.summary(batch=4)
     assert s["iterations"] == 10 and s["throughput_per_s"] == pytest.approx(4000 / 5.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"percentile must be in \[0, 100\], got 101"):
         lat.percentile(101)
 
 
-def test_measure_count_duration_and_timed_warmup():
+def test_measure_count_duration_and_timed_warmup(monkeypatch):
     calls = []
     lat = measure(lambda: calls.append(1), warmup=2, iterations=7)
     assert lat.count == 7 and lat.warmup_runs == 2 and len(calls) == 9 and lat.clock == "host"
-    lat = measure(lambda: None, warmup=0, iterations=1, duration_s=0.05)
-    assert lat.count > 1 and lat.total_s >= 0.05
-    lat = measure(lambda: None, warmup=1, iterations=3, warmup_time_s=0.03)
-    assert lat.warmup_runs > 1 and lat.warmup_s >= 0.03 and lat.count == 3
-    assert measure(lambda: None, 0, 1, duration_s=10, max_iterations=5).count == 5
+    # The time-based limits on a fake clock where each call takes exactly 0.25 s (a real clock
+    # would make the counts depend on the machine's load).
+    from spp_deploy.runtime import timing
+
+    clock = [0.0]
+
+    def call():
+        clock[0] += 0.25
+
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    lat = measure(call, warmup=0, iterations=1, duration_s=1.0)
+    assert lat.count == 4 and lat.samples_ms == [250.0] * 4 and lat.total_s == 1.0 and lat.warmup_runs == 0
+    lat = measure(call, warmup=1, iterations=3, warmup_time_s=0.5)
+    assert lat.warmup_runs == 2 and lat.warmup_s == 0.5 and lat.count == 3 and lat.total_s == 0.75
+    assert measure(call, 0, 1, duration_s=10, max_iterations=5).count == 5
     ticks = []
-    measure(lambda: None, 0, 4, progress=ticks.append)
+    measure(call, 0, 4, progress=ticks.append)
     assert ticks == [1, 2, 3, 4]
     # positional (warmup, iterations, min_time_s) still works for existing callers
-    assert measure(lambda: None, 1, 3, 0.0).count == 3
+    lat = measure(call, 1, 3, 1.0)
+    assert lat.warmup_runs == 1 and lat.count == 4
 
 
 def test_size_range_and_shape_building():
@@ -112,11 +123,11 @@ def test_size_range_and_shape_building():
 
 # ---- the command --------------------------------------------------------------------------------
 
-def test_bench_json_csv_plot(tmp_path, capsys, tiny_onnx):
+def test_bench_json_csv_plot(tmp_path, bench, tiny_onnx):
     j, c, png = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "lat.png"
-    code, out, err = run_cli(capsys, "--model", TINY, "--onnx", str(tiny_onnx), "--backends", "torch,ort-cpu",
-                             "--sizes", "16x16,40x24", "--batch", "1,2", "--iterations", "4", "--warmup", "1",
-                             "--threads", "1", "--json", str(j), "--csv", str(c), "--plot", str(png))
+    code, out, err = bench("--model", TINY, "--onnx", str(tiny_onnx), "--backends", "torch,ort-cpu",
+                           "--sizes", "16x16,40x24", "--batch", "1,2", "--iterations", "4", "--warmup", "1",
+                           "--threads", "1", "--json", str(j), "--csv", str(c), "--plot", str(png))
     assert code == 0, err
     data = json.loads(j.read_text())
     res = data["results"]
@@ -144,95 +155,95 @@ def test_bench_json_csv_plot(tmp_path, capsys, tiny_onnx):
     assert f"wrote {j}" in out
 
 
-def test_bench_exports_a_temporary_onnx(tmp_path, capsys):
+def test_bench_exports_a_temporary_onnx(tmp_path, bench):
     j = tmp_path / "r.json"
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "ort-cpu", "--shapes", "1x3x20x20",
-                             "--iterations", "2", "--duration", "0.02", "--json", str(j))
+    code, out, err = bench("--model", TINY, "--backends", "ort-cpu", "--shapes", "1x3x20x20",
+                           "--iterations", "2", "--duration", "0.02", "--json", str(j))
     assert code == 0, err
     data = json.loads(j.read_text())
     assert data["onnx"] is None and len(data["results"]) == 1
     assert data["results"][0]["status"] == "ok" and data["results"][0]["iterations"] >= 2
 
 
-def test_unknown_backend(capsys):
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "torch,onnxruntime")
+def test_unknown_backend(bench):
+    code, out, err = bench("--model", TINY, "--backends", "torch,onnxruntime")
     assert code == 2
     assert "unknown backend 'onnxruntime'" in one_error_line(err) and "ort-cpu" in err
 
 
 @pytest.mark.skipif(unavailable_reason("ort-cuda") is None, reason="this machine has CUDA for ONNX Runtime")
-def test_unavailable_backend_skipped_or_strict(tmp_path, capsys, tiny_onnx):
+def test_unavailable_backend_skipped_or_strict(tmp_path, bench, tiny_onnx):
     j = tmp_path / "r.json"
     args = ["--model", TINY, "--onnx", str(tiny_onnx), "--backends", "ort-cpu,ort-cuda", "--shapes", "1x3x16x16",
             "--iterations", "2"]
-    code, out, err = run_cli(capsys, *args, "--json", str(j))
+    code, out, err = bench(*args, "--json", str(j))
     assert code == 0, err
     assert "skipping backend ort-cuda" in err and "CUDAExecutionProvider" in err
     data = json.loads(j.read_text())
     assert [u["backend"] for u in data["unavailable_backends"]] == ["ort-cuda"]
     assert "CUDAExecutionProvider" in data["unavailable_backends"][0]["reason"]
     assert [r["backend"] for r in data["results"]] == ["ort-cpu"]
-    code, out, err = run_cli(capsys, *args, "--strict")
+    code, out, err = bench(*args, "--strict")
     assert code == 2
     line = one_error_line(err)
     assert "ort-cuda" in line and "CUDAExecutionProvider" in line
 
 
-def test_trt_backend_says_why_it_is_unavailable(capsys):
+def test_trt_backend_says_why_it_is_unavailable(bench):
     why = unavailable_reason("trt")
     if why is None:
         pytest.skip("TensorRT is usable here")
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "trt", "--shapes", "1x3x16x16", "--iterations", "1")
+    code, out, err = bench("--model", TINY, "--backends", "trt", "--shapes", "1x3x16x16", "--iterations", "1")
     assert code == 2
     assert "no backend can run here" in one_error_line(err) and why in err
 
 
-def test_shapes_the_model_cannot_take(tmp_path, capsys, tiny_onnx):
+def test_shapes_the_model_cannot_take(tmp_path, bench, tiny_onnx):
     j = tmp_path / "r.json"
     args = ["--model", TINY, "--onnx", str(tiny_onnx), "--backends", "torch,ort-cpu", "--sizes", "2x2,16x16",
             "--iterations", "2"]
-    code, out, err = run_cli(capsys, *args, "--json", str(j))
+    code, out, err = bench(*args, "--json", str(j))
     assert code == 0, err
     assert "skipping shape 1x3x2x2" in err
     res = json.loads(j.read_text())["results"]
     skipped = [r for r in res if r["status"] == "skipped"]
     assert len(res) == 4 and len(skipped) == 2
     assert all(r["shape"] == [1, 3, 2, 2] and "cannot take" in r["reason"] for r in skipped)
-    code, out, err = run_cli(capsys, *args, "--strict")
+    code, out, err = bench(*args, "--strict")
     assert code == 2 and "1x3x2x2" in one_error_line(err)
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "torch", "--sizes", "1x1,2x2")
+    code, out, err = bench("--model", TINY, "--backends", "torch", "--sizes", "1x1,2x2")
     assert code == 2 and "cannot take any of the requested shapes" in one_error_line(err)
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "torch", "--shapes", "1x5x16x16")
+    code, out, err = bench("--model", TINY, "--backends", "torch", "--shapes", "1x5x16x16")
     assert code == 2 and "1x5x16x16" in one_error_line(err)
 
 
-def test_fixed_size_onnx_skips_other_sizes(tmp_path, capsys):
+def test_fixed_size_onnx_skips_other_sizes(tmp_path, bench):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     graph = helper.make_graph([helper.make_node("ReduceMax", ["x"], ["y"], keepdims=0)], "g", [x], [y])
     path = tmp_path / "fixed.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=10), path)
     j = tmp_path / "r.json"
-    code, out, err = run_cli(capsys, "--onnx", str(path), "--backends", "ort-cpu", "--shapes", "1x3x8x8,1x3x9x8",
-                             "--iterations", "3", "--json", str(j))
+    code, out, err = bench("--onnx", str(path), "--backends", "ort-cpu", "--shapes", "1x3x8x8,1x3x9x8",
+                           "--iterations", "3", "--json", str(j))
     assert code == 0, err
     res = json.loads(j.read_text())["results"]
     by_shape = {tuple(r["shape"]): r for r in res}
     assert by_shape[(1, 3, 8, 8)]["status"] == "ok"
     assert by_shape[(1, 3, 9, 8)]["status"] == "skipped" and "fixed height of 8" in by_shape[(1, 3, 9, 8)]["reason"]
     # torch needs the PyTorch model
-    code, out, err = run_cli(capsys, "--onnx", str(path), "--backends", "torch", "--shapes", "1x3x8x8", "--strict")
+    code, out, err = bench("--onnx", str(path), "--backends", "torch", "--shapes", "1x3x8x8", "--strict")
     assert code == 2 and "--model" in one_error_line(err)
 
 
 @pytest.mark.parametrize("flag", ["--json", "--csv", "--plot"])
-def test_unwritable_output_path(tmp_path, capsys, flag):
+def test_unwritable_output_path(tmp_path, bench, flag):
     bad = tmp_path / "missing-dir" / "out.file"
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "torch", "--shapes", "1x3x16x16", flag, str(bad))
+    code, out, err = bench("--model", TINY, "--backends", "torch", "--shapes", "1x3x16x16", flag, str(bad))
     assert code == 2
     line = one_error_line(err)
     assert flag in line and "does not exist" in line and "Performance summary" not in out
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "torch", "--shapes", "1x3x16x16", flag, str(tmp_path))
+    code, out, err = bench("--model", TINY, "--backends", "torch", "--shapes", "1x3x16x16", flag, str(tmp_path))
     assert code == 2 and "is a directory" in one_error_line(err)
 
 
@@ -246,8 +257,8 @@ def test_unwritable_output_path(tmp_path, capsys, flag):
     (["--duration", "-1"], "--duration must be > 0"),
     (["--onnx", "no-such.onnx"], "ONNX file not found"),
 ])
-def test_bad_arguments_one_line(capsys, args, message):
-    code, out, err = run_cli(capsys, "--model", TINY, "--backends", "torch", *args)
+def test_bad_arguments_one_line(bench, args, message):
+    code, out, err = bench("--model", TINY, "--backends", "torch", *args)
     assert code == 2
     assert message in one_error_line(err)
 

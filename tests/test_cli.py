@@ -11,18 +11,12 @@ import pytest
 import torch
 
 from spp_deploy import zoo
-from spp_deploy.cli import main
 
 
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
-
-def test_export_zf5_runs_at_other_sizes(tmp_path, capsys):
+def test_export_zf5_runs_at_other_sizes(tmp_path, cli):
     path = tmp_path / "m.onnx"
-    code, out, err = run_cli(capsys, "export", "--model", "zoo:sppnet-zf5", "--input-shape", "1x3x224x224", "-o", str(path))
+    code, out, err = cli("export", "--model", "zoo:sppnet-zf5", "--input-shape", "1x3x224x224", "-o", str(path))
     assert code == 0, err
     assert "PASSED" in out and path.is_file()
     model = zoo.create("sppnet-zf5")
@@ -38,15 +32,15 @@ def test_export_zf5_runs_at_other_sizes(tmp_path, capsys):
     assert [d.dim_param or d.dim_value for d in dims] == ["batch", 3, "height", "width"]
 
 
-def test_export_seed000_skips_nothing_it_cannot_run(tmp_path, capsys):
+def test_export_seed000_skips_nothing_it_cannot_run(tmp_path, cli):
     path = tmp_path / "s.onnx"
-    code, out, err = run_cli(capsys, "export", "--model", "zoo:spp-net-seed000", "--sizes", "16x16,15x40,2x20x13", "-o", str(path))
+    code, out, err = cli("export", "--model", "zoo:spp-net-seed000", "--sizes", "16x16,15x40,2x20x13", "-o", str(path))
     assert code == 0, err
     # The seed's view(num_sample=1, -1) breaks batch 2: validation skips it with the reason.
     assert out.count("PASSED") == 2 and "2x512x20x13  skipped:" in out
 
 
-def test_export_user_file_with_weights(tmp_path, capsys):
+def test_export_user_file_with_weights(tmp_path, cli):
     src = tmp_path / "usermodel.py"
     src.write_text(textwrap.dedent("""
         import torch
@@ -74,8 +68,8 @@ def test_export_user_file_with_weights(tmp_path, capsys):
     ckpt = tmp_path / "w.pt"
     torch.save({"state_dict": usermodel.Net(classes=5).state_dict()}, ckpt)
     path = tmp_path / "u.onnx"
-    code, out, err = run_cli(capsys, "export", "--model", f"{src}:Net", "--model-kwargs", '{"classes": 5}',
-                             "--weights", str(ckpt), "--input-shape", "2x3x20x24", "-o", str(path))
+    code, out, err = cli("export", "--model", f"{src}:Net", "--model-kwargs", '{"classes": 5}',
+                         "--weights", str(ckpt), "--input-shape", "2x3x20x24", "-o", str(path))
     assert code == 0, err
     assert path.is_file()
 
@@ -94,36 +88,36 @@ def test_export_user_file_with_weights(tmp_path, capsys):
     (["--model", "zoo:sppnet-zf5", "--dynamic", "batch,depth"], "unknown dynamic axis 'depth'"),
     (["--model", "zoo:sppnet-zf5", "--weights", "/nonexistent/w.pt"], "weights file not found"),
 ])
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, message):
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, cli, argv, message):
     path = tmp_path / "out.onnx"
-    code, out, err = run_cli(capsys, "export", *argv, "-o", str(path))
-    assert code != 0
+    code, out, err = cli("export", *argv, "-o", str(path))
+    assert code == 2
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
 
 
-def test_missing_output_directory(tmp_path, capsys):
-    code, _, err = run_cli(capsys, "export", "--model", "zoo:sppnet-zf5", "-o", str(tmp_path / "nope" / "m.onnx"))
-    assert code != 0 and "output directory does not exist" in err
+def test_missing_output_directory(tmp_path, cli):
+    code, _, err = cli("export", "--model", "zoo:sppnet-zf5", "-o", str(tmp_path / "nope" / "m.onnx"))
+    assert code == 2 and "output directory does not exist" in err
 
 
-def test_unknown_rule_in_user_model(tmp_path, capsys):
+def test_unknown_rule_in_user_model(tmp_path, cli):
     src = tmp_path / "bad.py"
     src.write_text("from spp_deploy import SpatialPyramidPool\ndef make():\n    return SpatialPyramidPool([2], bins='keras')\n")
-    code, _, err = run_cli(capsys, "export", "--model", f"{src}:make", "--input-shape", "1x3x8x8", "-o", str(tmp_path / "m.onnx"))
-    assert code != 0 and "unknown bin rule 'keras'" in err
+    code, _, err = cli("export", "--model", f"{src}:make", "--input-shape", "1x3x8x8", "-o", str(tmp_path / "m.onnx"))
+    assert code == 2 and "unknown bin rule 'keras'" in err
 
 
-def test_pickled_full_model_is_refused(tmp_path, capsys):
+def test_pickled_full_model_is_refused(tmp_path, cli):
     ckpt = tmp_path / "full.pt"
     torch.save(zoo.create("spp-net-seed000", hidden=8), ckpt)
-    code, _, err = run_cli(capsys, "export", "--model", "zoo:spp-net-seed000", "--model-kwargs", '{"hidden": 8}',
-                           "--weights", str(ckpt), "-o", str(tmp_path / "m.onnx"))
-    assert code != 0 and "pickled object, not a state dict" in err
+    code, _, err = cli("export", "--model", "zoo:spp-net-seed000", "--model-kwargs", '{"hidden": 8}',
+                       "--weights", str(ckpt), "-o", str(tmp_path / "m.onnx"))
+    assert code == 2 and "pickled object, not a state dict" in err
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_parity_failure_refuses_to_write(tmp_path, monkeypatch, capsys):
+def test_parity_failure_refuses_to_write(tmp_path, monkeypatch, cli):
     """A lowering that is wrong must be caught by export's own parity check."""
     from spp_deploy.export import graph
 
@@ -135,7 +129,7 @@ def test_parity_failure_refuses_to_write(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(graph, "build_pyramid", broken)
     path = tmp_path / "m.onnx"
-    code, _, err = run_cli(capsys, "export", "--model", "zoo:spp-net-seed000", "--model-kwargs", '{"hidden": 8}', "-o", str(path))
+    code, _, err = cli("export", "--model", "zoo:spp-net-seed000", "--model-kwargs", '{"hidden": 8}', "-o", str(path))
     assert code == 1 and "differs from PyTorch" in err
     assert list(tmp_path.iterdir()) == []
 
@@ -146,8 +140,9 @@ def test_module_entry_point_has_no_traceback(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("spp-deploy: error: unknown zoo model") and "Traceback" not in r.stderr
 
 
-def test_plugin_build_without_tensorrt_is_one_line(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv("TENSORRT_ROOT", raising=False)
-    code, _, err = run_cli(capsys, "plugin", "build", "--build-dir", str(tmp_path / "b"), "--tensorrt-root", str(tmp_path))
-    assert code == 2 and err.count("\n") == 1
-    assert "not found" in err  # cmake, nvcc or the TensorRT headers, whichever is missing first
+def test_plugin_build_without_tensorrt_is_one_line(tmp_path, cli, build_tools):
+    build_tools(cmake=True, nvcc=True)  # TensorRT is what is missing, on any machine
+    code, _, err = cli("plugin", "build", "--build-dir", str(tmp_path / "b"), "--tensorrt-root", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"TensorRT headers (NvInfer.h) not found under {tmp_path}" in err
+    assert not (tmp_path / "b").exists()

@@ -21,7 +21,7 @@ LEVELS = {"adaptive": [6, 3, 2, 1], "ceil_pad": [4, 2, 1], "floor_kernel": [1, 2
 @functools.lru_cache(maxsize=None)
 def session(rule: str, mode: str, order: str, levels: tuple | None = None):
     op = SpatialPyramidPool(levels or LEVELS[rule], mode, rule, order)
-    proto = to_onnx_model(op, torch.randn(2, 3, 24, 24))
+    proto = to_onnx_model(op, torch.randn(2, 3, 24, 24, generator=torch.Generator().manual_seed(0)))
     return op, proto, ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
@@ -39,8 +39,8 @@ def test_onnx_matches_eager_and_reference(rule, mode, order, B, H, W, seed):
     eager = op(torch.from_numpy(x)).numpy()
     if mode == "max":
         assert np.array_equal(y, eager) and np.array_equal(y, ref)
-    else:
-        np.testing.assert_allclose(y, ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
+    else:  # within float32's worst-case summation error of the exact means
+        reference.assert_within(y, ref, reference.avg_error_bound(x, op.levels, rule, order))
 
 
 def test_specific_sizes_rounded_ties():

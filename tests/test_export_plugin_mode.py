@@ -39,8 +39,8 @@ def test_plugin_mode_file_runs_exactly_in_ort(rule, mode):
         legal += 1
         if mode == "max":
             assert np.array_equal(y, ref)
-        else:
-            np.testing.assert_allclose(y, ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
+        else:  # within float32's worst-case summation error of the exact means
+            reference.assert_within(y, ref, reference.avg_error_bound(x, levels, rule, op.order))
     assert legal >= 3
 
 

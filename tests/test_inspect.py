@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from spp_deploy.cli import main
 
 EXPECT = {
     "sppnet-zf5": ("adaptive", "max", "channel_major", [6, 3, 2, 1], "structure"),
@@ -14,47 +13,47 @@ EXPECT = {
 }
 
 
-def inspect_json(capsys, *argv):
-    assert main(["inspect", *argv, "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
+def inspect_json(cli, *argv):
+    code, out, err = cli("inspect", *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECT))
-def test_zoo_models_report_their_rule(capsys, name):
-    (layer,) = inspect_json(capsys, "--model", f"zoo:{name}")["layers"]
+def test_zoo_models_report_their_rule(cli, name):
+    (layer,) = inspect_json(cli, "--model", f"zoo:{name}")["layers"]
     c = layer["config"]
     assert (c["bins"], c["mode"], c["order"], c["levels"], layer["how"]) == EXPECT[name]
     assert layer["status"] == "match" and layer["action"].startswith(("replace", "patch"))
     assert layer["feature_size"] == layer["channels"] * sum(n * n for n in c["levels"])
 
 
-def test_seed000_names_illegal_sizes(capsys):
-    (layer,) = inspect_json(capsys, "--model", "zoo:spp-net-seed000")["layers"]
+def test_seed000_names_illegal_sizes(cli):
+    (layer,) = inspect_json(cli, "--model", "zoo:spp-net-seed000")["layers"]
     assert layer["legal_at_spp_input"] == "H, W not in {1-3, 5, 9}"
     # conv5 (4x4, no padding) maps input S to S - 3: the seed raises at S - 3 in {1, 2, 3, 5, 9}.
     assert layer["illegal_model_input"]["H"] == [1, 2, 3, 4, 5, 6, 8, 12]
 
 
-def test_floor_kernel_legal_widths(capsys):
-    (layer,) = inspect_json(capsys, "--model", "zoo:detection-net-spp")["layers"]
+def test_floor_kernel_legal_widths(cli):
+    (layer,) = inspect_json(cli, "--model", "zoo:detection-net-spp")["layers"]
     assert layer["spp_input"] == [4, 4] and layer["legal_at_spp_input"].endswith("at H=4: W in {4}")
     assert 64 not in layer["illegal_model_input"]["W"] and 80 in layer["illegal_model_input"]["W"]
 
 
-def test_yolo_reports_sppf_rewrite_and_off_switch(capsys):
-    (layer,) = inspect_json(capsys, "--model", "zoo:yolo-spp")["layers"]
+def test_yolo_reports_sppf_rewrite_and_off_switch(cli):
+    (layer,) = inspect_json(cli, "--model", "zoo:yolo-spp")["layers"]
     assert layer["kind"] == "ultralytics SPP" and "SPPF" in layer["action"]
-    (layer,) = inspect_json(capsys, "--model", "zoo:yolo-spp", "--no-sppf")["layers"]
+    (layer,) = inspect_json(cli, "--model", "zoo:yolo-spp", "--no-sppf")["layers"]
     assert layer["action"] == "export as is (keeps H, W)"
 
 
-def test_table_output(capsys):
-    assert main(["inspect", "--model", "zoo:keras-spp"]) == 0
-    out = capsys.readouterr().out
+def test_table_output(cli):
+    code, out, err = cli("inspect", "--model", "zoo:keras-spp")
+    assert code == 0, err
     assert "rounded" in out and "bin_major" in out and "replace with canonical op" in out
 
 
-def test_bad_declaration_is_one_line(capsys):
-    code = main(["inspect", "--model", "zoo:keras-spp", "--spp-layer", "nope=levels:2"])
-    err = capsys.readouterr().err
-    assert code != 0 and "no such module" in err and err.count("\n") == 1
+def test_bad_declaration_is_one_line(cli):
+    code, _, err = cli("inspect", "--model", "zoo:keras-spp", "--spp-layer", "nope=levels:2")
+    assert code == 2 and "no such module" in err and err.count("\n") == 1

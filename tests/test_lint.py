@@ -4,7 +4,6 @@ import onnx
 from onnx import TensorProto as TP
 from onnx import helper as h
 
-from spp_deploy.cli import main
 from spp_deploy.runtime.lint import errors, lint_tensorrt
 
 
@@ -17,7 +16,7 @@ def _vi(name, t, shape):
     return h.make_tensor_value_info(name, t, shape)
 
 
-def test_restrictions_are_reported(tmp_path, capsys):
+def test_restrictions_are_reported(tmp_path, cli):
     axes = h.make_tensor("axes", TP.INT64, [1], [1])
     nodes = [
         h.make_node("Round", ["i"], ["r"], name="round_int"),                       # float only
@@ -41,8 +40,8 @@ def test_restrictions_are_reported(tmp_path, capsys):
     assert bad_nodes == {"round_int", "reduce_dyn_axes", "roi", "pool_idx", "topk_unsorted", "cubic"}
     p = tmp_path / "bad.onnx"
     onnx.save(m, p)
-    assert main(["check", str(p)]) == 1
-    out = capsys.readouterr().out
+    code, out, _ = cli("check", p)
+    assert code == 1
     assert "node 'round_int' (Round): input 'i' has type INT64" in out
     assert "node 'reduce_dyn_axes' (ReduceMax): `axes` (input 's') must be an initializer" in out
     assert "node 'roi' (MaxRoiPool): not supported" in out
@@ -57,10 +56,10 @@ def test_constant_node_axes_count_as_initializer_and_opset_warning():
     assert errors(fs) == [] and any(f.severity == "warning" and "opset 21" in f.message for f in fs)
 
 
-def test_check_corrupt_or_missing_file(tmp_path, capsys):
+def test_check_corrupt_or_missing_file(tmp_path, cli):
     bad = tmp_path / "x.onnx"
     bad.write_bytes(b"not a model at all")
-    assert main(["check", str(bad)]) == 2
-    assert main(["check", str(tmp_path / "missing.onnx")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 2 and "ONNX file not found" in err
+    code, _, err = cli("check", bad)
+    assert code == 2 and err.count("\n") == 1 and "x.onnx" in err and "Traceback" not in err
+    code, _, err = cli("check", tmp_path / "missing.onnx")
+    assert code == 2 and err.count("\n") == 1 and "ONNX file not found" in err

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from spp_deploy import zoo
-from spp_deploy.cli import main
 from spp_deploy.errors import UserError
 from spp_deploy.export import export_onnx
 from spp_deploy.runtime import trt_builder as tb
@@ -31,11 +30,6 @@ def files(tmp_path_factory):
         export_onnx(zoo.create(NAME), torch.randn(*e.input_shape), out[mode], spp_impl=mode, check_parity=False)
     return out
 
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ---- shapes and profiles -------------------------------------------------------------------------
@@ -105,7 +99,7 @@ def test_engine_metadata_mismatch(tmp_path):
 
 # ---- bad input before TensorRT is needed ---------------------------------------------------------
 
-def test_build_bad_inputs_are_one_line(files, tmp_path, capsys):
+def test_build_bad_inputs_are_one_line(files, tmp_path, cli):
     corrupt = tmp_path / "c.onnx"
     corrupt.write_bytes(b"\x00garbage\xff" * 5)
     prof = ["--min-shape", "input:1x512x8x8", "--opt-shape", "input:1x512x16x16", "--max-shape", "input:2x512x32x32"]
@@ -119,7 +113,7 @@ def test_build_bad_inputs_are_one_line(files, tmp_path, capsys):
         ([files["standard"], *prof, "--plugin", tmp_path / "nope.so"], "plugin library not found"),
     ]
     for argv, msg in cases:
-        code, _, err = run_cli(capsys, "build", *argv, "-o", tmp_path / "m.engine")
+        code, _, err = cli("build", *argv, "-o", tmp_path / "m.engine")
         assert code == 2 and msg in err and err.count("\n") == 1, (msg, err)
     assert not (tmp_path / "m.engine").exists()
 
@@ -134,7 +128,7 @@ def test_plugin_mode_missing_library_respects_env(files, monkeypatch, tmp_path):
 
 
 @pytest.mark.skipif(HAVE_TRT, reason="TensorRT is installed: the missing-TensorRT message cannot appear")
-def test_tensorrt_commands_say_it_is_missing(files, tmp_path, capsys):
+def test_tensorrt_commands_say_it_is_missing(files, tmp_path, cli):
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((1, 512, 16, 16), np.float32))
     eng = tmp_path / "m.engine"
@@ -142,7 +136,7 @@ def test_tensorrt_commands_say_it_is_missing(files, tmp_path, capsys):
     for argv in (["build", files["standard"], "--opt-shape", "input:1x512x16x16", "-o", tmp_path / "e.engine"],
                  ["run", "--engine", eng, "-i", x],
                  ["validate", "--model", f"zoo:{NAME}", "--engine", eng, "--sizes", "16x16"]):
-        code, _, err = run_cli(capsys, *argv)
+        code, _, err = cli(*argv)
         assert code == 2 and err.count("\n") == 1, err
         assert "TensorRT is not installed" in err and 'pip install -c constraints.txt -e ".[tensorrt]"' in err
     with pytest.raises(TensorRTMissing):

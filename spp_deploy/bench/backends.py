@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, first_line
 from ..extras import pip_install_hint
 
 BACKENDS = {
@@ -106,7 +106,7 @@ class Backend:
         except UserError as e:
             raise BackendUnavailable(str(e)) from e
         except Exception as e:
-            raise BackendUnavailable(_first_line(e)) from e
+            raise BackendUnavailable(first_line(e)) from e
         return self
 
     def __exit__(self, *exc) -> None:
@@ -285,7 +285,3 @@ class Backend:
             fn = graph.replay
         yield Variant(fn, "without", "cuda-event", stream)
 
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

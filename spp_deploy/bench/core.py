@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, first_line
 from ..runtime.timing import NOISY_CV, measure, measure_cuda
 from .backends import GPU_BACKENDS, Backend, BackendUnavailable, unavailable_reason
 from .shapes import Shape, shape_error
@@ -262,7 +262,7 @@ def _bench_one(backend: Backend, shape: Shape, x: np.ndarray, config: BenchConfi
                 break
             v.fn()  # one untimed call: a shape the backend rejects is skipped, not timed
         except Exception as e:
-            why = _first_line(e)
+            why = first_line(e)
             if config.strict:
                 raise UserError(f"{name} cannot run input {text}: {why}") from None
             warn(f"skipping {name} at {text}: {why}")
@@ -280,7 +280,3 @@ def _bench_one(backend: Backend, shape: Shape, x: np.ndarray, config: BenchConfi
         out.append(rec)
     return out
 
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

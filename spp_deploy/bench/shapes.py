@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..errors import UserError
+from ..errors import UserError, first_line
 from ..loading import parse_input_shape, parse_shape
 
 Shape = tuple[int, int, int, int]
@@ -87,7 +87,7 @@ def onnx_input_channels(path) -> tuple[int | None, str]:
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as e:
-        raise UserError(f"cannot read ONNX file {path}: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from e
+        raise UserError(f"cannot read ONNX file {path}: {first_line(e)}") from e
     inp = proto.graph.input[0]
     dims = inp.type.tensor_type.shape.dim
     channels = dims[1].dim_value if len(dims) == 4 and dims[1].dim_value > 0 else None

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 import onnx
 import torch
 
-from ..errors import UserError
+from ..errors import UserError, first_line
 from ..op import SpatialPyramidPool
 from . import graph as _graph
 
@@ -148,7 +148,7 @@ def to_onnx_model(
                 verify=False,
             )
     except Exception as e:  # torch's own message is long; keep its first line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise UserError(f"torch.onnx.export failed: {first}") from e
     proto = program.model_proto
     _name_dynamic_dims(proto, dynamic)
@@ -183,7 +183,7 @@ def check_model(proto: onnx.ModelProto) -> None:
         onnx.checker.check_model(proto, full_check=True)
         onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
     except Exception as e:
-        raise UserError(f"exported ONNX failed the checker: {str(e).strip().splitlines()[0]}") from e
+        raise UserError(f"exported ONNX failed the checker: {first_line(e)}") from e
 
 
 def find_spp_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:

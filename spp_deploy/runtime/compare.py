@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..errors import ParityError
+from ..errors import ParityError, first_line
 
 DEFAULT_RTOL = 1e-5
 
@@ -74,7 +74,7 @@ def source_error(model: torch.nn.Module, shape: Sequence[int], tail: Sequence[in
         with torch.no_grad(), export_mode(model):
             y = model(torch.zeros(*shape))
     except Exception as e:  # the source layer's own failure is the information we report
-        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return first_line(e)
     got = tuple(y.shape[1:]) if isinstance(y, torch.Tensor) else None
     if tail is not None and got is not None and got != tuple(tail):
         return f"the model's output is {list(got)} per sample here, {list(tail)} at the example: not fixed-length"
@@ -185,9 +185,8 @@ def check_export_parity(
             try:
                 out = ort_runner.infer({in_name: x.astype(in_dtype)})[out_name]
             except Exception as e:  # a runtime failure at one size is a mismatch there, not a crash
-                text = str(e).strip().splitlines()
                 raise ParityError(f"ONNX Runtime failed at input {'x'.join(map(str, shape))}: "
-                                  f"{text[0] if text else type(e).__name__}; file not written") from e
+                                  f"{first_line(e)}; file not written") from e
             cmp = compare_arrays(out, ref, rtol=rtol, atol=atol)
             reports.append(SizeReport(shape, cmp))
             if progress:

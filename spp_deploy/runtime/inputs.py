@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, first_line
 from ..extras import pip_install_hint
 
 
@@ -20,7 +20,7 @@ def load_input(path: str, mean: Sequence[float] | None = None, std: Sequence[flo
         try:
             arr = np.load(p, allow_pickle=False)
         except Exception as e:
-            raise UserError(f"cannot read {p} as a .npy array: {str(e).strip().splitlines()[0]}") from None
+            raise UserError(f"cannot read {p} as a .npy array: {first_line(e)}") from None
         return arr[None] if arr.ndim == 3 else arr
     try:
         from PIL import Image

@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, first_line
 from .base import Runner, validate_feed
 
 
@@ -56,7 +56,7 @@ class OrtRunner(Runner):
         try:
             self.session = ort.InferenceSession(self.path, opts, providers=self._providers())
         except Exception as e:
-            raise UserError(f"ONNX Runtime cannot load {self.path}: {str(e).strip().splitlines()[0]}") from e
+            raise UserError(f"ONNX Runtime cannot load {self.path}: {first_line(e)}") from e
 
     def _providers(self) -> list:
         """Provider list; the TensorRT EP gets the SPP plugin library for plugin-mode files (CPU and

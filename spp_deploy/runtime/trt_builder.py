@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import onnx
 
-from ..errors import UserError
+from ..errors import UserError, first_line
 from .trt_common import CapturingLogger, gpu_identity, import_tensorrt, version_major
 
 PRECISIONS = ("fp32", "fp16")
@@ -297,12 +297,12 @@ def format_parser_errors(parser: Any, limit: int = 3) -> str:
     n = int(getattr(parser, "num_errors", 0))
     for i in range(min(n, limit)):
         err = parser.get_error(i)
-        desc = _call(err, "desc") or str(err)
+        desc = str(_call(err, "desc") or "").strip() or str(err).strip() or "no description"
         node_name = _call(err, "node_name")
         op = _call(err, "node_operator")
         node_idx = _call(err, "node")
         where = f"node {node_name or '#' + str(node_idx)}" if (node_name or (node_idx is not None and node_idx >= 0)) else "model"
-        parts.append(f"{where}{f' ({op})' if op else ''}: {str(desc).strip().splitlines()[0]}")
+        parts.append(f"{where}{f' ({op})' if op else ''}: {desc.splitlines()[0]}")
     more = f" (+{n - limit} more)" if n > limit else ""
     return "; ".join(parts) + more if parts else "unknown parser error"
 
@@ -443,7 +443,7 @@ def load_onnx(path: str | os.PathLike) -> tuple[onnx.ModelProto, bytes]:
     try:
         model = onnx.load_model_from_string(raw)
     except Exception as e:
-        raise UserError(f"{p} is not a valid ONNX file: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+        raise UserError(f"{p} is not a valid ONNX file: {first_line(e)}") from None
     if not model.graph.node and not model.graph.input:
         raise UserError(f"{p} is not a valid ONNX file: empty graph")
     return model, raw

@@ -82,7 +82,7 @@ class CapturingLogger:
 
             def log(self, severity, msg) -> None:  # noqa: D401 (TensorRT callback)
                 rank = _severity_rank(trt, severity)
-                if rank <= _severity_rank(trt, "ERROR"):
+                if rank <= _severity_rank(trt, "ERROR") and str(msg).strip():  # last_error: never an empty line
                     self.errors.append(str(msg).strip())
                 if rank <= self.threshold and os.environ.get("SPP_DEPLOY_TRT_VERBOSE"):
                     print(f"[TensorRT] {msg}")
