@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from .common import add_force_arg, output_path
+
 
 def run(args) -> int:
     from ..runtime.trt_builder import build_engine
 
+    out = output_path(args, args.output, "output")
+    output_path(args, str(out) + ".json", "engine metadata")
     res = build_engine(
-        args.onnx, args.output, min_shape=args.min_shape, opt_shape=args.opt_shape, max_shape=args.max_shape,
+        args.onnx, out, min_shape=args.min_shape, opt_shape=args.opt_shape, max_shape=args.max_shape,
         fp16=args.fp16, plugin=args.plugin, timing_cache=args.timing_cache, workspace_gib=args.workspace,
         use_cache=not args.no_cache,
     )
@@ -32,4 +36,5 @@ def register(sub) -> None:
     p.add_argument("--timing-cache", help="timing cache file (read if present, written after the build)")
     p.add_argument("--workspace", type=float, help="workspace memory pool limit in GiB")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not fill the engine cache")
+    add_force_arg(p)
     p.set_defaults(func=run)

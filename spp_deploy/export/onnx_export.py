@@ -12,7 +12,6 @@ import copy
 import io
 import logging
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,19 +194,9 @@ def find_spp_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]
 
 def write_atomic(proto: onnx.ModelProto, path: Path, verify=None) -> None:
     """Write to a temp file beside ``path``, run ``verify(temp_path)``, then rename into place."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise UserError(f"output directory does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(proto, tmp)
-        if verify is not None:
-            verify(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from ..fileio import atomic_write
+
+    atomic_write(path, lambda tmp: onnx.save_model(proto, tmp), verify)
 
 
 def trace_to_onnx(

@@ -342,6 +342,8 @@ def build_engine(
     """Build (or fetch from the cache) a serialized engine for ``onnx_path``; writes ``output`` and
     ``output.json`` (metadata checked when the engine is loaded). User-input problems are reported
     before TensorRT is imported."""
+    from ..fileio import atomic_write
+
     model, raw = load_onnx(onnx_path)
     out = Path(output)
     if not out.parent.is_dir():
@@ -373,7 +375,7 @@ def build_engine(
     t0 = time.perf_counter()
     cached = cache_dir() / f"{key}.engine"
     if use_cache and cached.is_file():
-        shutil.copyfile(cached, out)
+        atomic_write(out, lambda tmp: shutil.copyfile(cached, tmp))
         meta.save(out)
         return BuildResult(out, True, key, time.perf_counter() - t0, meta)
 
@@ -419,9 +421,7 @@ def build_engine(
     if serialized is None:
         raise UserError(f"TensorRT engine build failed: {logger.last_error()}")
     blob = bytes(serialized)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(blob)
-    os.replace(tmp, out)
+    atomic_write(out, lambda tmp: tmp.write_bytes(blob))
     meta.save(out)
     if timing_cache is not None:
         Path(timing_cache).write_bytes(bytes(config.get_timing_cache().serialize()))
