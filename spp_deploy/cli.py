@@ -82,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return e.exit_code
+    except MemoryError:
+        print(f"{PROG}: error: out of memory (try a smaller input shape or batch)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from pathlib import Path
 
 from ..errors import UserError
 
@@ -13,6 +15,45 @@ def add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--weights", help="state dict / checkpoint, loaded with torch.load(weights_only=True)")
 
 
+def add_force_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true", help="replace existing output files, read-only ones included")
+
+
+def output_path(args, path: str | None, what: str) -> Path | None:
+    """Check an output path before any work starts (None when not asked for)."""
+    if path is None:
+        return None
+    from ..fileio import check_output
+
+    return check_output(path, what, force=getattr(args, "force", False), force_hint="--force")
+
+
+@contextlib.contextmanager
+def allocation_errors(shape):
+    """An allocator failure at ``shape`` (torch raises RuntimeError, numpy MemoryError) as one line."""
+    text = "x".join(map(str, shape))
+    try:
+        yield
+    except MemoryError:
+        raise UserError(f"out of memory at input shape {text}") from None
+    except RuntimeError as e:
+        if "allocate" not in str(e) and "out of memory" not in str(e).lower():
+            raise
+        from ..errors import first_line
+
+        raise UserError(f"out of memory at input shape {text}: {first_line(e)}") from None
+
+
+def require_backends(backends) -> None:
+    """Fail in one line, before any model loads or file is exported, when a backend cannot run here."""
+    from ..bench.backends import unavailable_reason
+
+    for b in backends:
+        why = None if b in ("torch", "torch-fp64") else unavailable_reason(b)
+        if why:
+            raise UserError(f"backend {b} is not available here: {why}")
+
+
 def load_model_from_args(args):
     from ..loading import load_model, parse_kwargs
 
@@ -21,7 +62,9 @@ def load_model_from_args(args):
 
 def default_input_shape(args) -> str:
     """--input-shape, or the zoo model's own default."""
-    if getattr(args, "input_shape", None):
+    if getattr(args, "input_shape", None) is not None:
+        if not args.input_shape.strip():
+            raise UserError("--input-shape is empty: give BxCxHxW, e.g. 1x3x224x224 (or leave it out for a zoo model)")
         return args.input_shape
     if args.model.startswith("zoo:"):
         from ..zoo import get_entry

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from ..errors import UserError
 from ..recognize.config import parse_declaration
-from .common import add_model_args, add_tabulate_arg, default_input_shape, load_model_from_args, parse_sizes, print_parity
+from .common import (add_force_arg, add_model_args, add_tabulate_arg, allocation_errors, default_input_shape,
+                     load_model_from_args, output_path, parse_sizes, print_parity)
 
 
 def run(args) -> int:
@@ -17,25 +17,26 @@ def run(args) -> int:
     from ..loading import parse_input_shape
     from ..runtime.compare import source_error
 
-    out = Path(args.output)
-    if not out.parent.is_dir():
-        raise UserError(f"output directory does not exist: {out.parent}")
+    out = output_path(args, args.output, "output")
     dynamic = [d.strip() for d in args.dynamic.split(",") if d.strip()]
     sizes = parse_sizes(args.sizes)
-    model = load_model_from_args(args)
-    shape = parse_input_shape(default_input_shape(args))
+    # A given shape is checked before the model loads; the zoo default (or its absence) after.
+    shape = parse_input_shape(default_input_shape(args)) if args.input_shape is not None else None
     declared = dict(parse_declaration(d) for d in args.spp_layer or [])
-    why = source_error(model, shape)
-    if why:
-        why = _explain(model, shape, declared, args) or why
-        raise UserError(f"the model cannot run at input shape {'x'.join(map(str, shape))}: {why}")
-    t0 = time.perf_counter()
-    res = export_onnx(
-        model, torch.randn(*shape), out, dynamic=dynamic, opset=args.opset, spp_impl=args.spp_impl,
-        check_parity=not args.no_check, sizes=sizes, recognize=not args.no_recognize, sppf=not args.no_sppf,
-        spp_layers=declared, precision=args.precision, tabulate_limit=args.tabulate_limit,
-    )
-    print(f"exported {res.path} ({res.spp_layers} SPP layer(s), spp-impl {args.spp_impl}, "
+    model = load_model_from_args(args)
+    shape = shape or parse_input_shape(default_input_shape(args))
+    with allocation_errors(shape):
+        why = source_error(model, shape)
+        if why:
+            why = _explain(model, shape, declared, args) or why
+            raise UserError(f"the model cannot run at input shape {'x'.join(map(str, shape))}: {why}")
+        t0 = time.perf_counter()
+        res = export_onnx(
+            model, torch.randn(*shape), out, dynamic=dynamic, opset=args.opset, spp_impl=args.spp_impl,
+            check_parity=not args.no_check, sizes=sizes, recognize=not args.no_recognize, sppf=not args.no_sppf,
+            spp_layers=declared, precision=args.precision, tabulate_limit=args.tabulate_limit,
+        )
+    print(f"exported {res.path} ({_layer_count(res)}, spp-impl {args.spp_impl}, "
           f"dynamic {','.join(dynamic) or 'none'}) in {time.perf_counter() - t0:.1f}s")
     for r in res.layers:
         rule = f" {r.config.bins} {r.config.mode} levels {list(r.config.levels)}" if r.config else ""
@@ -54,6 +55,17 @@ def run(args) -> int:
         print("parity, ONNX Runtime CPU vs PyTorch:")
         print_parity(res.parity)
     return 0
+
+
+def _layer_count(res) -> str:
+    """Binned SPP layers, plus ultralytics SPP/SPPF blocks (stride-1 pools, not binned, so not
+    in ``res.spp_layers``) said as such rather than counted as zero."""
+    yolo = [r for r in res.layers if r.how == "yolo"]
+    parts = [f"{res.spp_layers} SPP layer(s)"] if res.spp_layers or not yolo else []
+    if yolo:
+        sppf = sum(1 for r in yolo if r.sppf_k)
+        parts.append(f"{len(yolo)} ultralytics SPP/SPPF block(s)" + (f", {sppf} rewritten to SPPF" if sppf else ""))
+    return ", ".join(parts)
 
 
 def _explain(model, shape, declared, args) -> str | None:
@@ -87,4 +99,5 @@ def register(sub) -> None:
     p.add_argument("--no-recognize", action="store_true", help="export the model as is: no SPP layer rewrite")
     add_tabulate_arg(p)
     p.add_argument("-o", "--output", required=True, help="output .onnx path")
+    add_force_arg(p)
     p.set_defaults(func=run)
