@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .common import add_model_args, load_model_from_args, parse_sizes
+from .common import add_force_arg, add_model_args, load_model_from_args, output_path, parse_sizes, require_backends
 
 
 def _fmt_idx(idx) -> str:
@@ -42,8 +42,10 @@ def run(args) -> int:
     from ..runtime.backends import parse_backends
     from ..runtime.validate import ValidateConfig, parse_range, parse_tolerances, run_validation, sweep_shapes
 
-    backends = parse_backends(args.backends or ("ort-cpu" + (",trt" if args.engine else "") if args.onnx
-                                                 else ("trt" if args.engine else "")))
+    default = "ort-cpu" + (",trt" if args.engine else "") if args.onnx else ("trt" if args.engine else "")
+    if args.backends is None and not default:
+        raise UserError("nothing to validate: give --onnx and/or --engine (or --backends torch-fp64)")
+    backends = parse_backends(default if args.backends is None else args.backends)
     if any(b.startswith("ort-") for b in backends) and not args.onnx:
         raise UserError("ONNX Runtime backends need --onnx")
     if "trt" in backends and not args.engine:
@@ -51,8 +53,7 @@ def run(args) -> int:
     for label, p in (("--onnx", args.onnx), ("--engine", args.engine)):
         if p and not Path(p).is_file():
             raise UserError(f"{label} file not found: {p}")
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        raise UserError(f"--json directory does not exist: {Path(args.json).parent}")
+    json_path = output_path(args, args.json, "--json file")
     sizes = parse_sizes(args.sizes)
     rng_ = parse_range(args.size_range) if args.size_range else None
     if not sizes and not rng_ and not args.images:
@@ -64,20 +65,20 @@ def run(args) -> int:
     if any(b < 1 for b in batches):
         raise UserError("--batch sizes must be >= 1")
     rtol, atol = parse_tolerances(args.rtol, "--rtol"), parse_tolerances(args.atol, "--atol")
-    model = load_model_from_args(args)
-    channels = _channels(args, model)
-    shapes = sweep_shapes(channels, sizes, rng_, args.samples, batches, args.seed)
     images = []
-    if args.images:
+    if args.images is not None:
         from ..runtime.inputs import load_input
 
         mean, std = _floats(args.mean, "--mean"), _floats(args.std, "--std")
-        for f in args.images.split(","):
+        files = [f.strip() for f in args.images.split(",") if f.strip()]
+        if not files:
+            raise UserError("--images is empty: give image or .npy files, comma separated")
+        for f in files:
             images.append((Path(f).name, load_input(f, mean, std)))
-    if "trt" in backends:
-        from ..runtime.trt_common import import_tensorrt
-
-        import_tensorrt("validating on backend trt")
+    require_backends(backends)  # before the model loads: a missing runtime fails at once
+    model = load_model_from_args(args)
+    channels = _channels(args, model)
+    shapes = sweep_shapes(channels, sizes, rng_, args.samples, batches, args.seed)
     cfg = ValidateConfig(shapes=shapes, backends=backends, onnx=args.onnx, engine=args.engine, plugin=args.plugin,
                          rtol=rtol, atol=atol, seed=args.seed, reference=args.reference, images=images)
     total = (len(shapes) + len(images)) * len(backends)
@@ -94,12 +95,17 @@ def run(args) -> int:
                                 on_step=lambda: progress.advance(task))
     counts = report.counts()
     worst = max((r.comparison.max_rel for r in report.records if r.comparison and r.comparison.shape_ok), default=0.0)
-    verdict = "PASSED" if not report.failed() else "FAILED"
-    print(f"{verdict}: {counts['PASSED']} passed, {counts['FAILED']} failed, {counts['SKIPPED']} skipped "
-          f"(worst max rel err {worst:.2e})")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report.as_dict(), indent=1))
-        print(f"report written to {args.json}")
+    verdict = "PASSED" if report.passed else "FAILED"
+    if report.compared():
+        print(f"{verdict}: {counts['PASSED']} passed, {counts['FAILED']} failed, {counts['SKIPPED']} skipped "
+              f"(worst max rel err {worst:.2e})")
+    else:
+        print(f"{verdict}: nothing was compared: all {counts['SKIPPED']} requested input(s) were skipped")
+    if json_path is not None:
+        from ..fileio import write_text
+
+        write_text(json_path, json.dumps(report.as_dict(), indent=1))
+        print(f"report written to {json_path}")
     return 0 if verdict == "PASSED" else 1
 
 
@@ -119,7 +125,7 @@ def _channels(args, model) -> int:
 
 
 def _floats(text: str | None, flag: str):
-    if not text:
+    if text is None:
         return None
     try:
         return [float(v) for v in text.split(",")]
@@ -148,4 +154,5 @@ def register(sub) -> None:
     p.add_argument("--mean", help="per-channel mean for --images (0..1 scale), e.g. 0.485,0.456,0.406")
     p.add_argument("--std", help="per-channel std for --images, e.g. 0.229,0.224,0.225")
     p.add_argument("--json", help="write the full report as JSON")
+    add_force_arg(p)
     p.set_defaults(func=run)

@@ -21,7 +21,11 @@ def load_input(path: str, mean: Sequence[float] | None = None, std: Sequence[flo
             arr = np.load(p, allow_pickle=False)
         except Exception as e:
             raise UserError(f"cannot read {p} as a .npy array: {first_line(e)}") from None
-        return arr[None] if arr.ndim == 3 else arr
+        arr = arr[None] if arr.ndim == 3 else arr
+        if arr.ndim != 4:
+            shape = "x".join(map(str, arr.shape)) or "a scalar"
+            raise UserError(f"{p} holds a {arr.ndim}-d array ({shape}): expected an image batch BxCxHxW (or CxHxW)")
+        return arr
     try:
         from PIL import Image
     except ImportError:

@@ -78,6 +78,15 @@ class Report:
     def failed(self) -> list[Record]:
         return [r for r in self.records if not r.passed]
 
+    def compared(self) -> int:
+        """Comparisons actually made (not skipped): zero means nothing was validated."""
+        return sum(r.skipped is None for r in self.records)
+
+    @property
+    def passed(self) -> bool:
+        """No failure, and at least one comparison: a run that skipped everything checked nothing."""
+        return not self.failed() and self.compared() > 0
+
     def counts(self) -> dict[str, int]:
         out = {"PASSED": 0, "FAILED": 0, "SKIPPED": 0}
         for r in self.records:
@@ -85,7 +94,7 @@ class Report:
         return out
 
     def as_dict(self) -> dict:
-        return {"summary": self.counts(), "passed": not self.failed(), "results": [r.as_dict() for r in self.records]}
+        return {"summary": self.counts(), "passed": self.passed, "results": [r.as_dict() for r in self.records]}
 
 
 def sweep_shapes(channels: int, sizes: Sequence[tuple[int, int, int]] | None, size_range: tuple[int, int] | None,
@@ -192,6 +201,13 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
             continue
         inputs.append((tuple(shape), None, rng.standard_normal(shape, dtype=np.float32)))
     for label, arr in cfg.images:
+        why = source_error(model, arr.shape)
+        if why:
+            for b in cfg.backends:
+                emit(Record(b, tuple(arr.shape), "*", skipped=f"the PyTorch model cannot run here: {why}", label=label))
+                if on_step:
+                    on_step()
+            continue
         inputs.append((tuple(arr.shape), label, arr.astype(np.float32)))
     if not inputs:
         return report
