@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UserError
-from .common import add_model_args, load_model_from_args
+from .common import add_force_arg, add_model_args, load_model_from_args, output_path
 
 
 def _warn(msg: str) -> None:
@@ -22,16 +22,16 @@ def _positive(value, flag: str, kind=float):
 
 
 def run(args) -> int:
-    from ..bench import BenchConfig, parse_backends, run_bench
-    from ..bench.report import check_output_path, print_summary, write_csv, write_json
+    from ..bench import BenchConfig, parse_backends, run_bench, unavailable_reason
+    from ..bench.report import print_summary, write_csv, write_json
     from ..bench.shapes import (build_shapes, onnx_input_channels, parse_batches, parse_shapes, parse_size_range,
                                 parse_sizes)
 
     # Cheap checks first: every bad argument fails before a model is loaded or a second is timed.
     backends = parse_backends(args.backends)
-    json_path = check_output_path(args.json, "--json")
-    csv_path = check_output_path(args.csv, "--csv")
-    plot_path = check_output_path(args.plot, "--plot")
+    json_path = output_path(args, args.json, "--json file")
+    csv_path = output_path(args, args.csv, "--csv file")
+    plot_path = output_path(args, args.plot, "--plot file")
     if plot_path is not None:
         from ..bench.plot import require_matplotlib
 
@@ -54,6 +54,14 @@ def run(args) -> int:
     shapes = parse_shapes(args.shapes) if args.shapes else None
     sizes = parse_sizes(args.sizes) if args.sizes else parse_size_range(args.size_range) if args.size_range else None
     batches = parse_batches(args.batch)
+
+    # Backends that cannot run here are known now: fail (or know what to skip) before any export.
+    unavailable = {b: why for b in backends if (why := unavailable_reason(b))}
+    if unavailable and args.strict:
+        b, why = next(iter(unavailable.items()))
+        raise UserError(f"backend {b} is not available: {why}")
+    if len(unavailable) == len(backends):
+        raise UserError("no backend can run here: " + "; ".join(f"{b}: {r}" for b, r in unavailable.items()))
 
     model, default = None, None
     if args.model:
@@ -80,7 +88,8 @@ def run(args) -> int:
                          args.threads, args.strict, args.cuda_graph, args.seed, args.engine, args.plugin)
 
     with tempfile.TemporaryDirectory(prefix="spp-bench-") as tmp:
-        needs_onnx = any(b not in ("torch", "torch-cuda") and not (b == "trt" and args.engine) for b in backends)
+        needs_onnx = any(b not in ("torch", "torch-cuda") and not (b == "trt" and args.engine)
+                         for b in backends if b not in unavailable)
         if onnx_path is None and needs_onnx and model is not None:
             onnx_path = _export_temp(model, all_shapes, Path(tmp) / "model.onnx", args)
         report = run_bench(config, model, onnx_path, args.model or str(onnx_path), progress=not args.no_progress,
@@ -120,9 +129,15 @@ def _export_temp(model, shapes, path: Path, args) -> Path:
     from ..bench.shapes import shape_error
     from ..export import export_onnx
 
-    example = next((s for s in shapes if shape_error(s, model) is None), None)
-    if example is None:
-        return path  # run_bench reports that no shape is legal
+    errors = {}
+    for s in shapes:
+        errors[s] = shape_error(s, model)
+        if errors[s] is None:
+            example = s
+            break
+    else:  # nothing to time: say so before exporting
+        raise UserError("the model cannot take any of the requested shapes: "
+                        + "; ".join(f"{'x'.join(map(str, s))}: {why}" for s, why in errors.items()))
     print(f"exporting {args.model} to a temporary ONNX file (spp-impl {args.spp_impl}, dynamic batch/height/width)",
           file=sys.stderr)
     export_onnx(model, torch.randn(1, *example[1:]), path, opset=args.opset, spp_impl=args.spp_impl,
@@ -158,5 +173,6 @@ def register(sub) -> None:
     o.add_argument("--csv", help="write the results as CSV")
     o.add_argument("--plot", help="write latency vs megapixels as a PNG (needs matplotlib)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_force_arg(o)
     p.add_argument("--strict", action="store_true", help="fail instead of skipping unavailable backends or shapes")
     p.set_defaults(func=run)
