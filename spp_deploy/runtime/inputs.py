@@ -24,7 +24,7 @@ def load_input(path: str, mean: Sequence[float] | None = None, std: Sequence[flo
         arr = arr[None] if arr.ndim == 3 else arr
         if arr.ndim != 4:
             shape = "x".join(map(str, arr.shape)) or "a scalar"
-            raise UserError(f"{p} holds a {arr.ndim}-d array ({shape}): expected an image batch BxCxHxW (or CxHxW)")
+            raise UserError(f"{p} has rank {arr.ndim} (shape {shape}): expected an image batch BxCxHxW (or CxHxW)")
         return arr
     try:
         from PIL import Image
