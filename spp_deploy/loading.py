@@ -6,9 +6,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-import math
-import os
-import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,53 +14,19 @@ import torch
 from torch import nn
 
 from .errors import UserError, first_line
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """'1x3x224x224' -> (1, 3, 224, 224); one-line error on anything else."""
-    if not re.fullmatch(r"\s*\d+(\s*x\s*\d+)*\s*", text or ""):
-        raise UserError(f"bad shape {text!r}: expected positive integers joined by 'x', e.g. 1x3x224x224")
-    dims = tuple(int(v) for v in text.replace(" ", "").split("x"))
-    if any(d <= 0 for d in dims):
-        raise UserError(f"bad shape {text!r}: every dimension must be >= 1")
-    check_fits_memory(dims, text)
-    return dims
-
-
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def check_fits_memory(dims: Sequence[int], text: str | None = None) -> None:
-    """Refuse a shape whose float32 tensor alone is larger than this machine's memory: trying
-    would only end in an allocator failure (or the OOM killer) after the model has loaded."""
-    elements = math.prod(dims)
-    total = _physical_memory()
-    if total and elements * 4 > total:
-        raise UserError(f"shape {text or 'x'.join(map(str, dims))} is too large: {elements:.3g} elements "
-                        f"({elements * 4 / 2**30:.3g} GiB as float32) exceed this machine's memory "
-                        f"({total / 2**30:.3g} GiB)")
-
-
-def parse_input_shape(text: str) -> tuple[int, int, int, int]:
-    dims = parse_shape(text)
-    if len(dims) != 4:
-        raise UserError(f"bad input shape {text!r}: expected 4 dims BxCxHxW, got {len(dims)}")
-    return dims  # type: ignore[return-value]
+from .shapes import parse_input_shape, parse_shape  # noqa: F401 (re-exported: their old home)
 
 
 def parse_kwargs(text: str | None) -> dict[str, Any]:
-    if not text:
+    """Factory keyword arguments as a JSON object ('{"num_classes": 10}'); None -> {}."""
+    if text is None:
         return {}
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise UserError(f"--model-kwargs is not valid JSON: {e.msg} at char {e.pos}") from None
+        raise UserError(f"model kwargs are not valid JSON: {e.msg} at char {e.pos}") from None
     if not isinstance(value, dict):
-        raise UserError("--model-kwargs must be a JSON object, e.g. '{\"num_classes\": 10}'")
+        raise UserError("model kwargs must be a JSON object, e.g. '{\"num_classes\": 10}'")
     return value
 
 
@@ -111,7 +74,7 @@ def load_model(spec: str, kwargs: dict[str, Any] | None = None, weights: str | N
         try:
             model = zoo.create(spec[4:], **kwargs)
         except TypeError as e:
-            raise UserError(f"bad --model-kwargs for {spec}: {e}") from None
+            raise UserError(f"bad keyword arguments for {spec}: {e}") from None
     else:
         factory = _import_target(spec)
         if not callable(factory):

@@ -20,19 +20,14 @@ from typing import Mapping, Sequence
 import onnx
 import torch
 
+from ..constants import (DEFAULT_OPSET, DYNAMIC_AXES, MAX_OPSET, MIN_OPSET,  # noqa: F401 (re-exported)
+                         PRECISION_TOLERANCES, SPP_IMPLS)
 from ..errors import UserError, first_line
 from ..op import SpatialPyramidPool
 from . import graph as _graph
 
-DYNAMIC_AXES = ("batch", "height", "width")
-DEFAULT_OPSET = 20
-MIN_OPSET = 18  # ReduceMax with axes as an input
-MAX_OPSET = 23
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
-SPP_IMPLS = ("standard", "plugin")
-# (rtol relative to the reference's largest magnitude, atol) of the export parity check
-PRECISION_TOLERANCES = {"fp32": (1e-5, 0.0), "fp16": (1e-2, 1e-3)}
 
 
 @dataclass
@@ -126,7 +121,7 @@ def to_onnx_model(
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise UserError(f"opset {opset} is not supported (use {MIN_OPSET}..{MAX_OPSET})")
     if spp_impl not in SPP_IMPLS:
-        raise UserError(f"unknown --spp-impl {spp_impl!r} (known: {', '.join(SPP_IMPLS)})")
+        raise UserError(f"unknown SPP implementation {spp_impl!r} (known: {', '.join(SPP_IMPLS)})")
     unknown = set(dynamic) - set(DYNAMIC_AXES)
     if unknown:
         raise UserError(f"unknown dynamic axis {sorted(unknown)[0]!r} (known: {', '.join(DYNAMIC_AXES)})")

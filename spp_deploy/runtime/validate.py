@@ -97,15 +97,18 @@ class Report:
         return {"summary": self.counts(), "passed": self.passed, "results": [r.as_dict() for r in self.records]}
 
 
-def sweep_shapes(channels: int, sizes: Sequence[tuple[int, int, int]] | None, size_range: tuple[int, int] | None,
+DEFAULT_SAMPLES = 6  # sizes drawn from a size range without COUNT
+
+
+def sweep_shapes(channels: int, sizes: Sequence[tuple] | None, size_range: tuple[int, int] | None,
                  samples: int, batches: Sequence[int], seed: int) -> list[tuple[int, int, int, int]]:
-    """Full BxCxHxW shapes: explicit (B)xHxW sizes, or ``samples`` seeded random (H, W) in the range
-    (both ends included), each at every batch size (an explicit B in --sizes wins)."""
+    """Full BxCxHxW shapes: explicit (B or None, H, W) sizes, or ``samples`` seeded random (H, W)
+    in the range (both ends included), each at every batch size (an explicit B is kept)."""
     hw: list[tuple[int | None, int, int]] = []
     if sizes:
-        hw += [(b if b != 1 or len(batches) == 0 else None, h, w) for b, h, w in sizes]
+        hw += [tuple(s) for s in sizes]
     if size_range:
-        lo, hi = size_range
+        lo, hi = size_range[:2]
         rng = random.Random(seed)
         picks = [(lo, lo), (hi, hi)] + [(rng.randint(lo, hi), rng.randint(lo, hi)) for _ in range(max(0, samples - 2))]
         hw += [(None, h, w) for h, w in picks[:max(samples, 1)]]
@@ -118,20 +121,13 @@ def sweep_shapes(channels: int, sizes: Sequence[tuple[int, int, int]] | None, si
     return out
 
 
-def parse_range(text: str) -> tuple[int, int]:
-    try:
-        lo, hi = (int(v) for v in text.split(".."))
-    except ValueError:
-        raise UserError(f"bad --size-range {text!r}: expected LO..HI, e.g. 32..1024") from None
-    if not 1 <= lo <= hi:
-        raise UserError(f"bad --size-range {text!r}: need 1 <= LO <= HI")
-    return lo, hi
-
-
-def parse_tolerances(text: str | None, flag: str) -> dict[str, float]:
-    """'1e-5' -> {'*': 1e-5}; 'output:1e-5,aux:1e-3' -> per output."""
-    if not text:
+def parse_tolerances(text: str | None, flag: str = "tolerance") -> dict[str, float]:
+    """'1e-5' -> {'*': 1e-5}; 'output:1e-5,aux:1e-3' -> per output. ``flag`` names the value in
+    messages (the CLI passes its flag)."""
+    if text is None:
         return {}
+    if not text.strip():
+        raise UserError(f"bad {flag} {text!r}: expected a number or output:number")
     out = {}
     for item in text.split(","):
         name, sep, val = item.strip().rpartition(":")
