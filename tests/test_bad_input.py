@@ -151,7 +151,7 @@ def test_unavailable_backend_fails_before_any_work(work, capsys, no_work, tiny_o
     assert code == 2 and "no backend can run here: trt" in one_line(err)
     code, out, err = run_cli(capsys, "validate", "--model", TINY, "--onnx", tiny_onnx, "--backends", "ort-cpu,trt",
                              "--engine", tiny_onnx)
-    assert code == 2 and "backend trt is not available" in one_line(err)
+    assert code == 2 and "TensorRT is not installed" in one_line(err)
 
 
 # -- output paths: checked before the work, atomic, normal mode, --force ------------------------------
@@ -228,9 +228,9 @@ def test_allocation_failure_is_one_line(work, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["export", "--model", "zoo:sppnet-zf5", "--input-shape", "", "-o", "m.onnx"], "--input-shape is empty"),
-    (["validate", "--model", TINY, "--onnx", "m.onnx", "--backends", ""], "--backends is empty"),
-    (["bench", "--model", TINY, "--backends", ""], "--backends is empty"),
+    (["export", "--model", "zoo:sppnet-zf5", "--input-shape", "", "-o", "m.onnx"], "argument --input-shape: empty shape"),
+    (["validate", "--model", TINY, "--onnx", "m.onnx", "--backends", ""], "argument --backends: no backend given"),
+    (["bench", "--model", TINY, "--backends", ""], "argument --backends: no backend given"),
     (["export", "--model", TINY, "--opset", "x", "-o", "m.onnx"], "--opset"),
 ])
 def test_empty_or_malformed_values(work, capsys, no_work, argv, message):

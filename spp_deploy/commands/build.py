@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_force_arg, output_path
+from .args import add_force_arg, add_output_arg, add_plugin_arg
+from .common import output_path
 
 
 def run(args) -> int:
@@ -25,14 +26,14 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("build", help="build a TensorRT engine from an ONNX file (needs TensorRT)")
     p.add_argument("onnx", help="ONNX file (from `spp-deploy export`)")
-    p.add_argument("-o", "--output", required=True, help="engine file to write (metadata goes to OUTPUT.json)")
+    add_output_arg(p, "engine file to write (metadata goes to OUTPUT.json)", required=True)
     p.add_argument("--min-shape", help="trtexec syntax: input:1x3x64x64[,other:...]")
     p.add_argument("--opt-shape", help="trtexec syntax: input:1x3x224x224")
     p.add_argument("--max-shape", help="trtexec syntax: input:8x3x1024x1024")
     p.add_argument("--fp16", action="store_true",
                    help="half precision (TensorRT 10: BuilderFlag.FP16; TensorRT 11: needs an fp16 ONNX, "
                         "`spp-deploy export --precision fp16`)")
-    p.add_argument("--plugin", help="libspp_plugin.so for plugin-mode files (default: $SPP_DEPLOY_PLUGIN_LIB, ./build)")
+    add_plugin_arg(p)
     p.add_argument("--timing-cache", help="timing cache file (read if present, written after the build)")
     p.add_argument("--workspace", type=float, help="workspace memory pool limit in GiB")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not fill the engine cache")

@@ -5,26 +5,24 @@ from __future__ import annotations
 import time
 
 from ..errors import UserError
-from ..recognize.config import parse_declaration
-from .common import (add_force_arg, add_model_args, add_tabulate_arg, allocation_errors, default_input_shape,
-                     load_model_from_args, output_path, parse_sizes, print_parity)
+from .args import (add_dynamic_arg, add_force_arg, add_input_shape_arg, add_model_args, add_onnx_export_args,
+                   add_output_arg, add_precision_arg, add_recognition_args, add_sweep_args)
+from .common import allocation_errors, input_shape, load_model_from_args, output_path, print_parity
 
 
 def run(args) -> int:
     import torch
 
     from ..export import export_onnx
-    from ..loading import parse_input_shape
+    from ..recognize.config import parse_declaration
     from ..runtime.compare import source_error
 
     out = output_path(args, args.output, "output")
-    dynamic = [d.strip() for d in args.dynamic.split(",") if d.strip()]
-    sizes = parse_sizes(args.sizes)
-    # A given shape is checked before the model loads; the zoo default (or its absence) after.
-    shape = parse_input_shape(default_input_shape(args)) if args.input_shape is not None else None
+    dynamic = args.dynamic
+    sizes = [(b or 1, h, w) for b, h, w in args.sizes] if args.sizes else None
     declared = dict(parse_declaration(d) for d in args.spp_layer or [])
     model = load_model_from_args(args)
-    shape = shape or parse_input_shape(default_input_shape(args))
+    shape = input_shape(args)
     with allocation_errors(shape):
         why = source_error(model, shape)
         if why:
@@ -86,18 +84,14 @@ def _explain(model, shape, declared, args) -> str | None:
 def register(sub) -> None:
     p = sub.add_parser("export", help="export a PyTorch SPP model to ONNX (dynamic batch/height/width)")
     add_model_args(p)
-    p.add_argument("--input-shape", help="example input BxCxHxW (zoo models have a default)")
-    p.add_argument("--dynamic", default="batch,height,width", help="dynamic axes (default: batch,height,width)")
-    p.add_argument("--opset", type=int, default=20)
-    p.add_argument("--spp-impl", default="standard", help="standard (ONNX ops) or plugin (one TensorRT plugin node)")
-    p.add_argument("--sizes", help="parity sizes HxW or BxHxW, comma separated (default: automatic sweep)")
+    add_input_shape_arg(p)
+    add_dynamic_arg(p)
+    add_onnx_export_args(p)
+    add_precision_arg(p)
+    add_sweep_args(p, "parity sizes (B defaults to 1; default: an automatic sweep)", None, None)
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime parity check")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16"], help="fp16: a float16 model (for TensorRT 11)")
-    p.add_argument("--spp-layer", action="append", metavar="PATH=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER",
-                   help="declare the module at PATH an SPP layer with this config (repeatable)")
-    p.add_argument("--no-sppf", action="store_true", help="keep ultralytics SPP as parallel pools (no SPPF rewrite)")
+    add_recognition_args(p, "keep ultralytics SPP as parallel pools (no SPPF rewrite)")
     p.add_argument("--no-recognize", action="store_true", help="export the model as is: no SPP layer rewrite")
-    add_tabulate_arg(p)
-    p.add_argument("-o", "--output", required=True, help="output .onnx path")
+    add_output_arg(p, "output .onnx path", required=True)
     add_force_arg(p)
     p.set_defaults(func=run)
