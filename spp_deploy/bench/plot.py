@@ -14,7 +14,7 @@ def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except Exception as e:
-        raise UserError(f"--plot needs matplotlib ({type(e).__name__}: {e}); "
+        raise UserError(f"plotting needs matplotlib ({type(e).__name__}: {e}); "
                         f"install the plot extra: {pip_install_hint('plot')}") from None
 
 

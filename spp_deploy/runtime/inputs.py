@@ -38,11 +38,11 @@ def load_input(path: str, mean: Sequence[float] | None = None, std: Sequence[flo
         raise UserError(f"cannot read image {p}: {e}") from None
     x = img.transpose(2, 0, 1)[None]  # 1x3xHxW, native size
     C = x.shape[1]
-    for vals, what in ((mean, "--mean"), (std, "--std")):
+    for vals, what in ((mean, "mean"), (std, "std")):
         if vals is not None and len(vals) not in (1, C):
-            raise UserError(f"{what} has {len(vals)} values, the image has {C} channels")
+            raise UserError(f"the per-channel {what} has {len(vals)} values, the image has {C} channels")
     if std is not None and any(s == 0 for s in std):
-        raise UserError("--std values must be non-zero")
+        raise UserError("the per-channel std values must be non-zero")
     if mean is not None:
         x = x - np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
     if std is not None:
