@@ -102,7 +102,7 @@ def load_weights(model: nn.Module, path: str) -> None:
     except Exception as e:
         if "Unsupported global" in str(e):
             raise UserError(f"{p} holds a pickled object, not a state dict; save model.state_dict() instead") from e
-        raise UserError(f"{p} is not a valid PyTorch checkpoint ({_load_failure(p, e)})") from e
+        raise UserError(f"{p} is not a valid PyTorch checkpoint: {_load_failure(p, e)}") from e
     if isinstance(ckpt, dict):
         for key in ("state_dict", "model"):
             if isinstance(ckpt.get(key), dict):
@@ -127,7 +127,8 @@ def _load_failure(p: Path, e: Exception) -> str:
     for i, ln in enumerate(lines):
         if ln.startswith("WeightsUnpickler error") and i + 1 < len(lines):
             return lines[i + 1]
-    return f"{type(e).__name__}: {first_line(e)}"
+    reason = first_line(e)
+    return reason if reason == type(e).__name__ else f"{type(e).__name__}: {reason}"
 
 
 def _some(keys: Sequence[str], n: int = 3) -> str:
