@@ -24,11 +24,11 @@ def run(args) -> int:
     if not getattr(args, attr):
         raise UserError(f"backend {backend} needs {flag}")
     out = output_path(args, args.output, "output")
+    x = load_input(args.input, args.mean, args.std)
     for flag, path in (("--onnx", args.onnx), ("--engine", args.engine)):
         if path and not Path(path).is_file():
             raise UserError(f"{flag} file not found: {path}")
     require_backends([backend])
-    x = load_input(args.input, args.mean, args.std)
     model = None
     if backend.startswith("torch"):
         from .common import load_model_from_args
