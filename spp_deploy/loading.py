@@ -6,43 +6,27 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from .errors import UserError, first_line
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """'1x3x224x224' -> (1, 3, 224, 224); one-line error on anything else."""
-    if not re.fullmatch(r"\s*\d+(\s*x\s*\d+)*\s*", text or ""):
-        raise UserError(f"bad shape {text!r}: expected positive integers joined by 'x', e.g. 1x3x224x224")
-    dims = tuple(int(v) for v in text.replace(" ", "").split("x"))
-    if any(d <= 0 for d in dims):
-        raise UserError(f"bad shape {text!r}: every dimension must be >= 1")
-    return dims
-
-
-def parse_input_shape(text: str) -> tuple[int, int, int, int]:
-    dims = parse_shape(text)
-    if len(dims) != 4:
-        raise UserError(f"bad input shape {text!r}: expected 4 dims BxCxHxW, got {len(dims)}")
-    return dims  # type: ignore[return-value]
+from .shapes import parse_input_shape, parse_shape  # noqa: F401 (re-exported: their old home)
 
 
 def parse_kwargs(text: str | None) -> dict[str, Any]:
-    if not text:
+    """Factory keyword arguments as a JSON object ('{"num_classes": 10}'); None -> {}."""
+    if text is None:
         return {}
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise UserError(f"--model-kwargs is not valid JSON: {e.msg} at char {e.pos}") from None
+        raise UserError(f"model kwargs are not valid JSON: {e.msg} at char {e.pos}") from None
     if not isinstance(value, dict):
-        raise UserError("--model-kwargs must be a JSON object, e.g. '{\"num_classes\": 10}'")
+        raise UserError("model kwargs must be a JSON object, e.g. '{\"num_classes\": 10}'")
     return value
 
 
@@ -60,17 +44,25 @@ def _import_target(spec: str):
         sys.modules[name] = module
         try:
             mod_spec.loader.exec_module(module)
+        except SystemExit as e:
+            raise UserError(f"model file {path} exited while being imported ({_exit_text(e)})") from None
         except Exception as e:
-            raise UserError(f"cannot import {path}: {type(e).__name__}: {e}") from e
+            raise UserError(f"cannot import {path}: {type(e).__name__}: {first_line(e)}") from e
     else:
         try:
             module = importlib.import_module(target)
+        except SystemExit as e:
+            raise UserError(f"module {target!r} exited while being imported ({_exit_text(e)})") from None
         except Exception as e:
-            raise UserError(f"cannot import module {target!r}: {type(e).__name__}: {e}") from e
+            raise UserError(f"cannot import module {target!r}: {type(e).__name__}: {first_line(e)}") from e
     try:
         return getattr(module, attr)
     except AttributeError:
         raise UserError(f"{target!r} has no attribute {attr!r}") from None
+
+
+def _exit_text(e: SystemExit) -> str:
+    return f"sys.exit({e.code!r})" if e.code is not None else "sys.exit()"
 
 
 def load_model(spec: str, kwargs: dict[str, Any] | None = None, weights: str | None = None) -> nn.Module:
@@ -82,13 +74,15 @@ def load_model(spec: str, kwargs: dict[str, Any] | None = None, weights: str | N
         try:
             model = zoo.create(spec[4:], **kwargs)
         except TypeError as e:
-            raise UserError(f"bad --model-kwargs for {spec}: {e}") from None
+            raise UserError(f"bad keyword arguments for {spec}: {e}") from None
     else:
         factory = _import_target(spec)
         if not callable(factory):
             raise UserError(f"{spec} is not callable")
         try:
             model = factory(**kwargs)
+        except SystemExit as e:
+            raise UserError(f"{spec}(**kwargs) exited ({_exit_text(e)})") from None
         except Exception as e:
             raise UserError(f"{spec}(**kwargs) failed: {type(e).__name__}: {e}") from e
     if not isinstance(model, nn.Module):
@@ -106,10 +100,9 @@ def load_weights(model: nn.Module, path: str) -> None:
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        msg = first_line(e)
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        if "Unsupported global" in str(e):
             raise UserError(f"{p} holds a pickled object, not a state dict; save model.state_dict() instead") from e
-        raise UserError(f"cannot read weights {p}: {msg}") from e
+        raise UserError(f"{p} is not a valid PyTorch checkpoint: {_load_failure(p, e)}") from e
     if isinstance(ckpt, dict):
         for key in ("state_dict", "model"):
             if isinstance(ckpt.get(key), dict):
@@ -117,7 +110,44 @@ def load_weights(model: nn.Module, path: str) -> None:
                 break
     if not isinstance(ckpt, dict) or not all(isinstance(v, torch.Tensor) for v in ckpt.values()):
         raise UserError(f"{p} is not a state dict (or a checkpoint with 'state_dict'/'model')")
+    misfit = state_dict_misfit(model.state_dict(), ckpt)
+    if misfit:
+        raise UserError(f"weights {p} do not fit the model: {misfit}")
     try:
         model.load_state_dict(ckpt)
     except RuntimeError as e:
         raise UserError(f"weights {p} do not fit the model: {first_line(e)}") from e
+
+
+def _load_failure(p: Path, e: Exception) -> str:
+    """torch.load's reason in a few words (its message starts with a paragraph about weights_only)."""
+    if p.stat().st_size == 0:
+        return "the file is empty"
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    for i, ln in enumerate(lines):
+        if ln.startswith("WeightsUnpickler error") and i + 1 < len(lines):
+            return lines[i + 1]
+    reason = first_line(e)
+    return reason if reason == type(e).__name__ else f"{type(e).__name__}: {reason}"
+
+
+def _some(keys: Sequence[str], n: int = 3) -> str:
+    return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
+
+
+def state_dict_misfit(own: dict, given: dict) -> str | None:
+    """Missing and unexpected keys and shape mismatches, the first few of each, in one line."""
+    missing = [k for k in own if k not in given]
+    unexpected = [k for k in given if k not in own]
+    shapes = [f"{k} {'x'.join(map(str, given[k].shape))} in the file, {'x'.join(map(str, own[k].shape))} in the model"
+              for k in own if k in given and tuple(given[k].shape) != tuple(own[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"missing keys: {_some(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys: {_some(unexpected)}")
+    if shapes:
+        parts.append(f"shape mismatch: {_some(shapes, 2)}")
+    if unexpected and all(k.startswith("module.") for k in unexpected) and missing:
+        parts.append("the file's keys start with 'module.' (saved from DataParallel?)")
+    return "; ".join(parts) or None

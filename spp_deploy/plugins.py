@@ -122,11 +122,32 @@ def _trt_header_dirs(tensorrt_root: str | os.PathLike | None) -> list[Path]:
     return dirs
 
 
+_ERROR_LINE = r"CMake Error|\berror\b|fatal|undefined reference|could not be found|not found"
+_NOISE = r"^(g?make(\[\d+\])?:|\*\*\*|-- |See also |Configuring incomplete)"
+
+
+def first_error_line(output: str) -> str:
+    """The first line of a CMake / compiler log that says what went wrong (the last lines are
+    only "See also CMakeError.log" or make's "Error 1"). A "CMake Error at ...:" header gets the
+    indented message line that follows it."""
+    import re
+
+    lines = [ln.strip() for ln in output.splitlines()]
+    for i, ln in enumerate(lines):
+        if not ln or re.match(_NOISE, ln) or not re.search(_ERROR_LINE, ln, re.I):
+            continue
+        if ln.endswith(":"):
+            following = next((nxt for nxt in lines[i + 1:] if nxt), "")
+            ln = f"{ln} {following}".strip()
+        return ln
+    rest = [ln for ln in lines if ln]
+    return rest[-1] if rest else "(no output)"
+
+
 def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
-        tail = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()][-1:] or ["(no output)"]
-        raise UserError(f"{what} failed (exit {proc.returncode}): {tail[0].strip()}")
+        raise UserError(f"{what} failed (exit {proc.returncode}): {first_error_line(proc.stdout)}")
 
 
 def _read_summary(build_dir: Path) -> dict[str, str]:

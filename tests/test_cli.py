@@ -83,8 +83,8 @@ def test_export_user_file_with_weights(tmp_path, cli):
     (["--model", "zoo:sppnet-zf5", "--input-shape", "1x3x4x4"], "cannot run at input shape 1x3x4x4"),
     (["--model", "zoo:spp-net-seed000", "--input-shape", "1x512x8x8"], "'ceil_pad' is not defined"),
     (["--model", "zoo:sppnet-zf5", "--model-kwargs", "{bad"], "not valid JSON"),
-    (["--model", "zoo:sppnet-zf5", "--spp-impl", "magic"], "unknown --spp-impl 'magic'"),
-    (["--model", "zoo:sppnet-zf5", "--opset", "9"], "opset 9 is not supported"),
+    (["--model", "zoo:sppnet-zf5", "--spp-impl", "magic"], "argument --spp-impl: invalid choice: 'magic'"),
+    (["--model", "zoo:sppnet-zf5", "--opset", "9"], "argument --opset: invalid choice: 9"),
     (["--model", "zoo:sppnet-zf5", "--dynamic", "batch,depth"], "unknown dynamic axis 'depth'"),
     (["--model", "zoo:sppnet-zf5", "--weights", "/nonexistent/w.pt"], "weights file not found"),
 ])

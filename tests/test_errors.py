@@ -41,7 +41,7 @@ def test_empty_torch_load_error_is_named(tmp_path, monkeypatch):
         raise RuntimeError()
 
     monkeypatch.setattr(loading.torch, "load", empty_error)
-    with pytest.raises(UserError, match=r"^cannot read weights .*w\.pt: RuntimeError$"):
+    with pytest.raises(UserError, match=r"^.*w\.pt is not a valid PyTorch checkpoint: RuntimeError$"):
         loading.load_weights(torch.nn.Linear(2, 2), str(w))
 
 

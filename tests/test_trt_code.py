@@ -55,7 +55,7 @@ def test_make_profile_checks_against_the_model(files):
         (("input:1x3x8x8", "input:1x3x8x8", "input:1x3x8x8"), "dim 1 is fixed to 512"),
         (("input:1x512x64x8", "input:1x512x16x16", "input:1x512x32x32"), "min <= opt <= max"),
         ((None, None, None), "dynamic dims"),
-        (("input:1x512x8x8", None, None), "both --min-shape and --max-shape"),
+        (("input:1x512x8x8", None, None), "both a min and a max shape"),
     ]
     for (mn, op, mx), msg in cases:
         with pytest.raises(UserError, match=msg):
@@ -230,7 +230,7 @@ def test_fake_trt10_fp16_uses_builder_flag_and_no_tf32(files, tmp_path, no_cache
 
 
 def test_fake_trt11_is_strongly_typed(files, tmp_path, no_cache):
-    with pytest.raises(UserError, match="--fp16 needs an fp16 ONNX"):
+    with pytest.raises(UserError, match="fp16 needs an fp16 ONNX"):
         tb.build_engine(files["standard"], tmp_path / "m.engine", fp16=True, trt=fake_trt("11.1.0"), **PROF)
     trt = fake_trt("11.1.0")
     tb.build_engine(files["standard"], tmp_path / "m.engine", trt=trt, **PROF)

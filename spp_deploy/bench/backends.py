@@ -16,10 +16,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..constants import BENCH_BACKENDS
 from ..errors import UserError, first_line
 from ..extras import pip_install_hint
 
-BACKENDS = {
+_DESCRIPTIONS = {
     "torch": "PyTorch eager, CPU",
     "torch-cuda": "PyTorch eager, CUDA",
     "ort-cpu": "ONNX Runtime, CPUExecutionProvider",
@@ -27,6 +28,7 @@ BACKENDS = {
     "ort-trt": "ONNX Runtime, TensorrtExecutionProvider",
     "trt": "TensorRT engine (spp_deploy.runtime.trt_runner)",
 }
+BACKENDS = {b: _DESCRIPTIONS[b] for b in BENCH_BACKENDS}
 GPU_BACKENDS = {"torch-cuda", "ort-cuda", "ort-trt", "trt"}
 ORT_PROVIDER = {"ort-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "trt"}
 _EP = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "trt": "TensorrtExecutionProvider"}
@@ -117,7 +119,7 @@ class Backend:
     def _open(self) -> None:
         if self.name in ("torch", "torch-cuda"):
             if self.model is None:
-                raise UserError(f"backend {self.name} needs --model")
+                raise UserError(f"backend {self.name} needs the PyTorch model")
             if self.name == "torch-cuda":
                 import copy
 
@@ -159,7 +161,7 @@ class Backend:
         engine = self.engine
         if engine is None:
             if self.onnx_path is None or not self.shapes:
-                raise UserError("backend trt needs --engine or an ONNX file and shapes to build one")
+                raise UserError("backend trt needs an engine file, or an ONNX file and shapes to build one")
             import tempfile
 
             import onnx

@@ -175,9 +175,9 @@ def run_bench(
     usable = []
     for b in config.backends:
         if b in ("torch", "torch-cuda") and model is None:
-            why = "needs the PyTorch model (--model)"
+            why = "needs the PyTorch model"
         elif b == "trt" and onnx_path is None and config.engine is None:
-            why = "needs an ONNX file or --engine"
+            why = "needs an ONNX file or an engine"
         elif b not in ("torch", "torch-cuda", "trt") and onnx_path is None:
             why = "needs an ONNX file"
         else:

@@ -14,7 +14,7 @@ def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except Exception as e:
-        raise UserError(f"--plot needs matplotlib ({type(e).__name__}: {e}); "
+        raise UserError(f"plotting needs matplotlib ({type(e).__name__}: {e}); "
                         f"install the plot extra: {pip_install_hint('plot')}") from None
 
 
@@ -59,10 +59,13 @@ def plot_latency(report: BenchReport, path: Path) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=9, loc="upper left")
     fig.tight_layout()
+    from ..fileio import atomic_write
+
+    fmt = Path(path).suffix[1:].lower() or "png"
     try:
-        fig.savefig(path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt))
     except (OSError, ValueError) as e:
-        raise UserError(f"cannot write --plot {path}: {e}") from None
+        raise UserError(f"cannot write the plot {path}: {e}") from None
     finally:
         plt.close(fig)
     return Path(path)

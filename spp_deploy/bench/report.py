@@ -16,26 +16,13 @@ CSV_FIELDS = ["backend", "transfers", "batch", "channels", "height", "width", "m
               "p99_ms", "max_ms", "stdev_ms", "cv", "noisy", "throughput_per_s"]
 
 
-def check_output_path(path: str | os.PathLike | None, flag: str) -> Path | None:
-    """Fail early (before any timing) when ``path`` cannot be written."""
-    if path is None:
-        return None
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{flag} {p} is a directory, not a file")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"cannot write {flag} {p}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise UserError(f"cannot write {flag} {p}: permission denied")
-    return p
+def _write(path: Path, text: str) -> None:
+    from ..fileio import write_text
 
-
-def _write(path: Path, text: str, flag: str) -> None:
     try:
-        path.write_text(text)
+        write_text(path, text)
     except OSError as e:
-        raise UserError(f"cannot write {flag} {path}: {e.strerror or e}") from None
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def to_json(report: BenchReport) -> str:
@@ -52,11 +39,11 @@ def to_csv(report: BenchReport) -> str:
 
 
 def write_json(report: BenchReport, path: Path) -> None:
-    _write(path, to_json(report) + "\n", "--json")
+    _write(path, to_json(report) + "\n")
 
 
 def write_csv(report: BenchReport, path: Path) -> None:
-    _write(path, to_csv(report), "--csv")
+    _write(path, to_csv(report))
 
 
 def _f(v: float) -> str:

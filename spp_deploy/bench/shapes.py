@@ -6,77 +6,44 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import UserError, first_line
-from ..loading import parse_input_shape, parse_shape
+from ..shapes import SizeRange
+from ..shapes import parse_size_range as _parse_size_range
 
 Shape = tuple[int, int, int, int]
-
-
-def parse_shapes(text: str) -> list[Shape]:
-    """'1x3x224x224,8x3x480x320' -> [(1, 3, 224, 224), (8, 3, 480, 320)]."""
-    items = [s for s in (text or "").split(",") if s.strip()]
-    if not items:
-        raise UserError("--shapes is empty: expected BxCxHxW[,BxCxHxW...], e.g. 1x3x224x224")
-    return [parse_input_shape(s.strip()) for s in items]
-
-
-def parse_batches(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    out = []
-    for item in text.split(","):
-        dims = parse_shape(item.strip())
-        if len(dims) != 1:
-            raise UserError(f"bad batch size {item!r} in --batch: expected positive integers, e.g. 1,8")
-        out.append(dims[0])
-    return list(dict.fromkeys(out))
-
-
-def parse_sizes(text: str) -> list[tuple[int, int]]:
-    """'224x224,480x320' -> [(224, 224), (480, 320)] as (height, width)."""
-    out = []
-    for item in [s for s in (text or "").split(",") if s.strip()]:
-        dims = parse_shape(item.strip())
-        if len(dims) != 2:
-            raise UserError(f"bad size {item!r} in --sizes: expected HxW, e.g. 480x320")
-        out.append(dims)
-    if not out:
-        raise UserError("--sizes is empty: expected HxW[,HxW...], e.g. 224x224,480x320")
-    return out
+DEFAULT_RANGE_COUNT = 5  # sizes in a size range without COUNT
 
 
 def parse_size_range(text: str) -> list[tuple[int, int]]:
     """'START:STOP[:COUNT]' -> COUNT (default 5) square sizes evenly spaced from START to STOP."""
-    parts = (text or "").split(":")
-    try:
-        nums = [int(p) for p in parts]
-    except ValueError:
-        nums = []
-    if len(nums) not in (2, 3) or any(n < 1 for n in nums):
-        raise UserError(f"bad --size-range {text!r}: expected START:STOP[:COUNT] with positive integers, e.g. 128:1024:8")
-    start, stop, count = nums[0], nums[1], nums[2] if len(nums) == 3 else 5
-    if stop < start:
-        raise UserError(f"bad --size-range {text!r}: STOP ({stop}) is smaller than START ({start})")
+    return size_range_squares(_parse_size_range(text))
+
+
+def size_range_squares(r: SizeRange) -> list[tuple[int, int]]:
+    start, stop, count = r.start, r.stop, r.count or DEFAULT_RANGE_COUNT
     if count == 1 or start == stop:
         return [(start, start)]
     sizes = [round(start + (stop - start) * i / (count - 1)) for i in range(count)]
     return [(s, s) for s in dict.fromkeys(sizes)]
 
 
-def build_shapes(shapes: Sequence[Shape] | None, sizes: Sequence[tuple[int, int]] | None,
+def build_shapes(shapes: Sequence[Shape] | None, sizes: Sequence[tuple] | None,
                  batches: Sequence[int] | None, channels: int | None, default: Shape | None) -> list[Shape]:
-    """Explicit shapes (with ``batches`` replacing their batch when given), or sizes x batches."""
+    """Explicit shapes (with ``batches`` replacing their batch when given), or sizes x batches:
+    sizes are (H, W) or (B or None, H, W); an explicit B is kept, the others take each batch size."""
     if shapes and sizes:
-        raise UserError("give either --shapes or a size sweep (--sizes / --size-range), not both")
+        raise UserError("give either shapes or a size sweep, not both")
     if shapes:
         out = [(b, c, h, w) for (b0, c, h, w) in shapes for b in (batches or [b0])]
     elif sizes:
         if channels is None:
-            raise UserError("cannot tell the input channel count: give --shapes BxCxHxW instead of a size sweep")
-        out = [(b, channels, h, w) for b in (batches or [1]) for (h, w) in sizes]
+            raise UserError("cannot tell the input channel count for a size sweep: give full BxCxHxW shapes")
+        full = [s if len(s) == 3 else (None, *s) for s in sizes]
+        out = [(bb, channels, h, w) for bb in (batches or [1]) for (b, h, w) in full if b is None]
+        out += [(b, channels, h, w) for (b, h, w) in full if b is not None]
     elif default is not None:
         out = [(b, *default[1:]) for b in (batches or [default[0]])]
     else:
-        raise UserError("no input shapes: give --shapes BxCxHxW,... or --sizes HxW,... / --size-range START:STOP[:COUNT]")
+        raise UserError("no input shapes: give shapes (BxCxHxW) or a size sweep")
     return list(dict.fromkeys(out))
 
 

@@ -1,6 +1,7 @@
 """One module per ``spp-deploy`` subcommand. Each defines ``register(subparsers)`` which adds
 its parser and sets ``func``; ``spp_deploy.cli`` discovers them, so adding a command touches
-no shared file. Shared argument helpers live in ``common``."""
+no shared file. Shared argument definitions live in ``args``, helpers
+for parsed arguments in ``common``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pkgutil
 
 
 def command_modules():
+    """The modules that define a command (``register``); helpers like ``args`` and ``common`` do not."""
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name != "common":
-            yield importlib.import_module(f"{__name__}.{info.name}")
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "register"):
+            yield module

@@ -7,8 +7,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..constants import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS
 from ..errors import UserError
-from .common import add_model_args, load_model_from_args
+from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
+                   add_onnx_export_args, add_seed_arg, add_shapes_arg, add_sweep_args)
+from .common import json_output, load_model_from_args, output_path
+
+DEFAULT_BACKENDS = ",".join(DEFAULT_BENCH_BACKENDS)
 
 
 def _warn(msg: str) -> None:
@@ -22,16 +27,15 @@ def _positive(value, flag: str, kind=float):
 
 
 def run(args) -> int:
-    from ..bench import BenchConfig, parse_backends, run_bench
-    from ..bench.report import check_output_path, print_summary, write_csv, write_json
-    from ..bench.shapes import (build_shapes, onnx_input_channels, parse_batches, parse_shapes, parse_size_range,
-                                parse_sizes)
+    from ..bench import BenchConfig, unavailable_reason
+    from ..bench.report import print_summary, to_json, write_csv, write_json
+    from ..bench.shapes import build_shapes, onnx_input_channels, size_range_squares
 
     # Cheap checks first: every bad argument fails before a model is loaded or a second is timed.
-    backends = parse_backends(args.backends)
-    json_path = check_output_path(args.json, "--json")
-    csv_path = check_output_path(args.csv, "--csv")
-    plot_path = check_output_path(args.plot, "--plot")
+    backends = args.backends
+    json_path, human = json_output(args)
+    csv_path = output_path(args, args.csv, "--csv file")
+    plot_path = output_path(args, args.plot, "--plot file")
     if plot_path is not None:
         from ..bench.plot import require_matplotlib
 
@@ -44,6 +48,8 @@ def run(args) -> int:
     _positive(args.threads, "--threads")
     if args.sizes and args.size_range:
         raise UserError("give --sizes or --size-range, not both")
+    if args.shapes and (args.sizes or args.size_range):
+        raise UserError("give either --shapes or a size sweep (--sizes / --size-range), not both")
     if args.model is None and args.onnx is None:
         raise UserError("give --model (and optionally --onnx), or --onnx for ONNX Runtime / TensorRT backends only")
     onnx_path = None
@@ -51,9 +57,17 @@ def run(args) -> int:
         onnx_path = Path(args.onnx)
         if not onnx_path.is_file():
             raise UserError(f"ONNX file not found: {onnx_path}")
-    shapes = parse_shapes(args.shapes) if args.shapes else None
-    sizes = parse_sizes(args.sizes) if args.sizes else parse_size_range(args.size_range) if args.size_range else None
-    batches = parse_batches(args.batch)
+    shapes = args.shapes
+    sizes = args.sizes or (size_range_squares(args.size_range) if args.size_range else None)
+    batches = args.batch
+
+    # Backends that cannot run here are known now: fail (or know what to skip) before any export.
+    unavailable = {b: why for b in backends if (why := _needs(b, args) or unavailable_reason(b))}
+    if unavailable and args.strict:
+        b, why = next(iter(unavailable.items()))
+        raise UserError(f"backend {b} is not available: {why}")
+    if len(unavailable) == len(backends):
+        raise UserError("no backend can run here: " + "; ".join(f"{b}: {r}" for b, r in unavailable.items()))
 
     model, default = None, None
     if args.model:
@@ -69,6 +83,11 @@ def run(args) -> int:
         channels = default[1]
     if channels is None and model is not None and sizes:
         channels = _guess_channels(model)
+    if sizes and channels is None:
+        raise UserError("cannot tell the input channel count for --sizes / --size-range: give --shapes BxCxHxW")
+    if not shapes and not sizes and default is None:
+        raise UserError("no input shapes: give --shapes BxCxHxW,... or --sizes [B]xHxW,... / "
+                        "--size-range START:STOP[:COUNT]")
     all_shapes = build_shapes(shapes, sizes, batches, channels, default)
 
     iterations = args.iterations if args.iterations is not None else (1 if args.duration else 20)
@@ -79,16 +98,12 @@ def run(args) -> int:
     config = BenchConfig(backends, all_shapes, warmup, args.warmup_time or 0.0, iterations, args.duration or 0.0,
                          args.threads, args.strict, args.cuda_graph, args.seed, args.engine, args.plugin)
 
-    with tempfile.TemporaryDirectory(prefix="spp-bench-") as tmp:
-        needs_onnx = any(b not in ("torch", "torch-cuda") and not (b == "trt" and args.engine) for b in backends)
-        if onnx_path is None and needs_onnx and model is not None:
-            onnx_path = _export_temp(model, all_shapes, Path(tmp) / "model.onnx", args)
-        report = run_bench(config, model, onnx_path, args.model or str(onnx_path), progress=not args.no_progress,
-                           warn=_warn, workdir=Path(tmp))
-        if args.onnx is None:
-            report.onnx = None  # a temporary file: do not point at it
-    print_summary(report)
-    if json_path:
+    with human:
+        report = _bench(args, backends, unavailable, config, model, onnx_path, all_shapes)
+        print_summary(report)
+    if json_path == "-":
+        print(to_json(report))
+    elif json_path:
         write_json(report, json_path)
         print(f"wrote {json_path}")
     if csv_path:
@@ -100,6 +115,32 @@ def run(args) -> int:
         plot_latency(report, plot_path)
         print(f"wrote {plot_path}")
     return 0
+
+
+def _bench(args, backends, unavailable, config, model, onnx_path, all_shapes):
+    from ..bench import run_bench
+
+    with tempfile.TemporaryDirectory(prefix="spp-bench-") as tmp:
+        needs_onnx = any(b not in ("torch", "torch-cuda") and not (b == "trt" and args.engine)
+                         for b in backends if b not in unavailable)
+        if onnx_path is None and needs_onnx and model is not None:
+            onnx_path = _export_temp(model, all_shapes, Path(tmp) / "model.onnx", args)
+        report = run_bench(config, model, onnx_path, args.model or str(onnx_path), progress=not args.no_progress,
+                           warn=_warn, workdir=Path(tmp))
+        if args.onnx is None:
+            report.onnx = None  # a temporary file: do not point at it
+    return report
+
+
+def _needs(backend: str, args) -> str | None:
+    """What a backend lacks on this command line (the library says the same without flag names)."""
+    if backend in ("torch", "torch-cuda") and args.model is None:
+        return "needs --model"
+    if backend == "trt" and args.model is None and args.onnx is None and args.engine is None:
+        return "needs --onnx or --engine"
+    if backend.startswith("ort-") and args.model is None and args.onnx is None:
+        return "needs --onnx"
+    return None
 
 
 def _guess_channels(model) -> int | None:
@@ -120,9 +161,15 @@ def _export_temp(model, shapes, path: Path, args) -> Path:
     from ..bench.shapes import shape_error
     from ..export import export_onnx
 
-    example = next((s for s in shapes if shape_error(s, model) is None), None)
-    if example is None:
-        return path  # run_bench reports that no shape is legal
+    errors = {}
+    for s in shapes:
+        errors[s] = shape_error(s, model)
+        if errors[s] is None:
+            example = s
+            break
+    else:  # nothing to time: say so before exporting
+        raise UserError("the model cannot take any of the requested shapes: "
+                        + "; ".join(f"{'x'.join(map(str, s))}: {why}" for s, why in errors.items()))
     print(f"exporting {args.model} to a temporary ONNX file (spp-impl {args.spp_impl}, dynamic batch/height/width)",
           file=sys.stderr)
     export_onnx(model, torch.randn(1, *example[1:]), path, opset=args.opset, spp_impl=args.spp_impl,
@@ -133,18 +180,14 @@ def _export_temp(model, shapes, path: Path, args) -> Path:
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark latency/throughput per backend and input size (table, JSON, CSV, plot)")
     add_model_args(p, required=False)
-    p.add_argument("--onnx", help="ONNX file to time (default: export --model to a temporary file)")
-    p.add_argument("--engine", help="trt backend: a prebuilt engine (default: build one from the ONNX file)")
-    p.add_argument("--plugin", help="the SPP TensorRT plugin library (plugin-mode files and engines)")
-    p.add_argument("--spp-impl", default="standard", help="for the temporary export: standard or plugin")
-    p.add_argument("--opset", type=int, default=20, help="for the temporary export")
-    p.add_argument("--backends", default="torch,ort-cpu",
-                   help="comma separated: torch, torch-cuda, ort-cpu, ort-cuda, ort-trt, trt (default: torch,ort-cpu)")
-    g = p.add_argument_group("shapes")
-    g.add_argument("--shapes", help="BxCxHxW,... (default: the zoo model's input shape)")
-    g.add_argument("--sizes", help="size sweep HxW,... (channels from the model, batch from --batch)")
-    g.add_argument("--size-range", help="size sweep START:STOP[:COUNT] square sizes (default COUNT 5)")
-    g.add_argument("--batch", help="batch sizes, e.g. 1,8 (replace the batch of --shapes; default 1 for sweeps)")
+    add_model_file_args(p, onnx_help="ONNX file to time (default: export --model to a temporary file)",
+                        engine_help="trt backend: a prebuilt engine (default: build one from the ONNX file)")
+    add_onnx_export_args(p, "; for the temporary export")
+    add_backends_arg(p, BENCH_BACKENDS, DEFAULT_BACKENDS, DEFAULT_BACKENDS)
+    g = add_sweep_args(p, "size sweep; B missing: each --batch size (channels from the model)",
+                       "size sweep: COUNT square sizes evenly spaced from START to STOP (default COUNT 5)",
+                       "batch sizes, e.g. 1,8 (replace the batch of --shapes; default 1 for sweeps)")
+    add_shapes_arg(g, "BxCxHxW,... (default: the zoo model's input shape)")
     t = p.add_argument_group("timing")
     t.add_argument("--warmup", type=int, help="warm-up runs (default 3; 0 with --warmup-time)")
     t.add_argument("--warmup-time", type=float, help="warm up for at least this many seconds")
@@ -152,11 +195,12 @@ def register(sub) -> None:
     t.add_argument("--duration", type=float, help="time for at least this many seconds")
     t.add_argument("--threads", type=int, help="CPU threads for torch and ONNX Runtime (default: torch's default)")
     t.add_argument("--cuda-graph", action="store_true", help="GPU: CUDA graphs (trt, ort-cuda, ort-trt; no-copy runs only)")
-    t.add_argument("--seed", type=int, default=0, help="input data seed")
+    add_seed_arg(t, "input data")
     o = p.add_argument_group("output")
-    o.add_argument("--json", help="write the results as JSON")
+    add_json_arg(o, "the results")
     o.add_argument("--csv", help="write the results as CSV")
     o.add_argument("--plot", help="write latency vs megapixels as a PNG (needs matplotlib)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_force_arg(o)
     p.add_argument("--strict", action="store_true", help="fail instead of skipping unavailable backends or shapes")
     p.set_defaults(func=run)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from .args import add_force_arg, add_output_arg, add_plugin_arg
+from .common import output_path
+
 
 def run(args) -> int:
     from ..runtime.trt_builder import build_engine
 
+    out = output_path(args, args.output, "output")
+    output_path(args, str(out) + ".json", "engine metadata")
     res = build_engine(
-        args.onnx, args.output, min_shape=args.min_shape, opt_shape=args.opt_shape, max_shape=args.max_shape,
+        args.onnx, out, min_shape=args.min_shape, opt_shape=args.opt_shape, max_shape=args.max_shape,
         fp16=args.fp16, plugin=args.plugin, timing_cache=args.timing_cache, workspace_gib=args.workspace,
         use_cache=not args.no_cache,
     )
@@ -21,15 +26,16 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("build", help="build a TensorRT engine from an ONNX file (needs TensorRT)")
     p.add_argument("onnx", help="ONNX file (from `spp-deploy export`)")
-    p.add_argument("-o", "--output", required=True, help="engine file to write (metadata goes to OUTPUT.json)")
+    add_output_arg(p, "engine file to write (metadata goes to OUTPUT.json)", required=True)
     p.add_argument("--min-shape", help="trtexec syntax: input:1x3x64x64[,other:...]")
     p.add_argument("--opt-shape", help="trtexec syntax: input:1x3x224x224")
     p.add_argument("--max-shape", help="trtexec syntax: input:8x3x1024x1024")
     p.add_argument("--fp16", action="store_true",
                    help="half precision (TensorRT 10: BuilderFlag.FP16; TensorRT 11: needs an fp16 ONNX, "
                         "`spp-deploy export --precision fp16`)")
-    p.add_argument("--plugin", help="libspp_plugin.so for plugin-mode files (default: $SPP_DEPLOY_PLUGIN_LIB, ./build)")
+    add_plugin_arg(p)
     p.add_argument("--timing-cache", help="timing cache file (read if present, written after the build)")
     p.add_argument("--workspace", type=float, help="workspace memory pool limit in GiB")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not fill the engine cache")
+    add_force_arg(p)
     p.set_defaults(func=run)

@@ -3,39 +3,38 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from ..errors import UserError
-from ..recognize.config import parse_declaration
-from .common import add_model_args, add_tabulate_arg, default_input_shape, load_model_from_args, parse_sizes, print_parity
+from .args import (add_dynamic_arg, add_force_arg, add_input_shape_arg, add_model_args, add_onnx_export_args,
+                   add_output_arg, add_precision_arg, add_recognition_args, add_sweep_args)
+from .common import allocation_errors, input_shape, load_model_from_args, output_path, print_parity
 
 
 def run(args) -> int:
     import torch
 
     from ..export import export_onnx
-    from ..loading import parse_input_shape
+    from ..recognize.config import parse_declaration
     from ..runtime.compare import source_error
 
-    out = Path(args.output)
-    if not out.parent.is_dir():
-        raise UserError(f"output directory does not exist: {out.parent}")
-    dynamic = [d.strip() for d in args.dynamic.split(",") if d.strip()]
-    sizes = parse_sizes(args.sizes)
-    model = load_model_from_args(args)
-    shape = parse_input_shape(default_input_shape(args))
+    out = output_path(args, args.output, "output")
+    dynamic = args.dynamic
+    sizes = [(b or 1, h, w) for b, h, w in args.sizes] if args.sizes else None
     declared = dict(parse_declaration(d) for d in args.spp_layer or [])
-    why = source_error(model, shape)
-    if why:
-        why = _explain(model, shape, declared, args) or why
-        raise UserError(f"the model cannot run at input shape {'x'.join(map(str, shape))}: {why}")
-    t0 = time.perf_counter()
-    res = export_onnx(
-        model, torch.randn(*shape), out, dynamic=dynamic, opset=args.opset, spp_impl=args.spp_impl,
-        check_parity=not args.no_check, sizes=sizes, recognize=not args.no_recognize, sppf=not args.no_sppf,
-        spp_layers=declared, precision=args.precision, tabulate_limit=args.tabulate_limit,
-    )
-    print(f"exported {res.path} ({res.spp_layers} SPP layer(s), spp-impl {args.spp_impl}, "
+    model = load_model_from_args(args)
+    shape = input_shape(args)
+    with allocation_errors(shape):
+        why = source_error(model, shape)
+        if why:
+            why = _explain(model, shape, declared, args) or why
+            raise UserError(f"the model cannot run at input shape {'x'.join(map(str, shape))}: {why}")
+        t0 = time.perf_counter()
+        res = export_onnx(
+            model, torch.randn(*shape), out, dynamic=dynamic, opset=args.opset, spp_impl=args.spp_impl,
+            check_parity=not args.no_check, sizes=sizes, recognize=not args.no_recognize, sppf=not args.no_sppf,
+            spp_layers=declared, precision=args.precision, tabulate_limit=args.tabulate_limit,
+        )
+    print(f"exported {res.path} ({_layer_count(res)}, spp-impl {args.spp_impl}, "
           f"dynamic {','.join(dynamic) or 'none'}) in {time.perf_counter() - t0:.1f}s")
     for r in res.layers:
         rule = f" {r.config.bins} {r.config.mode} levels {list(r.config.levels)}" if r.config else ""
@@ -56,6 +55,17 @@ def run(args) -> int:
     return 0
 
 
+def _layer_count(res) -> str:
+    """Binned SPP layers, plus ultralytics SPP/SPPF blocks (stride-1 pools, not binned, so not
+    in ``res.spp_layers``) said as such rather than counted as zero."""
+    yolo = [r for r in res.layers if r.how == "yolo"]
+    parts = [f"{res.spp_layers} SPP layer(s)"] if res.spp_layers or not yolo else []
+    if yolo:
+        sppf = sum(1 for r in yolo if r.sppf_k)
+        parts.append(f"{len(yolo)} ultralytics SPP/SPPF block(s)" + (f", {sppf} rewritten to SPPF" if sppf else ""))
+    return ", ".join(parts)
+
+
 def _explain(model, shape, declared, args) -> str | None:
     """Name the bin rule and size when a recognized SPP layer is what breaks at ``shape``."""
     import torch
@@ -74,17 +84,14 @@ def _explain(model, shape, declared, args) -> str | None:
 def register(sub) -> None:
     p = sub.add_parser("export", help="export a PyTorch SPP model to ONNX (dynamic batch/height/width)")
     add_model_args(p)
-    p.add_argument("--input-shape", help="example input BxCxHxW (zoo models have a default)")
-    p.add_argument("--dynamic", default="batch,height,width", help="dynamic axes (default: batch,height,width)")
-    p.add_argument("--opset", type=int, default=20)
-    p.add_argument("--spp-impl", default="standard", help="standard (ONNX ops) or plugin (one TensorRT plugin node)")
-    p.add_argument("--sizes", help="parity sizes HxW or BxHxW, comma separated (default: automatic sweep)")
+    add_input_shape_arg(p)
+    add_dynamic_arg(p)
+    add_onnx_export_args(p)
+    add_precision_arg(p)
+    add_sweep_args(p, "parity sizes (B defaults to 1; default: an automatic sweep)", None, None)
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime parity check")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16"], help="fp16: a float16 model (for TensorRT 11)")
-    p.add_argument("--spp-layer", action="append", metavar="PATH=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER",
-                   help="declare the module at PATH an SPP layer with this config (repeatable)")
-    p.add_argument("--no-sppf", action="store_true", help="keep ultralytics SPP as parallel pools (no SPPF rewrite)")
+    add_recognition_args(p, "keep ultralytics SPP as parallel pools (no SPPF rewrite)")
     p.add_argument("--no-recognize", action="store_true", help="export the model as is: no SPP layer rewrite")
-    add_tabulate_arg(p)
-    p.add_argument("-o", "--output", required=True, help="output .onnx path")
+    add_output_arg(p, "output .onnx path", required=True)
+    add_force_arg(p)
     p.set_defaults(func=run)

@@ -5,31 +5,33 @@ from __future__ import annotations
 
 import json
 
-from .common import add_model_args, add_tabulate_arg, default_input_shape, load_model_from_args
+from .args import add_force_arg, add_input_shape_arg, add_json_arg, add_model_args, add_recognition_args
+from .common import allocation_errors, input_shape, json_output, load_model_from_args, write_json
 
 
 def collect(args) -> dict:
     import torch
 
-    from ..loading import parse_input_shape
     from ..recognize import scan
     from ..recognize.config import parse_declaration
     from ..recognize.ranges import illegal_inputs, legal_at_spp_input
 
     model = load_model_from_args(args)
-    shape = parse_input_shape(default_input_shape(args))
+    shape = input_shape(args)
     declared = dict(parse_declaration(d) for d in args.spp_layer or [])
     layers = []
-    for r in scan(model, torch.randn(*shape), declared, sppf=not args.no_sppf, tabulate_limit=args.tabulate_limit):
-        d = r.as_dict()
-        if r.table is not None:
-            from ..recognize.tabulate import legal_text
+    with allocation_errors(shape):
+        x = torch.randn(*shape)
+        for r in scan(model, x, declared, sppf=not args.no_sppf, tabulate_limit=args.tabulate_limit):
+            d = r.as_dict()
+            if r.table is not None:
+                from ..recognize.tabulate import legal_text
 
-            d["legal_at_spp_input"] = legal_text(r.table)
-        if r.config is not None:
-            d["legal_at_spp_input"] = legal_at_spp_input(r.config, r.spp_input[0] if r.spp_input else None)
-            d["illegal_model_input"] = illegal_inputs(model, r, shape)
-        layers.append(d)
+                d["legal_at_spp_input"] = legal_text(r.table)
+            if r.config is not None:
+                d["legal_at_spp_input"] = legal_at_spp_input(r.config, r.spp_input[0] if r.spp_input else None)
+                d["illegal_model_input"] = illegal_inputs(model, r, shape)
+            layers.append(d)
     return {"model": args.model, "input_shape": list(shape), "layers": layers}
 
 
@@ -47,9 +49,12 @@ def _illegal_text(d: dict, shape) -> str:
 
 
 def run(args) -> int:
+    json_path, _ = json_output(args, "--json file")
     info = collect(args)
-    if args.json:
-        print(json.dumps(info, indent=2))
+    if json_path is not None:
+        write_json(json_path, json.dumps(info, indent=2))
+        if json_path != "-":
+            print(f"wrote {json_path}")
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -82,10 +87,8 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("inspect", help="list the SPP layers of a model: rule, legal sizes, export action")
     add_model_args(p)
-    p.add_argument("--input-shape", help="example input BxCxHxW (zoo models have a default)")
-    p.add_argument("--spp-layer", action="append", metavar="PATH=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER",
-                   help="declare the module at PATH an SPP layer with this config (repeatable)")
-    p.add_argument("--no-sppf", action="store_true", help="report ultralytics SPP without the SPPF rewrite")
-    add_tabulate_arg(p)
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_input_shape_arg(p)
+    add_recognition_args(p, "report ultralytics SPP without the SPPF rewrite")
+    add_json_arg(p, "the layers")
+    add_force_arg(p)
     p.set_defaults(func=run)

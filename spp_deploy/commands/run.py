@@ -6,35 +6,34 @@ from pathlib import Path
 
 import numpy as np
 
+from ..constants import BACKENDS
 from ..errors import UserError
-from .common import add_model_args
+from .args import add_force_arg, add_model_args, add_model_file_args, add_normalize_args, add_output_arg
+from .common import output_path, require_backends
+
+NEEDS = {"torch": ("model", "--model"), "torch-fp64": ("model", "--model"), "trt": ("engine", "--engine")}
 
 
 def run(args) -> int:
-    from ..runtime.backends import BACKENDS, make_runner
+    from ..runtime.backends import make_runner
     from ..runtime.base import _dtype_name
     from ..runtime.inputs import load_input
-    from .validate import _floats
 
     backend = args.backend or ("trt" if args.engine else "ort-cpu" if args.onnx else "torch")
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
-    if args.output and not Path(args.output).resolve().parent.is_dir():
-        raise UserError(f"output directory does not exist: {Path(args.output).parent}")
-    x = load_input(args.input, _floats(args.mean, "--mean"), _floats(args.std, "--std"))
+    attr, flag = NEEDS.get(backend, ("onnx", "--onnx"))
+    if not getattr(args, attr):
+        raise UserError(f"backend {backend} needs {flag}")
+    out = output_path(args, args.output, "output")
+    x = load_input(args.input, args.mean, args.std)
+    for flag, path in (("--onnx", args.onnx), ("--engine", args.engine)):
+        if path and not Path(path).is_file():
+            raise UserError(f"{flag} file not found: {path}")
+    require_backends([backend])
     model = None
     if backend.startswith("torch"):
-        if not args.model:
-            raise UserError(f"backend {backend} needs --model")
         from .common import load_model_from_args
 
         model = load_model_from_args(args)
-    if backend == "trt":
-        from ..runtime.trt_common import import_tensorrt
-
-        if args.engine and not Path(args.engine).is_file():
-            raise UserError(f"engine file not found: {args.engine}")
-        import_tensorrt("backend trt")
     with make_runner(backend, model=model, onnx=args.onnx, engine=args.engine, plugin=args.plugin) as runner:
         specs = runner.input_specs()
         if len(specs) != 1:
@@ -43,13 +42,19 @@ def run(args) -> int:
         want = _dtype_name(dtype)
         if x.dtype.kind == "f" and want in ("float16", "float32") and x.dtype.name != want and args.input.endswith((".npy", ".NPY")) is False:
             x = x.astype(want)  # images are decoded as float32; the model decides
-        outs = runner.infer({name: x})
+        outs = _infer(runner, backend, name, x, args.model)
     out_name, y = next(iter(outs.items()))
     print(f"{backend}: input {'x'.join(map(str, x.shape))} -> {out_name} {'x'.join(map(str, y.shape))} ({y.dtype})")
-    if args.output:
-        np.save(args.output, y)
-        print(f"wrote {args.output}")
-    if y.ndim == 2 and y.shape[1] > 1 and not args.output or args.top_k and y.ndim == 2:
+    if out is not None:
+        from ..fileio import atomic_write
+
+        def save(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.save(path) would append ".npy" to the name
+                np.save(f, y)
+
+        atomic_write(out, save)
+        print(f"wrote {out}")
+    if y.ndim == 2 and y.shape[1] > 1 and out is None or args.top_k and y.ndim == 2:
         k = min(args.top_k or 5, y.shape[1])
         for b, row in enumerate(y.astype(np.float64)):
             top = np.argsort(-row, kind="stable")[:k]
@@ -57,16 +62,35 @@ def run(args) -> int:
     return 0
 
 
+def _infer(runner, backend: str, name: str, x: np.ndarray, spec: str | None) -> dict:
+    """One inference; the backend's own failure (input too small, wrong channel count) as one line
+    naming the input shape, and for zoo models the sizes they take."""
+    from ..errors import first_line
+
+    try:
+        return runner.infer({name: x})
+    except UserError:
+        raise
+    except Exception as e:
+        hint = ""
+        if spec and spec.startswith("zoo:"):
+            from ..zoo import ZOO
+
+            entry = ZOO.get(spec[4:])
+            if entry is not None:
+                hint = f" ({spec} takes {entry.input_shape[1]} channels, sizes {entry.input_rule})"
+        raise UserError(f"{backend} cannot run input {'x'.join(map(str, x.shape))}: {first_line(e)}{hint}") from None
+
+
 def register(sub) -> None:
     p = sub.add_parser("run", help="run one input (image at native size, or .npy) on a backend")
     add_model_args(p, required=False)
-    p.add_argument("--onnx", help="ONNX file (ort-* backends)")
-    p.add_argument("--engine", help="TensorRT engine (backend trt)")
-    p.add_argument("--plugin", help="libspp_plugin.so for plugin-mode files/engines")
-    p.add_argument("--backend", help="torch, torch-fp64, ort-cpu, ort-cuda, ort-trt or trt (default from the files given)")
+    add_model_file_args(p)
+    p.add_argument("--backend", choices=BACKENDS,
+                   help="default: trt with --engine, else ort-cpu with --onnx, else torch")
     p.add_argument("-i", "--input", required=True, help="image file (read at native size; needs Pillow) or .npy array")
-    p.add_argument("--mean", help="per-channel mean on the 0..1 scale, e.g. 0.485,0.456,0.406")
-    p.add_argument("--std", help="per-channel std, e.g. 0.229,0.224,0.225")
+    add_normalize_args(p, " (images)")
     p.add_argument("--top-k", type=int, help="print the top-k classes (default 5 for classifier outputs)")
-    p.add_argument("-o", "--output", help="write the output as .npy")
+    add_output_arg(p, "write the output to this file (.npy format, the name as given)")
+    add_force_arg(p)
     p.set_defaults(func=run)

@@ -7,8 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+from ..constants import BACKENDS
 from ..errors import UserError
-from .common import add_model_args, load_model_from_args, parse_sizes
+from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
+                   add_normalize_args, add_seed_arg, add_sweep_args, value_type)
+from .common import json_output, load_model_from_args, require_backends, write_json
+
+DEFAULT_SIZES = [(None, 64, 64), (None, 131, 517), (2, 224, 224)]
 
 
 def _fmt_idx(idx) -> str:
@@ -39,11 +44,23 @@ def format_record(r) -> str:
 
 
 def run(args) -> int:
-    from ..runtime.backends import parse_backends
-    from ..runtime.validate import ValidateConfig, parse_range, parse_tolerances, run_validation, sweep_shapes
+    json_path, human = json_output(args)
+    with human:
+        code, report = _validate(args)
+    if json_path is not None:
+        write_json(json_path, json.dumps(report.as_dict(), indent=1))
+        if json_path != "-":
+            print(f"report written to {json_path}")
+    return code
 
-    backends = parse_backends(args.backends or ("ort-cpu" + (",trt" if args.engine else "") if args.onnx
-                                                 else ("trt" if args.engine else "")))
+
+def _validate(args):
+    from ..runtime.validate import DEFAULT_SAMPLES, ValidateConfig, run_validation, sweep_shapes
+
+    default = "ort-cpu" + (",trt" if args.engine else "") if args.onnx else ("trt" if args.engine else "")
+    if args.backends is None and not default:
+        raise UserError("nothing to validate: give --onnx and/or --engine (or --backends torch-fp64)")
+    backends = args.backends or default.split(",")
     if any(b.startswith("ort-") for b in backends) and not args.onnx:
         raise UserError("ONNX Runtime backends need --onnx")
     if "trt" in backends and not args.engine:
@@ -51,35 +68,26 @@ def run(args) -> int:
     for label, p in (("--onnx", args.onnx), ("--engine", args.engine)):
         if p and not Path(p).is_file():
             raise UserError(f"{label} file not found: {p}")
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        raise UserError(f"--json directory does not exist: {Path(args.json).parent}")
-    sizes = parse_sizes(args.sizes)
-    rng_ = parse_range(args.size_range) if args.size_range else None
-    if not sizes and not rng_ and not args.images:
-        sizes = [(1, 64, 64), (1, 131, 517), (2, 224, 224)]
-    try:
-        batches = [int(b) for b in args.batch.split(",")] if args.batch else []
-    except ValueError:
-        raise UserError(f"bad --batch {args.batch!r}: expected integers like 1,2") from None
-    if any(b < 1 for b in batches):
-        raise UserError("--batch sizes must be >= 1")
-    rtol, atol = parse_tolerances(args.rtol, "--rtol"), parse_tolerances(args.atol, "--atol")
-    model = load_model_from_args(args)
-    channels = _channels(args, model)
-    shapes = sweep_shapes(channels, sizes, rng_, args.samples, batches, args.seed)
+    sizes, size_range = args.sizes, args.size_range
+    if not sizes and not size_range and not args.images:
+        sizes = DEFAULT_SIZES
     images = []
-    if args.images:
+    if args.images is not None:
         from ..runtime.inputs import load_input
 
-        mean, std = _floats(args.mean, "--mean"), _floats(args.std, "--std")
-        for f in args.images.split(","):
-            images.append((Path(f).name, load_input(f, mean, std)))
-    if "trt" in backends:
-        from ..runtime.trt_common import import_tensorrt
-
-        import_tensorrt("validating on backend trt")
+        files = [f.strip() for f in args.images.split(",")]
+        if not all(files):
+            raise UserError(f"bad --images {args.images!r}: give image or .npy files, comma separated")
+        for f in files:
+            images.append((Path(f).name, load_input(f, args.mean, args.std)))
+    require_backends(backends)  # before the model loads: a missing runtime fails at once
+    model = load_model_from_args(args)
+    channels = _channels(args, model)
+    samples = (size_range.count or DEFAULT_SAMPLES) if size_range else 0
+    shapes = sweep_shapes(channels, sizes, size_range, samples, args.batch or [], args.seed)
     cfg = ValidateConfig(shapes=shapes, backends=backends, onnx=args.onnx, engine=args.engine, plugin=args.plugin,
-                         rtol=rtol, atol=atol, seed=args.seed, reference=args.reference, images=images)
+                         rtol=args.rtol or {}, atol=args.atol or {}, seed=args.seed, reference=args.reference,
+                         images=images)
     total = (len(shapes) + len(images)) * len(backends)
     print(f"validate: {', '.join(backends)} vs {args.reference} ({args.model}), {len(shapes)} size(s)"
           f"{f' + {len(images)} image(s)' if images else ''}, seed {args.seed}")
@@ -94,13 +102,13 @@ def run(args) -> int:
                                 on_step=lambda: progress.advance(task))
     counts = report.counts()
     worst = max((r.comparison.max_rel for r in report.records if r.comparison and r.comparison.shape_ok), default=0.0)
-    verdict = "PASSED" if not report.failed() else "FAILED"
-    print(f"{verdict}: {counts['PASSED']} passed, {counts['FAILED']} failed, {counts['SKIPPED']} skipped "
-          f"(worst max rel err {worst:.2e})")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report.as_dict(), indent=1))
-        print(f"report written to {args.json}")
-    return 0 if verdict == "PASSED" else 1
+    verdict = "PASSED" if report.passed else "FAILED"
+    if report.compared():
+        print(f"{verdict}: {counts['PASSED']} passed, {counts['FAILED']} failed, {counts['SKIPPED']} skipped "
+              f"(worst max rel err {worst:.2e})")
+    else:
+        print(f"{verdict}: nothing was compared: all {counts['SKIPPED']} requested input(s) were skipped")
+    return (0 if verdict == "PASSED" else 1), report
 
 
 def _channels(args, model) -> int:
@@ -118,34 +126,28 @@ def _channels(args, model) -> int:
     return first.in_channels
 
 
-def _floats(text: str | None, flag: str):
-    if not text:
-        return None
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise UserError(f"bad {flag} {text!r}: expected comma-separated numbers") from None
+def _tolerances(text: str):
+    from ..runtime.validate import parse_tolerances
+
+    return parse_tolerances(text)
 
 
 def register(sub) -> None:
     p = sub.add_parser("validate", help="compare ONNX / TensorRT backends with PyTorch across input sizes")
     add_model_args(p)
-    p.add_argument("--onnx", help="ONNX file (ort-* backends)")
-    p.add_argument("--engine", help="TensorRT engine (backend trt)")
-    p.add_argument("--plugin", help="libspp_plugin.so for plugin-mode files/engines")
-    p.add_argument("--backends", help="comma list of torch, torch-fp64, ort-cpu, ort-cuda, ort-trt, trt "
-                                      "(default: ort-cpu, plus trt with --engine)")
+    add_model_file_args(p)
+    add_backends_arg(p, BACKENDS, None, "ort-cpu with --onnx, plus trt with --engine")
     p.add_argument("--reference", default="torch", choices=["torch", "torch-fp64"], help="reference backend")
-    p.add_argument("--sizes", help="HxW or BxHxW, comma separated (default 64x64,131x517,2x224x224)")
-    p.add_argument("--size-range", help="LO..HI: random square/non-square sizes in this range (with --samples)")
-    p.add_argument("--samples", type=int, default=6, help="sizes drawn from --size-range (ends included)")
-    p.add_argument("--batch", help="batch sizes for sizes without an explicit B, e.g. 1,2")
+    add_sweep_args(p, "sizes; B missing: each --batch size (default 64x64,131x517,2x224x224)",
+                   "COUNT random sizes (default 6), both ends included, square or not (seeded)",
+                   "batch sizes for sizes without an explicit B (default 1)")
     p.add_argument("--channels", type=int, help="input channels (models outside the zoo; default: first Conv2d)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--atol", help="absolute tolerance, or per output: output:1e-5,...")
-    p.add_argument("--rtol", help="tolerance relative to the reference's largest magnitude, or per output")
+    add_seed_arg(p, "random input and size-range")
+    tol = value_type(_tolerances, "tolerance")
+    p.add_argument("--atol", type=tol, help="absolute tolerance, or per output: output:1e-5,...")
+    p.add_argument("--rtol", type=tol, help="tolerance relative to the reference's largest magnitude, or per output")
     p.add_argument("--images", help="real inputs: image files or .npy, comma separated (run at native size)")
-    p.add_argument("--mean", help="per-channel mean for --images (0..1 scale), e.g. 0.485,0.456,0.406")
-    p.add_argument("--std", help="per-channel std for --images, e.g. 0.229,0.224,0.225")
-    p.add_argument("--json", help="write the full report as JSON")
+    add_normalize_args(p, " for --images")
+    add_json_arg(p, "the full report")
+    add_force_arg(p)
     p.set_defaults(func=run)

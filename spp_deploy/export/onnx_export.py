@@ -12,7 +12,6 @@ import copy
 import io
 import logging
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,19 +20,14 @@ from typing import Mapping, Sequence
 import onnx
 import torch
 
+from ..constants import (DEFAULT_OPSET, DYNAMIC_AXES, MAX_OPSET, MIN_OPSET,  # noqa: F401 (re-exported)
+                         PRECISION_TOLERANCES, SPP_IMPLS)
 from ..errors import UserError, first_line
 from ..op import SpatialPyramidPool
 from . import graph as _graph
 
-DYNAMIC_AXES = ("batch", "height", "width")
-DEFAULT_OPSET = 20
-MIN_OPSET = 18  # ReduceMax with axes as an input
-MAX_OPSET = 23
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
-SPP_IMPLS = ("standard", "plugin")
-# (rtol relative to the reference's largest magnitude, atol) of the export parity check
-PRECISION_TOLERANCES = {"fp32": (1e-5, 0.0), "fp16": (1e-2, 1e-3)}
 
 
 @dataclass
@@ -127,7 +121,7 @@ def to_onnx_model(
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise UserError(f"opset {opset} is not supported (use {MIN_OPSET}..{MAX_OPSET})")
     if spp_impl not in SPP_IMPLS:
-        raise UserError(f"unknown --spp-impl {spp_impl!r} (known: {', '.join(SPP_IMPLS)})")
+        raise UserError(f"unknown SPP implementation {spp_impl!r} (known: {', '.join(SPP_IMPLS)})")
     unknown = set(dynamic) - set(DYNAMIC_AXES)
     if unknown:
         raise UserError(f"unknown dynamic axis {sorted(unknown)[0]!r} (known: {', '.join(DYNAMIC_AXES)})")
@@ -195,19 +189,9 @@ def find_spp_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]
 
 def write_atomic(proto: onnx.ModelProto, path: Path, verify=None) -> None:
     """Write to a temp file beside ``path``, run ``verify(temp_path)``, then rename into place."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise UserError(f"output directory does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(proto, tmp)
-        if verify is not None:
-            verify(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from ..fileio import atomic_write
+
+    atomic_write(path, lambda tmp: onnx.save_model(proto, tmp), verify)
 
 
 def trace_to_onnx(

@@ -21,7 +21,11 @@ def load_input(path: str, mean: Sequence[float] | None = None, std: Sequence[flo
             arr = np.load(p, allow_pickle=False)
         except Exception as e:
             raise UserError(f"cannot read {p} as a .npy array: {first_line(e)}") from None
-        return arr[None] if arr.ndim == 3 else arr
+        arr = arr[None] if arr.ndim == 3 else arr
+        if arr.ndim != 4:
+            shape = "x".join(map(str, arr.shape)) or "a scalar"
+            raise UserError(f"{p} has rank {arr.ndim} (shape {shape}): expected an image batch BxCxHxW (or CxHxW)")
+        return arr
     try:
         from PIL import Image
     except ImportError:
@@ -34,11 +38,11 @@ def load_input(path: str, mean: Sequence[float] | None = None, std: Sequence[flo
         raise UserError(f"cannot read image {p}: {e}") from None
     x = img.transpose(2, 0, 1)[None]  # 1x3xHxW, native size
     C = x.shape[1]
-    for vals, what in ((mean, "--mean"), (std, "--std")):
+    for vals, what in ((mean, "mean"), (std, "std")):
         if vals is not None and len(vals) not in (1, C):
-            raise UserError(f"{what} has {len(vals)} values, the image has {C} channels")
+            raise UserError(f"the per-channel {what} has {len(vals)} values, the image has {C} channels")
     if std is not None and any(s == 0 for s in std):
-        raise UserError("--std values must be non-zero")
+        raise UserError("the per-channel std values must be non-zero")
     if mean is not None:
         x = x - np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
     if std is not None:

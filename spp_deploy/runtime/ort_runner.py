@@ -48,7 +48,7 @@ class OrtRunner(Runner):
         if missing:
             raise UserError(f"ONNX Runtime here has no {missing[0]} (available: {ort.get_available_providers()})")
         opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        opts.log_severity_level = 4  # fatal only: a failed run raises, and its message is reported once
         if self.threads:
             opts.intra_op_num_threads = self.threads
         if not os.path.isfile(self.path):

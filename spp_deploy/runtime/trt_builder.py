@@ -31,7 +31,7 @@ CACHE_ENV = "SPP_DEPLOY_ENGINE_CACHE"
 # ---- shapes --------------------------------------------------------------------------------------
 
 
-def parse_shape_spec(text: str, flag: str = "--shape") -> dict[str, tuple[int, ...]]:
+def parse_shape_spec(text: str, flag: str = "shape") -> dict[str, tuple[int, ...]]:
     """trtexec syntax: ``name:1x3x64x64[,other:2x8]`` -> {name: dims}. Names may contain ':'
     (the last ':' splits); dims are positive integers joined by 'x'."""
     if not text or not text.strip():
@@ -82,16 +82,16 @@ def onnx_inputs(model: onnx.ModelProto) -> dict[str, tuple]:
 
 
 def make_profile(model: onnx.ModelProto, min_s: str | None, opt_s: str | None, max_s: str | None) -> Profile:
-    """Profile from --min/--opt/--max-shape, checked against the ONNX inputs.
+    """Profile from min/opt/max shape specs (trtexec syntax), checked against the ONNX inputs.
 
-    Static inputs may be omitted (their shape is used); dynamic ones need all three (or --opt only,
-    giving a fixed profile). Errors name the input and the dimension."""
+    Static inputs may be omitted (their shape is used); dynamic ones need all three (or opt only,
+    giving a fixed profile). Errors name the input and the dimension, not the CLI's flags."""
     inputs = onnx_inputs(model)
-    given = {k: (parse_shape_spec(v, f"--{k}-shape") if v else {}) for k, v in (("min", min_s), ("opt", opt_s), ("max", max_s))}
+    given = {k: (parse_shape_spec(v, f"{k} shape") if v else {}) for k, v in (("min", min_s), ("opt", opt_s), ("max", max_s))}
     for kind, spec in given.items():
         for name in spec:
             if name not in inputs:
-                raise UserError(f"--{kind}-shape names input {name!r}, but the model's inputs are: {', '.join(inputs)}")
+                raise UserError(f"the {kind} shape names input {name!r}, but the model's inputs are: {', '.join(inputs)}")
     shapes = {}
     for name, dims in inputs.items():
         mn, op, mx = (given[k].get(name) for k in ("min", "opt", "max"))
@@ -100,19 +100,19 @@ def make_profile(model: onnx.ModelProto, min_s: str | None, opt_s: str | None, m
                 s = tuple(dims)
                 shapes[name] = (s, s, s)
                 continue
-            raise UserError(f"input {name!r} has dynamic dims {fmt_dims(dims)}: give --min-shape/--opt-shape/--max-shape {name}:...")
+            raise UserError(f"input {name!r} has dynamic dims {fmt_dims(dims)}: give min/opt/max shapes {name}:...")
         if op is not None and mn is None and mx is None:
             mn = mx = op
         if None in (mn, op, mx):
             op = op or mn or mx
             if mn is None or mx is None:
-                raise UserError(f"input {name!r}: give both --min-shape and --max-shape (and --opt-shape)")
+                raise UserError(f"input {name!r}: give both a min and a max shape (and an opt shape)")
         for label, s in (("min", mn), ("opt", op), ("max", mx)):
             if len(s) != len(dims):
-                raise UserError(f"--{label}-shape {name}:{fmt_shape(s)} has rank {len(s)}, the model's input has rank {len(dims)} ({fmt_dims(dims)})")
+                raise UserError(f"{label} shape {name}:{fmt_shape(s)} has rank {len(s)}, the model's input has rank {len(dims)} ({fmt_dims(dims)})")
             for i, (v, d) in enumerate(zip(s, dims)):
                 if isinstance(d, int) and d > 0 and v != d:
-                    raise UserError(f"--{label}-shape {name}:{fmt_shape(s)}: dim {i} is fixed to {d} in the model")
+                    raise UserError(f"{label} shape {name}:{fmt_shape(s)}: dim {i} is fixed to {d} in the model")
         for i in range(len(dims)):
             if not mn[i] <= op[i] <= mx[i]:
                 raise UserError(f"input {name!r} dim {i}: need min <= opt <= max, got {mn[i]} / {op[i]} / {mx[i]}")
@@ -131,7 +131,7 @@ def shape_outside_profile(name: str, shape: Sequence[int], lo: Sequence[int], hi
     for i, (v, a, b) in enumerate(zip(shape, lo, hi)):
         if not a <= v <= b:
             return (f"input {name!r} shape {fmt_shape(shape)} is outside the engine's profile "
-                    f"[{fmt_shape(lo)} .. {fmt_shape(hi)}] (dim {i}: {v} not in {a}..{b}); rebuild with a wider --min/--max-shape")
+                    f"[{fmt_shape(lo)} .. {fmt_shape(hi)}] (dim {i}: {v} not in {a}..{b}); rebuild with wider min/max shapes")
     return None
 
 
@@ -171,7 +171,7 @@ def resolve_plugin(model: onnx.ModelProto, plugin: str | os.PathLike | None) -> 
         n = len(spp_plugin_nodes(model))
         raise UserError(
             f"this is a plugin-mode file ({n} spp_deploy.SpatialPyramidPool node(s)) and no plugin library was found: "
-            "pass --plugin path/to/libspp_plugin.so or set SPP_DEPLOY_PLUGIN_LIB (build it with `spp-deploy plugin build`)"
+            "give the library's path or set SPP_DEPLOY_PLUGIN_LIB (build it with `spp-deploy plugin build`)"
         )
     return Path(found)
 
@@ -342,6 +342,8 @@ def build_engine(
     """Build (or fetch from the cache) a serialized engine for ``onnx_path``; writes ``output`` and
     ``output.json`` (metadata checked when the engine is loaded). User-input problems are reported
     before TensorRT is imported."""
+    from ..fileio import atomic_write
+
     model, raw = load_onnx(onnx_path)
     out = Path(output)
     if not out.parent.is_dir():
@@ -352,7 +354,7 @@ def build_engine(
     onnx_fp16 = any(vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16 for vi in model.graph.input)
     precision = "fp16" if (fp16 or onnx_fp16) else "fp32"
     if workspace_gib is not None and workspace_gib <= 0:
-        raise UserError(f"--workspace must be > 0 GiB, got {workspace_gib}")
+        raise UserError(f"the workspace must be > 0 GiB, got {workspace_gib}")
 
     trt = trt or import_tensorrt("spp-deploy build")
     version = str(trt.__version__)
@@ -360,7 +362,7 @@ def build_engine(
     strongly_typed = major >= 11 or not hasattr(trt.BuilderFlag, "FP16")
     if fp16 and strongly_typed and not onnx_fp16:
         raise UserError(
-            f"TensorRT {version} builds strongly typed networks: --fp16 needs an fp16 ONNX file "
+            f"TensorRT {version} builds strongly typed networks: fp16 needs an fp16 ONNX file "
             "(write one with `spp-deploy export --precision fp16`)"
         )
     gpu = gpu_identity()
@@ -373,7 +375,7 @@ def build_engine(
     t0 = time.perf_counter()
     cached = cache_dir() / f"{key}.engine"
     if use_cache and cached.is_file():
-        shutil.copyfile(cached, out)
+        atomic_write(out, lambda tmp: shutil.copyfile(cached, tmp))
         meta.save(out)
         return BuildResult(out, True, key, time.perf_counter() - t0, meta)
 
@@ -419,9 +421,7 @@ def build_engine(
     if serialized is None:
         raise UserError(f"TensorRT engine build failed: {logger.last_error()}")
     blob = bytes(serialized)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(blob)
-    os.replace(tmp, out)
+    atomic_write(out, lambda tmp: tmp.write_bytes(blob))
     meta.save(out)
     if timing_cache is not None:
         Path(timing_cache).write_bytes(bytes(config.get_timing_cache().serialize()))

@@ -60,10 +60,10 @@ class TrtRunner(Runner):
         plugin = self.plugin or (meta.plugin if meta and meta.plugin_mode else None)
         if plugin:
             if not Path(plugin).is_file():
-                raise UserError(f"{self.path} uses the SPP plugin, but the plugin library {plugin} does not exist: pass --plugin")
+                raise UserError(f"{self.path} uses the SPP plugin, but the plugin library {plugin} does not exist: give the library's path")
             load_plugin(Path(plugin), trt)
         elif meta is not None and meta.plugin_mode:
-            raise UserError(f"{self.path} uses the SPP plugin: pass --plugin path/to/libspp_plugin.so")
+            raise UserError(f"{self.path} uses the SPP plugin: give the path of libspp_plugin.so (or set SPP_DEPLOY_PLUGIN_LIB)")
         import torch
 
         if not torch.cuda.is_available():

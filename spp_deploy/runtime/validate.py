@@ -78,6 +78,15 @@ class Report:
     def failed(self) -> list[Record]:
         return [r for r in self.records if not r.passed]
 
+    def compared(self) -> int:
+        """Comparisons actually made (not skipped): zero means nothing was validated."""
+        return sum(r.skipped is None for r in self.records)
+
+    @property
+    def passed(self) -> bool:
+        """No failure, and at least one comparison: a run that skipped everything checked nothing."""
+        return not self.failed() and self.compared() > 0
+
     def counts(self) -> dict[str, int]:
         out = {"PASSED": 0, "FAILED": 0, "SKIPPED": 0}
         for r in self.records:
@@ -85,18 +94,21 @@ class Report:
         return out
 
     def as_dict(self) -> dict:
-        return {"summary": self.counts(), "passed": not self.failed(), "results": [r.as_dict() for r in self.records]}
+        return {"summary": self.counts(), "passed": self.passed, "results": [r.as_dict() for r in self.records]}
 
 
-def sweep_shapes(channels: int, sizes: Sequence[tuple[int, int, int]] | None, size_range: tuple[int, int] | None,
+DEFAULT_SAMPLES = 6  # sizes drawn from a size range without COUNT
+
+
+def sweep_shapes(channels: int, sizes: Sequence[tuple] | None, size_range: tuple[int, int] | None,
                  samples: int, batches: Sequence[int], seed: int) -> list[tuple[int, int, int, int]]:
-    """Full BxCxHxW shapes: explicit (B)xHxW sizes, or ``samples`` seeded random (H, W) in the range
-    (both ends included), each at every batch size (an explicit B in --sizes wins)."""
+    """Full BxCxHxW shapes: explicit (B or None, H, W) sizes, or ``samples`` seeded random (H, W)
+    in the range (both ends included), each at every batch size (an explicit B is kept)."""
     hw: list[tuple[int | None, int, int]] = []
     if sizes:
-        hw += [(b if b != 1 or len(batches) == 0 else None, h, w) for b, h, w in sizes]
+        hw += [tuple(s) for s in sizes]
     if size_range:
-        lo, hi = size_range
+        lo, hi = size_range[:2]
         rng = random.Random(seed)
         picks = [(lo, lo), (hi, hi)] + [(rng.randint(lo, hi), rng.randint(lo, hi)) for _ in range(max(0, samples - 2))]
         hw += [(None, h, w) for h, w in picks[:max(samples, 1)]]
@@ -109,20 +121,13 @@ def sweep_shapes(channels: int, sizes: Sequence[tuple[int, int, int]] | None, si
     return out
 
 
-def parse_range(text: str) -> tuple[int, int]:
-    try:
-        lo, hi = (int(v) for v in text.split(".."))
-    except ValueError:
-        raise UserError(f"bad --size-range {text!r}: expected LO..HI, e.g. 32..1024") from None
-    if not 1 <= lo <= hi:
-        raise UserError(f"bad --size-range {text!r}: need 1 <= LO <= HI")
-    return lo, hi
-
-
-def parse_tolerances(text: str | None, flag: str) -> dict[str, float]:
-    """'1e-5' -> {'*': 1e-5}; 'output:1e-5,aux:1e-3' -> per output."""
-    if not text:
+def parse_tolerances(text: str | None, flag: str = "tolerance") -> dict[str, float]:
+    """'1e-5' -> {'*': 1e-5}; 'output:1e-5,aux:1e-3' -> per output. ``flag`` names the value in
+    messages (the CLI passes its flag)."""
+    if text is None:
         return {}
+    if not text.strip():
+        raise UserError(f"bad {flag} {text!r}: expected a number or output:number")
     out = {}
     for item in text.split(","):
         name, sep, val = item.strip().rpartition(":")
@@ -192,6 +197,13 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
             continue
         inputs.append((tuple(shape), None, rng.standard_normal(shape, dtype=np.float32)))
     for label, arr in cfg.images:
+        why = source_error(model, arr.shape)
+        if why:
+            for b in cfg.backends:
+                emit(Record(b, tuple(arr.shape), "*", skipped=f"the PyTorch model cannot run here: {why}", label=label))
+                if on_step:
+                    on_step()
+            continue
         inputs.append((tuple(arr.shape), label, arr.astype(np.float32)))
     if not inputs:
         return report

@@ -1,0 +1,217 @@
+"""Every command-line argument the subcommands share, defined once (as Polygraphy's tools/args).
+
+One grammar per concept: shapes ``BxCxHxW``, sizes ``[B]xHxW``, size ranges
+``START:STOP[:COUNT]``, batch lists ``1,8``, ``--json [PATH]`` (stdout without a PATH). Values
+are parsed by argparse ``type=`` functions built on the library's parsers, so a bad value is
+reported as ``argument --flag: <the library's message>``: the library never names a flag, the
+CLI does. Choices and defaults come from the library's constants. Nothing heavy is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable, Sequence
+
+from ..constants import DEFAULT_OPSET, DEFAULT_PRECISION, DEFAULT_SPP_IMPL, DYNAMIC_AXES, OPSETS, PRECISIONS, SPP_IMPLS
+from ..errors import UserError
+
+STDOUT = "-"
+
+
+def value_type(parse: Callable[[str], object], name: str) -> Callable[[str], object]:
+    """An argparse ``type`` from a library parser: its ``UserError`` becomes argparse's
+    "argument --flag: message"."""
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except UserError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = name  # argparse's "invalid <name> value" fallback
+    return convert
+
+
+def _nonempty(text: str) -> str:
+    if not text.strip():
+        raise UserError("empty value")
+    return text
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise UserError(f"bad value {text!r}: expected comma-separated numbers, e.g. 0.485,0.456,0.406") from None
+
+
+def _dynamic(text: str) -> list[str]:
+    """'batch,height,width' (any of them) or 'none' for a static file."""
+    if text.strip() == "none":
+        return []
+    axes = [d.strip() for d in text.split(",")]
+    if not all(axes):
+        raise UserError(f"bad dynamic axes {text!r}: expected a comma list of {', '.join(DYNAMIC_AXES)}, or none")
+    unknown = [a for a in axes if a not in DYNAMIC_AXES]
+    if unknown:
+        raise UserError(f"unknown dynamic axis {unknown[0]!r} (known: {', '.join(DYNAMIC_AXES)}; or none)")
+    return axes
+
+
+def _kwargs(text: str) -> dict:
+    from ..loading import parse_kwargs
+
+    return parse_kwargs(text)
+
+
+def _shape(text: str):
+    from ..shapes import parse_input_shape
+
+    return parse_input_shape(text)
+
+
+def _shapes(text: str):
+    from ..shapes import parse_shapes
+
+    return parse_shapes(text)
+
+
+def _sizes(text: str):
+    from ..shapes import parse_sizes
+
+    return parse_sizes(text)
+
+
+def _size_range(text: str):
+    from ..shapes import parse_size_range
+
+    return parse_size_range(text)
+
+
+def _batches(text: str):
+    from ..shapes import parse_batches
+
+    return parse_batches(text)
+
+
+def backends_type(known: Sequence[str]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        from ..runtime.backends import parse_backends
+
+        return parse_backends(text, known=tuple(known))
+
+    return value_type(parse, "backends")
+
+
+# -- argument groups ---------------------------------------------------------------------------------
+
+
+def add_model_arg(p: argparse.ArgumentParser, required: bool = True, default: str | None = None,
+                  help: str = "zoo:NAME, module.path:factory or path/file.py:factory") -> None:
+    p.add_argument("--model", required=required, default=default, type=value_type(_nonempty, "model"), help=help)
+
+
+def add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    add_model_arg(p, required)
+    p.add_argument("--model-kwargs", type=value_type(_kwargs, "JSON"), help="JSON object passed to the factory")
+    p.add_argument("--weights", help="state dict / checkpoint, loaded with torch.load(weights_only=True)")
+
+
+def add_input_shape_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-shape", type=value_type(_shape, "shape"),
+                   help="example input BxCxHxW (zoo models have a default)")
+
+
+def add_recognition_args(p: argparse.ArgumentParser, no_sppf_help: str) -> None:
+    p.add_argument("--spp-layer", action="append", metavar="PATH=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER",
+                   help="declare the module at PATH an SPP layer with this config (repeatable)")
+    p.add_argument("--no-sppf", action="store_true", help=no_sppf_help)
+    add_tabulate_arg(p)
+
+
+def add_tabulate_arg(p: argparse.ArgumentParser) -> None:
+    from ..recognize.tabulate import DEFAULT_LIMIT
+
+    def limit(text: str) -> int:
+        if not text.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+        return int(text)
+
+    p.add_argument("--tabulate-limit", type=limit, default=DEFAULT_LIMIT, metavar="N",
+                   help=f"probe SPP layers that follow no named bin rule at every H, W up to N and export "
+                        f"their measured bins (exact up to N, NaN past it; 0: off; default {DEFAULT_LIMIT})")
+
+
+def add_onnx_export_args(p: argparse.ArgumentParser, purpose: str = "") -> None:
+    """--opset and --spp-impl (export, and bench's temporary export)."""
+    p.add_argument("--opset", type=int, choices=OPSETS, default=DEFAULT_OPSET, metavar="OPSET",
+                   help=f"ONNX opset, {OPSETS[0]}..{OPSETS[-1]} (default {DEFAULT_OPSET}){purpose}")
+    p.add_argument("--spp-impl", choices=SPP_IMPLS, default=DEFAULT_SPP_IMPL,
+                   help=f"standard: ONNX ops; plugin: one TensorRT plugin node (default {DEFAULT_SPP_IMPL}){purpose}")
+
+
+def add_dynamic_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dynamic", type=value_type(_dynamic, "axes"), default=list(DYNAMIC_AXES),
+                   help=f"dynamic axes, comma separated, or none (default: {','.join(DYNAMIC_AXES)})")
+
+
+def add_precision_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                   help=f"fp16: a float16 model (for TensorRT 11) (default {DEFAULT_PRECISION})")
+
+
+def add_model_file_args(p: argparse.ArgumentParser, onnx_help: str = "ONNX file (ort-* backends)",
+                        engine_help: str = "TensorRT engine (backend trt)") -> None:
+    p.add_argument("--onnx", type=value_type(_nonempty, "path"), help=onnx_help)
+    p.add_argument("--engine", type=value_type(_nonempty, "path"), help=engine_help)
+    add_plugin_arg(p)
+
+
+def add_plugin_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugin", type=value_type(_nonempty, "path"),
+                   help="libspp_plugin.so for plugin-mode files/engines (default: $SPP_DEPLOY_PLUGIN_LIB, ./build)")
+
+
+def add_backends_arg(p: argparse.ArgumentParser, known: Sequence[str], default: str | None, help_default: str) -> None:
+    p.add_argument("--backends", type=backends_type(known), default=default,
+                   help=f"comma separated: {', '.join(known)} (default: {help_default})")
+
+
+def add_sweep_args(p, sizes_help: str, range_help: str, batch_help: str):
+    """--sizes [B]xHxW,..., --size-range START:STOP[:COUNT], --batch 1,8 (validate, bench, export's
+    --sizes). Returns the group."""
+    g = p.add_argument_group("sizes")
+    g.add_argument("--sizes", type=value_type(_sizes, "sizes"), metavar="[B]xHxW,...", help=sizes_help)
+    if range_help:
+        g.add_argument("--size-range", type=value_type(_size_range, "range"), metavar="START:STOP[:COUNT]",
+                       help=range_help)
+    if batch_help:
+        g.add_argument("--batch", type=value_type(_batches, "batches"), metavar="B,...", help=batch_help)
+    return g
+
+
+def add_shapes_arg(p, help: str) -> None:
+    p.add_argument("--shapes", type=value_type(_shapes, "shapes"), metavar="BxCxHxW,...", help=help)
+
+
+def add_normalize_args(p: argparse.ArgumentParser, what: str = "") -> None:
+    p.add_argument("--mean", type=value_type(_floats, "numbers"),
+                   help=f"per-channel mean{what} on the 0..1 scale, e.g. 0.485,0.456,0.406")
+    p.add_argument("--std", type=value_type(_floats, "numbers"), help=f"per-channel std{what}, e.g. 0.229,0.224,0.225")
+
+
+def add_seed_arg(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--seed", type=int, default=0, help=f"{what} seed (default 0)")
+
+
+def add_json_arg(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", nargs="?", const=STDOUT, metavar="PATH", type=value_type(_nonempty, "path"),
+                   help=f"write {what} as JSON to PATH (no PATH, or -: to stdout, and the rest to stderr)")
+
+
+def add_output_arg(p: argparse.ArgumentParser, help: str, required: bool = False) -> None:
+    p.add_argument("-o", "--output", required=required, help=help)
+
+
+def add_force_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true", help="replace existing output files, read-only ones included")

@@ -1,0 +1,17 @@
+"""Choices and defaults the library and the command line share (light: no torch, no onnx), so
+that a CLI flag's ``choices`` and ``default`` are the library's own."""
+
+DYNAMIC_AXES = ("batch", "height", "width")
+DEFAULT_OPSET = 20
+MIN_OPSET = 18  # ReduceMax with axes as an input
+MAX_OPSET = 23
+OPSETS = tuple(range(MIN_OPSET, MAX_OPSET + 1))
+SPP_IMPLS = ("standard", "plugin")
+DEFAULT_SPP_IMPL = "standard"
+# (rtol relative to the reference's largest magnitude, atol) of the export parity check
+PRECISION_TOLERANCES = {"fp32": (1e-5, 0.0), "fp16": (1e-2, 1e-3)}
+PRECISIONS = tuple(PRECISION_TOLERANCES)
+DEFAULT_PRECISION = "fp32"
+BACKENDS = ("torch", "torch-fp64", "ort-cpu", "ort-cuda", "ort-trt", "trt")  # run, validate
+BENCH_BACKENDS = ("torch", "torch-cuda", "ort-cpu", "ort-cuda", "ort-trt", "trt")  # bench
+DEFAULT_BENCH_BACKENDS = ("torch", "ort-cpu")
