@@ -191,8 +191,13 @@ def _nan_fix(b: GraphBuilder, x: Sym, out: Sym, direct: dict[int, _Direct], cfg:
             wit[n] = _reduce(t, "ReduceSum", d.cols(s, t), [4])
         else:
             wit[n] = _derived_level(t, wit[plan[n]], plan[n], n, "ReduceSum")
-    w = _flatten(t, wit, cfg, x.dtype)
-    fixed = t.op("Where", [t.op("IsNaN", [w.tensor], np.bool_).tensor, w.tensor, out.tensor], x.dtype)
+    return _if_x_has_nan(b, x, out, t, _flatten(t, wit, cfg, x.dtype))
+
+
+def _if_x_has_nan(b: GraphBuilder, x: Sym, out: Sym, t: GraphBuilder, witness: Sym) -> Sym:
+    """``out`` with NaN where ``witness`` (built in ``t``) is NaN, evaluated only when x holds a
+    NaN at all (ReduceSum over x is NaN then; a false alarm from inf - inf only costs time)."""
+    fixed = t.op("Where", [t.op("IsNaN", [witness.tensor], np.bool_).tensor, witness.tensor, out.tensor], x.dtype)
     e = GraphBuilder(f"{b.prefix}/clean")
     same = e.op("Identity", [out.tensor], x.dtype)
     total = b.op("ReduceSum", [x.tensor, _axes(b, [0, 1, 2, 3])], x.dtype, keepdims=0)
@@ -242,9 +247,8 @@ def _table_row(b: GraphBuilder, table: np.ndarray, i: Sym, dtype: Any, shape: Se
 
 
 class _TabGroup(NamedTuple):
-    ir: _Index
-    ic: _Index
-    rows: Sym  # [n_rows, 1] row starts (for the avg mask widths, kept in ir)
+    ir: _Index  # row bins of the group
+    ic: _Index  # column bins of the group
     cols: "_ColumnGather"
     n_rows: int
     n_cols: int
@@ -262,7 +266,7 @@ def _tab_groups(b: GraphBuilder, x: Sym, spec, ih: Sym, iw: Sym, H: Sym, W: Sym)
 
         ir, ic = axis(spec.rows, row_ids, ih, H), axis(spec.cols, col_ids, iw, W)
         nr, nc = len(row_ids), len(col_ids)
-        groups.append(_TabGroup(ir, ic, None, _ColumnGather(b, x, ic, nr, nc), nr, nc))
+        groups.append(_TabGroup(ir, ic, _ColumnGather(b, x, ic, nr, nc), nr, nc))
         rk = {r: j for j, r in enumerate(row_ids)}
         ck = {c: j for j, c in enumerate(col_ids)}
         for k in ks:
@@ -339,11 +343,4 @@ def _tab_nan_fix(b: GraphBuilder, x: Sym, y: Sym, groups, pos: np.ndarray, total
     """PyTorch's max propagates NaN, ONNX Runtime's ReduceMax skips it: where x holds a NaN, a
     per-bin sum of squares over the same bins (NaN exactly when the bin holds one) decides."""
     t = GraphBuilder(f"{b.prefix}/nan")
-    w = _tab_pool(t, x, groups, pos, total, "ReduceSumSquare", "ReduceSum", "max")
-    fixed = t.op("Where", [t.op("IsNaN", [w.tensor], np.bool_).tensor, w.tensor, y.tensor], x.dtype)
-    e = GraphBuilder(f"{b.prefix}/clean")
-    same = e.op("Identity", [y.tensor], x.dtype)
-    total_x = b.op("ReduceSum", [x.tensor, _axes(b, [0, 1, 2, 3])], x.dtype, keepdims=0)
-    cond = b.op("IsNaN", [total_x.tensor], np.bool_)
-    branch = lambda g, out, name: gs.Graph(nodes=g.nodes, outputs=[out.tensor], name=f"{b.prefix}/{name}")  # noqa: E731
-    return b.op("If", [cond.tensor], x.dtype, then_branch=branch(t, fixed, "nan"), else_branch=branch(e, same, "clean"))
+    return _if_x_has_nan(b, x, y, t, _tab_pool(t, x, groups, pos, total, "ReduceSumSquare", "ReduceSum", "max"))
