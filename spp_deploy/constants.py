@@ -15,3 +15,4 @@ DEFAULT_PRECISION = "fp32"
 BACKENDS = ("torch", "torch-fp64", "ort-cpu", "ort-cuda", "ort-trt", "trt")  # run, validate
 BENCH_BACKENDS = ("torch", "torch-cuda", "ort-cpu", "ort-cuda", "ort-trt", "trt")  # bench
 DEFAULT_BENCH_BACKENDS = ("torch", "ort-cpu")
+DEFAULT_TABULATE_LIMIT = 2048  # largest H, W a probed (tabulated) SPP layer is exported exactly for

@@ -130,7 +130,7 @@ def add_recognition_args(p: argparse.ArgumentParser, no_sppf_help: str) -> None:
 
 
 def add_tabulate_arg(p: argparse.ArgumentParser) -> None:
-    from ..recognize.tabulate import DEFAULT_LIMIT
+    from ..constants import DEFAULT_TABULATE_LIMIT as DEFAULT_LIMIT
 
     def limit(text: str) -> int:
         if not text.strip().isdigit():

@@ -24,9 +24,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..constants import DEFAULT_TABULATE_LIMIT
 from ..tabulated import AxisTable, TableSpec, tabulated_eager
 
-DEFAULT_LIMIT = 2048
+DEFAULT_LIMIT = DEFAULT_TABULATE_LIMIT
 _NPROBE = 5
 _TOL = 1e-6
 
