@@ -80,7 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return e.code if isinstance(e.code, int) else 0
         return args.func(args)
     except UserError as e:
-        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
+        from .commands.args import flag_for
+
+        print(f"{PROG}: error: {_one_line(e.render(flag_for))}", file=sys.stderr)
         return e.exit_code
     except MemoryError:
         print(f"{PROG}: error: out of memory (try a smaller input shape or batch)", file=sys.stderr)

@@ -1,10 +1,38 @@
 """User-facing errors: the CLI prints these as one line and exits non-zero, without a traceback."""
 
+from __future__ import annotations
+
+from typing import Callable
+
 
 class UserError(Exception):
-    """A mistake in the user's input (model spec, shape, path, rule): reported in one line."""
+    """A mistake in the user's input (model spec, shape, path, rule): reported in one line.
+
+    ``option`` names the library argument the mistake is about and ``example`` a value for it
+    that would fix it. The library never names command-line flags: ``render`` writes the message
+    with the argument's name, and the CLI passes ``flag`` to name its own flag instead.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str = "", *, option: str | None = None, example: str | None = None):
+        super().__init__(message)
+        self.option = option
+        self.example = example
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def render(self, flag: Callable[[str], str] | None = None) -> str:
+        """The message, naming ``option`` as the Python argument, or as ``flag(option)`` (a CLI flag)."""
+        text = str(self.args[0]) if self.args else ""
+        if self.option is None:
+            return text
+        if self.example is None:
+            return f"{flag(self.option) if flag else self.option}: {text}"
+        if flag:
+            return f"{text}: {flag(self.option)} '{self.example}'"
+        return f"{text}: {self.option}=[{self.example!r}]"
 
 
 class ParityError(UserError):

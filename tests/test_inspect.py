@@ -56,4 +56,4 @@ def test_table_output(cli):
 
 def test_bad_declaration_is_one_line(cli):
     code, _, err = cli("inspect", "--model", "zoo:keras-spp", "--spp-layer", "nope=levels:2")
-    assert code == 2 and "no such module" in err and err.count("\n") == 1
+    assert code == 2 and "--spp-layer: declared SPP layer 'nope' is not a module" in err and err.count("\n") == 1

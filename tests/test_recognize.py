@@ -1,6 +1,8 @@
 """Recognition of the seed SPP layers, behavioural identification (exact or nothing) and the
 temporary rewrite used for export."""
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -8,6 +10,7 @@ from torch import nn
 import seeds as ref
 from spp_deploy import seeds
 from spp_deploy.recognize import SppConfig, canonicalize, identify, parse_declaration, scan
+from spp_deploy.commands.args import flag_for
 from spp_deploy.errors import UserError
 
 
@@ -125,5 +128,47 @@ def test_declaration_parsing_and_use():
     model = nn.Sequential(nn.Conv2d(3, 4, 1), Unregistered())
     r = _only(scan(model, torch.randn(1, 3, 16, 16), declared={"1": SppConfig((3, 1), "avg", "ceil_pad")}))
     assert r.how == "declared"
-    with pytest.raises(UserError, match="no such module"):
+    # the command line's declaration strings are accepted as they are, as a list or as mapping values
+    for same in (["1=levels:3,1;bins=ceil_pad;mode=avg"], {"1": "levels:3,1;bins=ceil_pad;mode=avg"}):
+        assert _only(scan(model, torch.randn(1, 3, 16, 16), declared=same)).config == r.config
+    with pytest.raises(UserError, match="is not a module") as e:
         scan(model, None, declared={"nope": cfg})
+    assert e.value.option == "spp_layers" and "--" not in str(e.value)
+    assert e.value.render(flag_for).startswith("--spp-layer: declared SPP layer 'nope'")
+
+
+def test_library_messages_name_no_command_line_flag():
+    """The library names its own arguments; only cli.py and commands/ name flags (via flag_for)."""
+    import ast
+    from pathlib import Path
+
+    import spp_deploy
+
+    root = Path(spp_deploy.__file__).parent
+    external = {"--extra-index-url", "--build", "--target"}  # pip's and cmake's flags, not ours
+    found = []
+    for f in root.rglob("*.py"):
+        if f.name == "cli.py" or "commands" in f.parts:
+            continue
+        tree = ast.parse(f.read_text())
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                      and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings:
+                for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]+", n.value):
+                    if flag not in external:
+                        found.append(f"{f.relative_to(root)}:{n.lineno}: {flag}")
+    assert not found, found
+
+
+def test_recognition_leaves_the_global_rng_alone():
+    """Probing draws from its own seeded generators: exports are repeatable and the user's RNG
+    stream is untouched."""
+    import wild_layers as W
+
+    for model, x in ((seeds.DetectionNetSPP(hidden=8), torch.randn(1, 3, 32, 32)),
+                     (W.Model(W.PadThenPool()), torch.randn(1, 3, 13, 13))):
+        state = torch.get_rng_state()
+        reports = scan(model, x, tabulate_limit=32)
+        assert reports and torch.equal(torch.get_rng_state(), state)

@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import wild_layers as W
+from spp_deploy.commands.args import flag_for
 from spp_deploy.errors import UserError
 from spp_deploy.export import export_onnx
 from spp_deploy.recognize import scan
@@ -102,8 +103,11 @@ def test_adversarial_layers_are_refused_by_name(layer, finding, tmp_path):
     with pytest.raises(UserError) as e:
         export_onnx(W.Model(layer), torch.randn(1, 3, 13, 13), out, tabulate_limit=64)
     msg = str(e.value)
-    assert "'spp'" in msg and type(layer).__name__ in msg and finding in msg and "--spp-layer" in msg
+    assert "'spp'" in msg and type(layer).__name__ in msg and finding in msg and "--" not in msg
     assert "\n" not in msg and not out.exists() and list(tmp_path.iterdir()) == []
+    # the remedy is a declaration the library itself accepts, and the CLI says it as its flag
+    assert "spp_layers=['spp=levels:4,2,1;bins=RULE" in msg
+    assert e.value.render(flag_for).endswith("declare it: --spp-layer 'spp=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER'")
 
 
 def test_probe_refusals_say_what_was_found():

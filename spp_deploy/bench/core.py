@@ -276,7 +276,7 @@ def _bench_one(backend: Backend, shape: Shape, x: np.ndarray, config: BenchConfi
         rec = BenchRecord(name, shape, "ok", None, v.transfers, rec_threads, lat.summary(shape[0]))
         if lat.noisy:
             warn(f"{rec.label} at {text} is noisy: CV {lat.cv:.0%} > {NOISY_CV:.0%} "
-                 "(close other programs, or raise --iterations/--duration/--warmup)")
+                 "(close other programs, or measure longer: more iterations, duration or warm-up)")
         out.append(rec)
     return out
 

@@ -17,6 +17,14 @@ from ..errors import UserError
 
 STDOUT = "-"
 
+# Library arguments whose flag is not simply --name-with-dashes (UserError.option -> flag).
+FLAGS = {"spp_layers": "--spp-layer"}
+
+
+def flag_for(option: str) -> str:
+    """The command-line flag for a library argument named in a ``UserError``."""
+    return FLAGS.get(option, "--" + option.replace("_", "-"))
+
 
 def value_type(parse: Callable[[str], object], name: str) -> Callable[[str], object]:
     """An argparse ``type`` from a library parser: its ``UserError`` becomes argparse's
@@ -30,6 +38,12 @@ def value_type(parse: Callable[[str], object], name: str) -> Callable[[str], obj
 
     convert.__name__ = name  # argparse's "invalid <name> value" fallback
     return convert
+
+
+def _declaration(text: str):
+    from ..recognize.config import parse_declaration  # imports torch: only when the flag is given
+
+    return parse_declaration(text)
 
 
 def _nonempty(text: str) -> str:
@@ -123,7 +137,8 @@ def add_input_shape_arg(p: argparse.ArgumentParser) -> None:
 
 
 def add_recognition_args(p: argparse.ArgumentParser, no_sppf_help: str) -> None:
-    p.add_argument("--spp-layer", action="append", metavar="PATH=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER",
+    p.add_argument("--spp-layer", action="append", type=value_type(_declaration, "declaration"),
+                   metavar="PATH=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER",
                    help="declare the module at PATH an SPP layer with this config (repeatable)")
     p.add_argument("--no-sppf", action="store_true", help=no_sppf_help)
     add_tabulate_arg(p)

@@ -14,13 +14,12 @@ def run(args) -> int:
     import torch
 
     from ..export import export_onnx
-    from ..recognize.config import parse_declaration
     from ..runtime.compare import source_error
 
     out = output_path(args, args.output, "output")
     dynamic = args.dynamic
     sizes = [(b or 1, h, w) for b, h, w in args.sizes] if args.sizes else None
-    declared = dict(parse_declaration(d) for d in args.spp_layer or [])
+    declared = dict(args.spp_layer or [])
     model = load_model_from_args(args)
     shape = input_shape(args)
     with allocation_errors(shape):

@@ -13,12 +13,11 @@ def collect(args) -> dict:
     import torch
 
     from ..recognize import scan
-    from ..recognize.config import parse_declaration
     from ..recognize.ranges import illegal_inputs, legal_at_spp_input
 
     model = load_model_from_args(args)
     shape = input_shape(args)
-    declared = dict(parse_declaration(d) for d in args.spp_layer or [])
+    declared = dict(args.spp_layer or [])
     layers = []
     with allocation_errors(shape):
         x = torch.randn(*shape)

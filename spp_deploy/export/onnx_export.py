@@ -202,7 +202,7 @@ def trace_to_onnx(
     spp_impl: str = "standard",
     recognize: bool = True,
     sppf: bool = True,
-    spp_layers: Mapping[str, object] | None = None,
+    spp_layers: Mapping[str, object] | Sequence[str] | None = None,
     tabulate_limit: int | None = None,
 ) -> tuple[onnx.ModelProto, int, list]:
     """In-memory ONNX of ``model`` with its SPP layers made canonical for the trace (and restored
@@ -221,22 +221,29 @@ def trace_to_onnx(
         try:
             proto = to_onnx_model(traced, example, dynamic, opset, spp_impl)
         except UserError as e:
-            raise UserError(refusal(reports) or str(e)) from e
+            why = refusal(reports)
+            if why is None:
+                raise
+            raise why from e
     count += sum(1 for r in reports if r.site is not None and r.rewrites)
     return proto, count, list(reports)
 
 
-def refusal(reports: Sequence) -> str | None:
+def refusal(reports: Sequence, error: type[UserError] = UserError, after: str = "") -> UserError | None:
     """One line naming the SPP layers export had to leave as they are, what probing found, and
-    what to do; None when every SPP-like layer was handled (the failure is elsewhere)."""
+    what to do (declare it); None when every SPP-like layer was handled (the failure is elsewhere).
+    ``after``: what failed, told before the remedy."""
+    from ..recognize.config import DECLARATION_FORM
+
     left = [r for r in reports if r.status in ("none", "ambiguous") and not r.rewrites]
     if not left:
         return None
     r = left[0]
     more = f" (and {len(left) - 1} more SPP-like layer(s))" if len(left) > 1 else ""
     path = r.path.split(".forward ->")[0] if r.site is not None else r.path
-    return (f"cannot export SPP layer {r.path!r} ({r.kind}){more} with dynamic H/W: {r.reason or r.status}; "
-            f"if you know what it computes, declare it: --spp-layer {path or '<path>'}=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER")
+    return error(f"cannot export SPP layer {r.path!r} ({r.kind}){more} with dynamic H/W: {r.reason or r.status}"
+                 f"{after}; if you know what it computes, declare it",
+                 option="spp_layers", example=DECLARATION_FORM.replace("PATH", path or "PATH", 1))
 
 
 def export_onnx(
@@ -252,7 +259,7 @@ def export_onnx(
     progress=None,
     recognize: bool = True,
     sppf: bool = True,
-    spp_layers: Mapping[str, object] | None = None,
+    spp_layers: Mapping[str, object] | Sequence[str] | None = None,
     precision: str = "fp32",
     tabulate_limit: int | None = None,
 ) -> ExportResult:
@@ -265,7 +272,8 @@ def export_onnx(
     Before the file appears, ONNX Runtime CPU is compared with PyTorch at 8+ sizes (or
     ``sizes``: (batch, height, width)); on a mismatch ``ParityError`` is raised and nothing is
     written. ``recognize`` rewrites known/identified SPP layers (``spp_layers``: explicit
-    {module path: SppConfig}); ``sppf`` turns ultralytics SPP into SPPF.
+    declarations, {module path: SppConfig or 'levels:4,2,1;bins=RULE;...'} or
+    ['PATH=levels:4,2,1;bins=RULE;...', ...] as the command line takes them); ``sppf`` turns ultralytics SPP into SPPF.
     """
     example = example_inputs[0] if isinstance(example_inputs, (tuple, list)) else example_inputs
     if not isinstance(example, torch.Tensor) or example.dim() != 4:
@@ -289,8 +297,10 @@ def export_onnx(
             result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol,
                                                 atol=atol)
         except ParityError as e:
-            why = refusal(reports)
-            raise ParityError(f"{why}. Parity check: {e}" if why else str(e)) from e
+            why = refusal(reports, ParityError, f"; parity check: {e}")
+            if why is None:
+                raise
+            raise why from e
 
     write_atomic(proto, Path(path), verify)
     return result

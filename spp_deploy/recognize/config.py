@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Iterable, Mapping
 
 from .. import bins as _bins
 from ..errors import UserError
@@ -33,6 +34,9 @@ class SppConfig:
         return {"levels": list(self.levels), "mode": self.mode, "bins": self.bins, "order": self.order}
 
 
+DECLARATION_FORM = "PATH=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER"
+
+
 def parse_declaration(text: str) -> tuple[str, SppConfig]:
     """'features.spp=levels:4,2,1;bins=ceil_pad;mode=max;order=channel_major' -> (path, config).
 
@@ -41,19 +45,37 @@ def parse_declaration(text: str) -> tuple[str, SppConfig]:
     path, sep, rest = text.partition("=")
     path = path.strip()
     if not sep or not path or not re.fullmatch(r"[\w.]+", path):
-        raise UserError(f"bad --spp-layer {text!r}: expected PATH=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER")
+        raise UserError(f"bad SPP layer declaration {text!r}: expected {DECLARATION_FORM}")
+    return path, parse_config(rest, text)
+
+
+def parse_config(fields_text: str, whole: str | None = None) -> SppConfig:
+    """'levels:4,2,1;bins=ceil_pad;mode=max' -> SppConfig (the part of a declaration after PATH=)."""
+    whole = fields_text if whole is None else whole
     fields: dict[str, str] = {}
-    for item in filter(None, (f.strip() for f in rest.split(";"))):
+    for item in filter(None, (f.strip() for f in fields_text.split(";"))):
         m = re.fullmatch(r"(\w+)\s*[:=]\s*(.+)", item)
         if not m or m.group(1) not in ("levels", "bins", "rule", "mode", "order"):
-            raise UserError(f"bad --spp-layer field {item!r} (known: levels, bins, mode, order)")
+            raise UserError(f"bad field {item!r} in SPP layer declaration {whole!r} (known: levels, bins, mode, order)")
         fields["bins" if m.group(1) == "rule" else m.group(1)] = m.group(2).strip()
     if "levels" not in fields:
-        raise UserError(f"--spp-layer {text!r} needs levels, e.g. levels:4,2,1")
+        raise UserError(f"SPP layer declaration {whole!r} needs levels, e.g. levels:4,2,1")
     try:
         levels = tuple(int(v) for v in fields["levels"].split(","))
-        cfg = SppConfig(levels, fields.get("mode", "max"), fields.get("bins", "adaptive"),
-                        fields.get("order", "channel_major"))
+        return SppConfig(levels, fields.get("mode", "max"), fields.get("bins", "adaptive"),
+                         fields.get("order", "channel_major"))
     except ValueError as e:
-        raise UserError(f"bad --spp-layer {text!r}: {e}") from None
-    return path, cfg
+        raise UserError(f"bad SPP layer declaration {whole!r}: {e}") from None
+
+
+def declarations(spp_layers: Mapping[str, SppConfig | str] | Iterable[str] | None) -> dict[str, SppConfig]:
+    """The user's declared SPP layers as {module path: SppConfig}: a mapping whose values are
+    configs or declaration fields ('levels:4,2,1;bins=floor_ceil'), or declaration strings
+    ('features.spp=levels:4,2,1;bins=floor_ceil'), the form the command line takes."""
+    if not spp_layers:
+        return {}
+    if isinstance(spp_layers, str):
+        spp_layers = [spp_layers]
+    if isinstance(spp_layers, Mapping):
+        return {p: c if isinstance(c, SppConfig) else parse_config(str(c), f"{p}={c}") for p, c in spp_layers.items()}
+    return dict(parse_declaration(d) for d in spp_layers)

@@ -175,7 +175,7 @@ def _lint_node(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]
                 yield Finding("error", name, f"{n.domain}.{op}", "plugin node lacks the plugin_version attribute")
             else:
                 yield Finding("info", name, f"{n.domain}.{op}",
-                              "TensorRT plugin node: the build needs libspp_plugin.so (--plugin)")
+                              "TensorRT plugin node: the build needs the plugin library libspp_plugin.so")
         else:
             yield Finding("warning", name, f"{n.domain}.{op}",
                           f"custom-domain op: TensorRT needs a plugin registered as {op!r}")

@@ -363,7 +363,7 @@ def build_engine(
     if fp16 and strongly_typed and not onnx_fp16:
         raise UserError(
             f"TensorRT {version} builds strongly typed networks: fp16 needs an fp16 ONNX file "
-            "(write one with `spp-deploy export --precision fp16`)"
+            "(export the model in fp16 precision)"
         )
     gpu = gpu_identity()
     plugin_sha = file_sha256(plugin_path) if plugin_path else None
