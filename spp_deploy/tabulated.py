@@ -100,7 +100,7 @@ class TableSpec:
         """Bins grouped into levels: (row bins, col bins, bins), where every bin's row extent
         equals one of the group's row bins and its column extent one of its column bins, and the
         group is the product of the two (a pyramid level). Lowering pools each group as a grid."""
-        rk, ck = _unique_columns(self.rows), _unique_columns(self.cols)
+        rk, ck = unique_columns(self.rows), unique_columns(self.cols)
         parent: dict[tuple, tuple] = {}
 
         def find(a: tuple) -> tuple:
@@ -121,7 +121,7 @@ class TableSpec:
         return list(out.values())
 
 
-def _unique_columns(t: AxisTable) -> list[int]:
+def unique_columns(t: AxisTable) -> list[int]:
     """For each bin, the id of the first bin with the same extent and padding at every size."""
     ids: list[int] = []
     seen: dict[bytes, int] = {}

@@ -48,7 +48,8 @@ class _Exported:
         self.result = export_onnx(layer, torch.randn(1, C, 13, 13), path, tabulate_limit=LIMIT)
         self.sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         self.out_shape = _source(layer, np.zeros((1, C, 13, 13), np.float32)).shape[1:]
-        self.mode = self.result.layers[0].table.mode
+        r = self.result.layers[0]
+        self.mode = r.config.mode if r.config else r.table.mode
 
     def check(self, x):
         out = self.sess.run(None, {"input": x})[0]
@@ -66,10 +67,20 @@ def exported(request, tmp_path_factory):
     return _Exported(FAMILIES[request.param](), tmp_path_factory.mktemp("tab") / "m.onnx")
 
 
-def test_every_size_1_to_300_on_each_axis(exported):
+NAMED = {"adaptive-3d-max", "adaptive-3d-avg"}  # adaptive bins, only laid out [B, C, sum n^2]
+
+
+def test_every_size_1_to_300_on_each_axis(exported, request):
     rng = np.random.default_rng(0)
     r = exported.result.layers[0]
-    assert r.how == "tabulated" and r.table.limit == LIMIT and exported.result.spp_layers == 1
+    assert r.how == "tabulated" and exported.result.spp_layers == 1
+    if request.node.callspec.params["exported"] in NAMED:  # the tables are a named rule: no size limit
+        assert r.table is None and (r.config.bins, r.config.levels, r.rule) == ("adaptive", (1, 2, 4), "adaptive")
+        for s in (LIMIT + 1, 2 * LIMIT + 7):
+            exported.check(rng.standard_normal((2, C, s, 13), dtype=np.float32))
+            exported.check(rng.standard_normal((2, C, 11, s), dtype=np.float32))
+    else:
+        assert r.config is None and r.table.limit == LIMIT
     for s in range(1, 301):
         exported.check(rng.standard_normal((2, C, s, 13), dtype=np.float32))
         exported.check(rng.standard_normal((2, C, 13, s), dtype=np.float32))
@@ -88,9 +99,14 @@ def test_nan_propagates_like_the_layer(exported):
     exported.check(x)
 
 
-def test_past_the_limit_is_nan_not_a_guess(exported):
+def test_past_the_limit_is_nan_not_a_guess(exported, request):
     x = np.zeros((1, C, LIMIT + 1, 13), np.float32)
-    assert np.isnan(exported.sess.run(None, {"input": x})[0]).all()
+    past = exported.sess.run(None, {"input": x})[0]
+    if request.node.callspec.params["exported"] in NAMED:  # a named rule has no limit: exact there too
+        exported.check(x)
+        assert not np.isnan(past).any()
+    else:
+        assert np.isnan(past).all()
 
 
 @pytest.mark.parametrize("layer,finding", [
@@ -143,3 +159,70 @@ def test_default_limit_covers_2048():
     assert spec.limit == 2048 and stats["calls"] >= 2 * 2048
     x = torch.randn(1, 1, 2048, 7)
     assert torch.equal(W.PadThenPool()(x), tabulated_eager(x, spec))
+
+
+class _Transposed(torch.nn.Module):
+    """Adaptive3D laid out [B, L, C]."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = W.Adaptive3D((1, 3))
+
+    def forward(self, x):
+        return self.inner(x).transpose(1, 2)
+
+
+class _ChannelOuterFlat(torch.nn.Module):
+    """Adaptive3D flattened right away: [B, C * L], feature c * L + level offset + bin."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = W.Adaptive3D((2, 1), mode="avg")
+
+    def forward(self, x):
+        return self.inner(x).flatten(1)
+
+
+class _CeilPad3D(torch.nn.Module):
+    """The ceil_pad rule (kernel ceil(S/n), padding from S, -inf pads) kept 3-D."""
+
+    def forward(self, x):
+        H, W_ = int(x.shape[2]), int(x.shape[3])
+        outs = []
+        for n in (3, 1):
+            k = (-(-H // n), -(-W_ // n))
+            p = ((k[0] * n - H + 1) // 2, (k[1] * n - W_ + 1) // 2)
+            outs.append(torch.nn.functional.max_pool2d(x, k, k, padding=p).flatten(2))
+        return torch.cat(outs, 2)
+
+
+@pytest.mark.parametrize("layer,rule,levels,mode", [
+    (_Transposed(), "adaptive", (1, 3), "max"),
+    (_ChannelOuterFlat(), "adaptive", (2, 1), "avg"),
+    (_CeilPad3D(), "ceil_pad", (3, 1), "max"),
+])
+def test_tables_of_a_named_rule_export_symbolically(layer, rule, levels, mode, tmp_path):
+    """Layouts the canonical op lacks still get the named rule (no size limit) when the measured
+    tables are that rule at every probed size: exact past the probe limit, NaN where illegal."""
+    out = tmp_path / "m.onnx"
+    res = export_onnx(layer, torch.randn(1, C, 13, 13), out, tabulate_limit=40)
+    r = res.layers[0]
+    assert r.table is None and (r.config.bins, r.config.levels, r.config.mode) == (rule, levels, mode)
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    for h, w in [(13, 13), (1, 7), (40, 3), (41, 90), (97, 201), (6, 5)]:
+        x = rng.standard_normal((2, C, h, w), dtype=np.float32)
+        got, ref = sess.run(None, {"input": x})[0], _source(layer, x)
+        if ref is None:
+            assert np.isnan(got).all()
+        elif mode == "max":
+            np.testing.assert_array_equal(got, ref)
+        else:
+            np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_zero_padding_is_not_mistaken_for_a_named_rule():
+    from spp_deploy.recognize.named import named_layout
+
+    spec, _ = tabulate(W.PadThenPool(), C, (13, 13), 40)
+    assert named_layout(spec) is None

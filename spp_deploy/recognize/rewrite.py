@@ -16,7 +16,8 @@ from .config import SppConfig, declarations
 from .functions import FunctionSite, canonical_function, find_sites, identify_function, recording
 from .known import SPPFRewrite, carry_attributes, hint_for, sppf_kernel
 from .probe import identify
-from .tabulate import DEFAULT_LIMIT, TabulateError, describe, tabulate
+from .named import named_layout
+from .tabulate import DEFAULT_LIMIT, TabulateError, describe, tabulate, verify
 
 DEFAULT_PROBE_CHANNELS = 4
 
@@ -39,6 +40,7 @@ class LayerReport:
     sppf_k: int | None = None
     table: object | None = field(default=None, repr=False)  # spp_deploy.tabulated.TableSpec
     tabulate_stats: dict = field(default_factory=dict, repr=False)
+    reordered: object | None = field(default=None, repr=False)  # named.Reordered: canonical op + layout
 
     @property
     def rule(self) -> str:
@@ -190,9 +192,15 @@ def scan(
             except TabulateError as e:
                 match.reason = f"{match.reason}; probing it as a black box: {e}" if match.reason else str(e)
             else:
-                reports.append(LayerReport(path, kind, "tabulated", "match", None, C, hw,
-                                           f"replace with tabulated op ({describe(spec)})", table=spec,
-                                           tabulate_stats=stats))
+                named = _named(m, spec, hw)
+                if named is not None:
+                    reports.append(LayerReport(path, kind, "tabulated", "match", named.config, C, hw,
+                                               f"replace with canonical op ({named.describe()})",
+                                               tabulate_stats=stats, reordered=named))
+                else:
+                    reports.append(LayerReport(path, kind, "tabulated", "match", None, C, hw,
+                                               f"replace with tabulated op ({describe(spec)})", table=spec,
+                                               tabulate_stats=stats))
                 done.append(path)
                 continue
         if looks_spp or hint:
@@ -203,6 +211,21 @@ def scan(
     for s in sites:
         reports.append(_function_report(s))
     return reports
+
+
+def _named(m: nn.Module, spec, hw: tuple[int, int]):
+    """The named rule (no size limit) that the measured tables are, in the layer's layout, checked
+    against the layer like the tables were; None when there is none."""
+    named = named_layout(spec)
+    if named is None:
+        return None
+    module = named.module()
+    try:
+        with torch.no_grad():
+            verify(m, spec, hw, ours=module)
+    except TabulateError:
+        return None
+    return named
 
 
 def _function_report(s: FunctionSite) -> LayerReport:
@@ -250,6 +273,8 @@ def canonicalize(
                 from ..tabulated import TabulatedPyramidPool
 
                 new = carry_attributes(old, TabulatedPyramidPool(r.table))
+            elif r.reordered is not None:
+                new = carry_attributes(old, r.reordered.module())
             else:
                 new = carry_attributes(old, SPPFRewrite(old, r.sppf_k) if r.sppf_k else r.config.module())
             if r.path == "":
