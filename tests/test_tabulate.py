@@ -226,3 +226,32 @@ def test_zero_padding_is_not_mistaken_for_a_named_rule():
 
     spec, _ = tabulate(W.PadThenPool(), C, (13, 13), 40)
     assert named_layout(spec) is None
+
+
+@pytest.mark.parametrize("which,patterns", [("shape", 2), ("avg", 1)])
+def test_free_functions_called_in_forward_are_exported(which, patterns, tmp_path):
+    """Pyramid functions called from a forward with parameters, their sizes computed by the caller
+    (``x.shape[2:]``, ``int(x.size(2))`` as keywords), each call pattern probed and patched."""
+    model = W.CallsFunctions(which)
+    out = tmp_path / "m.onnx"
+    res = export_onnx(model, torch.randn(1, C, 13, 13), out, tabulate_limit=64)
+    found = [r for r in res.layers if r.site is not None]
+    assert len(found) == patterns and all(r.rewrites and "forward -> " in r.path for r in found)
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    for h, w in [(13, 13), (1, 5), (2, 64), (64, 37), (65, 9), (30, 31)]:
+        x = rng.standard_normal((2, C, h, w), dtype=np.float32)
+        got, ref = sess.run(None, {"input": x})[0], _source(model, x)
+        if max(h, w) > 64:  # past the probe limit: no guess
+            assert np.isnan(got).all(), (h, w)
+        elif ref is None or ref.shape != got.shape:  # a pyramid breaks here: its features say NaN
+            assert np.isnan(got).any(axis=1).all(), (h, w)
+        elif which == "shape":
+            np.testing.assert_array_equal(got, ref, err_msg=f"{h}x{w}")
+        else:
+            np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6, err_msg=f"{h}x{w}")
+
+
+def test_a_helper_that_is_no_pyramid_is_left_alone():
+    assert [r for r in scan(W.CallsFunctions("flatten"), torch.randn(1, C, 13, 13), tabulate_limit=64)
+            if r.site is not None] == []

@@ -105,6 +105,52 @@ class CallerSizes(nn.Module):
         return spp_by_size(x, self.levels, int(x.size(2)), int(x.size(3)))
 
 
+# ---- free functions called from a forward that has parameters (the module itself is no SPP) ----
+
+def pyramid_from_shape(feature, levels, hw):
+    """Sizes passed as ``x.shape[2:]``; floor kernels with ceil_mode, channel-outer 3-D then flat."""
+    h, w = hw
+    outs = []
+    for n in levels:
+        k = (max(h // n, 1), max(w // n, 1))
+        outs.append(F.max_pool2d(feature, k, k, ceil_mode=True)[:, :, :n, :n].reshape(feature.size(0), feature.size(1), -1))
+    return torch.cat(outs, 2).flatten(1)
+
+
+def avg_pyramid(x, height, width, levels=(2, 1)):
+    """Keyword sizes; zero-padded avg bins (the pads count in the divisor)."""
+    outs = []
+    for n in levels:
+        k = (-(-height // n), -(-width // n))
+        xp = F.pad(x, (0, k[1] * n - width, 0, k[0] * n - height))
+        outs.append(F.avg_pool2d(xp, k, k).flatten(1))
+    return torch.cat(outs, 1)
+
+
+def flatten_all(x):
+    """Not SPP: its output length follows H and W."""
+    return x.flatten(1)
+
+
+class CallsFunctions(nn.Module):
+    """A model (it has a parameter) whose forward calls pyramid functions with caller-computed
+    sizes; scale is 1, so its outputs are exactly the functions' outputs."""
+
+    def __init__(self, which="shape"):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+        self.which = which
+
+    def forward(self, x):
+        x = x * self.scale
+        if self.which == "shape":
+            return torch.cat([pyramid_from_shape(x, (3, 1), x.shape[2:]),
+                              pyramid_from_shape(x, (2,), x.shape[2:])], 1)
+        if self.which == "avg":
+            return avg_pyramid(x, height=int(x.size(2)), width=int(x.size(3)))
+        return flatten_all(x)
+
+
 # ---- adversarial: must be refused, never exported ----
 
 class BothAxes(nn.Module):

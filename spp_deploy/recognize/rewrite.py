@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -13,7 +13,8 @@ from torch import nn
 
 from ..errors import UserError
 from .config import SppConfig, declarations
-from .functions import FunctionSite, canonical_function, find_sites, identify_function, recording
+from .functions import (FunctionSite, canonical_function, dispatching, find_sites, find_user_functions,
+                        identify_function, recording, recording_patterns)
 from .known import SPPFRewrite, carry_attributes, hint_for, sppf_kernel
 from .probe import identify
 from .named import named_layout
@@ -69,8 +70,10 @@ class LayerReport:
         return d
 
 
-def _record(model: nn.Module, example: torch.Tensor | None, sites: list[FunctionSite]):
-    """Input/output shapes of every module (and SPP function calls) on one run of ``example``."""
+def _record(model: nn.Module, example: torch.Tensor | None, sites: list[FunctionSite],
+            user_sites: Sequence[FunctionSite] = ()):
+    """Input/output shapes of every module (and SPP function calls, and the pyramid-like calls of
+    user functions) on one run of ``example``."""
     ins: dict[str, tuple] = {}
     outs: dict[str, tuple] = {}
     if example is None:
@@ -88,6 +91,8 @@ def _record(model: nn.Module, example: torch.Tensor | None, sites: list[Function
         handles += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
     for s in sites:
         s.globals[s.name] = recording(s.func, s.calls)
+    for s in user_sites:
+        s.globals[s.name] = recording_patterns(s.func, s.calls)
     try:
         with torch.no_grad():
             model(example)
@@ -96,7 +101,7 @@ def _record(model: nn.Module, example: torch.Tensor | None, sites: list[Function
     finally:
         for h in handles:
             h.remove()
-        for s in sites:
+        for s in (*sites, *user_sites):
             s.globals[s.name] = s.func
     return ins, outs
 
@@ -137,7 +142,8 @@ def scan(
         if p not in mods:
             raise UserError(f"declared SPP layer {p!r} is not a module of the model", option="spp_layers")
     sites = find_sites(model)
-    ins, outs = _record(model, example, sites)
+    user_sites = find_user_functions(model)
+    ins, outs = _record(model, example, sites, user_sites)
     reports: list[LayerReport] = []
     done: list[str] = []
     for path, m in mods.items():
@@ -210,6 +216,9 @@ def scan(
                                        match.reason, match.candidates))
     for s in sites:
         reports.append(_function_report(s))
+    for s in user_sites:
+        if s.calls and not any(s.path == d or s.path.startswith(d + ".") or d == "" for d in done):
+            reports += _user_function_reports(s, tabulate_limit)
     return reports
 
 
@@ -226,6 +235,62 @@ def _named(m: nn.Module, spec, hw: tuple[int, int]):
     except TabulateError:
         return None
     return named
+
+
+def _fixed_length(fn, shape: tuple) -> bool:
+    """The call's output keeps its shape at some other sizes (a pyramid), unlike a flatten."""
+    x = torch.zeros(shape)
+    want = tuple(fn(x).shape)
+    h, w = shape[2], shape[3]
+    for hw in ((h + 1, w), (h, w + 3), (2 * h, 2 * w + 1)):
+        try:
+            with torch.no_grad():
+                if tuple(fn(torch.zeros(*shape[:2], *hw)).shape) == want:
+                    return True
+        except Exception:
+            continue
+    return False
+
+
+def _user_function_reports(s: FunctionSite, limit: int) -> list[LayerReport]:
+    """A user function called in forward on a feature map: each fixed-length call pattern is
+    probed and tabulated (or found to be a named rule) like a parameter-free module."""
+    where = s.path or "model"
+    reports = []
+    for p in s.calls:
+        fn = p.layer()
+        C, hw = p.in_shape[1], (p.in_shape[2], p.in_shape[3])
+        path = f"{where}.forward -> {s.name}()"
+        try:
+            if not _fixed_length(fn, p.in_shape):
+                continue
+        except Exception:
+            continue
+        kind = f"function {s.name}"
+        if limit <= 0:
+            reports.append(LayerReport(path, kind, "function", "none", None, C, hw, "left as is: no exact match",
+                                       "it follows no named rule and tabulation is off", site=s))
+            continue
+        try:
+            spec, stats = tabulate(fn, C, hw, limit, source=f"{s.name}()")
+        except TabulateError as e:
+            reports.append(LayerReport(path, kind, "function", "none", None, C, hw, "left as is: no exact match",
+                                       f"probing it as a black box: {e}", site=s))
+            continue
+        named = _named(fn, spec, hw)
+        if named is not None:
+            module, r = named.module(), LayerReport(path, kind, "tabulated", "match", named.config, C, hw,
+                                                    f"patch function during export: canonical op ({named.describe()})",
+                                                    tabulate_stats=stats, site=s, reordered=named)
+        else:
+            from ..tabulated import TabulatedPyramidPool
+
+            module, r = TabulatedPyramidPool(spec), LayerReport(path, kind, "tabulated", "match", None, C, hw,
+                                                                f"patch function during export: {describe(spec)}",
+                                                                table=spec, tabulate_stats=stats, site=s)
+        s.replacements.append((p, module))
+        reports.append(r)
+    return reports
 
 
 def _function_report(s: FunctionSite) -> LayerReport:
@@ -265,7 +330,10 @@ def canonicalize(
                 continue
             if r.site is not None:
                 g, name, f = r.site.globals, r.site.name, r.site.func
-                g[name] = canonical_function(f, r.site.match.config)
+                if g.get(name) is not f:  # a site with several call patterns: patched once
+                    continue
+                g[name] = dispatching(f, r.site.replacements) if r.site.replacements \
+                    else canonical_function(f, r.site.match.config)
                 undo.append(lambda g=g, name=name, f=f: g.__setitem__(name, f))
                 continue
             old = model.get_submodule(r.path)
