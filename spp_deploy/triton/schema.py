@@ -23,15 +23,19 @@ def model_config_pb2() -> ModuleType:
     """The generated module (``ModelConfig``, ``DataType``, ...), or a one-line ``UserError``
     saying how to install ``tritonclient``."""
     try:
-        return importlib.import_module("tritonclient.grpc.model_config_pb2")
-    except ModuleNotFoundError as e:
-        if e.name not in ("grpc",) and not str(e.name or "").startswith("grpc."):
-            return _missing(e)
+        spec = importlib.util.find_spec("tritonclient")
+        has_grpc = _has_module("grpc")
     except Exception as e:  # a broken install
         return _missing(e)
+    if spec is None:
+        return _missing(ModuleNotFoundError("tritonclient", name="tritonclient"))
+    if has_grpc:
+        try:
+            return importlib.import_module("tritonclient.grpc.model_config_pb2")
+        except Exception as e:
+            return _missing(e)
     if _PRIVATE in sys.modules:
         return sys.modules[_PRIVATE]
-    spec = importlib.util.find_spec("tritonclient")
     path = Path(next(iter(spec.submodule_search_locations))) / "grpc" / "model_config_pb2.py"
     file_spec = importlib.util.spec_from_file_location(_PRIVATE, path)
     if file_spec is None or not path.is_file():
@@ -43,6 +47,12 @@ def model_config_pb2() -> ModuleType:
         return _missing(e)
     sys.modules[_PRIVATE] = module
     return module
+
+
+def _has_module(name: str) -> bool:
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    return importlib.util.find_spec(name) is not None
 
 
 def _missing(e: BaseException) -> ModuleType:
