@@ -21,6 +21,7 @@ from spp_deploy import SpatialPyramidPool  # noqa: E402
 from spp_deploy.constants import DEFAULT_TRITON_MAX_BATCH  # noqa: E402
 from spp_deploy.triton.schema import model_config_pb2  # noqa: E402
 
+OPSET = [helper.make_opsetid("", 20)]
 ORT_TYPES = {"tensor(float)": "TYPE_FP32", "tensor(float16)": "TYPE_FP16", "tensor(int64)": "TYPE_INT64",
              "tensor(int32)": "TYPE_INT32", "tensor(bool)": "TYPE_BOOL"}
 
@@ -44,7 +45,8 @@ def files(tmp_path_factory):
     torch.manual_seed(0)
     model = Tiny().eval()
     out = {}
-    for name, kw in (("standard", {}), ("plugin", {"spp_impl": "plugin"}), ("static-batch", {"dynamic": ["height", "width"]})):
+    variants = {"standard": {}, "plugin": {"spp_impl": "plugin"}, "static-batch": {"dynamic": ["height", "width"]}}
+    for name, kw in variants.items():
         out[name] = d / f"{name}.onnx"
         export_onnx(model, torch.randn(1, 3, 16, 16), out[name], check_parity=False, **kw)
     return out
@@ -148,7 +150,7 @@ def two_input_model(path: Path) -> Path:
     pooled = helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["R", 3, 2, 2])
     node = helper.make_node("MaxRoiPool", ["image", "windows"], ["pooled"], pooled_shape=[2, 2])
     model = helper.make_model(helper.make_graph([node], "windows", [image, rois], [pooled]),
-                              opset_imports=[helper.make_opsetid("", 20)], ir_version=10)
+                              opset_imports=OPSET, ir_version=10)
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, path)
     return path
@@ -180,7 +182,7 @@ def test_batch_only_output_is_reshaped_to_a_scalar_per_item(tmp_path, cli):
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch"])
     axes = helper.make_tensor("axes", TensorProto.INT64, [1], [1])
     node = helper.make_node("ReduceMax", ["x", "axes"], ["y"], keepdims=0)
-    model = helper.make_model(helper.make_graph([node], "g", [x], [y], [axes]), opset_imports=[helper.make_opsetid("", 20)], ir_version=10)
+    model = helper.make_model(helper.make_graph([node], "g", [x], [y], [axes]), opset_imports=OPSET, ir_version=10)
     onnx.save(model, tmp_path / "r.onnx")
     repo = tmp_path / "repo"
     assert cli("triton", "-o", repo, "--name", "r", "--onnx", tmp_path / "r.onnx")[0] == 0
@@ -195,7 +197,7 @@ def test_bad_requests_are_one_line_and_write_nothing(files, tmp_path, cli):
     before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
     same = tmp_path / "same.onnx"  # the graph input is also the graph output
     v = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
-    onnx.save(helper.make_model(helper.make_graph([], "g", [v], [v]), opset_imports=[helper.make_opsetid("", 20)], ir_version=10), same)
+    onnx.save(helper.make_model(helper.make_graph([], "g", [v], [v]), opset_imports=OPSET, ir_version=10), same)
     a_file = tmp_path / "file"
     a_file.write_text("x")
     std = files["standard"]
@@ -284,6 +286,7 @@ def test_engine_repository_takes_batch_from_the_profile_and_ships_the_plugin(eng
     code, out, err = cli("triton", "-o", repo, "--name", "trt", "--engine", engine.path)
     assert code == 0, err
     assert engine.loaded == [engine.lib]  # the metadata's library, loaded before deserializing
+    assert "built with TensorRT 10.16.0" in out
     cfg = read_config(repo / "trt" / "config.pbtxt")
     assert cfg.platform == "tensorrt_plan" and cfg.max_batch_size == 16 and cfg.HasField("dynamic_batching")
     for got, (name, _, _, shape, _) in zip(list(cfg.input) + list(cfg.output), CLASSIFIER):

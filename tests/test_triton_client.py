@@ -46,8 +46,9 @@ def served(tmp_path_factory):
     for mode in ("standard", "plugin"):
         src[mode] = d / f"{mode}.onnx"
         export_onnx(model, torch.randn(1, 3, 16, 16), src[mode], spp_impl=mode, check_parity=False)
-    assert main(["triton", "-o", str(d / "repo"), "--name", "standard", "--onnx", str(src["standard"]), "--max-batch", "2"]) == 0
-    assert main(["triton", "-o", str(d / "repo"), "--name", "plugin", "--onnx", str(src["plugin"])]) == 0
+    repo = str(d / "repo")
+    assert main(["triton", "-o", repo, "--name", "standard", "--onnx", str(src["standard"]), "--max-batch", "2"]) == 0
+    assert main(["triton", "-o", repo, "--name", "plugin", "--onnx", str(src["plugin"])]) == 0
     with StandIn(d / "repo") as server:
         yield server, src
 

@@ -197,8 +197,8 @@ def _grpc_servicer(repo: Repository):
                 context.abort(grpc.StatusCode.NOT_FOUND, str(e))
 
         def RepositoryIndex(self, request, context):
-            return pb.RepositoryIndexResponse(models=[pb.RepositoryIndexResponse.ModelIndex(name=n, version="1", state="READY")
-                                                      for n in repo.models])
+            index = pb.RepositoryIndexResponse.ModelIndex
+            return pb.RepositoryIndexResponse(models=[index(name=n, version="1", state="READY") for n in repo.models])
 
         def ModelInfer(self, request, context):
             arrays = {t.name: np.frombuffer(raw, dtype=_np_dtype(t.datatype)).reshape(tuple(t.shape))

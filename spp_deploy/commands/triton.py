@@ -26,7 +26,8 @@ def run(args) -> int:
     if args.max_batch is not None and args.max_batch < 0:
         raise UserError(f"--max-batch must be >= 0, got {args.max_batch}")
     if args.engine and args.kind == "cpu":
-        raise UserError("--kind cpu: a TensorRT plan runs on a GPU only (Triton's TensorRT backend has no CPU instances)")
+        raise UserError("--kind cpu: a TensorRT plan runs on a GPU only "
+                        "(Triton's TensorRT backend has no CPU instances)")
     repo = check_repository(args.output, args.name, args.force)
     model_config_pb2()  # tritonclient missing: say so before reading the model
     for flag, value in (("--onnx", args.onnx), ("--engine", args.engine), ("--plugin", args.plugin)):
@@ -39,7 +40,8 @@ def run(args) -> int:
         raise UserError(str(e).replace("max batch size", "--max-batch", 1)) from None
     config = make_config(io, args.name, max_batch, args.instances, args.kind)
     out = write_model(repo, args.name, io, config, args.force)
-    batching = f"max_batch_size {max_batch}, dynamic batching" if max_batch else "max_batch_size 0 (no implicit batch dim)"
+    batching = (f"max_batch_size {max_batch}, dynamic batching" if max_batch
+                else "max_batch_size 0 (no implicit batch dim)")
     pb2 = model_config_pb2()
     group = config.instance_group[0]
     kind = pb2.ModelInstanceGroup.Kind.Name(group.kind)
@@ -50,6 +52,9 @@ def run(args) -> int:
         for t in tensors:
             dims = ["B"] * (max_batch > 0) + [str(d) if d > 0 else "-1" for d in t.dims]
             print(f"  {role} {t.name}: {pb2.DataType.Name(t.data_type)} [{', '.join(dims)}]")
+    if io.kind == "engine" and io.tensorrt:
+        print(f"  built with TensorRT {io.tensorrt} (its metadata): serve it with a tritonserver release "
+              "whose TensorRT is that version")
     if io.kind == "onnx" and io.plugin_mode:
         print("  plugin-mode ONNX: Triton's ONNX Runtime backend runs its SPP nodes through their model-local function")
     print(f"server command (see {out.readme}):")
@@ -67,7 +72,8 @@ def _nonneg(text: str) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("triton", help="write a Triton Inference Server model repository for an ONNX file or engine")
-    p.add_argument("-o", "--output", required=True, metavar="REPO", help="model repository directory (created if missing)")
+    p.add_argument("-o", "--output", required=True, metavar="REPO",
+                   help="model repository directory (created if missing)")
     p.add_argument("--name", required=True, help="model name: the directory REPO/NAME and the name clients use")
     add_model_file_args(p, onnx_help="ONNX file: served by Triton's ONNX Runtime backend (platform onnxruntime_onnx)",
                         engine_help="TensorRT engine: served by Triton's TensorRT backend (platform tensorrt_plan)")

@@ -151,8 +151,8 @@ def write_readme(repo: Path) -> Path:
 
     entries = models(repo)
     libs = plugin_libraries(repo)
-    lines = ["# Triton model repository (written by `spp-deploy triton`)", "", "| model | platform | max_batch_size | inputs | outputs |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["# Triton model repository (written by `spp-deploy triton`)", "",
+             "| model | platform | max_batch_size | inputs | outputs |", "| --- | --- | --- | --- | --- |"]
     for name, cfg in entries:
         io = lambda ts: ", ".join(f"`{t.name}` {_dims(t, cfg.max_batch_size)}" for t in ts)  # noqa: E731
         lines.append(f"| {name} | {cfg.platform} | {cfg.max_batch_size} | {io(cfg.input)} | {io(cfg.output)} |")
@@ -171,7 +171,8 @@ def write_readme(repo: Path) -> Path:
         lines += ["A TensorRT plan runs only with the TensorRT version (and GPU compute capability) that built it:",
                   "pick the tritonserver image with that TensorRT version.", ""]
     lines += ["Ports: 8000 HTTP, 8001 gRPC, 8002 metrics. Check with `curl localhost:8000/v2/health/ready`;",
-              "time it with `spp-deploy bench --backends triton-http,triton-grpc --triton-model NAME --shapes ...`.", ""]
+              "time it with `spp-deploy bench --backends triton-http,triton-grpc --triton-model NAME "
+              "--shapes ...`.", ""]
     return write_text(repo / README, "\n".join(lines))
 
 
