@@ -365,3 +365,13 @@ def test_missing_tritonclient_is_one_line(files, tmp_path, cli, monkeypatch):
     code, _, err = cli("triton", "-o", tmp_path / "repo", "--name", "m", "--onnx", files["standard"])
     assert code == 2 and err.count("\n") == 1 and "tritonclient" in err and '.[triton]"' in err, err
     assert not (tmp_path / "repo").exists()
+
+
+def test_readme_covers_every_model_in_the_repository(engine, files, tmp_path, cli):
+    repo = tmp_path / "repo"
+    assert cli("triton", "-o", repo, "--name", "onnx_model", "--onnx", files["standard"])[0] == 0
+    (repo / "onnx_model" / "libother.so").write_bytes(b"not a plugin of a plan")
+    assert cli("triton", "-o", repo, "--name", "plan_model", "--engine", engine.path)[0] == 0
+    readme = (repo / "README.md").read_text()
+    assert "| onnx_model | onnxruntime_onnx | 8 |" in readme and "| plan_model | tensorrt_plan | 16 |" in readme
+    assert 'plugins="/models/plan_model/libspp_plugin.so"' in readme and "libother" not in readme

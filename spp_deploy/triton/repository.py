@@ -132,8 +132,9 @@ def models(repo: Path) -> list[tuple[str, object]]:
 
 
 def plugin_libraries(repo: Path) -> list[Path]:
-    """Plugin libraries beside the models (``REPO/NAME/*.so``), as paths relative to ``repo``."""
-    return sorted(p.relative_to(repo) for p in repo.glob("*/*.so") if p.is_file())
+    """Plugin libraries beside the TensorRT plans (``REPO/NAME/*.so``), relative to ``repo``."""
+    plans = [name for name, cfg in models(repo) if cfg.platform == "tensorrt_plan"]
+    return sorted(p.relative_to(repo) for name in plans for p in (repo / name).glob("*.so") if p.is_file())
 
 
 def server_command(repo: Path, mount: str = "/models") -> str:

@@ -108,7 +108,8 @@ def engine_io(path: str | os.PathLike, plugin: str | os.PathLike | None = None, 
         trt.init_libnvinfer_plugins(logger, "")
     data = path.read_bytes()
     try:
-        engine = trt.Runtime(logger).deserialize_cuda_engine(data) if data else None
+        runtime = trt.Runtime(logger)  # kept alive while the engine is read
+        engine = runtime.deserialize_cuda_engine(data) if data else None
     except Exception as e:  # no CUDA device, driver mismatch
         raise UserError(f"cannot load engine {path}: {first_line(e)}") from None
     if engine is None:
