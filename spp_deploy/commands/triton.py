@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..constants import DEFAULT_TRITON_MAX_BATCH, TRITON_KINDS
 from ..errors import UserError
-from .args import add_force_arg, add_model_file_args
+from .args import add_model_file_args
 
 
 def run(args) -> int:
@@ -76,12 +76,14 @@ def register(sub) -> None:
                    help="model repository directory (created if missing)")
     p.add_argument("--name", required=True, help="model name: the directory REPO/NAME and the name clients use")
     add_model_file_args(p, onnx_help="ONNX file: served by Triton's ONNX Runtime backend (platform onnxruntime_onnx)",
-                        engine_help="TensorRT engine: served by Triton's TensorRT backend (platform tensorrt_plan)")
+                        engine_help="TensorRT engine: served by Triton's TensorRT backend (platform tensorrt_plan)",
+                        plugin_help="--engine: the SPP plugin library a plugin-mode engine needs, copied into the "
+                                    "repository (default: the one its ENGINE.json metadata names)")
     p.add_argument("--max-batch", type=_nonneg, metavar="N",
                    help="max_batch_size (0: no implicit batch dim; default: the engine profile's largest batch, "
                         f"{DEFAULT_TRITON_MAX_BATCH} for an ONNX file, 0 when the first dims are no batch dim)")
     p.add_argument("--instances", type=_nonneg, default=1, metavar="K", help="model instances (default 1)")
     p.add_argument("--kind", choices=TRITON_KINDS, default="auto",
                    help="instance kind (default auto: GPU when the server has one; engines: gpu)")
-    add_force_arg(p)
+    p.add_argument("--force", action="store_true", help="replace a model of the same name in the repository")
     p.set_defaults(func=run)
