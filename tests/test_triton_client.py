@@ -15,6 +15,7 @@ pytest.importorskip("grpc", reason="grpcio (tritonclient[grpc]) is not installed
 
 from spp_deploy import SpatialPyramidPool  # noqa: E402
 from spp_deploy.bench.triton_client import TritonModel, grpc_url_for  # noqa: E402
+from spp_deploy.errors import UserError  # noqa: E402
 
 HAVE_HTTP = importlib.util.find_spec("geventhttpclient") is not None
 PROTOCOLS = ["grpc", pytest.param("http", marks=pytest.mark.skipif(
@@ -80,9 +81,9 @@ def test_client_refuses_what_the_model_cannot_take(served, protocol):
         assert "dim 1 is fixed to 3" in m.shape_problem((1, 4, 16, 16))
         assert "rank 4" in m.shape_problem((3, 16, 16))
         assert m.shape_problem((2, 3, 16, 16)) is None
-    with pytest.raises(Exception, match="serves 2 ready models"):
+    with pytest.raises(UserError, match="serves 2 ready models"):
         TritonModel(protocol, url(server, protocol)).__enter__()
-    with pytest.raises(Exception, match="'nope' is not ready"):
+    with pytest.raises(UserError, match="'nope' is not ready"):
         TritonModel(protocol, url(server, protocol), "nope").__enter__()
 
 
