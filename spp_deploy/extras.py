@@ -8,7 +8,7 @@ import re
 import shlex
 from pathlib import Path
 
-EXTRAS = ("cpu", "gpu", "tensorrt", "plot", "image", "dev")
+EXTRAS = ("cpu", "gpu", "tensorrt", "plot", "image", "triton", "dev")
 
 
 def source_checkout() -> Path | None:

@@ -46,6 +46,9 @@ NEEDS_GPU = {
 # Other commands deliberately not run here: argv prefix -> reason.
 NOT_RUN = {
     ("python", "-m", "pytest"): "the test suite itself (CI runs it; running it here would recurse)",
+    ("docker", "run"): "starts Triton's container: needs docker, the image and (for TensorRT plans) an NVIDIA GPU",
+    ("curl",): "queries a running Triton server",
+    ("spp-deploy", "bench", "--backends", "triton-http,triton-grpc"): "times a running Triton server",
 }
 
 SEED_CODE = '''\

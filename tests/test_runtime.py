@@ -238,7 +238,7 @@ def test_fp16_export_runs_and_validates(tmp_path, cli):
 def test_doctor_lists_everything(cli):
     code, out, _ = cli("doctor")
     assert code == 0
-    for key in ("torch", "onnx", "onnxruntime", "providers", "tensorrt", "CUDA", "GPU", "SPP plugin library"):
+    for key in ("torch", "onnx", "onnxruntime", "providers", "tensorrt", "tritonclient", "CUDA", "GPU", "SPP plugin library"):
         assert key in out
 
 

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..constants import BENCH_BACKENDS
+from ..constants import BENCH_BACKENDS, TRITON_BACKENDS
 from ..errors import UserError, first_line
 from ..extras import pip_install_hint
 
@@ -27,9 +27,12 @@ _DESCRIPTIONS = {
     "ort-cuda": "ONNX Runtime, CUDAExecutionProvider",
     "ort-trt": "ONNX Runtime, TensorrtExecutionProvider",
     "trt": "TensorRT engine (spp_deploy.runtime.trt_runner)",
+    "triton-http": "Triton Inference Server, HTTP (tritonclient.http)",
+    "triton-grpc": "Triton Inference Server, gRPC (tritonclient.grpc)",
 }
 BACKENDS = {b: _DESCRIPTIONS[b] for b in BENCH_BACKENDS}
 GPU_BACKENDS = {"torch-cuda", "ort-cuda", "ort-trt", "trt"}
+REMOTE_BACKENDS = set(TRITON_BACKENDS)  # a server does the work: no local device, no local threads
 ORT_PROVIDER = {"ort-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "trt"}
 _EP = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "trt": "TensorrtExecutionProvider"}
 
@@ -71,6 +74,10 @@ def unavailable_reason(backend: str) -> str | None:
             pkg = "onnxruntime-gpu" if backend == "ort-cuda" else "onnxruntime-gpu built with TensorRT, and TensorRT"
             return f"onnxruntime {ort.__version__} has no {ep} (available: {', '.join(have)}; needs {pkg})"
         return None
+    if backend in TRITON_BACKENDS:
+        from .triton_client import unavailable_reason as triton_reason
+
+        return triton_reason(backend)
     if backend == "trt":
         if importlib.util.find_spec("spp_deploy.runtime.trt_runner") is None:
             return "spp_deploy.runtime.trt_runner is not part of this install"
@@ -95,8 +102,9 @@ class Backend:
 
     def __init__(self, name: str, model=None, onnx_path: Path | None = None, threads: int | None = None,
                  cuda_graph: bool = False, engine: Path | None = None, plugin: Path | None = None,
-                 shapes=(), workdir: Path | None = None) -> None:
+                 shapes=(), workdir: Path | None = None, triton: dict | None = None) -> None:
         self.name, self.model, self.onnx_path, self.threads, self.cuda_graph = name, model, onnx_path, threads, cuda_graph
+        self.triton = triton or {}  # url, grpc_url, model
         self.engine, self.plugin, self.shapes, self.workdir = engine, plugin, list(shapes), workdir
         self._runner = None
         self._state: dict = {}
@@ -130,6 +138,8 @@ class Backend:
             self._open_ort(ORT_PROVIDER[self.name])
         elif self.name == "trt":
             self._open_trt()
+        elif self.name in TRITON_BACKENDS:
+            self._open_triton()
         else:  # pragma: no cover - parse_backends rejects these
             raise UserError(f"unknown backend {self.name!r}")
 
@@ -153,6 +163,14 @@ class Backend:
         else:
             runner.activate()
         self._runner = runner
+
+    def _open_triton(self) -> None:
+        from .triton_client import DEFAULT_HTTP_URL, PROTOCOLS, TritonModel, grpc_url_for
+
+        protocol = PROTOCOLS[self.name]
+        http_url = self.triton.get("url") or DEFAULT_HTTP_URL
+        url = http_url if protocol == "http" else (self.triton.get("grpc_url") or grpc_url_for(http_url))
+        self._runner = TritonModel(protocol, url, self.triton.get("model")).__enter__()
 
     def _open_trt(self) -> None:
         """A TensorRT engine: ``engine`` as given, or built from the ONNX file with one profile
@@ -190,6 +208,8 @@ class Backend:
             yield from self._ort_gpu(x)
         elif self.name == "trt":
             yield from self._trt(x)
+        elif self.name in TRITON_BACKENDS:
+            yield Variant(self._runner.request(x))
 
     def _torch_cpu(self, x: np.ndarray) -> Variant:
         import torch

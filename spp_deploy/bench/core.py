@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import UserError, first_line
 from ..runtime.timing import NOISY_CV, measure, measure_cuda
-from .backends import GPU_BACKENDS, Backend, BackendUnavailable, unavailable_reason
+from .backends import GPU_BACKENDS, REMOTE_BACKENDS, Backend, BackendUnavailable, unavailable_reason
 from .shapes import Shape, shape_error
 
 
@@ -30,6 +30,9 @@ class BenchConfig:
     seed: int = 0
     engine: str | None = None  # trt: a prebuilt engine (else one is built from the ONNX file)
     plugin: str | None = None  # the SPP TensorRT plugin library (plugin-mode files / engines)
+    triton_url: str | None = None  # triton-http (host:port; default localhost:8000)
+    triton_grpc_url: str | None = None  # triton-grpc (default: the HTTP host, port 8001)
+    triton_model: str | None = None  # the served model (default: the server's only ready model)
 
 
 @dataclass
@@ -178,7 +181,7 @@ def run_bench(
             why = "needs the PyTorch model"
         elif b == "trt" and onnx_path is None and config.engine is None:
             why = "needs an ONNX file or an engine"
-        elif b not in ("torch", "torch-cuda", "trt") and onnx_path is None:
+        elif b not in ("torch", "torch-cuda", "trt", *REMOTE_BACKENDS) and onnx_path is None:
             why = "needs an ONNX file"
         else:
             why = unavailable_reason(b)
@@ -229,7 +232,8 @@ def run_bench(
                     backend = Backend(b, model, onnx_path, threads, config.cuda_graph,
                                       Path(config.engine) if config.engine else None,
                                       Path(config.plugin) if config.plugin else None, legal,
-                                      workdir).__enter__()
+                                      workdir, {"url": config.triton_url, "grpc_url": config.triton_grpc_url,
+                                                "model": config.triton_model}).__enter__()
                 except BackendUnavailable as e:
                     if config.strict:
                         raise UserError(f"backend {b} is not available: {e}") from None
@@ -246,13 +250,15 @@ def run_bench(
                     backend.__exit__(None, None, None)
     finally:
         torch.set_num_threads(old_threads)
+    if all(b in report.unavailable for b in usable):  # each failed to open (a server down, an engine refused)
+        raise UserError("no backend could run: " + "; ".join(f"{b}: {report.unavailable[b]}" for b in usable))
     return report
 
 
 def _bench_one(backend: Backend, shape: Shape, x: np.ndarray, config: BenchConfig, threads: int, bar: _Progress,
                warn: Callable[[str], None]) -> list[BenchRecord]:
     name, text = backend.name, _shape_text(shape)
-    rec_threads = None if name in GPU_BACKENDS else threads
+    rec_threads = None if name in GPU_BACKENDS or name in REMOTE_BACKENDS else threads
     out: list[BenchRecord] = []
     variants = backend.variants(x)  # lazily: a GPU variant may rebind buffers the previous one used
     while True:

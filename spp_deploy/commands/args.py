@@ -176,15 +176,15 @@ def add_precision_arg(p: argparse.ArgumentParser) -> None:
 
 
 def add_model_file_args(p: argparse.ArgumentParser, onnx_help: str = "ONNX file (ort-* backends)",
-                        engine_help: str = "TensorRT engine (backend trt)") -> None:
+                        engine_help: str = "TensorRT engine (backend trt)", plugin_help: str | None = None) -> None:
     p.add_argument("--onnx", type=value_type(_nonempty, "path"), help=onnx_help)
     p.add_argument("--engine", type=value_type(_nonempty, "path"), help=engine_help)
-    add_plugin_arg(p)
+    add_plugin_arg(p, plugin_help)
 
 
-def add_plugin_arg(p: argparse.ArgumentParser) -> None:
+def add_plugin_arg(p: argparse.ArgumentParser, help: str | None = None) -> None:
     p.add_argument("--plugin", type=value_type(_nonempty, "path"),
-                   help="libspp_plugin.so for plugin-mode files/engines (default: $SPP_DEPLOY_PLUGIN_LIB, ./build)")
+                   help=help or "libspp_plugin.so for plugin-mode files/engines (default: $SPP_DEPLOY_PLUGIN_LIB, ./build)")
 
 
 def add_backends_arg(p: argparse.ArgumentParser, known: Sequence[str], default: str | None, help_default: str) -> None:

@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..constants import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS
+from ..constants import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS, TRITON_BACKENDS
 from ..errors import UserError
 from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
                    add_onnx_export_args, add_seed_arg, add_shapes_arg, add_sweep_args)
@@ -50,8 +50,13 @@ def run(args) -> int:
         raise UserError("give --sizes or --size-range, not both")
     if args.shapes and (args.sizes or args.size_range):
         raise UserError("give either --shapes or a size sweep (--sizes / --size-range), not both")
-    if args.model is None and args.onnx is None:
+    if args.model is None and args.onnx is None and not all(b in TRITON_BACKENDS for b in backends):
         raise UserError("give --model (and optionally --onnx), or --onnx for ONNX Runtime / TensorRT backends only")
+    for flag, value in (("--url", args.url), ("--grpc-url", args.grpc_url), ("--triton-model", args.triton_model)):
+        if value is not None and not any(b in TRITON_BACKENDS for b in backends):
+            raise UserError(f"{flag} is for the triton-http / triton-grpc backends, and none is listed")
+        if value is not None and not value.strip():
+            raise UserError(f"{flag} is empty")
     onnx_path = None
     if args.onnx:
         onnx_path = Path(args.onnx)
@@ -96,7 +101,8 @@ def run(args) -> int:
         if value and not Path(value).is_file():
             raise UserError(f"{flag} file not found: {value}")
     config = BenchConfig(backends, all_shapes, warmup, args.warmup_time or 0.0, iterations, args.duration or 0.0,
-                         args.threads, args.strict, args.cuda_graph, args.seed, args.engine, args.plugin)
+                         args.threads, args.strict, args.cuda_graph, args.seed, args.engine, args.plugin,
+                         args.url, args.grpc_url, args.triton_model)
 
     with human:
         report = _bench(args, backends, unavailable, config, model, onnx_path, all_shapes)
@@ -121,11 +127,12 @@ def _bench(args, backends, unavailable, config, model, onnx_path, all_shapes):
     from ..bench import run_bench
 
     with tempfile.TemporaryDirectory(prefix="spp-bench-") as tmp:
-        needs_onnx = any(b not in ("torch", "torch-cuda") and not (b == "trt" and args.engine)
+        needs_onnx = any(b not in ("torch", "torch-cuda", *TRITON_BACKENDS) and not (b == "trt" and args.engine)
                          for b in backends if b not in unavailable)
         if onnx_path is None and needs_onnx and model is not None:
             onnx_path = _export_temp(model, all_shapes, Path(tmp) / "model.onnx", args)
-        report = run_bench(config, model, onnx_path, args.model or str(onnx_path), progress=not args.no_progress,
+        name = args.model or (str(onnx_path) if onnx_path else f"Triton model {args.triton_model or '(the only one served)'}")
+        report = run_bench(config, model, onnx_path, name, progress=not args.no_progress,
                            warn=_warn, workdir=Path(tmp))
         if args.onnx is None:
             report.onnx = None  # a temporary file: do not point at it
@@ -202,5 +209,9 @@ def register(sub) -> None:
     o.add_argument("--plot", help="write latency vs megapixels as a PNG (needs matplotlib)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_force_arg(o)
+    s = p.add_argument_group("Triton Inference Server (triton-http, triton-grpc backends)")
+    s.add_argument("--url", metavar="HOST:PORT", help="the server's HTTP endpoint (default localhost:8000)")
+    s.add_argument("--grpc-url", metavar="HOST:PORT", help="the server's gRPC endpoint (default: the --url host, port 8001)")
+    s.add_argument("--triton-model", metavar="NAME", help="the served model (default: the server's only ready model)")
     p.add_argument("--strict", action="store_true", help="fail instead of skipping unavailable backends or shapes")
     p.set_defaults(func=run)

@@ -34,6 +34,7 @@ def collect() -> list[tuple[str, str]]:
 
         flag = getattr(getattr(tensorrt, "OnnxParserFlag", None), "ENABLE_PLUGIN_OVERRIDE", None)
         rows.append(("  parser plugin override", "yes" if flag is not None else "no (function bodies are stripped)"))
+    rows.append(("tritonclient", _tritonclient_status()))
     try:
         import torch
 
@@ -48,6 +49,21 @@ def collect() -> list[tuple[str, str]]:
         rows.append(("GPU", f"unknown ({type(e).__name__}: {e})"))
     rows.append(("SPP plugin library", _plugin_status()))
     return rows
+
+
+def _tritonclient_status() -> str:
+    """Version, and which clients can be used (``triton`` needs the package; bench's backends its clients)."""
+    import importlib.metadata
+    import importlib.util
+
+    try:
+        version = importlib.metadata.version("tritonclient")
+    except importlib.metadata.PackageNotFoundError:
+        from ..extras import pip_install_hint
+
+        return f"not installed (spp-deploy triton and bench's triton-* backends need it: {pip_install_hint('triton')})"
+    clients = [c for c, dep in (("http", "geventhttpclient"), ("grpc", "grpc")) if importlib.util.find_spec(dep)]
+    return f"{version} (clients: {', '.join(clients) or 'none'})"
 
 
 def _plugin_status() -> str:
