@@ -9,7 +9,7 @@ class UserError(Exception):
     """A mistake in the user's input (model spec, shape, path, rule): reported in one line.
 
     ``option`` names the library argument the mistake is about and ``example`` a value for it
-    that would fix it. The library never names command-line flags: ``render`` writes the message
+    that would fix it ("" for a switch). The library never names command-line flags: ``render`` writes the message
     with the argument's name, and the CLI passes ``flag`` to name its own flag instead.
     """
 
@@ -30,6 +30,8 @@ class UserError(Exception):
             return text
         if self.example is None:
             return f"{flag(self.option) if flag else self.option}: {text}"
+        if self.example == "":  # a switch
+            return f"{text}: {flag(self.option) if flag else self.option + '=True'}"
         if flag:
             return f"{text}: {flag(self.option)} '{self.example}'"
         return f"{text}: {self.option}=[{self.example!r}]"

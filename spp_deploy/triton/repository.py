@@ -49,7 +49,8 @@ def check_repository(repo: str | os.PathLike, name: str, force: bool = False) ->
     check_model_name(name)
     target = root / name
     if target.exists() and not force:
-        raise UserError(f"model {name!r} already exists in repository {root}: not replaced (use --force to replace it)")
+        raise UserError(f"model {name!r} already exists in repository {root}: not replaced; to replace it, use",
+                        option="force", example="")
     return root
 
 

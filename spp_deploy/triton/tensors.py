@@ -96,10 +96,12 @@ def engine_io(path: str | os.PathLike, plugin: str | os.PathLike | None = None, 
     meta = EngineMeta.load(path)
     lib = Path(plugin) if plugin else (Path(meta.plugin) if meta and meta.plugin_mode and meta.plugin else None)
     if lib is not None and not lib.is_file():
-        named = "" if plugin else f" (named by {path}.json): give --plugin"
-        raise UserError(f"plugin library not found: {lib}{named}")
+        if plugin:
+            raise UserError(f"plugin library not found: {lib}", option="plugin")
+        raise UserError(f"plugin library not found: {lib} (named by {path}.json): give the library", option="plugin")
     if lib is None and meta is not None and meta.plugin_mode:
-        raise UserError(f"{path} uses the SPP plugin and its metadata names no library: give --plugin")
+        raise UserError(f"{path} uses the SPP plugin and its metadata names no library: give the library",
+                        option="plugin")
     trt = trt or import_tensorrt("reading a TensorRT engine's inputs and outputs")
     if lib is not None:
         load_plugin(lib, trt)
