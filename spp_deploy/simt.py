@@ -1,0 +1,147 @@
+"""The CUDA kernels run on the CPU by the host SIMT emulator (``plugins/simt``).
+
+No GPU is needed: the kernel's ``.cu`` source is compiled as host C++ with ``-DSIMT_EMULATION``
+(CUDA's host headers for ``__half``), every block's threads run as fibers with real barrier and
+warp-shuffle semantics, and the launch goes through the same launcher the TensorRT plugin calls.
+It checks the kernel's logic (thread mapping, shuffles, shared-memory indexing, fp16 conversion),
+not its speed or memory races. Imports nothing heavy at module import (numpy inside functions).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+from .errors import UserError
+from .plugins import _MODES, _ORDERS, _RULES, first_error_line, plugin_source_dir
+
+KERNEL_EMULATOR_NAME = "libspp_kernel_emu.so"
+STATUS_EMULATOR_FAULT = 100
+SCHEDULES = ("forward", "reverse", "shuffled")
+
+# Host compiler flags: exact IEEE float32 (no FMA contraction, no fast-math), like the device build.
+_CXX_FLAGS = ["-std=c++17", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
+              "-fno-fast-math", "-Wall", "-Wextra", "-Wno-unknown-pragmas", "-DSIMT_EMULATION=1"]
+
+
+def cuda_include_dir() -> Path | None:
+    """A CUDA toolkit include directory with ``cuda_fp16.h`` ($CUDA_HOME, $CUDA_PATH, nvcc's, /usr/local/cuda)."""
+    roots = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        roots.append(str(Path(nvcc).resolve().parent.parent))
+    roots.append("/usr/local/cuda")
+    for r in roots:
+        if r and (Path(r) / "include" / "cuda_fp16.h").is_file():
+            return Path(r) / "include"
+    return None
+
+
+def build_kernel_emulator(
+    build_dir: str | os.PathLike, source_root: str | os.PathLike | None = None, cxx: str | None = None
+) -> Path:
+    """Compile the SPP kernel + emulator into ``build_dir/libspp_kernel_emu.so`` (one g++ call).
+
+    ``source_root``: a ``plugins/`` tree (default: this checkout's), e.g. a copy with a deliberately
+    broken kernel, to show that the emulated comparison catches it."""
+    cxx = cxx or os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if cxx is None:
+        raise UserError("no C++ compiler (g++/c++ or $CXX) found: cannot build the kernel emulator")
+    inc = cuda_include_dir()
+    if inc is None:
+        raise UserError("CUDA headers (cuda_fp16.h) not found: set CUDA_HOME to a CUDA toolkit to build the kernel emulator")
+    src = Path(source_root) if source_root is not None else plugin_source_dir()
+    out = Path(build_dir) / KERNEL_EMULATOR_NAME
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [cxx, *_CXX_FLAGS, "-isystem", str(inc), "-I", str(src / "spatialPyramidPoolPlugin"),
+           str(src / "spatialPyramidPoolPlugin" / "sppKernelEmulated.cpp"), str(src / "simt" / "simtEmu.cpp"),
+           "-o", str(out)]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        raise UserError(f"building the kernel emulator failed: {first_error_line(proc.stdout)}")
+    return out
+
+
+class LaunchInfo(ctypes.Structure):
+    """The emulated launch: grid/block/shared bytes as the launcher asked, blocks run along x."""
+
+    _fields_ = [
+        ("launches", ctypes.c_int64),
+        ("grid", ctypes.c_uint32 * 3),
+        ("block", ctypes.c_uint32 * 3),
+        ("shared_bytes", ctypes.c_int64),
+        ("grid_x_run", ctypes.c_uint32),
+        ("cuda_error", ctypes.c_int32),
+    ]
+
+
+class EmulatedRun(NamedTuple):
+    status: int
+    output: Any  # numpy array (the buffer as the kernel left it)
+    launch: LaunchInfo
+    fault: str
+
+
+_CACHE: dict[str, ctypes.CDLL] = {}
+
+
+def open_kernel_emulator(path: str | os.PathLike) -> ctypes.CDLL:
+    key = str(Path(path).resolve())
+    if key not in _CACHE:
+        lib = ctypes.CDLL(key)
+        i32, i64, vp = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
+        lib.spp_emu_abi_version.restype = i32
+        lib.spp_emu_forward.restype = i32
+        lib.spp_emu_forward.argtypes = [vp, i32, i64, i64, i64, i64, ctypes.POINTER(i32), i32, i32, i32, i32, vp,
+                                        i32, ctypes.c_uint64, ctypes.c_uint32, ctypes.POINTER(LaunchInfo),
+                                        ctypes.c_char_p, i32]
+        if lib.spp_emu_abi_version() != 1:
+            raise UserError(f"{key}: unsupported kernel emulator ABI version")
+        _CACHE[key] = lib
+    return _CACHE[key]
+
+
+def emulated_pyramid(
+    library: str | os.PathLike,
+    x: Any,
+    levels: Sequence[int],
+    mode: str,
+    bins: str,
+    order: str,
+    out: Any = None,
+    schedule: str = "forward",
+    seed: int = 0,
+    clamp_grid_x: int = 0,
+) -> EmulatedRun:
+    """Run the emulated CUDA kernel on an NCHW float32/float16 array.
+
+    ``out`` (optional) is the output buffer, same dtype, at least ``B * C * sum(n^2)`` elements,
+    written in place (pass a view into a larger, guarded buffer to detect stray writes).
+    Returns the launcher status (``plugins.STATUS_*``, or ``STATUS_EMULATOR_FAULT``), the output,
+    the launch record and the fault message.
+    """
+    import numpy as np
+
+    lib = open_kernel_emulator(library)
+    x = np.ascontiguousarray(x)
+    if x.ndim != 4 or x.dtype not in (np.float32, np.float16):
+        raise TypeError(f"emulated_pyramid needs a 4-D float32/float16 array, got {x.dtype} {x.shape}")
+    B, C, H, W = (int(d) for d in x.shape)
+    lv = [int(n) for n in levels]
+    if out is None:
+        out = np.empty((B, C * sum(n * n for n in lv)), dtype=x.dtype)
+    if out.dtype != x.dtype or not out.flags.c_contiguous:
+        raise TypeError("out must be C-contiguous with the input's dtype")
+    c_levels = (ctypes.c_int32 * max(1, len(lv)))(*lv)
+    launch = LaunchInfo()
+    err = ctypes.create_string_buffer(1024)
+    status = lib.spp_emu_forward(
+        x.ctypes.data, 1 if x.dtype == np.float16 else 0, B, C, H, W, c_levels, len(lv), _MODES[mode], _RULES[bins],
+        _ORDERS[order], out.ctypes.data, SCHEDULES.index(schedule), seed, clamp_grid_x, ctypes.byref(launch), err,
+        len(err),
+    )
+    return EmulatedRun(int(status), out, launch, err.value.decode())
