@@ -41,6 +41,19 @@ def cuda_include_dir() -> Path | None:
     return None
 
 
+def _cxx() -> str | None:
+    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+
+
+def unavailable_reason() -> str | None:
+    """Why the emulator cannot be built on this machine (no C++ compiler, no CUDA headers), or None."""
+    if _cxx() is None:
+        return "no C++ compiler (g++/c++ or $CXX) found"
+    if cuda_include_dir() is None:
+        return "CUDA headers (cuda_fp16.h) not found: set CUDA_HOME to a CUDA toolkit"
+    return None
+
+
 def build_kernel_emulator(
     build_dir: str | os.PathLike, source_root: str | os.PathLike | None = None, cxx: str | None = None
 ) -> Path:
@@ -48,12 +61,11 @@ def build_kernel_emulator(
 
     ``source_root``: a ``plugins/`` tree (default: this checkout's), e.g. a copy with a deliberately
     broken kernel, to show that the emulated comparison catches it."""
-    cxx = cxx or os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-    if cxx is None:
-        raise UserError("no C++ compiler (g++/c++ or $CXX) found: cannot build the kernel emulator")
+    cxx = cxx or _cxx()
     inc = cuda_include_dir()
-    if inc is None:
-        raise UserError("CUDA headers (cuda_fp16.h) not found: set CUDA_HOME to a CUDA toolkit to build the kernel emulator")
+    reason = unavailable_reason() if cxx is None or inc is None else None
+    if reason:
+        raise UserError(f"cannot build the kernel emulator: {reason}")
     src = Path(source_root) if source_root is not None else plugin_source_dir()
     out = Path(build_dir) / KERNEL_EMULATOR_NAME
     out.parent.mkdir(parents=True, exist_ok=True)

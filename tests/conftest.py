@@ -80,3 +80,14 @@ def reflib(tmp_path_factory) -> Path:
         check=True,
     )
     return lib
+
+
+@pytest.fixture(scope="session")
+def emulib(tmp_path_factory) -> Path:
+    """libspp_kernel_emu.so: the CUDA kernel source run by the host SIMT emulator, built once per session."""
+    from spp_deploy import simt
+
+    reason = simt.unavailable_reason()
+    if reason:
+        pytest.skip(f"kernel emulator: {reason}")
+    return simt.build_kernel_emulator(tmp_path_factory.mktemp("spp_kernel_emu"))

@@ -31,16 +31,10 @@ SENTINEL = np.uint32(0x7FBADBAD)  # a NaN payload neither the kernel nor the inp
 
 
 def _build(build_dir: Path, source_root: Path | None = None) -> Path:
-    if simt.cuda_include_dir() is None:
-        pytest.skip("CUDA headers (cuda_fp16.h) not found: the emulator compiles the kernel against their host side")
-    if not (shutil.which("g++") or shutil.which("c++")):
-        pytest.skip("no C++ compiler")
+    reason = simt.unavailable_reason()
+    if reason:
+        pytest.skip(f"kernel emulator: {reason}")
     return simt.build_kernel_emulator(build_dir, source_root)
-
-
-@pytest.fixture(scope="session")
-def emulib(tmp_path_factory) -> Path:
-    return _build(tmp_path_factory.mktemp("spp_kernel_emu"))
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
@@ -247,8 +241,8 @@ def test_build_reports_compile_errors(plugin_tree_copy, tmp_path):
     pristine = kernel.read_text()
     kernel.write_text(pristine.replace("bool makePlan(", "bool makePlan(undeclared_type x, ", 1))
     try:
-        if simt.cuda_include_dir() is None:
-            pytest.skip("CUDA headers not found")
+        if simt.unavailable_reason():
+            pytest.skip(f"kernel emulator: {simt.unavailable_reason()}")
         with pytest.raises(UserError, match="building the kernel emulator failed: .*error") as ei:
             simt.build_kernel_emulator(tmp_path, plugin_tree_copy)
         assert "\n" not in str(ei.value)
