@@ -155,6 +155,16 @@ def test_grid_stride_loop(emulib, reflib):
                                            clamp_grid_x=clamp, schedule=schedule, seed=clamp)
 
 
+@pytest.mark.parametrize("rule,levels", [("adaptive", [64, 32, 16, 8, 4, 2, 1]), ("rounded", [64, 13]),
+                                         ("adaptive", list(range(1, 17)))])
+def test_largest_levels(emulib, reflib, rule, levels):
+    """Up to the plugin's limits: n = 64 (16 KiB of shared fine bins) and 16 levels."""
+    rng = np.random.default_rng(8)
+    for mode, dtype in (("max", np.float32), ("avg", np.float16)):
+        x = make_input(rng, (1, 2, 67, 90), mode, dtype, 2)
+        assert check_against_reference(emulib, reflib, x, levels, mode, rule, "bin_major")
+
+
 def test_avg_general_data_within_bound(emulib, reflib):
     """Non-integer data: the kernel's fp32 summation order is its own, so avg is compared to the
     float64 op within float32's worst-case summation error (integer data above pins it exactly)."""

@@ -9,6 +9,8 @@
  *       sppKernelEmulated.cpp ../simt/simtEmu.cpp -o libspp_kernel_emu.so
  * (spp_deploy.simt.build_kernel_emulator does this).
  */
+#include "../simt/simtEmu.h" // first: sppBins.h then takes its device branch (__fmul_rn & co.)
+
 #include "spatialPyramidPoolKernel.cu"
 
 #include <algorithm>
