@@ -54,28 +54,37 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def build_kernel_emulator(
-    build_dir: str | os.PathLike, source_root: str | os.PathLike | None = None, cxx: str | None = None
+def build_emulated_library(
+    driver: str | os.PathLike, output: str | os.PathLike, source_root: str | os.PathLike | None = None,
+    cxx: str | None = None,
 ) -> Path:
-    """Compile the SPP kernel + emulator into ``build_dir/libspp_kernel_emu.so`` (one g++ call).
-
-    ``source_root``: a ``plugins/`` tree (default: this checkout's), e.g. a copy with a deliberately
-    broken kernel, to show that the emulated comparison catches it."""
+    """Compile one kernel driver (``plugins/<plugin>/<driver>.cpp``, which ``#include``s its ``.cu``)
+    with the emulator into the shared library ``output`` (one compiler call). ``driver`` is relative
+    to ``source_root``, a ``plugins/`` tree (default: this checkout's; tests pass a copy holding a
+    deliberately broken kernel)."""
     cxx = cxx or _cxx()
     inc = cuda_include_dir()
     reason = unavailable_reason() if cxx is None or inc is None else None
     if reason:
         raise UserError(f"cannot build the kernel emulator: {reason}")
     src = Path(source_root) if source_root is not None else plugin_source_dir()
-    out = Path(build_dir) / KERNEL_EMULATOR_NAME
+    drv = src / driver
+    out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [cxx, *_CXX_FLAGS, "-isystem", str(inc), "-I", str(src / "spatialPyramidPoolPlugin"),
-           str(src / "spatialPyramidPoolPlugin" / "sppKernelEmulated.cpp"), str(src / "simt" / "simtEmu.cpp"),
+    cmd = [cxx, *_CXX_FLAGS, "-isystem", str(inc), "-I", str(drv.parent), str(drv), str(src / "simt" / "simtEmu.cpp"),
            "-o", str(out)]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
         raise UserError(f"building the kernel emulator failed: {first_error_line(proc.stdout)}")
     return out
+
+
+def build_kernel_emulator(
+    build_dir: str | os.PathLike, source_root: str | os.PathLike | None = None, cxx: str | None = None
+) -> Path:
+    """The whole-image SPP kernel under the emulator: ``build_dir/libspp_kernel_emu.so``."""
+    return build_emulated_library("spatialPyramidPoolPlugin/sppKernelEmulated.cpp",
+                                  Path(build_dir) / KERNEL_EMULATOR_NAME, source_root, cxx)
 
 
 class LaunchInfo(ctypes.Structure):

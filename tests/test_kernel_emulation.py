@@ -106,7 +106,7 @@ LEVELS = st.lists(st.integers(1, 8), min_size=1, max_size=3) | st.lists(
 @pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=["fp32", "fp16"])
 @pytest.mark.parametrize("mode", B.MODES)
 @pytest.mark.parametrize("rule", B.RULES)
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     h=st.integers(1, 70),
     w=st.integers(1, 70),
