@@ -17,6 +17,10 @@ input (2 x input bytes / copy time, the roofline of a one-pass kernel), for (64,
 (1,256,13,13) in fp32/fp16; CUDA-event medians. TensorRT itself:
 ``spp-deploy bench --backends trt,ort-cuda --plugin build/libspp_plugin.so``.
 
+Also run: the SIMT emulator's self-test kernel (plugins/simt/simtSelfTest.cu), whose expected
+output follows CUDA's documented shuffle/vote/shared-memory semantics and which the emulator meets
+in CI, so the emulator's model of CUDA is checked against this GPU.
+
 A second kernel plugs in as one more ``Kernel`` entry (sources, wrapper, check, bench). The
 window-SPP kernel (issue #12 part 1) is listed as pending until its sources exist in this tree.
 """
@@ -36,6 +40,7 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_DIR = ROOT / "plugins" / "spatialPyramidPoolPlugin"
+SIMT_DIR = ROOT / "plugins" / "simt"
 BENCH_SHAPES = [(64, 512, 64, 64), (1, 256, 13, 13)]
 BENCH_LEVELS = (6, 3, 2, 1)
 WINDOW_BENCH_WINDOWS = 2000
@@ -72,6 +77,28 @@ torch::Tensor spp_forward(torch::Tensor x, std::vector<int64_t> levels, int64_t 
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("spp_forward", &spp_forward); }
+"""
+
+SELFTEST_WRAPPER = r"""
+#include <torch/extension.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include "simtSelfTest.h"
+
+torch::Tensor selftest(torch::Tensor in)
+{
+    TORCH_CHECK(in.is_cuda() && in.scalar_type() == torch::kInt && in.numel() == simt_selftest::kTHREADS,
+        "int32 CUDA tensor of kTHREADS elements");
+    in = in.contiguous();
+    const c10::cuda::CUDAGuard guard(in.device());
+    auto out = torch::full({simt_selftest::kTHREADS, simt_selftest::kFIELDS}, -7, in.options());
+    const cudaError_t e = simt_selftest::launch(in.data_ptr<int32_t>(), out.data_ptr<int32_t>(),
+        at::cuda::getCurrentCUDAStream());
+    TORCH_CHECK(e == cudaSuccess, cudaGetErrorString(e));
+    return out;
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("selftest", &selftest); }
 """
 
 # forward(x, levels, mode, rule, order) -> y: the kernel under test on x's device; raises on refusal.
@@ -234,6 +261,29 @@ def check_spp(forward: Forward, device: str, n_sizes: int, seed: int = 0, kernel
     return rows
 
 
+def check_selftest(forward: Forward, device: str, n_sizes: int, seed: int = 0,
+                   kernel: str = "simt_selftest") -> list[CheckRow]:
+    """The emulator's model of CUDA (shuffles of every kind/width, votes, shared memory, barriers,
+    atomics) on this GPU: the same expectation the emulated self-test meets in CI."""
+    import torch
+
+    from spp_deploy import simt
+
+    g = torch.Generator().manual_seed(seed)
+    row = CheckRow(kernel, "cuda semantics", "-", "-", "int32", "random", 0, 0, 0.0, "exact")
+    for i in range(max(2, n_sizes)):
+        low = 1 if i == 0 else -1000  # one input where __all_sync(v > 0) holds
+        inp = torch.randint(low, 1000, (simt.SELFTEST_THREADS,), generator=g, dtype=torch.int32)
+        out = forward(inp.to(device)).cpu()
+        expected = torch.from_numpy(simt.selftest_expected(inp.numpy()))
+        row.sizes += 1
+        same = torch.equal(out, expected)
+        row.exact += same
+        row.worst_abs_diff = max(row.worst_abs_diff, float((out.double() - expected.double()).abs().max()))
+        row.ok = row.ok and same
+    return [row]
+
+
 def bench_spp(forward: Forward, iterations: int, kernel: str = "spp") -> list[BenchRow]:
     import torch
     import torch.nn.functional as F
@@ -292,7 +342,13 @@ def spp_forward_of(ext) -> Forward:
     return forward
 
 
+def selftest_forward_of(ext) -> Forward:
+    return ext.selftest
+
+
 KERNELS = [
+    Kernel("simt_selftest", (SIMT_DIR / "simtSelfTest.cu",), SELFTEST_WRAPPER, check_selftest, None,
+           selftest_forward_of),
     Kernel("spp", (KERNEL_DIR / "spatialPyramidPoolKernel.cu",), SPP_WRAPPER, check_spp, bench_spp, spp_forward_of),
     Kernel("window_spp", pending="the window-SPP kernel (issue #12 part 1) is not in this tree yet: its bit-exactness "
            f"on random window sets and the {WINDOW_BENCH_WINDOWS}-window benchmark are pending"),

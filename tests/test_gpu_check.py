@@ -76,3 +76,19 @@ def test_harness_fails_a_kernel_one_ulp_off(gpu_check, emulib):
     rows = gpu_check.check_spp(_emulated_forward(emulib, corrupt=True), "cpu", n_sizes=1, seed=1)
     exact_rows = [r for r in rows if r.tolerance == "exact"]
     assert exact_rows and not any(r.ok for r in exact_rows)
+
+
+def test_selftest_harness_on_the_emulator(gpu_check, tmp_path):
+    if simt.unavailable_reason():
+        pytest.skip(f"kernel emulator: {simt.unavailable_reason()}")
+    lib = simt.build_selftest_emulator(tmp_path)
+
+    def forward(inp, corrupt=False):
+        out, status, fault = simt.run_selftest_emulated(lib, inp.numpy())
+        assert status == 0, fault
+        out[5, 3] += corrupt
+        return torch.from_numpy(out)
+
+    rows = gpu_check.check_selftest(forward, "cpu", 3)
+    assert len(rows) == 1 and rows[0].ok and rows[0].exact == rows[0].sizes == 3
+    assert not gpu_check.check_selftest(lambda inp: forward(inp, corrupt=True), "cpu", 3)[0].ok

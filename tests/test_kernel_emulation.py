@@ -258,3 +258,38 @@ def test_build_reports_compile_errors(plugin_tree_copy, tmp_path):
         assert "\n" not in str(ei.value)
     finally:
         kernel.write_text(pristine)
+
+
+# ---- the emulator's own model of CUDA (plugins/simt/simtSelfTest.cu) --------------------------------
+
+
+def test_emulator_follows_cuda_semantics(tmp_path):
+    """Shuffles of every kind and width, votes, 2-D thread numbering, static/dynamic shared memory,
+    barriers and shared atomics give what CUDA documents (simt.selftest_expected), in every schedule.
+    benchmarks/gpu_check.py runs the same kernel on a GPU against the same expectation."""
+    reason = simt.unavailable_reason()
+    if reason:
+        pytest.skip(f"kernel emulator: {reason}")
+    lib = simt.build_selftest_emulator(tmp_path)
+    rng = np.random.default_rng(9)
+    inputs = [rng.integers(-1000, 1000, simt.SELFTEST_THREADS), rng.integers(1, 1000, simt.SELFTEST_THREADS)]
+    for inp in inputs:
+        expected = simt.selftest_expected(inp)
+        for schedule in simt.SCHEDULES:
+            out, status, fault = simt.run_selftest_emulated(lib, inp, schedule, seed=3)
+            assert status == 0, fault
+            bad = np.argwhere(out != expected)
+            assert not bad.size, f"{schedule}: {len(bad)} fields differ, first (thread, field) {tuple(bad[0])}"
+    assert (simt.selftest_expected(inputs[1])[:, 8] == 1).all() and (simt.selftest_expected(inputs[0])[:, 8] == 0).all()
+
+
+@pytest.mark.skipif(P._find_nvcc() is None, reason="nvcc not available")
+def test_selftest_kernel_compiles_with_nvcc(tmp_path):
+    """gpu_check.py builds it on a GPU machine: it must stay valid CUDA, warning-free."""
+    import subprocess
+
+    src = P.plugin_source_dir() / "simt" / "simtSelfTest.cu"
+    proc = subprocess.run([P._find_nvcc(), "-std=c++17", "-c", "-arch=sm_75", "-Xcompiler=-fPIC",
+                           "-Werror=all-warnings", str(src), "-o", str(tmp_path / "t.o")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
