@@ -156,7 +156,7 @@ class Report:
 
     @property
     def failures(self) -> int:
-        return sum(not r.ok for r in self.checks) + sum(k.get("status") == "build failed" for k in self.kernels)
+        return sum(not r.ok for r in self.checks) + sum(bool(k.get("failed")) for k in self.kernels)
 
 
 # ---- comparisons ----------------------------------------------------------------------------------
@@ -427,6 +427,35 @@ def no_gpu_reason() -> str | None:
     return None
 
 
+DEVICE = "cuda"
+
+
+def _last_line(e: BaseException) -> str:
+    lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
+    return f"{type(e).__name__}: {lines[-1] if lines else ''}"
+
+
+def run_kernel_checks(k: Kernel, rep: Report, args) -> dict:
+    """Build, check and benchmark one kernel into ``rep``; its entry for the kernel list. A build
+    failure or a crash is recorded (and counted as a failure); the other kernels still run."""
+    print(f"{k.name}: building ...", flush=True)
+    try:
+        ext = build_extension(k.name, k.sources, k.wrapper, args.verbose)
+    except Exception as e:  # noqa: BLE001
+        return {"name": k.name, "status": "build failed", "detail": _last_line(e), "failed": True}
+    forward = k.forward_of(ext)
+    try:
+        checks = k.check(forward, DEVICE, args.sizes, args.seed, kernel=k.name) if k.check else []
+        rep.checks += checks
+        bad = sum(not r.ok for r in checks)
+        print(f"{k.name}: {len(checks) - bad}/{len(checks)} check rows ok", flush=True)
+        if k.bench and not args.skip_bench:
+            rep.bench += k.bench(forward, args.iterations, kernel=k.name)
+    except Exception as e:  # noqa: BLE001
+        return {"name": k.name, "status": "crashed", "detail": _last_line(e), "failed": True}
+    return {"name": k.name, "status": "checked" if not bad else f"{bad} check row(s) failed", "failed": False}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("gpu_check_report"), help="report directory")
@@ -447,20 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             rep.kernels.append({"name": k.name, "status": "pending", "detail": k.pending})
             print(f"{k.name}: pending ({k.pending})", flush=True)
             continue
-        print(f"{k.name}: building ...", flush=True)
-        try:
-            ext = build_extension(k.name, k.sources, k.wrapper, args.verbose)
-        except Exception as e:  # noqa: BLE001 - recorded in the report, the other kernels still run
-            rep.kernels.append({"name": k.name, "status": "build failed", "detail": str(e).strip().splitlines()[-1]})
-            continue
-        forward = k.forward_of(ext)
-        checks = k.check(forward, "cuda", args.sizes, args.seed, kernel=k.name) if k.check else []
-        rep.checks += checks
-        bad = sum(not r.ok for r in checks)
-        print(f"{k.name}: {len(checks) - bad}/{len(checks)} check rows ok", flush=True)
-        if k.bench and not args.skip_bench:
-            rep.bench += k.bench(forward, args.iterations, kernel=k.name)
-        rep.kernels.append({"name": k.name, "status": "checked" if not bad else f"{bad} check row(s) failed"})
+        rep.kernels.append(run_kernel_checks(k, rep, args))
     j, m = write_report(rep, args.out)
     print(to_markdown(rep))
     print(f"report: {j} {m}")

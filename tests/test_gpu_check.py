@@ -92,3 +92,43 @@ def test_selftest_harness_on_the_emulator(gpu_check, tmp_path):
     rows = gpu_check.check_selftest(forward, "cpu", 3)
     assert len(rows) == 1 and rows[0].ok and rows[0].exact == rows[0].sizes == 3
     assert not gpu_check.check_selftest(lambda inp: forward(inp, corrupt=True), "cpu", 3)[0].ok
+
+
+class _EmulatedExtensions:
+    """Stand-ins for the torch extensions gpu_check.py builds, backed by the emulated kernels."""
+
+    def __init__(self, spp_lib, selftest_lib, broken=False):
+        self.spp_lib, self.selftest_lib, self.broken = spp_lib, selftest_lib, broken
+
+    def build(self, name, sources, wrapper, verbose=False):
+        assert all(Path(s).is_file() for s in sources) and "PYBIND11_MODULE" in wrapper
+        return self
+
+    def spp_forward(self, x, levels, mode, rule, order):
+        y = _emulated_forward(self.spp_lib, corrupt=self.broken)(x, levels, B.MODES[mode], B.RULES[rule], B.ORDERS[order])
+        return y
+
+    def selftest(self, inp):
+        out, status, fault = simt.run_selftest_emulated(self.selftest_lib, inp.numpy())
+        assert status == 0, fault
+        return torch.from_numpy(out)
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_main_end_to_end_on_the_emulator(gpu_check, emulib, tmp_path, monkeypatch, capsys, broken):
+    """The whole command (kernel loop, pending window kernel, report files, exit code) with the
+    GPU parts replaced by the emulated kernels: 0 when all match, 1 when the SPP kernel is one ulp off."""
+    if simt.unavailable_reason():
+        pytest.skip(f"kernel emulator: {simt.unavailable_reason()}")
+    fake = _EmulatedExtensions(emulib, simt.build_selftest_emulator(tmp_path / "st"), broken)
+    monkeypatch.setattr(gpu_check, "no_gpu_reason", lambda: None)
+    monkeypatch.setattr(gpu_check, "_environment", lambda: {"gpu": "emulated", "torch": torch.__version__, "cuda": None})
+    monkeypatch.setattr(gpu_check, "build_extension", fake.build)
+    monkeypatch.setattr(gpu_check, "DEVICE", "cpu")
+    code = gpu_check.main(["--out", str(tmp_path / "rep"), "--sizes", "1", "--skip-bench"])
+    assert code == (1 if broken else 0), capsys.readouterr().out[-2000:]
+    data = json.loads((tmp_path / "rep" / "gpu_check.json").read_text())
+    status = {k["name"]: k["status"] for k in data["kernels"]}
+    assert status["window_spp"] == "pending" and status["simt_selftest"] == "checked"
+    assert (status["spp"] == "checked") != broken
+    assert data["failures"] == sum(not c["ok"] for c in data["checks"]) and (data["failures"] > 0) == broken
