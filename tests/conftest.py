@@ -56,3 +56,38 @@ def build_tools(monkeypatch):
         monkeypatch.delenv("TENSORRT_ROOT", raising=False)
 
     return set_tools
+
+
+@pytest.fixture(scope="session")
+def reflib(tmp_path_factory) -> Path:
+    """libspp_reference.so (the plugin's CPU reference), built once per session: CMake, or g++ directly."""
+    import shutil
+    import subprocess
+
+    from spp_deploy import plugins
+
+    bd = tmp_path_factory.mktemp("spp_ref_build")
+    if shutil.which("cmake"):
+        return plugins.build_reference(bd)
+    gxx = shutil.which("g++") or shutil.which("c++")
+    if gxx is None:
+        pytest.skip("neither cmake nor a C++ compiler is available")
+    src = plugins.plugin_source_dir() / "spatialPyramidPoolPlugin"
+    lib = bd / plugins.REFERENCE_LIBRARY_NAME
+    subprocess.run(
+        [gxx, "-std=c++17", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
+         str(src / "sppReference.cpp"), str(src / "sppConfig.cpp"), "-o", str(lib)],
+        check=True,
+    )
+    return lib
+
+
+@pytest.fixture(scope="session")
+def emulib(tmp_path_factory) -> Path:
+    """libspp_kernel_emu.so: the CUDA kernel source run by the host SIMT emulator, built once per session."""
+    from spp_deploy import simt
+
+    reason = simt.unavailable_reason()
+    if reason:
+        pytest.skip(f"kernel emulator: {reason}")
+    return simt.build_kernel_emulator(tmp_path_factory.mktemp("spp_kernel_emu"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import ctypes
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -28,23 +27,6 @@ from spp_deploy.op import spp_eager
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "plugins" / "spatialPyramidPoolPlugin"
-
-
-@pytest.fixture(scope="session")
-def reflib(tmp_path_factory) -> Path:
-    bd = tmp_path_factory.mktemp("spp_ref_build")
-    if shutil.which("cmake"):
-        return P.build_reference(bd)
-    gxx = shutil.which("g++") or shutil.which("c++")
-    if gxx is None:
-        pytest.skip("neither cmake nor a C++ compiler is available")
-    lib = bd / P.REFERENCE_LIBRARY_NAME
-    subprocess.run(
-        [gxx, "-std=c++17", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
-         str(SRC / "sppReference.cpp"), str(SRC / "sppConfig.cpp"), "-o", str(lib)],
-        check=True,
-    )
-    return lib
 
 
 def _eager(x: np.ndarray, levels, mode, rule, order, dtype=torch.float32) -> np.ndarray:

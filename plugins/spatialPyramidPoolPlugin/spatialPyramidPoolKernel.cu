@@ -18,6 +18,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "../simt/simt.h" // launch / dynamic shared memory spelled so the host SIMT emulator can run it
+
 namespace spp
 {
 namespace
@@ -79,7 +81,7 @@ template <typename T>
 __global__ void __launch_bounds__(kTHREADS) sppKernel(
     T const* __restrict__ input, T* __restrict__ output, int64_t B, int64_t C, int64_t H, int64_t W, KernelPlan p)
 {
-    extern __shared__ float sFine[];
+    SIMT_DYNAMIC_SHARED(float, sFine);
     int32_t const lane = threadIdx.x % kWARP;
     int32_t const warp = threadIdx.x / kWARP;
     int32_t const nbWarps = blockDim.x / kWARP;
@@ -309,12 +311,12 @@ int32_t launchSpatialPyramidPool(void const* input, void* output, DType dtype, i
         : 0;
     if (dtype == DType::kFLOAT32)
     {
-        sppKernel<float><<<grid, block, smem, stream>>>(
+        SIMT_LAUNCH(sppKernel<float>, grid, block, smem, stream)(
             static_cast<float const*>(input), static_cast<float*>(output), B, C, H, W, plan);
     }
     else
     {
-        sppKernel<__half><<<grid, block, smem, stream>>>(
+        SIMT_LAUNCH(sppKernel<__half>, grid, block, smem, stream)(
             static_cast<__half const*>(input), static_cast<__half*>(output), B, C, H, W, plan);
     }
     cudaError_t const e = cudaGetLastError();

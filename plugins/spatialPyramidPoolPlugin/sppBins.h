@@ -29,6 +29,12 @@
 #define SPP_HD inline
 #endif
 
+// Device spelling of the float ops: in device code, and in the host SIMT emulator (plugins/simt,
+// which defines __fmul_rn & co. on the host), so the emulated kernel runs the device branch.
+#if defined(__CUDA_ARCH__) || defined(SIMT_EMULATION)
+#define SPP_DEVICE_FLOAT_OPS 1
+#endif
+
 namespace spp
 {
 
@@ -71,7 +77,7 @@ struct AxisBin
 
 SPP_HD float f32Mul(float a, float b)
 {
-#if defined(__CUDA_ARCH__)
+#if defined(SPP_DEVICE_FLOAT_OPS)
     return __fmul_rn(a, b);
 #else
     volatile float r = a * b;
@@ -81,7 +87,7 @@ SPP_HD float f32Mul(float a, float b)
 
 SPP_HD float f32Add(float a, float b)
 {
-#if defined(__CUDA_ARCH__)
+#if defined(SPP_DEVICE_FLOAT_OPS)
     return __fadd_rn(a, b);
 #else
     volatile float r = a + b;
@@ -91,7 +97,7 @@ SPP_HD float f32Add(float a, float b)
 
 SPP_HD float f32Div(float a, float b)
 {
-#if defined(__CUDA_ARCH__)
+#if defined(SPP_DEVICE_FLOAT_OPS)
     return __fdiv_rn(a, b);
 #else
     volatile float r = a / b;
@@ -102,7 +108,7 @@ SPP_HD float f32Div(float a, float b)
 //! float32(v) with round-to-nearest (numpy astype(float32)).
 SPP_HD float f32FromI64(int64_t v)
 {
-#if defined(__CUDA_ARCH__)
+#if defined(SPP_DEVICE_FLOAT_OPS)
     return __ll2float_rn(static_cast<long long>(v));
 #else
     volatile float r = static_cast<float>(v);

@@ -1,0 +1,383 @@
+/*
+ * Host SIMT emulator: runs a CUDA kernel's source, compiled by a host C++ compiler, over the grid
+ * and block it is launched with, so its thread mapping, shuffles, shared-memory indexing, barriers
+ * and fp16 conversions can be checked against a CPU reference on a machine without a GPU.
+ *
+ * Kernels include "simt.h" (not this file); a driver translation unit compiles the .cu file with
+ * -DSIMT_EMULATION, the CUDA toolkit's include directory (host side of cuda_runtime.h and
+ * cuda_fp16.h) and -ffp-contract=off, and links simtEmu.cpp.
+ *
+ * Model: every block runs on the calling OS thread, one cooperative fiber per CUDA thread. A fiber
+ * runs until it reaches a barrier (__syncthreads, a warp shuffle/vote, __syncwarp) or returns; the
+ * scheduler then releases a barrier once every thread it needs has arrived. So:
+ *  - __syncthreads is a block barrier; it is a fault when some thread of the block exited instead;
+ *  - __shfl_*_sync / __ballot_sync / __syncwarp wait for every lane named in the mask, which must all
+ *    be at the same kind of warp operation with the same mask (else a fault), and the exchange is
+ *    done by the scheduler at once (values as they were at the call);
+ *  - dynamic shared memory is one buffer per block of exactly the launch's size, poisoned with 0xFF
+ *    bytes (a NaN as float or half) before the block and followed by a guard checked after it;
+ *  - static __shared__ variables are per-OS-thread statics, i.e. shared by the block (not poisoned);
+ *  - __ldg checks alignment and, when buffers are tracked (trackGlobal), that it reads inside one;
+ *  - the order fibers run in is a policy (forward, reverse, seeded shuffle): a kernel whose result
+ *    depends on it has a race the emulator can show.
+ * Not modelled: timing, memory races inside one barrier interval (plain loads/stores are not
+ * intercepted), real warp scheduling and independent-thread-scheduling interleavings, caches.
+ */
+#ifndef SIMT_EMU_H
+#define SIMT_EMU_H
+
+#if defined(__CUDACC__)
+#error "simtEmu.h is the host emulation of CUDA; nvcc compiles the kernel natively"
+#endif
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// Static shared memory: one instance per OS thread, and a whole block runs on one OS thread.
+#undef __shared__
+#define __shared__ static thread_local
+#ifndef __launch_bounds__
+#define __launch_bounds__(...)
+#endif
+
+namespace simt
+{
+
+constexpr int kWarpSize = 32;
+
+//! Order in which runnable fibers are resumed (each round).
+enum class Schedule : int32_t
+{
+    kFORWARD = 0,  //!< thread 0, 1, 2, ...
+    kREVERSE = 1,  //!< last thread first
+    kSHUFFLED = 2, //!< a seeded random permutation per round
+};
+
+struct Options
+{
+    Schedule schedule = Schedule::kFORWARD;
+    uint64_t seed = 0;
+    //! 0: launch the grid as given. Otherwise at most this many blocks along x (gridDim.x reports
+    //! it): a deliberate deviation that makes grid-stride loops take more than one step.
+    uint32_t clampGridX = 0;
+};
+
+//! One launch as requested, and what was run.
+struct LaunchRecord
+{
+    dim3 grid;
+    dim3 block;
+    size_t sharedBytes;
+    uint32_t gridXRun; //!< blocks run along x (== grid.x unless clampGridX)
+};
+
+void setOptions(Options const& o);
+Options const& options();
+//! __ldg must read inside one tracked buffer (when at least one is tracked).
+void trackGlobal(void const* p, size_t bytes);
+void clearTracked();
+//! First fault of a kernel run since resetState ("" if none): what went wrong, where.
+std::string const& fault();
+std::vector<LaunchRecord> const& launches();
+//! Forget faults, launch records, tracked buffers and the sticky launch error.
+void resetState();
+
+namespace detail
+{
+
+struct ThreadContext
+{
+    uint3 thread;
+    uint3 block;
+    dim3 blockDimV;
+    dim3 gridDimV;
+};
+
+enum class WarpOp : int32_t
+{
+    kSHFL = 0,
+    kSHFL_UP = 1,
+    kSHFL_DOWN = 2,
+    kSHFL_XOR = 3,
+    kBALLOT = 4,
+    kSYNC = 5,
+};
+
+ThreadContext const& current();
+void* dynamicSharedBase();
+size_t dynamicSharedBytes();
+[[noreturn]] void fail(std::string const& what);
+void syncThreads();
+uint64_t warpOp(WarpOp op, unsigned mask, uint64_t bits, int arg, int width, char const* name);
+void checkLoad(void const* p, size_t bytes, size_t align);
+//! Validate the configuration (sticky cudaGetLastError on failure) and run every block.
+void runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<void()> const& threadBody);
+
+template <typename T>
+uint64_t toBits(T v)
+{
+    static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "warp exchange of up to 8 bytes");
+    uint64_t b = 0;
+    std::memcpy(&b, &v, sizeof(T));
+    return b;
+}
+
+template <typename T>
+T fromBits(uint64_t b)
+{
+    T v;
+    std::memcpy(&v, &b, sizeof(T));
+    return v;
+}
+
+} // namespace detail
+
+//! A kernel launch: SIMT_LAUNCH(kernel, grid, block, smem, stream)(args...).
+template <typename... Params>
+struct Launch
+{
+    void (*kernel)(Params...);
+    dim3 grid;
+    dim3 block;
+    size_t sharedBytes;
+
+    template <typename... Args>
+    void operator()(Args&&... args) const
+    {
+        // Arguments are converted to the parameter types once, like nvcc's parameter buffer; every
+        // thread then receives its own copy.
+        std::tuple<std::decay_t<Params>...> const params(std::forward<Args>(args)...);
+        auto const k = kernel;
+        detail::runGrid(grid, block, sharedBytes, [&params, k]() { std::apply(k, params); });
+    }
+};
+
+template <typename... Params>
+Launch<Params...> launcher(void (*kernel)(Params...), dim3 grid, dim3 block, size_t sharedBytes = 0,
+    cudaStream_t /*stream*/ = nullptr)
+{
+    return Launch<Params...>{kernel, grid, block, sharedBytes};
+}
+
+//! The block's dynamic shared memory (extern __shared__ T name[]).
+template <typename T>
+T* dynamicShared()
+{
+    return static_cast<T*>(detail::dynamicSharedBase());
+}
+
+} // namespace simt
+
+// ---- built-in variables ---------------------------------------------------------------------------
+
+#define threadIdx (::simt::detail::current().thread)
+#define blockIdx (::simt::detail::current().block)
+#define blockDim (::simt::detail::current().blockDimV)
+#define gridDim (::simt::detail::current().gridDimV)
+constexpr int warpSize = ::simt::kWarpSize;
+
+// ---- synchronisation -------------------------------------------------------------------------------
+
+inline void __syncthreads()
+{
+    ::simt::detail::syncThreads();
+}
+
+inline void __syncwarp(unsigned mask = 0xFFFFFFFFU)
+{
+    ::simt::detail::warpOp(::simt::detail::WarpOp::kSYNC, mask, 0, 0, ::simt::kWarpSize, "__syncwarp");
+}
+
+template <typename T>
+T __shfl_sync(unsigned mask, T var, int srcLane, int width = ::simt::kWarpSize)
+{
+    using namespace ::simt::detail;
+    return fromBits<T>(warpOp(WarpOp::kSHFL, mask, toBits(var), srcLane, width, "__shfl_sync"));
+}
+
+template <typename T>
+T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = ::simt::kWarpSize)
+{
+    using namespace ::simt::detail;
+    return fromBits<T>(warpOp(WarpOp::kSHFL_UP, mask, toBits(var), static_cast<int>(delta), width, "__shfl_up_sync"));
+}
+
+template <typename T>
+T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = ::simt::kWarpSize)
+{
+    using namespace ::simt::detail;
+    return fromBits<T>(
+        warpOp(WarpOp::kSHFL_DOWN, mask, toBits(var), static_cast<int>(delta), width, "__shfl_down_sync"));
+}
+
+template <typename T>
+T __shfl_xor_sync(unsigned mask, T var, int laneMask, int width = ::simt::kWarpSize)
+{
+    using namespace ::simt::detail;
+    return fromBits<T>(warpOp(WarpOp::kSHFL_XOR, mask, toBits(var), laneMask, width, "__shfl_xor_sync"));
+}
+
+inline unsigned __ballot_sync(unsigned mask, int predicate)
+{
+    using namespace ::simt::detail;
+    return static_cast<unsigned>(
+        warpOp(WarpOp::kBALLOT, mask, predicate != 0 ? 1U : 0U, 0, ::simt::kWarpSize, "__ballot_sync"));
+}
+
+inline int __any_sync(unsigned mask, int predicate)
+{
+    return __ballot_sync(mask, predicate) != 0;
+}
+
+inline int __all_sync(unsigned mask, int predicate)
+{
+    return __ballot_sync(mask, predicate) == mask;
+}
+
+// ---- memory ---------------------------------------------------------------------------------------
+
+template <typename T>
+T __ldg(T const* p)
+{
+    ::simt::detail::checkLoad(p, sizeof(T), alignof(T));
+    return *p;
+}
+
+// Atomics: fibers are cooperative (no preemption inside a call), so plain read-modify-write is atomic.
+template <typename T>
+T atomicAdd(T* p, T v)
+{
+    T const old = *p;
+    *p = old + v;
+    return old;
+}
+
+template <typename T>
+T atomicMax(T* p, T v)
+{
+    T const old = *p;
+    *p = old < v ? v : old;
+    return old;
+}
+
+template <typename T>
+T atomicMin(T* p, T v)
+{
+    T const old = *p;
+    *p = v < old ? v : old;
+    return old;
+}
+
+template <typename T>
+T atomicExch(T* p, T v)
+{
+    T const old = *p;
+    *p = v;
+    return old;
+}
+
+template <typename T>
+T atomicCAS(T* p, T compare, T v)
+{
+    T const old = *p;
+    if (old == compare)
+    {
+        *p = v;
+    }
+    return old;
+}
+
+// ---- float intrinsics: IEEE single-precision, round to nearest even (needs -ffp-contract=off) ----
+
+inline float __fadd_rn(float a, float b)
+{
+    volatile float r = a + b;
+    return r;
+}
+
+inline float __fsub_rn(float a, float b)
+{
+    volatile float r = a - b;
+    return r;
+}
+
+inline float __fmul_rn(float a, float b)
+{
+    volatile float r = a * b;
+    return r;
+}
+
+inline float __fdiv_rn(float a, float b)
+{
+    volatile float r = a / b;
+    return r;
+}
+
+inline float __frcp_rn(float a)
+{
+    volatile float r = 1.0F / a;
+    return r;
+}
+
+inline float __fsqrt_rn(float a)
+{
+    return std::sqrt(a);
+}
+
+inline float __fmaf_rn(float a, float b, float c)
+{
+    return std::fma(a, b, c);
+}
+
+inline float __int2float_rn(int v)
+{
+    return static_cast<float>(v);
+}
+
+inline float __ll2float_rn(long long v)
+{
+    return static_cast<float>(v);
+}
+
+inline int __float2int_rn(float v)
+{
+    return static_cast<int>(std::nearbyint(v));
+}
+
+inline int __float2int_rz(float v)
+{
+    return static_cast<int>(v);
+}
+
+inline int __float_as_int(float v)
+{
+    return ::simt::detail::fromBits<int>(::simt::detail::toBits(v));
+}
+
+inline unsigned __float_as_uint(float v)
+{
+    return ::simt::detail::fromBits<unsigned>(::simt::detail::toBits(v));
+}
+
+inline float __int_as_float(int v)
+{
+    return ::simt::detail::fromBits<float>(::simt::detail::toBits(v));
+}
+
+inline float __uint_as_float(unsigned v)
+{
+    return ::simt::detail::fromBits<float>(::simt::detail::toBits(v));
+}
+
+#endif // SIMT_EMU_H

@@ -1,0 +1,103 @@
+/*
+ * The SPP CUDA kernel run by the host SIMT emulator (plugins/simt): a C ABI library for the tests.
+ *
+ * This file compiles the real spatialPyramidPoolKernel.cu as host C++ (-DSIMT_EMULATION) and calls
+ * its launcher, launchSpatialPyramidPool, the function the plugin's enqueue calls: the same host
+ * checks, plan, grid, block and shared-memory size, then every block's threads as fibers.
+ *
+ *   g++ -std=c++17 -shared -fPIC -ffp-contract=off -DSIMT_EMULATION -isystem <cuda>/include
+ *       sppKernelEmulated.cpp ../simt/simtEmu.cpp -o libspp_kernel_emu.so
+ * (spp_deploy.simt.build_kernel_emulator does this).
+ */
+#include "../simt/simtEmu.h" // first: sppBins.h then takes its device branch (__fmul_rn & co.)
+
+#include "spatialPyramidPoolKernel.cu"
+
+#include <algorithm>
+#include <cstring>
+
+#define SPP_EMU_API extern "C" __attribute__((visibility("default")))
+
+//! Status returned when the emulated kernel itself faulted (message in err).
+constexpr int32_t kSPP_EMU_FAULT = 100;
+
+//! The last launch: as the launcher requested it, and how many blocks ran along x.
+struct SppEmuLaunch
+{
+    int64_t launches;
+    uint32_t grid[3];
+    uint32_t block[3];
+    int64_t sharedBytes;
+    uint32_t gridXRun;
+    int32_t cudaError;
+};
+
+SPP_EMU_API int32_t spp_emu_abi_version()
+{
+    return 1;
+}
+
+/* Whole pyramid of x [B, C, H, W] (dtype 0 = float32, 1 = float16 bits) into out [B, C * sum(n^2)] of
+ * the same dtype, by the emulated CUDA kernel. schedule: simt::Schedule (0 forward, 1 reverse,
+ * 2 shuffled with `seed`); clampGridX: 0, or run at most that many blocks (grid-stride check).
+ * Returns the launcher's status (0..4), or 100 when the kernel faulted (reason in err). */
+SPP_EMU_API int32_t spp_emu_forward(void const* x, int32_t dtype, int64_t B, int64_t C, int64_t H, int64_t W,
+    int32_t const* levels, int32_t nbLevels, int32_t mode, int32_t bins, int32_t order, void* out,
+    int32_t schedule, uint64_t seed, uint32_t clampGridX, SppEmuLaunch* launch, char* err, int32_t errLen)
+{
+    simt::resetState();
+    simt::Options o;
+    o.schedule = static_cast<simt::Schedule>(schedule);
+    o.seed = seed;
+    o.clampGridX = clampGridX;
+    simt::setOptions(o);
+    if (x != nullptr && B > 0 && C > 0 && H > 0 && W > 0)
+    {
+        size_t const elem = dtype == 1 ? sizeof(__half) : sizeof(float);
+        simt::trackGlobal(x, static_cast<size_t>(B * C * H * W) * elem);
+    }
+    spp::SppParams p{};
+    p.nbLevels = nbLevels;
+    for (int32_t l = 0; l < nbLevels && l < spp::kMAX_NB_LEVELS; ++l)
+    {
+        p.levels[l] = levels[l];
+    }
+    p.mode = static_cast<spp::PoolMode>(mode);
+    p.bins = static_cast<spp::BinRule>(bins);
+    p.order = static_cast<spp::FlattenOrder>(order);
+    cudaError_t cudaErr = cudaSuccess;
+    int32_t status = spp::launchSpatialPyramidPool(
+        x, out, static_cast<spp::DType>(dtype), B, C, H, W, p, nullptr, &cudaErr);
+    std::string const& fault = simt::fault();
+    if (status == spp::kSPP_OK && !fault.empty())
+    {
+        status = kSPP_EMU_FAULT;
+    }
+    if (err != nullptr && errLen > 0)
+    {
+        size_t const n = std::min(fault.size(), static_cast<size_t>(errLen - 1));
+        std::memcpy(err, fault.data(), n);
+        err[n] = '\0';
+    }
+    if (launch != nullptr)
+    {
+        auto const& all = simt::launches();
+        *launch = SppEmuLaunch{};
+        launch->launches = static_cast<int64_t>(all.size());
+        launch->cudaError = static_cast<int32_t>(cudaErr);
+        if (!all.empty())
+        {
+            simt::LaunchRecord const& r = all.back();
+            launch->grid[0] = r.grid.x;
+            launch->grid[1] = r.grid.y;
+            launch->grid[2] = r.grid.z;
+            launch->block[0] = r.block.x;
+            launch->block[1] = r.block.y;
+            launch->block[2] = r.block.z;
+            launch->sharedBytes = static_cast<int64_t>(r.sharedBytes);
+            launch->gridXRun = r.gridXRun;
+        }
+    }
+    simt::clearTracked();
+    return status;
+}
