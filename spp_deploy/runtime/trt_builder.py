@@ -192,7 +192,7 @@ def prepare_for_parser(model: onnx.ModelProto) -> onnx.ModelProto:
     return strip_functions(model)
 
 
-_LOADED_PLUGINS: dict[str, object] = {}
+_LOADED_PLUGINS: dict[tuple[int, str], object] = {}  # (id of the tensorrt module, resolved path) -> handle
 
 
 def load_plugin(path: Path, trt: Any = None) -> None:
@@ -202,7 +202,8 @@ def load_plugin(path: Path, trt: Any = None) -> None:
     registration) is accepted as is."""
     from ..plugins import PLUGIN_NAME, PLUGIN_NAMESPACE, PLUGIN_VERSION
 
-    key = str(Path(path).resolve())
+    resolved = str(Path(path).resolve())
+    key = (id(trt), resolved)
     if key in _LOADED_PLUGINS:
         return
     reg = trt.get_plugin_registry() if trt is not None and hasattr(trt, "get_plugin_registry") else None
@@ -221,7 +222,7 @@ def load_plugin(path: Path, trt: Any = None) -> None:
     logger = shared_logger(trt)
     logger.reset()
     try:
-        handle = reg.load_library(key)
+        handle = reg.load_library(resolved)
     except Exception as e:
         handle, why = None, first_line(e)
     else:
