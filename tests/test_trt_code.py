@@ -373,3 +373,92 @@ def test_trt_corrupt_engine_is_one_line(tmp_path):
     with pytest.raises(UserError, match="cannot load engine"):
         with TrtRunner(eng):
             pass
+
+
+# ---- GPU identity and buffers without torch CUDA; CUDA-graph fallback --------------------------------
+
+class FakeDriver:
+    """libcuda's calls as the ctypes code makes them (byref arguments, bytes buffers)."""
+
+    def __init__(self, name=b"NVIDIA H100 80GB HBM3", cc=(9, 0), init_rc=0):
+        self.name, self.cc, self.init_rc, self.mem, self.next = name, cc, init_rc, {}, 0x1000
+
+    def cuInit(self, flags): return self.init_rc
+    def cuDeviceGet(self, dev, ordinal): dev._obj.value = ordinal; return 0
+
+    def cuDeviceGetName(self, buf, n, dev):
+        buf.value = self.name
+        return 0
+
+    def cuDeviceGetAttribute(self, out, attr, dev):
+        out._obj.value = {75: self.cc[0], 76: self.cc[1]}[attr]
+        return 0
+
+    def cuDevicePrimaryCtxRetain(self, ctx, dev): ctx._obj.value = 1; return 0
+    def cuCtxSetCurrent(self, ctx): return 0
+    def cuStreamCreate(self, s, flags): s._obj.value = 7; return 0
+    def cuStreamSynchronize(self, s): return 0
+    def cuStreamDestroy_v2(self, s): return 0
+    def cuDevicePrimaryCtxRelease_v2(self, dev): return 0
+
+    def cuMemAlloc_v2(self, ptr, n):
+        ptr._obj.value = self.next
+        self.mem[self.next] = bytearray(n)
+        self.next += 0x1000
+        return 0
+
+    def cuMemFree_v2(self, ptr): self.mem.pop(ptr.value if hasattr(ptr, "value") else ptr); return 0
+
+    def cuMemcpyHtoD_v2(self, dst, src, n):
+        import ctypes
+        self.mem[dst][:n] = ctypes.string_at(src, n)
+        return 0
+
+    def cuMemcpyDtoH_v2(self, dst, src, n):
+        import ctypes
+        ctypes.memmove(dst, bytes(self.mem[src][:n]), n)
+        return 0
+
+
+def test_gpu_identity_through_the_cuda_driver(monkeypatch):
+    """Item 11: with a CPU torch the GPU still comes from the driver (engines cache per GPU)."""
+    from spp_deploy.runtime import cuda_driver, trt_common
+
+    assert cuda_driver.driver_gpu_identity(FakeDriver()) == {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
+    assert cuda_driver.driver_gpu_identity(FakeDriver(init_rc=100)) is None  # CUDA_ERROR_NO_DEVICE
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setitem(cuda_driver._STATE, "lib", FakeDriver(b"NVIDIA A10", (8, 6)))
+    assert trt_common.gpu_identity() == {"name": "NVIDIA A10", "compute_capability": "8.6"}
+    monkeypatch.setitem(cuda_driver._STATE, "lib", None)  # no libcuda at all
+    assert trt_common.gpu_identity()["compute_capability"] == "0.0"
+
+
+def test_driver_buffers_round_trip():
+    from spp_deploy.runtime.cuda_driver import DriverCuda
+
+    drv = DriverCuda(FakeDriver())
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    p = drv.upload(x)
+    assert drv.stream_handle == 7 and np.array_equal(drv.download(p, x.shape, x.dtype), x)
+    drv.free(p)
+    drv.close()
+    assert drv.lib.mem == {}
+
+
+def test_cuda_graph_capture_failure_falls_back(monkeypatch):
+    """Item 7: a capture TensorRT breaks (it syncs to read the NaN If's condition) is reported, not fatal."""
+    import contextlib
+
+    from spp_deploy.bench import backends
+
+    @contextlib.contextmanager
+    def capturing(graph, stream=None):
+        yield
+        raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: object())
+    monkeypatch.setattr(torch.cuda, "graph", capturing)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    calls = []
+    graph, why = backends.capture_cuda_graph(lambda: calls.append(1), stream=None)
+    assert graph is None and "not permitted when stream is capturing" in why and calls == [1]

@@ -67,6 +67,12 @@ def driver_gpu_identity(lib: Any = None) -> dict | None:
     return {"name": name.value.decode(errors="replace"), "compute_capability": f"{major.value}.{minor.value}"}
 
 
+def _declare(fn: Any, argtypes: list) -> None:
+    """Argument types of a ctypes function (64-bit pointers must not pass as C ints)."""
+    if isinstance(fn, ctypes._CFuncPtr):
+        fn.argtypes = argtypes
+
+
 class DriverCuda:
     """Device buffers and one stream on device 0's primary context (for the TensorRT runner)."""
 
@@ -75,10 +81,11 @@ class DriverCuda:
         if self.lib is None:
             raise CudaDriverError("no CUDA driver (libcuda) found")
         lib = self.lib
-        lib.cuMemAlloc_v2.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t]
-        lib.cuMemFree_v2.argtypes = [ctypes.c_uint64]
-        lib.cuMemcpyHtoD_v2.argtypes = [ctypes.c_uint64, ctypes.c_void_p, ctypes.c_size_t]
-        lib.cuMemcpyDtoH_v2.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_size_t]
+        u64, vp, size = ctypes.c_uint64, ctypes.c_void_p, ctypes.c_size_t  # CUdeviceptr is 64-bit
+        _declare(lib.cuMemAlloc_v2, [ctypes.POINTER(u64), size])
+        _declare(lib.cuMemFree_v2, [u64])
+        _declare(lib.cuMemcpyHtoD_v2, [u64, vp, size])
+        _declare(lib.cuMemcpyDtoH_v2, [vp, u64, size])
         self.ctx = ctypes.c_void_p()
         dev = _device(lib)
         _check(lib, lib.cuDevicePrimaryCtxRetain(ctypes.byref(self.ctx), dev), "cuDevicePrimaryCtxRetain")
