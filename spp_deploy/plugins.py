@@ -211,8 +211,8 @@ def build_plugins(
         raise UserError("nvcc not found (PATH, $CUDACXX, /usr/local/cuda/bin): install the CUDA toolkit to build the SPP plugin")
     if not any((d / "NvInfer.h").is_file() for d in _trt_header_dirs(tensorrt_root)):
         where = tensorrt_root or os.environ.get("TENSORRT_ROOT") or "/usr, /usr/local/tensorrt, /opt/tensorrt"
-        raise UserError(f"TensorRT headers (NvInfer.h) not found under {where}: pass tensorrt_root or set TENSORRT_ROOT "
-                        "(pip's tensorrt wheels ship no headers: use the TensorRT tar/deb packages)")
+        raise UserError(f"TensorRT headers (NvInfer.h) not found under {where}: pass tensorrt_root or set "
+                        "TENSORRT_ROOT (pip's tensorrt wheels ship no headers: use the TensorRT tar/deb packages)")
     extra = [f"-DCMAKE_CUDA_COMPILER={nvcc}", f"-DSPP_STATIC_REGISTRATION={'ON' if static_registration else 'OFF'}"]
     if tensorrt_root is not None:
         extra.append(f"-DTENSORRT_ROOT={Path(tensorrt_root).resolve()}")

@@ -149,7 +149,8 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
                                   "Plugin not found, are the plugin name, version, and namespace correct?"),
                              _Err(-1, "", "", "second")]
                 return False
-            types_ = {vi.name: vi.type.tensor_type.elem_type for vi in onnx.shape_inference.infer_shapes(model).graph.value_info}
+            inferred = onnx.shape_inference.infer_shapes(model).graph.value_info
+            types_ = {vi.name: vi.type.tensor_type.elem_type for vi in inferred}
             functions = {f.name: f for f in model.functions}  # keyed by name only, like the parser
             override = trt.OnnxParserFlag.__members__.get("ENABLE_PLUGIN_OVERRIDE") in rec.parser_flags
             dropped = 0

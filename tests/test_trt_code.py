@@ -4,7 +4,6 @@ counted, plugin registration, fp32 pinning, parser errors), one-line errors for 
 needed, and real execution tests that skip with the install hint when TensorRT is absent."""
 
 import importlib.util
-import types
 
 import numpy as np
 import onnx
@@ -424,7 +423,8 @@ def test_gpu_identity_through_the_cuda_driver(monkeypatch):
     """Item 11: with a CPU torch the GPU still comes from the driver (engines cache per GPU)."""
     from spp_deploy.runtime import cuda_driver, trt_common
 
-    assert cuda_driver.driver_gpu_identity(FakeDriver()) == {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
+    h100 = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
+    assert cuda_driver.driver_gpu_identity(FakeDriver()) == h100
     assert cuda_driver.driver_gpu_identity(FakeDriver(init_rc=100)) is None  # CUDA_ERROR_NO_DEVICE
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setitem(cuda_driver._STATE, "lib", FakeDriver(b"NVIDIA A10", (8, 6)))

@@ -34,7 +34,8 @@ def register(sub) -> None:
     p.add_argument("--max-shape", help="trtexec syntax: input:8x3x1024x1024")
     p.add_argument("--fp16", action="store_true",
                    help="half precision (TensorRT 10, fp32 file: BuilderFlag.FP16; an fp16 file is built strongly "
-                        "typed and needs no flag; TensorRT 11: needs an fp16 ONNX, `spp-deploy export --precision fp16`)")
+                        "typed and needs no flag; TensorRT 11: needs an fp16 ONNX, "
+                        "`spp-deploy export --precision fp16`)")
     add_plugin_arg(p)
     p.add_argument("--timing-cache", help="timing cache file (read if present, written after the build)")
     p.add_argument("--workspace", type=float, help="workspace memory pool limit in GiB")

@@ -46,8 +46,8 @@ def collect() -> list[tuple[str, str]]:
             from .cuda_driver import driver_gpu_identity
 
             drv = driver_gpu_identity()
-            rows.append(("GPU", f"{drv['name']} (compute capability {drv['compute_capability']}; via the CUDA driver, "
-                                "not visible to torch)" if drv else "none visible to torch or the CUDA driver"))
+            rows.append(("GPU", f"{drv['name']} (compute capability {drv['compute_capability']}; via the CUDA "
+                                "driver, not visible to torch)" if drv else "none visible to torch or the CUDA driver"))
     except Exception as e:
         rows.append(("GPU", f"unknown ({type(e).__name__}: {e})"))
     rows.append(("SPP plugin library", _plugin_status()))

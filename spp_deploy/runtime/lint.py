@@ -171,8 +171,9 @@ def lint_tensorrt(model: onnx.ModelProto) -> list[Finding]:
     marked = [n.name for n in _all_nodes(g) if EDGE_F32_MARK in n.name]
     if marked:
         out.append(Finding("warning", marked[0], "`rounded` bin edges",
-                           f"{len(marked)} float32 bin-edge node(s) of the `rounded` rule: spp-deploy build pins them "
-                           "to fp32 in TensorRT 10 fp16 builds, but TensorRT may still fuse them into pointwise kernels "
+                           f"{len(marked)} float32 bin-edge node(s) of the `rounded` rule: spp-deploy build pins "
+                           "them to fp32 in TensorRT 10 fp16 builds, but TensorRT may still fuse them into pointwise "
+                           "kernels "
                            "(contraction/approximate division not ruled out, not verified); for edges bit-exact by "
                            "construction export with --spp-impl plugin"))
     return out
@@ -226,7 +227,8 @@ def _lint_if(n: onnx.NodeProto, name: str, ctx: "_Context") -> Iterable[Finding]
         yield Finding("error", name, "If", f"the condition has type {_type_name(cond_t)}, TensorRT needs BOOL")
     for k, (a, b) in enumerate(zip(then_g.output, else_g.output)):
         if a.name == b.name:
-            yield Finding("error", name, "If", f"output {k}: both branches name it {a.name!r} (TensorRT needs distinct names)")
+            yield Finding("error", name, "If",
+                          f"output {k}: both branches name it {a.name!r} (TensorRT needs distinct names)")
         sa, sb = ctx.shapes.get(a.name), ctx.shapes.get(b.name)
         if sa is None or sb is None:
             continue
@@ -236,7 +238,8 @@ def _lint_if(n: onnx.NodeProto, name: str, ctx: "_Context") -> Iterable[Finding]
             yield Finding("warning", name, "If", f"output {k}: branch shapes differ ({_dims(sa)} vs {_dims(sb)}): "
                                                  "TensorRT 10.4-10.10 need identical shapes")
     yield Finding("info", name, "If", "a condition computed on the GPU: TensorRT may synchronize to read it, so "
-                                      "CUDA-graph capture of the engine can fail (spp-deploy bench then times without a graph)")
+                                      "CUDA-graph capture of the engine can fail (spp-deploy bench then times "
+                                      "without a graph)")
 
 
 def _dims(s) -> str:
@@ -265,7 +268,8 @@ def _lint_node(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]
             if _attr(n, "plugin_version") is None:
                 yield Finding("error", name, f"{n.domain}.{op}", "plugin node lacks the plugin_version attribute")
             elif not 1 <= len(levels) <= 16 or any(not 1 <= int(v) <= 64 for v in levels):
-                yield Finding("error", name, f"{n.domain}.{op}", f"levels {levels}: the plugin takes 1..16 levels, each 1..64")
+                yield Finding("error", name, f"{n.domain}.{op}",
+                              f"levels {levels}: the plugin takes 1..16 levels, each 1..64")
             else:
                 yield Finding("info", name, f"{n.domain}.{op}",
                               "TensorRT plugin node: the build needs libspp_plugin.so (--plugin)")

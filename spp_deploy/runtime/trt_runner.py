@@ -195,4 +195,5 @@ def _driver_or_refuse():
     try:
         return DriverCuda()
     except (CudaDriverError, AttributeError, OSError) as e:
-        raise UserError(f"the TensorRT runner needs a CUDA GPU: torch has no CUDA and the CUDA driver is unusable ({e})") from None
+        raise UserError(f"the TensorRT runner needs a CUDA GPU: torch has no CUDA and the CUDA driver is "
+                        f"unusable ({e})") from None
