@@ -219,7 +219,7 @@ int32_t SpatialPyramidPoolPlugin::configurePlugin(
     }
     catch (...)
     {
-        logError("configurePlugin: out of memory");
+        logError("configurePlugin: failed with an exception (out of memory?)");
     }
     return -1;
 }
@@ -276,7 +276,7 @@ int32_t SpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32
     }
     catch (...)
     {
-        logError("getOutputShapes: out of memory");
+        logError("getOutputShapes: failed with an exception (out of memory?)");
     }
     return -1;
 }
@@ -382,7 +382,7 @@ int32_t SpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, Plu
     }
     catch (...)
     {
-        logError("enqueue: out of memory");
+        logError("enqueue: failed with an exception (out of memory?)");
     }
     return -1;
 }
