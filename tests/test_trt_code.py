@@ -462,3 +462,53 @@ def test_cuda_graph_capture_failure_falls_back(monkeypatch):
     calls = []
     graph, why = backends.capture_cuda_graph(lambda: calls.append(1), stream=None)
     assert graph is None and "not permitted when stream is capturing" in why and calls == [1]
+
+
+def test_runner_without_torch_cuda_uses_driver_buffers(tmp_path, monkeypatch):
+    """Item 11: torch without CUDA, TensorRT working: the runner runs on CUDA driver buffers."""
+    import enum
+
+    from spp_deploy.runtime import cuda_driver
+    from spp_deploy.runtime.trt_runner import TrtRunner
+
+    drv = FakeDriver()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setitem(cuda_driver._STATE, "lib", drv)
+    trt = fake_trt("10.16.0")
+    trt.DataType = enum.Enum("DataType", {"FLOAT": 0})
+    trt.TensorIOMode = enum.Enum("TensorIOMode", {"INPUT": 1, "OUTPUT": 2})
+    seen = {}
+
+    class Context:
+        def set_input_shape(self, name, shape): seen["shape"] = shape; return True
+        def infer_shapes(self): return []
+        def get_tensor_shape(self, name): return (seen["shape"][0], 2 * seen["shape"][1])
+        def set_tensor_address(self, name, ptr): seen[name] = ptr
+
+        def execute_async_v3(self, stream):  # y = [x, -x] along dim 1, device memory to device memory
+            seen["stream"] = stream
+            x = np.frombuffer(bytes(drv.mem[seen["x"]]), np.float32).reshape(seen["shape"])
+            drv.mem[seen["y"]][:] = np.concatenate([x, -x], 1).tobytes()
+            return True
+
+    class Engine:
+        num_io_tensors = 2
+        def get_tensor_name(self, i): return "xy"[i]
+        def get_tensor_dtype(self, name): return trt.DataType.FLOAT
+        def get_tensor_shape(self, name): return (-1, 3) if name == "x" else (-1, 6)
+        def get_tensor_mode(self, name): return trt.TensorIOMode.INPUT if name == "x" else trt.TensorIOMode.OUTPUT
+        def get_tensor_profile_shape(self, name, i): return (1, 3), (2, 3), (4, 3)
+        def create_execution_context(self): return Context()
+
+    class Runtime:
+        def __init__(self, logger): pass
+        def deserialize_cuda_engine(self, data): return Engine()
+
+    trt.Runtime = Runtime
+    eng = tmp_path / "m.engine"
+    eng.write_bytes(b"engine")
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with TrtRunner(eng, trt=trt) as r:
+        y = r.infer({"x": x})["y"]
+    assert np.array_equal(y, np.concatenate([x, -x], 1)) and seen["stream"] == 7
+    assert drv.mem == {}  # every buffer freed, the stream and context released
