@@ -21,6 +21,10 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 
 RULES = ("adaptive", "ceil_pad", "floor_kernel", "rounded")
+# Largest pyramid level (n x n bins). The TensorRT plugin's limit; in the standard lowering a level's
+# [n, 1] bin-edge tensors stay TensorRT shape tensors (bounded element count) only up to it, beyond
+# which the padded bin width K would become data-dependent.
+MAX_LEVEL = 64
 MODES = ("max", "avg")
 ORDERS = ("channel_major", "bin_major")
 
@@ -185,6 +189,8 @@ def validate_config(levels: Sequence[int], mode: str, bins: str, order: str) -> 
         raise ValueError("pyramid levels must not be empty")
     if any(n < 1 for n in lv):
         raise ValueError(f"pyramid levels must be >= 1, got {list(lv)}")
+    if any(n > MAX_LEVEL for n in lv):
+        raise ValueError(f"pyramid levels must be <= {MAX_LEVEL} (the TensorRT limit), got {list(lv)}")
     if mode not in MODES:
         raise ValueError(f"unknown SPP mode {mode!r} (known: {', '.join(MODES)})")
     get_rule(bins)

@@ -3,8 +3,10 @@
 Sources live in ``plugins/`` (CMake project). This module finds, builds and loads the shared
 libraries; it imports nothing heavy at module import (numpy only inside functions).
 
-- ``find_plugin_library()`` / ``load_plugin_library(path)``: ``libspp_plugin.so`` (TensorRT plugin;
-  loading it with RTLD_GLOBAL runs its static ``REGISTER_TENSORRT_PLUGIN`` registration).
+- ``find_plugin_library()`` / ``load_plugin_library(path)``: ``libspp_plugin.so`` (TensorRT plugin).
+  ``load_plugin_library`` is a plain dlopen (a loadability check: the default build registers
+  nothing at load time); TensorRT registration goes through ``IPluginRegistry.load_library``
+  (``spp_deploy.runtime.trt_builder.load_plugin``), once per process.
 - ``find_reference_library()``: ``libspp_reference.so`` (CPU reference, C ABI, no CUDA/TensorRT).
 - ``build_plugins(build_dir, tensorrt_root=None, cuda_arch=None)``: CMake configure + build of the plugin.
 - ``build_reference(build_dir)``: CMake configure + build of the reference library only.
@@ -84,7 +86,9 @@ def find_reference_library() -> Path | None:
 
 
 def load_plugin_library(path: str | os.PathLike | None = None) -> ctypes.CDLL:
-    """Load the TensorRT plugin library globally (its creator registers itself on load)."""
+    """dlopen the TensorRT plugin library (RTLD_GLOBAL): proves it loads (its CUDA runtime and C++
+    dependencies resolve). It registers nothing with TensorRT unless it was built with
+    SPP_STATIC_REGISTRATION=ON; TensorRT builds and runs register it via ``load_library``."""
     p = Path(path) if path is not None else find_plugin_library()
     if p is None:
         raise UserError(
@@ -192,12 +196,13 @@ def build_plugins(
     build_dir: str | os.PathLike,
     tensorrt_root: str | os.PathLike | None = None,
     cuda_arch: str | Sequence[int] | None = None,
+    static_registration: bool = False,
 ) -> Path:
     """Configure and build ``libspp_plugin.so``; returns its path.
 
-    ``tensorrt_root`` (or ``$TENSORRT_ROOT``) holds ``include/NvInfer.h`` and ``lib/libnvinfer.so``;
-    ``cuda_arch`` is CMAKE_CUDA_ARCHITECTURES (default "75;80;86;89;90"). Raises ``UserError`` in one
-    line when cmake, nvcc or TensorRT is missing.
+    ``tensorrt_root`` (or ``$TENSORRT_ROOT``) holds ``include/NvInfer.h`` (and ``lib/libnvinfer.so``,
+    needed only with ``static_registration``); ``cuda_arch`` is CMAKE_CUDA_ARCHITECTURES (default
+    "75;80;86;89;90"). Raises ``UserError`` in one line when cmake, nvcc or TensorRT is missing.
     """
     if shutil.which("cmake") is None:
         raise UserError("cmake not found on PATH: install CMake >= 3.18 to build the SPP plugin")
@@ -206,8 +211,9 @@ def build_plugins(
         raise UserError("nvcc not found (PATH, $CUDACXX, /usr/local/cuda/bin): install the CUDA toolkit to build the SPP plugin")
     if not any((d / "NvInfer.h").is_file() for d in _trt_header_dirs(tensorrt_root)):
         where = tensorrt_root or os.environ.get("TENSORRT_ROOT") or "/usr, /usr/local/tensorrt, /opt/tensorrt"
-        raise UserError(f"TensorRT headers (NvInfer.h) not found under {where}: pass tensorrt_root or set TENSORRT_ROOT")
-    extra = [f"-DCMAKE_CUDA_COMPILER={nvcc}"]
+        raise UserError(f"TensorRT headers (NvInfer.h) not found under {where}: pass tensorrt_root or set "
+                        "TENSORRT_ROOT (pip's tensorrt wheels ship no headers: use the TensorRT tar/deb packages)")
+    extra = [f"-DCMAKE_CUDA_COMPILER={nvcc}", f"-DSPP_STATIC_REGISTRATION={'ON' if static_registration else 'OFF'}"]
     if tensorrt_root is not None:
         extra.append(f"-DTENSORRT_ROOT={Path(tensorrt_root).resolve()}")
     if cuda_arch is not None:
@@ -220,8 +226,9 @@ def build_plugins(
         raise UserError("CMake did not enable CUDA (nvcc unusable?): cannot build the SPP plugin")
     if summary.get("SPP_HAVE_TENSORRT_HEADERS") != "ON":
         raise UserError("CMake did not find the TensorRT headers: pass tensorrt_root or set TENSORRT_ROOT")
-    if summary.get("SPP_HAVE_TENSORRT_LIBRARY") != "ON":
-        raise UserError("CMake found TensorRT headers but not libnvinfer: pass tensorrt_root (with lib/libnvinfer.so)")
+    if static_registration and summary.get("SPP_HAVE_TENSORRT_LIBRARY") != "ON":
+        raise UserError("static registration needs libnvinfer, which CMake did not find: pass tensorrt_root "
+                        "(with lib/libnvinfer.so or libnvinfer.so.<major>), or build without static registration")
     _build(bd, "spp_plugin")
     lib = bd / PLUGIN_LIBRARY_NAME
     if not lib.is_file():

@@ -55,5 +55,8 @@ def test_errors_name_rule_size_and_level():
         bins.get_rule("keras")
     with pytest.raises(ValueError, match="levels must be >= 1"):
         bins.validate_config([4, 0], "max", "adaptive", "channel_major")
+    assert bins.validate_config([bins.MAX_LEVEL], "max", "adaptive", "channel_major") == (64,)
+    with pytest.raises(ValueError, match=r"levels must be <= 64 \(the TensorRT limit\), got \[4, 65\]"):
+        bins.validate_config([4, 65], "max", "adaptive", "channel_major")
     with pytest.raises(ValueError, match="unknown SPP mode"):
         bins.validate_config([4], "min", "adaptive", "channel_major")

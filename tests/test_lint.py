@@ -63,3 +63,61 @@ def test_check_corrupt_or_missing_file(tmp_path, cli):
     assert code == 2 and err.count("\n") == 1 and "x.onnx" in err and "Traceback" not in err
     code, _, err = cli("check", tmp_path / "missing.onnx")
     assert code == 2 and err.count("\n") == 1 and "ONNX file not found" in err
+
+
+def _branch(name, node, out, shape):
+    return h.make_graph([node], name, [], [_vi(out, TP.FLOAT, shape)])
+
+
+def test_if_restrictions():
+    """Branches: same output count, distinct names, equal ranks; identical shapes for 10.4-10.10."""
+    x = _vi("x", TP.FLOAT, [2, 3])
+    cases = {  # then output shape, else output shape, same output name -> expected (severity, text)
+        "rank": ([2, 3], [6], False, ("error", "ranks differ")),
+        "dims": ([2, 3], [2, 4], False, ("warning", "TensorRT 10.4-10.10 need identical shapes")),
+        "names": ([2, 3], [2, 3], True, ("error", "distinct names")),
+        "ok": ([2, 3], [2, 3], False, None),
+    }
+    for label, (ts, es, same, expect) in cases.items():
+        t = _branch("t", h.make_node("Identity", ["x"], ["yt"]), "yt", ts)
+        e = _branch("e", h.make_node("Identity", ["x"], ["yt" if same else "ye"]), "yt" if same else "ye", es)
+        m = _model([h.make_node("If", ["c"], ["y"], name="if", then_branch=t, else_branch=e)],
+                   [x, _vi("c", TP.BOOL, [])], [_vi("y", TP.FLOAT, None)])
+        got = [(f.severity, f.message) for f in lint_tensorrt(m) if f.op == "If" and f.severity != "info"]
+        if expect is None:
+            assert got == [], label
+        else:
+            assert len(got) == 1 and got[0][0] == expect[0] and expect[1] in got[0][1], (label, got)
+
+
+def test_function_bodies_are_linted_and_names_must_be_unique():
+    f1 = h.make_function("custom", "F", ["X"], ["Y"], [h.make_node("Identity", ["X"], ["Y"])], [h.make_opsetid("", 20)])
+    f2 = h.make_function("other", "F", ["X"], ["Y"], [h.make_node("Identity", ["X"], ["Y"])], [h.make_opsetid("", 20)])
+    g = h.make_graph([h.make_node("F", ["i"], ["o"], domain="custom", name="call")], "g",
+                     [_vi("i", TP.INT64, [4])], [_vi("o", TP.INT64, [4])])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 20), h.make_opsetid("custom", 1), h.make_opsetid("other", 1)],
+                     functions=[f1, f2])
+    errs = errors(lint_tensorrt(m))
+    assert any(f.node == "F" and "keys local functions by name only" in f.message for f in errs)
+    f3 = h.make_function("custom", "G", ["X"], ["Y"], [h.make_node("MaxRoiPool", ["X", "X"], ["Y"], name="roi")],
+                         [h.make_opsetid("", 20)])
+    m.functions.append(f3)
+    assert any(f.node == "G/roi" and f.op == "MaxRoiPool" for f in errors(lint_tensorrt(m)))
+
+
+def test_spp_plugin_nodes_limits_and_bodies():
+    def spp(levels, name):
+        return h.make_node("SpatialPyramidPool", ["x"], [name], domain="spp_deploy", name=name, levels=levels,
+                           mode="max", bins="adaptive", order="channel_major", plugin_version="1", plugin_namespace="")
+
+    fn = lambda overload: onnx.helper.make_function(  # noqa: E731
+        "spp_deploy", "SpatialPyramidPool", ["X"], ["Y"], [h.make_node("Identity", ["X"], ["Y"])],
+        [h.make_opsetid("", 20)], overload=overload)
+    g = h.make_graph([spp([4, 2, 1], "ok"), spp([65], "big")], "g", [_vi("x", TP.FLOAT, [1, 3, 8, 8])],
+                     [_vi("ok", TP.FLOAT, None), _vi("big", TP.FLOAT, None)])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 20), h.make_opsetid("spp_deploy", 1)],
+                     functions=[fn(""), fn("cfg1")])
+    fs = lint_tensorrt(m)
+    assert [f.node for f in errors(fs)] == ["big"] and "each 1..64" in errors(fs)[0].message
+    body = [f for f in fs if f.op == "local function"]
+    assert len(body) == 1 and body[0].severity == "warning" and "first body for every SPP node" in body[0].message

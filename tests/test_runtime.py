@@ -159,15 +159,14 @@ def test_plugin_mode_preparation_strips_function_bodies(exported, name):
     plugin = onnx.load(exported[name, "plugin"])
     assert plugin.functions
     nodes = len(spp_plugin_nodes(plugin))
-    stripped = prepare_for_parser(plugin, parser_has_override=False)
+    stripped = prepare_for_parser(plugin)  # always: TensorRT's parser keys functions by name only
     assert not [f for f in stripped.functions if f.domain == "spp_deploy"]
     assert len(spp_plugin_nodes(stripped)) == nodes  # the plugin nodes stay, with their attributes
     for n in spp_plugin_nodes(stripped):
         assert {"levels", "mode", "bins", "order", "plugin_version"} <= {a.name for a in n.attribute}
     assert plugin.functions  # the caller's model is untouched
-    assert prepare_for_parser(plugin, parser_has_override=True) is plugin  # the parser picks the plugin itself
     standard = onnx.load(exported[name, "standard"])
-    assert not is_plugin_mode(standard) and prepare_for_parser(standard, False) is standard
+    assert not is_plugin_mode(standard) and prepare_for_parser(standard) is standard
     # the stripped file no longer runs in ONNX Runtime: the body really is gone
     import onnxruntime as ort
 

@@ -1,16 +1,19 @@
-"""TensorRT code paths: the pure helpers, the builder against a fake ``tensorrt`` module (flags,
-plugin override vs stripping, parser errors), one-line errors for bad input before TensorRT is
+"""TensorRT code paths: the pure helpers, the builder against a fake ``tensorrt`` module with the
+real 10.x / 11.x enums (typing and precision flags, TF32, SPP bodies stripped and plugin layers
+counted, plugin registration, fp32 pinning, parser errors), one-line errors for bad input before TensorRT is
 needed, and real execution tests that skip with the install hint when TensorRT is absent."""
 
 import importlib.util
-import types
 
 import numpy as np
 import onnx
 import pytest
 import torch
 
+import fake_tensorrt
+
 from spp_deploy import zoo
+from spp_deploy.op import SpatialPyramidPool
 from spp_deploy.errors import UserError
 from spp_deploy.export import export_onnx
 from spp_deploy.runtime import trt_builder as tb
@@ -143,71 +146,38 @@ def test_tensorrt_commands_say_it_is_missing(files, tmp_path, cli):
         import_tensorrt()
 
 
-# ---- the builder against a fake tensorrt module --------------------------------------------------
+# ---- the builder against a fake tensorrt module (real 10.x / 11.x enum values) --------------------
 
-class _Err:
-    def __init__(self, node, name, op, desc):
-        self._v = (node, name, op, desc)
-
-    def node(self): return self._v[0]
-    def node_name(self): return self._v[1]
-    def node_operator(self): return self._v[2]
-    def desc(self): return self._v[3]
+def fake_trt(version="10.16.0", **kw):
+    return fake_tensorrt.make(version, **kw)
 
 
-def fake_trt(version="10.16.0", override=True, parse_ok=True):
-    """Records what the builder asks of TensorRT."""
-    rec = types.SimpleNamespace(flags_set=[], flags_cleared=[], parser_flags=[], parsed=None, network_flags=None,
-                                profiles=[], plugins=[])
-    trt = types.ModuleType("tensorrt")
-    trt.__version__ = version
-    trt.rec = rec
+class TwoSpp(torch.nn.Module):
+    """Two SPP configurations in one model (one `rounded`): two plugin nodes, two function bodies."""
 
-    class E:  # enum namespace
-        def __init__(self, **kw):
-            self.__dict__.update(kw)
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 4, 1)
+        self.a = SpatialPyramidPool((2, 1), "max", "rounded", "channel_major")
+        self.b = SpatialPyramidPool((3,), "max", "adaptive", "bin_major")
 
-    bf = {"TF32": "TF32"} if version.startswith("10") else {}
-    if version.startswith("10"):
-        bf["FP16"] = "FP16"
-    trt.BuilderFlag = E(**bf)
-    trt.NetworkDefinitionCreationFlag = E(STRONGLY_TYPED=1)
-    trt.OnnxParserFlag = E(**({"ENABLE_PLUGIN_OVERRIDE": "OVERRIDE"} if override else {}))
-    trt.MemoryPoolType = E(WORKSPACE="WS")
+    def forward(self, x):
+        x = self.conv(x)
+        return torch.cat([self.a(x), self.b(x)], 1)
 
-    class Parser:
-        def __init__(self, network, logger):
-            self.num_errors = 0 if parse_ok else 2
-            self._errs = [_Err(7, "node_spatial_pyramid_pool", "SpatialPyramidPool", "Plugin not found, are the plugin name, version, and namespace correct?"),
-                          _Err(-1, "", "", "second")]
 
-        def set_flag(self, f): rec.parser_flags.append(f)
-        def parse(self, data, path=None):
-            rec.parsed = onnx.load_model_from_string(data)
-            return parse_ok
-        def get_error(self, i): return self._errs[i]
-
-    class Profile:
-        def set_shape(self, name, mn, op, mx): rec.profiles.append((name, mn, op, mx))
-
-    class Config:
-        def set_flag(self, f): rec.flags_set.append(f)
-        def clear_flag(self, f): rec.flags_cleared.append(f)
-        def set_memory_pool_limit(self, pool, size): rec.workspace = size
-        def add_optimization_profile(self, p): pass
-
-    class Builder:
-        def __init__(self, logger): pass
-        def create_network(self, flags): rec.network_flags = flags; return object()
-        def create_builder_config(self): return Config()
-        def create_optimization_profile(self): return Profile()
-        def build_serialized_network(self, network, config): return b"ENGINE"
-
-    trt.Builder, trt.OnnxParser = Builder, Parser
-    return trt
+@pytest.fixture(scope="module")
+def two_spp(tmp_path_factory):
+    d = tmp_path_factory.mktemp("two")
+    out = {}
+    for mode in ("standard", "plugin"):
+        out[mode] = d / f"{mode}.onnx"
+        export_onnx(TwoSpp(), torch.randn(1, 4, 16, 16), out[mode], spp_impl=mode, check_parity=False, recognize=False)
+    return out
 
 
 PROF = dict(min_shape="input:1x512x8x8", opt_shape="input:1x512x16x16", max_shape="input:2x512x32x32")
+PROF4 = dict(min_shape="input:1x4x8x8", opt_shape="input:1x4x16x16", max_shape="input:2x4x32x32")
 
 
 @pytest.fixture
@@ -215,11 +185,36 @@ def no_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("SPP_DEPLOY_ENGINE_CACHE", str(tmp_path / "cache"))
 
 
+@pytest.fixture
+def fresh_plugins(monkeypatch):
+    monkeypatch.setattr(tb, "_LOADED_PLUGINS", {})
+
+
+def _fp16_copy(src, dst):
+    """The file with fp16 graph I/O (all the builder looks at to decide typing)."""
+    m = onnx.load(src)
+    for vi in list(m.graph.input) + list(m.graph.output):
+        vi.type.tensor_type.elem_type = onnx.TensorProto.FLOAT16
+    onnx.save(m, dst)
+    return dst
+
+
+def test_plan_precision_decides_from_typing():
+    assert tb.plan_precision(10, True, False, True) == tb.PrecisionPlan(False, True, "fp16")
+    assert tb.plan_precision(10, True, False, False) == tb.PrecisionPlan(False, False, "fp32")
+    p = tb.plan_precision(10, True, True, True)  # fp16 file: strongly typed, so no FP16 flag
+    assert p.strongly_typed and not p.fp16_flag and p.precision == "fp16" and "--fp16 ignored" in p.note
+    assert tb.plan_precision(11, False, True, False) == tb.PrecisionPlan(True, False, "fp16")
+    with pytest.raises(UserError, match="fp16 needs an fp16 ONNX"):
+        tb.plan_precision(11, False, False, True)
+
+
 def test_fake_trt10_fp16_uses_builder_flag_and_no_tf32(files, tmp_path, no_cache):
     trt = fake_trt("10.16.0")
     res = tb.build_engine(files["standard"], tmp_path / "m.engine", fp16=True, trt=trt, **PROF)
     assert (tmp_path / "m.engine").read_bytes() == b"ENGINE" and not res.cache_hit
-    assert trt.rec.flags_set == ["FP16"] and trt.rec.flags_cleared == ["TF32"] and trt.rec.network_flags == 0
+    assert trt.rec.flags_set == [trt.BuilderFlag.FP16] and trt.rec.flags_cleared == [trt.BuilderFlag.TF32]
+    assert trt.rec.network_flags == 0
     assert trt.rec.profiles == [("input", (1, 512, 8, 8), (1, 512, 16, 16), (2, 512, 32, 32))]
     meta = tb.EngineMeta.load(tmp_path / "m.engine")
     assert meta.precision == "fp16" and meta.tensorrt == "10.16.0"
@@ -229,25 +224,99 @@ def test_fake_trt10_fp16_uses_builder_flag_and_no_tf32(files, tmp_path, no_cache
     assert not other.cache_hit and other.cache_key != res.cache_key
 
 
-def test_fake_trt11_is_strongly_typed(files, tmp_path, no_cache):
+@pytest.mark.parametrize("version", ["10.16.0", "11.1.0"])
+def test_fake_fp16_file_is_strongly_typed_without_fp16_flag(files, tmp_path, no_cache, version):
+    """Item 1: an fp16 file is built strongly typed; --fp16 must not set BuilderFlag.FP16 then."""
+    half = _fp16_copy(files["standard"], tmp_path / "half.onnx")
+    trt = fake_trt(version)
+    res = tb.build_engine(half, tmp_path / "m.engine", fp16=True, trt=trt, **PROF)
+    st = trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED
+    assert trt.rec.network_flags == 1 << int(st) and trt.rec.network.get_flag(st)
+    assert not any(f.name == "FP16" for f in trt.rec.flags_set)
+    assert trt.rec.flags_cleared == [trt.BuilderFlag.TF32]
+    assert res.meta.precision == "fp16" and "--fp16 ignored" in res.note
+
+
+def test_fake_trt11_is_strongly_typed_and_clears_tf32(files, tmp_path, no_cache):
+    """Item 3: TensorRT 11 keeps BuilderFlag.TF32 (on by default): it is cleared there too."""
     with pytest.raises(UserError, match="fp16 needs an fp16 ONNX"):
         tb.build_engine(files["standard"], tmp_path / "m.engine", fp16=True, trt=fake_trt("11.1.0"), **PROF)
     trt = fake_trt("11.1.0")
     tb.build_engine(files["standard"], tmp_path / "m.engine", trt=trt, **PROF)
-    assert trt.rec.network_flags == 1 << 1 and trt.rec.flags_set == []
+    assert trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED == 0 and trt.rec.network_flags == 1 << 0
+    assert trt.rec.flags_set == [] and trt.rec.flags_cleared == [trt.BuilderFlag.TF32]
 
 
-@pytest.mark.parametrize("override", [True, False])
-def test_fake_plugin_mode_override_or_strip(files, tmp_path, no_cache, monkeypatch, override):
+@pytest.mark.parametrize("version", ["10.14.0", "10.16.0", "11.1.0"])
+def test_fake_plugin_mode_strips_bodies_and_counts_plugin_layers(two_spp, tmp_path, no_cache, fresh_plugins, version):
+    """Item 4: with or without the parser's override flag, the SPP bodies are stripped, the flag is
+    not set, and every SPP node (two configurations) becomes its own plugin layer."""
     lib = tmp_path / "libspp_plugin.so"
     lib.write_bytes(b"")
-    monkeypatch.setattr(tb, "load_plugin", lambda path, trt=None: trt.rec.plugins.append(str(path)))
-    trt = fake_trt("10.16.0", override=override)
-    res = tb.build_engine(files["plugin"], tmp_path / "m.engine", plugin=lib, trt=trt, **PROF)
-    assert trt.rec.plugins == [str(lib)] and res.meta.plugin_mode
-    assert trt.rec.parser_flags == (["OVERRIDE"] if override else [])
-    assert bool(trt.rec.parsed.functions) == override  # bodies kept for the override, stripped otherwise
-    assert tb.spp_plugin_nodes(trt.rec.parsed)
+    trt = fake_trt(version)
+    assert hasattr(trt.OnnxParserFlag, "ENABLE_PLUGIN_OVERRIDE") == (version != "10.14.0")
+    res = tb.build_engine(two_spp["plugin"], tmp_path / "m.engine", plugin=lib, trt=trt, **PROF4)
+    assert trt.rec.loaded == [str(lib.resolve())] and res.meta.plugin_mode and res.meta.plugin == str(lib.resolve())
+    assert trt.rec.parser_flags == []
+    assert onnx.load(two_spp["plugin"]).functions and not trt.rec.parsed.functions
+    layers = [trt.rec.network.get_layer(i) for i in range(trt.rec.network.num_layers)]
+    plugins = [layer.name for layer in layers if layer.type == trt.LayerType.PLUGIN_V3]
+    assert sorted(plugins) == sorted(n.name for n in tb.spp_plugin_nodes(trt.rec.parsed)) and len(plugins) == 2
+
+
+def test_fake_plugin_mode_never_falls_back_silently(two_spp, tmp_path, no_cache, fresh_plugins):
+    """An unregistered plugin is a clear error (not the function body), and a parse that lost a
+    plugin layer is refused."""
+    lib = tmp_path / "libspp_plugin.so"
+    lib.write_bytes(b"")
+    with pytest.raises(UserError, match="cannot load plugin library"):
+        tb.build_engine(two_spp["plugin"], tmp_path / "m.engine", plugin=lib, trt=fake_trt(registered=False), **PROF4)
+    with pytest.raises(UserError, match="1 plugin layer.*for 2 SpatialPyramidPool node"):
+        tb.build_engine(two_spp["plugin"], tmp_path / "m.engine", plugin=lib, trt=fake_trt(drop_plugin_layers=1),
+                        **PROF4)
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_fake_load_plugin_registers_once_through_the_registry(tmp_path, fresh_plugins):
+    lib = tmp_path / "libspp_plugin.so"
+    lib.write_bytes(b"")
+    trt = fake_trt()
+    tb.load_plugin(lib, trt)
+    tb.load_plugin(tmp_path / "." / "libspp_plugin.so", trt)  # same file: not loaded again
+    assert trt.rec.loaded == [str(lib.resolve())]
+    other = fake_trt()
+    other.get_plugin_registry().creators.add(("SpatialPyramidPool", "1", ""))  # registered by the application
+    tb.load_plugin(tmp_path / "libspp_plugin.so", other)
+    assert other.rec.loaded == []
+
+
+def test_fake_weak_fp16_pins_rounded_edges_to_fp32(two_spp, tmp_path, no_cache):
+    """Item 5: TensorRT 10 weak typing with --fp16 keeps the `rounded` float32 bin-edge layers in fp32."""
+    from spp_deploy.export.lowering import EDGE_F32_MARK
+
+    marked = [n.name for n in onnx.load(two_spp["standard"]).graph.node if EDGE_F32_MARK in n.name]
+    assert marked and {n.split("/")[-1].split("_")[0] for n in marked} >= {"Cast", "Div", "Mul", "Add", "Round"}
+    trt = fake_trt("10.16.0")
+    tb.build_engine(two_spp["standard"], tmp_path / "m.engine", fp16=True, trt=trt, **PROF4)
+    layers = [trt.rec.network.get_layer(i) for i in range(trt.rec.network.num_layers)]
+    pinned = [layer for layer in layers if layer.precision == trt.float32]
+    assert sorted(layer.name for layer in pinned) == sorted(marked)
+    assert all(layer.output_types == {0: "float32"} for layer in pinned if layer.get_output(0).dtype == "float32")
+    assert trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS in trt.rec.flags_set
+    fp32 = fake_trt("10.16.0")
+    tb.build_engine(two_spp["standard"], tmp_path / "m32.engine", trt=fp32, **PROF4)
+    assert not any(fp32.rec.network.get_layer(i).precision for i in range(fp32.rec.network.num_layers))
+    assert fp32.rec.flags_set == []
+
+
+def test_fake_builds_share_one_logger(files, tmp_path, no_cache):
+    """Item 8: TensorRT keeps the logger pointer: one process-wide logger, plugins initialised once."""
+    from spp_deploy.runtime.trt_common import shared_logger
+
+    trt = fake_trt()
+    tb.build_engine(files["standard"], tmp_path / "a.engine", trt=trt, use_cache=False, **PROF)
+    tb.build_engine(files["standard"], tmp_path / "b.engine", trt=trt, use_cache=False, **PROF)
+    assert trt.rec.plugin_inits == 1 and shared_logger(trt) is shared_logger(trt)
 
 
 def test_fake_parser_errors_name_node_op_reason(files, tmp_path, no_cache):
@@ -303,3 +372,143 @@ def test_trt_corrupt_engine_is_one_line(tmp_path):
     with pytest.raises(UserError, match="cannot load engine"):
         with TrtRunner(eng):
             pass
+
+
+# ---- GPU identity and buffers without torch CUDA; CUDA-graph fallback --------------------------------
+
+class FakeDriver:
+    """libcuda's calls as the ctypes code makes them (byref arguments, bytes buffers)."""
+
+    def __init__(self, name=b"NVIDIA H100 80GB HBM3", cc=(9, 0), init_rc=0):
+        self.name, self.cc, self.init_rc, self.mem, self.next = name, cc, init_rc, {}, 0x1000
+
+    def cuInit(self, flags): return self.init_rc
+    def cuDeviceGet(self, dev, ordinal): dev._obj.value = ordinal; return 0
+
+    def cuDeviceGetName(self, buf, n, dev):
+        buf.value = self.name
+        return 0
+
+    def cuDeviceGetAttribute(self, out, attr, dev):
+        out._obj.value = {75: self.cc[0], 76: self.cc[1]}[attr]
+        return 0
+
+    def cuDevicePrimaryCtxRetain(self, ctx, dev): ctx._obj.value = 1; return 0
+    def cuCtxSetCurrent(self, ctx): return 0
+    def cuStreamCreate(self, s, flags): s._obj.value = 7; return 0
+    def cuStreamSynchronize(self, s): return 0
+    def cuStreamDestroy_v2(self, s): return 0
+    def cuDevicePrimaryCtxRelease_v2(self, dev): return 0
+
+    def cuMemAlloc_v2(self, ptr, n):
+        ptr._obj.value = self.next
+        self.mem[self.next] = bytearray(n)
+        self.next += 0x1000
+        return 0
+
+    def cuMemFree_v2(self, ptr): self.mem.pop(ptr.value if hasattr(ptr, "value") else ptr); return 0
+
+    def cuMemcpyHtoD_v2(self, dst, src, n):
+        import ctypes
+        self.mem[dst][:n] = ctypes.string_at(src, n)
+        return 0
+
+    def cuMemcpyDtoH_v2(self, dst, src, n):
+        import ctypes
+        ctypes.memmove(dst, bytes(self.mem[src][:n]), n)
+        return 0
+
+
+def test_gpu_identity_through_the_cuda_driver(monkeypatch):
+    """Item 11: with a CPU torch the GPU still comes from the driver (engines cache per GPU)."""
+    from spp_deploy.runtime import cuda_driver, trt_common
+
+    h100 = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
+    assert cuda_driver.driver_gpu_identity(FakeDriver()) == h100
+    assert cuda_driver.driver_gpu_identity(FakeDriver(init_rc=100)) is None  # CUDA_ERROR_NO_DEVICE
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setitem(cuda_driver._STATE, "lib", FakeDriver(b"NVIDIA A10", (8, 6)))
+    assert trt_common.gpu_identity() == {"name": "NVIDIA A10", "compute_capability": "8.6"}
+    monkeypatch.setitem(cuda_driver._STATE, "lib", None)  # no libcuda at all
+    assert trt_common.gpu_identity()["compute_capability"] == "0.0"
+
+
+def test_driver_buffers_round_trip():
+    from spp_deploy.runtime.cuda_driver import DriverCuda
+
+    drv = DriverCuda(FakeDriver())
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    p = drv.upload(x)
+    assert drv.stream_handle == 7 and np.array_equal(drv.download(p, x.shape, x.dtype), x)
+    drv.free(p)
+    drv.close()
+    assert drv.lib.mem == {}
+
+
+def test_cuda_graph_capture_failure_falls_back(monkeypatch):
+    """Item 7: a capture TensorRT breaks (it syncs to read the NaN If's condition) is reported, not fatal."""
+    import contextlib
+
+    from spp_deploy.bench import backends
+
+    @contextlib.contextmanager
+    def capturing(graph, stream=None):
+        yield
+        raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: object())
+    monkeypatch.setattr(torch.cuda, "graph", capturing)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    calls = []
+    graph, why = backends.capture_cuda_graph(lambda: calls.append(1), stream=None)
+    assert graph is None and "not permitted when stream is capturing" in why and calls == [1]
+
+
+def test_runner_without_torch_cuda_uses_driver_buffers(tmp_path, monkeypatch):
+    """Item 11: torch without CUDA, TensorRT working: the runner runs on CUDA driver buffers."""
+    import enum
+
+    from spp_deploy.runtime import cuda_driver
+    from spp_deploy.runtime.trt_runner import TrtRunner
+
+    drv = FakeDriver()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setitem(cuda_driver._STATE, "lib", drv)
+    trt = fake_trt("10.16.0")
+    trt.DataType = enum.Enum("DataType", {"FLOAT": 0})
+    trt.TensorIOMode = enum.Enum("TensorIOMode", {"INPUT": 1, "OUTPUT": 2})
+    seen = {}
+
+    class Context:
+        def set_input_shape(self, name, shape): seen["shape"] = shape; return True
+        def infer_shapes(self): return []
+        def get_tensor_shape(self, name): return (seen["shape"][0], 2 * seen["shape"][1])
+        def set_tensor_address(self, name, ptr): seen[name] = ptr
+
+        def execute_async_v3(self, stream):  # y = [x, -x] along dim 1, device memory to device memory
+            seen["stream"] = stream
+            x = np.frombuffer(bytes(drv.mem[seen["x"]]), np.float32).reshape(seen["shape"])
+            drv.mem[seen["y"]][:] = np.concatenate([x, -x], 1).tobytes()
+            return True
+
+    class Engine:
+        num_io_tensors = 2
+        def get_tensor_name(self, i): return "xy"[i]
+        def get_tensor_dtype(self, name): return trt.DataType.FLOAT
+        def get_tensor_shape(self, name): return (-1, 3) if name == "x" else (-1, 6)
+        def get_tensor_mode(self, name): return trt.TensorIOMode.INPUT if name == "x" else trt.TensorIOMode.OUTPUT
+        def get_tensor_profile_shape(self, name, i): return (1, 3), (2, 3), (4, 3)
+        def create_execution_context(self): return Context()
+
+    class Runtime:
+        def __init__(self, logger): pass
+        def deserialize_cuda_engine(self, data): return Engine()
+
+    trt.Runtime = Runtime
+    eng = tmp_path / "m.engine"
+    eng.write_bytes(b"engine")
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with TrtRunner(eng, trt=trt) as r:
+        y = r.infer({"x": x})["y"]
+    assert np.array_equal(y, np.concatenate([x, -x], 1)) and seen["stream"] == 7
+    assert drv.mem == {}  # every buffer freed, the stream and context released

@@ -309,6 +309,9 @@ int32_t launchSpatialPyramidPool(void const* input, void* output, DType dtype, i
     size_t const smem = plan.fineLevel >= 0
         ? sizeof(float) * static_cast<size_t>(plan.levels[plan.fineLevel]) * plan.levels[plan.fineLevel]
         : 0;
+    // cudaGetLastError after the launch must report this launch only: take a pending error of an
+    // earlier, unrelated call off first (sticky errors, a broken context, still come back after).
+    (void) cudaGetLastError();
     if (dtype == DType::kFLOAT32)
     {
         SIMT_LAUNCH(sppKernel<float>, grid, block, smem, stream)(

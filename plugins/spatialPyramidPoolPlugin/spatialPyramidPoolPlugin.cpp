@@ -26,42 +26,75 @@ namespace
 std::mutex gLoggerMutex;
 ILoggerFinder* gLoggerFinder{nullptr};
 
+// Every message is built inside a try block (the callers are noexcept: an allocation failure while
+// formatting must not terminate the process). The char const* overloads allocate nothing.
+void logMessage(ILogger::Severity severity, char const* msg) noexcept
+{
+    ILogger* logger = nullptr;
+    {
+        std::lock_guard<std::mutex> lk(gLoggerMutex);
+        if (gLoggerFinder != nullptr)
+        {
+            logger = gLoggerFinder->findLogger();
+        }
+    }
+#if defined(SPP_STATIC_REGISTRATION)
+    if (logger == nullptr)
+    {
+        logger = getLogger(); // libnvinfer's global logger (we link it in this configuration)
+    }
+#endif
+    if (logger != nullptr)
+    {
+        logger->log(severity, msg);
+    }
+    else if (severity <= ILogger::Severity::kWARNING)
+    {
+        std::fprintf(stderr, "%s\n", msg);
+    }
+}
+
 void logMessage(ILogger::Severity severity, std::string const& msg) noexcept
 {
     try
     {
         std::string const full = std::string("[SpatialPyramidPool] ") + msg;
-        ILogger* logger = nullptr;
-        {
-            std::lock_guard<std::mutex> lk(gLoggerMutex);
-            if (gLoggerFinder != nullptr)
-            {
-                logger = gLoggerFinder->findLogger();
-            }
-        }
-#if defined(SPP_STATIC_REGISTRATION)
-        if (logger == nullptr)
-        {
-            logger = getLogger(); // libnvinfer's global logger (we link it in this configuration)
-        }
-#endif
-        if (logger != nullptr)
-        {
-            logger->log(severity, full.c_str());
-        }
-        else if (severity <= ILogger::Severity::kWARNING)
-        {
-            std::fprintf(stderr, "%s\n", full.c_str());
-        }
+        logMessage(severity, full.c_str());
     }
     catch (...)
     {
+        logMessage(severity, "[SpatialPyramidPool] (message lost: out of memory)");
+    }
+}
+
+void logError(char const* msg) noexcept
+{
+    try
+    {
+        logMessage(ILogger::Severity::kERROR, std::string(msg));
+    }
+    catch (...)
+    {
+        logMessage(ILogger::Severity::kERROR, msg);
     }
 }
 
 void logError(std::string const& msg) noexcept
 {
     logMessage(ILogger::Severity::kERROR, msg);
+}
+
+//! For catch handlers: "where: what", without letting the formatting throw.
+void logException(char const* where, std::exception const& e) noexcept
+{
+    try
+    {
+        logError(std::string(where) + ": " + e.what());
+    }
+    catch (...)
+    {
+        logMessage(ILogger::Severity::kERROR, e.what());
+    }
 }
 
 bool isSupportedType(DataType t)
@@ -126,7 +159,11 @@ IPluginV3* SpatialPyramidPoolPlugin::clone() noexcept
     }
     catch (std::exception const& e)
     {
-        logError(std::string("clone failed: ") + e.what());
+        logException("clone", e);
+    }
+    catch (...)
+    {
+        logError("clone: unknown exception");
     }
     return nullptr;
 }
@@ -154,29 +191,37 @@ int32_t SpatialPyramidPoolPlugin::getNbOutputs() const noexcept
 int32_t SpatialPyramidPoolPlugin::configurePlugin(
     DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
 {
-    if (in == nullptr || out == nullptr || nbInputs != 1 || nbOutputs != 1)
+    try
     {
-        logError("expects exactly one input and one output");
-        return -1;
-    }
-    if (in[0].desc.dims.nbDims != 4)
-    {
-        logError("input must be 4-D [N, C, H, W], got rank " + std::to_string(in[0].desc.dims.nbDims));
-        return -1;
-    }
-    // A fully static H x W that the rule does not define is a build-time error.
-    int64_t const h = in[0].desc.dims.d[2];
-    int64_t const w = in[0].desc.dims.d[3];
-    if (h > 0 && w > 0)
-    {
-        std::string const err = spp::sizeErrorMessage(mConfig, h, w);
-        if (!err.empty())
+        if (in == nullptr || out == nullptr || nbInputs != 1 || nbOutputs != 1)
         {
-            logError(err);
+            logError("expects exactly one input and one output");
             return -1;
         }
+        if (in[0].desc.dims.nbDims != 4)
+        {
+            logError("input must be 4-D [N, C, H, W], got rank " + std::to_string(in[0].desc.dims.nbDims));
+            return -1;
+        }
+        // A fully static H x W that the rule does not define is a build-time error.
+        int64_t const h = in[0].desc.dims.d[2];
+        int64_t const w = in[0].desc.dims.d[3];
+        if (h > 0 && w > 0)
+        {
+            std::string const err = spp::sizeErrorMessage(mConfig, h, w);
+            if (!err.empty())
+            {
+                logError(err);
+                return -1;
+            }
+        }
+        return 0;
     }
-    return 0;
+    catch (...)
+    {
+        logError("configurePlugin: failed with an exception (out of memory?)");
+    }
+    return -1;
 }
 
 int32_t SpatialPyramidPoolPlugin::getOutputDataTypes(
@@ -199,32 +244,41 @@ int32_t SpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32
     DimsExprs const* /*shapeInputs*/, int32_t /*nbShapeInputs*/, DimsExprs* outputs, int32_t nbOutputs,
     IExprBuilder& exprBuilder) noexcept
 {
-    if (inputs == nullptr || outputs == nullptr || nbInputs != 1 || nbOutputs != 1)
+    try
     {
-        logError("expects exactly one input and one output");
-        return -1;
-    }
-    if (inputs[0].nbDims != 4)
-    {
-        logError("input must be 4-D [N, C, H, W], got rank " + std::to_string(inputs[0].nbDims));
-        return -1;
-    }
-    IDimensionExpr const* hExpr = inputs[0].d[2];
-    IDimensionExpr const* wExpr = inputs[0].d[3];
-    if (hExpr && wExpr && hExpr->isConstant() && wExpr->isConstant())
-    {
-        std::string const err = spp::sizeErrorMessage(mConfig, hExpr->getConstantValue(), wExpr->getConstantValue());
-        if (!err.empty())
+        if (inputs == nullptr || outputs == nullptr || nbInputs != 1 || nbOutputs != 1)
         {
-            logError(err);
+            logError("expects exactly one input and one output");
             return -1;
         }
+        if (inputs[0].nbDims != 4)
+        {
+            logError("input must be 4-D [N, C, H, W], got rank " + std::to_string(inputs[0].nbDims));
+            return -1;
+        }
+        IDimensionExpr const* hExpr = inputs[0].d[2];
+        IDimensionExpr const* wExpr = inputs[0].d[3];
+        if (hExpr && wExpr && hExpr->isConstant() && wExpr->isConstant())
+        {
+            std::string const err
+                = spp::sizeErrorMessage(mConfig, hExpr->getConstantValue(), wExpr->getConstantValue());
+            if (!err.empty())
+            {
+                logError(err);
+                return -1;
+            }
+        }
+        IDimensionExpr const* binsPerChannel = exprBuilder.constant(mConfig.binsPerChannel());
+        outputs[0].nbDims = 2;
+        outputs[0].d[0] = inputs[0].d[0];
+        outputs[0].d[1] = exprBuilder.operation(DimensionOperation::kPROD, *inputs[0].d[1], *binsPerChannel);
+        return 0;
     }
-    IDimensionExpr const* binsPerChannel = exprBuilder.constant(mConfig.binsPerChannel());
-    outputs[0].nbDims = 2;
-    outputs[0].d[0] = inputs[0].d[0];
-    outputs[0].d[1] = exprBuilder.operation(DimensionOperation::kPROD, *inputs[0].d[1], *binsPerChannel);
-    return 0;
+    catch (...)
+    {
+        logError("getOutputShapes: failed with an exception (out of memory?)");
+    }
+    return -1;
 }
 
 bool SpatialPyramidPoolPlugin::supportsFormatCombination(
@@ -292,18 +346,28 @@ int32_t SpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, Plu
             return -1;
         }
         int64_t const N = d.d[0], C = d.d[1], H = d.d[2], W = d.d[3];
-        // Host-side legality check from the runtime dims, before any launch.
-        std::string const err = spp::sizeErrorMessage(mConfig, H, W);
-        if (!err.empty())
-        {
-            logError("enqueue: " + err);
-            return static_cast<int32_t>(spp::kSPP_ILLEGAL_SIZE);
-        }
         Dims const& od = outputDesc[0].dims;
         if (od.nbDims != 2 || od.d[0] != N || od.d[1] != C * mConfig.binsPerChannel())
         {
             logError("enqueue: output shape does not match [N, C * sum(n^2)]");
             return -1;
+        }
+        // An H x W the rule does not define (dynamic dims, checked on the host before any launch):
+        // the whole output is NaN and the call succeeds, like the standard-op graph and ONNX Runtime.
+        // Every byte 0xFF is a NaN in both types (fp32 0xFFFFFFFF, fp16 0xFFFF: all-ones exponent,
+        // non-zero mantissa; a negative quiet NaN, where the standard graph writes +NaN).
+        if (spp::sizeError(mConfig.bins, H, W, mConfig.levels, mConfig.nbLevels) != 0)
+        {
+            size_t const elemBytes = inputDesc[0].type == DataType::kFLOAT ? sizeof(float) : sizeof(uint16_t);
+            size_t const bytes = static_cast<size_t>(N) * static_cast<size_t>(od.d[1]) * elemBytes;
+            cudaError_t const fill = bytes > 0 ? cudaMemsetAsync(outputs[0], 0xFF, bytes, stream) : cudaSuccess;
+            if (fill != cudaSuccess)
+            {
+                logError(std::string("enqueue: NaN fill for an illegal size failed: ") + cudaGetErrorString(fill));
+                return static_cast<int32_t>(spp::kSPP_CUDA_ERROR);
+            }
+            logMessage(ILogger::Severity::kVERBOSE, "enqueue: " + spp::sizeErrorMessage(mConfig, H, W) + " (output is NaN)");
+            return 0;
         }
         cudaError_t cudaErr = cudaSuccess;
         int32_t const status = spp::launchSpatialPyramidPool(inputs[0], outputs[0],
@@ -316,9 +380,9 @@ int32_t SpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, Plu
         }
         return status;
     }
-    catch (std::exception const& e)
+    catch (...)
     {
-        logError(std::string("enqueue: ") + e.what());
+        logError("enqueue: failed with an exception (out of memory?)");
     }
     return -1;
 }
@@ -343,7 +407,11 @@ PluginFieldCollection const* SpatialPyramidPoolPlugin::getFieldsToSerialize() no
     }
     catch (std::exception const& e)
     {
-        logError(std::string("getFieldsToSerialize: ") + e.what());
+        logException("getFieldsToSerialize", e);
+    }
+    catch (...)
+    {
+        logError("getFieldsToSerialize: unknown exception");
     }
     return nullptr;
 }
@@ -396,7 +464,11 @@ IPluginV3* SpatialPyramidPoolPluginCreator::createPlugin(
     }
     catch (std::exception const& e)
     {
-        logError(std::string("createPlugin: ") + e.what());
+        logException("createPlugin", e);
+    }
+    catch (...)
+    {
+        logError("createPlugin: unknown exception");
     }
     return nullptr;
 }
@@ -422,13 +494,34 @@ AsciiChar const* SpatialPyramidPoolPluginCreator::getPluginNamespace() const noe
 }
 
 // ================================ registration ==================================================
+//
+// One creator instance per library. Default build (SPP_STATIC_REGISTRATION off): nothing registers
+// at load time; IPluginRegistry::loadLibrary / trtexec --dynamicPlugins / spp_deploy's loader call
+// getCreators and register it. With SPP_STATIC_REGISTRATION, loading the library registers the
+// creator (REGISTER_TENSORRT_PLUGIN-style); getCreators then hands out only creators that static
+// registration did not register, so a later loadLibrary finds no duplicate to refuse.
+
+namespace
+{
+SpatialPyramidPoolPluginCreator& creatorInstance() noexcept
+{
+    static SpatialPyramidPoolPluginCreator sCreator;
+    return sCreator;
+}
+
+bool gStaticallyRegistered{false};
 
 #if defined(SPP_STATIC_REGISTRATION)
-// Registers at dlopen time (ctypes.CDLL(..., RTLD_GLOBAL), linking). IPluginRegistry::loadLibrary
-// refuses a library whose creators are already registered: build with SPP_STATIC_REGISTRATION=OFF
-// for that path (trtexec --dynamicPlugins, plugins serialized into version-compatible engines).
-REGISTER_TENSORRT_PLUGIN(SpatialPyramidPoolPluginCreator);
+struct StaticRegistration
+{
+    StaticRegistration() noexcept
+    {
+        gStaticallyRegistered = getPluginRegistry()->registerCreator(creatorInstance(), "");
+    }
+};
+StaticRegistration const gStaticRegistration{};
 #endif
+} // namespace
 
 #if defined(_WIN32)
 #define SPP_PLUGIN_EXPORT __declspec(dllexport)
@@ -436,12 +529,11 @@ REGISTER_TENSORRT_PLUGIN(SpatialPyramidPoolPluginCreator);
 #define SPP_PLUGIN_EXPORT __attribute__((visibility("default")))
 #endif
 
-//! IPluginRegistry::loadLibrary entry point: the creators this library holds.
+//! IPluginRegistry::loadLibrary entry point: the creators this library holds that are not yet registered.
 extern "C" SPP_PLUGIN_EXPORT IPluginCreatorInterface* const* getCreators(int32_t& nbCreators)
 {
-    static SpatialPyramidPoolPluginCreator sCreator;
-    static IPluginCreatorInterface* const kCREATORS[] = {&sCreator};
-    nbCreators = 1;
+    static IPluginCreatorInterface* const kCREATORS[] = {&creatorInstance()};
+    nbCreators = gStaticallyRegistered ? 0 : 1;
     return kCREATORS;
 }
 

@@ -34,23 +34,31 @@ step() {  # step <name> <cmd...>
 }
 
 # -isystem: the TensorRT headers warn about their own deprecated enums; only our warnings matter.
-COMMON=(-std=c++17 -I"$SRC" -isystem "$TRT_INC" -isystem "$CUDA_INC")
-for def in "" "-DSPP_STATIC_REGISTRATION=1"; do
-  step "g++ -c spatialPyramidPoolPlugin.cpp ${def}" \
-    "$CXX" "${COMMON[@]}" $def -Wall -Wextra -fPIC -c "$SRC/spatialPyramidPoolPlugin.cpp" -o "$OUT/plugin.o"
-done
-step "g++ -c sppConfig.cpp" "$CXX" -std=c++17 -Wall -Wextra -fPIC -c "$SRC/sppConfig.cpp" -o "$OUT/cfg.o"
+# Hidden visibility and the version script as in CMakeLists.txt.
+COMMON=(-std=c++17 -I"$SRC" -isystem "$TRT_INC" -isystem "$CUDA_INC" -fvisibility=hidden)
+step "g++ -c spatialPyramidPoolPlugin.cpp (default: no static registration)" \
+  "$CXX" "${COMMON[@]}" -Wall -Wextra -fPIC -c "$SRC/spatialPyramidPoolPlugin.cpp" -o "$OUT/plugin.o"
+step "g++ -c spatialPyramidPoolPlugin.cpp -DSPP_STATIC_REGISTRATION=1" \
+  "$CXX" "${COMMON[@]}" -DSPP_STATIC_REGISTRATION=1 -Wall -Wextra -fPIC -c "$SRC/spatialPyramidPoolPlugin.cpp" \
+  -o "$OUT/plugin_static.o"
+step "g++ -c sppConfig.cpp" "$CXX" -std=c++17 -fvisibility=hidden -Wall -Wextra -fPIC -c "$SRC/sppConfig.cpp" -o "$OUT/cfg.o"
 if [ -x "$NVCC" ]; then
   step "nvcc -x cu -c spatialPyramidPoolPlugin.cpp (host TU through nvcc)" \
-    "$NVCC" "${COMMON[@]}" -DSPP_STATIC_REGISTRATION=1 -x cu -arch=sm_75 -Xcompiler=-fPIC \
-    -c "$SRC/spatialPyramidPoolPlugin.cpp" -o "$OUT/plugin_nvcc.o"
+    "$NVCC" -std=c++17 -I"$SRC" -isystem "$TRT_INC" -isystem "$CUDA_INC" -DSPP_STATIC_REGISTRATION=1 -x cu \
+    -arch=sm_75 -Xcompiler=-fPIC,-fvisibility=hidden -c "$SRC/spatialPyramidPoolPlugin.cpp" -o "$OUT/plugin_nvcc.o"
   step "nvcc -c spatialPyramidPoolKernel.cu (sm_75)" \
-    "$NVCC" -std=c++17 -I"$SRC" -arch=sm_75 -Xcompiler=-fPIC -c "$SRC/spatialPyramidPoolKernel.cu" -o "$OUT/k.o"
-  # Link everything into a shared object with libnvinfer left undefined: proves the TU set is complete.
-  step "link libspp_plugin.so (undefined nvinfer/cudart symbols allowed)" \
-    "$CXX" -shared -o "$OUT/libspp_plugin.so" "$OUT/plugin.o" "$OUT/cfg.o" "$OUT/k.o"
+    "$NVCC" -std=c++17 -I"$SRC" -arch=sm_75 -Xcompiler=-fPIC,-fvisibility=hidden -c "$SRC/spatialPyramidPoolKernel.cu" \
+    -o "$OUT/k.o"
+  # Link the default build into a shared object (cudart left undefined): proves the TU set is
+  # complete, and that it needs nothing from libnvinfer.
+  step "link libspp_plugin.so (version script; undefined cudart symbols allowed)" \
+    "$CXX" -shared -Wl,--version-script="$SRC/spp_plugin.map" -o "$OUT/libspp_plugin.so" \
+    "$OUT/plugin.o" "$OUT/cfg.o" "$OUT/k.o"
   if [ -f "$OUT/libspp_plugin.so" ]; then
-    echo "     exported: $(nm -D --defined-only "$OUT/libspp_plugin.so" | awk '{print $3}' | grep -E '^(getCreators|setLoggerFinder)$' | tr '\n' ' ')"
+    exported=$(nm -D --defined-only "$OUT/libspp_plugin.so" | awk '{print $3}' | sort | tr '\n' ' ')
+    step "exports exactly getCreators setLoggerFinder (got: $exported)" test "$exported" = "getCreators setLoggerFinder "
+    nvinfer=$(nm -D --undefined-only "$OUT/libspp_plugin.so" | awk '{print $2}' | grep -E 'getPluginRegistry|getLogger|createInfer' | tr '\n' ' ')
+    step "default build needs no libnvinfer symbol (got: ${nvinfer:-none})" test -z "$nvinfer"
   fi
 else
   echo "SKIP nvcc steps (nvcc not found)"

@@ -95,6 +95,7 @@ class Variant:
     transfers: str | None = None  # "with" / "without" host<->device copies; None on CPU
     clock: str = "host"  # "host" or "cuda-event"
     stream: object = None  # the CUDA stream the work goes to (cuda-event clock; None: torch's current)
+    note: str | None = None  # said once and kept in the record (e.g. a CUDA graph that could not be captured)
 
 
 class Backend:
@@ -298,12 +299,33 @@ class Backend:
 
         execute()  # shape change: the first enqueue after it may allocate; keep it out of any graph
         stream.synchronize()
-        fn = execute
+        fn, note = execute, None
         if self.cuda_graph:
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=stream):
-                execute()
-            self._state.setdefault("graphs", []).append(graph)
-            fn = graph.replay
-        yield Variant(fn, "without", "cuda-event", stream)
+            graph, why = capture_cuda_graph(execute, stream)
+            if graph is not None:
+                self._state.setdefault("graphs", []).append(graph)
+                fn = graph.replay
+            else:
+                note = (f"CUDA graph capture of the TensorRT engine failed ({why}): timed without a graph "
+                        "(standard-mode engines hold an If whose condition TensorRT reads on the host)")
+        yield Variant(fn, "without", "cuda-event", stream, note)
+
+
+def capture_cuda_graph(fn: Callable[[], object], stream) -> tuple[object | None, str | None]:
+    """(graph, None) when ``fn`` can be captured on ``stream``, else (None, why). TensorRT
+    synchronizes inside engines whose control flow depends on device data (the NaN ``If``), which
+    ends a capture with an error: the stream is then usable again for plain launches."""
+    import torch
+
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph, stream=stream):
+            fn()
+    except Exception as e:
+        try:
+            torch.cuda.synchronize()
+        except Exception:
+            pass
+        return None, first_line(e)
+    return graph, None
 

@@ -40,7 +40,7 @@ class BenchRecord:
     backend: str
     shape: Shape
     status: str  # "ok" or "skipped"
-    reason: str | None = None
+    reason: str | None = None  # why skipped; for "ok", a note on how it was timed (e.g. no CUDA graph)
     transfers: str | None = None  # GPU: "with" / "without" host<->device copies
     threads: int | None = None
     stats: dict = field(default_factory=dict)  # Latency.summary(batch)
@@ -279,7 +279,9 @@ def _bench_one(backend: Backend, shape: Shape, x: np.ndarray, config: BenchConfi
         extra = {"stream": v.stream} if v.clock == "cuda-event" and v.stream is not None else {}
         lat = timer(v.fn, config.warmup, config.iterations, warmup_time_s=config.warmup_time_s,
                     duration_s=config.duration_s, progress=tick, **extra)
-        rec = BenchRecord(name, shape, "ok", None, v.transfers, rec_threads, lat.summary(shape[0]))
+        if v.note:
+            warn(f"{name} at {text}: {v.note}")
+        rec = BenchRecord(name, shape, "ok", v.note, v.transfers, rec_threads, lat.summary(shape[0]))
         if lat.noisy:
             warn(f"{rec.label} at {text} is noisy: CV {lat.cv:.0%} > {NOISY_CV:.0%} "
                  "(close other programs, or measure longer: more iterations, duration or warm-up)")

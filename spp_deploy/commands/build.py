@@ -17,6 +17,8 @@ def run(args) -> int:
         use_cache=not args.no_cache,
     )
     m = res.meta
+    if res.note:
+        print(f"note: {res.note}")
     how = "from the engine cache" if res.cache_hit else f"in {res.seconds:.1f}s"
     print(f"built {res.path} {how} (TensorRT {m.tensorrt}, {m.gpu} cc {m.compute_capability}, {m.precision}"
           f"{', SPP plugin ' + m.plugin if m.plugin else ''}; cache key {res.cache_key[:16]})")
@@ -31,7 +33,8 @@ def register(sub) -> None:
     p.add_argument("--opt-shape", help="trtexec syntax: input:1x3x224x224")
     p.add_argument("--max-shape", help="trtexec syntax: input:8x3x1024x1024")
     p.add_argument("--fp16", action="store_true",
-                   help="half precision (TensorRT 10: BuilderFlag.FP16; TensorRT 11: needs an fp16 ONNX, "
+                   help="half precision (TensorRT 10, fp32 file: BuilderFlag.FP16; an fp16 file is built strongly "
+                        "typed and needs no flag; TensorRT 11: needs an fp16 ONNX, "
                         "`spp-deploy export --precision fp16`)")
     add_plugin_arg(p)
     p.add_argument("--timing-cache", help="timing cache file (read if present, written after the build)")

@@ -103,7 +103,8 @@ def to_plugin_mode(model: onnx.ModelProto) -> onnx.ModelProto:
 
     The node carries ``plugin_version``/``plugin_namespace`` (read by onnx-tensorrt's plugin
     fallback) and a model-local function with the standard-op body, so ONNX Runtime and any
-    other runtime still execute the file. Distinct configurations get distinct overloads.
+    other runtime still execute the file. Distinct configurations get distinct overloads (which
+    TensorRT's parser cannot tell apart: ``spp-deploy build`` strips the bodies).
     """
     graph = _import_typed(model)
     _inline_tabulated(graph)  # no plugin serves measured tables: standard ops
@@ -131,8 +132,9 @@ def to_plugin_mode(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def strip_functions(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy without the SPP function bodies: TensorRT parsers that would inline the function
-    (<= 10.6) then fall back to the plugin."""
+    """A copy without the SPP function bodies (every overload). TensorRT's parser looks local
+    functions up by name only and inlines the body it finds; without them it builds each SPP node
+    as the plugin from the node's own attributes (plugin README, "How TensorRT parses")."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     keep = [f for f in out.functions if not (f.domain == SPP_DOMAIN and f.name == SPP_OP)]

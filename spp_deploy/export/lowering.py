@@ -28,6 +28,9 @@ from .. import bins as _bins
 from .symbolic import GraphBuilder, OnnxOps, Sym, gs_dtype
 
 _INT = np.int64
+# Marks the names of the float32 bin-edge nodes (the `rounded` rule): the TensorRT builder pins
+# those layers to fp32 in weakly typed fp16 builds (TensorRT names layers after ONNX nodes).
+EDGE_F32_MARK = "spp_edge_f32"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,14 @@ class _ColumnOps(OnnxOps):
 
 def _axes(b: GraphBuilder, axes: Sequence[int]) -> gs.Constant:
     return b.const(list(axes), _INT).tensor
+
+
+def _mark_float_edges(b: GraphBuilder, nodes: Sequence[gs.Node]) -> None:
+    """Rename the bin-edge nodes that compute in float32 (only `rounded` has any) so TensorRT
+    builds can find and pin them; names only, values untouched."""
+    for node in nodes:
+        if any(t.dtype == np.float32 for t in list(node.inputs) + list(node.outputs)):
+            node.name = node.name.replace(f"{b.prefix}/", f"{b.prefix}/{EDGE_F32_MARK}/", 1)
 
 
 class _Index(NamedTuple):
@@ -123,8 +134,10 @@ class _Direct(NamedTuple):
 def _direct_level(b: GraphBuilder, x: Sym, H: Sym, W: Sym, n: int, cfg: SppConfig) -> _Direct:
     """Level n straight from x (max: NaN-skipping like ONNX Runtime's ReduceMax, see _nan_fix)."""
     ops = _ColumnOps(b)
+    first = len(b.nodes)
     rows = _bins.axis_bins(cfg.bins, H, n, H, ops)
     cols = _bins.axis_bins(cfg.bins, W, n, H, ops)
+    _mark_float_edges(b, b.nodes[first:])
     clamp = cfg.bins != "adaptive"
     ir, ic = _bin_index(b, rows, H, clamp), _bin_index(b, cols, W, clamp)
     g = b.op("Gather", [x.tensor, ir.idx.tensor], x.dtype, axis=2)  # [B, C, n, K, W]
@@ -198,6 +211,9 @@ def _if_x_has_nan(b: GraphBuilder, x: Sym, out: Sym, t: GraphBuilder, witness: S
     """``out`` with NaN where ``witness`` (built in ``t``) is NaN, evaluated only when x holds a
     NaN at all (ReduceSum over x is NaN then; a false alarm from inf - inf only costs time)."""
     fixed = t.op("Where", [t.op("IsNaN", [witness.tensor], np.bool_).tensor, witness.tensor, out.tensor], x.dtype)
+    # Both branches must give the same shape expression (TensorRT 10.4-10.10 compare shapes, not
+    # ranks): the broadcast of Where is reshaped to exactly out's shape.
+    fixed = t.op("Reshape", [fixed.tensor, b.op("Shape", [out.tensor], _INT).tensor], x.dtype)
     e = GraphBuilder(f"{b.prefix}/clean")
     same = e.op("Identity", [out.tensor], x.dtype)
     total = b.op("ReduceSum", [x.tensor, _axes(b, [0, 1, 2, 3])], x.dtype, keepdims=0)

@@ -44,7 +44,11 @@ def collect() -> list[tuple[str, str]]:
             cc = ".".join(map(str, torch.cuda.get_device_capability(i)))
             rows.append(("GPU", f"{torch.cuda.get_device_name(i)} (compute capability {cc}, {torch.cuda.device_count()} device(s))"))
         else:
-            rows.append(("GPU", "none visible to torch"))
+            from .cuda_driver import driver_gpu_identity
+
+            drv = driver_gpu_identity()
+            rows.append(("GPU", f"{drv['name']} (compute capability {drv['compute_capability']}; via the CUDA "
+                                "driver, not visible to torch)" if drv else "none visible to torch or the CUDA driver"))
     except Exception as e:
         rows.append(("GPU", f"unknown ({type(e).__name__}: {e})"))
     rows.append(("SPP plugin library", _plugin_status()))

@@ -5,6 +5,11 @@ ops exist, which tensor types each takes, and the documented restrictions (e.g. 
 must be an initializer, Round/Ceil/Floor are float-only, MaxRoiPool is unsupported, pooling is
 2D/3D with unit dilations, ``Indices`` of MaxPool unsupported). A "constant" operand is an
 initializer or the output of a ``Constant`` node (the parser turns both into weights).
+
+Also: model-local function bodies are linted like the graph (the parser inlines them) and their
+names checked (the parser keys functions by name only); ``If`` branches must have the same number
+of outputs with distinct names, equal ranks and (TensorRT 10.4-10.10) identical shapes; SPP nodes
+must fit the plugin (<= 16 levels, each <= 64); the `rounded` rule's float bin edges are flagged.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import onnx
 from onnx import TensorProto as TP
 
 from ..export.graph import SPP_DOMAIN, SPP_OP
+from ..export.lowering import EDGE_F32_MARK
 
 # Type-set codes: F fp32, H fp16, b bf16, i int32, l int64, B bool, u uint8, c int8, 8 fp8, 4 int4.
 _TYPE_CODES = {
@@ -107,28 +113,39 @@ class _Context:
         except Exception:
             inferred = model
         self.types: dict[str, int] = {}
+        self.shapes: dict[str, tuple | None] = {}
         self.consts: dict[str, onnx.TensorProto] = {}
         self._collect(inferred.graph)
+        for fn in model.functions:  # Constant nodes inside bodies are weights too
+            self._collect_constants(fn.node)
 
     def _collect(self, g: onnx.GraphProto) -> None:
         for vi in list(g.input) + list(g.output) + list(g.value_info):
             if vi.type.HasField("tensor_type"):
                 self.types[vi.name] = vi.type.tensor_type.elem_type
+                tt = vi.type.tensor_type
+                self.shapes[vi.name] = (tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                                              for d in tt.shape.dim) if tt.HasField("shape") else None)
         for init in g.initializer:
             self.types[init.name] = init.data_type
             self.consts[init.name] = init
+        self._collect_constants(g.node)
         for n in g.node:
-            if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output:
-                v = _attr(n, "value")
-                if isinstance(v, onnx.TensorProto):
-                    self.consts[n.output[0]] = v
-                    self.types[n.output[0]] = v.data_type
             for a in n.attribute:
                 if a.type == onnx.AttributeProto.GRAPH:
                     self._collect(a.g)
                 elif a.type == onnx.AttributeProto.GRAPHS:
                     for sg in a.graphs:
                         self._collect(sg)
+
+
+    def _collect_constants(self, nodes) -> None:
+        for n in nodes:
+            if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output:
+                v = _attr(n, "value")
+                if isinstance(v, onnx.TensorProto):
+                    self.consts[n.output[0]] = v
+                    self.types[n.output[0]] = v.data_type
 
 
 def lint_tensorrt(model: onnx.ModelProto) -> list[Finding]:
@@ -150,7 +167,83 @@ def lint_tensorrt(model: onnx.ModelProto) -> list[Finding]:
         elif t not in (TP.FLOAT, TP.FLOAT16, TP.BFLOAT16, TP.INT32, TP.INT64, TP.BOOL, TP.UINT8, TP.INT8, 0):
             out.append(Finding("error", vi.name, "graph I/O", f"tensor type {_type_name(t)} is not supported by TensorRT"))
     out += _lint_graph(g, ctx)
+    out += _lint_functions(model, ctx)
+    marked = [n.name for n in _all_nodes(g) if EDGE_F32_MARK in n.name]
+    if marked:
+        out.append(Finding("warning", marked[0], "`rounded` bin edges",
+                           f"{len(marked)} float32 bin-edge node(s) of the `rounded` rule: spp-deploy build pins "
+                           "them to fp32 in TensorRT 10 fp16 builds, but TensorRT may still fuse them into pointwise "
+                           "kernels "
+                           "(contraction/approximate division not ruled out, not verified); for edges bit-exact by "
+                           "construction export with --spp-impl plugin"))
     return out
+
+
+def _all_nodes(g: onnx.GraphProto) -> Iterable[onnx.NodeProto]:
+    for n in g.node:
+        yield n
+        for a in n.attribute:
+            for sg in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                yield from _all_nodes(sg)
+
+
+def _lint_functions(model: onnx.ModelProto, ctx: "_Context") -> list[Finding]:
+    """Model-local functions: the parser keys them by name only and inlines the body it finds."""
+    out: list[Finding] = []
+    by_name: dict[str, list[onnx.FunctionProto]] = {}
+    for fn in model.functions:
+        by_name.setdefault(fn.name, []).append(fn)
+    for name, fns in by_name.items():
+        where = "local function"
+        if any(f.domain == SPP_DOMAIN for f in fns) and name == SPP_OP:
+            out.append(Finding(
+                "warning" if len(fns) > 1 else "info", f"{SPP_DOMAIN}.{name}", where,
+                f"{len(fns)} SPP function body/bodies: a TensorRT parser that sees them inlines the "
+                + ("first body for every SPP node (wrong results for the other configurations) " if len(fns) > 1 else
+                   "body instead of using the plugin ")
+                + "(trtexec does); `spp-deploy build` strips them so every node becomes the plugin"))
+            continue
+        if len(fns) > 1:
+            out.append(Finding("error", name, where, f"{len(fns)} functions named {name!r} (domains/overloads "
+                                                   f"{', '.join(repr(f.domain + ':' + f.overload) for f in fns)}): "
+                                                   "TensorRT's parser keys local functions by name only"))
+        for fn in fns:
+            for i, n in enumerate(fn.node):
+                out += list(_lint_node(n, f"{name}/{n.name or '#' + str(i)}", ctx))
+    return out
+
+
+def _lint_if(n: onnx.NodeProto, name: str, ctx: "_Context") -> Iterable[Finding]:
+    """onnx-tensorrt's If: same output count, distinct output names, broadcastable shapes;
+    TensorRT 10.4-10.10 require identical shapes (10.11 relaxed that to equal ranks)."""
+    then_g, else_g = _attr(n, "then_branch"), _attr(n, "else_branch")
+    if then_g is None or else_g is None:
+        return
+    if len(then_g.output) != len(else_g.output):
+        yield Finding("error", name, "If", f"the branches have {len(then_g.output)} and {len(else_g.output)} outputs")
+        return
+    cond_t = ctx.types.get(n.input[0], 0) if n.input else 0
+    if cond_t and cond_t != TP.BOOL:
+        yield Finding("error", name, "If", f"the condition has type {_type_name(cond_t)}, TensorRT needs BOOL")
+    for k, (a, b) in enumerate(zip(then_g.output, else_g.output)):
+        if a.name == b.name:
+            yield Finding("error", name, "If",
+                          f"output {k}: both branches name it {a.name!r} (TensorRT needs distinct names)")
+        sa, sb = ctx.shapes.get(a.name), ctx.shapes.get(b.name)
+        if sa is None or sb is None:
+            continue
+        if len(sa) != len(sb):
+            yield Finding("error", name, "If", f"output {k}: branch ranks differ ({len(sa)} vs {len(sb)})")
+        elif any(x is not None and y is not None and x != y for x, y in zip(sa, sb)):
+            yield Finding("warning", name, "If", f"output {k}: branch shapes differ ({_dims(sa)} vs {_dims(sb)}): "
+                                                 "TensorRT 10.4-10.10 need identical shapes")
+    yield Finding("info", name, "If", "a condition computed on the GPU: TensorRT may synchronize to read it, so "
+                                      "CUDA-graph capture of the engine can fail (spp-deploy bench then times "
+                                      "without a graph)")
+
+
+def _dims(s) -> str:
+    return "x".join("?" if d is None else str(d) for d in s)
 
 
 def _lint_graph(g: onnx.GraphProto, ctx: _Context) -> list[Finding]:
@@ -171,8 +264,12 @@ def _lint_node(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]
     op = n.op_type
     if n.domain not in ("", "ai.onnx"):
         if n.domain == SPP_DOMAIN and op == SPP_OP:
+            levels = list(_attr(n, "levels", []) or [])
             if _attr(n, "plugin_version") is None:
                 yield Finding("error", name, f"{n.domain}.{op}", "plugin node lacks the plugin_version attribute")
+            elif not 1 <= len(levels) <= 16 or any(not 1 <= int(v) <= 64 for v in levels):
+                yield Finding("error", name, f"{n.domain}.{op}",
+                              f"levels {levels}: the plugin takes 1..16 levels, each 1..64")
             else:
                 yield Finding("info", name, f"{n.domain}.{op}",
                               "TensorRT plugin node: the build needs the plugin library libspp_plugin.so")
@@ -232,6 +329,8 @@ def _lint_node(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]
             yield Finding("error", name, op, "antialiasing is not supported")
         if _s(_attr(n, "keep_aspect_ratio_policy", "stretch")) != "stretch":
             yield Finding("error", name, op, "only keep_aspect_ratio_policy 'stretch' is supported")
+    elif op == "If":
+        yield from _lint_if(n, name, ctx)
     elif op == "Constant":
         for bad in ("sparse_value", "value_string", "value_strings"):
             if _attr(n, bad) is not None:

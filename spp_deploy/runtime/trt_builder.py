@@ -1,13 +1,13 @@
 """TensorRT engine builder: trtexec-style shape profiles, plugin-mode preparation, an engine cache.
 
-Pure helpers (shape parsing, profile checks, cache keys, metadata) need no TensorRT; ``build_engine``
-imports it lazily. Supports TensorRT 10.x (fp16 via ``BuilderFlag.FP16``) and 11.x (strongly typed
-networks: fp16 comes from an fp16 ONNX written by ``spp-deploy export --precision fp16``).
+Pure helpers (shape parsing, profile checks, cache keys, metadata, the precision plan) need no
+TensorRT; ``build_engine`` imports it lazily. Supports TensorRT 10.x (fp16 via ``BuilderFlag.FP16``
+on weakly typed networks) and 11.x (always strongly typed: fp16 comes from an fp16 ONNX written by
+``spp-deploy export --precision fp16``). An fp16 ONNX file is built strongly typed on 10.x too.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import os
@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import onnx
 
 from ..errors import UserError, first_line
-from .trt_common import CapturingLogger, gpu_identity, import_tensorrt, version_major
+from .trt_common import gpu_identity, import_tensorrt, init_trt_plugins, shared_logger, version_major
 
 PRECISIONS = ("fp32", "fp16")
 META_SUFFIX = ".json"
@@ -176,37 +176,137 @@ def resolve_plugin(model: onnx.ModelProto, plugin: str | os.PathLike | None) -> 
     return Path(found)
 
 
-def prepare_for_parser(model: onnx.ModelProto, parser_has_override: bool) -> onnx.ModelProto:
-    """What the TensorRT parser gets. With ENABLE_PLUGIN_OVERRIDE it prefers the plugin over the
-    model-local function; without it the parser would inline the function, so the SPP function
-    bodies are stripped and the parser falls back to the plugin registry."""
-    if parser_has_override or not is_plugin_mode(model):
+def prepare_for_parser(model: onnx.ModelProto) -> onnx.ModelProto:
+    """What the TensorRT parser gets: a plugin-mode file without its SPP function bodies.
+
+    The parser keys model-local functions by name only (every configuration would get the first
+    body) and, finding one, inlines it instead of using the plugin. Without the bodies its fallback
+    plugin importer (every 10.x and 11.x) builds each node from its own attributes, and fails with
+    "Plugin not found" when the plugin is not registered: never a silent standard-op graph. The
+    parser's global plugin-override flag is not used (it would also re-route any node whose op type
+    matches some registered creator)."""
+    if not is_plugin_mode(model):
         return model
     from ..export.graph import strip_functions
 
     return strip_functions(model)
 
 
-def load_plugin(path: Path, trt: Any = None) -> None:
-    """Load the plugin library globally (its creator registers itself) and tell TensorRT."""
-    try:
-        from .. import plugins
+_LOADED_PLUGINS: dict[tuple[int, str], object] = {}  # (id of the tensorrt module, resolved path) -> handle
 
-        plugins.load_plugin_library(path)
-    except UserError:
-        raise
-    except Exception:
+
+def load_plugin(path: Path, trt: Any = None) -> None:
+    """Register the plugin library with TensorRT once per process: ``IPluginRegistry.load_library``
+    (which calls the library's ``getCreators``). The library is not dlopen'ed a second time by
+    ctypes. A creator already registered (by the application, or a build with static
+    registration) is accepted as is."""
+    from ..plugins import PLUGIN_NAME, PLUGIN_NAMESPACE, PLUGIN_VERSION
+
+    resolved = str(Path(path).resolve())
+    key = (id(trt), resolved)
+    if key in _LOADED_PLUGINS:
+        return
+    reg = trt.get_plugin_registry() if trt is not None and hasattr(trt, "get_plugin_registry") else None
+    if reg is None or not hasattr(reg, "load_library"):
+        raise UserError(f"this TensorRT has no plugin registry with load_library: cannot load {path}")
+
+    def registered() -> bool:
         try:
-            ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
-        except OSError as e:
-            raise UserError(f"cannot load plugin library {path}: {e}") from None
-    if trt is not None and hasattr(trt, "get_plugin_registry"):
-        reg = trt.get_plugin_registry()
-        if hasattr(reg, "load_library"):
-            try:
-                reg.load_library(str(path))
-            except Exception:
-                pass  # already registered by the dlopen above
+            return reg.get_creator(PLUGIN_NAME, PLUGIN_VERSION, PLUGIN_NAMESPACE) is not None
+        except Exception:
+            return False
+
+    if registered():
+        _LOADED_PLUGINS[key] = None
+        return
+    logger = shared_logger(trt)
+    logger.reset()
+    try:
+        handle = reg.load_library(resolved)
+    except Exception as e:
+        handle, why = None, first_line(e)
+    else:
+        why = logger.last_error()
+    if handle is None and not registered():
+        raise UserError(f"TensorRT cannot load plugin library {path}: {why}")
+    _LOADED_PLUGINS[key] = handle
+
+
+def count_plugin_layers(trt: Any, network: Any) -> int | None:
+    """Plugin layers (IPluginV3 or V2) in a parsed network; None if the API cannot tell."""
+    kinds = [getattr(getattr(trt, "LayerType", None), k, None) for k in ("PLUGIN_V3", "PLUGIN_V2", "PLUGIN")]
+    kinds = [k for k in kinds if k is not None]
+    if not kinds or not hasattr(network, "num_layers"):
+        return None
+    return sum(1 for i in range(network.num_layers) if network.get_layer(i).type in kinds)
+
+
+# ---- precision -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrecisionPlan:
+    """How a build treats precision, decided before TensorRT is asked anything."""
+
+    strongly_typed: bool  # the network is created strongly typed (types come from the ONNX file)
+    fp16_flag: bool  # BuilderFlag.FP16 is set (weakly typed TensorRT 10 with --fp16 only)
+    precision: str  # "fp16" or "fp32": what the metadata records
+    note: str | None = None  # said to the user (e.g. --fp16 ignored for an fp16 file)
+
+
+def plan_precision(trt_major: int, has_fp16_flag: bool, onnx_fp16: bool, fp16: bool) -> PrecisionPlan:
+    """TensorRT 11 (or a 10.x without ``BuilderFlag.FP16``) is always strongly typed; an fp16 ONNX
+    file is built strongly typed on 10.x too. A strongly typed network must not get the FP16 flag
+    (TensorRT rejects it), so ``--fp16`` is ignored for an fp16 file and refused for an fp32 file
+    where only strong typing exists."""
+    always_strong = trt_major >= 11 or not has_fp16_flag
+    strong = always_strong or onnx_fp16
+    if fp16 and strong and not onnx_fp16:
+        raise UserError(
+            f"TensorRT {trt_major}.x builds strongly typed networks: fp16 needs an fp16 ONNX file "
+            "(export the model in fp16 precision)"
+        )
+    note = ("--fp16 ignored: the ONNX file is fp16, so the network is strongly typed and its types "
+            "come from the file" if fp16 and strong else None)
+    return PrecisionPlan(strong, fp16 and not strong, "fp16" if (fp16 or onnx_fp16) else "fp32", note)
+
+
+def network_is_strongly_typed(trt: Any, network: Any, requested: bool) -> bool:
+    """The network's own STRONGLY_TYPED flag where the API exposes it (TensorRT 11 networks are
+    strongly typed whatever was asked), else what was requested."""
+    st = getattr(getattr(trt, "NetworkDefinitionCreationFlag", None), "STRONGLY_TYPED", None)
+    get_flag = getattr(network, "get_flag", None)
+    if st is not None and callable(get_flag):
+        try:
+            return bool(get_flag(st))
+        except Exception:
+            pass
+    return requested
+
+
+def pin_edge_layers_fp32(trt: Any, network: Any, config: Any) -> int:
+    """Weakly typed fp16 builds (TensorRT 10): keep the `rounded` rule's float32 bin-edge layers
+    (Cast/Div/Mul/Add/Round, named with ``EDGE_F32_MARK`` by the lowering; the parser names layers
+    after their ONNX nodes) in fp32 with precision constraints. Returns how many were pinned."""
+    from ..export.lowering import EDGE_F32_MARK
+
+    f32 = getattr(trt, "float32", None)
+    obey = getattr(trt.BuilderFlag, "OBEY_PRECISION_CONSTRAINTS", None)
+    if f32 is None or obey is None or not hasattr(network, "num_layers"):
+        return 0
+    pinned = 0
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        if EDGE_F32_MARK not in str(getattr(layer, "name", "")):
+            continue
+        layer.precision = f32
+        for j in range(layer.num_outputs):
+            if layer.get_output(j).dtype == f32:
+                layer.set_output_type(j, f32)
+        pinned += 1
+    if pinned:
+        config.set_flag(obey)
+    return pinned
 
 
 # ---- cache ---------------------------------------------------------------------------------------
@@ -322,6 +422,7 @@ class BuildResult:
     cache_key: str
     seconds: float
     meta: EngineMeta
+    note: str | None = None  # e.g. "--fp16 ignored" (the build command prints it)
 
 
 def build_engine(
@@ -352,62 +453,56 @@ def build_engine(
         profile = make_profile(model, min_shape, opt_shape, max_shape)
     plugin_path = resolve_plugin(model, plugin)
     onnx_fp16 = any(vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16 for vi in model.graph.input)
-    precision = "fp16" if (fp16 or onnx_fp16) else "fp32"
     if workspace_gib is not None and workspace_gib <= 0:
         raise UserError(f"the workspace must be > 0 GiB, got {workspace_gib}")
 
     trt = trt or import_tensorrt("spp-deploy build")
     version = str(trt.__version__)
-    major = version_major(version)
-    strongly_typed = major >= 11 or not hasattr(trt.BuilderFlag, "FP16")
-    if fp16 and strongly_typed and not onnx_fp16:
-        raise UserError(
-            f"TensorRT {version} builds strongly typed networks: fp16 needs an fp16 ONNX file "
-            "(export the model in fp16 precision)"
-        )
+    plan = plan_precision(version_major(version), hasattr(trt.BuilderFlag, "FP16"), onnx_fp16, fp16)
     gpu = gpu_identity()
     plugin_sha = file_sha256(plugin_path) if plugin_path else None
-    key = engine_cache_key(raw, version, gpu["name"], gpu["compute_capability"], precision, [profile], plugin_sha,
-                           {"workspace": workspace_gib, "strongly_typed": strongly_typed})
-    meta = EngineMeta(version, gpu["name"], gpu["compute_capability"], precision, [profile.as_json()],
-                      hashlib.sha256(raw).hexdigest(), str(plugin_path) if plugin_path else None,
+    key = engine_cache_key(raw, version, gpu["name"], gpu["compute_capability"], plan.precision, [profile], plugin_sha,
+                           {"workspace": workspace_gib, "strongly_typed": plan.strongly_typed})
+    meta = EngineMeta(version, gpu["name"], gpu["compute_capability"], plan.precision, [profile.as_json()],
+                      hashlib.sha256(raw).hexdigest(), str(plugin_path.resolve()) if plugin_path else None,
                       is_plugin_mode(model), key)
     t0 = time.perf_counter()
     cached = cache_dir() / f"{key}.engine"
     if use_cache and cached.is_file():
         atomic_write(out, lambda tmp: shutil.copyfile(cached, tmp))
         meta.save(out)
-        return BuildResult(out, True, key, time.perf_counter() - t0, meta)
+        return BuildResult(out, True, key, time.perf_counter() - t0, meta, plan.note)
 
+    logger = init_trt_plugins(trt)  # one process-wide logger: TensorRT keeps its raw pointer
     if plugin_path:
         load_plugin(plugin_path, trt)
-    logger = CapturingLogger.create(trt)
-    if hasattr(trt, "init_libnvinfer_plugins"):
-        trt.init_libnvinfer_plugins(logger, "")
     builder = trt.Builder(logger)
     flags = 0
-    if strongly_typed or onnx_fp16:
-        st = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-        if st is not None:
-            flags |= 1 << int(st)
+    st = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    if plan.strongly_typed and st is not None:
+        flags |= 1 << int(st)
     network = builder.create_network(flags)
+    strongly_typed = network_is_strongly_typed(trt, network, plan.strongly_typed)
     parser = trt.OnnxParser(network, logger)
-    override = getattr(getattr(trt, "OnnxParserFlag", None), "ENABLE_PLUGIN_OVERRIDE", None)
-    if override is not None and is_plugin_mode(model):
-        parser.set_flag(override)
-    to_parse = prepare_for_parser(model, override is not None)
+    to_parse = prepare_for_parser(model)
     data = to_parse.SerializeToString() if to_parse is not model else raw
     if not parser.parse(data, str(Path(onnx_path).resolve())):
         raise UserError(f"TensorRT cannot parse {onnx_path}: {format_parser_errors(parser)}")
+    n_spp = len(spp_plugin_nodes(model))
+    if n_spp:
+        got = count_plugin_layers(trt, network)
+        if got is not None and got != n_spp:
+            raise UserError(f"TensorRT parsed {onnx_path} into {got} plugin layer(s) for {n_spp} SpatialPyramidPool "
+                            "node(s): the SPP plugin was not used for every node (is the library the right one?)")
 
     config = builder.create_builder_config()
     if workspace_gib is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
-    if not strongly_typed:
-        if fp16:
-            config.set_flag(trt.BuilderFlag.FP16)
-        if hasattr(trt.BuilderFlag, "TF32"):
-            config.clear_flag(trt.BuilderFlag.TF32)  # exact fp32: no TF32 tensor-core math
+    if plan.fp16_flag and not strongly_typed:
+        config.set_flag(trt.BuilderFlag.FP16)
+        pin_edge_layers_fp32(trt, network, config)
+    if hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)  # exact fp32: no TF32 tensor-core math (on by default, 10.x and 11.x)
     opt_profile = builder.create_optimization_profile()
     for name, (mn, op, mx) in profile.shapes.items():
         opt_profile.set_shape(name, mn, op, mx)
@@ -431,7 +526,7 @@ def build_engine(
             shutil.copyfile(out, cached)
         except OSError:
             pass  # the cache is an optimisation only
-    return BuildResult(out, False, key, time.perf_counter() - t0, meta)
+    return BuildResult(out, False, key, time.perf_counter() - t0, meta, plan.note)
 
 
 def load_onnx(path: str | os.PathLike) -> tuple[onnx.ModelProto, bytes]:

@@ -50,7 +50,9 @@ def version_major(version: str) -> int:
 
 
 def gpu_identity() -> dict:
-    """{'name', 'compute_capability'} of the current CUDA device (via torch), or a CPU marker."""
+    """{'name', 'compute_capability'} of the CUDA device TensorRT uses: through torch when it sees a
+    GPU, else through the CUDA driver (a CPU-only torch must not make engines cache under GPU
+    "none" or blind the engine/GPU mismatch check), else a CPU marker."""
     try:
         import torch
 
@@ -60,6 +62,11 @@ def gpu_identity() -> dict:
             return {"name": torch.cuda.get_device_name(idx), "compute_capability": f"{major}.{minor}"}
     except Exception:
         pass
+    from .cuda_driver import driver_gpu_identity
+
+    found = driver_gpu_identity()
+    if found is not None:
+        return found
     return {"name": os.environ.get("SPP_DEPLOY_FAKE_GPU", "none"), "compute_capability": "0.0"}
 
 
@@ -90,7 +97,37 @@ class CapturingLogger:
             def last_error(self) -> str:
                 return self.errors[-1].splitlines()[0] if self.errors else "no message from TensorRT"
 
+            def reset(self) -> None:
+                """Forget earlier errors: the next ``last_error`` is about the next operation."""
+                self.errors.clear()
+
         return _Logger()
+
+
+_SHARED_LOGGERS: dict[int, Any] = {}
+
+
+def shared_logger(trt: Any):
+    """The one logger per ``tensorrt`` module for this process. TensorRT keeps the raw pointer it
+    is given (``init_libnvinfer_plugins``, builders, runtimes), so the logger must never be freed:
+    a module-level object lives as long as the process. ``reset()`` it before each operation."""
+    key = id(trt)
+    if key not in _SHARED_LOGGERS:
+        _SHARED_LOGGERS[key] = (trt, CapturingLogger.create(trt))  # keep trt alive: id() stays unique
+    return _SHARED_LOGGERS[key][1]
+
+
+_PLUGINS_INITIALISED: set[int] = set()
+
+
+def init_trt_plugins(trt: Any) -> Any:
+    """``init_libnvinfer_plugins`` once per process with the shared logger; returns that logger."""
+    logger = shared_logger(trt)
+    if id(trt) not in _PLUGINS_INITIALISED and hasattr(trt, "init_libnvinfer_plugins"):
+        trt.init_libnvinfer_plugins(logger, "")
+        _PLUGINS_INITIALISED.add(id(trt))
+    logger.reset()
+    return logger
 
 
 def _severity_rank(trt: Any, sev: Any) -> int:

@@ -1,5 +1,6 @@
-"""TensorRT engine runner: tensor-address API, ``execute_async_v3``, torch CUDA tensors as device
-buffers, per-call input shapes inside the engine's profile (a clear error outside it)."""
+"""TensorRT engine runner: tensor-address API, ``execute_async_v3``, per-call input shapes inside
+the engine's profile (a clear error outside it). Device buffers are torch CUDA tensors, or plain
+CUDA driver allocations when torch has no CUDA (TensorRT does not need torch)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 from ..errors import UserError
 from .base import Runner, validate_feed
 from .trt_builder import EngineMeta, engine_mismatch, fmt_shape, load_plugin, shape_outside_profile
-from .trt_common import CapturingLogger, gpu_identity, import_tensorrt
+from .trt_common import gpu_identity, import_tensorrt, init_trt_plugins
 
 # numpy dtype name -> torch dtype name (TensorRT types that numpy can hold)
 _TORCH = {"float32": "float32", "float16": "float16", "int32": "int32", "int64": "int64", "int8": "int8",
@@ -49,6 +50,7 @@ class TrtRunner(Runner):
         self._specs: dict[str, tuple[np.dtype, tuple]] = {}
         self._profiles: dict[str, tuple] = {}
         self._outputs: list[str] = []
+        self._driver = None
 
     def activate(self) -> None:
         trt = self._trt or import_tensorrt("the TensorRT runner")
@@ -57,6 +59,7 @@ class TrtRunner(Runner):
         why = engine_mismatch(meta, str(trt.__version__), gpu_identity())
         if why:
             raise UserError(f"{self.path}: {why}")
+        logger = init_trt_plugins(trt)  # one process-wide logger: TensorRT keeps its raw pointer
         plugin = self.plugin or (meta.plugin if meta and meta.plugin_mode else None)
         if plugin:
             if not Path(plugin).is_file():
@@ -64,13 +67,8 @@ class TrtRunner(Runner):
             load_plugin(Path(plugin), trt)
         elif meta is not None and meta.plugin_mode:
             raise UserError(f"{self.path} uses the SPP plugin: give the path of libspp_plugin.so (or set SPP_DEPLOY_PLUGIN_LIB)")
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError("the TensorRT runner needs a CUDA GPU visible to torch (torch.cuda.is_available() is False)")
-        logger = CapturingLogger.create(trt)
-        if hasattr(trt, "init_libnvinfer_plugins"):
-            trt.init_libnvinfer_plugins(logger, "")
+        self._driver = None if _torch_has_cuda() else _driver_or_refuse()
+        logger.reset()
         self._runtime = trt.Runtime(logger)
         data = self.path.read_bytes()
         engine = self._runtime.deserialize_cuda_engine(data) if data else None
@@ -81,10 +79,12 @@ class TrtRunner(Runner):
         self.context = engine.create_execution_context()
         if self.context is None:
             raise UserError(f"cannot create an execution context for {self.path}: {logger.last_error()}")
-        if self.profile_index and hasattr(self.context, "set_optimization_profile_async"):
+        if self._driver is None:
+            import torch
+
             self.stream = torch.cuda.Stream()
-            self.context.set_optimization_profile_async(self.profile_index, self.stream.cuda_stream)
-        self.stream = self.stream or torch.cuda.Stream()
+        if self.profile_index and hasattr(self.context, "set_optimization_profile_async"):
+            self.context.set_optimization_profile_async(self.profile_index, self.stream_handle)
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
             dtype = trt_dtype_to_numpy(trt, engine.get_tensor_dtype(name))
@@ -96,9 +96,17 @@ class TrtRunner(Runner):
             else:
                 self._outputs.append(name)
 
+    @property
+    def stream_handle(self) -> int:
+        """The CUDA stream TensorRT runs on (torch's stream, or the driver fallback's)."""
+        return self._driver.stream_handle if self._driver is not None else self.stream.cuda_stream
+
     def deactivate(self) -> None:
         self.context = self.engine = None
         self.stream = None
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
 
     def input_specs(self) -> dict:
         return dict(self._specs)
@@ -110,35 +118,82 @@ class TrtRunner(Runner):
         return self._profiles[name]
 
     def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        import torch
-
         if self.context is None:
             raise UserError("TrtRunner.infer() called outside `with runner:`")
         validate_feed(self.name, self._specs, feed)
+        for name, arr in feed.items():
+            lo, hi = self._profiles[name]
+            why = shape_outside_profile(name, np.shape(arr), lo, hi)
+            if why:
+                raise UserError(why)
+            if not self.context.set_input_shape(name, tuple(np.shape(arr))):
+                raise UserError(f"TensorRT refused input shape {name}:{fmt_shape(np.shape(arr))}")
+        missing = self.context.infer_shapes() if hasattr(self.context, "infer_shapes") else []
+        if missing:
+            raise UserError(f"TensorRT cannot infer output shapes: inputs {', '.join(missing)} not set")
+        shapes = {n: tuple(self.context.get_tensor_shape(n)) for n in self._outputs}
+        dtypes = {n: trt_dtype_to_numpy(self._trt, self.engine.get_tensor_dtype(n)) for n in self._outputs}
+        if self._driver is not None:
+            return self._infer_driver(feed, shapes, dtypes)
+        return self._infer_torch(feed, shapes, dtypes)
+
+    def _execute(self) -> None:
+        if not self.context.execute_async_v3(self.stream_handle):
+            raise UserError("TensorRT execution failed (execute_async_v3 returned False)")
+
+    def _infer_torch(self, feed, shapes, dtypes) -> dict[str, np.ndarray]:
+        import torch
+
         with torch.cuda.stream(self.stream):
             keep = []
             for name, arr in feed.items():
-                arr = np.ascontiguousarray(arr)
-                lo, hi = self._profiles[name]
-                why = shape_outside_profile(name, arr.shape, lo, hi)
-                if why:
-                    raise UserError(why)
-                if not self.context.set_input_shape(name, tuple(arr.shape)):
-                    raise UserError(f"TensorRT refused input shape {name}:{fmt_shape(arr.shape)}")
-                t = torch.from_numpy(arr).to("cuda", non_blocking=False)
+                t = torch.from_numpy(np.ascontiguousarray(arr)).to("cuda", non_blocking=False)
                 keep.append(t)
                 self.context.set_tensor_address(name, t.data_ptr())
-            missing = self.context.infer_shapes() if hasattr(self.context, "infer_shapes") else []
-            if missing:
-                raise UserError(f"TensorRT cannot infer output shapes: inputs {', '.join(missing)} not set")
             outs = {}
             for name in self._outputs:
-                shape = tuple(self.context.get_tensor_shape(name))
-                dtype = trt_dtype_to_numpy(self._trt, self.engine.get_tensor_dtype(name))
-                t = torch.empty(shape, dtype=getattr(torch, _TORCH[dtype.name]), device="cuda")
+                t = torch.empty(shapes[name], dtype=getattr(torch, _TORCH[dtypes[name].name]), device="cuda")
                 self.context.set_tensor_address(name, t.data_ptr())
                 outs[name] = t
-            if not self.context.execute_async_v3(self.stream.cuda_stream):
-                raise UserError("TensorRT execution failed (execute_async_v3 returned False)")
+            self._execute()
         self.stream.synchronize()
         return {n: t.cpu().numpy() for n, t in outs.items()}
+
+    def _infer_driver(self, feed, shapes, dtypes) -> dict[str, np.ndarray]:
+        drv, ptrs = self._driver, []
+        try:
+            for name, arr in feed.items():
+                ptrs.append(drv.upload(np.ascontiguousarray(arr)))
+                self.context.set_tensor_address(name, ptrs[-1])
+            outs = {}
+            for name in self._outputs:
+                nbytes = int(np.prod(shapes[name], dtype=np.int64)) * dtypes[name].itemsize
+                ptrs.append(drv.alloc(nbytes))
+                self.context.set_tensor_address(name, ptrs[-1])
+                outs[name] = ptrs[-1]
+            self._execute()
+            drv.synchronize()
+            return {n: drv.download(p, shapes[n], dtypes[n]) for n, p in outs.items()}
+        finally:
+            for p in ptrs:
+                drv.free(p)
+
+
+def _torch_has_cuda() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False
+
+
+def _driver_or_refuse():
+    """Device buffers through the CUDA driver when torch has no CUDA; a one-line error without a GPU."""
+    from .cuda_driver import CudaDriverError, DriverCuda
+
+    try:
+        return DriverCuda()
+    except (CudaDriverError, AttributeError, OSError) as e:
+        raise UserError(f"the TensorRT runner needs a CUDA GPU: torch has no CUDA and the CUDA driver is "
+                        f"unusable ({e})") from None

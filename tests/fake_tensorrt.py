@@ -1,0 +1,211 @@
+"""A fake ``tensorrt`` module that records what the builder asks, with the real enum values of the
+10.x and 11.x headers (NvInfer.h, NvOnnxParser.h of NVIDIA/TensorRT release/10.14, 10.16, main):
+
+- NetworkDefinitionCreationFlag: 10.x EXPLICIT_BATCH 0, STRONGLY_TYPED 1; 11.x STRONGLY_TYPED 0
+  (every 11.x network is strongly typed: ``get_flag`` says so whatever was asked);
+- BuilderFlag: FP16 0 and OBEY_PRECISION_CONSTRAINTS 9 on 10.x only; TF32 6 on both (on by default);
+- OnnxParserFlag: ENABLE_PLUGIN_OVERRIDE 3 only from 10.15.
+
+Its parser models what onnx-tensorrt does with a ``spp_deploy.SpatialPyramidPool`` node: a
+model-local function of that name is inlined (the override flag prefers a registered plugin);
+without one the fallback importer makes a plugin layer, or fails with "Plugin not found".
+Layers are named after their ONNX nodes, as the parser names them.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+
+import onnx
+
+SPP = ("spp_deploy", "SpatialPyramidPool")
+
+
+class _Err:
+    def __init__(self, node, name, op, desc):
+        self._v = (node, name, op, desc)
+
+    def node(self): return self._v[0]
+    def node_name(self): return self._v[1]
+    def node_operator(self): return self._v[2]
+    def desc(self): return self._v[3]
+
+
+def _version_tuple(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = True, drop_plugin_layers: int = 0):
+    """``registered``: whether load_library registers the SPP creator. ``drop_plugin_layers``: a
+    parser that silently loses that many plugin layers (to test the builder's count check)."""
+    major, minor = _version_tuple(version)
+    rec = types.SimpleNamespace(flags_set=[], flags_cleared=[], parser_flags=[], parsed=None, network_flags=None,
+                                profiles=[], loaded=[], network=None, plugin_inits=0)
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = version
+    trt.rec = rec
+    trt.float32, trt.float16, trt.int64, trt.int32, trt.bool = "float32", "float16", "int64", "int32", "bool"
+
+    if major >= 11:
+        trt.NetworkDefinitionCreationFlag = enum.IntEnum("NetworkDefinitionCreationFlag", {
+            "STRONGLY_TYPED": 0, "PREFER_JIT_PYTHON_PLUGINS": 1, "PREFER_AOT_PYTHON_PLUGINS": 2})
+        trt.BuilderFlag = enum.IntEnum("BuilderFlag", {
+            "DEBUG": 2, "GPU_FALLBACK": 3, "REFIT": 4, "DISABLE_TIMING_CACHE": 5, "TF32": 6, "SPARSE_WEIGHTS": 7,
+            "VERSION_COMPATIBLE": 12, "STRICT_NANS": 23})
+    else:
+        trt.NetworkDefinitionCreationFlag = enum.IntEnum("NetworkDefinitionCreationFlag", {
+            "EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1, "PREFER_JIT_PYTHON_PLUGINS": 2, "PREFER_AOT_PYTHON_PLUGINS": 3})
+        trt.BuilderFlag = enum.IntEnum("BuilderFlag", {
+            "FP16": 0, "INT8": 1, "DEBUG": 2, "GPU_FALLBACK": 3, "REFIT": 4, "DISABLE_TIMING_CACHE": 5, "TF32": 6,
+            "SPARSE_WEIGHTS": 7, "OBEY_PRECISION_CONSTRAINTS": 9, "PREFER_PRECISION_CONSTRAINTS": 10,
+            "VERSION_COMPATIBLE": 13, "STRICT_NANS": 24})
+    parser_flags = {"NATIVE_INSTANCENORM": 0, "REPORT_CAPABILITY_DLA": 2}
+    if (major, minor) >= (10, 15):
+        parser_flags["ENABLE_PLUGIN_OVERRIDE"] = 3
+    trt.OnnxParserFlag = enum.IntEnum("OnnxParserFlag", parser_flags)
+    trt.MemoryPoolType = enum.IntEnum("MemoryPoolType", {"WORKSPACE": 0})
+    trt.LayerType = enum.IntEnum("LayerType", {"CONVOLUTION": 0, "ELEMENTWISE": 5, "PLUGIN_V2": 20, "PLUGIN_V3": 43,
+                                               "GENERIC": 99})
+
+    registry = types.SimpleNamespace(creators=set())
+
+    def load_library(path):
+        rec.loaded.append(path)
+        if registered:
+            registry.creators.add(("SpatialPyramidPool", "1", ""))
+            return object()
+        return None
+
+    registry.load_library = load_library
+    registry.get_creator = lambda name, version, ns: True if (name, version, ns) in registry.creators else None
+    trt.get_plugin_registry = lambda: registry
+
+    def init_plugins(logger, ns):
+        rec.plugin_inits += 1
+        return True
+
+    trt.init_libnvinfer_plugins = init_plugins
+
+    class Tensor:
+        def __init__(self, dtype):
+            self.dtype = dtype
+
+    class Layer:
+        def __init__(self, name, type_, out_dtypes):
+            self.name, self.type = name, type_
+            self._outs = [Tensor(d) for d in out_dtypes]
+            self.precision, self.output_types = None, {}
+
+        @property
+        def num_outputs(self):
+            return len(self._outs)
+
+        def get_output(self, i):
+            return self._outs[i]
+
+        def set_output_type(self, i, dt):
+            self.output_types[i] = dt
+
+    class Network:
+        def __init__(self, flags):
+            self.flags, self.layers = flags, []
+
+        def get_flag(self, f):
+            if major >= 11 and f == trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED:
+                return True
+            return bool(self.flags & (1 << int(f)))
+
+        @property
+        def num_layers(self):
+            return len(self.layers)
+
+        def get_layer(self, i):
+            return self.layers[i]
+
+    _ELEM = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16", onnx.TensorProto.INT64: "int64",
+             onnx.TensorProto.INT32: "int32", onnx.TensorProto.BOOL: "bool"}
+
+    class Parser:
+        def __init__(self, network, logger):
+            self.network, self.errs = network, []
+
+        @property
+        def num_errors(self):
+            return len(self.errs)
+
+        def set_flag(self, f):
+            rec.parser_flags.append(f)
+
+        def get_error(self, i):
+            return self.errs[i]
+
+        def parse(self, data, path=None):
+            model = onnx.load_model_from_string(data)
+            rec.parsed = model
+            if not parse_ok:
+                self.errs = [_Err(7, "node_spatial_pyramid_pool", "SpatialPyramidPool",
+                                  "Plugin not found, are the plugin name, version, and namespace correct?"),
+                             _Err(-1, "", "", "second")]
+                return False
+            inferred = onnx.shape_inference.infer_shapes(model).graph.value_info
+            types_ = {vi.name: vi.type.tensor_type.elem_type for vi in inferred}
+            functions = {f.name: f for f in model.functions}  # keyed by name only, like the parser
+            override = trt.OnnxParserFlag.__members__.get("ENABLE_PLUGIN_OVERRIDE") in rec.parser_flags
+            dropped = 0
+            for i, node in enumerate(model.graph.node):
+                if node.op_type in functions and not (override and (node.domain, node.op_type) == SPP):
+                    for fn_node in functions[node.op_type].node:  # inlined: standard layers
+                        self.network.layers.append(Layer(f"{node.name}/{fn_node.name}", trt.LayerType.GENERIC, []))
+                elif (node.domain, node.op_type) == SPP:
+                    if ("SpatialPyramidPool", "1", "") not in registry.creators:
+                        self.errs = [_Err(i, node.name, node.op_type,
+                                          "Plugin not found, are the plugin name, version, and namespace correct?")]
+                        return False
+                    if dropped < drop_plugin_layers:
+                        dropped += 1
+                        continue
+                    self.network.layers.append(Layer(node.name, trt.LayerType.PLUGIN_V3, ["float32"]))
+                else:
+                    outs = [_ELEM.get(types_.get(o, 0), "float32") for o in node.output]
+                    self.network.layers.append(Layer(node.name, trt.LayerType.GENERIC, outs))
+            return True
+
+    class Profile:
+        def set_shape(self, name, mn, op, mx):
+            rec.profiles.append((name, mn, op, mx))
+
+    class Config:
+        def set_flag(self, f):
+            rec.flags_set.append(f)
+
+        def clear_flag(self, f):
+            rec.flags_cleared.append(f)
+
+        def set_memory_pool_limit(self, pool, size):
+            rec.workspace = size
+
+        def add_optimization_profile(self, p):
+            pass
+
+    class Builder:
+        def __init__(self, logger):
+            pass
+
+        def create_network(self, flags):
+            rec.network_flags = flags
+            rec.network = Network(flags)
+            return rec.network
+
+        def create_builder_config(self):
+            return Config()
+
+        def create_optimization_profile(self):
+            return Profile()
+
+        def build_serialized_network(self, network, config):
+            return b"ENGINE"
+
+    trt.Builder, trt.OnnxParser = Builder, Parser
+    return trt
