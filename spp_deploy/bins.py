@@ -8,9 +8,9 @@ The C++ twin lives in ``plugins/spatialPyramidPoolPlugin/sppBins.h``.
 Rules (exact definitions in ``docs/bin-rules.md``):
 
 - ``adaptive``: SPP paper and ``nn.AdaptiveMaxPool2d``; defined for every size >= 1.
-- ``ceil_pad``: seed 000/002 ``spatial_pyramid_pool`` (kernel ceil(S/n), padding from S).
-- ``floor_kernel``: seed 003 ``SPPLayer``; one square kernel H // n from the height.
-- ``rounded``: seed 004 Keras layer; float32 edges rounded half to even.
+- ``ceil_pad``: sppnet-pytorch ``spatial_pyramid_pool`` (kernel ceil(S/n), padding from S).
+- ``floor_kernel``: erogol's ``SPPLayer``; one square kernel H // n from the height.
+- ``rounded``: the keras-spp ``SpatialPyramidPooling`` layer; float32 edges rounded half to even.
 """
 
 from __future__ import annotations
@@ -113,9 +113,9 @@ class BinRule:
 
 _RULES = {
     "adaptive": BinRule("adaptive", "SPP paper / nn.AdaptiveMaxPool2d", _adaptive, True),
-    "ceil_pad": BinRule("ceil_pad", "seed 000/002 spatial_pyramid_pool", _ceil_pad, False),
-    "floor_kernel": BinRule("floor_kernel", "seed 003 SPPLayer", _floor_kernel, False),
-    "rounded": BinRule("rounded", "seed 004 Keras SpatialPyramidPooling", _rounded, False),
+    "ceil_pad": BinRule("ceil_pad", "sppnet-pytorch spatial_pyramid_pool", _ceil_pad, False),
+    "floor_kernel": BinRule("floor_kernel", "SPPLayer (erogol spp)", _floor_kernel, False),
+    "rounded": BinRule("rounded", "Keras SpatialPyramidPooling (keras-spp)", _rounded, False),
 }
 
 

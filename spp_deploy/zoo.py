@@ -68,14 +68,14 @@ ZOO: dict[str, ZooEntry] = {
     for e in [
         ZooEntry("sppnet-zf5", SppNetZF5, (1, 3, 224, 224), "SPP paper, ZF-5 with {6,3,2,1} (adaptive bins)",
                  "any H, W >= 13 (conv2 needs a 5x5 padded map)"),
-        ZooEntry("spp-net-seed000", _seed000, (1, 512, 16, 16), "seed 000 SPP_NET, [4,2,1] (ceil_pad bins)",
+        ZooEntry("spp-net-seed000", _seed000, (1, 512, 16, 16), "sppnet-pytorch SPP_NET, [4,2,1] (ceil_pad bins)",
                  "H, W >= 5 with conv5 map size S=H-3 not in {1,2,3,5,9} (seed layer raises there); batch 1"),
-        ZooEntry("detection-net-spp", _detection, (1, 3, 64, 64), "seed 003 DetectionNetSPP, SPPLayer(3) (floor_kernel)",
+        ZooEntry("detection-net-spp", _detection, (1, 3, 64, 64), "DetectionNetSPP with erogol's SPPLayer(3) (floor_kernel)",
                  "SPP map h x w (h = ((((H-2)//2-2)//2-2)//2)-2) fixed-length only where, for n = 1, 2, 4, "
                  "k = h//n >= 1, h mod n < k and n*k <= w < (n+1)*k: e.g. 64x64; most non-square sizes fail"),
-        ZooEntry("keras-spp", seeds.KerasSppNet, (1, 3, 64, 64), "seed 004 Keras SpatialPyramidPooling([1,2,4]) port "
+        ZooEntry("keras-spp", seeds.KerasSppNet, (1, 3, 64, 64), "keras-spp SpatialPyramidPooling([1,2,4]), PyTorch port "
                  "(rounded bins, bin_major)", "H, W >= 14 (SPP map (S-2)//2-2 >= 4: no empty bins)"),
-        ZooEntry("yolo-spp", seeds.YoloSppNet, (1, 3, 256, 256), "seed 002 ultralytics SPP(5,9,13) in a small "
+        ZooEntry("yolo-spp", seeds.YoloSppNet, (1, 3, 256, 256), "ultralytics SPP(5,9,13) in a small "
                  "YOLO backbone (stride-1 pools, not binned)", "any H, W >= 1 (output keeps H/8, W/8)"),
     ]
 }

@@ -7,6 +7,7 @@ caller confirms the hint behaviourally before anything is rewritten.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 import torch
 from torch import nn
@@ -17,9 +18,23 @@ from .config import SppConfig
 
 @dataclass
 class Hint:
-    kind: str  # human-readable source of the layer
+    kind: str  # human-readable source of the layer (display only: decisions read ``by``)
     candidates: list[SppConfig] = field(default_factory=list)
     yolo: str | None = None  # 'SPP' or 'SPPF': not binned SPP, shape-preserving
+    by: Found | None = None  # how it was found (default: TYPE, or YOLO for yolo blocks)
+
+    def __post_init__(self) -> None:
+        if self.by is None:
+            self.by = Found.YOLO if self.yolo else Found.TYPE
+
+
+class Found(Enum):
+    """How a layer was recognized before probing confirms it."""
+
+    CANONICAL = "canonical"  # already our SpatialPyramidPool
+    TYPE = "type"  # by its class and attributes
+    STRUCTURE = "structure"  # by its children (adaptive pools)
+    YOLO = "yolo"  # ultralytics SPP / SPPF (not binned SPP)
 
 
 def _param_free(m: nn.Module) -> bool:
@@ -28,7 +43,7 @@ def _param_free(m: nn.Module) -> bool:
 
 def _canonical(m: nn.Module) -> Hint | None:
     if isinstance(m, SpatialPyramidPool):
-        return Hint("canonical SpatialPyramidPool", [SppConfig(m.levels, m.mode, m.bins, m.order)])
+        return Hint("canonical SpatialPyramidPool", [SppConfig(m.levels, m.mode, m.bins, m.order)], by=Found.CANONICAL)
     return None
 
 
@@ -37,7 +52,7 @@ def _spp_layer(m: nn.Module) -> Hint | None:
     lv, pt = getattr(m, "num_levels", None), getattr(m, "pool_type", None)
     if isinstance(lv, int) and lv >= 1 and isinstance(pt, str) and _param_free(m):
         mode = "max" if pt == "max_pool" else "avg"
-        return Hint("seed 003 SPPLayer", [SppConfig(tuple(2**i for i in range(lv)), mode, "floor_kernel")])
+        return Hint("SPPLayer (erogol spp)", [SppConfig(tuple(2**i for i in range(lv)), mode, "floor_kernel")])
     return None
 
 
@@ -45,7 +60,7 @@ def _keras(m: nn.Module) -> Hint | None:
     """Seed 004 Keras SpatialPyramidPooling port: ``pool_list``, rounded bins, bin-major order."""
     pl = getattr(m, "pool_list", None)
     if isinstance(pl, (list, tuple)) and pl and all(isinstance(n, int) for n in pl) and _param_free(m):
-        return Hint("seed 004 Keras SpatialPyramidPooling port", [SppConfig(tuple(pl), "max", "rounded", "bin_major")])
+        return Hint("Keras SpatialPyramidPooling port (keras-spp)", [SppConfig(tuple(pl), "max", "rounded", "bin_major")])
     return None
 
 
@@ -71,7 +86,7 @@ def _adaptive_pyramid(m: nn.Module) -> Hint | None:
     if None in levels or len(set(levels)) != len(levels):
         return None
     mode = "max" if types == {nn.AdaptiveMaxPool2d} else "avg"
-    return Hint(f"adaptive {mode} pool pyramid", [SppConfig(tuple(levels), mode, "adaptive")])
+    return Hint(f"adaptive {mode} pool pyramid", [SppConfig(tuple(levels), mode, "adaptive")], by=Found.STRUCTURE)
 
 
 def _yolo(m: nn.Module) -> Hint | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -15,12 +16,27 @@ from ..errors import UserError
 from .config import SppConfig, declarations
 from .functions import (FunctionSite, canonical_function, dispatching, find_sites, find_user_functions,
                         identify_function, recording, recording_patterns)
-from .known import SPPFRewrite, carry_attributes, hint_for, sppf_kernel
+from .known import Found, SPPFRewrite, carry_attributes, hint_for, sppf_kernel
 from .probe import identify
 from .named import named_layout
 from .tabulate import DEFAULT_LIMIT, TabulateError, describe, tabulate, verify
 
 DEFAULT_PROBE_CHANNELS = 4
+
+
+class Plan(Enum):
+    """What export does with a layer (``LayerReport.action`` is its display text)."""
+
+    REPLACE = "replace"  # module swapped for the canonical or tabulated op
+    PATCH = "patch"  # function swapped in the calling module's globals
+    SPPF = "sppf"  # ultralytics SPP rewritten to SPPF
+    KEEP = "keep"  # already canonical
+    AS_IS = "as_is"  # exported unchanged (shape-preserving yolo blocks)
+    LEAVE = "leave"  # SPP-like but not handled: export may fail on it
+
+    @property
+    def rewrites(self) -> bool:
+        return self in (Plan.REPLACE, Plan.PATCH, Plan.SPPF)
 
 
 @dataclass
@@ -42,6 +58,7 @@ class LayerReport:
     table: object | None = field(default=None, repr=False)  # spp_deploy.tabulated.TableSpec
     tabulate_stats: dict = field(default_factory=dict, repr=False)
     reordered: object | None = field(default=None, repr=False)  # named.Reordered: canonical op + layout
+    plan: Plan = Plan.LEAVE
 
     @property
     def rule(self) -> str:
@@ -52,7 +69,7 @@ class LayerReport:
 
     @property
     def rewrites(self) -> bool:
-        return self.action.startswith(("replace", "patch", "rewrite"))
+        return self.plan.rewrites
 
     def as_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("path", "kind", "how", "status", "channels", "action", "reason")}
@@ -60,6 +77,7 @@ class LayerReport:
         d["spp_input"] = list(self.spp_input) if self.spp_input else None
         d["feature_size"] = self.config.feature_count(self.channels) if self.config and self.channels else None
         d["rule"] = self.rule
+        d["plan"] = self.plan.value
         if self.table is not None:
             t = self.table
             d["table"] = {"mode": t.mode, "bins_per_channel": t.bins, "layout": t.layout, "limit": t.limit,
@@ -154,24 +172,24 @@ def scan(
         hw = (shape[2], shape[3]) if C else None
         if path in declared:
             reports.append(LayerReport(path, type(m).__name__, "declared", "match", declared[path], C, hw,
-                                       "replace with canonical op (declared)"))
+                                       "replace with canonical op (declared)", plan=Plan.REPLACE))
             done.append(path)
             continue
         hint = hint_for(m)
         if hint is not None and hint.yolo:
             r = LayerReport(path, hint.kind, "yolo", "yolo", None, C, hw, "export as is (keeps H, W)",
-                            "stride-1 pools: not binned SPP")
+                            "stride-1 pools: not binned SPP", plan=Plan.AS_IS)
             k = sppf_kernel(m) if hint.yolo == "SPP" else None
             if k and sppf and _sppf_exact(m, k, shape):
-                r.action, r.sppf_k = f"rewrite to SPPF (cascaded {k}x{k} max pools)", k
+                r.action, r.sppf_k, r.plan = f"rewrite to SPPF (cascaded {k}x{k} max pools)", k, Plan.SPPF
             elif k and not sppf:
                 r.reason += "; SPPF rewrite turned off"
             reports.append(r)
             done.append(path)
             continue
-        if hint is not None and hint.kind.startswith("canonical"):
+        if hint is not None and hint.by is Found.CANONICAL:
             reports.append(LayerReport(path, hint.kind, "canonical", "match", hint.candidates[0], C, hw,
-                                       "keep (canonical op)"))
+                                       "keep (canonical op)", plan=Plan.KEEP))
             done.append(path)
             continue
         out = outs.get(path)
@@ -180,7 +198,7 @@ def scan(
         if hint is None and not looks_spp:
             continue
         chans = C or DEFAULT_PROBE_CHANNELS
-        how = "structure" if hint and hint.kind.startswith("adaptive") else "type"
+        how = hint.by.value if hint else "type"
         match = identify(m, chans, hint.candidates) if hint else None
         kind = hint.kind if hint else type(m).__name__
         if match is None or match.status != "match":
@@ -189,7 +207,8 @@ def scan(
             if prior:
                 match.reason = f"{kind} but not as expected ({prior}); " + match.reason
         if match.status == "match":
-            reports.append(LayerReport(path, kind, how, "match", match.config, C, hw, "replace with canonical op"))
+            reports.append(LayerReport(path, kind, how, "match", match.config, C, hw, "replace with canonical op",
+                                       plan=Plan.REPLACE))
             done.append(path)
             continue
         if hw is not None and tabulate_limit > 0 and match.status == "none":
@@ -202,11 +221,11 @@ def scan(
                 if named is not None:
                     reports.append(LayerReport(path, kind, "tabulated", "match", named.config, C, hw,
                                                f"replace with canonical op ({named.describe()})",
-                                               tabulate_stats=stats, reordered=named))
+                                               tabulate_stats=stats, reordered=named, plan=Plan.REPLACE))
                 else:
                     reports.append(LayerReport(path, kind, "tabulated", "match", None, C, hw,
                                                f"replace with tabulated op ({describe(spec)})", table=spec,
-                                               tabulate_stats=stats))
+                                               tabulate_stats=stats, plan=Plan.REPLACE))
                 done.append(path)
                 continue
         if looks_spp or hint:
@@ -281,13 +300,15 @@ def _user_function_reports(s: FunctionSite, limit: int) -> list[LayerReport]:
         if named is not None:
             module, r = named.module(), LayerReport(path, kind, "tabulated", "match", named.config, C, hw,
                                                     f"patch function during export: canonical op ({named.describe()})",
-                                                    tabulate_stats=stats, site=s, reordered=named)
+                                                    tabulate_stats=stats, site=s, reordered=named,
+                                                    plan=Plan.PATCH)
         else:
             from ..tabulated import TabulatedPyramidPool
 
             module, r = TabulatedPyramidPool(spec), LayerReport(path, kind, "tabulated", "match", None, C, hw,
                                                                 f"patch function during export: {describe(spec)}",
-                                                                table=spec, tabulate_stats=stats, site=s)
+                                                                table=spec, tabulate_stats=stats, site=s,
+                                                                plan=Plan.PATCH)
         s.replacements.append((p, module))
         reports.append(r)
     return reports
@@ -304,9 +325,10 @@ def _function_report(s: FunctionSite) -> LayerReport:
     cfg = s.match.config
     if levels:
         cfg = SppConfig(levels, cfg.mode, cfg.bins, cfg.order)
-    return LayerReport(path, "seed 000/002 spatial_pyramid_pool" if s.name == "spatial_pyramid_pool"
+    return LayerReport(path, "sppnet-pytorch spatial_pyramid_pool" if s.name == "spatial_pyramid_pool"
                        else f"function {s.name}", "function", "match", cfg, C,
-                       (shape[2], shape[3]) if C else None, "patch function during export", site=s)
+                       (shape[2], shape[3]) if C else None, "patch function during export", site=s,
+                       plan=Plan.PATCH)
 
 
 @contextlib.contextmanager
