@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from .errors import UserError, first_line
-from .shapes import parse_input_shape, parse_shape  # noqa: F401 (re-exported: their old home)
 
 
 def parse_kwargs(text: str | None) -> dict[str, Any]:

@@ -105,8 +105,7 @@ def test_measure_count_duration_and_timed_warmup(monkeypatch):
     ticks = []
     measure(call, 0, 4, progress=ticks.append)
     assert ticks == [1, 2, 3, 4]
-    # positional (warmup, iterations, min_time_s) still works for existing callers
-    lat = measure(call, 1, 3, 1.0)
+    lat = measure(call, 1, 3, duration_s=1.0)
     assert lat.warmup_runs == 1 and lat.count == 4
 
 

@@ -217,14 +217,13 @@ def test_run_and_validate_need_their_files(tmp_path, cli):
 
 
 def test_fp16_export_runs_and_validates(tmp_path, cli):
-    from spp_deploy.export.precision import export_onnx_fp16, is_fp16
-
     name = "sppnet-zf5"
     model = zoo.create(name)
     p = tmp_path / "h.onnx"
-    res = export_onnx_fp16(model, torch.randn(1, 3, 96, 96), p, sizes=[(1, 64, 64), (2, 97, 131)])
+    res = export_onnx(model, torch.randn(1, 3, 96, 96), p, sizes=[(1, 64, 64), (2, 97, 131)], precision="fp16")
     proto = onnx.load(p)
-    assert is_fp16(proto) and proto.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    f16 = onnx.TensorProto.FLOAT16
+    assert proto.graph.input[0].type.tensor_type.elem_type == f16 == proto.graph.output[0].type.tensor_type.elem_type
     assert not any(i.data_type == onnx.TensorProto.FLOAT for i in proto.graph.initializer)
     assert len([r for r in res.parity if r.comparison]) == 2
     code, out, err = cli("validate", "--model", f"zoo:{name}", "--onnx", p, "--sizes", "64x64")

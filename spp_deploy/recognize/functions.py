@@ -146,7 +146,6 @@ class CallPattern:
     x_at: int | str
     roles: dict  # argument position/name -> "H" | "W" | tuple of roles (a sequence), for sizes
     in_shape: tuple
-    out_rank: int
 
     def key(self) -> str:
         """The constant arguments, as a comparable string."""
@@ -230,7 +229,7 @@ def call_pattern(func: Callable, args: tuple, kwargs: dict, out) -> CallPattern 
     for k, v in slots:
         if k != x_at and (r := _role(v, h, w, seen)):
             roles[k] = r
-    return CallPattern(func, tuple(args), dict(kwargs), x_at, roles, tuple(x.shape), out.dim())
+    return CallPattern(func, tuple(args), dict(kwargs), x_at, roles, tuple(x.shape))
 
 
 def recording_patterns(f: Callable, patterns: list) -> Callable:

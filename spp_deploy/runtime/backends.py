@@ -9,9 +9,6 @@ from ..constants import BACKENDS  # noqa: F401 (re-exported)
 from ..errors import UserError
 from .base import Runner
 
-TRT_BACKENDS = ("trt",)
-
-
 def parse_backends(text: str, known=BACKENDS) -> list[str]:
     """'torch,ort-cpu' -> ['torch', 'ort-cpu']; one-line error for empty, unknown or repeated names."""
     out = [b.strip() for b in (text or "").split(",")]

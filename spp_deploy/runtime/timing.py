@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 NOISY_CV = 0.10  # coefficient of variation above which a measurement is reported as noisy
@@ -24,7 +24,6 @@ class Latency:
     warmup_s: float = 0.0
     total_s: float = 0.0  # wall time of the timed loop (host), including per-iteration overhead
     clock: str = "host"  # "host" (perf_counter) or "cuda-event"
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.samples_ms:
@@ -129,7 +128,6 @@ def measure(
     fn: Callable[[], object],
     warmup: int = 3,
     iterations: int = 20,
-    min_time_s: float = 0.0,
     *,
     warmup_time_s: float = 0.0,
     duration_s: float | None = None,
@@ -139,7 +137,7 @@ def measure(
     """Host-clock latency of ``fn``.
 
     Warm-up: at least ``warmup`` calls and at least ``warmup_time_s`` seconds. Timed run: at least
-    ``iterations`` calls and at least ``duration_s`` (alias ``min_time_s``) seconds, capped by
+    ``iterations`` calls and at least ``duration_s`` seconds, capped by
     ``max_iterations``. ``progress(n)`` is called after each timed call.
     """
     runs, warm_s = _warm(fn, warmup, warmup_time_s)
@@ -149,8 +147,7 @@ def measure(
         fn()
         return (time.perf_counter() - t) * 1e3
 
-    duration = max(min_time_s, duration_s or 0.0)
-    samples, total = _loop(step, iterations, duration, max_iterations, progress)
+    samples, total = _loop(step, iterations, duration_s or 0.0, max_iterations, progress)
     return Latency(samples, runs, warm_s, total, "host")
 
 

@@ -35,13 +35,6 @@ def import_tensorrt(what: str = "this command") -> Any:
         raise TensorRTMissing(f"TensorRT is {reason}; {what} needs it: {INSTALL_HINT}") from None
 
 
-def tensorrt_version() -> str | None:
-    try:
-        return importlib.import_module("tensorrt").__version__
-    except Exception:
-        return None
-
-
 def version_major(version: str) -> int:
     try:
         return int(str(version).split(".")[0])
