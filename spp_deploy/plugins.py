@@ -24,23 +24,15 @@ from typing import Any, Sequence
 
 from .errors import UserError
 
-PLUGIN_NAME = "SpatialPyramidPool"
-PLUGIN_VERSION = "1"
-PLUGIN_NAMESPACE = ""
+from .contract import MODE_CODES as _MODES, ORDER_CODES as _ORDERS, RULE_CODES as _RULES, Status
+
 PLUGIN_LIBRARY_NAME = "libspp_plugin.so"
 REFERENCE_LIBRARY_NAME = "libspp_reference.so"
 PLUGIN_LIB_ENV = "SPP_DEPLOY_PLUGIN_LIB"
 REFERENCE_LIB_ENV = "SPP_DEPLOY_REFERENCE_LIB"
 
-# Enum numbering of the C ABI (plugins/spatialPyramidPoolPlugin/sppBins.h), same order as bins.py.
-_MODES = {"max": 0, "avg": 1}
-_RULES = {"adaptive": 0, "ceil_pad": 1, "floor_kernel": 2, "rounded": 3}
-_ORDERS = {"channel_major": 0, "bin_major": 1}
-
-STATUS_OK = 0
-STATUS_ILLEGAL_SIZE = 1
-STATUS_BAD_CONFIG = 2
-STATUS_BAD_ARGUMENT = 3
+STATUS_OK, STATUS_ILLEGAL_SIZE, STATUS_BAD_CONFIG, STATUS_BAD_ARGUMENT = (
+    Status.OK, Status.ILLEGAL_SIZE, Status.BAD_CONFIG, Status.BAD_ARGUMENT)
 
 # nvinfer1::PluginFieldType numbering (for config-parser tests).
 FIELD_INT32 = 5

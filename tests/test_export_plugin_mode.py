@@ -10,7 +10,7 @@ from torch import nn
 import reference
 from spp_deploy import SpatialPyramidPool, bins
 from spp_deploy.export import to_onnx_model
-from spp_deploy.export.graph import SPP_DOMAIN, SPP_OP, strip_functions
+from spp_deploy.contract import SPP_DOMAIN, SPP_OP, strip_functions
 
 SIZES = [(1, 1), (2, 3), (5, 5), (7, 9), (8, 9), (13, 13), (16, 16), (18, 19), (17, 31), (31, 17), (53, 25), (64, 70), (101, 149)]
 

@@ -292,7 +292,7 @@ def test_fake_load_plugin_registers_once_through_the_registry(tmp_path, fresh_pl
 
 def test_fake_weak_fp16_pins_rounded_edges_to_fp32(two_spp, tmp_path, no_cache):
     """Item 5: TensorRT 10 weak typing with --fp16 keeps the `rounded` float32 bin-edge layers in fp32."""
-    from spp_deploy.export.lowering import EDGE_F32_MARK
+    from spp_deploy.contract import EDGE_F32_MARK
 
     marked = [n.name for n in onnx.load(two_spp["standard"]).graph.node if EDGE_F32_MARK in n.name]
     assert marked and {n.split("/")[-1].split("_")[0] for n in marked} >= {"Cast", "Div", "Mul", "Add", "Round"}

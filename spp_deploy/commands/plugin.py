@@ -13,7 +13,8 @@ def run_build(args) -> int:
 
 
 def run_info(args) -> int:
-    from ..plugins import PLUGIN_NAME, PLUGIN_VERSION, find_plugin_library, find_reference_library
+    from ..contract import PLUGIN_NAME, PLUGIN_VERSION
+    from ..plugins import find_plugin_library, find_reference_library
 
     print(f"plugin {PLUGIN_NAME} version {PLUGIN_VERSION}")
     print(f"  TensorRT plugin library: {find_plugin_library() or 'not built (spp-deploy plugin build)'}")

@@ -8,23 +8,17 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from .lowering import SppConfig, build_pyramid, build_tabulated
+from ..contract import PLUGIN_NAMESPACE, PLUGIN_VERSION, SPP_DOMAIN, SPP_OP, TAB_OP, SppConfig, is_spp_node  # noqa: F401
+from .lowering import build_pyramid, build_tabulated
 from .symbolic import GraphBuilder, Sym
-
-SPP_DOMAIN = "spp_deploy"
-SPP_OP = "SpatialPyramidPool"
-TAB_OP = "TabulatedPyramidPool"  # a probed layer's tables (spp_deploy.tabulated), always lowered inline
-PLUGIN_VERSION = "1"
-PLUGIN_NAMESPACE = ""
 
 
 def node_config(node: gs.Node) -> SppConfig:
-    a = node.attrs
-    return SppConfig(tuple(int(v) for v in a["levels"]), str(a["mode"]), str(a["bins"]), str(a["order"]))
+    return SppConfig.from_attrs(node.attrs)
 
 
 def spp_nodes(graph: gs.Graph) -> list[gs.Node]:
-    return [n for n in graph.nodes if n.domain == SPP_DOMAIN and n.op == SPP_OP]
+    return [n for n in graph.nodes if is_spp_node(n)]
 
 
 def tab_nodes(graph: gs.Graph) -> list[gs.Node]:
@@ -129,15 +123,3 @@ def to_plugin_mode(model: onnx.ModelProto) -> onnx.ModelProto:
         if n.name in overloads:
             n.overload = overloads[n.name]
     return proto
-
-
-def strip_functions(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy without the SPP function bodies (every overload). TensorRT's parser looks local
-    functions up by name only and inlines the body it finds; without them it builds each SPP node
-    as the plugin from the node's own attributes (plugin README, "How TensorRT parses")."""
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    keep = [f for f in out.functions if not (f.domain == SPP_DOMAIN and f.name == SPP_OP)]
-    del out.functions[:]
-    out.functions.extend(keep)
-    return out

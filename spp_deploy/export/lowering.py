@@ -18,31 +18,16 @@ of bounds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import onnx_graphsurgeon as gs
 
 from .. import bins as _bins
+from ..contract import EDGE_F32_MARK, SppConfig
 from .symbolic import GraphBuilder, OnnxOps, Sym, gs_dtype
 
 _INT = np.int64
-# Marks the names of the float32 bin-edge nodes (the `rounded` rule): the TensorRT builder pins
-# those layers to fp32 in weakly typed fp16 builds (TensorRT names layers after ONNX nodes).
-EDGE_F32_MARK = "spp_edge_f32"
-
-
-@dataclass(frozen=True)
-class SppConfig:
-    levels: tuple[int, ...]
-    mode: str
-    bins: str
-    order: str
-
-    @property
-    def attrs(self) -> dict:
-        return {"levels": list(self.levels), "mode": self.mode, "bins": self.bins, "order": self.order}
 
 
 class _ColumnOps(OnnxOps):

@@ -1,38 +1,12 @@
-"""What a recognized SPP layer computes (``SppConfig``) and the user's explicit declarations."""
+"""The user's explicit SPP layer declarations (``SppConfig`` itself lives in ``contract``)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from .. import bins as _bins
+from ..contract import SppConfig
 from ..errors import UserError
-
-
-@dataclass(frozen=True)
-class SppConfig:
-    """(levels, mode, rule, order): everything the canonical op needs."""
-
-    levels: tuple[int, ...]
-    mode: str = "max"
-    bins: str = "adaptive"
-    order: str = "channel_major"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "levels", _bins.validate_config(self.levels, self.mode, self.bins, self.order))
-
-    def module(self):
-        from ..op import SpatialPyramidPool
-
-        return SpatialPyramidPool(self.levels, self.mode, self.bins, self.order)
-
-    def feature_count(self, channels: int) -> int:
-        return _bins.feature_count(channels, self.levels)
-
-    def as_dict(self) -> dict:
-        return {"levels": list(self.levels), "mode": self.mode, "bins": self.bins, "order": self.order}
-
 
 DECLARATION_FORM = "PATH=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER"
 

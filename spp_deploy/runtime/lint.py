@@ -20,8 +20,7 @@ from typing import Iterable
 import onnx
 from onnx import TensorProto as TP
 
-from ..export.graph import SPP_DOMAIN, SPP_OP
-from ..export.lowering import EDGE_F32_MARK
+from ..contract import EDGE_F32_MARK, SPP_DOMAIN, SPP_OP
 
 # Type-set codes: F fp32, H fp16, b bf16, i int32, l int64, B bool, u uint8, c int8, 8 fp8, 4 int4.
 _TYPE_CODES = {

@@ -15,7 +15,7 @@ def _is_plugin_mode(path: str) -> bool:
     try:
         import onnx
 
-        from ..export.graph import SPP_DOMAIN
+        from ..contract import SPP_DOMAIN
 
         m = onnx.load(path, load_external_data=False)
         return any(n.domain == SPP_DOMAIN for n in m.graph.node)

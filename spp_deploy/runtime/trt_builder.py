@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import onnx
 
+from ..contract import EDGE_F32_MARK, PLUGIN_NAME, PLUGIN_NAMESPACE, PLUGIN_VERSION, spp_nodes, strip_functions
 from ..errors import UserError, first_line
 from .trt_common import gpu_identity, import_tensorrt, init_trt_plugins, shared_logger, version_major
 
@@ -139,9 +140,7 @@ def shape_outside_profile(name: str, shape: Sequence[int], lo: Sequence[int], hi
 
 
 def spp_plugin_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
-    from ..export.graph import SPP_DOMAIN, SPP_OP
-
-    return [n for n in model.graph.node if n.domain == SPP_DOMAIN and n.op_type == SPP_OP]
+    return spp_nodes(model)
 
 
 def is_plugin_mode(model: onnx.ModelProto) -> bool:
@@ -187,7 +186,6 @@ def prepare_for_parser(model: onnx.ModelProto) -> onnx.ModelProto:
     matches some registered creator)."""
     if not is_plugin_mode(model):
         return model
-    from ..export.graph import strip_functions
 
     return strip_functions(model)
 
@@ -200,7 +198,6 @@ def load_plugin(path: Path, trt: Any = None) -> None:
     (which calls the library's ``getCreators``). The library is not dlopen'ed a second time by
     ctypes. A creator already registered (by the application, or a build with static
     registration) is accepted as is."""
-    from ..plugins import PLUGIN_NAME, PLUGIN_NAMESPACE, PLUGIN_VERSION
 
     resolved = str(Path(path).resolve())
     key = (id(trt), resolved)
@@ -288,7 +285,6 @@ def pin_edge_layers_fp32(trt: Any, network: Any, config: Any) -> int:
     """Weakly typed fp16 builds (TensorRT 10): keep the `rounded` rule's float32 bin-edge layers
     (Cast/Div/Mul/Add/Round, named with ``EDGE_F32_MARK`` by the lowering; the parser names layers
     after their ONNX nodes) in fp32 with precision constraints. Returns how many were pinned."""
-    from ..export.lowering import EDGE_F32_MARK
 
     f32 = getattr(trt, "float32", None)
     obey = getattr(trt.BuilderFlag, "OBEY_PRECISION_CONSTRAINTS", None)
