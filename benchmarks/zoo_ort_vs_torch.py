@@ -21,7 +21,7 @@ import onnxruntime as ort
 import torch
 
 from spp_deploy import zoo
-from spp_deploy.export.onnx_export import trace_to_onnx
+from spp_deploy.export import trace_to_onnx
 from spp_deploy.runtime.compare import source_error
 from spp_deploy.runtime.timing import measure
 

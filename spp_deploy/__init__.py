@@ -1,6 +1,7 @@
 """spp-deploy: deploy Spatial Pyramid Pooling models to ONNX and TensorRT.
 
-``spp_deploy.SpatialPyramidPool`` is the canonical op; ``spp_deploy.export`` writes ONNX;
+``spp_deploy.SpatialPyramidPool`` is the canonical op; ``spp_deploy.export_onnx`` writes a verified
+ONNX file (``deploy``, above ``export`` and ``runtime``);
 ``spp_deploy.runtime`` runs and compares backends. Importing the package imports nothing heavy
 (the names below load on first use), so the ``spp-deploy`` command starts, and answers Ctrl-C,
 before torch is loaded; TensorRT, CUDA and ONNX Runtime are never imported at import time.
@@ -11,9 +12,9 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["SpatialPyramidPool", "RULES", "MODES", "ORDERS", "__version__"]
+__all__ = ["SpatialPyramidPool", "export_onnx", "RULES", "MODES", "ORDERS", "__version__"]
 
-_LAZY = {"SpatialPyramidPool": "op", "RULES": "bins", "MODES": "bins", "ORDERS": "bins"}
+_LAZY = {"SpatialPyramidPool": "op", "export_onnx": "deploy", "RULES": "bins", "MODES": "bins", "ORDERS": "bins"}
 
 
 def __getattr__(name: str):

@@ -16,11 +16,10 @@ from typing import Callable
 from .errors import UserError
 
 
-def check_output(path: str | os.PathLike, what: str = "output", force: bool = False,
-                 force_hint: str = "force=True") -> Path:
+def check_output(path: str | os.PathLike, what: str = "output", force: bool = False) -> Path:
     """``path`` as a writable file path, or a one-line ``UserError``: empty, a directory (or
     ends with a separator), a missing or unwritable directory, or an existing read-only file
-    (replaced only with ``force``; ``force_hint`` names the way to ask for it)."""
+    (replaced only with ``force``)."""
     text = os.fspath(path)
     if not str(text).strip():
         raise UserError(f"{what} path is empty")
@@ -33,7 +32,8 @@ def check_output(path: str | os.PathLike, what: str = "output", force: bool = Fa
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"cannot write {what} {p}: directory {parent} is not writable")
     if p.exists() and _read_only(p) and not force:
-        raise UserError(f"{what} {p} exists and is read-only: not replaced (use {force_hint} to replace it)")
+        raise UserError(f"{what} {p} exists and is read-only: not replaced; to replace it, use", option="force",
+                        example="")
     return p
 
 

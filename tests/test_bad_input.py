@@ -44,7 +44,7 @@ def tiny_model(classes: int = 3):
 
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory):
-    from spp_deploy.export import export_onnx
+    from spp_deploy import export_onnx
 
     path = tmp_path_factory.mktemp("bad-input") / "tiny.onnx"
     export_onnx(tiny_model(), torch.randn(1, 3, 16, 16), path, check_parity=False)
@@ -82,7 +82,7 @@ def files(d: Path) -> set[str]:
 def no_work(monkeypatch):
     """Fail the test if a model is loaded or an export starts."""
     import spp_deploy.commands.common as common
-    import spp_deploy.export as export
+    import spp_deploy.deploy as export
 
     def boom(*a, **k):
         raise AssertionError("expensive work started before the bad input was reported")
@@ -133,7 +133,7 @@ def test_validate_fails_when_everything_was_skipped(work, capsys, tiny_onnx):
 
 
 def test_bench_without_a_legal_shape_stops_before_export(work, capsys, monkeypatch):
-    import spp_deploy.export as export
+    import spp_deploy.deploy as export
 
     monkeypatch.setattr(export, "export_onnx", lambda *a, **k: pytest.fail("exported anyway"))
     code, out, err = run_cli(capsys, "bench", "--no-progress", "--model", "zoo:sppnet-zf5", "--shapes", "1x3x8x8",

@@ -44,7 +44,7 @@ def tiny_model():
 
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory):
-    from spp_deploy.export import export_onnx
+    from spp_deploy import export_onnx
 
     path = tmp_path_factory.mktemp("bench") / "tiny.onnx"
     export_onnx(tiny_model(), torch.randn(1, 3, 16, 16), path, check_parity=False)

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 import wild_layers as W
 from spp_deploy.commands.args import flag_for
 from spp_deploy.errors import UserError
-from spp_deploy.export import export_onnx
+from spp_deploy import export_onnx
 from spp_deploy.recognize import scan
 from spp_deploy.recognize.tabulate import TabulateError, tabulate
 from spp_deploy.tabulated import tabulated_eager

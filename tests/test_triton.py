@@ -39,7 +39,7 @@ class Tiny(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    from spp_deploy.export import export_onnx
+    from spp_deploy import export_onnx
 
     d = tmp_path_factory.mktemp("triton-src")
     torch.manual_seed(0)

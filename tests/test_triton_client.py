@@ -37,7 +37,7 @@ class Tiny(torch.nn.Module):
 def served(tmp_path_factory):
     """(stand-in server, {mode: source ONNX}) serving models 'standard' (max batch 2) and 'plugin'."""
     from spp_deploy.cli import main
-    from spp_deploy.export import export_onnx
+    from spp_deploy import export_onnx
     from triton_standin import StandIn
 
     d = tmp_path_factory.mktemp("triton-client")

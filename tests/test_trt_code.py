@@ -15,7 +15,7 @@ import fake_tensorrt
 from spp_deploy import zoo
 from spp_deploy.op import SpatialPyramidPool
 from spp_deploy.errors import UserError
-from spp_deploy.export import export_onnx
+from spp_deploy import export_onnx
 from spp_deploy.runtime import trt_builder as tb
 from spp_deploy.runtime.trt_common import INSTALL_HINT, TensorRTMissing, import_tensorrt
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from spp_deploy import zoo
-from spp_deploy.export import export_onnx
+from spp_deploy import export_onnx
 from spp_deploy.runtime.compare import source_error
 
 SMALL = {"sppnet-zf5": {"hidden": 8}, "spp-net-seed000": {"hidden": 8, "ndf": 4},

@@ -166,7 +166,7 @@ def _export_temp(model, shapes, path: Path, args) -> Path:
     import torch
 
     from ..bench.shapes import shape_error
-    from ..export import export_onnx
+    from ..deploy import export_onnx
 
     errors = {}
     for s in shapes:

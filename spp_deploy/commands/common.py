@@ -14,7 +14,7 @@ def output_path(args, path: str | None, what: str) -> Path | None:
         return None
     from ..fileio import check_output
 
-    return check_output(path, what, force=getattr(args, "force", False), force_hint="--force")
+    return check_output(path, what, force=getattr(args, "force", False))
 
 
 @contextlib.contextmanager

@@ -6,12 +6,10 @@ from pathlib import Path
 
 from ..errors import UserError
 from .args import add_force_arg, add_model_arg
-from .common import output_path
+from .common import output_path, print_parity
 
 
 def run(args) -> int:
-    from ..demo import run_demo
-
     if not args.model.startswith("zoo:"):
         raise UserError(f"the demo runs zoo models: give --model zoo:NAME, not {args.model!r} (list: spp-deploy zoo)")
     name = args.model[4:]
@@ -21,6 +19,49 @@ def run(args) -> int:
     if out_dir.is_dir():
         output_path(args, out_dir / f"{name}.onnx", "output")
     return run_demo(out_dir, name)
+
+
+BENCH_SIZES = ((1, 224, 224), (1, 480, 320))
+
+
+def run_demo(out_dir: Path, name: str = "sppnet-zf5") -> int:
+    import numpy as np
+    import torch
+
+    from .. import zoo
+    from ..deploy import export_onnx
+    from ..runtime.ort_runner import OrtRunner
+    from ..runtime.timing import measure
+
+    entry = zoo.get_entry(name)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create {out_dir}: {e.strerror}") from None
+    model = zoo.create(name)
+    path = out_dir / f"{name}.onnx"
+    print(f"[1/3] export zoo:{name} ({entry.source}) -> {path}")
+    res = export_onnx(model, torch.randn(*entry.input_shape), path)
+    print("[2/3] validate: ONNX Runtime CPU vs PyTorch eager, random inputs")
+    print_parity(res.parity)
+    checked = [r for r in res.parity if r.comparison]
+    print(f"      {len(checked)} sizes PASSED, {len(res.parity) - len(checked)} skipped "
+          f"(worst max rel err {max(r.comparison.max_rel for r in checked):.2e})")
+    print("[3/3] benchmark: median latency, ONNX Runtime CPU vs PyTorch eager CPU "
+          f"({torch.get_num_threads()} threads)")
+    C = entry.input_shape[1]
+    rng = np.random.default_rng(0)
+    with OrtRunner(path, "cpu") as ort_runner:
+        for b, h, w in BENCH_SIZES:
+            x = rng.standard_normal((b, C, h, w), dtype=np.float32)
+            xt = torch.from_numpy(x)
+            with torch.no_grad():
+                t_torch = measure(lambda: model(xt), warmup=2, iterations=10).median
+            t_ort = measure(lambda: ort_runner.infer({"input": x}), warmup=2, iterations=10).median
+            print(f"  {b}x{C}x{h}x{w}: torch {t_torch:7.2f} ms   ort-cpu {t_ort:7.2f} ms   "
+                  f"speed-up {t_torch / t_ort:4.2f}x")
+    print(f"done: {path}")
+    return 0
 
 
 def register(sub) -> None:

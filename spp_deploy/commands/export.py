@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-from ..errors import UserError
 from .args import (add_dynamic_arg, add_force_arg, add_input_shape_arg, add_model_args, add_onnx_export_args,
                    add_output_arg, add_precision_arg, add_recognition_args, add_sweep_args)
 from .common import allocation_errors, input_shape, load_model_from_args, output_path, print_parity
@@ -13,8 +12,7 @@ from .common import allocation_errors, input_shape, load_model_from_args, output
 def run(args) -> int:
     import torch
 
-    from ..export import export_onnx
-    from ..runtime.compare import source_error
+    from ..deploy import export_onnx
 
     out = output_path(args, args.output, "output")
     dynamic = args.dynamic
@@ -23,15 +21,11 @@ def run(args) -> int:
     model = load_model_from_args(args)
     shape = input_shape(args)
     with allocation_errors(shape):
-        why = source_error(model, shape)
-        if why:
-            why = _explain(model, shape, declared, args) or why
-            raise UserError(f"the model cannot run at input shape {'x'.join(map(str, shape))}: {why}")
         t0 = time.perf_counter()
         res = export_onnx(
             model, torch.randn(*shape), out, dynamic=dynamic, opset=args.opset, spp_impl=args.spp_impl,
             check_parity=not args.no_check, sizes=sizes, recognize=not args.no_recognize, sppf=not args.no_sppf,
-            spp_layers=declared, precision=args.precision, tabulate_limit=args.tabulate_limit,
+            spp_layers=declared, precision=args.precision, tabulate_limit=args.tabulate_limit, force=args.force,
         )
     print(f"exported {res.path} ({_layer_count(res)}, spp-impl {args.spp_impl}, "
           f"dynamic {','.join(dynamic) or 'none'}) in {time.perf_counter() - t0:.1f}s")
@@ -63,21 +57,6 @@ def _layer_count(res) -> str:
         sppf = sum(1 for r in yolo if r.sppf_k)
         parts.append(f"{len(yolo)} ultralytics SPP/SPPF block(s)" + (f", {sppf} rewritten to SPPF" if sppf else ""))
     return ", ".join(parts)
-
-
-def _explain(model, shape, declared, args) -> str | None:
-    """Name the bin rule and size when a recognized SPP layer is what breaks at ``shape``."""
-    import torch
-
-    from ..recognize import canonicalize
-    from ..runtime.compare import source_error
-
-    if args.no_recognize:
-        return None
-    x = torch.zeros(*shape)
-    with canonicalize(model, x, declared, sppf=False) as (traced, reports):
-        why = source_error(traced, shape)
-    return why if why and "bin rule" in why else None
 
 
 def register(sub) -> None:

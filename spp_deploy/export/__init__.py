@@ -1,10 +1,11 @@
-"""Exporter: canonical SPP ops -> ONNX with dynamic batch/height/width.
+"""Exporter: canonical SPP ops -> a checked ONNX model (in memory) with dynamic batch/height/width.
+The file itself, verified against PyTorch, is written by ``spp_deploy.deploy.export_onnx``.
 
 - ``onnx_export``: torch.export + the dynamo ONNX exporter, with the SPP op kept as one node;
 - ``graph``: the post-export pass that lowers that node (standard ops) or keeps it (plugin);
 - ``lowering`` + ``symbolic``: the pyramid as ONNX ops, bin edges from ``spp_deploy.bins``.
 """
 
-from .onnx_export import DYNAMIC_AXES, ExportResult, export_onnx, to_onnx_model
+from .onnx_export import DYNAMIC_AXES, refusal, to_onnx_model, trace_to_onnx
 
-__all__ = ["DYNAMIC_AXES", "ExportResult", "export_onnx", "to_onnx_model"]
+__all__ = ["DYNAMIC_AXES", "refusal", "to_onnx_model", "trace_to_onnx"]

@@ -1,41 +1,29 @@
-"""``export_onnx``: PyTorch model -> checked, parity-verified ONNX file.
+"""PyTorch model -> checked ONNX model in memory (``trace_to_onnx``, ``to_onnx_model``).
 
-The user's SPP layers (seed code, adaptive pyramids, declared layers) are swapped for canonical
-ops only while tracing (``spp_deploy.recognize.canonicalize``); parity is then checked against
-the user's own, restored model.
+The user's SPP layers (seed code, adaptive pyramids, declared layers, tabulated layers) are
+swapped for canonical ops only while tracing (``spp_deploy.recognize.canonicalize``). Writing the
+file and the parity check against the user's restored model are the caller's
+(``spp_deploy.deploy.export_onnx``): this package imports nothing from ``runtime``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import logging
-import os
 import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import onnx
 import torch
 
-from ..constants import (DEFAULT_OPSET, DYNAMIC_AXES, MAX_OPSET, MIN_OPSET,  # noqa: F401 (re-exported)
-                         PRECISION_TOLERANCES, SPP_IMPLS)
+from ..constants import DEFAULT_OPSET, DYNAMIC_AXES, MAX_OPSET, MIN_OPSET, SPP_IMPLS  # noqa: F401 (re-exported)
 from ..errors import UserError, first_line
 from ..op import SpatialPyramidPool
 from . import graph as _graph
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
-
-
-@dataclass
-class ExportResult:
-    path: Path
-    spp_layers: int
-    parity: list = field(default_factory=list)  # spp_deploy.runtime.compare.SizeReport
-    layers: list = field(default_factory=list)  # spp_deploy.recognize.LayerReport
 
 
 def _spp_schema_op():
@@ -187,13 +175,6 @@ def find_spp_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]
     return [(name, m) for name, m in model.named_modules() if isinstance(m, kinds)]
 
 
-def write_atomic(proto: onnx.ModelProto, path: Path, verify=None) -> None:
-    """Write to a temp file beside ``path``, run ``verify(temp_path)``, then rename into place."""
-    from ..fileio import atomic_write
-
-    atomic_write(path, lambda tmp: onnx.save_model(proto, tmp), verify)
-
-
 def trace_to_onnx(
     model: torch.nn.Module,
     example: torch.Tensor,
@@ -244,63 +225,3 @@ def refusal(reports: Sequence, error: type[UserError] = UserError, after: str = 
     return error(f"cannot export SPP layer {r.path!r} ({r.kind}){more} with dynamic H/W: {r.reason or r.status}"
                  f"{after}; if you know what it computes, declare it",
                  option="spp_layers", example=DECLARATION_FORM.replace("PATH", path or "PATH", 1))
-
-
-def export_onnx(
-    model: torch.nn.Module,
-    example_inputs: torch.Tensor | tuple,
-    path: str | os.PathLike,
-    *,
-    dynamic: Sequence[str] = DYNAMIC_AXES,
-    opset: int = DEFAULT_OPSET,
-    spp_impl: str = "standard",
-    check_parity: bool = True,
-    sizes: Sequence[tuple[int, int, int]] | None = None,
-    progress=None,
-    recognize: bool = True,
-    sppf: bool = True,
-    spp_layers: Mapping[str, object] | Sequence[str] | None = None,
-    precision: str = "fp32",
-    tabulate_limit: int | None = None,
-) -> ExportResult:
-    """Export ``model`` to ONNX at ``path`` with dynamic batch/height/width.
-
-    ``precision="fp16"`` traces a float16 copy (weights, activations and I/O in half, which
-    TensorRT 11's strongly typed builds need) and checks it against the float32 model with fp16
-    tolerances.
-
-    Before the file appears, ONNX Runtime CPU is compared with PyTorch at 8+ sizes (or
-    ``sizes``: (batch, height, width)); on a mismatch ``ParityError`` is raised and nothing is
-    written. ``recognize`` rewrites known/identified SPP layers (``spp_layers``: explicit
-    declarations, {module path: SppConfig or 'levels:4,2,1;bins=RULE;...'} or
-    ['PATH=levels:4,2,1;bins=RULE;...', ...] as the command line takes them); ``sppf`` turns ultralytics SPP into SPPF.
-    """
-    example = example_inputs[0] if isinstance(example_inputs, (tuple, list)) else example_inputs
-    if not isinstance(example, torch.Tensor) or example.dim() != 4:
-        raise UserError("example input must be one [B, C, H, W] tensor")
-    if precision not in PRECISION_TOLERANCES:
-        raise UserError(f"unknown precision {precision!r} (known: {', '.join(PRECISION_TOLERANCES)})")
-    traced, x = (copy.deepcopy(model).eval().half(), example.detach().half()) if precision == "fp16" else (model, example)
-    proto, count, reports = trace_to_onnx(traced, x, dynamic, opset, spp_impl, recognize, sppf, spp_layers,
-                                          tabulate_limit)
-    result = ExportResult(Path(path), count, layers=list(reports))
-    rtol, atol = PRECISION_TOLERANCES[precision]
-
-    def verify(tmp: Path) -> None:
-        if not check_parity:
-            return
-        from ..runtime.compare import check_export_parity
-
-        from ..errors import ParityError
-
-        try:
-            result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol,
-                                                atol=atol)
-        except ParityError as e:
-            why = refusal(reports, ParityError, f"; parity check: {e}")
-            if why is None:
-                raise
-            raise why from e
-
-    write_atomic(proto, Path(path), verify)
-    return result

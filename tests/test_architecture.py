@@ -1,0 +1,54 @@
+"""The import graph has the one-way shape docs/architecture.md draws: export/ and runtime/ do not
+import each other, and no library module imports the command line."""
+
+import ast
+from pathlib import Path
+
+import spp_deploy
+
+ROOT = Path(spp_deploy.__file__).parent
+
+
+def _imports(f: Path) -> set[str]:
+    """Absolute module names ``f`` imports (relative imports resolved), lazy imports included."""
+    pkg = ".".join(("spp_deploy", *f.relative_to(ROOT).with_suffix("").parts))
+    if f.name != "__init__.py":
+        pkg = pkg.rpartition(".")[0]
+    out = set()
+    for n in ast.walk(ast.parse(f.read_text())):
+        if isinstance(n, ast.Import):
+            out |= {a.name for a in n.names}
+        elif isinstance(n, ast.ImportFrom):
+            base = pkg.split(".")[: len(pkg.split(".")) - (n.level - 1)] if n.level else []
+            mod = ".".join([*base, n.module] if n.module else base)
+            out.add(mod)
+            out |= {f"{mod}.{a.name}" for a in n.names}  # `from . import runtime`
+    return out
+
+
+def _arrows(src: str, dst: str) -> list[str]:
+    bad = []
+    for f in (ROOT / src).rglob("*.py") if (ROOT / src).is_dir() else [ROOT / src]:
+        hits = sorted(m for m in _imports(f) if m == f"spp_deploy.{dst}" or m.startswith(f"spp_deploy.{dst}."))
+        bad += [f"{f.relative_to(ROOT)} -> {m}" for m in hits]
+    return bad
+
+
+def test_export_and_runtime_do_not_import_each_other():
+    assert _arrows("export", "runtime") == [] and _arrows("export", "deploy") == []
+    assert _arrows("runtime", "export") == [] and _arrows("runtime", "deploy") == []
+
+
+def test_no_library_module_imports_the_command_line():
+    bad = []
+    for f in ROOT.rglob("*.py"):
+        if "commands" in f.relative_to(ROOT).parts or f.name in ("cli.py", "__main__.py"):
+            continue
+        bad += [f"{f.relative_to(ROOT)} -> {m}" for m in _imports(f)
+                if m.startswith(("spp_deploy.commands", "spp_deploy.cli"))]
+    assert bad == []
+
+
+def test_the_contract_is_a_leaf():
+    deps = {m.split(".")[1] for m in _imports(ROOT / "contract.py") if m.startswith("spp_deploy.")}
+    assert deps <= {"bins", "op"}  # op only lazily, for SppConfig.module()
