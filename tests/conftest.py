@@ -91,3 +91,16 @@ def emulib(tmp_path_factory) -> Path:
     if reason:
         pytest.skip(f"kernel emulator: {reason}")
     return simt.build_kernel_emulator(tmp_path_factory.mktemp("spp_kernel_emu"))
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory):
+    """tests/tiny.py's model exported (standard mode, not parity-checked: the tests check what they need)."""
+    import torch
+
+    from spp_deploy import export_onnx
+    from tiny import tiny_model
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
+    export_onnx(tiny_model(), torch.randn(1, 3, 16, 16), path, check_parity=False)
+    return path

@@ -3,15 +3,12 @@ its choices and defaults are the library's constants, and library messages name 
 
 import argparse
 import json
-from pathlib import Path
-
 import pytest
 
 from spp_deploy import constants
 from spp_deploy.cli import build_parser, main
 from spp_deploy.errors import UserError
-
-TINY = f"{Path(__file__).resolve().parent / 'test_bad_input.py'}:tiny_model"
+from tiny import TINY
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:

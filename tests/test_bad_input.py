@@ -15,40 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from spp_deploy import SpatialPyramidPool
 from spp_deploy.cli import main
 from spp_deploy.errors import UserError
+from tiny import TINY, tiny_model
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
-TINY = f"{HERE}:tiny_model"
-
-
-class Tiny(torch.nn.Module):
-    """3x3 conv (H, W >= 3) + rounded pyramid [2, 1] (conv map >= 2, so input >= 4) + FC."""
-
-    def __init__(self, classes: int = 3):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.spp = SpatialPyramidPool([2, 1], bins="rounded")
-        self.fc = torch.nn.Linear(4 * 5, classes)
-
-    def forward(self, x):
-        return self.fc(self.spp(self.conv(x)))
-
-
-def tiny_model(classes: int = 3):
-    torch.manual_seed(0)
-    return Tiny(classes).eval()
-
-
-@pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory):
-    from spp_deploy import export_onnx
-
-    path = tmp_path_factory.mktemp("bad-input") / "tiny.onnx"
-    export_onnx(tiny_model(), torch.randn(1, 3, 16, 16), path, check_parity=False)
-    return path
 
 
 @pytest.fixture

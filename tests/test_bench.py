@@ -11,44 +11,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import TensorProto, helper
 
-from spp_deploy import SpatialPyramidPool
 from spp_deploy.bench import unavailable_reason
 from spp_deploy.bench.shapes import build_shapes, parse_size_range
 from spp_deploy.errors import UserError
 from spp_deploy.runtime.timing import Latency, measure
+from tiny import TINY
 
 HERE = Path(__file__).resolve()
-TINY = f"{HERE}:tiny_model"
-
-
-class Tiny(torch.nn.Module):
-    """3x3 conv (needs H, W >= 3) + rounded pyramid [2, 1] (needs the conv map >= 2) + FC."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.spp = SpatialPyramidPool([2, 1], bins="rounded")
-        self.fc = torch.nn.Linear(4 * 5, 3)
-
-    def forward(self, x):
-        return self.fc(self.spp(self.conv(x)))
-
-
-def tiny_model():
-    torch.manual_seed(0)
-    return Tiny().eval()
-
-
-@pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory):
-    from spp_deploy import export_onnx
-
-    path = tmp_path_factory.mktemp("bench") / "tiny.onnx"
-    export_onnx(tiny_model(), torch.randn(1, 3, 16, 16), path, check_parity=False)
-    return path
 
 
 @pytest.fixture

@@ -17,24 +17,13 @@ pytest.importorskip("tritonclient", reason="tritonclient (the triton extra) is n
 
 from google.protobuf import text_format  # noqa: E402
 
-from spp_deploy import SpatialPyramidPool  # noqa: E402
+from tiny import Tiny  # noqa: E402
 from spp_deploy.constants import DEFAULT_TRITON_MAX_BATCH  # noqa: E402
 from spp_deploy.triton.schema import model_config_pb2  # noqa: E402
 
 OPSET = [helper.make_opsetid("", 20)]
 ORT_TYPES = {"tensor(float)": "TYPE_FP32", "tensor(float16)": "TYPE_FP16", "tensor(int64)": "TYPE_INT64",
              "tensor(int32)": "TYPE_INT32", "tensor(bool)": "TYPE_BOOL"}
-
-
-class Tiny(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.spp = SpatialPyramidPool([2, 1], bins="rounded")
-        self.fc = torch.nn.Linear(4 * 5, 3)
-
-    def forward(self, x):
-        return self.fc(self.spp(self.conv(x)))
 
 
 @pytest.fixture(scope="module")

@@ -13,24 +13,13 @@ import torch
 pytest.importorskip("tritonclient", reason="tritonclient (the triton extra) is not installed")
 pytest.importorskip("grpc", reason="grpcio (tritonclient[grpc]) is not installed: the stand-in serves gRPC with it")
 
-from spp_deploy import SpatialPyramidPool  # noqa: E402
+from tiny import Tiny  # noqa: E402
 from spp_deploy.bench.triton_client import TritonModel, grpc_url_for  # noqa: E402
 from spp_deploy.errors import UserError  # noqa: E402
 
 HAVE_HTTP = importlib.util.find_spec("geventhttpclient") is not None
 PROTOCOLS = ["grpc", pytest.param("http", marks=pytest.mark.skipif(
     not HAVE_HTTP, reason="geventhttpclient (tritonclient[http]) is not installed"))]
-
-
-class Tiny(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.spp = SpatialPyramidPool([2, 1], bins="rounded")
-        self.fc = torch.nn.Linear(4 * 5, 3)
-
-    def forward(self, x):
-        return self.fc(self.spp(self.conv(x)))
 
 
 @pytest.fixture(scope="module")

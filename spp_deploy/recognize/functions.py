@@ -42,8 +42,8 @@ def _looks_like_seed(f) -> bool:
     return tuple(params[-4:]) == SEED_PARAMS or f.__name__ == "spatial_pyramid_pool"
 
 
-def find_sites(model: nn.Module) -> list[FunctionSite]:
-    """Seed-like functions that a module's ``forward`` names, one site per (globals, name)."""
+def _forward_functions(model: nn.Module, keep: Callable[[object], bool], root_name: bool) -> list[FunctionSite]:
+    """Functions ``keep`` accepts that a module's ``forward`` names, one site per (globals, name)."""
     sites: dict[tuple[int, str], FunctionSite] = {}
     for path, m in model.named_modules():
         fwd = getattr(type(m), "forward", None)
@@ -52,9 +52,14 @@ def find_sites(model: nn.Module) -> list[FunctionSite]:
         g = fwd.__globals__
         for name in fwd.__code__.co_names:
             f = g.get(name)
-            if _looks_like_seed(f) and (id(g), name) not in sites:
-                sites[(id(g), name)] = FunctionSite(path or type(m).__name__, name, g, f)
+            if keep(f) and (id(g), name) not in sites:
+                sites[(id(g), name)] = FunctionSite(path or (type(m).__name__ if root_name else ""), name, g, f)
     return list(sites.values())
+
+
+def find_sites(model: nn.Module) -> list[FunctionSite]:
+    """Seed-like functions that a module's ``forward`` names, one site per (globals, name)."""
+    return _forward_functions(model, _looks_like_seed, root_name=True)
 
 
 def _call(f: Callable, x, levels):
@@ -119,19 +124,9 @@ def _user_function(f) -> bool:
 
 
 def find_user_functions(model: nn.Module) -> list[FunctionSite]:
-    """User functions that a module's ``forward`` names, one site per (globals, name); which of
+    """User functions that a module's ``forward`` names (path "" for the root module); which of
     them are SPP is decided by what their calls return (``CallPattern``)."""
-    sites: dict[tuple[int, str], FunctionSite] = {}
-    for path, m in model.named_modules():
-        fwd = getattr(type(m), "forward", None)
-        if not isinstance(fwd, types.FunctionType):
-            continue
-        g = fwd.__globals__
-        for name in fwd.__code__.co_names:
-            f = g.get(name)
-            if _user_function(f) and (id(g), name) not in sites:
-                sites[(id(g), name)] = FunctionSite(path, name, g, f)
-    return list(sites.values())
+    return _forward_functions(model, _user_function, root_name=False)
 
 
 @dataclass
