@@ -1,0 +1,157 @@
+"""Eager window SPP (SPP-net detection pooling) against the straightforward reference written
+from the spec (tests/window_reference.py): bit-identical, degenerate windows included."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import window_reference as ref
+from spp_deploy.projection import ZF5, ZF5_LAYERS, WindowProjection
+from spp_deploy.window import EXACT_LEVELS, WindowSpatialPyramidPool, project_windows
+
+SEEDS = st.integers(0, 2**32 - 1)
+LEVEL_SETS = [(1, 2, 3, 6), (6, 3, 2, 1), (1,), (4, 2, 1), (3,), (16, 8, 4), (2, 6)]
+
+
+def random_windows(rng: np.random.Generator, R: int, S: int, H: int, W: int, stride: float = 16.0) -> np.ndarray:
+    """Windows in the pixel frame of an H x W map: a mix of tiny (inverted after projection),
+    ordinary, huge, partly and wholly outside the map, and x2 < x1 boxes."""
+    img_w, img_h = stride * W + 30, stride * H + 30
+    kind = rng.integers(0, 5, R)
+    x1 = rng.uniform(-0.3 * img_w, 1.3 * img_w, R)
+    y1 = rng.uniform(-0.3 * img_h, 1.3 * img_h, R)
+    size_w = np.select([kind == 0, kind == 1, kind == 2, kind == 3],
+                       [rng.uniform(0, 15, R), rng.uniform(15, img_w / 2, R), rng.uniform(img_w, 2 * img_w, R),
+                        -rng.uniform(0, 40, R)], rng.uniform(0, img_w, R))
+    size_h = np.select([kind == 0, kind == 1, kind == 2, kind == 3],
+                       [rng.uniform(0, 15, R), rng.uniform(15, img_h / 2, R), rng.uniform(img_h, 2 * img_h, R),
+                        -rng.uniform(0, 40, R)], rng.uniform(0, img_h, R))
+    ints = rng.random(R) < 0.3  # integer pixel boxes, as proposal files hold
+    x1, y1 = np.where(ints, np.round(x1), x1), np.where(ints, np.round(y1), y1)
+    x2, y2 = np.where(ints, np.round(x1 + size_w), x1 + size_w), np.where(ints, np.round(y1 + size_h), y1 + size_h)
+    return np.stack([rng.integers(0, S, R).astype(np.float64), x1, y1, x2, y2], axis=1)
+
+
+def random_maps(rng: np.random.Generator, S: int, C: int, H: int, W: int, specials: bool) -> np.ndarray:
+    x = rng.standard_normal((S, C, H, W)).astype(np.float32)
+    if specials:  # NaN and -0.0 are never the max of a zero-initialised accumulator
+        x.ravel()[rng.integers(0, x.size, max(1, x.size // 50))] = np.nan
+        x.ravel()[rng.integers(0, x.size, max(1, x.size // 50))] = -0.0
+    return x
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+def test_zf5_projection_from_layers():
+    assert (ZF5.stride, ZF5.offset0, ZF5.offset) == (16.0, 21.0, 6.5)
+    assert WindowProjection.receptive_field(ZF5_LAYERS) == 139
+    # one stride-2 layer with a 3x3 kernel and pad 1: centre of cell 1 is pixel 1
+    assert WindowProjection.from_layers([(3, 2, 1)]) == WindowProjection(2.0, 1.0)
+    with pytest.raises(ValueError, match="layer 1"):
+        WindowProjection.from_layers([(3, 1, 1), (0, 1, 0)])
+
+
+def test_exact_levels_are_the_float32_exact_ones():
+    """Re-derive the supported levels: where both float32 orders of the bin edges (the released
+    code's and ONNX Runtime MaxRoiPool's) equal exact integer arithmetic for every h <= 4096."""
+    h = np.arange(1, 4097)
+    hf = h.astype(np.float32)
+    exact = []
+    for n in range(1, 17):
+        ok = True
+        for yy in range(n):
+            lo, hi = (yy * h) // n, -((-(yy + 1) * h) // n)
+            code = (np.floor(np.float32(yy) / np.float32(n) * hf), np.ceil(np.float32(yy + 1) / np.float32(n) * hf))
+            size = hf / np.float32(n)
+            roi = (np.floor(np.float32(yy) * size), np.ceil(np.float32(yy + 1) * size))
+            ok &= all(np.array_equal(a, b) for a, b in zip(code + roi, (lo, hi, lo, hi)))
+        if ok:
+            exact.append(n)
+    assert tuple(exact) == EXACT_LEVELS
+
+
+@settings(max_examples=60, deadline=None)
+@given(S=st.integers(1, 3), C=st.integers(1, 4), H=st.integers(1, 30), W=st.integers(1, 30),
+       R=st.sampled_from([0, 1, 2, 17, 64]), levels=st.sampled_from(LEVEL_SETS),
+       specials=st.booleans(), seed=SEEDS)
+def test_matches_reference(S, C, H, W, R, levels, specials, seed):
+    rng = np.random.default_rng(seed)
+    x = random_maps(rng, S, C, H, W, specials)
+    win = random_windows(rng, R, S, H, W)
+    out = WindowSpatialPyramidPool(levels)(torch.from_numpy(x), torch.from_numpy(win)).numpy()
+    assert _same(out, ref.pool(x, win, levels))
+
+
+@settings(max_examples=20, deadline=None)
+@given(H=st.integers(1, 25), W=st.integers(1, 25), seed=SEEDS)
+def test_identity_projection_and_other_nets(H, W, seed):
+    """Windows already in cells (projection None) and a projection derived from other layers."""
+    rng = np.random.default_rng(seed)
+    x = random_maps(rng, 2, 3, H, W, False)
+    cells = np.stack([rng.integers(0, 2, 40), rng.integers(-3, W + 3, 40), rng.integers(-3, H + 3, 40),
+                      rng.integers(-3, W + 3, 40), rng.integers(-3, H + 3, 40)], 1).astype(np.float64)
+    out = WindowSpatialPyramidPool((1, 2, 3, 6), projection=None)(torch.from_numpy(x), torch.from_numpy(cells))
+    assert _same(out.numpy(), ref.pool(x, cells, projection=(1.0, 1.0, 0.0)))
+    proj = WindowProjection.from_layers([(5, 2, 2), (3, 2, 1)], offset=2.0)
+    win = random_windows(rng, 40, 2, H, W, stride=proj.stride)
+    out = WindowSpatialPyramidPool((2, 1), projection=proj)(torch.from_numpy(x), torch.from_numpy(win))
+    assert _same(out.numpy(), ref.pool(x, win, (2, 1), (proj.stride, proj.offset0, proj.offset)))
+
+
+def test_thousands_of_windows():
+    rng = np.random.default_rng(1)
+    x = random_maps(rng, 1, 2, 41, 55, True)
+    win = random_windows(rng, 3000, 1, 41, 55)
+    out = WindowSpatialPyramidPool()(torch.from_numpy(x), torch.from_numpy(win)).numpy()
+    assert _same(out, ref.pool(x, win))
+
+
+@settings(max_examples=40, deadline=None)
+@given(H=st.integers(1, 40), W=st.integers(1, 40), seed=SEEDS)
+def test_projection_keeps_the_cells_whose_centre_is_in_the_shrunk_box(H, W, seed):
+    """The spec's meaning of the projection, checked where nothing collapses or clamps: cell j is
+    kept iff offset0 + S*(j-1) lies in (x0 + offset - S/2, x1 - offset + S/2)."""
+    rng = np.random.default_rng(seed)
+    win = random_windows(rng, 200, 1, H, W)
+    cells = project_windows(torch.from_numpy(win), H, W, ZF5).numpy()
+    for (_, x0, y0, x1, y1), (_, left, top, right, bottom) in zip(win, cells):
+        for lo, hi, first, last, size in ((x0, x1, left, right, W), (y0, y1, top, bottom, H)):
+            centres = [j for j in range(-50, size + 50)
+                       if lo + 6.5 - 8 < 21 + 16 * (j - 1) < hi - 6.5 + 8]
+            assert 1 <= first <= last <= size
+            if centres and 1 <= centres[0] and centres[-1] <= size:
+                assert (first, last) == (centres[0], centres[-1])
+            elif not centres:  # inverted: one cell, the C midpoint, clamped
+                f = math.floor((lo - 21 + 6.5) / 16 + 0.5) + 1
+                la = math.ceil((hi - 21 - 6.5) / 16 - 0.5) + 1
+                mid = int((f + la) / 2)
+                assert first == last == min(max(mid, 1), size)
+
+
+def test_zero_based_option_shifts_by_one():
+    rng = np.random.default_rng(2)
+    x = torch.from_numpy(random_maps(rng, 1, 3, 20, 20, False))
+    win = torch.from_numpy(random_windows(rng, 100, 1, 20, 20))
+    shifted = win.clone()
+    shifted[:, 1:] -= 1
+    a = WindowSpatialPyramidPool()(x, win)
+    b = WindowSpatialPyramidPool(one_based=False)(x, shifted)
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("levels, windows, match", [
+    ((1, 5), [[0, 1, 1, 9, 9]], "level 5 is not supported"),
+    ((1,), [[0, 1, 1, 9]], r"windows must be \[R, 5\]"),
+    ((1,), [[0, 1, float("nan"), 9, 9]], "NaN"),
+    ((1,), [[1, 1, 1, 9, 9]], r"index must be an integer in \[0, 1\)"),
+    ((1,), [[0.5, 1, 1, 9, 9]], "index must be an integer"),
+])
+def test_bad_input(levels, windows, match):
+    with pytest.raises(ValueError, match=match):
+        WindowSpatialPyramidPool(levels)(torch.zeros(1, 2, 4, 4), torch.tensor(windows, dtype=torch.float64))
