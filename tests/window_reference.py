@@ -47,3 +47,30 @@ def pool(maps: np.ndarray, windows: np.ndarray, levels=(1, 2, 3, 6), projection=
             parts.append(level.reshape(-1))
         out[r] = np.concatenate(parts)
     return out
+
+
+def random_windows(rng: np.random.Generator, R: int, S: int, H: int, W: int, stride: float = 16.0) -> np.ndarray:
+    """Windows in the pixel frame of an H x W map: a mix of tiny (inverted after projection),
+    ordinary, huge, partly and wholly outside the map, and x2 < x1 boxes."""
+    img_w, img_h = stride * W + 30, stride * H + 30
+    kind = rng.integers(0, 5, R)
+    x1 = rng.uniform(-0.3 * img_w, 1.3 * img_w, R)
+    y1 = rng.uniform(-0.3 * img_h, 1.3 * img_h, R)
+    size_w = np.select([kind == 0, kind == 1, kind == 2, kind == 3],
+                       [rng.uniform(0, 15, R), rng.uniform(15, img_w / 2, R), rng.uniform(img_w, 2 * img_w, R),
+                        -rng.uniform(0, 40, R)], rng.uniform(0, img_w, R))
+    size_h = np.select([kind == 0, kind == 1, kind == 2, kind == 3],
+                       [rng.uniform(0, 15, R), rng.uniform(15, img_h / 2, R), rng.uniform(img_h, 2 * img_h, R),
+                        -rng.uniform(0, 40, R)], rng.uniform(0, img_h, R))
+    ints = rng.random(R) < 0.3  # integer pixel boxes, as proposal files hold
+    x1, y1 = np.where(ints, np.round(x1), x1), np.where(ints, np.round(y1), y1)
+    x2, y2 = np.where(ints, np.round(x1 + size_w), x1 + size_w), np.where(ints, np.round(y1 + size_h), y1 + size_h)
+    return np.stack([rng.integers(0, S, R).astype(np.float64), x1, y1, x2, y2], axis=1)
+
+
+def random_maps(rng: np.random.Generator, S: int, C: int, H: int, W: int, specials: bool) -> np.ndarray:
+    x = rng.standard_normal((S, C, H, W)).astype(np.float32)
+    if specials:  # NaN and -0.0 are never the max of a zero-initialised accumulator
+        x.ravel()[rng.integers(0, x.size, max(1, x.size // 50))] = np.nan
+        x.ravel()[rng.integers(0, x.size, max(1, x.size // 50))] = -0.0
+    return x
