@@ -15,7 +15,7 @@ __all__ = ["SpatialPyramidPool", "WindowSpatialPyramidPool", "WindowProjection",
            "ORDERS", "__version__"]
 
 _LAZY = {"SpatialPyramidPool": "op", "RULES": "bins", "MODES": "bins", "ORDERS": "bins",
-         "WindowSpatialPyramidPool": "window", "WindowProjection": "projection", "detect": "detection"}
+         "WindowSpatialPyramidPool": "window", "WindowProjection": "projection", "detect": "detection.pipeline"}
 
 
 def __getattr__(name: str):
