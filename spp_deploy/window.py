@@ -86,40 +86,49 @@ def _block_max(t: torch.Tensor, dim: int, d: int) -> torch.Tensor:
 def range_max(x: torch.Tensor, q: np.ndarray) -> torch.Tensor:
     """Max of x[s, :, y0:y1, x0:x1] for each query row (s, y0, y1, x0, x1): [Q, C].
 
-    Sparse table: the map of maxima of 2^a x 2^b blocks; a bin of height hb is covered by two
-    row blocks of 2^floor(log2 hb) (at y0 and y1 - 2^a), likewise columns: four reads per bin."""
+    Sparse table: the maps of maxima of 2^a x 2^b blocks; a bin of height hb is covered by two
+    row blocks of 2^floor(log2 hb) (at y0 and y1 - 2^a), likewise columns, so each bin is the
+    max of four table cells. Bins are answered one table at a time (the table stays in cache)."""
     S, C, H, W = x.shape
-    out = x.new_empty((q.shape[0], C))
     if q.shape[0] == 0:
-        return out
+        return x.new_empty((0, C))
     a = _log2_floor(q[:, 2] - q[:, 1])
     b = _log2_floor(q[:, 4] - q[:, 3])
+    nb = int(b.max()) + 1
+    used = np.zeros((int(a.max()) + 1, nb), dtype=bool)
+    used[a, b] = True
+    tables: dict[int, torch.Tensor] = {}
     rows_block = x.permute(0, 2, 3, 1).contiguous()  # [S, H, W, C]: a cell's channels are one row
-    for ai in range(int(a.max()) + 1):
+    for ai in range(used.shape[0]):
         if ai:
             rows_block = _block_max(rows_block, 1, 1 << (ai - 1))
-        in_a = a == ai
-        if not in_a.any():
+        if not used[ai].any():
             continue
         block = rows_block
-        for bi in range(int(b[in_a].max()) + 1):
+        for bi in range(int(np.nonzero(used[ai])[0].max()) + 1):
             if bi:
                 block = _block_max(block, 2, 1 << (bi - 1))
-            sel = np.nonzero(in_a & (b == bi))[0]
-            if sel.size == 0:
-                continue
-            s, y0, y1, x0, x1 = q[sel].T
-            hh, ww = block.shape[1], block.shape[2]
-            ys = np.stack([y0, y1 - (1 << ai)])[:, None, :]
-            xs = np.stack([x0, x1 - (1 << bi)])[None, :, :]
-            idx = ((s * hh + ys) * ww + xs).reshape(-1)  # corner-major: four contiguous [Q, C] slabs
-            g = block.contiguous().view(-1, C).index_select(0, torch.from_numpy(idx)).view(4, -1, C)
-            m = torch.maximum(torch.maximum(g[0], g[1]), torch.maximum(g[2], g[3]))
-            out.index_copy_(0, torch.from_numpy(sel), m)
+            if used[ai, bi]:
+                tables[ai * nb + bi] = block.reshape(-1, C)
+    hh, ww = H - (1 << a) + 1, W - (1 << b) + 1  # each table's rows and columns
+    s, y0, y1, x0, x1 = q.T
+    base = s * hh * ww
+    corners = [base + yy * ww + xx for yy in (y0, y1 - (1 << a)) for xx in (x0, x1 - (1 << b))]
+    group = a * nb + b
+    order = np.argsort(group, kind="stable")  # one table at a time: it stays in cache
+    bounds = np.searchsorted(group[order], np.arange(used.size + 1))
+    out = x.new_empty((q.shape[0], C))
+    for g in np.nonzero(used.reshape(-1))[0]:
+        sel = order[bounds[g]:bounds[g + 1]]
+        table = tables[g]
+        m = table.index_select(0, torch.from_numpy(corners[0][sel]))
+        for c in corners[1:]:
+            torch.maximum(m, table.index_select(0, torch.from_numpy(c[sel])), out=m)
+        out.index_copy_(0, torch.from_numpy(sel), m)
     return out
 
 
-def _sources(levels: Sequence[int]) -> dict[int, int]:
+def level_sources(levels: Sequence[int]) -> dict[int, int]:
     """Each level's source: the next finer level that it divides (itself if none). An adaptive bin
     of level n is the exact union of the m/n x m/n level-m bins it covers, so max pools from m."""
     return {n: min((m for m in levels if m > n and m % n == 0), default=n) for n in levels}
@@ -149,7 +158,7 @@ def pool_cells(x: torch.Tensor, cells: torch.Tensor, levels: Sequence[int]) -> t
     R = c.shape[0]
     # The released code's max starts at 0: max(0, bin max), NaN skipped. Same as clamping first.
     xz = torch.where(x > 0, x, torch.zeros((), dtype=x.dtype, device=x.device))
-    src = _sources(levels)
+    src = level_sources(levels)
     finest = sorted(n for n in set(levels) if src[n] == n)
     queries = _queries(c, finest)
     pooled = range_max(xz, np.concatenate(queries))
@@ -160,7 +169,12 @@ def pool_cells(x: torch.Tensor, cells: torch.Tensor, levels: Sequence[int]) -> t
     for n in sorted(set(levels), reverse=True):  # coarser levels from finer ones, finest first
         if n not in grids:
             grids[n] = _coarsen(grids[src[n]], n)
-    return torch.cat([grids[n].permute(0, 3, 1, 2).reshape(R, C * n * n) for n in levels], dim=1)
+    out = x.new_empty((R, C * sum(n * n for n in levels)))
+    at = 0
+    for n in levels:  # channel-major (c, yy, xx) per level, written in place
+        out[:, at:at + C * n * n].view(R, C, n, n).copy_(grids[n].permute(0, 3, 1, 2))
+        at += C * n * n
+    return out
 
 
 def check_windows(x: torch.Tensor, windows: torch.Tensor) -> None:

@@ -6,7 +6,8 @@ in float64 (``spp_deploy.projection.project_span`` evaluated on graph tensors, s
 written once); the map is zero-clamped (the original max starts at 0; ``MaxRoiPool`` starts at
 -FLT_MAX) and each level is one ``MaxRoiPool(pooled_shape=[n, n], spatial_scale=1)`` on the
 integer cell windows, whose float32 bin edges equal the adaptive rule for the supported levels
-(``spp_deploy.window.EXACT_LEVELS``). Plugin mode keeps one ``spp_deploy.WindowSpatialPyramidPool``
+(``spp_deploy.window.EXACT_LEVELS``). A level that divides a finer one is a k x k ``MaxPool`` of
+that level's grid (its bins are exact unions of the finer bins), so the window is scanned once. Plugin mode keeps one ``spp_deploy.WindowSpatialPyramidPool``
 node with ``plugin_version``/``plugin_namespace`` and that lowering as a model-local function body.
 """
 
@@ -17,6 +18,7 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from ..projection import WindowProjection, project_span
+from ..window import level_sources
 from .graph import SPP_DOMAIN, WINDOW_OP, WINDOW_PLUGIN_NAMESPACE, WINDOW_PLUGIN_VERSION
 from .symbolic import GraphBuilder, Sym, gs_dtype
 
@@ -85,10 +87,15 @@ def build_window_pyramid(b: GraphBuilder, x: Sym, windows: Sym, levels, proj: Wi
     x32 = _cast(b, x, _F32)  # MaxRoiPool's bin edges are exact in float32 arithmetic only
     zero = b.const(0, _F32)
     xz = b.op("Where", [b.op("Greater", [x32.tensor, zero.tensor], np.bool_).tensor, x32.tensor, zero.tensor], _F32)
-    flat = []
-    for n in levels:
-        p = b.op("MaxRoiPool", [xz.tensor, rois.tensor], _F32, pooled_shape=[int(n), int(n)], spatial_scale=1.0)
-        flat.append(b.op("Flatten", [p.tensor], _F32, axis=1).tensor)
+    grids: dict[int, Sym] = {}
+    src = level_sources(levels)
+    for n in sorted(set(levels), reverse=True):  # finest first; coarser levels pool its grid
+        if src[n] == n:
+            grids[n] = b.op("MaxRoiPool", [xz.tensor, rois.tensor], _F32, pooled_shape=[n, n], spatial_scale=1.0)
+        else:
+            k = src[n] // n
+            grids[n] = b.op("MaxPool", [grids[src[n]].tensor], _F32, kernel_shape=[k, k], strides=[k, k])
+    flat = [b.op("Flatten", [grids[n].tensor], _F32, axis=1).tensor for n in levels]
     y = b.op("Concat", flat, _F32, axis=1)
     return _cast(b, y, x.dtype)
 
