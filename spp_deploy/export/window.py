@@ -1,7 +1,7 @@
 """ONNX for the window pyramid (SPP-net detection pooling): the custom node the exporter emits,
 its standard-op lowering, and plugin mode.
 
-Standard lowering (``/work/shared/spec/window-spp.md`` section 4): the projection runs in-graph
+Standard lowering (``docs/window-spp.md`` section 4): the projection runs in-graph
 in float64 (``spp_deploy.projection.project_span`` evaluated on graph tensors, so the formula is
 written once); the map is zero-clamped (the original max starts at 0; ``MaxRoiPool`` starts at
 -FLT_MAX) and each level is one ``MaxRoiPool(pooled_shape=[n, n], spatial_scale=1)`` on the
