@@ -36,7 +36,8 @@ def validate_levels(levels: Sequence[int]) -> tuple[int, ...]:
         raise ValueError("pyramid levels must not be empty")
     bad = [n for n in lv if n not in EXACT_LEVELS]
     if bad:
-        raise ValueError(f"window pyramid level {bad[0]} is not supported (supported: {', '.join(map(str, EXACT_LEVELS))}: "
+        supported = ", ".join(map(str, EXACT_LEVELS))
+        raise ValueError(f"window pyramid level {bad[0]} is not supported (supported: {supported}: "
                          "the levels where the original float32 bin edges are the exact adaptive rule)")
     return lv
 
@@ -194,7 +195,8 @@ def check_windows(x: torch.Tensor, windows: torch.Tensor) -> None:
         raise ValueError(f"window map index must be an integer in [0, {x.shape[0]}) (the maps' first dim)")
 
 
-def window_spp_eager(x: torch.Tensor, windows: torch.Tensor, levels: Sequence[int], projection: Sequence[float]) -> torch.Tensor:
+def window_spp_eager(x: torch.Tensor, windows: torch.Tensor, levels: Sequence[int],
+                     projection: Sequence[float]) -> torch.Tensor:
     """Reference: project (float64) then pool. ``projection`` is [stride, offset0, offset]."""
     check_windows(x, windows)
     proj = WindowProjection(*projection)

@@ -145,3 +145,19 @@ def test_bad_npy_boxes_and_missing_files(cli, tmp_path):
     ]:
         code, _, err = cli("detect", "--model", "zoo:sppnet-zf5-det", "--image", tmp_path / "img.npy", *argv)
         assert code != 0 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_zoo_lists_the_detector_and_weights_load(cli, tmp_path):
+    code, out, _ = cli("zoo")
+    assert code == 0 and "zoo:sppnet-zf5-det" in out
+    other = zoo.create("sppnet-zf5-det", seed=7, hidden=HIDDEN)
+    torch.save(other.state_dict(), tmp_path / "w.pt")
+    rng = np.random.default_rng(6)
+    img, boxes = _image_and_boxes(rng, R=4)
+    np.save(tmp_path / "img.npy", img)
+    np.save(tmp_path / "b.npy", boxes)
+    code, _, err = cli("detect", "--model", "zoo:sppnet-zf5-det", "--model-kwargs", json.dumps({"hidden": HIDDEN}),
+                       "--weights", tmp_path / "w.pt", "--image", tmp_path / "img.npy", "--windows", tmp_path / "b.npy",
+                       "--scales", "100", "-o", tmp_path / "f.npy")
+    assert code == 0, err
+    assert np.array_equal(np.load(tmp_path / "f.npy"), detect(img, boxes, other, (100,)))

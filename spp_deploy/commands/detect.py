@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .args import add_force_arg, add_model_args, add_output_arg, add_plugin_arg, value_type
+from ..constants import BACKENDS
+from .args import _nonempty, add_force_arg, add_model_args, add_model_file_args, add_output_arg, value_type
 from .common import output_path, require_backends
 
-DETECT_BACKENDS = ("torch", "ort-cpu", "ort-cuda", "trt")
+DETECT_BACKENDS = ("torch", "ort-cpu", "ort-cuda", "ort-trt", "trt")
 
 
 def _scales(text: str) -> list[int]:
@@ -29,6 +30,8 @@ def run(args) -> int:
     from ..detection.pipeline import RunnerStages, TorchStages, detect, load_image
 
     backend = args.backend or ("trt" if args.engine else "ort-cpu" if args.onnx else "torch")
+    if backend not in DETECT_BACKENDS:
+        raise UserError(f"detect runs on {', '.join(DETECT_BACKENDS)}, not {backend}")
     if backend == "torch" and not args.model:
         raise UserError("backend torch needs --model")
     if backend != "torch" and not args.onnx:
@@ -73,13 +76,13 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("detect", help="SPP-net detection features (fc7 per window) for one image")
     add_model_args(p, required=False)
-    p.add_argument("--onnx", help="directory written by export-detector (ort-* backends; trt: the head)")
-    p.add_argument("--engine", help="TensorRT engine of the trunk (backend trt)")
-    p.add_argument("--head-engine", help="TensorRT engine of the head (needs the window SPP plugin; "
-                                         "default: the head runs in ONNX Runtime CPU)")
-    add_plugin_arg(p)
-    p.add_argument("--backend", choices=DETECT_BACKENDS, help="default: trt with --engine, else ort-cpu with --onnx, "
-                                                              "else torch")
+    add_model_file_args(p, onnx_help="directory written by export-detector (ort-* backends; trt: the head)",
+                        engine_help="TensorRT engine of the trunk (backend trt)")
+    p.add_argument("--head-engine", type=value_type(_nonempty, "path"),
+                   help="TensorRT engine of the head (needs a window SPP plugin; default: the head runs in "
+                        "ONNX Runtime CPU)")
+    p.add_argument("--backend", choices=BACKENDS, help=f"one of {', '.join(DETECT_BACKENDS)}; default: trt with "
+                                                       "--engine, else ort-cpu with --onnx, else torch")
     p.add_argument("--image", required=True, help="image file (needs Pillow) or an H x W x 3 RGB .npy array (0..255)")
     p.add_argument("--windows", required=True, help="boxes x1,y1,x2,y2 (1-based inclusive pixels): .csv, .json or .npy")
     p.add_argument("--scales", type=value_type(_scales, "scales"), default=[688],

@@ -18,7 +18,8 @@ def run(args) -> int:
                            check_parity=not args.no_check, force=args.force, progress=print)
     p = meta["projection"]
     print(f"exported {args.output}/trunk.onnx, head.onnx, detector.json (window SPP levels {meta['levels']}, "
-          f"stride {p['stride']:g}, offset0 {p['offset0']:g}, spp-impl {args.spp_impl}) in {time.perf_counter() - t0:.1f}s")
+          f"stride {p['stride']:g}, offset0 {p['offset0']:g}, spp-impl {args.spp_impl}) "
+          f"in {time.perf_counter() - t0:.1f}s")
     if meta["head_parity"]:
         worst = max(r.max_abs_diff for r in meta["head_parity"])
         print(f"head parity, ONNX Runtime CPU vs PyTorch: {len(meta['head_parity'])} map sizes x window sets "
@@ -27,7 +28,8 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export-detector", help="export an SPP-net detector as trunk + head ONNX (dynamic sizes and windows)")
+    p = sub.add_parser("export-detector",
+                       help="export an SPP-net detector as trunk + head ONNX (dynamic sizes and windows)")
     add_model_args(p)
     add_onnx_export_args(p)
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime parity checks")

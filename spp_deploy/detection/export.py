@@ -27,7 +27,8 @@ def detector_meta(model: torch.nn.Module) -> dict:
     p = head.spp.projection
     return {"trunk": TRUNK_FILE, "head": HEAD_FILE, "area_constant": float(model.area_constant),
             "channels": int(head.fc6.in_features // sum(n * n for n in head.spp.levels)),
-            "levels": list(head.spp.levels), "projection": {"stride": p.stride, "offset0": p.offset0, "offset": p.offset},
+            "levels": list(head.spp.levels),
+            "projection": {"stride": p.stride, "offset0": p.offset0, "offset": p.offset},
             "features": int(head.fc7.out_features)}
 
 

@@ -129,8 +129,8 @@ def detect(image: np.ndarray, boxes: np.ndarray, detector, scales: Sequence[int]
     RGB 0..255). ``detector``: a detector module (eager) or a ``TorchStages``/``RunnerStages``
     already entered. ``timings`` (a dict) accumulates seconds per stage: preprocess, trunk, head."""
     image, boxes, scales = _check(image, boxes, scales)
-    stages = detector if hasattr(detector, "trunk") and hasattr(detector, "head") and hasattr(detector, "area_constant") \
-        and not hasattr(detector, "parameters") else TorchStages(detector)
+    is_stages = isinstance(detector, (TorchStages, RunnerStages)) or not hasattr(detector, "parameters")
+    stages = detector if is_stages else TorchStages(detector)
     H, W = image.shape[:2]
     which = choose_scales(boxes, H, W, scales, stages.area_constant)
     clock = timings if timings is not None else {}

@@ -7,8 +7,8 @@ written once); the map is zero-clamped (the original max starts at 0; ``MaxRoiPo
 -FLT_MAX) and each level is one ``MaxRoiPool(pooled_shape=[n, n], spatial_scale=1)`` on the
 integer cell windows, whose float32 bin edges equal the adaptive rule for the supported levels
 (``spp_deploy.window.EXACT_LEVELS``). A level that divides a finer one is a k x k ``MaxPool`` of
-that level's grid (its bins are exact unions of the finer bins), so the window is scanned once. Plugin mode keeps one ``spp_deploy.WindowSpatialPyramidPool``
-node with ``plugin_version``/``plugin_namespace`` and that lowering as a model-local function body.
+that level's grid (its bins are exact unions of the finer bins), so the window is scanned once.
+Plugin mode keeps one ``spp_deploy.WindowSpatialPyramidPool`` node with ``plugin_version``/``plugin_namespace`` and that lowering as a model-local function body.
 """
 
 from __future__ import annotations
@@ -201,7 +201,9 @@ def schema_op():
 def translation_entry() -> dict:
     import torch
 
-    from .. import window  # noqa: F401  (registers the custom op)
+    from .. import window as _window  # registers the custom op
+
+    assert _window.window_spatial_pyramid_pool is not None
 
     op = schema_op()
 

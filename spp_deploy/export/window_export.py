@@ -128,7 +128,8 @@ def check_window_parity(model: torch.nn.Module, onnx_path: str | os.PathLike, ch
             except UserError:
                 raise
             except Exception as e:
-                raise ParityError(f"ONNX Runtime failed at maps {S}x{channels}x{H}x{W}, {R} windows: {first_line(e)}") from None
+                raise ParityError(f"ONNX Runtime failed at maps {S}x{channels}x{H}x{W}, {R} windows: "
+                                  f"{first_line(e)}") from None
             if got.shape != ref.shape:
                 raise ParityError(f"parity: output shape {got.shape} != PyTorch {ref.shape} "
                                   f"(maps {S}x{channels}x{H}x{W}, {R} windows)")
