@@ -129,3 +129,31 @@ def test_zero_based_option_shifts_by_one():
 def test_bad_input(levels, windows, match):
     with pytest.raises(ValueError, match=match):
         WindowSpatialPyramidPool(levels)(torch.zeros(1, 2, 4, 4), torch.tensor(windows, dtype=torch.float64))
+
+
+def test_each_degenerate_case_by_name():
+    """Named cases on a 7 x 9 map (image about 142 x 174 px at stride 16): every one is pooled
+    like the reference, and the projection shows the case (one cell, clamped to the border)."""
+    H, W = 7, 9
+    cases = {
+        "tiny, inverted after projection": [0, 60, 60, 66, 66],
+        "one pixel": [0, 80, 80, 80, 80],
+        "partly outside (left/top)": [0, -200, -150, 60, 70],
+        "partly outside (right/bottom)": [0, 100, 90, 900, 700],
+        "wholly outside left": [0, -400, 10, -300, 50],
+        "wholly outside below": [0, 10, 500, 60, 620],
+        "covers everything": [0, -1e6, -1e6, 1e6, 1e6],
+        "x2 < x1": [0, 120, 40, 30, 90],
+    }
+    rng = np.random.default_rng(7)
+    x = random_maps(rng, 1, 4, H, W, True)
+    win = np.array(list(cases.values()), dtype=np.float64)
+    out = WindowSpatialPyramidPool()(torch.from_numpy(x), torch.from_numpy(win)).numpy()
+    assert _same(out, ref.pool(x, win))
+    cells = dict(zip(cases, project_windows(torch.from_numpy(win), H, W, ZF5).tolist()))
+    assert cells["tiny, inverted after projection"][1] == cells["tiny, inverted after projection"][3]
+    assert cells["wholly outside left"][1:4:2] == [1, 1] and cells["wholly outside below"][2:5:2] == [H, H]
+    assert cells["covers everything"][1:] == [1, 1, W, H]
+    assert cells["x2 < x1"][1] == cells["x2 < x1"][3]
+    one = WindowSpatialPyramidPool()(torch.from_numpy(x), torch.from_numpy(win[:1]))
+    assert torch.equal(one, torch.from_numpy(out[:1]))  # R = 1 is row 0 of the batch
