@@ -65,7 +65,7 @@ def test_file_structure(exported):
     if impl == "standard":
         assert {n.domain for n in m.graph.node} == {""} and not m.functions
         ops = [n.op_type for n in m.graph.node]
-        assert ops.count("MaxRoiPool") == 1 and ops.count("MaxPool") == 3  # 6 scanned; 3, 2, 1 pooled from 6, 6, 2
+        assert ops.count("MaxPool") == 3  # level 6 from the sparse table; 3, 2, 1 pooled from 6, 6, 2
     else:
         (node,) = m.graph.node
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -105,3 +105,20 @@ def test_parity_check_compares_with_the_given_module(exported):
     _, _, path, _ = exported
     with pytest.raises(ParityError):
         check_window_parity(WindowSpatialPyramidPool((1, 2, 3, 4)), path, C, 16.0)
+
+
+def test_tall_maps_up_to_the_table_limit_are_exact_and_beyond_it_nan(exported):
+    """The graph's sparse table covers bins up to 2047 cells: a 2047-row map is exact, a 2048-row
+    map gives NaN rather than a wrong max."""
+    from spp_deploy.export.window import MAX_MAP_SIDE
+
+    _, op, _, sess = exported
+    rng = np.random.default_rng(8)
+    for H in (MAX_MAP_SIDE, MAX_MAP_SIDE + 1):
+        x = np.maximum(random_maps(rng, 1, C, H, 2, False), 0)
+        win = np.array([[0, 1, 1, 40, 16 * H + 30], [0, 1, 500, 30, 9000], [0, 1, 1, 5, 5]], dtype=np.float64)
+        got = _run(sess, x, win)
+        if H == MAX_MAP_SIDE:
+            assert np.array_equal(got, op(torch.from_numpy(x), torch.from_numpy(win)).numpy())
+        else:
+            assert np.isnan(got).all()

@@ -1,13 +1,15 @@
 """ONNX for the window pyramid (SPP-net detection pooling): the custom node the exporter emits,
 its standard-op lowering, and plugin mode.
 
-Standard lowering (``docs/window-spp.md`` section 4): the projection runs in-graph
-in float64 (``spp_deploy.projection.project_span`` evaluated on graph tensors, so the formula is
-written once); the map is zero-clamped (the original max starts at 0; ``MaxRoiPool`` starts at
--FLT_MAX) and each level is one ``MaxRoiPool(pooled_shape=[n, n], spatial_scale=1)`` on the
-integer cell windows, whose float32 bin edges equal the adaptive rule for the supported levels
-(``spp_deploy.window.EXACT_LEVELS``). A level that divides a finer one is a k x k ``MaxPool`` of
-that level's grid (its bins are exact unions of the finer bins), so the window is scanned once.
+Standard lowering: the projection runs in-graph in float64 (``spp_deploy.projection.project_span``
+evaluated on graph tensors, so the formula is written once); the bins are ``spp_deploy.bins``'
+adaptive rule evaluated on the graph's integer windows; the map is zero-clamped (the original max
+starts at 0). As in the eager op, each bin of the finest level is the max of four cells of a
+sparse table of 2^a x 2^b block maxima (one Gather per corner over all bins), and a level that
+divides a finer one is a k x k ``MaxPool`` of that level's grid (its bins are exact unions of the
+finer bins). ``MaxRoiPool(spatial_scale=1)`` on the integer windows would also be exact
+(``docs/window-spp.md`` section 4) but is a scalar single-threaded kernel in ONNX Runtime, 4-5x
+slower here. The table covers bins up to ``MAX_MAP_SIDE`` cells: larger maps give NaN.
 Plugin mode keeps one ``spp_deploy.WindowSpatialPyramidPool`` node with ``plugin_version``/``plugin_namespace`` and that lowering as a model-local function body.
 """
 
@@ -73,6 +75,95 @@ def _map_dim(b: GraphBuilder, shape: Sym, i: int) -> Sym:
     return _cast(b, d, _F64)
 
 
+TABLE_LEVELS = 11  # block sizes 2^0..2^10: exact for bins (so maps) up to 2^11 - 1 = 2047 cells a side
+MAX_MAP_SIDE = 2 ** TABLE_LEVELS - 1
+
+
+def _i64(b: GraphBuilder, v) -> gs.Constant:
+    return b.const(v, _INT).tensor
+
+
+def _slice(b: GraphBuilder, t: Sym, axis: int, start: int, end: int) -> Sym:
+    return b.op("Slice", [t.tensor, _i64(b, [start]), _i64(b, [end]), _i64(b, [axis])], t.dtype)
+
+
+def _unsq(b: GraphBuilder, t: Sym, axes) -> Sym:
+    return b.op("Unsqueeze", [t.tensor, _i64(b, list(axes))], t.dtype)
+
+
+def _gather(b: GraphBuilder, data: Sym, idx: Sym, dtype=_INT) -> Sym:
+    return b.op("Gather", [data.tensor, idx.tensor], dtype, axis=0)
+
+
+def _block_tables(b: GraphBuilder, xz: Sym, S: Sym, H: Sym, W: Sym) -> tuple[Sym, Sym, Sym, Sym]:
+    """The sparse table as one [N, C] matrix: for every (a, b), the [S, H - 2^a + 1, W - 2^b + 1]
+    maxima of 2^a x 2^b blocks, channels last, stacked. Tables larger than the map are empty (no
+    memory). Returns (matrix, offsets [K*K] of each table's first row, rows [K], columns [K])."""
+    K = TABLE_LEVELS
+    t = b.op("Transpose", [xz.tensor], _F32, perm=[0, 2, 3, 1])  # [S, H, W, C]
+    C = b.op("Gather", [b.op("Shape", [xz.tensor], _INT).tensor, _i64(b, [1])], _INT, axis=0)
+    flat_shape = b.op("Concat", [_i64(b, [-1]), C.tensor], _INT, axis=0)
+    flats = []
+    rows = t
+    for a in range(K):
+        if a:
+            d = 1 << (a - 1)
+            rows = b.op("Max", [_slice(b, rows, 1, 0, -d).tensor, _slice(b, rows, 1, d, 2**62).tensor], _F32)
+        block = rows
+        for c in range(K):
+            if c:
+                d = 1 << (c - 1)
+                block = b.op("Max", [_slice(b, block, 2, 0, -d).tensor, _slice(b, block, 2, d, 2**62).tensor], _F32)
+            flats.append(b.op("Reshape", [block.tensor, flat_shape.tensor], _F32).tensor)
+    matrix = b.op("Concat", flats, _F32, axis=0)
+    pw = b.const([(1 << k) - 1 for k in range(K)], _INT)
+    zero = b.const(0, _INT)
+    hh = b.op("Max", [(H - pw).tensor, zero.tensor], _INT)  # [K] rows of table a
+    ww = b.op("Max", [(W - pw).tensor, zero.tensor], _INT)  # [K] columns of table b
+    sizes = S * _unsq(b, hh, [1]) * _unsq(b, ww, [0])  # [K, K]
+    flat = b.op("Reshape", [sizes.tensor, _i64(b, [-1])], _INT)
+    offsets = b.op("CumSum", [flat.tensor, b.const(0, _INT).tensor], _INT, exclusive=1)
+    return matrix, offsets, hh, ww
+
+
+def _log2_floor(b: GraphBuilder, length: Sym) -> Sym:
+    """floor(log2(v)) of positive int64 v, exactly: the number of k in 1..K-1 with v >= 2^k (a sum
+    of comparisons: ONNX Runtime's ReduceSum mis-shapes an empty input, and R may be 0)."""
+    total = None
+    for k in range(1, TABLE_LEVELS):
+        ge = b.op("GreaterOrEqual", [length.tensor, b.const(1 << k, _INT).tensor], np.bool_)
+        one = b.op("Cast", [ge.tensor], _INT, to=int(gs_dtype(_INT)))
+        total = one if total is None else total + one
+    return total
+
+
+def _table_grid(b: GraphBuilder, tables, s: Sym, cells: tuple[Sym, Sym, Sym, Sym], n: int) -> Sym:
+    """[R, C, n, n]: each adaptive bin of each window as the max of four sparse-table cells."""
+    from .. import bins as _bins
+    from .symbolic import OnnxOps
+
+    matrix, offsets, hh, ww = tables
+    left, top, right, bottom = cells  # [R, 1] int64, 1-based, clamped
+    ops = OnnxOps(b)
+    pw = b.const([1 << k for k in range(TABLE_LEVELS)], _INT)
+    axes = []
+    for lo, hi in ((top, bottom), (left, right)):
+        ab = _bins.axis_bins("adaptive", hi - lo + 1, n, ops=ops)  # [R, n]
+        start, end = ab.start + lo - 1, ab.end + lo - 1
+        k = _log2_floor(b, end - start)
+        axes.append((start, end - _gather(b, pw, k), k))
+    (ya, yb, ka), (xa, xb, kb) = axes
+    col = lambda v: _unsq(b, v, [2])  # noqa: E731  [R, n] -> [R, n, 1] (rows)
+    row = lambda v: _unsq(b, v, [1])  # noqa: E731  [R, n] -> [R, 1, n] (columns)
+    width = row(_gather(b, ww, kb))  # [R, 1, n]
+    table = col(ka) * TABLE_LEVELS + row(kb)  # [R, n, n]
+    base = _gather(b, offsets, table) + _unsq(b, s, [2]) * col(_gather(b, hh, ka)) * width
+    corners = [base + col(y) * width + row(x) for y in (ya, yb) for x in (xa, xb)]
+    got = [_gather(b, matrix, c, _F32).tensor for c in corners]  # [R, n, n, C] each
+    m = b.op("Max", got, _F32)
+    return b.op("Transpose", [m.tensor], _F32, perm=[0, 3, 1, 2])
+
+
 def build_window_pyramid(b: GraphBuilder, x: Sym, windows: Sym, levels, proj: WindowProjection) -> Sym:
     """[S, C, H, W] maps + [R, 5] windows -> [R, C * sum(n^2)] in x's dtype, standard ops only."""
     ops = _GraphOps(b)
@@ -82,21 +173,27 @@ def build_window_pyramid(b: GraphBuilder, x: Sym, windows: Sym, levels, proj: Wi
     idx, x0, y0, x1, y1 = (_column(b, w, i) for i in range(5))
     left, right = project_span(x0, x1, W, proj, ops)
     top, bottom = project_span(y0, y1, H, proj, ops)
-    corners = [idx] + [v - 1.0 for v in (left, top, right, bottom)]  # 0-based cells for MaxRoiPool
-    rois = _cast(b, b.op("Concat", [v.tensor for v in corners], _F64, axis=1), _F32)
-    x32 = _cast(b, x, _F32)  # MaxRoiPool's bin edges are exact in float32 arithmetic only
+    cells = tuple(_cast(b, v, _INT) for v in (left, top, right, bottom))
+    s = _cast(b, idx, _INT)
+    x32 = _cast(b, x, _F32)
     zero = b.const(0, _F32)
     xz = b.op("Where", [b.op("Greater", [x32.tensor, zero.tensor], np.bool_).tensor, x32.tensor, zero.tensor], _F32)
+    Hi, Wi = _cast(b, H, _INT), _cast(b, W, _INT)
+    Si = b.op("Gather", [shape.tensor, b.const(0, _INT).tensor], _INT, axis=0)
+    tables = _block_tables(b, xz, Si, Hi, Wi)
     grids: dict[int, Sym] = {}
     src = level_sources(levels)
     for n in sorted(set(levels), reverse=True):  # finest first; coarser levels pool its grid
         if src[n] == n:
-            grids[n] = b.op("MaxRoiPool", [xz.tensor, rois.tensor], _F32, pooled_shape=[n, n], spatial_scale=1.0)
+            grids[n] = _table_grid(b, tables, s, cells, n)
         else:
             k = src[n] // n
             grids[n] = b.op("MaxPool", [grids[src[n]].tensor], _F32, kernel_shape=[k, k], strides=[k, k])
     flat = [b.op("Flatten", [grids[n].tensor], _F32, axis=1).tensor for n in levels]
     y = b.op("Concat", flat, _F32, axis=1)
+    # Maps beyond the table's reach would pool wrongly: the whole output is NaN there instead.
+    fits = b.op("And", [(Hi <= MAX_MAP_SIDE).tensor, (Wi <= MAX_MAP_SIDE).tensor], np.bool_)
+    y = b.op("Where", [fits.tensor, y.tensor, b.const(np.nan, _F32).tensor], _F32)
     return _cast(b, y, x.dtype)
 
 
