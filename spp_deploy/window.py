@@ -122,9 +122,9 @@ def range_max(x: torch.Tensor, q: np.ndarray) -> torch.Tensor:
     # Two buffers reused for the four gathers: fresh 70 MB tensors per gather cost more in page
     # faults than the gather itself.
     out, tmp = x.new_empty((q.shape[0], C)), x.new_empty((q.shape[0], C))
-    torch.index_select(table, 0, torch.from_numpy(corners[0]), out=out)
+    torch.index_select(table, 0, torch.from_numpy(corners[0]).to(x.device), out=out)
     for c in corners[1:]:
-        torch.index_select(table, 0, torch.from_numpy(c), out=tmp)
+        torch.index_select(table, 0, torch.from_numpy(c).to(x.device), out=tmp)
         torch.maximum(out, tmp, out=out)
     return out
 

@@ -157,3 +157,14 @@ def test_each_degenerate_case_by_name():
     assert cells["x2 < x1"][1] == cells["x2 < x1"][3]
     one = WindowSpatialPyramidPool()(torch.from_numpy(x), torch.from_numpy(win[:1]))
     assert torch.equal(one, torch.from_numpy(out[:1]))  # R = 1 is row 0 of the batch
+
+
+def test_adaptive_bins_span_at_most_ceil_plus_one():
+    """The exported sparse table keeps blocks up to ceil(H / n) + 1 cells (export/window.py):
+    no adaptive bin of a window of h <= H cells is longer."""
+    from spp_deploy import bins
+
+    h = np.arange(1, 3000)[:, None]
+    for n in EXACT_LEVELS:
+        ab = bins.axis_bins("adaptive", h, n)
+        assert ((ab.end - ab.start) <= -(-h // n) + 1).all()

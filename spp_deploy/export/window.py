@@ -9,7 +9,8 @@ sparse table of 2^a x 2^b block maxima (one Gather per corner over all bins), an
 divides a finer one is a k x k ``MaxPool`` of that level's grid (its bins are exact unions of the
 finer bins). ``MaxRoiPool(spatial_scale=1)`` on the integer windows would also be exact
 (``docs/window-spp.md`` section 4) but is a scalar single-threaded kernel in ONNX Runtime, 4-5x
-slower here. The table covers bins up to ``MAX_MAP_SIDE`` cells: larger maps give NaN.
+slower here. The table covers maps up to ``MAX_MAP_SIDE`` cells a side; on larger maps ONNX
+Runtime stops with an out-of-range Gather index rather than pool wrongly.
 Plugin mode keeps one ``spp_deploy.WindowSpatialPyramidPool`` node with ``plugin_version``/``plugin_namespace`` and that lowering as a model-local function body.
 """
 
@@ -95,31 +96,47 @@ def _gather(b: GraphBuilder, data: Sym, idx: Sym, dtype=_INT) -> Sym:
     return b.op("Gather", [data.tensor, idx.tensor], dtype, axis=0)
 
 
-def _block_tables(b: GraphBuilder, xz: Sym, S: Sym, H: Sym, W: Sym) -> tuple[Sym, Sym, Sym, Sym]:
+def _keep_upto(b: GraphBuilder, t: Sym, axis: int, needed: Sym) -> Sym:
+    """t itself where ``needed`` (a bool scalar), else t emptied along ``axis`` (a free Slice)."""
+    end = b.op("Where", [needed.tensor, _i64(b, [2**62]), _i64(b, [0])], _INT)
+    return b.op("Slice", [t.tensor, _i64(b, [0]), end.tensor, _i64(b, [axis])], t.dtype)
+
+
+def _block_tables(b: GraphBuilder, xz: Sym, S: Sym, H: Sym, W: Sym, finest: int) -> tuple[Sym, Sym, Sym, Sym]:
     """The sparse table as one [N, C] matrix: for every (a, b), the [S, H - 2^a + 1, W - 2^b + 1]
-    maxima of 2^a x 2^b blocks, channels last, stacked. Tables larger than the map are empty (no
-    memory). Returns (matrix, offsets [K*K] of each table's first row, rows [K], columns [K])."""
+    maxima of 2^a x 2^b blocks, channels last, stacked. Only blocks no longer than a bin of the
+    coarsest scanned level can be (ceil(H / finest) + 1 rows) are kept; the others are empty (no
+    work, no memory). Returns (matrix, offsets [K*K] of each table's first row, rows [K],
+    columns [K])."""
     K = TABLE_LEVELS
     t = b.op("Transpose", [xz.tensor], _F32, perm=[0, 2, 3, 1])  # [S, H, W, C]
     C = b.op("Gather", [b.op("Shape", [xz.tensor], _INT).tensor, _i64(b, [1])], _INT, axis=0)
     flat_shape = b.op("Concat", [_i64(b, [-1]), C.tensor], _INT, axis=0)
+    # an adaptive bin of a window of h <= H cells at level n spans at most ceil(h / n) + 1 cells
+    longest_h = b.op("Div", [(H + (finest - 1)).tensor, _i64(b, finest)], _INT) + 1
+    longest_w = b.op("Div", [(W + (finest - 1)).tensor, _i64(b, finest)], _INT) + 1
     flats = []
     rows = t
     for a in range(K):
         if a:
             d = 1 << (a - 1)
             rows = b.op("Max", [_slice(b, rows, 1, 0, -d).tensor, _slice(b, rows, 1, d, 2**62).tensor], _F32)
+            rows = _keep_upto(b, rows, 1, longest_h >= (1 << a))
         block = rows
         for c in range(K):
             if c:
                 d = 1 << (c - 1)
                 block = b.op("Max", [_slice(b, block, 2, 0, -d).tensor, _slice(b, block, 2, d, 2**62).tensor], _F32)
+                block = _keep_upto(b, block, 2, longest_w >= (1 << c))
             flats.append(b.op("Reshape", [block.tensor, flat_shape.tensor], _F32).tensor)
     matrix = b.op("Concat", flats, _F32, axis=0)
-    pw = b.const([(1 << k) - 1 for k in range(K)], _INT)
+    pw = b.const([1 << k for k in range(K)], _INT)
     zero = b.const(0, _INT)
-    hh = b.op("Max", [(H - pw).tensor, zero.tensor], _INT)  # [K] rows of table a
-    ww = b.op("Max", [(W - pw).tensor, zero.tensor], _INT)  # [K] columns of table b
+    # [K] rows of table a and columns of table b; 0 for the emptied ones
+    hh = b.op("Where", [(longest_h >= pw).tensor, b.op("Max", [(H - pw + 1).tensor, zero.tensor], _INT).tensor,
+                        zero.tensor], _INT)
+    ww = b.op("Where", [(longest_w >= pw).tensor, b.op("Max", [(W - pw + 1).tensor, zero.tensor], _INT).tensor,
+                        zero.tensor], _INT)
     sizes = S * _unsq(b, hh, [1]) * _unsq(b, ww, [0])  # [K, K]
     flat = b.op("Reshape", [sizes.tensor, _i64(b, [-1])], _INT)
     offsets = b.op("CumSum", [flat.tensor, b.const(0, _INT).tensor], _INT, exclusive=1)
@@ -137,7 +154,8 @@ def _log2_floor(b: GraphBuilder, length: Sym) -> Sym:
     return total
 
 
-def _table_grid(b: GraphBuilder, tables, s: Sym, cells: tuple[Sym, Sym, Sym, Sym], n: int) -> Sym:
+def _table_grid(b: GraphBuilder, tables, s: Sym, cells: tuple[Sym, Sym, Sym, Sym], n: int,
+                guard: Sym | None = None) -> Sym:
     """[R, C, n, n]: each adaptive bin of each window as the max of four sparse-table cells."""
     from .. import bins as _bins
     from .symbolic import OnnxOps
@@ -159,6 +177,8 @@ def _table_grid(b: GraphBuilder, tables, s: Sym, cells: tuple[Sym, Sym, Sym, Sym
     table = col(ka) * TABLE_LEVELS + row(kb)  # [R, n, n]
     base = _gather(b, offsets, table) + _unsq(b, s, [2]) * col(_gather(b, hh, ka)) * width
     corners = [base + col(y) * width + row(x) for y in (ya, yb) for x in (xa, xb)]
+    if guard is not None:  # maps beyond the table's reach: indices out of range, so Gather fails
+        corners = [b.op("Where", [guard.tensor, c.tensor, _i64(b, -(2**62))], _INT) for c in corners]
     got = [_gather(b, matrix, c, _F32).tensor for c in corners]  # [R, n, n, C] each
     m = b.op("Max", got, _F32)
     return b.op("Transpose", [m.tensor], _F32, perm=[0, 3, 1, 2])
@@ -180,20 +200,18 @@ def build_window_pyramid(b: GraphBuilder, x: Sym, windows: Sym, levels, proj: Wi
     xz = b.op("Where", [b.op("Greater", [x32.tensor, zero.tensor], np.bool_).tensor, x32.tensor, zero.tensor], _F32)
     Hi, Wi = _cast(b, H, _INT), _cast(b, W, _INT)
     Si = b.op("Gather", [shape.tensor, b.const(0, _INT).tensor], _INT, axis=0)
-    tables = _block_tables(b, xz, Si, Hi, Wi)
-    grids: dict[int, Sym] = {}
+    fits = b.op("And", [(Hi <= MAX_MAP_SIDE).tensor, (Wi <= MAX_MAP_SIDE).tensor], np.bool_)
     src = level_sources(levels)
+    tables = _block_tables(b, xz, Si, Hi, Wi, min(n for n in levels if src[n] == n))
+    grids: dict[int, Sym] = {}
     for n in sorted(set(levels), reverse=True):  # finest first; coarser levels pool its grid
         if src[n] == n:
-            grids[n] = _table_grid(b, tables, s, cells, n)
+            grids[n] = _table_grid(b, tables, s, cells, n, fits)
         else:
             k = src[n] // n
             grids[n] = b.op("MaxPool", [grids[src[n]].tensor], _F32, kernel_shape=[k, k], strides=[k, k])
     flat = [b.op("Flatten", [grids[n].tensor], _F32, axis=1).tensor for n in levels]
     y = b.op("Concat", flat, _F32, axis=1)
-    # Maps beyond the table's reach would pool wrongly: the whole output is NaN there instead.
-    fits = b.op("And", [(Hi <= MAX_MAP_SIDE).tensor, (Wi <= MAX_MAP_SIDE).tensor], np.bool_)
-    y = b.op("Where", [fits.tensor, y.tensor, b.const(np.nan, _F32).tensor], _F32)
     return _cast(b, y, x.dtype)
 
 
