@@ -59,8 +59,8 @@ def run(args) -> int:
           f"features {'x'.join(map(str, feats.shape))} ({feats.dtype}); trunk {timings.get('trunk', 0):.3f}s, "
           f"windows + fc {timings.get('head', 0):.3f}s")
     if backend == "trt" and not args.head_engine:
-        print("  (head ran in ONNX Runtime CPU: TensorRT cannot parse MaxRoiPool; a window-SPP plugin engine "
-              "goes in --head-engine)")
+        print("  (head ran in ONNX Runtime CPU: TensorRT has no float64 for the exact projection; an engine "
+              "built with a window-SPP plugin goes in --head-engine)")
     if out is not None:
         from ..fileio import atomic_write
 
