@@ -161,3 +161,18 @@ def test_zoo_lists_the_detector_and_weights_load(cli, tmp_path):
                        "--scales", "100", "-o", tmp_path / "f.npy")
     assert code == 0, err
     assert np.array_equal(np.load(tmp_path / "f.npy"), detect(img, boxes, other, (100,)))
+
+
+def test_export_detector_refusals_are_one_line(cli, tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "head.onnx").write_text("keep me")
+    for argv, message in [
+        (["--model", "zoo:sppnet-zf5", "-o", tmp_path / "x"], "is not a detector"),
+        (["--model", "zoo:sppnet-zf5-det", "--model-kwargs", '{"hidden": 8}', "-o", tmp_path / "d"],
+         "head.onnx already exists (use --force"),
+    ]:
+        code, _, err = cli("export-detector", *argv)
+        assert code != 0 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x").exists() and (tmp_path / "d" / "head.onnx").read_text() == "keep me"
+    code, _, err = cli("detect", "--onnx", tmp_path / "d", "--image", tmp_path / "none.npy", "--windows", "b.csv")
+    assert code != 0 and "image file not found" in err
