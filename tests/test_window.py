@@ -15,7 +15,7 @@ from spp_deploy.projection import ZF5, ZF5_LAYERS, WindowProjection
 from spp_deploy.window import EXACT_LEVELS, WindowSpatialPyramidPool, project_windows
 
 SEEDS = st.integers(0, 2**32 - 1)
-LEVEL_SETS = [(1, 2, 3, 6), (6, 3, 2, 1), (1,), (4, 2, 1), (3,), (16, 8, 4), (2, 6)]
+LEVEL_SETS = [(1, 2, 3, 6), (6, 3, 2, 1), (1,), (4, 2, 1), (3,), (16, 8, 4), (2, 6), (2, 1, 2)]
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
