@@ -113,10 +113,14 @@ def zoo_names() -> list[str]:
 def get_entry(name: str) -> ZooEntry:
     from .errors import UserError
 
+    if name in DETECTORS:
+        raise UserError(f"zoo:{name} is a detector (image + windows): export it with `spp-deploy export-detector`, "
+                        "run it with `spp-deploy detect`")
     try:
         return ZOO[name]
     except KeyError:
-        raise UserError(f"unknown zoo model {name!r} (known: {', '.join(zoo_names())})") from None
+        known = ", ".join(zoo_names() + sorted(DETECTORS))
+        raise UserError(f"unknown zoo model {name!r} (known: {known})") from None
 
 
 def create(name: str, seed: int = 0, **kwargs) -> nn.Module:

@@ -199,3 +199,9 @@ def test_tensorrt_backend_runs_the_trunk_engine_and_the_head_in_onnx_runtime(mod
     assert made == [("trt", "trunk.engine", None), ("ort-cpu", None, exported / "head.onnx")]
     ref = detect(img, boxes, model, (100, 200))
     assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def test_single_input_commands_point_a_detector_to_export_detector(cli, tmp_path):
+    code, _, err = cli("export", "--model", "zoo:sppnet-zf5-det", "-o", tmp_path / "m.onnx")
+    assert code != 0 and "is a detector" in err and "export-detector" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.onnx").exists()
