@@ -114,8 +114,8 @@ def get_entry(name: str) -> ZooEntry:
     from .errors import UserError
 
     if name in DETECTORS:
-        raise UserError(f"zoo:{name} is a detector (image + windows): export it with `spp-deploy export-detector`, "
-                        "run it with `spp-deploy detect`")
+        raise UserError(f"zoo:{name} is a detector (image + windows): export it with "
+                        "`spp-deploy export-detector`, run it with `spp-deploy detect`")
     try:
         return ZOO[name]
     except KeyError:
