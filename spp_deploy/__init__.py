@@ -12,9 +12,11 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["SpatialPyramidPool", "export_onnx", "RULES", "MODES", "ORDERS", "__version__"]
+__all__ = ["SpatialPyramidPool", "export_onnx", "WindowSpatialPyramidPool", "WindowProjection", "detect", "RULES",
+           "MODES", "ORDERS", "__version__"]
 
-_LAZY = {"SpatialPyramidPool": "op", "export_onnx": "deploy", "RULES": "bins", "MODES": "bins", "ORDERS": "bins"}
+_LAZY = {"SpatialPyramidPool": "op", "export_onnx": "deploy", "RULES": "bins", "MODES": "bins", "ORDERS": "bins",
+         "WindowSpatialPyramidPool": "window", "WindowProjection": "projection", "detect": "detection.pipeline"}
 
 
 def __getattr__(name: str):

@@ -20,6 +20,11 @@ SPP_DOMAIN = "spp_deploy"
 SPP_OP = "SpatialPyramidPool"  # the canonical pyramid; also the TensorRT plugin's name
 TAB_OP = "TabulatedPyramidPool"  # a probed layer's tables (spp_deploy.tabulated): always lowered inline
 
+# SPP-net detection pooling (maps + windows -> per-window pyramid): spp_deploy.export.window
+WINDOW_OP = "WindowSpatialPyramidPool"
+WINDOW_PLUGIN_VERSION = "1"
+WINDOW_PLUGIN_NAMESPACE = ""
+
 PLUGIN_NAME = SPP_OP
 PLUGIN_VERSION = "1"
 PLUGIN_NAMESPACE = ""

@@ -14,14 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import numpy as np
+
 import onnx
 import torch
 
 from . import export as _export
 from .constants import DEFAULT_OPSET, DYNAMIC_AXES, PRECISION_TOLERANCES
-from .errors import ParityError, UserError
+from .errors import ParityError, UserError, first_line
 from .fileio import atomic_write, check_output
+from .export.window_export import (MAPS_NAME, OUTPUT_NAME, PARITY_CASES, WINDOWS_NAME, parity_windows,
+                                   to_onnx_window_model)
 from .runtime.compare import check_export_parity, source_error
+from .runtime.ort_runner import OrtRunner
 
 
 def save_onnx(proto: onnx.ModelProto, path: Path, verify: Callable[[Path], None] | None = None) -> None:
@@ -105,6 +110,78 @@ def export_onnx(
             if why is None:
                 raise
             raise why from e
+
+    save_onnx(proto, Path(path), verify)
+    return result
+
+
+# ---- window pyramids (SPP-net detection heads): two inputs, maps and windows ----
+
+@dataclass
+class WindowParity:
+    shape: tuple[int, int, int, int]  # S, H, W, R
+    max_abs_diff: float
+    bit_identical: bool
+
+
+@dataclass
+class WindowExportResult:
+    path: Path
+    parity: list[WindowParity] = field(default_factory=list)
+
+
+def check_window_parity(model: torch.nn.Module, onnx_path: str | os.PathLike, channels: int, stride: float,
+                        cases: Sequence[tuple[int, int, int, int]] = PARITY_CASES, rtol: float = 1e-5,
+                        seed: int = 0, exact: bool = False) -> list[WindowParity]:
+    """ONNX Runtime CPU vs the eager module; ``ParityError`` naming the first mismatching case.
+    ``exact``: demand bit-identical output (a bare window pyramid); otherwise within ``rtol`` of
+    the reference's largest magnitude (layers after the pyramid may sum in another order)."""
+    rng = np.random.default_rng(seed)
+    reports = []
+    with OrtRunner(onnx_path, "cpu") as runner:
+        specs = runner.input_specs()
+        w_dtype = np.float64 if specs[WINDOWS_NAME][0] == "tensor(double)" else np.float32
+        for S, H, W, R in cases:
+            # post-ReLU maps (what the pyramid sees in a detector) with some exact zeros
+            x = np.maximum(rng.standard_normal((S, channels, H, W), dtype=np.float32), 0)
+            win = parity_windows(rng, R, S, H, W, stride).astype(w_dtype)
+            with torch.no_grad():
+                ref = model(torch.from_numpy(x), torch.from_numpy(win)).numpy()
+            try:
+                got = runner.infer({MAPS_NAME: x, WINDOWS_NAME: win})[OUTPUT_NAME]
+            except UserError:
+                raise
+            except Exception as e:
+                raise ParityError(f"ONNX Runtime failed at maps {S}x{channels}x{H}x{W}, {R} windows: "
+                                  f"{first_line(e)}") from None
+            if got.shape != ref.shape:
+                raise ParityError(f"parity: output shape {got.shape} != PyTorch {ref.shape} "
+                                  f"(maps {S}x{channels}x{H}x{W}, {R} windows)")
+            diff = float(np.abs(got.astype(np.float64) - ref).max()) if ref.size else 0.0
+            same = bool(np.array_equal(got, ref))
+            scale = float(np.abs(ref).max()) if ref.size else 0.0
+            if (exact and not same) or diff > rtol * max(scale, 1e-30):
+                raise ParityError(f"parity: ONNX Runtime differs from PyTorch by {diff:.3g} at maps "
+                                  f"{S}x{channels}x{H}x{W} with {R} windows")
+            reports.append(WindowParity((S, H, W, R), diff, same))
+    return reports
+
+
+def export_window_model(model: torch.nn.Module, path: str | os.PathLike, *, channels: int, stride: float,
+                        opset: int = DEFAULT_OPSET, spp_impl: str = "standard", check_parity: bool = True,
+                        exact: bool = False, cases: Sequence[tuple[int, int, int, int]] = PARITY_CASES
+                        ) -> WindowExportResult:
+    """Export ``model(maps, windows)`` to ``path``; the parity check runs on the temporary file
+    and nothing is written when it fails."""
+    g = torch.Generator().manual_seed(0)
+    example = (torch.rand(2, channels, 13, 17, generator=g),
+               torch.from_numpy(parity_windows(np.random.default_rng(0), 8, 2, 13, 17, stride)))
+    proto = to_onnx_window_model(model, example, opset, spp_impl)
+    result = WindowExportResult(Path(path))
+
+    def verify(tmp: Path) -> None:
+        if check_parity:
+            result.parity = check_window_parity(model, tmp, channels, stride, cases, exact=exact)
 
     save_onnx(proto, Path(path), verify)
     return result
