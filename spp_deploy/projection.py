@@ -1,6 +1,6 @@
 """Window projection: image-pixel boxes -> conv-map cells, as SPP-net's released code computes it.
 
-The rule (``docs/window-spp.md`` section 2) is written once, in ``project_span``, as
+The rule (``docs/window-spp.md``, "Projection") is written once, in ``project_span``, as
 arithmetic on an *ops backend*: the eager op runs it on float64 torch tensors
 (``TORCH_OPS``), the ONNX export on symbolic graph tensors (``spp_deploy.export.window``).
 """

@@ -2,7 +2,7 @@
 
 Each proposal window is projected onto the conv map (``spp_deploy.projection``) and pooled into
 an n x n grid per level with the ``adaptive`` bin rule of ``spp_deploy.bins`` applied to the
-window (``docs/window-spp.md`` section 3), max with a zero-initialised accumulator.
+window (``docs/window-spp.md``, "Bins and reduction"), max with a zero-initialised accumulator.
 
 The eager op answers bins with a 2-D sparse table (range-maximum query): for each power-of-two
 block size (2^a rows, 2^b columns) it keeps the map of block maxima and reads each bin as the max

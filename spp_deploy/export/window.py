@@ -8,7 +8,7 @@ starts at 0). As in the eager op, each bin of the finest level is the max of fou
 sparse table of 2^a x 2^b block maxima (one Gather per corner over all bins), and a level that
 divides a finer one is a k x k ``MaxPool`` of that level's grid (its bins are exact unions of the
 finer bins). ``MaxRoiPool(spatial_scale=1)`` on the integer windows would also be exact
-(``docs/window-spp.md`` section 4) but ONNX Runtime's kernel is scalar and single-threaded: 0.6-0.9 s
+(``docs/window-spp.md``, "Not RoIPool") but ONNX Runtime's kernel is scalar and single-threaded: 0.6-0.9 s
 against 0.1-0.2 s for 2,000 windows on a 42 x 56 x 256 map (benchmarks/RESULTS.md (f)). The table
 covers maps up to ``MAX_MAP_SIDE`` cells a side; on larger maps ONNX Runtime stops with an
 out-of-range Gather index rather than pool wrongly. Plugin mode keeps one
