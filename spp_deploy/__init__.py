@@ -11,9 +11,11 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["SpatialPyramidPool", "RULES", "MODES", "ORDERS", "__version__"]
+__all__ = ["SpatialPyramidPool", "WindowSpatialPyramidPool", "WindowProjection", "detect", "RULES", "MODES",
+           "ORDERS", "__version__"]
 
-_LAZY = {"SpatialPyramidPool": "op", "RULES": "bins", "MODES": "bins", "ORDERS": "bins"}
+_LAZY = {"SpatialPyramidPool": "op", "RULES": "bins", "MODES": "bins", "ORDERS": "bins",
+         "WindowSpatialPyramidPool": "window", "WindowProjection": "projection", "detect": "detection.pipeline"}
 
 
 def __getattr__(name: str):

@@ -81,6 +81,31 @@ ZOO: dict[str, ZooEntry] = {
 }
 
 
+@dataclass(frozen=True)
+class DetectorEntry:
+    """A two-input detection model (image + windows): exported as trunk + head
+    (``spp-deploy export-detector``), run with ``spp-deploy detect``."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    source: str
+
+
+def _zf5_detector(hidden: int = 4096) -> nn.Module:
+    from .detection.model import SppNetZF5Detector
+
+    return SppNetZF5Detector(hidden=hidden)
+
+
+DETECTORS: dict[str, DetectorEntry] = {
+    e.name: e
+    for e in [
+        DetectorEntry("sppnet-zf5-det", _zf5_detector,
+                      "SPP-net detection, ZF-5 trunk + window SPP {1,2,3,6} + fc6/fc7 (hidden=4096)"),
+    ]
+}
+
+
 def zoo_names() -> list[str]:
     return sorted(ZOO)
 
@@ -95,7 +120,7 @@ def get_entry(name: str) -> ZooEntry:
 
 
 def create(name: str, seed: int = 0, **kwargs) -> nn.Module:
-    """A zoo model with deterministic random weights (``seed``)."""
-    entry = get_entry(name)
+    """A zoo model (or detector) with deterministic random weights (``seed``)."""
+    entry = DETECTORS.get(name) or get_entry(name)
     torch.manual_seed(seed)
     return entry.factory(**kwargs).eval()

@@ -131,6 +131,7 @@ FIXTURES = {
     "mypkg/models.py": lambda p: p.write_text(MODELS),
     "ckpt.pt": _write_ckpt,  # a state dict of build_net(classes=10)
     "image.jpg": _write_image,
+    "boxes.csv": lambda p: p.write_text("x1,y1,x2,y2\n1,1,128,96\n20,10,70,60\n50,40,58,47\n"),  # detect proposals
 }
 
 

@@ -16,6 +16,10 @@ SPP_OP = "SpatialPyramidPool"
 TAB_OP = "TabulatedPyramidPool"  # a probed layer's tables (spp_deploy.tabulated), always lowered inline
 PLUGIN_VERSION = "1"
 PLUGIN_NAMESPACE = ""
+# SPP-net detection pooling (maps + windows -> per-window pyramid): spp_deploy.export.window
+WINDOW_OP = "WindowSpatialPyramidPool"
+WINDOW_PLUGIN_VERSION = "1"
+WINDOW_PLUGIN_NAMESPACE = ""
 
 
 def node_config(node: gs.Node) -> SppConfig:

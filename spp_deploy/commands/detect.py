@@ -1,0 +1,92 @@
+"""``spp-deploy detect``: SPP-net detection features (fc7 per window) for one image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..constants import BACKENDS
+from .args import _nonempty, add_force_arg, add_model_args, add_model_file_args, add_output_arg, value_type
+from .common import output_path, require_backends
+
+DETECT_BACKENDS = ("torch", "ort-cpu", "ort-cuda", "ort-trt", "trt")
+
+
+def _scales(text: str) -> list[int]:
+    try:
+        vals = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise UserError(f"bad scales {text!r}: expected comma-separated integers, e.g. 688 or "
+                        "480,576,688,874,1200") from None
+    if any(v < 1 for v in vals) or len(set(vals)) != len(vals):
+        raise UserError(f"bad scales {text!r}: distinct integers >= 1 expected")
+    return vals
+
+
+def run(args) -> int:
+    from ..detection.boxes import load_boxes
+    from ..detection.pipeline import RunnerStages, TorchStages, detect, load_image
+
+    backend = args.backend or ("trt" if args.engine else "ort-cpu" if args.onnx else "torch")
+    if backend not in DETECT_BACKENDS:
+        raise UserError(f"detect runs on {', '.join(DETECT_BACKENDS)}, not {backend}")
+    if backend == "torch" and not args.model:
+        raise UserError("backend torch needs --model")
+    if backend != "torch" and not args.onnx:
+        raise UserError(f"backend {backend} needs --onnx DIR (written by export-detector)")
+    if backend == "trt" and not args.engine:
+        raise UserError("backend trt needs --engine (the trunk's engine, built from DIR/trunk.onnx)")
+    out = output_path(args, args.output, "output")
+    image = load_image(args.image)
+    boxes = load_boxes(args.windows)
+    require_backends([backend])
+    if backend == "torch":
+        from .common import load_model_from_args
+
+        stages = TorchStages(load_model_from_args(args))
+    else:
+        for flag, path in (("--engine", args.engine), ("--head-engine", args.head_engine)):
+            if path and not Path(path).is_file():
+                raise UserError(f"{flag} file not found: {path}")
+        stages = RunnerStages(args.onnx, backend, engine=args.engine, head_engine=args.head_engine, plugin=args.plugin)
+    timings: dict = {}
+    with stages:
+        feats = detect(image, boxes, stages, args.scales, timings=timings)
+    H, W = image.shape[:2]
+    print(f"{backend}: image {H}x{W}, {len(boxes)} windows, scales {','.join(map(str, args.scales))} -> "
+          f"features {'x'.join(map(str, feats.shape))} ({feats.dtype}); trunk {timings.get('trunk', 0):.3f}s, "
+          f"windows + fc {timings.get('head', 0):.3f}s")
+    if backend == "trt" and not args.head_engine:
+        print("  (head ran in ONNX Runtime CPU: TensorRT cannot parse MaxRoiPool; a window-SPP plugin engine "
+              "goes in --head-engine)")
+    if out is not None:
+        from ..fileio import atomic_write
+
+        def save(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.save(f, feats)
+
+        atomic_write(out, save)
+        print(f"wrote {out}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("detect", help="SPP-net detection features (fc7 per window) for one image")
+    add_model_args(p, required=False)
+    add_model_file_args(p, onnx_help="directory written by export-detector (ort-* backends; trt: the head)",
+                        engine_help="TensorRT engine of the trunk (backend trt)")
+    p.add_argument("--head-engine", type=value_type(_nonempty, "path"),
+                   help="TensorRT engine of the head (needs a window SPP plugin; default: the head runs in "
+                        "ONNX Runtime CPU)")
+    p.add_argument("--backend", choices=BACKENDS, help=f"one of {', '.join(DETECT_BACKENDS)}; default: trt with "
+                                                       "--engine, else ort-cpu with --onnx, else torch")
+    p.add_argument("--image", required=True, help="image file (needs Pillow) or an H x W x 3 RGB .npy array (0..255)")
+    p.add_argument("--windows", required=True, help="boxes x1,y1,x2,y2 (1-based inclusive pixels): .csv, .json or .npy")
+    p.add_argument("--scales", type=value_type(_scales, "scales"), default=[688],
+                   help="shorter-side scales, comma separated (default 688; five-scale: 480,576,688,874,1200)")
+    add_output_arg(p, "write the features [R, D] to this .npy file")
+    add_force_arg(p)
+    p.set_defaults(func=run)

@@ -1,0 +1,21 @@
+"""SPP-net detection: conv trunk once per image and scale, window SPP per proposal, fc6/fc7.
+
+``detect`` is the whole pipeline (``pipeline``); ``SppNetZF5Detector`` the zoo model (``model``);
+``export_detector`` writes trunk + head ONNX (``export``); ``load_boxes`` reads proposal files.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["detect", "SppNetZF5Detector", "WindowHead", "export_detector", "load_boxes", "choose_scales"]
+_LAZY = {"detect": "pipeline", "SppNetZF5Detector": "model", "WindowHead": "model", "export_detector": "export",
+         "load_boxes": "boxes", "choose_scales": "scales"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

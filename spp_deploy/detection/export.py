@@ -1,0 +1,91 @@
+"""Export a detector as two ONNX files, trunk + head, plus ``detector.json``.
+
+Why two files: the trunk runs once per scale on differently sized images (five scales in
+multi-scale mode), the head once per scale on that scale's windows; one file would fix one scale.
+The trunk is a plain conv net (any runtime, TensorRT included); the head holds the window pyramid
+(standard ops, or the plugin node) and fc6/fc7.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ..constants import DEFAULT_OPSET
+from ..errors import UserError
+
+TRUNK_FILE, HEAD_FILE, META_FILE = "trunk.onnx", "head.onnx", "detector.json"
+
+
+def detector_meta(model: torch.nn.Module) -> dict:
+    head = model.head
+    p = head.spp.projection
+    return {"trunk": TRUNK_FILE, "head": HEAD_FILE, "area_constant": float(model.area_constant),
+            "channels": int(head.fc6.in_features // sum(n * n for n in head.spp.levels)),
+            "levels": list(head.spp.levels),
+            "projection": {"stride": p.stride, "offset0": p.offset0, "offset": p.offset},
+            "features": int(head.fc7.out_features)}
+
+
+def check_detector(model: torch.nn.Module) -> None:
+    for attr in ("trunk", "head", "area_constant"):
+        if not hasattr(model, attr):
+            raise UserError(f"{type(model).__name__} is not a detector (it needs .trunk, .head and .area_constant, "
+                            "like zoo:sppnet-zf5-det)")
+
+
+def export_detector(model: torch.nn.Module, out_dir: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
+                    spp_impl: str = "standard", check_parity: bool = True, force: bool = False,
+                    progress=None) -> dict:
+    """Write ``out_dir``/trunk.onnx, head.onnx and detector.json, each parity-checked in ONNX
+    Runtime; nothing lands in ``out_dir`` unless all three succeed. Returns the metadata."""
+    from ..export.onnx_export import export_onnx
+    from ..export.window_export import export_window_model
+
+    check_detector(model)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output {out} exists and is not a directory")
+    clash = [n for n in (TRUNK_FILE, HEAD_FILE, META_FILE) if (out / n).exists()]
+    if clash and not force:
+        raise UserError(f"{out / clash[0]} already exists (use --force to replace it)")
+    meta = detector_meta(model)
+    say = progress or (lambda _msg: None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+        t = Path(tmp)
+        say("trunk: exporting and checking parity")
+        export_onnx(model.trunk, torch.zeros(1, 3, 224, 224), t / TRUNK_FILE, opset=opset,
+                    check_parity=check_parity, sizes=[(1, 224, 224), (1, 97, 131), (2, 160, 64), (1, 350, 301)])
+        say("head: exporting and checking parity")
+        head = export_window_model(model.head, t / HEAD_FILE, channels=meta["channels"],
+                                   stride=meta["projection"]["stride"], opset=opset, spp_impl=spp_impl,
+                                   check_parity=check_parity)
+        (t / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+        out.mkdir(exist_ok=True)
+        for name in (TRUNK_FILE, HEAD_FILE, META_FILE):
+            shutil.move(str(t / name), str(out / name))
+    meta["head_parity"] = head.parity
+    return meta
+
+
+def load_meta(directory: str | os.PathLike) -> dict:
+    """detector.json of an exported detector directory, with one-line errors."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise UserError(f"--onnx for detect is the directory export-detector wrote; {d} is not a directory")
+    p = d / META_FILE
+    try:
+        meta = json.loads(p.read_text())
+        for key in ("trunk", "head", "area_constant"):
+            meta[key]
+    except FileNotFoundError:
+        raise UserError(f"{p} not found: export the detector with `spp-deploy export-detector`") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{p} is not a detector description: {e}") from None
+    return meta

@@ -1,0 +1,310 @@
+"""ONNX for the window pyramid (SPP-net detection pooling): the custom node the exporter emits,
+its standard-op lowering, and plugin mode.
+
+Standard lowering: the projection runs in-graph in float64 (``spp_deploy.projection.project_span``
+evaluated on graph tensors, so the formula is written once); the bins are ``spp_deploy.bins``'
+adaptive rule evaluated on the graph's integer windows; the map is zero-clamped (the original max
+starts at 0). As in the eager op, each bin of the finest level is the max of four cells of a
+sparse table of 2^a x 2^b block maxima (one Gather per corner over all bins), and a level that
+divides a finer one is a k x k ``MaxPool`` of that level's grid (its bins are exact unions of the
+finer bins). ``MaxRoiPool(spatial_scale=1)`` on the integer windows would also be exact
+(``docs/window-spp.md`` section 4) but is a scalar single-threaded kernel in ONNX Runtime, 4-5x
+slower here. The table covers bins up to ``MAX_MAP_SIDE`` cells: larger maps give NaN.
+Plugin mode keeps one ``spp_deploy.WindowSpatialPyramidPool`` node with ``plugin_version``/``plugin_namespace`` and that lowering as a model-local function body.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+
+from ..projection import WindowProjection, project_span
+from ..window import level_sources
+from .graph import SPP_DOMAIN, WINDOW_OP, WINDOW_PLUGIN_NAMESPACE, WINDOW_PLUGIN_VERSION
+from .symbolic import GraphBuilder, Sym, gs_dtype
+
+_F64 = np.float64
+_F32 = np.float32
+_INT = np.int64
+WINDOW_ATTRS = ("levels", "projection", "plugin_version", "plugin_namespace")
+
+
+class _GraphOps:
+    """``project_span``'s ops backend on float64 graph tensors."""
+
+    def __init__(self, b: GraphBuilder) -> None:
+        self.b = b
+
+    def _u(self, op: str, x: Sym) -> Sym:
+        return self.b.op(op, [x.tensor], _F64)
+
+    def floor(self, x: Sym) -> Sym:
+        return self._u("Floor", x)
+
+    def ceil(self, x: Sym) -> Sym:
+        return self._u("Ceil", x)
+
+    def trunc(self, x: Sym) -> Sym:  # ONNX has no Trunc: ceil below zero, floor above
+        return self.where(x < 0, self.ceil(x), self.floor(x))
+
+    def greater(self, a: Sym, c: Sym) -> Sym:
+        return self.b.op("Greater", [a.tensor, c.tensor], np.bool_)
+
+    def where(self, c: Sym, a: Sym, d: Sym) -> Sym:
+        return self.b.op("Where", [c.tensor, a.tensor, d.tensor], _F64)
+
+    def clamp(self, x: Sym, lo: float, hi: Sym) -> Sym:
+        low = self.b.op("Max", [x.tensor, self.b.const(lo, _F64).tensor], _F64)
+        return self.b.op("Min", [low.tensor, hi.tensor], _F64)
+
+
+def _cast(b: GraphBuilder, x: Sym, dtype) -> Sym:
+    if x.dtype == np.dtype(dtype):
+        return x
+    return b.op("Cast", [x.tensor], dtype, to=int(gs_dtype(dtype)))
+
+
+def _column(b: GraphBuilder, w: Sym, i: int) -> Sym:
+    ints = lambda v: b.const([v], _INT).tensor  # noqa: E731
+    return b.op("Slice", [w.tensor, ints(i), ints(i + 1), ints(1)], w.dtype)
+
+
+def _map_dim(b: GraphBuilder, shape: Sym, i: int) -> Sym:
+    d = b.op("Gather", [shape.tensor, b.const(i, _INT).tensor], _INT, axis=0)
+    return _cast(b, d, _F64)
+
+
+TABLE_LEVELS = 11  # block sizes 2^0..2^10: exact for bins (so maps) up to 2^11 - 1 = 2047 cells a side
+MAX_MAP_SIDE = 2 ** TABLE_LEVELS - 1
+
+
+def _i64(b: GraphBuilder, v) -> gs.Constant:
+    return b.const(v, _INT).tensor
+
+
+def _slice(b: GraphBuilder, t: Sym, axis: int, start: int, end: int) -> Sym:
+    return b.op("Slice", [t.tensor, _i64(b, [start]), _i64(b, [end]), _i64(b, [axis])], t.dtype)
+
+
+def _unsq(b: GraphBuilder, t: Sym, axes) -> Sym:
+    return b.op("Unsqueeze", [t.tensor, _i64(b, list(axes))], t.dtype)
+
+
+def _gather(b: GraphBuilder, data: Sym, idx: Sym, dtype=_INT) -> Sym:
+    return b.op("Gather", [data.tensor, idx.tensor], dtype, axis=0)
+
+
+def _block_tables(b: GraphBuilder, xz: Sym, S: Sym, H: Sym, W: Sym) -> tuple[Sym, Sym, Sym, Sym]:
+    """The sparse table as one [N, C] matrix: for every (a, b), the [S, H - 2^a + 1, W - 2^b + 1]
+    maxima of 2^a x 2^b blocks, channels last, stacked. Tables larger than the map are empty (no
+    memory). Returns (matrix, offsets [K*K] of each table's first row, rows [K], columns [K])."""
+    K = TABLE_LEVELS
+    t = b.op("Transpose", [xz.tensor], _F32, perm=[0, 2, 3, 1])  # [S, H, W, C]
+    C = b.op("Gather", [b.op("Shape", [xz.tensor], _INT).tensor, _i64(b, [1])], _INT, axis=0)
+    flat_shape = b.op("Concat", [_i64(b, [-1]), C.tensor], _INT, axis=0)
+    flats = []
+    rows = t
+    for a in range(K):
+        if a:
+            d = 1 << (a - 1)
+            rows = b.op("Max", [_slice(b, rows, 1, 0, -d).tensor, _slice(b, rows, 1, d, 2**62).tensor], _F32)
+        block = rows
+        for c in range(K):
+            if c:
+                d = 1 << (c - 1)
+                block = b.op("Max", [_slice(b, block, 2, 0, -d).tensor, _slice(b, block, 2, d, 2**62).tensor], _F32)
+            flats.append(b.op("Reshape", [block.tensor, flat_shape.tensor], _F32).tensor)
+    matrix = b.op("Concat", flats, _F32, axis=0)
+    pw = b.const([(1 << k) - 1 for k in range(K)], _INT)
+    zero = b.const(0, _INT)
+    hh = b.op("Max", [(H - pw).tensor, zero.tensor], _INT)  # [K] rows of table a
+    ww = b.op("Max", [(W - pw).tensor, zero.tensor], _INT)  # [K] columns of table b
+    sizes = S * _unsq(b, hh, [1]) * _unsq(b, ww, [0])  # [K, K]
+    flat = b.op("Reshape", [sizes.tensor, _i64(b, [-1])], _INT)
+    offsets = b.op("CumSum", [flat.tensor, b.const(0, _INT).tensor], _INT, exclusive=1)
+    return matrix, offsets, hh, ww
+
+
+def _log2_floor(b: GraphBuilder, length: Sym) -> Sym:
+    """floor(log2(v)) of positive int64 v, exactly: the number of k in 1..K-1 with v >= 2^k (a sum
+    of comparisons: ONNX Runtime's ReduceSum mis-shapes an empty input, and R may be 0)."""
+    total = None
+    for k in range(1, TABLE_LEVELS):
+        ge = b.op("GreaterOrEqual", [length.tensor, b.const(1 << k, _INT).tensor], np.bool_)
+        one = b.op("Cast", [ge.tensor], _INT, to=int(gs_dtype(_INT)))
+        total = one if total is None else total + one
+    return total
+
+
+def _table_grid(b: GraphBuilder, tables, s: Sym, cells: tuple[Sym, Sym, Sym, Sym], n: int) -> Sym:
+    """[R, C, n, n]: each adaptive bin of each window as the max of four sparse-table cells."""
+    from .. import bins as _bins
+    from .symbolic import OnnxOps
+
+    matrix, offsets, hh, ww = tables
+    left, top, right, bottom = cells  # [R, 1] int64, 1-based, clamped
+    ops = OnnxOps(b)
+    pw = b.const([1 << k for k in range(TABLE_LEVELS)], _INT)
+    axes = []
+    for lo, hi in ((top, bottom), (left, right)):
+        ab = _bins.axis_bins("adaptive", hi - lo + 1, n, ops=ops)  # [R, n]
+        start, end = ab.start + lo - 1, ab.end + lo - 1
+        k = _log2_floor(b, end - start)
+        axes.append((start, end - _gather(b, pw, k), k))
+    (ya, yb, ka), (xa, xb, kb) = axes
+    col = lambda v: _unsq(b, v, [2])  # noqa: E731  [R, n] -> [R, n, 1] (rows)
+    row = lambda v: _unsq(b, v, [1])  # noqa: E731  [R, n] -> [R, 1, n] (columns)
+    width = row(_gather(b, ww, kb))  # [R, 1, n]
+    table = col(ka) * TABLE_LEVELS + row(kb)  # [R, n, n]
+    base = _gather(b, offsets, table) + _unsq(b, s, [2]) * col(_gather(b, hh, ka)) * width
+    corners = [base + col(y) * width + row(x) for y in (ya, yb) for x in (xa, xb)]
+    got = [_gather(b, matrix, c, _F32).tensor for c in corners]  # [R, n, n, C] each
+    m = b.op("Max", got, _F32)
+    return b.op("Transpose", [m.tensor], _F32, perm=[0, 3, 1, 2])
+
+
+def build_window_pyramid(b: GraphBuilder, x: Sym, windows: Sym, levels, proj: WindowProjection) -> Sym:
+    """[S, C, H, W] maps + [R, 5] windows -> [R, C * sum(n^2)] in x's dtype, standard ops only."""
+    ops = _GraphOps(b)
+    shape = b.op("Shape", [x.tensor], _INT)
+    H, W = _map_dim(b, shape, 2), _map_dim(b, shape, 3)
+    w = _cast(b, windows, _F64)
+    idx, x0, y0, x1, y1 = (_column(b, w, i) for i in range(5))
+    left, right = project_span(x0, x1, W, proj, ops)
+    top, bottom = project_span(y0, y1, H, proj, ops)
+    cells = tuple(_cast(b, v, _INT) for v in (left, top, right, bottom))
+    s = _cast(b, idx, _INT)
+    x32 = _cast(b, x, _F32)
+    zero = b.const(0, _F32)
+    xz = b.op("Where", [b.op("Greater", [x32.tensor, zero.tensor], np.bool_).tensor, x32.tensor, zero.tensor], _F32)
+    Hi, Wi = _cast(b, H, _INT), _cast(b, W, _INT)
+    Si = b.op("Gather", [shape.tensor, b.const(0, _INT).tensor], _INT, axis=0)
+    tables = _block_tables(b, xz, Si, Hi, Wi)
+    grids: dict[int, Sym] = {}
+    src = level_sources(levels)
+    for n in sorted(set(levels), reverse=True):  # finest first; coarser levels pool its grid
+        if src[n] == n:
+            grids[n] = _table_grid(b, tables, s, cells, n)
+        else:
+            k = src[n] // n
+            grids[n] = b.op("MaxPool", [grids[src[n]].tensor], _F32, kernel_shape=[k, k], strides=[k, k])
+    flat = [b.op("Flatten", [grids[n].tensor], _F32, axis=1).tensor for n in levels]
+    y = b.op("Concat", flat, _F32, axis=1)
+    # Maps beyond the table's reach would pool wrongly: the whole output is NaN there instead.
+    fits = b.op("And", [(Hi <= MAX_MAP_SIDE).tensor, (Wi <= MAX_MAP_SIDE).tensor], np.bool_)
+    y = b.op("Where", [fits.tensor, y.tensor, b.const(np.nan, _F32).tensor], _F32)
+    return _cast(b, y, x.dtype)
+
+
+def window_nodes(graph: gs.Graph) -> list[gs.Node]:
+    return [n for n in graph.nodes if n.domain == SPP_DOMAIN and n.op == WINDOW_OP]
+
+
+def _node_config(node: gs.Node) -> tuple[tuple[int, ...], WindowProjection]:
+    levels = tuple(int(v) for v in node.attrs["levels"])
+    return levels, WindowProjection(*(float(v) for v in node.attrs["projection"]))
+
+
+def _typed(model: onnx.ModelProto) -> gs.Graph:
+    graph = gs.import_onnx(onnx.shape_inference.infer_shapes(model))
+    for node in window_nodes(graph):
+        if node.inputs[0].dtype is None or node.inputs[1].dtype is None:
+            raise ValueError(f"window SPP node {node.name}: input type unknown after shape inference")
+    return graph
+
+
+def lower_windows_standard(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Inline every window SPP node as standard ONNX ops."""
+    graph = _typed(model)
+    for i, node in enumerate(window_nodes(graph)):
+        x, win = node.inputs[0], node.inputs[1]
+        b = GraphBuilder(f"wspp{i}")
+        levels, proj = _node_config(node)
+        out = build_window_pyramid(b, Sym(b, x, np.dtype(x.dtype)), Sym(b, win, np.dtype(win.dtype)), levels, proj)
+        y = node.outputs[0]
+        node.outputs.clear()
+        last = b.nodes[-1]
+        assert last.outputs[0] is out.tensor
+        last.outputs.clear()
+        last.outputs.append(y)
+        graph.nodes.extend(b.nodes)
+    graph.cleanup().toposort()
+    proto = gs.export_onnx(graph)
+    if not any(n.domain == SPP_DOMAIN for n in proto.graph.node) and not proto.functions:
+        keep = [o for o in proto.opset_import if o.domain != SPP_DOMAIN]
+        del proto.opset_import[:]
+        proto.opset_import.extend(keep)
+    return proto
+
+
+def _function_body(levels, proj, x_dtype, w_dtype, opset: int, overload: str | None) -> gs.Function:
+    x = gs.Variable("X", dtype=x_dtype)
+    win = gs.Variable("ROIS", dtype=w_dtype)
+    b = GraphBuilder("body")
+    y = build_window_pyramid(b, Sym(b, x, np.dtype(x_dtype)), Sym(b, win, np.dtype(w_dtype)), levels, proj).tensor
+    y.name = "Y"
+    fn = gs.Function(WINDOW_OP, domain=SPP_DOMAIN, nodes=b.nodes, inputs=[x, win], outputs=[y],
+                     import_domains=[onnx.helper.make_opsetid("", opset)],
+                     attrs={name: None for name in WINDOW_ATTRS})
+    fn.overload = overload
+    return fn
+
+
+def windows_to_plugin_mode(model: onnx.ModelProto) -> onnx.ModelProto:
+    """One ``spp_deploy.WindowSpatialPyramidPool`` node per window pyramid, with the plugin
+    attributes and a model-local function body (distinct configurations: distinct overloads)."""
+    graph = _typed(model)
+    opset = graph.opset
+    bodies: dict[tuple, str | None] = {}
+    for node in window_nodes(graph):
+        levels, proj = _node_config(node)
+        key = (levels, proj, np.dtype(node.inputs[0].dtype), np.dtype(node.inputs[1].dtype))
+        if key not in bodies:
+            bodies[key] = None if not bodies else f"win{len(bodies)}"
+            graph.functions.append(_function_body(levels, proj, key[2], key[3], opset, bodies[key]))
+        node.attrs["plugin_version"] = WINDOW_PLUGIN_VERSION
+        node.attrs["plugin_namespace"] = WINDOW_PLUGIN_NAMESPACE
+        node.overload = bodies[key]
+    proto = gs.export_onnx(graph)
+    for fn_proto, fn in zip(proto.functions, graph.functions):
+        if getattr(fn, "overload", None):
+            fn_proto.overload = fn.overload
+    overloads = {n.name: o for n in window_nodes(graph) if (o := n.overload)}
+    for n in proto.graph.node:
+        if n.name in overloads:
+            n.overload = overloads[n.name]
+    return proto
+
+
+def schema_op():
+    """An onnxscript Op for the custom node: the torch exporter needs a schema to emit it."""
+    import onnxscript
+    from onnx.defs import OpSchema
+
+    A = OpSchema.AttrType
+    schema = OpSchema(
+        WINDOW_OP, SPP_DOMAIN, 1,
+        inputs=[OpSchema.FormalParameter("X", "T"), OpSchema.FormalParameter("ROIS", "T2")],
+        outputs=[OpSchema.FormalParameter("Y", "T")],
+        type_constraints=[("T", ["tensor(float)", "tensor(float16)"], ""),
+                          ("T2", ["tensor(float)", "tensor(double)", "tensor(float16)"], "")],
+        attributes=[OpSchema.Attribute("levels", A.INTS, "pyramid levels n (n x n bins)"),
+                    OpSchema.Attribute("projection", A.FLOATS, "stride, offset0, offset")],
+    )
+    return onnxscript.values.Op(onnxscript.values.Opset(SPP_DOMAIN, 1), WINDOW_OP, schema)
+
+
+def translation_entry() -> dict:
+    import torch
+
+    from .. import window as _window  # registers the custom op
+
+    assert _window.window_spatial_pyramid_pool is not None
+
+    op = schema_op()
+
+    def translate(x, windows, levels, projection):
+        return op(x, windows, levels=list(levels), projection=[float(v) for v in projection])
+
+    return {torch.ops.spp_deploy.window_spatial_pyramid_pool.default: translate}

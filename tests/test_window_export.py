@@ -1,0 +1,124 @@
+"""Window SPP export: ONNX Runtime runs the standard-op and plugin-mode files bit-identically to
+the eager op at many map sizes and window sets, every degenerate window case included."""
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from window_reference import random_maps, random_windows
+from spp_deploy.errors import ParityError
+from spp_deploy.export import window as window_lowering
+from spp_deploy.export.window_export import check_window_parity, export_window_model
+from spp_deploy.projection import WindowProjection
+from spp_deploy.window import WindowSpatialPyramidPool
+
+C = 3
+
+
+@pytest.fixture(scope="module", params=["standard", "plugin"])
+def exported(request, tmp_path_factory):
+    """(impl, module, ORT session) for a {1,2,3,6} ZF-5 pyramid, exported once per mode."""
+    import onnxruntime as ort
+
+    op = WindowSpatialPyramidPool()
+    path = tmp_path_factory.mktemp("wspp") / f"{request.param}.onnx"
+    result = export_window_model(op, path, channels=C, stride=16.0, spp_impl=request.param, exact=True)
+    assert all(p.bit_identical for p in result.parity) and len(result.parity) >= 5
+    return request.param, op, path, ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _run(sess, x, win):
+    return sess.run(None, {"features": x, "windows": win})[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(S=st.integers(1, 3), H=st.integers(1, 70), W=st.integers(1, 70), R=st.sampled_from([0, 1, 2, 33, 400]),
+       seed=st.integers(0, 2**32 - 1))
+def test_ort_matches_eager_bit_for_bit(exported, S, H, W, R, seed):
+    _, op, _, sess = exported
+    rng = np.random.default_rng(seed)
+    x = np.maximum(random_maps(rng, S, C, H, W, False), 0)  # post-ReLU, as in a detector
+    win = random_windows(rng, R, S, H, W)
+    ref = op(torch.from_numpy(x), torch.from_numpy(win)).numpy()
+    got = _run(sess, x, win)
+    assert got.shape == (R, C * 50) and np.array_equal(got, ref)
+
+
+def test_negative_and_nan_maps_follow_the_zero_initialised_max(exported):
+    """Raw (not post-ReLU) maps with NaN and -0.0: the file clamps at zero like the original."""
+    _, op, _, sess = exported
+    rng = np.random.default_rng(3)
+    x = random_maps(rng, 2, C, 23, 31, True)
+    win = random_windows(rng, 500, 2, 23, 31)
+    assert np.array_equal(_run(sess, x, win).view(np.uint32),
+                          op(torch.from_numpy(x), torch.from_numpy(win)).numpy().view(np.uint32))
+
+
+def test_file_structure(exported):
+    impl, _, path, _ = exported
+    m = onnx.load(path)
+    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in m.graph.input}
+    assert dims == {"features": ["maps", C, "height", "width"], "windows": ["num_windows", 5]}
+    if impl == "standard":
+        assert {n.domain for n in m.graph.node} == {""} and not m.functions
+        ops = [n.op_type for n in m.graph.node]
+        assert ops.count("MaxPool") == 3  # level 6 from the sparse table; 3, 2, 1 pooled from 6, 6, 2
+    else:
+        (node,) = m.graph.node
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        assert (node.domain, node.op_type) == ("spp_deploy", "WindowSpatialPyramidPool")
+        assert attrs["levels"] == [1, 2, 3, 6] and attrs["projection"] == [16.0, 21.0, 6.5]
+        assert attrs["plugin_version"] == b"1" and attrs["plugin_namespace"] == b""
+        assert [(f.domain, f.name) for f in m.functions] == [("spp_deploy", "WindowSpatialPyramidPool")]
+
+
+def test_other_levels_projection_and_float32_windows(tmp_path):
+    proj = WindowProjection.from_layers([(3, 2, 1), (3, 2, 1)], offset=1.0)
+    op = WindowSpatialPyramidPool((8, 4, 1), projection=proj, one_based=False)
+    path = tmp_path / "w.onnx"
+    export_window_model(op, path, channels=2, stride=proj.stride, exact=True)
+    rng = np.random.default_rng(5)
+    x = np.maximum(random_maps(rng, 1, 2, 30, 19, False), 0)
+    win = random_windows(rng, 300, 1, 30, 19, stride=proj.stride).astype(np.float32)
+    import onnxruntime as ort
+
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"features": x, "windows": win.astype(np.float64)})[0]
+    assert np.array_equal(got, op(torch.from_numpy(x), torch.from_numpy(win.astype(np.float64))).numpy())
+
+
+def test_parity_failure_writes_nothing(tmp_path, monkeypatch):
+    """A lowering that projects differently from the eager op is caught before the file appears."""
+    real = window_lowering.project_span
+    monkeypatch.setattr(window_lowering, "project_span",
+                        lambda lo, hi, size, proj, ops: real(lo, hi, size, WindowProjection(16.0, 22.0, 6.5), ops))
+    path = tmp_path / "bad.onnx"
+    with pytest.raises(ParityError, match="differs from PyTorch"):
+        export_window_model(WindowSpatialPyramidPool(), path, channels=C, stride=16.0, exact=True)
+    assert not path.exists() and not list(tmp_path.iterdir())
+
+
+def test_parity_check_compares_with_the_given_module(exported):
+    _, _, path, _ = exported
+    with pytest.raises(ParityError):
+        check_window_parity(WindowSpatialPyramidPool((1, 2, 3, 4)), path, C, 16.0)
+
+
+def test_tall_maps_up_to_the_table_limit_are_exact_and_beyond_it_nan(exported):
+    """The graph's sparse table covers bins up to 2047 cells: a 2047-row map is exact, a 2048-row
+    map gives NaN rather than a wrong max."""
+    from spp_deploy.export.window import MAX_MAP_SIDE
+
+    _, op, _, sess = exported
+    rng = np.random.default_rng(8)
+    for H in (MAX_MAP_SIDE, MAX_MAP_SIDE + 1):
+        x = np.maximum(random_maps(rng, 1, C, H, 2, False), 0)
+        win = np.array([[0, 1, 1, 40, 16 * H + 30], [0, 1, 500, 30, 9000], [0, 1, 1, 5, 5]], dtype=np.float64)
+        got = _run(sess, x, win)
+        if H == MAX_MAP_SIDE:
+            assert np.array_equal(got, op(torch.from_numpy(x), torch.from_numpy(win)).numpy())
+        else:
+            assert np.isnan(got).all()
