@@ -73,10 +73,12 @@ def reflib(tmp_path_factory) -> Path:
     if gxx is None:
         pytest.skip("neither cmake nor a C++ compiler is available")
     src = plugins.plugin_source_dir() / "spatialPyramidPoolPlugin"
+    win = plugins.plugin_source_dir() / "windowSpatialPyramidPoolPlugin"
     lib = bd / plugins.REFERENCE_LIBRARY_NAME
     subprocess.run(
         [gxx, "-std=c++17", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
-         str(src / "sppReference.cpp"), str(src / "sppConfig.cpp"), "-o", str(lib)],
+         str(src / "sppReference.cpp"), str(src / "sppConfig.cpp"), str(win / "windowReference.cpp"),
+         str(win / "windowConfig.cpp"), "-o", str(lib)],
         check=True,
     )
     return lib
