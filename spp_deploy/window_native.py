@@ -153,3 +153,74 @@ def deserialize_window_config(blob: bytes, library: Any = None):
     if lib.spp_window_config_deserialize(blob, len(blob), ctypes.byref(cfg), err, 512) != STATUS_OK:
         raise ValueError(err.value.decode())
     return cfg.as_tuple()
+
+
+# ---- the CUDA kernel under the SIMT emulator ---------------------------------------------------------------
+
+
+def build_window_emulator(build_dir: str | os.PathLike, source_root: str | os.PathLike | None = None) -> Path:
+    """``build_dir/libspp_window_kernel_emu.so``: windowSpatialPyramidPoolKernel.cu compiled as host
+    C++ with the SIMT emulator (``spp_deploy.simt.build_emulated_library``)."""
+    from .simt import build_emulated_library
+
+    return build_emulated_library(WINDOW_EMULATOR_DRIVER, Path(build_dir) / WINDOW_EMULATOR_NAME, source_root)
+
+
+class EmulatedWindowRun(NamedTuple):
+    status: int
+    output: Any  # numpy array (the buffer as the kernel left it)
+    launch: Any  # spp_deploy.simt.LaunchInfo
+    fault: str
+
+
+_EMU: dict[str, ctypes.CDLL] = {}
+
+
+def _emulator(path: str | os.PathLike) -> ctypes.CDLL:
+    from .simt import LaunchInfo
+
+    key = str(Path(path).resolve())
+    if key not in _EMU:
+        lib = ctypes.CDLL(key)
+        i32, i64, vp = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
+        lib.spp_window_emu_abi_version.restype = i32
+        lib.spp_window_emu_forward.restype = i32
+        lib.spp_window_emu_forward.argtypes = [
+            vp, i32, vp, i32, i64, i64, i64, i64, i64, ctypes.POINTER(i32), i32, ctypes.POINTER(ctypes.c_double), vp,
+            i32, ctypes.c_uint64, ctypes.c_uint32, ctypes.POINTER(LaunchInfo), ctypes.c_char_p, i32]
+        if lib.spp_window_emu_abi_version() != 1:
+            raise UserError(f"{key}: unsupported window kernel emulator ABI version")
+        _EMU[key] = lib
+    return _EMU[key]
+
+
+def emulated_window_pyramid(library: str | os.PathLike, x: Any, windows: Any, levels: Sequence[int],
+                            projection: Sequence[float], out: Any = None, schedule: str = "forward", seed: int = 0,
+                            clamp_grid_x: int = 0) -> EmulatedWindowRun:
+    """The emulated window kernel on maps x [S, C, H, W] and windows [R, 5] (each float32 or
+    float16, as the plugin takes them). ``out`` (optional): the output buffer, x's dtype, written in
+    place (a view into a guarded buffer detects stray writes)."""
+    import numpy as np
+
+    from .simt import SCHEDULES, LaunchInfo
+
+    lib = _emulator(library)
+    x = np.ascontiguousarray(x)
+    w = np.ascontiguousarray(windows)
+    for name, a, nd in (("maps", x, 4), ("windows", w, 2)):
+        if a.ndim != nd or a.dtype not in (np.float32, np.float16):
+            raise TypeError(f"{name} must be a {nd}-D float32/float16 array, got {a.dtype} {a.shape}")
+    S, C, H, W = (int(d) for d in x.shape)
+    R = int(w.shape[0])
+    lv = [int(n) for n in levels]
+    if out is None:
+        out = np.empty((R, C * sum(n * n for n in lv)), dtype=x.dtype)
+    if out.dtype != x.dtype or not out.flags.c_contiguous:
+        raise TypeError("out must be C-contiguous with the maps' dtype")
+    launch = LaunchInfo()
+    err = ctypes.create_string_buffer(1024)
+    status = lib.spp_window_emu_forward(
+        x.ctypes.data, int(x.dtype == np.float16), w.ctypes.data, int(w.dtype == np.float16), S, C, H, W, R,
+        (ctypes.c_int32 * max(1, len(lv)))(*lv), len(lv), _projection(projection), out.ctypes.data,
+        SCHEDULES.index(schedule), seed, clamp_grid_x, ctypes.byref(launch), err, len(err))
+    return EmulatedWindowRun(int(status), out, launch, err.value.decode())

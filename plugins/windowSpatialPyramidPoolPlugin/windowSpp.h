@@ -29,7 +29,8 @@ namespace spp
 constexpr int32_t kWINDOW_LEVELS[] = {1, 2, 3, 4, 6, 8, 16};
 constexpr int32_t kWINDOW_MAX_LEVEL = 16;
 
-SPP_HD bool isWindowLevel(int64_t n)
+//! Host only (the launcher and the config parser check levels; device code never needs to).
+inline bool isWindowLevel(int64_t n)
 {
     for (int32_t v : kWINDOW_LEVELS)
     {
