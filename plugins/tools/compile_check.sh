@@ -82,6 +82,26 @@ if [ -x "$NVCC" ]; then
       step "library holds the $plugin plugin name" grep -q -a "$plugin" "$OUT/libspp_plugin.so"
     done
   fi
+  # Host smoke test (no GPU, no libnvinfer): the same objects linked with libcudart, dlopen'ed and
+  # driven through the loadLibrary entry points and the plugin interfaces (plugin_host_check.cpp).
+  CUDART_DIR=""
+  for d in "$(dirname "$NVCC")/../lib64" "$(dirname "$NVCC")/../lib" "${CUDA_INC}/../lib64" "${CUDA_INC}/../lib"; do
+    if [ -e "$d/libcudart.so" ]; then CUDART_DIR=$d; break; fi
+  done
+  if [ -n "$CUDART_DIR" ]; then
+    mkdir -p "$OUT/run"
+    step "link libspp_plugin.so with libcudart (no undefined symbols)" \
+      "$CXX" -shared -Wl,--version-script="$SRC/spp_plugin.map" -Wl,--no-undefined -o "$OUT/run/libspp_plugin.so" \
+      "${objs[@]}" -L"$CUDART_DIR" -Wl,-rpath,"$CUDART_DIR" -lcudart
+    step "g++ plugin_host_check.cpp" "$CXX" -std=c++17 -Wall -Wextra -isystem "$TRT_INC" -isystem "$CUDA_INC" \
+      "$HERE/tools/plugin_host_check.cpp" -ldl -o "$OUT/run/plugin_host_check"
+    if [ -x "$OUT/run/plugin_host_check" ] && [ -f "$OUT/run/libspp_plugin.so" ]; then
+      step "host smoke test: getCreators, createPlugin (fields and serialized blob), types, formats, errors logged" \
+        "$OUT/run/plugin_host_check" "$OUT/run/libspp_plugin.so"
+    fi
+  else
+    echo "SKIP host smoke test (libcudart.so not found next to nvcc)"
+  fi
 else
   echo "SKIP nvcc steps (nvcc not found)"
 fi
