@@ -20,6 +20,9 @@ PLUGIN_NAMESPACE = ""
 WINDOW_OP = "WindowSpatialPyramidPool"
 WINDOW_PLUGIN_VERSION = "1"
 WINDOW_PLUGIN_NAMESPACE = ""
+# Op types of the custom nodes a plugin-mode file holds: each is a plugin of libspp_plugin.so
+# (same name, version and namespace) and carries a model-local function body for other runtimes.
+PLUGIN_OPS = (SPP_OP, WINDOW_OP)
 
 
 def node_config(node: gs.Node) -> SppConfig:
@@ -136,12 +139,12 @@ def to_plugin_mode(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def strip_functions(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy without the SPP function bodies (every overload). TensorRT's parser looks local
+    """A copy without the SPP and window-SPP function bodies (every overload). TensorRT's parser looks local
     functions up by name only and inlines the body it finds; without them it builds each SPP node
     as the plugin from the node's own attributes (plugin README, "How TensorRT parses")."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
-    keep = [f for f in out.functions if not (f.domain == SPP_DOMAIN and f.name == SPP_OP)]
+    keep = [f for f in out.functions if not (f.domain == SPP_DOMAIN and f.name in PLUGIN_OPS)]
     del out.functions[:]
     out.functions.extend(keep)
     return out

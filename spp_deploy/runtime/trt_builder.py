@@ -139,9 +139,11 @@ def shape_outside_profile(name: str, shape: Sequence[int], lo: Sequence[int], hi
 
 
 def spp_plugin_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
-    from ..export.graph import SPP_DOMAIN, SPP_OP
+    """The nodes that become plugin layers: ``spp_deploy.SpatialPyramidPool`` and
+    ``spp_deploy.WindowSpatialPyramidPool`` (both plugins of libspp_plugin.so)."""
+    from ..export.graph import PLUGIN_OPS, SPP_DOMAIN
 
-    return [n for n in model.graph.node if n.domain == SPP_DOMAIN and n.op_type == SPP_OP]
+    return [n for n in model.graph.node if n.domain == SPP_DOMAIN and n.op_type in PLUGIN_OPS]
 
 
 def is_plugin_mode(model: onnx.ModelProto) -> bool:
@@ -170,7 +172,7 @@ def resolve_plugin(model: onnx.ModelProto, plugin: str | os.PathLike | None) -> 
     if found is None:
         n = len(spp_plugin_nodes(model))
         raise UserError(
-            f"this is a plugin-mode file ({n} spp_deploy.SpatialPyramidPool node(s)) and no plugin library was found: "
+            f"this is a plugin-mode file ({n} SPP plugin node(s)) and no plugin library was found: "
             "give the library's path or set SPP_DEPLOY_PLUGIN_LIB (build it with `spp-deploy plugin build`)"
         )
     return Path(found)
@@ -492,7 +494,8 @@ def build_engine(
     if n_spp:
         got = count_plugin_layers(trt, network)
         if got is not None and got != n_spp:
-            raise UserError(f"TensorRT parsed {onnx_path} into {got} plugin layer(s) for {n_spp} SpatialPyramidPool "
+            ops = " / ".join(sorted({n.op_type for n in spp_plugin_nodes(model)}))
+            raise UserError(f"TensorRT parsed {onnx_path} into {got} plugin layer(s) for {n_spp} {ops} "
                             "node(s): the SPP plugin was not used for every node (is the library the right one?)")
 
     config = builder.create_builder_config()
