@@ -93,3 +93,14 @@ def emulib(tmp_path_factory) -> Path:
     if reason:
         pytest.skip(f"kernel emulator: {reason}")
     return simt.build_kernel_emulator(tmp_path_factory.mktemp("spp_kernel_emu"))
+
+
+@pytest.fixture(scope="session")
+def wemulib(tmp_path_factory) -> Path:
+    """libspp_window_kernel_emu.so: the window-SPP CUDA kernel under the SIMT emulator, built once per session."""
+    from spp_deploy import simt, window_native
+
+    reason = simt.unavailable_reason()
+    if reason:
+        pytest.skip(f"kernel emulator: {reason}")
+    return window_native.build_window_emulator(tmp_path_factory.mktemp("window_kernel_emu"))

@@ -34,11 +34,6 @@ def _build(build_dir: Path, source_root: Path | None = None) -> Path:
     return WN.build_window_emulator(build_dir, source_root)
 
 
-@pytest.fixture(scope="module")
-def wemulib(tmp_path_factory) -> Path:
-    return _build(tmp_path_factory.mktemp("window_emu"))
-
-
 def _bits_equal(a: np.ndarray, b: np.ndarray) -> bool:
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
