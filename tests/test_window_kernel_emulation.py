@@ -74,7 +74,8 @@ def run_checked(lib, reflib, x, win, levels, proj, **kw) -> WN.EmulatedWindowRun
         assert run.launch.launches == 0
     w64 = win.astype(np.float64)
     ref = WN.reference_window_pyramid(x, w64, levels, proj.as_list(), reflib)
-    assert _bits_equal(run.output, ref), f"outputs differ from the reference {(levels, proj, x.shape, x.dtype, win.dtype)}"
+    what = (levels, proj, x.shape, x.dtype, win.dtype)
+    assert _bits_equal(run.output, ref), f"outputs differ from the reference {what}"
     valid = WN.reference_project(w64, *x.shape[0:1], *x.shape[2:], proj.as_list(), reflib)[1]
     eager = WindowSpatialPyramidPool(levels, projection=proj)(torch.from_numpy(x), torch.from_numpy(win[valid]))
     assert _bits_equal(run.output[valid], eager.numpy()), "outputs differ from the eager op"
