@@ -21,8 +21,14 @@ Also run: the SIMT emulator's self-test kernel (plugins/simt/simtSelfTest.cu), w
 output follows CUDA's documented shuffle/vote/shared-memory semantics and which the emulator meets
 in CI, so the emulator's model of CUDA is checked against this GPU.
 
-A second kernel plugs in as one more ``Kernel`` entry (sources, wrapper, check, bench). The
-window-SPP kernel (issue #12 part 1) is listed as pending until its sources exist in this tree.
+Each kernel is one ``Kernel`` entry (sources, wrapper, check, bench). The window-SPP kernel
+(``window_spp``): random window sets (every degenerate kind, plus windows the eager op refuses, which
+must give NaN rows) over random maps with NaN/inf/-0.0, fp32/fp16 maps x fp32/fp16 windows, for
+several level sets and projections: bit-identical to ``WindowSpatialPyramidPool`` (the eager op on
+the same windows, on the CPU). Its benchmark: ``WINDOW_BENCH_WINDOWS`` windows on a ZF-5 conv5 map
+at the 688 scale (256 x 43 x 57) and on five scales' maps, levels {1,2,3,6}; GB/s counts the output
+plus one read of the maps, the baseline is a device copy of the output, and ``torch_ms`` is the
+eager op on the CPU (its sparse-table gathers run on the CPU).
 """
 
 from __future__ import annotations
@@ -40,10 +46,13 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_DIR = ROOT / "plugins" / "spatialPyramidPoolPlugin"
+WINDOW_KERNEL_DIR = ROOT / "plugins" / "windowSpatialPyramidPoolPlugin"
 SIMT_DIR = ROOT / "plugins" / "simt"
 BENCH_SHAPES = [(64, 512, 64, 64), (1, 256, 13, 13)]
 BENCH_LEVELS = (6, 3, 2, 1)
 WINDOW_BENCH_WINDOWS = 2000
+WINDOW_BENCH_SHAPES = [(1, 256, 43, 57), (5, 256, 75, 100)]  # ZF-5 conv5: 688 scale; padded 5-scale stack
+WINDOW_LEVEL_SETS = [(1, 2, 3, 6), (6, 3, 2, 1), (16, 8, 4), (4, 3), (1,)]
 
 SPP_WRAPPER = r"""
 #include <torch/extension.h>
@@ -101,7 +110,44 @@ torch::Tensor selftest(torch::Tensor in)
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("selftest", &selftest); }
 """
 
+WINDOW_WRAPPER = r"""
+#include <torch/extension.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include "windowSpatialPyramidPoolKernel.h"
+
+torch::Tensor window_forward(torch::Tensor x, torch::Tensor windows, std::vector<int64_t> levels,
+    std::vector<double> projection)
+{
+    TORCH_CHECK(x.is_cuda() && x.dim() == 4, "maps must be a 4-D CUDA tensor");
+    TORCH_CHECK(windows.is_cuda() && windows.dim() == 2 && windows.size(1) == 5, "windows must be [R, 5] on CUDA");
+    auto ok = [](torch::Tensor t) { return t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kHalf; };
+    TORCH_CHECK(ok(x) && ok(windows), "fp32 or fp16 only");
+    TORCH_CHECK(!levels.empty() && levels.size() <= spp::kMAX_NB_LEVELS && projection.size() == 3, "bad config");
+    x = x.contiguous();
+    windows = windows.contiguous();
+    const c10::cuda::CUDAGuard guard(x.device());
+    spp::WindowParams p{};
+    p.nbLevels = static_cast<int32_t>(levels.size());
+    int64_t per = 0;
+    for (size_t i = 0; i < levels.size(); ++i) { p.levels[i] = static_cast<int32_t>(levels[i]); per += levels[i] * levels[i]; }
+    p.projection = spp::WindowProjection{projection[0], projection[1], projection[2]};
+    const int64_t S = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), R = windows.size(0);
+    auto y = torch::empty({R, C * per}, x.options());
+    auto dt = [](torch::Tensor t) { return t.scalar_type() == torch::kHalf ? spp::DType::kFLOAT16 : spp::DType::kFLOAT32; };
+    cudaError_t err = cudaSuccess;
+    const int32_t st = spp::launchWindowSpatialPyramidPool(x.data_ptr(), windows.data_ptr(), y.data_ptr(), dt(x),
+        dt(windows), S, C, H, W, R, p, at::cuda::getCurrentCUDAStream(), &err);
+    TORCH_CHECK(st == spp::kSPP_OK, "launchWindowSpatialPyramidPool returned status ", st,
+        st == spp::kSPP_CUDA_ERROR ? cudaGetErrorString(err) : "");
+    return y;
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("window_forward", &window_forward); }
+"""
+
 # forward(x, levels, mode, rule, order) -> y: the kernel under test on x's device; raises on refusal.
+# (The window kernel's forward is forward(maps, windows, levels, projection) -> y.)
 Forward = Callable[..., Any]
 
 
@@ -284,6 +330,105 @@ def check_selftest(forward: Forward, device: str, n_sizes: int, seed: int = 0,
     return [row]
 
 
+def torch_randint(g, hi: int) -> int:
+    import torch
+
+    return int(torch.randint(0, hi, (1,), generator=g))
+
+
+def _random_window_set(g, S: int, H: int, W: int, R: int, stride: float):
+    """[R + 2, 5] float64 windows: every degenerate kind (window_export.parity_windows), then one
+    with an out-of-range map index and one with a NaN corner (the eager op refuses both: NaN rows)."""
+    import numpy as np
+
+    from spp_deploy.export.window_export import parity_windows
+
+    rng = np.random.default_rng(int(torch_randint(g, 2**31)))
+    win = parity_windows(rng, R, S, H, W, stride)
+    bad = np.array([[S, 1.0, 1.0, 90.0, 90.0], [0, 1.0, np.nan, 90.0, 90.0]])
+    return np.concatenate([win, bad]), np.arange(R + 2) < R
+
+
+def check_window(forward: Forward, device: str, n_sizes: int, seed: int = 0, kernel: str = "window_spp"
+                 ) -> list[CheckRow]:
+    """The window kernel vs ``WindowSpatialPyramidPool`` (eager, CPU) on random window sets: every
+    valid row bit-identical, every refused row NaN. One row per maps dtype x windows dtype x levels."""
+    import torch
+
+    from spp_deploy.projection import ZF5, WindowProjection
+    from spp_deploy.window import WindowSpatialPyramidPool
+
+    g = torch.Generator().manual_seed(seed)
+    projections = [ZF5, WindowProjection.identity(), WindowProjection(3.0, -2.5, 0.75)]
+    rows = []
+    for levels in WINDOW_LEVEL_SETS:
+        for xdt in (torch.float32, torch.float16):
+            for wdt in (torch.float32, torch.float16):
+                row = CheckRow(kernel, "window adaptive", "max from 0", ",".join(map(str, levels)),
+                               f"{str(xdt)[6:]}/{str(wdt)[6:]}", "normal+nan/inf/-0, refused windows", 0, 0, 0.0,
+                               "exact")
+                for i in range(n_sizes):
+                    proj = projections[i % len(projections)]
+                    S, C = torch_randint(g, 3) + 1, torch_randint(g, 24) + 1
+                    H, W = torch_randint(g, 60) + 1, torch_randint(g, 60) + 1
+                    R = (37, 300, 1, 0)[i % 4]
+                    x = _random_input(g, (S, C, H, W), "normal+nan/inf", xdt)
+                    flat = x.view(-1)
+                    flat[torch.randint(0, flat.numel(), (max(1, flat.numel() // 50),), generator=g)] = -0.0
+                    win64, valid = _random_window_set(g, S, H, W, R, proj.stride)
+                    win = torch.from_numpy(win64).to(wdt)
+                    y = forward(x.to(device), win.to(device), levels, proj.as_list()).cpu()
+                    keep = torch.from_numpy(valid)
+                    ref = WindowSpatialPyramidPool(levels, projection=proj)(x, win[keep])
+                    same = bit_equal(y[keep], ref) and bool(torch.isnan(y[~keep]).all())
+                    row.sizes += 1
+                    row.exact += same
+                    row.worst_abs_diff = max(row.worst_abs_diff, _worst(y[keep], ref))
+                    row.ok = row.ok and same
+                rows.append(row)
+    return rows
+
+
+def bench_window(forward: Forward, iterations: int, kernel: str = "window_spp") -> list[BenchRow]:
+    import numpy as np
+    import torch
+
+    from spp_deploy.export.window_export import parity_windows
+    from spp_deploy.projection import ZF5
+    from spp_deploy.runtime.timing import measure_cuda
+    from spp_deploy.window import SPPNET_LEVELS, WindowSpatialPyramidPool
+
+    rows = []
+    op = WindowSpatialPyramidPool(SPPNET_LEVELS)
+    for shape in WINDOW_BENCH_SHAPES:
+        S, C, H, W = shape
+        win64 = parity_windows(np.random.default_rng(0), WINDOW_BENCH_WINDOWS, S, H, W, ZF5.stride)
+        for dtype in (torch.float32, torch.float16):
+            x = torch.relu(torch.randn(*shape)).to(dtype)
+            win = torch.from_numpy(win64).float()
+            xd, wd = x.cuda(), win.cuda()
+
+            def run_kernel():
+                return forward(xd, wd, SPPNET_LEVELS, ZF5.as_list())
+
+            y = run_kernel()
+            dst = torch.empty_like(y)
+            t_k = measure_cuda(run_kernel, 10, iterations).median
+            t_c = measure_cuda(lambda: dst.copy_(y), 10, iterations).median
+            cpu = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                op(x, win)
+                cpu.append((time.perf_counter() - t0) * 1e3)
+            out_bytes = y.numel() * y.element_size()
+            gbs_k = (out_bytes + x.numel() * x.element_size()) / t_k / 1e6
+            gbs_c = 2 * out_bytes / t_c / 1e6
+            rows.append(BenchRow(kernel, f"{WINDOW_BENCH_WINDOWS} windows, levels 1,2,3,6 (torch_ms: eager, CPU)",
+                                 "x".join(map(str, shape)), str(dtype)[6:], t_k, gbs_k, t_c, gbs_c, gbs_k / gbs_c,
+                                 float(np.median(cpu))))
+    return rows
+
+
 def bench_spp(forward: Forward, iterations: int, kernel: str = "spp") -> list[BenchRow]:
     import torch
     import torch.nn.functional as F
@@ -342,6 +487,13 @@ def spp_forward_of(ext) -> Forward:
     return forward
 
 
+def window_forward_of(ext) -> Forward:
+    def forward(x, windows, levels, projection):
+        return ext.window_forward(x, windows, list(levels), [float(v) for v in projection])
+
+    return forward
+
+
 def selftest_forward_of(ext) -> Forward:
     return ext.selftest
 
@@ -350,8 +502,8 @@ KERNELS = [
     Kernel("simt_selftest", (SIMT_DIR / "simtSelfTest.cu",), SELFTEST_WRAPPER, check_selftest, None,
            selftest_forward_of),
     Kernel("spp", (KERNEL_DIR / "spatialPyramidPoolKernel.cu",), SPP_WRAPPER, check_spp, bench_spp, spp_forward_of),
-    Kernel("window_spp", pending="the window-SPP kernel (issue #12 part 1) is not in this tree yet: its bit-exactness "
-           f"on random window sets and the {WINDOW_BENCH_WINDOWS}-window benchmark are pending"),
+    Kernel("window_spp", (WINDOW_KERNEL_DIR / "windowSpatialPyramidPoolKernel.cu",), WINDOW_WRAPPER, check_window,
+           bench_window, window_forward_of),
 ]
 
 

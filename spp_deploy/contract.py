@@ -25,6 +25,10 @@ WINDOW_OP = "WindowSpatialPyramidPool"
 WINDOW_PLUGIN_VERSION = "1"
 WINDOW_PLUGIN_NAMESPACE = ""
 
+# Op types of the custom nodes a plugin-mode file holds: each is a plugin of libspp_plugin.so
+# (same name, version and namespace) and carries a model-local function body for other runtimes.
+PLUGIN_OPS = (SPP_OP, WINDOW_OP)
+
 PLUGIN_NAME = SPP_OP
 PLUGIN_VERSION = "1"
 PLUGIN_NAMESPACE = ""
@@ -96,12 +100,18 @@ def spp_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     return [n for n in model.graph.node if is_spp_node(n)]
 
 
+def plugin_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """The nodes of a file's main graph that become plugin layers (``PLUGIN_OPS``)."""
+    return [n for n in model.graph.node if n.domain == SPP_DOMAIN and n.op_type in PLUGIN_OPS]
+
+
 def is_spp_function(fn: onnx.FunctionProto) -> bool:
-    return fn.domain == SPP_DOMAIN and fn.name == SPP_OP
+    """A model-local function body of one of our plugin ops (whole-image or window pyramid)."""
+    return fn.domain == SPP_DOMAIN and fn.name in PLUGIN_OPS
 
 
 def strip_functions(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy without the SPP function bodies (every overload). TensorRT's parser looks local
+    """A copy without the SPP and window-SPP function bodies (every overload). TensorRT's parser looks local
     functions up by name only and inlines the body it finds; without them it builds each SPP node
     as the plugin from the node's own attributes (plugin README, "How TensorRT parses")."""
     out = onnx.ModelProto()

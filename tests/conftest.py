@@ -73,10 +73,12 @@ def reflib(tmp_path_factory) -> Path:
     if gxx is None:
         pytest.skip("neither cmake nor a C++ compiler is available")
     src = plugins.plugin_source_dir() / "spatialPyramidPoolPlugin"
+    win = plugins.plugin_source_dir() / "windowSpatialPyramidPoolPlugin"
     lib = bd / plugins.REFERENCE_LIBRARY_NAME
     subprocess.run(
         [gxx, "-std=c++17", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
-         str(src / "sppReference.cpp"), str(src / "sppConfig.cpp"), "-o", str(lib)],
+         str(src / "sppReference.cpp"), str(src / "sppConfig.cpp"), str(win / "windowReference.cpp"),
+         str(win / "windowConfig.cpp"), "-o", str(lib)],
         check=True,
     )
     return lib
@@ -104,3 +106,14 @@ def tiny_onnx(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
     export_onnx(tiny_model(), torch.randn(1, 3, 16, 16), path, check_parity=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def wemulib(tmp_path_factory) -> Path:
+    """libspp_window_kernel_emu.so: the window-SPP CUDA kernel under the SIMT emulator, built once per session."""
+    from spp_deploy import simt, window_native
+
+    reason = simt.unavailable_reason()
+    if reason:
+        pytest.skip(f"kernel emulator: {reason}")
+    return window_native.build_window_emulator(tmp_path_factory.mktemp("window_kernel_emu"))

@@ -6,7 +6,8 @@
 - BuilderFlag: FP16 0 and OBEY_PRECISION_CONSTRAINTS 9 on 10.x only; TF32 6 on both (on by default);
 - OnnxParserFlag: ENABLE_PLUGIN_OVERRIDE 3 only from 10.15.
 
-Its parser models what onnx-tensorrt does with a ``spp_deploy.SpatialPyramidPool`` node: a
+Its parser models what onnx-tensorrt does with a ``spp_deploy.SpatialPyramidPool`` or
+``spp_deploy.WindowSpatialPyramidPool`` node: a
 model-local function of that name is inlined (the override flag prefers a registered plugin);
 without one the fallback importer makes a plugin layer, or fails with "Plugin not found".
 Layers are named after their ONNX nodes, as the parser names them.
@@ -20,6 +21,8 @@ import types
 import onnx
 
 SPP = ("spp_deploy", "SpatialPyramidPool")
+WINDOW = ("spp_deploy", "WindowSpatialPyramidPool")
+PLUGINS = (SPP, WINDOW)  # both creators of libspp_plugin.so
 
 
 class _Err:
@@ -73,8 +76,8 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
 
     def load_library(path):
         rec.loaded.append(path)
-        if registered:
-            registry.creators.add(("SpatialPyramidPool", "1", ""))
+        if registered:  # getCreators hands out both creators
+            registry.creators.update({("SpatialPyramidPool", "1", ""), ("WindowSpatialPyramidPool", "1", "")})
             return object()
         return None
 
@@ -155,11 +158,11 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
             override = trt.OnnxParserFlag.__members__.get("ENABLE_PLUGIN_OVERRIDE") in rec.parser_flags
             dropped = 0
             for i, node in enumerate(model.graph.node):
-                if node.op_type in functions and not (override and (node.domain, node.op_type) == SPP):
+                if node.op_type in functions and not (override and (node.domain, node.op_type) in PLUGINS):
                     for fn_node in functions[node.op_type].node:  # inlined: standard layers
                         self.network.layers.append(Layer(f"{node.name}/{fn_node.name}", trt.LayerType.GENERIC, []))
-                elif (node.domain, node.op_type) == SPP:
-                    if ("SpatialPyramidPool", "1", "") not in registry.creators:
+                elif (node.domain, node.op_type) in PLUGINS:
+                    if (node.op_type, "1", "") not in registry.creators:
                         self.errs = [_Err(i, node.name, node.op_type,
                                           "Plugin not found, are the plugin name, version, and namespace correct?")]
                         return False

@@ -121,3 +121,27 @@ def test_spp_plugin_nodes_limits_and_bodies():
     assert [f.node for f in errors(fs)] == ["big"] and "each 1..64" in errors(fs)[0].message
     body = [f for f in fs if f.op == "local function"]
     assert len(body) == 1 and body[0].severity == "warning" and "first body for every SPP node" in body[0].message
+
+
+def test_window_plugin_nodes_limits_and_bodies():
+    """Window-SPP nodes are checked against what the window plugin's createPlugin refuses."""
+    def win(name, levels=(1, 2, 3, 6), projection=(16.0, 21.0, 6.5), **extra):
+        attrs = dict(levels=list(levels), projection=list(projection), plugin_version="1", plugin_namespace="")
+        attrs.update(extra)
+        return h.make_node("WindowSpatialPyramidPool", ["x", "r"], [name], domain="spp_deploy", name=name,
+                           **{k: v for k, v in attrs.items() if v is not None})
+
+    nodes = [win("ok"), win("level5", levels=(6, 5)), win("stride0", projection=(0.0, 21.0, 6.5)),
+             win("short", projection=(16.0, 21.0)), win("noversion", plugin_version=None)]
+    fn = onnx.helper.make_function("spp_deploy", "WindowSpatialPyramidPool", ["X", "ROIS"], ["Y"],
+                                   [h.make_node("Identity", ["X"], ["Y"])], [h.make_opsetid("", 20)])
+    g = h.make_graph(nodes, "g", [_vi("x", TP.FLOAT, [1, 3, 8, 8]), _vi("r", TP.FLOAT, [4, 5])],
+                     [_vi(n.name, TP.FLOAT, None) for n in nodes])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 20), h.make_opsetid("spp_deploy", 1)], functions=[fn])
+    fs = lint_tensorrt(m)
+    errs = {f.node: f.message for f in errors(fs)}
+    assert sorted(errs) == ["level5", "noversion", "short", "stride0"]
+    assert "each one of 1, 2, 3, 4, 6, 8, 16" in errs["level5"] and "stride > 0" in errs["stride0"]
+    assert any(f.node == "ok" and f.severity == "info" and "libspp_plugin.so" in f.message for f in fs)
+    body = [f for f in fs if f.op == "local function"]
+    assert len(body) == 1 and "instead of using the plugin" in body[0].message

@@ -277,6 +277,40 @@ def test_fake_plugin_mode_never_falls_back_silently(two_spp, tmp_path, no_cache,
     assert not (tmp_path / "m.engine").exists()
 
 
+@pytest.fixture(scope="module")
+def window_plugin_file(tmp_path_factory):
+    """A plugin-mode window-SPP file (one WindowSpatialPyramidPool node, its function body)."""
+    from spp_deploy.export.window_export import export_window_model
+    from spp_deploy.window import WindowSpatialPyramidPool
+
+    path = tmp_path_factory.mktemp("wplug") / "window.onnx"
+    export_window_model(WindowSpatialPyramidPool(), path, channels=4, stride=16.0, spp_impl="plugin", check_parity=False)
+    return path
+
+
+WPROF = dict(min_shape="features:1x4x2x2,windows:1x5", opt_shape="features:1x4x8x8,windows:16x5",
+             max_shape="features:2x4x16x16,windows:64x5")
+
+
+@pytest.mark.parametrize("version", ["10.16.0", "11.1.0"])
+def test_fake_window_plugin_mode_becomes_a_plugin_layer(window_plugin_file, tmp_path, no_cache, fresh_plugins,
+                                                         monkeypatch, version):
+    """The window node's body is stripped like the SPP bodies, and the node becomes a plugin layer
+    (the fake registry gets both creators from load_library); a lost layer is refused."""
+    lib = tmp_path / "libspp_plugin.so"
+    lib.write_bytes(b"")
+    trt = fake_trt(version)
+    res = tb.build_engine(window_plugin_file, tmp_path / "m.engine", plugin=lib, trt=trt, **WPROF)
+    assert res.meta.plugin_mode and onnx.load(window_plugin_file).functions and not trt.rec.parsed.functions
+    layers = [trt.rec.network.get_layer(i) for i in range(trt.rec.network.num_layers)]
+    assert [layer.type for layer in layers] == [trt.LayerType.PLUGIN_V3]
+    assert [n.op_type for n in tb.spp_plugin_nodes(trt.rec.parsed)] == ["WindowSpatialPyramidPool"]
+    monkeypatch.setenv("SPP_DEPLOY_ENGINE_CACHE", str(tmp_path / "other-cache"))  # no cache hit: parse again
+    with pytest.raises(UserError, match="0 plugin layer.*for 1 WindowSpatialPyramidPool node"):
+        tb.build_engine(window_plugin_file, tmp_path / "n.engine", plugin=lib,
+                        trt=fake_trt(version, drop_plugin_layers=1), **WPROF)
+
+
 def test_fake_load_plugin_registers_once_through_the_registry(tmp_path, fresh_plugins):
     lib = tmp_path / "libspp_plugin.so"
     lib.write_bytes(b"")

@@ -1,9 +1,8 @@
 #include "spatialPyramidPoolPlugin.h"
 #include "spatialPyramidPoolKernel.h"
+#include "../common/pluginLogging.h"
 
-#include <cstdio>
 #include <exception>
-#include <mutex>
 #include <sstream>
 
 using namespace nvinfer1;
@@ -21,81 +20,7 @@ static_assert(sizeof(Dims{}.d[0]) == sizeof(int64_t), "TensorRT >= 10 uses 64-bi
 namespace
 {
 
-// ---- logging: ILoggerFinder (loadLibrary path), else the library's global logger, else stderr ----
-
-std::mutex gLoggerMutex;
-ILoggerFinder* gLoggerFinder{nullptr};
-
-// Every message is built inside a try block (the callers are noexcept: an allocation failure while
-// formatting must not terminate the process). The char const* overloads allocate nothing.
-void logMessage(ILogger::Severity severity, char const* msg) noexcept
-{
-    ILogger* logger = nullptr;
-    {
-        std::lock_guard<std::mutex> lk(gLoggerMutex);
-        if (gLoggerFinder != nullptr)
-        {
-            logger = gLoggerFinder->findLogger();
-        }
-    }
-#if defined(SPP_STATIC_REGISTRATION)
-    if (logger == nullptr)
-    {
-        logger = getLogger(); // libnvinfer's global logger (we link it in this configuration)
-    }
-#endif
-    if (logger != nullptr)
-    {
-        logger->log(severity, msg);
-    }
-    else if (severity <= ILogger::Severity::kWARNING)
-    {
-        std::fprintf(stderr, "%s\n", msg);
-    }
-}
-
-void logMessage(ILogger::Severity severity, std::string const& msg) noexcept
-{
-    try
-    {
-        std::string const full = std::string("[SpatialPyramidPool] ") + msg;
-        logMessage(severity, full.c_str());
-    }
-    catch (...)
-    {
-        logMessage(severity, "[SpatialPyramidPool] (message lost: out of memory)");
-    }
-}
-
-void logError(char const* msg) noexcept
-{
-    try
-    {
-        logMessage(ILogger::Severity::kERROR, std::string(msg));
-    }
-    catch (...)
-    {
-        logMessage(ILogger::Severity::kERROR, msg);
-    }
-}
-
-void logError(std::string const& msg) noexcept
-{
-    logMessage(ILogger::Severity::kERROR, msg);
-}
-
-//! For catch handlers: "where: what", without letting the formatting throw.
-void logException(char const* where, std::exception const& e) noexcept
-{
-    try
-    {
-        logError(std::string(where) + ": " + e.what());
-    }
-    catch (...)
-    {
-        logMessage(ILogger::Severity::kERROR, e.what());
-    }
-}
+constexpr spp::PluginLogger kLOG{"[SpatialPyramidPool] "};
 
 bool isSupportedType(DataType t)
 {
@@ -159,11 +84,11 @@ IPluginV3* SpatialPyramidPoolPlugin::clone() noexcept
     }
     catch (std::exception const& e)
     {
-        logException("clone", e);
+        kLOG.exception("clone", e);
     }
     catch (...)
     {
-        logError("clone: unknown exception");
+        kLOG.error("clone: unknown exception");
     }
     return nullptr;
 }
@@ -195,12 +120,12 @@ int32_t SpatialPyramidPoolPlugin::configurePlugin(
     {
         if (in == nullptr || out == nullptr || nbInputs != 1 || nbOutputs != 1)
         {
-            logError("expects exactly one input and one output");
+            kLOG.error("expects exactly one input and one output");
             return -1;
         }
         if (in[0].desc.dims.nbDims != 4)
         {
-            logError("input must be 4-D [N, C, H, W], got rank " + std::to_string(in[0].desc.dims.nbDims));
+            kLOG.error("input must be 4-D [N, C, H, W], got rank " + std::to_string(in[0].desc.dims.nbDims));
             return -1;
         }
         // A fully static H x W that the rule does not define is a build-time error.
@@ -211,7 +136,7 @@ int32_t SpatialPyramidPoolPlugin::configurePlugin(
             std::string const err = spp::sizeErrorMessage(mConfig, h, w);
             if (!err.empty())
             {
-                logError(err);
+                kLOG.error(err);
                 return -1;
             }
         }
@@ -219,7 +144,7 @@ int32_t SpatialPyramidPoolPlugin::configurePlugin(
     }
     catch (...)
     {
-        logError("configurePlugin: failed with an exception (out of memory?)");
+        kLOG.error("configurePlugin: failed with an exception (out of memory?)");
     }
     return -1;
 }
@@ -233,7 +158,7 @@ int32_t SpatialPyramidPoolPlugin::getOutputDataTypes(
     }
     if (!isSupportedType(inputTypes[0]))
     {
-        logError("input type must be FP32 or FP16");
+        kLOG.error("input type must be FP32 or FP16");
         return -1;
     }
     outputTypes[0] = inputTypes[0];
@@ -248,12 +173,12 @@ int32_t SpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32
     {
         if (inputs == nullptr || outputs == nullptr || nbInputs != 1 || nbOutputs != 1)
         {
-            logError("expects exactly one input and one output");
+            kLOG.error("expects exactly one input and one output");
             return -1;
         }
         if (inputs[0].nbDims != 4)
         {
-            logError("input must be 4-D [N, C, H, W], got rank " + std::to_string(inputs[0].nbDims));
+            kLOG.error("input must be 4-D [N, C, H, W], got rank " + std::to_string(inputs[0].nbDims));
             return -1;
         }
         IDimensionExpr const* hExpr = inputs[0].d[2];
@@ -264,7 +189,7 @@ int32_t SpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32
                 = spp::sizeErrorMessage(mConfig, hExpr->getConstantValue(), wExpr->getConstantValue());
             if (!err.empty())
             {
-                logError(err);
+                kLOG.error(err);
                 return -1;
             }
         }
@@ -276,7 +201,7 @@ int32_t SpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32
     }
     catch (...)
     {
-        logError("getOutputShapes: failed with an exception (out of memory?)");
+        kLOG.error("getOutputShapes: failed with an exception (out of memory?)");
     }
     return -1;
 }
@@ -316,7 +241,7 @@ int32_t SpatialPyramidPoolPlugin::onShapeChange(
 {
     if (in == nullptr || out == nullptr || nbInputs != 1 || nbOutputs != 1 || in[0].dims.nbDims != 4)
     {
-        logError("onShapeChange: expects one 4-D input and one output");
+        kLOG.error("onShapeChange: expects one 4-D input and one output");
         return -1;
     }
     // Sizes are checked again in enqueue (which refuses to launch on an illegal H x W).
@@ -330,26 +255,26 @@ int32_t SpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, Plu
     {
         if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr)
         {
-            logError("enqueue: null descriptors or buffers");
+            kLOG.error("enqueue: null descriptors or buffers");
             return -1;
         }
         Dims const& d = inputDesc[0].dims;
         if (d.nbDims != 4 || d.d[0] < 0 || d.d[1] < 0 || d.d[2] < 1 || d.d[3] < 1)
         {
-            logError("enqueue: input must be [N, C, H, W] with H, W >= 1");
+            kLOG.error("enqueue: input must be [N, C, H, W] with H, W >= 1");
             return -1;
         }
         if (!isSupportedType(inputDesc[0].type) || outputDesc[0].type != inputDesc[0].type
             || inputDesc[0].format != TensorFormat::kLINEAR || outputDesc[0].format != TensorFormat::kLINEAR)
         {
-            logError("enqueue: unsupported type/format (FP32/FP16 linear, output same type as input)");
+            kLOG.error("enqueue: unsupported type/format (FP32/FP16 linear, output same type as input)");
             return -1;
         }
         int64_t const N = d.d[0], C = d.d[1], H = d.d[2], W = d.d[3];
         Dims const& od = outputDesc[0].dims;
         if (od.nbDims != 2 || od.d[0] != N || od.d[1] != C * mConfig.binsPerChannel())
         {
-            logError("enqueue: output shape does not match [N, C * sum(n^2)]");
+            kLOG.error("enqueue: output shape does not match [N, C * sum(n^2)]");
             return -1;
         }
         // An H x W the rule does not define (dynamic dims, checked on the host before any launch):
@@ -363,10 +288,10 @@ int32_t SpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, Plu
             cudaError_t const fill = bytes > 0 ? cudaMemsetAsync(outputs[0], 0xFF, bytes, stream) : cudaSuccess;
             if (fill != cudaSuccess)
             {
-                logError(std::string("enqueue: NaN fill for an illegal size failed: ") + cudaGetErrorString(fill));
+                kLOG.error(std::string("enqueue: NaN fill for an illegal size failed: ") + cudaGetErrorString(fill));
                 return static_cast<int32_t>(spp::kSPP_CUDA_ERROR);
             }
-            logMessage(ILogger::Severity::kVERBOSE, "enqueue: " + spp::sizeErrorMessage(mConfig, H, W) + " (output is NaN)");
+            kLOG.message(ILogger::Severity::kVERBOSE, "enqueue: " + spp::sizeErrorMessage(mConfig, H, W) + " (output is NaN)");
             return 0;
         }
         cudaError_t cudaErr = cudaSuccess;
@@ -375,14 +300,14 @@ int32_t SpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, Plu
             toParams(mConfig), stream, &cudaErr);
         if (status != spp::kSPP_OK)
         {
-            logError("enqueue: kernel launcher failed with status " + std::to_string(status)
+            kLOG.error("enqueue: kernel launcher failed with status " + std::to_string(status)
                 + (status == spp::kSPP_CUDA_ERROR ? std::string(" (") + cudaGetErrorString(cudaErr) + ")" : ""));
         }
         return status;
     }
     catch (...)
     {
-        logError("enqueue: failed with an exception (out of memory?)");
+        kLOG.error("enqueue: failed with an exception (out of memory?)");
     }
     return -1;
 }
@@ -407,11 +332,11 @@ PluginFieldCollection const* SpatialPyramidPoolPlugin::getFieldsToSerialize() no
     }
     catch (std::exception const& e)
     {
-        logException("getFieldsToSerialize", e);
+        kLOG.exception("getFieldsToSerialize", e);
     }
     catch (...)
     {
-        logError("getFieldsToSerialize: unknown exception");
+        kLOG.error("getFieldsToSerialize: unknown exception");
     }
     return nullptr;
 }
@@ -439,7 +364,7 @@ IPluginV3* SpatialPyramidPoolPluginCreator::createPlugin(
         {
             if (fc->fields == nullptr)
             {
-                logError("createPlugin: null field array");
+                kLOG.error("createPlugin: null field array");
                 return nullptr;
             }
             for (int32_t i = 0; i < fc->nbFields; ++i)
@@ -453,22 +378,22 @@ IPluginV3* SpatialPyramidPoolPluginCreator::createPlugin(
         std::vector<std::string> warnings;
         if (!spp::parseFields(fields.data(), static_cast<int32_t>(fields.size()), config, err, &warnings))
         {
-            logError(std::string("createPlugin(") + (name ? name : "") + "): " + err);
+            kLOG.error(std::string("createPlugin(") + (name ? name : "") + "): " + err);
             return nullptr;
         }
         for (auto const& w : warnings)
         {
-            logMessage(ILogger::Severity::kVERBOSE, w);
+            kLOG.message(ILogger::Severity::kVERBOSE, w);
         }
         return new SpatialPyramidPoolPlugin(config, mNamespace);
     }
     catch (std::exception const& e)
     {
-        logException("createPlugin", e);
+        kLOG.exception("createPlugin", e);
     }
     catch (...)
     {
-        logError("createPlugin: unknown exception");
+        kLOG.error("createPlugin: unknown exception");
     }
     return nullptr;
 }
@@ -491,58 +416,4 @@ AsciiChar const* SpatialPyramidPoolPluginCreator::getPluginVersion() const noexc
 AsciiChar const* SpatialPyramidPoolPluginCreator::getPluginNamespace() const noexcept
 {
     return mNamespace.c_str();
-}
-
-// ================================ registration ==================================================
-//
-// One creator instance per library. Default build (SPP_STATIC_REGISTRATION off): nothing registers
-// at load time; IPluginRegistry::loadLibrary / trtexec --dynamicPlugins / spp_deploy's loader call
-// getCreators and register it. With SPP_STATIC_REGISTRATION, loading the library registers the
-// creator (REGISTER_TENSORRT_PLUGIN-style); getCreators then hands out only creators that static
-// registration did not register, so a later loadLibrary finds no duplicate to refuse.
-
-namespace
-{
-SpatialPyramidPoolPluginCreator& creatorInstance() noexcept
-{
-    static SpatialPyramidPoolPluginCreator sCreator;
-    return sCreator;
-}
-
-bool gStaticallyRegistered{false};
-
-#if defined(SPP_STATIC_REGISTRATION)
-struct StaticRegistration
-{
-    StaticRegistration() noexcept
-    {
-        gStaticallyRegistered = getPluginRegistry()->registerCreator(creatorInstance(), "");
-    }
-};
-StaticRegistration const gStaticRegistration{};
-#endif
-} // namespace
-
-#if defined(_WIN32)
-#define SPP_PLUGIN_EXPORT __declspec(dllexport)
-#else
-#define SPP_PLUGIN_EXPORT __attribute__((visibility("default")))
-#endif
-
-//! IPluginRegistry::loadLibrary entry point: the creators this library holds that are not yet registered.
-extern "C" SPP_PLUGIN_EXPORT IPluginCreatorInterface* const* getCreators(int32_t& nbCreators)
-{
-    static IPluginCreatorInterface* const kCREATORS[] = {&creatorInstance()};
-    nbCreators = gStaticallyRegistered ? 0 : 1;
-    return kCREATORS;
-}
-
-//! IPluginRegistry::loadLibrary entry point: where to find a logger.
-extern "C" SPP_PLUGIN_EXPORT void setLoggerFinder(ILoggerFinder* finder)
-{
-    std::lock_guard<std::mutex> lk(gLoggerMutex);
-    if (gLoggerFinder == nullptr && finder != nullptr)
-    {
-        gLoggerFinder = finder;
-    }
 }

@@ -11,17 +11,6 @@ namespace
 
 constexpr char kMAGIC[4] = {'S', 'P', 'P', 'C'};
 
-uint32_t fnv1a(uint8_t const* p, size_t n)
-{
-    uint32_t h = 2166136261U;
-    for (size_t i = 0; i < n; ++i)
-    {
-        h ^= p[i];
-        h *= 16777619U;
-    }
-    return h;
-}
-
 template <typename T>
 void put(std::vector<uint8_t>& buf, T v)
 {
@@ -72,6 +61,17 @@ bool fieldString(Field const& f, std::string& out, std::string& err)
 }
 
 } // namespace
+
+uint32_t fnv1a(uint8_t const* p, size_t n)
+{
+    uint32_t h = 2166136261U;
+    for (size_t i = 0; i < n; ++i)
+    {
+        h ^= p[i];
+        h *= 16777619U;
+    }
+    return h;
+}
 
 int64_t SppConfig::binsPerChannel() const
 {

@@ -88,6 +88,9 @@ size_t serializedSize(SppConfig const& cfg);
 //! Exact size, magic, version, checksum and validateConfig are all checked.
 bool deserialize(void const* data, size_t length, SppConfig& out, std::string& err);
 
+//! FNV-1a of n bytes: the checksum of the serialized blobs (this plugin's and the window plugin's).
+uint32_t fnv1a(uint8_t const* p, size_t n);
+
 //! Human-readable size error (empty when legal at H x W).
 std::string sizeErrorMessage(SppConfig const& cfg, int64_t H, int64_t W);
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Compile-check the SpatialPyramidPool plugin against a TensorRT headers directory (no libnvinfer,
-# no GPU needed): the plugin TU with g++ and with nvcc's host compiler, and the CUDA kernel.
+# Compile-check libspp_plugin.so (SpatialPyramidPool + WindowSpatialPyramidPool) against a TensorRT
+# headers directory (no libnvinfer, no GPU needed): every plugin TU with g++ (with and without static
+# registration) and through nvcc, both CUDA kernels, and a link of the whole library.
 #
 #   plugins/tools/compile_check.sh /path/to/TensorRT/include [cuda_include_dir]
 #
@@ -10,6 +11,8 @@ TRT_INC=${1:?usage: compile_check.sh <TensorRT include dir> [CUDA include dir]}
 CUDA_INC=${2:-${CUDA_HOME:-/usr/local/cuda}/include}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 SRC=$HERE/spatialPyramidPoolPlugin
+WIN=$HERE/windowSpatialPyramidPoolPlugin
+COMMON_SRC=$HERE/common
 CXX=${CXX:-g++}
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 OUT=$(mktemp -d)
@@ -35,30 +38,69 @@ step() {  # step <name> <cmd...>
 
 # -isystem: the TensorRT headers warn about their own deprecated enums; only our warnings matter.
 # Hidden visibility and the version script as in CMakeLists.txt.
-COMMON=(-std=c++17 -I"$SRC" -isystem "$TRT_INC" -isystem "$CUDA_INC" -fvisibility=hidden)
-step "g++ -c spatialPyramidPoolPlugin.cpp (default: no static registration)" \
-  "$CXX" "${COMMON[@]}" -Wall -Wextra -fPIC -c "$SRC/spatialPyramidPoolPlugin.cpp" -o "$OUT/plugin.o"
-step "g++ -c spatialPyramidPoolPlugin.cpp -DSPP_STATIC_REGISTRATION=1" \
-  "$CXX" "${COMMON[@]}" -DSPP_STATIC_REGISTRATION=1 -Wall -Wextra -fPIC -c "$SRC/spatialPyramidPoolPlugin.cpp" \
-  -o "$OUT/plugin_static.o"
-step "g++ -c sppConfig.cpp" "$CXX" -std=c++17 -fvisibility=hidden -Wall -Wextra -fPIC -c "$SRC/sppConfig.cpp" -o "$OUT/cfg.o"
+COMMON=(-std=c++17 -I"$SRC" -isystem "$TRT_INC" -isystem "$CUDA_INC" -fvisibility=hidden -Wall -Wextra -fPIC)
+# The TensorRT-facing translation units (each compiled twice: default, and with static registration).
+TUS=("$SRC/spatialPyramidPoolPlugin.cpp" "$WIN/windowSpatialPyramidPoolPlugin.cpp" "$COMMON_SRC/pluginLogging.cpp"
+     "$COMMON_SRC/pluginLibrary.cpp")
+objs=()
+for tu in "${TUS[@]}"; do
+  name=$(basename "$tu" .cpp)
+  step "g++ -c $name.cpp (default: no static registration)" "$CXX" "${COMMON[@]}" -c "$tu" -o "$OUT/$name.o"
+  step "g++ -c $name.cpp -DSPP_STATIC_REGISTRATION=1" "$CXX" "${COMMON[@]}" -DSPP_STATIC_REGISTRATION=1 -c "$tu" \
+    -o "$OUT/${name}_static.o"
+  objs+=("$OUT/$name.o")
+done
+for cfg in "$SRC/sppConfig.cpp" "$WIN/windowConfig.cpp"; do
+  name=$(basename "$cfg" .cpp)
+  step "g++ -c $name.cpp" "$CXX" -std=c++17 -fvisibility=hidden -Wall -Wextra -fPIC -c "$cfg" -o "$OUT/$name.o"
+  objs+=("$OUT/$name.o")
+done
 if [ -x "$NVCC" ]; then
-  step "nvcc -x cu -c spatialPyramidPoolPlugin.cpp (host TU through nvcc)" \
-    "$NVCC" -std=c++17 -I"$SRC" -isystem "$TRT_INC" -isystem "$CUDA_INC" -DSPP_STATIC_REGISTRATION=1 -x cu \
-    -arch=sm_75 -Xcompiler=-fPIC,-fvisibility=hidden -c "$SRC/spatialPyramidPoolPlugin.cpp" -o "$OUT/plugin_nvcc.o"
-  step "nvcc -c spatialPyramidPoolKernel.cu (sm_75)" \
-    "$NVCC" -std=c++17 -I"$SRC" -arch=sm_75 -Xcompiler=-fPIC,-fvisibility=hidden -c "$SRC/spatialPyramidPoolKernel.cu" \
-    -o "$OUT/k.o"
+  for tu in "${TUS[@]}"; do
+    name=$(basename "$tu" .cpp)
+    step "nvcc -x cu -c $name.cpp (host TU through nvcc)" \
+      "$NVCC" -std=c++17 -I"$SRC" -isystem "$TRT_INC" -isystem "$CUDA_INC" -DSPP_STATIC_REGISTRATION=1 -x cu \
+      -arch=sm_75 -Xcompiler=-fPIC,-fvisibility=hidden -c "$tu" -o "$OUT/${name}_nvcc.o"
+  done
+  for cu in "$SRC/spatialPyramidPoolKernel.cu" "$WIN/windowSpatialPyramidPoolKernel.cu"; do
+    name=$(basename "$cu" .cu)
+    step "nvcc -c $name.cu (sm_75, warnings are errors)" \
+      "$NVCC" -std=c++17 -I"$SRC" -arch=sm_75 -Werror=all-warnings -Xcompiler=-fPIC,-fvisibility=hidden -c "$cu" \
+      -o "$OUT/$name.o"
+    objs+=("$OUT/$name.o")
+  done
   # Link the default build into a shared object (cudart left undefined): proves the TU set is
   # complete, and that it needs nothing from libnvinfer.
   step "link libspp_plugin.so (version script; undefined cudart symbols allowed)" \
-    "$CXX" -shared -Wl,--version-script="$SRC/spp_plugin.map" -o "$OUT/libspp_plugin.so" \
-    "$OUT/plugin.o" "$OUT/cfg.o" "$OUT/k.o"
+    "$CXX" -shared -Wl,--version-script="$SRC/spp_plugin.map" -o "$OUT/libspp_plugin.so" "${objs[@]}"
   if [ -f "$OUT/libspp_plugin.so" ]; then
     exported=$(nm -D --defined-only "$OUT/libspp_plugin.so" | awk '{print $3}' | sort | tr '\n' ' ')
     step "exports exactly getCreators setLoggerFinder (got: $exported)" test "$exported" = "getCreators setLoggerFinder "
     nvinfer=$(nm -D --undefined-only "$OUT/libspp_plugin.so" | awk '{print $2}' | grep -E 'getPluginRegistry|getLogger|createInfer' | tr '\n' ' ')
     step "default build needs no libnvinfer symbol (got: ${nvinfer:-none})" test -z "$nvinfer"
+    for plugin in SpatialPyramidPool WindowSpatialPyramidPool; do
+      step "library holds the $plugin plugin name" grep -q -a "$plugin" "$OUT/libspp_plugin.so"
+    done
+  fi
+  # Host smoke test (no GPU, no libnvinfer): the same objects linked with libcudart, dlopen'ed and
+  # driven through the loadLibrary entry points and the plugin interfaces (plugin_host_check.cpp).
+  CUDART_DIR=""
+  for d in "$(dirname "$NVCC")/../lib64" "$(dirname "$NVCC")/../lib" "${CUDA_INC}/../lib64" "${CUDA_INC}/../lib"; do
+    if [ -e "$d/libcudart.so" ]; then CUDART_DIR=$d; break; fi
+  done
+  if [ -n "$CUDART_DIR" ]; then
+    mkdir -p "$OUT/run"
+    step "link libspp_plugin.so with libcudart (no undefined symbols)" \
+      "$CXX" -shared -Wl,--version-script="$SRC/spp_plugin.map" -Wl,--no-undefined -o "$OUT/run/libspp_plugin.so" \
+      "${objs[@]}" -L"$CUDART_DIR" -Wl,-rpath,"$CUDART_DIR" -lcudart
+    step "g++ plugin_host_check.cpp" "$CXX" -std=c++17 -Wall -Wextra -isystem "$TRT_INC" -isystem "$CUDA_INC" \
+      "$HERE/tools/plugin_host_check.cpp" -ldl -o "$OUT/run/plugin_host_check"
+    if [ -x "$OUT/run/plugin_host_check" ] && [ -f "$OUT/run/libspp_plugin.so" ]; then
+      step "host smoke test: getCreators, createPlugin (fields and serialized blob), types, formats, errors logged" \
+        "$OUT/run/plugin_host_check" "$OUT/run/libspp_plugin.so"
+    fi
+  else
+    echo "SKIP host smoke test (libcudart.so not found next to nvcc)"
   fi
 else
   echo "SKIP nvcc steps (nvcc not found)"

@@ -9,7 +9,8 @@ initializer or the output of a ``Constant`` node (the parser turns both into wei
 Also: model-local function bodies are linted like the graph (the parser inlines them) and their
 names checked (the parser keys functions by name only); ``If`` branches must have the same number
 of outputs with distinct names, equal ranks and (TensorRT 10.4-10.10) identical shapes; SPP nodes
-must fit the plugin (<= 16 levels, each <= 64); the `rounded` rule's float bin edges are flagged.
+must fit the plugin (<= 16 levels, each <= 64), window-SPP nodes the window plugin (its level set,
+a valid projection); the `rounded` rule's float bin edges are flagged.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Iterable
 import onnx
 from onnx import TensorProto as TP
 
-from ..contract import EDGE_F32_MARK, SPP_DOMAIN, SPP_OP
+from ..contract import EDGE_F32_MARK, PLUGIN_OPS, SPP_DOMAIN, SPP_OP, WINDOW_OP
 
 # Type-set codes: F fp32, H fp16, b bf16, i int32, l int64, B bool, u uint8, c int8, 8 fp8, 4 int4.
 _TYPE_CODES = {
@@ -194,7 +195,7 @@ def _lint_functions(model: onnx.ModelProto, ctx: "_Context") -> list[Finding]:
         by_name.setdefault(fn.name, []).append(fn)
     for name, fns in by_name.items():
         where = "local function"
-        if any(f.domain == SPP_DOMAIN for f in fns) and name == SPP_OP:
+        if any(f.domain == SPP_DOMAIN for f in fns) and name in PLUGIN_OPS:
             out.append(Finding(
                 "warning" if len(fns) > 1 else "info", f"{SPP_DOMAIN}.{name}", where,
                 f"{len(fns)} SPP function body/bodies: a TensorRT parser that sees them inlines the "
@@ -259,6 +260,27 @@ def _lint_graph(g: onnx.GraphProto, ctx: _Context) -> list[Finding]:
     return out
 
 
+def _lint_window_node(n: onnx.NodeProto, name: str) -> Finding:
+    """What the window plugin's createPlugin refuses (windowConfig.h): levels outside the exact set
+    or more than 16, a projection that is not 3 finite values with stride > 0."""
+    import math
+
+    from ..window import EXACT_LEVELS
+
+    where = f"{n.domain}.{n.op_type}"
+    levels = [int(v) for v in (_attr(n, "levels", []) or [])]
+    proj = [float(v) for v in (_attr(n, "projection", []) or [])]
+    if _attr(n, "plugin_version") is None:
+        return Finding("error", name, where, "plugin node lacks the plugin_version attribute")
+    if not 1 <= len(levels) <= 16 or any(v not in EXACT_LEVELS for v in levels):
+        return Finding("error", name, where, f"levels {levels}: the window plugin takes 1..16 levels, each one of "
+                                            f"{', '.join(map(str, EXACT_LEVELS))}")
+    if len(proj) != 3 or not all(math.isfinite(v) for v in proj) or proj[0] <= 0:
+        return Finding("error", name, where, f"projection {proj}: the window plugin needs (stride > 0, offset0, "
+                                            "offset), all finite")
+    return Finding("info", name, where, "TensorRT plugin node: the build needs the plugin library libspp_plugin.so")
+
+
 def _lint_node(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]:
     op = n.op_type
     if n.domain not in ("", "ai.onnx"):
@@ -272,6 +294,8 @@ def _lint_node(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]
             else:
                 yield Finding("info", name, f"{n.domain}.{op}",
                               "TensorRT plugin node: the build needs the plugin library libspp_plugin.so")
+        elif n.domain == SPP_DOMAIN and op == WINDOW_OP:
+            yield _lint_window_node(n, name)
         else:
             yield Finding("warning", name, f"{n.domain}.{op}",
                           f"custom-domain op: TensorRT needs a plugin registered as {op!r}")

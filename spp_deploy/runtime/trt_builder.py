@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import onnx
 
-from ..contract import EDGE_F32_MARK, PLUGIN_NAME, PLUGIN_NAMESPACE, PLUGIN_VERSION, spp_nodes, strip_functions
+from ..contract import EDGE_F32_MARK, PLUGIN_NAME, PLUGIN_NAMESPACE, PLUGIN_VERSION, plugin_nodes, strip_functions
 from ..errors import UserError, first_line
 from .trt_common import gpu_identity, import_tensorrt, init_trt_plugins, shared_logger, version_major
 
@@ -140,7 +140,9 @@ def shape_outside_profile(name: str, shape: Sequence[int], lo: Sequence[int], hi
 
 
 def spp_plugin_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
-    return spp_nodes(model)
+    """The nodes that become plugin layers: ``spp_deploy.SpatialPyramidPool`` and
+    ``spp_deploy.WindowSpatialPyramidPool`` (both plugins of libspp_plugin.so)."""
+    return plugin_nodes(model)
 
 
 def is_plugin_mode(model: onnx.ModelProto) -> bool:
@@ -169,7 +171,7 @@ def resolve_plugin(model: onnx.ModelProto, plugin: str | os.PathLike | None) -> 
     if found is None:
         n = len(spp_plugin_nodes(model))
         raise UserError(
-            f"this is a plugin-mode file ({n} spp_deploy.SpatialPyramidPool node(s)) and no plugin library was found: "
+            f"this is a plugin-mode file ({n} SPP plugin node(s)) and no plugin library was found: "
             "give the library's path or set SPP_DEPLOY_PLUGIN_LIB (build it with `spp-deploy plugin build`)"
         )
     return Path(found)
@@ -488,7 +490,8 @@ def build_engine(
     if n_spp:
         got = count_plugin_layers(trt, network)
         if got is not None and got != n_spp:
-            raise UserError(f"TensorRT parsed {onnx_path} into {got} plugin layer(s) for {n_spp} SpatialPyramidPool "
+            ops = " / ".join(sorted({n.op_type for n in spp_plugin_nodes(model)}))
+            raise UserError(f"TensorRT parsed {onnx_path} into {got} plugin layer(s) for {n_spp} {ops} "
                             "node(s): the SPP plugin was not used for every node (is the library the right one?)")
 
     config = builder.create_builder_config()

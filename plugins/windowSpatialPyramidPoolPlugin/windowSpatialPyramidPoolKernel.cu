@@ -1,0 +1,322 @@
+/*
+ * Window SPP CUDA kernel: one launch pools every window at every level.
+ *
+ * Layout: one thread block per (window, chunk of channels) (grid-stride, 64-bit indices). Every
+ * thread projects its block's window itself (windowSpp.h, float64: a few operations, no barrier
+ * needed). A chunk holds as many channels as fit one bin per thread: cpb = 256 / (bins read from
+ * the maps per channel), at least 1. Each thread reduces whole bins of one channel serially (bins
+ * of neighbouring threads are neighbouring ranges of the same rows, which the caches share).
+ * Max starts at 0 and takes v only when v > acc (the released code): NaN and -0.0 never win.
+ * Coarser levels that divide the finest level are the max over r x r fine bins (adaptive bins of
+ * the window nest exactly), read from shared memory. A refused window writes NaN everywhere.
+ * Bin edges: sppBins.h's adaptive rule on the window (windowAxisBin); every bin lies inside the
+ * clamped window, so no read can leave the map.
+ */
+#include "windowSpatialPyramidPoolKernel.h"
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "../simt/simt.h" // launch / dynamic shared memory spelled so the host SIMT emulator can run it
+
+namespace spp
+{
+namespace
+{
+
+constexpr int32_t kTHREADS = 256;
+constexpr int64_t kMAX_GRID = 1 << 20;
+
+struct WindowPlan
+{
+    int32_t nbLevels;
+    int32_t levels[kMAX_NB_LEVELS];
+    int32_t binOffset[kMAX_NB_LEVELS]; //!< prefix sum of n^2 over previous levels
+    uint32_t derivedMask;               //!< bit l: level l is derived from the finest level
+    int32_t fineLevel;                  //!< index of the level kept in shared memory, -1 if none
+    int32_t directBins;                 //!< sum of n^2 over levels read from the maps
+    int32_t derivedBins;                //!< sum of n^2 over derived levels
+    int32_t binsPerChannel;             //!< sum of n^2
+    int32_t channelsPerBlock;           //!< channels of one window per block
+    int64_t chunks;                     //!< blocks per window: ceil(C / channelsPerBlock)
+    WindowProjection projection;
+};
+
+__device__ __forceinline__ float loadF(float const* p, int64_t i)
+{
+    return __ldg(p + i);
+}
+
+__device__ __forceinline__ float loadF(__half const* p, int64_t i)
+{
+    return __half2float(__ldg(p + i));
+}
+
+__device__ __forceinline__ double loadD(float const* p, int64_t i)
+{
+    return static_cast<double>(__ldg(p + i));
+}
+
+__device__ __forceinline__ double loadD(__half const* p, int64_t i)
+{
+    return static_cast<double>(__half2float(__ldg(p + i)));
+}
+
+__device__ __forceinline__ void storeF(float* p, int64_t i, float v)
+{
+    p[i] = v;
+}
+
+__device__ __forceinline__ void storeF(__half* p, int64_t i, float v)
+{
+    p[i] = __float2half_rn(v); // exact: v is a half (or NaN)
+}
+
+//! Level of bin t among the levels selected (derived == true: derived levels, else direct ones);
+//! rem becomes the bin index inside that level.
+__device__ __forceinline__ int32_t levelOf(WindowPlan const& p, bool derived, int32_t& rem)
+{
+    int32_t l = 0;
+    for (; l < p.nbLevels; ++l)
+    {
+        if (((p.derivedMask >> l) & 1U) != (derived ? 1U : 0U))
+        {
+            continue;
+        }
+        int32_t const nn = p.levels[l] * p.levels[l];
+        if (rem < nn)
+        {
+            break;
+        }
+        rem -= nn;
+    }
+    return l;
+}
+
+template <typename T, typename TW>
+__global__ void __launch_bounds__(kTHREADS) windowSppKernel(T const* __restrict__ maps, TW const* __restrict__ windows,
+    T* __restrict__ output, int64_t S, int64_t C, int64_t H, int64_t W, int64_t R, WindowPlan p)
+{
+    SIMT_DYNAMIC_SHARED(float, sFine);
+    int64_t const F = C * static_cast<int64_t>(p.binsPerChannel);
+    int64_t const blocks = R * p.chunks;
+    int32_t const nf = p.fineLevel >= 0 ? p.levels[p.fineLevel] : 0;
+    float const nan = __int_as_float(0x7FC00000);
+
+    for (int64_t blk = blockIdx.x; blk < blocks; blk += gridDim.x)
+    {
+        int64_t const r = blk / p.chunks;
+        int64_t const c0 = (blk - r * p.chunks) * p.channelsPerBlock;
+        int32_t const nc = static_cast<int32_t>(C - c0 < p.channelsPerBlock ? C - c0 : p.channelsPerBlock);
+        WindowCells const cells = projectWindow(loadD(windows, 5 * r), loadD(windows, 5 * r + 1),
+            loadD(windows, 5 * r + 2), loadD(windows, 5 * r + 3), loadD(windows, 5 * r + 4), S, H, W, p.projection);
+        T* row = output + r * F;
+
+        // 1) Levels read from the maps: one bin per thread.
+        for (int32_t t = threadIdx.x; t < nc * p.directBins; t += blockDim.x)
+        {
+            int32_t const cl = t / p.directBins;
+            int32_t rem = t - cl * p.directBins;
+            int32_t const l = levelOf(p, false, rem);
+            int64_t const n = p.levels[l];
+            int64_t const yy = rem / n;
+            int64_t const xx = rem - yy * n;
+            int64_t const c = c0 + cl;
+            float acc = nan;
+            if (cells.valid)
+            {
+                AxisBin const rb = windowAxisBin(cells.top, cells.bottom, n, yy);
+                AxisBin const cb = windowAxisBin(cells.left, cells.right, n, xx);
+                T const* plane = maps + (cells.map * C + c) * H * W;
+                acc = 0.0F;
+                for (int64_t y = rb.start; y < rb.end; ++y)
+                {
+                    for (int64_t x = cb.start; x < cb.end; ++x)
+                    {
+                        float const v = loadF(plane, y * W + x);
+                        if (v > acc)
+                        {
+                            acc = v;
+                        }
+                    }
+                }
+            }
+            storeF(row, C * p.binOffset[l] + c * n * n + rem, acc);
+            if (l == p.fineLevel)
+            {
+                sFine[cl * nf * nf + rem] = acc;
+            }
+        }
+
+        // 2) Levels dividing the finest one: the max over r x r fine bins, from shared memory.
+        if (p.fineLevel >= 0)
+        {
+            __syncthreads();
+            for (int32_t t = threadIdx.x; t < nc * p.derivedBins; t += blockDim.x)
+            {
+                int32_t const cl = t / p.derivedBins;
+                int32_t rem = t - cl * p.derivedBins;
+                int32_t const l = levelOf(p, true, rem);
+                int32_t const m = p.levels[l];
+                int32_t const k = nf / m;
+                int32_t const cy = rem / m;
+                int32_t const cx = rem - cy * m;
+                float const* fine = sFine + cl * nf * nf;
+                float acc = 0.0F;
+                for (int32_t fy = cy * k; fy < cy * k + k; ++fy)
+                {
+                    for (int32_t fx = cx * k; fx < cx * k + k; ++fx)
+                    {
+                        float const v = fine[fy * nf + fx];
+                        if (v > acc)
+                        {
+                            acc = v;
+                        }
+                    }
+                }
+                int64_t const c = c0 + cl;
+                storeF(row, C * p.binOffset[l] + c * static_cast<int64_t>(m) * m + rem, cells.valid ? acc : nan);
+            }
+            __syncthreads(); // sFine is reused by the block's next (window, chunk)
+        }
+    }
+}
+
+bool makePlan(WindowParams const& s, int64_t C, WindowPlan& p)
+{
+    if (s.nbLevels < 1 || s.nbLevels > kMAX_NB_LEVELS)
+    {
+        return false;
+    }
+    WindowProjection const& q = s.projection;
+    if (!finiteD(q.stride) || !finiteD(q.offset0) || !finiteD(q.offset) || !(q.stride > 0.0))
+    {
+        return false;
+    }
+    p = WindowPlan{};
+    p.nbLevels = s.nbLevels;
+    p.projection = q;
+    p.fineLevel = -1;
+    int32_t finest = 0;
+    int32_t sum = 0;
+    for (int32_t l = 0; l < s.nbLevels; ++l)
+    {
+        int32_t const n = s.levels[l];
+        if (!isWindowLevel(n))
+        {
+            return false;
+        }
+        p.levels[l] = n;
+        p.binOffset[l] = sum;
+        sum += n * n;
+        if (n > s.levels[finest])
+        {
+            finest = l;
+        }
+    }
+    p.binsPerChannel = sum;
+    int32_t const nf = s.levels[finest];
+    for (int32_t l = 0; l < s.nbLevels; ++l)
+    {
+        if (l != finest && nf % s.levels[l] == 0)
+        {
+            p.derivedMask |= 1U << l;
+        }
+    }
+    if (p.derivedMask != 0)
+    {
+        p.fineLevel = finest;
+    }
+    for (int32_t l = 0; l < s.nbLevels; ++l)
+    {
+        int32_t const nn = s.levels[l] * s.levels[l];
+        ((p.derivedMask >> l) & 1U ? p.derivedBins : p.directBins) += nn;
+    }
+    p.channelsPerBlock = p.directBins >= kTHREADS ? 1 : kTHREADS / p.directBins;
+    p.chunks = (C + p.channelsPerBlock - 1) / p.channelsPerBlock;
+    return true;
+}
+
+template <typename T, typename TW>
+void launchTyped(dim3 grid, size_t smem, cudaStream_t stream, void const* maps, void const* windows, void* output,
+    int64_t S, int64_t C, int64_t H, int64_t W, int64_t R, WindowPlan const& plan)
+{
+    dim3 const block(kTHREADS);
+    auto* const kernel = windowSppKernel<T, TW>; // one name: a template-id's comma would split the macro
+    SIMT_LAUNCH(kernel, grid, block, smem, stream)(static_cast<T const*>(maps), static_cast<TW const*>(windows),
+        static_cast<T*>(output), S, C, H, W, R, plan);
+}
+
+template <typename T>
+void launch(dim3 grid, size_t smem, cudaStream_t stream, void const* maps, void const* windows, void* output,
+    DType windowType, int64_t S, int64_t C, int64_t H, int64_t W, int64_t R, WindowPlan const& plan)
+{
+    if (windowType == DType::kFLOAT32)
+    {
+        launchTyped<T, float>(grid, smem, stream, maps, windows, output, S, C, H, W, R, plan);
+    }
+    else
+    {
+        launchTyped<T, __half>(grid, smem, stream, maps, windows, output, S, C, H, W, R, plan);
+    }
+}
+
+bool isType(DType t)
+{
+    return t == DType::kFLOAT32 || t == DType::kFLOAT16;
+}
+
+} // namespace
+
+int32_t launchWindowSpatialPyramidPool(void const* maps, void const* windows, void* output, DType mapType,
+    DType windowType, int64_t S, int64_t C, int64_t H, int64_t W, int64_t R, WindowParams const& params,
+    cudaStream_t stream, cudaError_t* cudaErr)
+{
+    if (cudaErr)
+    {
+        *cudaErr = cudaSuccess;
+    }
+    if (S < 0 || C < 0 || H < 0 || W < 0 || R < 0 || !isType(mapType) || !isType(windowType))
+    {
+        return kSPP_BAD_ARGUMENT;
+    }
+    WindowPlan plan;
+    if (!makePlan(params, C, plan))
+    {
+        return kSPP_BAD_CONFIG;
+    }
+    if (R == 0 || C == 0)
+    {
+        return kSPP_OK;
+    }
+    if (windows == nullptr || output == nullptr || (maps == nullptr && S * H * W > 0))
+    {
+        return kSPP_BAD_ARGUMENT;
+    }
+    int64_t const blocks = R * plan.chunks;
+    dim3 const grid(static_cast<uint32_t>(blocks < kMAX_GRID ? blocks : kMAX_GRID));
+    int32_t const nf = plan.fineLevel >= 0 ? plan.levels[plan.fineLevel] : 0;
+    size_t const smem = sizeof(float) * static_cast<size_t>(plan.channelsPerBlock) * nf * nf;
+    // cudaGetLastError after the launch must report this launch only (see spatialPyramidPoolKernel.cu).
+    (void) cudaGetLastError();
+    if (mapType == DType::kFLOAT32)
+    {
+        launch<float>(grid, smem, stream, maps, windows, output, windowType, S, C, H, W, R, plan);
+    }
+    else
+    {
+        launch<__half>(grid, smem, stream, maps, windows, output, windowType, S, C, H, W, R, plan);
+    }
+    cudaError_t const e = cudaGetLastError();
+    if (e != cudaSuccess)
+    {
+        if (cudaErr)
+        {
+            *cudaErr = e;
+        }
+        return kSPP_CUDA_ERROR;
+    }
+    return kSPP_OK;
+}
+
+} // namespace spp

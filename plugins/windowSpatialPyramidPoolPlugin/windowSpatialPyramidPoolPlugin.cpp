@@ -1,0 +1,397 @@
+#include "windowSpatialPyramidPoolPlugin.h"
+#include "../common/pluginLogging.h"
+#include "windowSpatialPyramidPoolKernel.h"
+
+#include <exception>
+
+using namespace nvinfer1;
+using nvinfer1::plugin::WindowSpatialPyramidPoolPlugin;
+using nvinfer1::plugin::WindowSpatialPyramidPoolPluginCreator;
+
+// The TensorRT-free parser mirrors PluginFieldType numerically.
+static_assert(static_cast<int32_t>(PluginFieldType::kFLOAT32) == static_cast<int32_t>(spp::FieldType::kFLOAT32), "");
+static_assert(static_cast<int32_t>(PluginFieldType::kFLOAT64) == static_cast<int32_t>(spp::FieldType::kFLOAT64), "");
+static_assert(static_cast<int32_t>(PluginFieldType::kINT32) == static_cast<int32_t>(spp::FieldType::kINT32), "");
+static_assert(static_cast<int32_t>(PluginFieldType::kINT64) == static_cast<int32_t>(spp::FieldType::kINT64), "");
+static_assert(static_cast<int32_t>(PluginFieldType::kUNKNOWN) == static_cast<int32_t>(spp::FieldType::kUNKNOWN), "");
+
+namespace
+{
+
+constexpr spp::PluginLogger kLOG{"[WindowSpatialPyramidPool] "};
+constexpr int32_t kIN_MAPS = 0;
+constexpr int32_t kIN_WINDOWS = 1;
+
+bool isSupportedType(DataType t)
+{
+    return t == DataType::kFLOAT || t == DataType::kHALF;
+}
+
+spp::DType toDType(DataType t)
+{
+    return t == DataType::kFLOAT ? spp::DType::kFLOAT32 : spp::DType::kFLOAT16;
+}
+
+spp::WindowParams toParams(spp::WindowConfig const& c)
+{
+    spp::WindowParams p{};
+    p.nbLevels = c.nbLevels;
+    for (int32_t l = 0; l < c.nbLevels; ++l)
+    {
+        p.levels[l] = c.levels[l];
+    }
+    p.projection = c.projection;
+    return p;
+}
+
+//! The ranks both inputs must have; the window row width when it is known.
+bool checkRanks(int32_t mapsRank, int32_t windowsRank, int64_t windowWidth, char const* where)
+{
+    if (mapsRank != 4)
+    {
+        kLOG.error(std::string(where) + ": maps must be 4-D [S, C, H, W], got rank " + std::to_string(mapsRank));
+        return false;
+    }
+    if (windowsRank != 2)
+    {
+        kLOG.error(std::string(where) + ": windows must be 2-D [R, 5], got rank " + std::to_string(windowsRank));
+        return false;
+    }
+    if (windowWidth >= 0 && windowWidth != 5)
+    {
+        kLOG.error(std::string(where) + ": windows must be [R, 5] (index, x1, y1, x2, y2), got [R, "
+            + std::to_string(windowWidth) + "]");
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
+// ================================ plugin ========================================================
+
+WindowSpatialPyramidPoolPlugin::WindowSpatialPyramidPoolPlugin(spp::WindowConfig const& config, std::string const& ns)
+    : mConfig(config)
+    , mNamespace(ns)
+    , mMetadata(spp::describeWindowConfig(config))
+{
+}
+
+IPluginCapability* WindowSpatialPyramidPoolPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept
+{
+    switch (type)
+    {
+    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
+    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
+    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
+    }
+    return nullptr;
+}
+
+IPluginV3* WindowSpatialPyramidPoolPlugin::clone() noexcept
+{
+    try
+    {
+        return new WindowSpatialPyramidPoolPlugin(mConfig, mNamespace);
+    }
+    catch (std::exception const& e)
+    {
+        kLOG.exception("clone", e);
+    }
+    catch (...)
+    {
+        kLOG.error("clone: unknown exception");
+    }
+    return nullptr;
+}
+
+AsciiChar const* WindowSpatialPyramidPoolPlugin::getPluginName() const noexcept
+{
+    return plugin::kWINDOW_SPP_PLUGIN_NAME;
+}
+
+AsciiChar const* WindowSpatialPyramidPoolPlugin::getPluginVersion() const noexcept
+{
+    return plugin::kWINDOW_SPP_PLUGIN_VERSION;
+}
+
+AsciiChar const* WindowSpatialPyramidPoolPlugin::getPluginNamespace() const noexcept
+{
+    return mNamespace.c_str();
+}
+
+int32_t WindowSpatialPyramidPoolPlugin::getNbOutputs() const noexcept
+{
+    return 1;
+}
+
+int32_t WindowSpatialPyramidPoolPlugin::configurePlugin(
+    DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
+{
+    try
+    {
+        if (in == nullptr || out == nullptr || nbInputs != 2 || nbOutputs != 1)
+        {
+            kLOG.error("expects two inputs (maps, windows) and one output");
+            return -1;
+        }
+        Dims const& w = in[kIN_WINDOWS].desc.dims;
+        return checkRanks(in[kIN_MAPS].desc.dims.nbDims, w.nbDims, w.nbDims == 2 ? w.d[1] : -1, "configurePlugin")
+            ? 0
+            : -1;
+    }
+    catch (...)
+    {
+        kLOG.error("configurePlugin: failed with an exception (out of memory?)");
+    }
+    return -1;
+}
+
+int32_t WindowSpatialPyramidPoolPlugin::getOutputDataTypes(
+    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
+{
+    if (outputTypes == nullptr || inputTypes == nullptr || nbOutputs != 1 || nbInputs != 2)
+    {
+        return -1;
+    }
+    if (!isSupportedType(inputTypes[kIN_MAPS]) || !isSupportedType(inputTypes[kIN_WINDOWS]))
+    {
+        kLOG.error("maps and windows must be FP32 or FP16");
+        return -1;
+    }
+    outputTypes[0] = inputTypes[kIN_MAPS];
+    return 0;
+}
+
+int32_t WindowSpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs,
+    DimsExprs const* /*shapeInputs*/, int32_t /*nbShapeInputs*/, DimsExprs* outputs, int32_t nbOutputs,
+    IExprBuilder& exprBuilder) noexcept
+{
+    try
+    {
+        if (inputs == nullptr || outputs == nullptr || nbInputs != 2 || nbOutputs != 1)
+        {
+            kLOG.error("expects two inputs (maps, windows) and one output");
+            return -1;
+        }
+        DimsExprs const& w = inputs[kIN_WINDOWS];
+        IDimensionExpr const* width = w.nbDims == 2 ? w.d[1] : nullptr;
+        int64_t const known = width != nullptr && width->isConstant() ? width->getConstantValue() : -1;
+        if (!checkRanks(inputs[kIN_MAPS].nbDims, w.nbDims, known, "getOutputShapes"))
+        {
+            return -1;
+        }
+        IDimensionExpr const* binsPerChannel = exprBuilder.constant(mConfig.binsPerChannel());
+        outputs[0].nbDims = 2;
+        outputs[0].d[0] = w.d[0]; // R: dynamic, taken from the windows
+        outputs[0].d[1] = exprBuilder.operation(DimensionOperation::kPROD, *inputs[kIN_MAPS].d[1], *binsPerChannel);
+        return 0;
+    }
+    catch (...)
+    {
+        kLOG.error("getOutputShapes: failed with an exception (out of memory?)");
+    }
+    return -1;
+}
+
+bool WindowSpatialPyramidPoolPlugin::supportsFormatCombination(
+    int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
+{
+    if (inOut == nullptr || nbInputs != 2 || nbOutputs != 1 || pos < 0 || pos > 2)
+    {
+        return false;
+    }
+    PluginTensorDesc const& d = inOut[pos].desc;
+    if (d.format != TensorFormat::kLINEAR)
+    {
+        return false;
+    }
+    if (pos == 2)
+    {
+        return d.type == inOut[kIN_MAPS].desc.type;
+    }
+    return isSupportedType(d.type); // maps and windows independently fp32 / fp16
+}
+
+size_t WindowSpatialPyramidPoolPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* /*inputs*/,
+    int32_t /*nbInputs*/, DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept
+{
+    return 0;
+}
+
+char const* WindowSpatialPyramidPoolPlugin::getMetadataString() noexcept
+{
+    return mMetadata.c_str();
+}
+
+int32_t WindowSpatialPyramidPoolPlugin::onShapeChange(
+    PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out, int32_t nbOutputs) noexcept
+{
+    if (in == nullptr || out == nullptr || nbInputs != 2 || nbOutputs != 1)
+    {
+        kLOG.error("onShapeChange: expects two inputs and one output");
+        return -1;
+    }
+    return checkRanks(in[kIN_MAPS].dims.nbDims, in[kIN_WINDOWS].dims.nbDims,
+               in[kIN_WINDOWS].dims.nbDims == 2 ? in[kIN_WINDOWS].dims.d[1] : -1, "onShapeChange")
+        ? 0
+        : -1;
+}
+
+int32_t WindowSpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc,
+    void const* const* inputs, void* const* outputs, void* /*workspace*/, cudaStream_t stream) noexcept
+{
+    try
+    {
+        if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr)
+        {
+            kLOG.error("enqueue: null descriptors or buffers");
+            return -1;
+        }
+        Dims const& md = inputDesc[kIN_MAPS].dims;
+        Dims const& wd = inputDesc[kIN_WINDOWS].dims;
+        if (!checkRanks(md.nbDims, wd.nbDims, wd.nbDims == 2 ? wd.d[1] : -1, "enqueue"))
+        {
+            return -1;
+        }
+        int64_t const S = md.d[0], C = md.d[1], H = md.d[2], W = md.d[3], R = wd.d[0];
+        if (S < 0 || C < 0 || H < 0 || W < 0 || R < 0)
+        {
+            kLOG.error("enqueue: negative dimensions");
+            return -1;
+        }
+        DataType const mt = inputDesc[kIN_MAPS].type;
+        DataType const wt = inputDesc[kIN_WINDOWS].type;
+        if (!isSupportedType(mt) || !isSupportedType(wt) || outputDesc[0].type != mt
+            || inputDesc[kIN_MAPS].format != TensorFormat::kLINEAR
+            || inputDesc[kIN_WINDOWS].format != TensorFormat::kLINEAR || outputDesc[0].format != TensorFormat::kLINEAR)
+        {
+            kLOG.error("enqueue: unsupported type/format (FP32/FP16 linear, output the maps' type)");
+            return -1;
+        }
+        Dims const& od = outputDesc[0].dims;
+        if (od.nbDims != 2 || od.d[0] != R || od.d[1] != C * mConfig.binsPerChannel())
+        {
+            kLOG.error("enqueue: output shape does not match [R, C * sum(n^2)]");
+            return -1;
+        }
+        // R == 0 (no windows) or C == 0: an empty output, nothing launched.
+        cudaError_t cudaErr = cudaSuccess;
+        int32_t const status = spp::launchWindowSpatialPyramidPool(inputs[kIN_MAPS], inputs[kIN_WINDOWS], outputs[0],
+            toDType(mt), toDType(wt), S, C, H, W, R, toParams(mConfig), stream, &cudaErr);
+        if (status != spp::kSPP_OK)
+        {
+            kLOG.error("enqueue: kernel launcher failed with status " + std::to_string(status)
+                + (status == spp::kSPP_CUDA_ERROR ? std::string(" (") + cudaGetErrorString(cudaErr) + ")" : ""));
+        }
+        return status;
+    }
+    catch (...)
+    {
+        kLOG.error("enqueue: failed with an exception (out of memory?)");
+    }
+    return -1;
+}
+
+IPluginV3* WindowSpatialPyramidPoolPlugin::attachToContext(IPluginResourceContext* /*context*/) noexcept
+{
+    return clone();
+}
+
+PluginFieldCollection const* WindowSpatialPyramidPoolPlugin::getFieldsToSerialize() noexcept
+{
+    try
+    {
+        // One versioned, checksummed blob (windowConfig.h); createPlugin accepts it in any phase.
+        mSerialBlob = spp::serializeWindowConfig(mConfig);
+        mDataToSerialize.clear();
+        mDataToSerialize.emplace_back(spp::kWFIELD_BLOB, mSerialBlob.data(), PluginFieldType::kUNKNOWN,
+            static_cast<int32_t>(mSerialBlob.size()));
+        mFCToSerialize.nbFields = static_cast<int32_t>(mDataToSerialize.size());
+        mFCToSerialize.fields = mDataToSerialize.data();
+        return &mFCToSerialize;
+    }
+    catch (std::exception const& e)
+    {
+        kLOG.exception("getFieldsToSerialize", e);
+    }
+    catch (...)
+    {
+        kLOG.error("getFieldsToSerialize: unknown exception");
+    }
+    return nullptr;
+}
+
+// ================================ creator =======================================================
+
+WindowSpatialPyramidPoolPluginCreator::WindowSpatialPyramidPoolPluginCreator()
+{
+    mPluginAttributes.emplace_back(PluginField(spp::kWFIELD_LEVELS, nullptr, PluginFieldType::kINT32, 0));
+    mPluginAttributes.emplace_back(PluginField(spp::kWFIELD_PROJECTION, nullptr, PluginFieldType::kFLOAT32, 3));
+    mFC.nbFields = static_cast<int32_t>(mPluginAttributes.size());
+    mFC.fields = mPluginAttributes.data();
+}
+
+IPluginV3* WindowSpatialPyramidPoolPluginCreator::createPlugin(
+    AsciiChar const* name, PluginFieldCollection const* fc, TensorRTPhase /*phase*/) noexcept
+{
+    try
+    {
+        std::vector<spp::Field> fields;
+        if (fc != nullptr && fc->nbFields > 0)
+        {
+            if (fc->fields == nullptr)
+            {
+                kLOG.error("createPlugin: null field array");
+                return nullptr;
+            }
+            for (int32_t i = 0; i < fc->nbFields; ++i)
+            {
+                PluginField const& f = fc->fields[i];
+                fields.push_back(spp::Field{f.name, f.data, static_cast<spp::FieldType>(f.type), f.length});
+            }
+        }
+        spp::WindowConfig config;
+        std::string err;
+        std::vector<std::string> warnings;
+        if (!spp::parseWindowFields(fields.data(), static_cast<int32_t>(fields.size()), config, err, &warnings))
+        {
+            kLOG.error(std::string("createPlugin(") + (name ? name : "") + "): " + err);
+            return nullptr;
+        }
+        for (auto const& w : warnings)
+        {
+            kLOG.message(ILogger::Severity::kVERBOSE, w);
+        }
+        return new WindowSpatialPyramidPoolPlugin(config, mNamespace);
+    }
+    catch (std::exception const& e)
+    {
+        kLOG.exception("createPlugin", e);
+    }
+    catch (...)
+    {
+        kLOG.error("createPlugin: unknown exception");
+    }
+    return nullptr;
+}
+
+PluginFieldCollection const* WindowSpatialPyramidPoolPluginCreator::getFieldNames() noexcept
+{
+    return &mFC;
+}
+
+AsciiChar const* WindowSpatialPyramidPoolPluginCreator::getPluginName() const noexcept
+{
+    return plugin::kWINDOW_SPP_PLUGIN_NAME;
+}
+
+AsciiChar const* WindowSpatialPyramidPoolPluginCreator::getPluginVersion() const noexcept
+{
+    return plugin::kWINDOW_SPP_PLUGIN_VERSION;
+}
+
+AsciiChar const* WindowSpatialPyramidPoolPluginCreator::getPluginNamespace() const noexcept
+{
+    return mNamespace.c_str();
+}
