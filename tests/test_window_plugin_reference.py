@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from spp_deploy import plugins as P
 from spp_deploy import window_native as WN
-from spp_deploy.export import graph as G
+from spp_deploy import contract as G
 from spp_deploy.projection import ZF5, WindowProjection
 from spp_deploy.window import EXACT_LEVELS, WindowSpatialPyramidPool, project_windows
 from window_reference import random_maps, random_windows
@@ -227,7 +227,5 @@ def test_config_serialization(reflib):
 def test_plugin_identity_matches_exporter():
     header = (SRC / "windowSpatialPyramidPoolPlugin.h").read_text()
     consts = dict(re.findall(r'constexpr char const\* (kWINDOW_SPP_PLUGIN_\w+) = "([^"]*)";', header))
-    from spp_deploy import contract as G
-
     assert consts == {"kWINDOW_SPP_PLUGIN_NAME": G.WINDOW_OP, "kWINDOW_SPP_PLUGIN_VERSION": G.WINDOW_PLUGIN_VERSION,
                       "kWINDOW_SPP_PLUGIN_NAMESPACE": G.WINDOW_PLUGIN_NAMESPACE}
