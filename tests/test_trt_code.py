@@ -280,7 +280,7 @@ def test_fake_plugin_mode_never_falls_back_silently(two_spp, tmp_path, no_cache,
 @pytest.fixture(scope="module")
 def window_plugin_file(tmp_path_factory):
     """A plugin-mode window-SPP file (one WindowSpatialPyramidPool node, its function body)."""
-    from spp_deploy.export.window_export import export_window_model
+    from spp_deploy.deploy import export_window_model
     from spp_deploy.window import WindowSpatialPyramidPool
 
     path = tmp_path_factory.mktemp("wplug") / "window.onnx"
