@@ -71,7 +71,7 @@ def test_plot_without_matplotlib_names_the_plot_extra(monkeypatch):
 
 
 def test_image_without_pillow_names_the_image_extra(monkeypatch, tmp_path):
-    from spp_deploy.runtime.inputs import load_input
+    from spp_deploy.inputs import load_input
 
     image = tmp_path / "image.jpg"
     image.write_bytes(b"not read: Pillow is missing")

@@ -243,7 +243,7 @@ def test_doctor_lists_everything(cli):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", zoo.zoo_names())
 def test_exported_files_pass_the_tensorrt_lint(exported, cli, name, mode):
-    from spp_deploy.runtime.lint import errors, lint_tensorrt
+    from spp_deploy.lint import errors, lint_tensorrt
 
     assert errors(lint_tensorrt(onnx.load(exported[name, mode]))) == []
     code, out, _ = cli("check", "--target", "tensorrt", exported[name, mode])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 def run(args) -> int:
-    from ..runtime.lint import errors, lint_tensorrt
+    from ..lint import errors, lint_tensorrt
     from ..runtime.trt_builder import load_onnx
 
     model, _ = load_onnx(args.onnx)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def run(args) -> int:
-    from ..runtime.doctor import collect
+    from ..doctor import collect
 
     rows = collect()
     width = max(len(k) for k, _ in rows)

@@ -17,7 +17,7 @@ NEEDS = {"torch": ("model", "--model"), "torch-fp64": ("model", "--model"), "trt
 def run(args) -> int:
     from ..runtime.backends import make_runner
     from ..runtime.base import _dtype_name
-    from ..runtime.inputs import load_input
+    from ..inputs import load_input
 
     backend = args.backend or ("trt" if args.engine else "ort-cpu" if args.onnx else "torch")
     attr, flag = NEEDS.get(backend, ("onnx", "--onnx"))

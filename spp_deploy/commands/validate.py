@@ -73,7 +73,7 @@ def _validate(args):
         sizes = DEFAULT_SIZES
     images = []
     if args.images is not None:
-        from ..runtime.inputs import load_input
+        from ..inputs import load_input
 
         files = [f.strip() for f in args.images.split(",")]
         if not all(files):

@@ -8,8 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import UserError, first_line
-from ..extras import pip_install_hint
+from .errors import UserError, first_line
+from .extras import pip_install_hint
 
 
 def load_input(path: str, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> np.ndarray:
