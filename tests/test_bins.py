@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference import edges
+from oracle import edges
 from spp_deploy import bins
 
 

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import reference
+import oracle as reference
 from spp_deploy import SpatialPyramidPool, bins
 from spp_deploy.export import to_onnx_model
 

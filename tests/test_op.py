@@ -10,8 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import reference
-import seeds
+import oracle as reference
+import source_layers as seeds
 from spp_deploy import SpatialPyramidPool, bins
 
 LEVEL_SETS = [[1], [2, 1], [4, 2, 1], [6, 3, 2, 1], [5, 3], [7, 1], [3, 2]]

@@ -19,7 +19,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import reference
+import oracle as reference
 from spp_deploy import bins as B
 from spp_deploy import plugins as P
 from spp_deploy.errors import UserError

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-import seeds as ref
+import source_layers as ref
 from spp_deploy import seeds
 from spp_deploy.recognize import SppConfig, canonicalize, identify, parse_declaration, scan
 from spp_deploy.commands.args import flag_for

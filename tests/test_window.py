@@ -1,5 +1,5 @@
 """Eager window SPP (SPP-net detection pooling) against the straightforward reference written
-from the spec (tests/window_reference.py): bit-identical, degenerate windows included."""
+from the spec (tests/window_oracle.py): bit-identical, degenerate windows included."""
 
 import math
 
@@ -9,8 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import window_reference as ref
-from window_reference import random_maps, random_windows
+import window_oracle as ref
+from window_oracle import random_maps, random_windows
 from spp_deploy.projection import ZF5, ZF5_LAYERS, WindowProjection
 from spp_deploy.window import EXACT_LEVELS, WindowSpatialPyramidPool, project_windows
 

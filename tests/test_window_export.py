@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from window_reference import random_maps, random_windows
+from window_oracle import random_maps, random_windows
 from spp_deploy.errors import ParityError
 from spp_deploy.export import window as window_lowering
 from spp_deploy.deploy import check_window_parity, export_window_model

@@ -20,7 +20,7 @@ from spp_deploy import simt
 from spp_deploy import window_native as WN
 from spp_deploy.projection import ZF5, WindowProjection
 from spp_deploy.window import WindowSpatialPyramidPool
-from window_reference import random_maps, random_windows
+from window_oracle import random_maps, random_windows
 
 GUARD = 16
 PROJECTIONS = [ZF5, WindowProjection.identity(), WindowProjection(3.0, -2.5, 0.75)]

@@ -21,7 +21,7 @@ from spp_deploy import window_native as WN
 from spp_deploy import contract as G
 from spp_deploy.projection import ZF5, WindowProjection
 from spp_deploy.window import EXACT_LEVELS, WindowSpatialPyramidPool, project_windows
-from window_reference import random_maps, random_windows
+from window_oracle import random_maps, random_windows
 
 SRC = Path(__file__).resolve().parent.parent / "plugins" / "windowSpatialPyramidPoolPlugin"
 PROJECTIONS = [ZF5, WindowProjection.identity(), WindowProjection.from_layers([(5, 2, 2), (3, 2, 1)], offset=2.0),
