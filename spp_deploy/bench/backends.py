@@ -18,23 +18,13 @@ import numpy as np
 
 from ..constants import BENCH_BACKENDS, TRITON_BACKENDS
 from ..errors import UserError, first_line
-from ..extras import pip_install_hint
+from ..runtime.backends import DESCRIPTIONS
+from ..runtime.backends import unavailable_reason as runtime_unavailable_reason
+from ..runtime.ort_runner import ALIASES
 
-_DESCRIPTIONS = {
-    "torch": "PyTorch eager, CPU",
-    "torch-cuda": "PyTorch eager, CUDA",
-    "ort-cpu": "ONNX Runtime, CPUExecutionProvider",
-    "ort-cuda": "ONNX Runtime, CUDAExecutionProvider",
-    "ort-trt": "ONNX Runtime, TensorrtExecutionProvider",
-    "trt": "TensorRT engine (spp_deploy.runtime.trt_runner)",
-    "triton-http": "Triton Inference Server, HTTP (tritonclient.http)",
-    "triton-grpc": "Triton Inference Server, gRPC (tritonclient.grpc)",
-}
-BACKENDS = {b: _DESCRIPTIONS[b] for b in BENCH_BACKENDS}
-GPU_BACKENDS = {"torch-cuda", "ort-cuda", "ort-trt", "trt"}
+BACKENDS = {b: DESCRIPTIONS[b] for b in BENCH_BACKENDS}
 REMOTE_BACKENDS = set(TRITON_BACKENDS)  # a server does the work: no local device, no local threads
-ORT_PROVIDER = {"ort-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "trt"}
-_EP = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "trt": "TensorrtExecutionProvider"}
+ORT_PROVIDER = {b: ALIASES[b] for b in BENCH_BACKENDS if b.startswith("ort-")}
 
 
 class BackendUnavailable(UserError):
@@ -48,43 +38,16 @@ def parse_backends(text: str) -> list[str]:
     return _parse(text, known=tuple(BACKENDS))
 
 
-def _torch_cuda_reason() -> str | None:
-    import torch
-
-    if not torch.cuda.is_available():
-        return f"no CUDA device visible to torch {torch.__version__} (torch.cuda.is_available() is False)"
-    return None
-
-
 def unavailable_reason(backend: str) -> str | None:
-    """Why ``backend`` cannot run on this machine, or None if it can (as far as can be told
-    before loading a model)."""
-    if backend == "torch":
-        return None
-    if backend == "torch-cuda":
-        return _torch_cuda_reason()
-    if backend in ORT_PROVIDER:
-        try:
-            import onnxruntime as ort
-        except Exception as e:
-            return f"onnxruntime cannot be imported ({type(e).__name__}: {e}); {pip_install_hint('cpu')}"
-        ep = _EP[ORT_PROVIDER[backend]]
-        have = ort.get_available_providers()
-        if ep not in have:
-            pkg = "onnxruntime-gpu" if backend == "ort-cuda" else "onnxruntime-gpu built with TensorRT, and TensorRT"
-            return f"onnxruntime {ort.__version__} has no {ep} (available: {', '.join(have)}; needs {pkg})"
-        return None
+    """Why ``backend`` cannot run on this machine, or None if it can: the runtime registry's
+    answer, or for a Triton backend the client's."""
     if backend in TRITON_BACKENDS:
         from .triton_client import unavailable_reason as triton_reason
 
         return triton_reason(backend)
-    if backend == "trt":
-        if importlib.util.find_spec("spp_deploy.runtime.trt_runner") is None:
-            return "spp_deploy.runtime.trt_runner is not part of this install"
-        if importlib.util.find_spec("tensorrt") is None:
-            return f"TensorRT (the tensorrt Python package) is not installed; {pip_install_hint('tensorrt')}"
-        return _torch_cuda_reason()
-    raise UserError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    return runtime_unavailable_reason(backend)
 
 
 @dataclass
@@ -147,22 +110,8 @@ class Backend:
     def _open_ort(self, provider: str) -> None:
         from ..runtime.ort_runner import OrtRunner
 
-        runner = OrtRunner(self.onnx_path, provider, self.threads)
-        if self.cuda_graph and provider != "cpu":
-            # CUDA graphs need provider options OrtRunner does not take: build the session here.
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
-            if self.threads:
-                opts.intra_op_num_threads = self.threads
-            key = {"cuda": ("CUDAExecutionProvider", "enable_cuda_graph", "1"),
-                   "trt": ("TensorrtExecutionProvider", "trt_cuda_graph_enable", "True")}[provider]
-            providers = [(key[0], {key[1]: key[2]})] + [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                                                          if p != key[0]]
-            runner.session = ort.InferenceSession(str(self.onnx_path), opts, providers=providers)
-        else:
-            runner.activate()
+        runner = OrtRunner(self.onnx_path, provider, self.threads, plugin=self.plugin, cuda_graph=self.cuda_graph)
+        runner.activate()
         self._runner = runner
 
     def _open_triton(self) -> None:
@@ -240,8 +189,7 @@ class Backend:
         yield Variant(without, "without", "cuda-event")
 
     def _input_output(self) -> tuple[str, list[str]]:
-        sess = self._runner.session
-        return sess.get_inputs()[0].name, [o.name for o in sess.get_outputs()]
+        return next(iter(self._runner.input_specs())), self._runner.output_names()
 
     def _ort_plain(self, x: np.ndarray, transfers: str | None) -> Variant:
         name, _ = self._input_output()
@@ -287,7 +235,7 @@ class Backend:
 
         for name in runner.output_names():
             dt = runner.engine.get_tensor_dtype(name)
-            np_dt = trt_dtype_to_numpy(runner._trt, dt)
+            np_dt = trt_dtype_to_numpy(runner.trt, dt)
             t = torch.empty(tuple(ctx.get_tensor_shape(name)), dtype=getattr(torch, np_dt.name), device="cuda")
             ctx.set_tensor_address(name, t.data_ptr())
             keep.append(t)

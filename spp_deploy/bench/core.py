@@ -12,7 +12,8 @@ import numpy as np
 
 from ..errors import UserError, first_line
 from ..runtime.timing import NOISY_CV, measure, measure_cuda
-from .backends import GPU_BACKENDS, REMOTE_BACKENDS, Backend, BackendUnavailable, unavailable_reason
+from ..runtime.backends import GPU_BACKENDS
+from .backends import REMOTE_BACKENDS, Backend, BackendUnavailable, unavailable_reason
 from .shapes import Shape, shape_error
 
 

@@ -35,7 +35,7 @@ def allocation_errors(shape):
 
 def require_backends(backends) -> None:
     """Fail in one line, before any model loads or file is exported, when a backend cannot run here."""
-    from ..bench.backends import unavailable_reason
+    from ..runtime.backends import unavailable_reason
 
     for b in backends:
         if b == "trt":

@@ -9,7 +9,11 @@ import numpy as np
 
 
 class Runner(abc.ABC):
-    """Runs one model on one backend. Use as a context manager: resources live in between."""
+    """Runs one model on one backend. Use as a context manager: resources live in between.
+
+    ``infer`` is a template (as Polygraphy's runners): it checks the runner is active and the feed
+    matches ``input_specs`` (one-line ``UserError`` otherwise), then calls ``infer_impl``.
+    """
 
     name: str = "runner"
 
@@ -26,13 +30,31 @@ class Runner(abc.ABC):
     def deactivate(self) -> None:
         """Free what ``activate`` took."""
 
+    @property
+    def is_active(self) -> bool:
+        """Between ``activate`` and ``deactivate`` (runners without resources: always)."""
+        return True
+
     @abc.abstractmethod
     def input_specs(self) -> dict[str, tuple[np.dtype, tuple]]:
         """Input name -> (dtype, shape), symbolic dims as strings."""
 
     @abc.abstractmethod
+    def output_names(self) -> list[str]:
+        """Output names, in the model's order."""
+
     def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run once; returns output name -> array."""
+        from ..errors import UserError
+
+        if not self.is_active:
+            raise UserError(f"{self.name}: infer() called outside `with runner:`")
+        validate_feed(self.name, self.input_specs(), feed)
+        return self.infer_impl(feed)
+
+    @abc.abstractmethod
+    def infer_impl(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``infer`` after the checks."""
 
 
 def _dtype_name(t) -> str:

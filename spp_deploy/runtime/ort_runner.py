@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 
 from ..errors import UserError, first_line
-from .base import Runner, validate_feed
+from .base import Runner
 
 
 def _is_plugin_mode(path: str) -> bool:
@@ -32,13 +32,16 @@ PROVIDERS = {
 
 class OrtRunner(Runner):
     def __init__(self, model_path: str | os.PathLike, provider: str = "cpu", threads: int | None = None,
-                 plugin: str | os.PathLike | None = None) -> None:
+                 plugin: str | os.PathLike | None = None, cuda_graph: bool = False) -> None:
+        """``cuda_graph``: capture and replay the run as a CUDA graph (CUDA / TensorRT providers;
+        inputs must then stay in the same device buffers, bound with ``io_binding``)."""
         provider = ALIASES.get(provider, provider)
         if provider not in PROVIDERS:
             raise UserError(f"unknown ONNX Runtime provider {provider!r} (known: {', '.join(PROVIDERS)})")
         self.path, self.provider, self.threads = str(model_path), provider, threads
         self.plugin = str(plugin) if plugin else None
         self.name = f"ort-{provider}"
+        self.cuda_graph = bool(cuda_graph) and provider != "cpu"
         self.session = None
 
     def activate(self) -> None:
@@ -74,6 +77,10 @@ class OrtRunner(Runner):
                     plugin = None
             if plugin:
                 provs[0] = ("TensorrtExecutionProvider", {"trt_extra_plugin_lib_paths": plugin})
+        if self.cuda_graph:
+            name, opts = provs[0] if isinstance(provs[0], tuple) else (provs[0], {})
+            key = {"cuda": ("enable_cuda_graph", "1"), "trt": ("trt_cuda_graph_enable", "True")}[self.provider]
+            provs[0] = (name, {**opts, key[0]: key[1]})
         return provs
 
     def deactivate(self) -> None:
@@ -82,12 +89,13 @@ class OrtRunner(Runner):
     def input_specs(self) -> dict:
         return {i.name: (i.type, tuple(i.shape)) for i in self.session.get_inputs()}
 
-    def output_names(self) -> Sequence[str]:
+    @property
+    def is_active(self) -> bool:
+        return self.session is not None
+
+    def output_names(self) -> list[str]:
         return [o.name for o in self.session.get_outputs()]
 
-    def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self.session is None:
-            raise UserError(f"{self.name}: infer() called outside `with runner:`")
-        validate_feed(self.name, self.input_specs(), feed)
+    def infer_impl(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         outs = self.session.run(None, dict(feed))
         return dict(zip(self.output_names(), outs))

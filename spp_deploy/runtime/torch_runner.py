@@ -25,7 +25,10 @@ class TorchRunner(Runner):
     def input_specs(self) -> dict:
         return {self.input_name: (np.dtype(np.float32), ("batch", "channels", "height", "width"))}
 
-    def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def output_names(self) -> list[str]:
+        return [self.output_name]
+
+    def infer_impl(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         x = torch.from_numpy(np.ascontiguousarray(feed[self.input_name]))
         model = self.model
         if self.float64:

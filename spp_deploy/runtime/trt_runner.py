@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import UserError
-from .base import Runner, validate_feed
+from .base import Runner
 from .trt_builder import EngineMeta, engine_mismatch, fmt_shape, load_plugin, shape_outside_profile
 from .trt_common import gpu_identity, import_tensorrt, init_trt_plugins
 
@@ -117,10 +117,16 @@ class TrtRunner(Runner):
     def profile(self, name: str) -> tuple:
         return self._profiles[name]
 
-    def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self.context is None:
-            raise UserError("TrtRunner.infer() called outside `with runner:`")
-        validate_feed(self.name, self._specs, feed)
+    @property
+    def is_active(self) -> bool:
+        return self.context is not None
+
+    @property
+    def trt(self) -> Any:
+        """The tensorrt module this runner uses (a fake one in tests)."""
+        return self._trt
+
+    def infer_impl(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name, arr in feed.items():
             lo, hi = self._profiles[name]
             why = shape_outside_profile(name, np.shape(arr), lo, hi)
