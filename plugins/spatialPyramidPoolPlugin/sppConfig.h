@@ -13,6 +13,7 @@
 #ifndef SPP_CONFIG_H
 #define SPP_CONFIG_H
 
+#include "../common/pluginFields.h"
 #include "sppBins.h"
 
 #include <cstddef>
@@ -22,31 +23,6 @@
 
 namespace spp
 {
-
-//! Same numeric values as nvinfer1::PluginFieldType (checked with static_assert in the plugin).
-enum class FieldType : int32_t
-{
-    kFLOAT16 = 0,
-    kFLOAT32 = 1,
-    kFLOAT64 = 2,
-    kINT8 = 3,
-    kINT16 = 4,
-    kINT32 = 5,
-    kCHAR = 6,
-    kDIMS = 7,
-    kUNKNOWN = 8,
-    kBF16 = 9,
-    kINT64 = 10,
-};
-
-//! A TensorRT-free view of nvinfer1::PluginField.
-struct Field
-{
-    char const* name;
-    void const* data;
-    FieldType type;
-    int32_t length;
-};
 
 struct SppConfig
 {
