@@ -9,6 +9,8 @@
  *
  * A plugin class derives from PluginV3Base<itself, its config> and supplies (all static):
  *   kNAME, kVERSION, kNAMESPACE, kBLOB_FIELD   char const*
+ *   kNB_INPUTS                                 int32_t; every input FP32/FP16 linear, one output of
+ *                                              input 0's type (kTYPES_ERROR: the message otherwise)
  *   kLOG                                       PluginLogger (its message prefix)
  *   creatorFields()                            std::vector<PluginField>, the creator's field names
  *   parseConfig(fields, n, config, err, warnings), serializeConfig(config), describeConfig(config)
@@ -20,6 +22,7 @@
 
 #include "NvInferRuntime.h"
 #include "NvInferVersion.h"
+#include "../spatialPyramidPoolPlugin/spatialPyramidPoolKernel.h" // SppStatus
 #include "pluginFields.h"
 #include "pluginLogging.h"
 
@@ -53,6 +56,7 @@ using nvinfer1::DataType;
 using nvinfer1::Dims;
 using nvinfer1::DimsExprs;
 using nvinfer1::DynamicPluginTensorDesc;
+using nvinfer1::IDimensionExpr;
 using nvinfer1::IExprBuilder;
 using nvinfer1::IPluginCapability;
 using nvinfer1::IPluginResourceContext;
@@ -130,11 +134,52 @@ public:
         return mNamespace.c_str();
     }
 
-    // IPluginV3OneBuild (the shape, type and format methods are the plugin's own)
+    // IPluginV3OneBuild (configurePlugin and getOutputShapes are the plugin's own)
     int32_t getNbOutputs() const noexcept override
     {
         return 1;
     }
+
+    //! Every input FP32 or FP16; the output takes input 0's type.
+    int32_t getOutputDataTypes(nvinfer1::DataType* outputTypes, int32_t nbOutputs,
+        nvinfer1::DataType const* inputTypes, int32_t nbInputs) const noexcept override
+    {
+        if (outputTypes == nullptr || inputTypes == nullptr || nbOutputs != 1 || nbInputs != Derived::kNB_INPUTS)
+        {
+            return -1;
+        }
+        for (int32_t i = 0; i < nbInputs; ++i)
+        {
+            if (!isFloatOrHalf(inputTypes[i]))
+            {
+                Derived::kLOG.error(Derived::kTYPES_ERROR);
+                return -1;
+            }
+        }
+        outputTypes[0] = inputTypes[0];
+        return 0;
+    }
+
+    //! Linear everywhere; each input FP32 or FP16 on its own, the output of input 0's type.
+    bool supportsFormatCombination(
+        int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept override
+    {
+        if (inOut == nullptr || nbInputs != Derived::kNB_INPUTS || nbOutputs != 1 || pos < 0 || pos > nbInputs)
+        {
+            return false;
+        }
+        PluginTensorDesc const& d = inOut[pos].desc;
+        if (d.format != nvinfer1::TensorFormat::kLINEAR)
+        {
+            return false;
+        }
+        if (pos < nbInputs)
+        {
+            return isFloatOrHalf(d.type);
+        }
+        return d.type == inOut[0].desc.type;
+    }
+
     size_t getWorkspaceSize(DynamicPluginTensorDesc const* /*inputs*/, int32_t /*nbInputs*/,
         DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept override
     {
@@ -181,6 +226,49 @@ public:
     }
 
 protected:
+    //! f() (an int32_t status) with any exception logged as "where: failed ..." and turned into -1.
+    template <typename F>
+    static int32_t guarded(char const* where, F&& f) noexcept
+    {
+        try
+        {
+            return f();
+        }
+        catch (...)
+        {
+            Derived::kLOG.failed(where);
+        }
+        return -1;
+    }
+
+    //! The pooled output's shape: [rows, channels * sum(n^2)].
+    void setPooledShape(DimsExprs& out, IDimensionExpr const* rows, IDimensionExpr const& channels,
+        IExprBuilder& exprBuilder) const
+    {
+        IDimensionExpr const* binsPerChannel = exprBuilder.constant(mConfig.binsPerChannel());
+        out.nbDims = 2;
+        out.d[0] = rows;
+        out.d[1] = exprBuilder.operation(nvinfer1::DimensionOperation::kPROD, channels, *binsPerChannel);
+    }
+
+    //! A kernel launcher's status, logged when it is not kSPP_OK.
+    static int32_t launchStatus(int32_t status, cudaError_t cudaErr) noexcept
+    {
+        if (status != kSPP_OK)
+        {
+            try
+            {
+                Derived::kLOG.error("enqueue: kernel launcher failed with status " + std::to_string(status)
+                    + (status == kSPP_CUDA_ERROR ? std::string(" (") + cudaGetErrorString(cudaErr) + ")" : ""));
+            }
+            catch (...)
+            {
+                Derived::kLOG.error("enqueue: kernel launcher failed");
+            }
+        }
+        return status;
+    }
+
     Config mConfig;
 
 private:

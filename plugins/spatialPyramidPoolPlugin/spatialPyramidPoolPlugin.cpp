@@ -71,8 +71,7 @@ std::string SpatialPyramidPoolPlugin::describeConfig(spp::SppConfig const& c)
 int32_t SpatialPyramidPoolPlugin::configurePlugin(
     DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
 {
-    try
-    {
+    return guarded("configurePlugin", [&] {
         if (in == nullptr || out == nullptr || nbInputs != 1 || nbOutputs != 1)
         {
             kLOG.error("expects exactly one input and one output");
@@ -96,36 +95,14 @@ int32_t SpatialPyramidPoolPlugin::configurePlugin(
             }
         }
         return 0;
-    }
-    catch (...)
-    {
-        kLOG.error("configurePlugin: failed with an exception (out of memory?)");
-    }
-    return -1;
-}
-
-int32_t SpatialPyramidPoolPlugin::getOutputDataTypes(
-    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
-{
-    if (outputTypes == nullptr || inputTypes == nullptr || nbOutputs != 1 || nbInputs != 1)
-    {
-        return -1;
-    }
-    if (!isFloatOrHalf(inputTypes[0]))
-    {
-        kLOG.error("input type must be FP32 or FP16");
-        return -1;
-    }
-    outputTypes[0] = inputTypes[0];
-    return 0;
+    });
 }
 
 int32_t SpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs,
     DimsExprs const* /*shapeInputs*/, int32_t /*nbShapeInputs*/, DimsExprs* outputs, int32_t nbOutputs,
     IExprBuilder& exprBuilder) noexcept
 {
-    try
-    {
+    return guarded("getOutputShapes", [&] {
         if (inputs == nullptr || outputs == nullptr || nbInputs != 1 || nbOutputs != 1)
         {
             kLOG.error("expects exactly one input and one output");
@@ -148,36 +125,9 @@ int32_t SpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32
                 return -1;
             }
         }
-        IDimensionExpr const* binsPerChannel = exprBuilder.constant(mConfig.binsPerChannel());
-        outputs[0].nbDims = 2;
-        outputs[0].d[0] = inputs[0].d[0];
-        outputs[0].d[1] = exprBuilder.operation(DimensionOperation::kPROD, *inputs[0].d[1], *binsPerChannel);
+        setPooledShape(outputs[0], inputs[0].d[0], *inputs[0].d[1], exprBuilder);
         return 0;
-    }
-    catch (...)
-    {
-        kLOG.error("getOutputShapes: failed with an exception (out of memory?)");
-    }
-    return -1;
-}
-
-bool SpatialPyramidPoolPlugin::supportsFormatCombination(
-    int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
-{
-    if (inOut == nullptr || nbInputs != 1 || nbOutputs != 1 || pos < 0 || pos > 1)
-    {
-        return false;
-    }
-    PluginTensorDesc const& d = inOut[pos].desc;
-    if (d.format != TensorFormat::kLINEAR)
-    {
-        return false;
-    }
-    if (pos == 0)
-    {
-        return isFloatOrHalf(d.type);
-    }
-    return d.type == inOut[0].desc.type;
+    });
 }
 
 int32_t SpatialPyramidPoolPlugin::onShapeChange(
@@ -195,8 +145,7 @@ int32_t SpatialPyramidPoolPlugin::onShapeChange(
 int32_t SpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc,
     void const* const* inputs, void* const* outputs, void* /*workspace*/, cudaStream_t stream) noexcept
 {
-    try
-    {
+    return guarded("enqueue", [&] {
         if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr)
         {
             kLOG.error("enqueue: null descriptors or buffers");
@@ -242,16 +191,6 @@ int32_t SpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, Plu
         int32_t const status = spp::launchSpatialPyramidPool(inputs[0], outputs[0],
             inputDesc[0].type == DataType::kFLOAT ? spp::DType::kFLOAT32 : spp::DType::kFLOAT16, N, C, H, W,
             toParams(mConfig), stream, &cudaErr);
-        if (status != spp::kSPP_OK)
-        {
-            kLOG.error("enqueue: kernel launcher failed with status " + std::to_string(status)
-                + (status == spp::kSPP_CUDA_ERROR ? std::string(" (") + cudaGetErrorString(cudaErr) + ")" : ""));
-        }
-        return status;
-    }
-    catch (...)
-    {
-        kLOG.error("enqueue: failed with an exception (out of memory?)");
-    }
-    return -1;
+        return launchStatus(status, cudaErr);
+    });
 }

@@ -31,6 +31,8 @@ public:
     static constexpr char const* kVERSION = kSPP_PLUGIN_VERSION;
     static constexpr char const* kNAMESPACE = "";
     static constexpr char const* kBLOB_FIELD = kFIELD_BLOB;
+    static constexpr int32_t kNB_INPUTS = 1;
+    static constexpr char const* kTYPES_ERROR = "input type must be FP32 or FP16";
     static constexpr PluginLogger kLOG{"[SpatialPyramidPool] "};
 
     static std::vector<PluginField> creatorFields();
@@ -41,15 +43,11 @@ public:
 
     SpatialPyramidPoolPlugin(SppConfig const& config, std::string const& ns);
 
-    // IPluginV3OneBuild
+    // IPluginV3OneBuild (types and formats: PluginV3Base)
     int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
         int32_t nbOutputs) noexcept override;
-    int32_t getOutputDataTypes(
-        DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept override;
     int32_t getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const* shapeInputs,
         int32_t nbShapeInputs, DimsExprs* outputs, int32_t nbOutputs, IExprBuilder& exprBuilder) noexcept override;
-    bool supportsFormatCombination(
-        int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept override;
 
     // IPluginV3OneRuntime
     int32_t onShapeChange(

@@ -89,8 +89,7 @@ std::string WindowSpatialPyramidPoolPlugin::describeConfig(spp::WindowConfig con
 int32_t WindowSpatialPyramidPoolPlugin::configurePlugin(
     DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
 {
-    try
-    {
+    return guarded("configurePlugin", [&] {
         if (in == nullptr || out == nullptr || nbInputs != 2 || nbOutputs != 1)
         {
             kLOG.error("expects two inputs (maps, windows) and one output");
@@ -100,36 +99,14 @@ int32_t WindowSpatialPyramidPoolPlugin::configurePlugin(
         return checkRanks(in[kIN_MAPS].desc.dims.nbDims, w.nbDims, w.nbDims == 2 ? w.d[1] : -1, "configurePlugin")
             ? 0
             : -1;
-    }
-    catch (...)
-    {
-        kLOG.error("configurePlugin: failed with an exception (out of memory?)");
-    }
-    return -1;
-}
-
-int32_t WindowSpatialPyramidPoolPlugin::getOutputDataTypes(
-    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
-{
-    if (outputTypes == nullptr || inputTypes == nullptr || nbOutputs != 1 || nbInputs != 2)
-    {
-        return -1;
-    }
-    if (!isFloatOrHalf(inputTypes[kIN_MAPS]) || !isFloatOrHalf(inputTypes[kIN_WINDOWS]))
-    {
-        kLOG.error("maps and windows must be FP32 or FP16");
-        return -1;
-    }
-    outputTypes[0] = inputTypes[kIN_MAPS];
-    return 0;
+    });
 }
 
 int32_t WindowSpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs,
     DimsExprs const* /*shapeInputs*/, int32_t /*nbShapeInputs*/, DimsExprs* outputs, int32_t nbOutputs,
     IExprBuilder& exprBuilder) noexcept
 {
-    try
-    {
+    return guarded("getOutputShapes", [&] {
         if (inputs == nullptr || outputs == nullptr || nbInputs != 2 || nbOutputs != 1)
         {
             kLOG.error("expects two inputs (maps, windows) and one output");
@@ -142,36 +119,9 @@ int32_t WindowSpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs,
         {
             return -1;
         }
-        IDimensionExpr const* binsPerChannel = exprBuilder.constant(mConfig.binsPerChannel());
-        outputs[0].nbDims = 2;
-        outputs[0].d[0] = w.d[0]; // R: dynamic, taken from the windows
-        outputs[0].d[1] = exprBuilder.operation(DimensionOperation::kPROD, *inputs[kIN_MAPS].d[1], *binsPerChannel);
+        setPooledShape(outputs[0], w.d[0], *inputs[kIN_MAPS].d[1], exprBuilder); // R: dynamic, from the windows
         return 0;
-    }
-    catch (...)
-    {
-        kLOG.error("getOutputShapes: failed with an exception (out of memory?)");
-    }
-    return -1;
-}
-
-bool WindowSpatialPyramidPoolPlugin::supportsFormatCombination(
-    int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
-{
-    if (inOut == nullptr || nbInputs != 2 || nbOutputs != 1 || pos < 0 || pos > 2)
-    {
-        return false;
-    }
-    PluginTensorDesc const& d = inOut[pos].desc;
-    if (d.format != TensorFormat::kLINEAR)
-    {
-        return false;
-    }
-    if (pos == 2)
-    {
-        return d.type == inOut[kIN_MAPS].desc.type;
-    }
-    return isFloatOrHalf(d.type); // maps and windows independently fp32 / fp16
+    });
 }
 
 int32_t WindowSpatialPyramidPoolPlugin::onShapeChange(
@@ -191,8 +141,7 @@ int32_t WindowSpatialPyramidPoolPlugin::onShapeChange(
 int32_t WindowSpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc,
     void const* const* inputs, void* const* outputs, void* /*workspace*/, cudaStream_t stream) noexcept
 {
-    try
-    {
+    return guarded("enqueue", [&] {
         if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr)
         {
             kLOG.error("enqueue: null descriptors or buffers");
@@ -229,16 +178,6 @@ int32_t WindowSpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDes
         cudaError_t cudaErr = cudaSuccess;
         int32_t const status = spp::launchWindowSpatialPyramidPool(inputs[kIN_MAPS], inputs[kIN_WINDOWS], outputs[0],
             toDType(mt), toDType(wt), S, C, H, W, R, toParams(mConfig), stream, &cudaErr);
-        if (status != spp::kSPP_OK)
-        {
-            kLOG.error("enqueue: kernel launcher failed with status " + std::to_string(status)
-                + (status == spp::kSPP_CUDA_ERROR ? std::string(" (") + cudaGetErrorString(cudaErr) + ")" : ""));
-        }
-        return status;
-    }
-    catch (...)
-    {
-        kLOG.error("enqueue: failed with an exception (out of memory?)");
-    }
-    return -1;
+        return launchStatus(status, cudaErr);
+    });
 }

@@ -35,6 +35,8 @@ public:
     static constexpr char const* kVERSION = kWINDOW_SPP_PLUGIN_VERSION;
     static constexpr char const* kNAMESPACE = kWINDOW_SPP_PLUGIN_NAMESPACE;
     static constexpr char const* kBLOB_FIELD = kWFIELD_BLOB;
+    static constexpr int32_t kNB_INPUTS = 2;
+    static constexpr char const* kTYPES_ERROR = "maps and windows must be FP32 or FP16";
     static constexpr PluginLogger kLOG{"[WindowSpatialPyramidPool] "};
 
     static std::vector<PluginField> creatorFields();
@@ -45,15 +47,11 @@ public:
 
     WindowSpatialPyramidPoolPlugin(WindowConfig const& config, std::string const& ns);
 
-    // IPluginV3OneBuild
+    // IPluginV3OneBuild (types and formats: PluginV3Base)
     int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
         int32_t nbOutputs) noexcept override;
-    int32_t getOutputDataTypes(
-        DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept override;
     int32_t getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const* shapeInputs,
         int32_t nbShapeInputs, DimsExprs* outputs, int32_t nbOutputs, IExprBuilder& exprBuilder) noexcept override;
-    bool supportsFormatCombination(
-        int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept override;
 
     // IPluginV3OneRuntime
     int32_t onShapeChange(
