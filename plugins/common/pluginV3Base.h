@@ -35,16 +35,6 @@
 #error "the spp plugins need TensorRT >= 10 headers (IPluginV3)"
 #endif
 
-// The TensorRT-free parsers mirror PluginFieldType numerically.
-static_assert(static_cast<int32_t>(nvinfer1::PluginFieldType::kFLOAT32) == static_cast<int32_t>(spp::FieldType::kFLOAT32), "");
-static_assert(static_cast<int32_t>(nvinfer1::PluginFieldType::kFLOAT64) == static_cast<int32_t>(spp::FieldType::kFLOAT64), "");
-static_assert(static_cast<int32_t>(nvinfer1::PluginFieldType::kINT8) == static_cast<int32_t>(spp::FieldType::kINT8), "");
-static_assert(static_cast<int32_t>(nvinfer1::PluginFieldType::kINT32) == static_cast<int32_t>(spp::FieldType::kINT32), "");
-static_assert(static_cast<int32_t>(nvinfer1::PluginFieldType::kINT64) == static_cast<int32_t>(spp::FieldType::kINT64), "");
-static_assert(static_cast<int32_t>(nvinfer1::PluginFieldType::kCHAR) == static_cast<int32_t>(spp::FieldType::kCHAR), "");
-static_assert(static_cast<int32_t>(nvinfer1::PluginFieldType::kUNKNOWN) == static_cast<int32_t>(spp::FieldType::kUNKNOWN), "");
-static_assert(sizeof(nvinfer1::Dims{}.d[0]) == sizeof(int64_t), "TensorRT >= 10 uses 64-bit dimensions");
-
 namespace spp
 {
 namespace plugin
@@ -67,6 +57,20 @@ using nvinfer1::PluginFieldCollection;
 using nvinfer1::PluginFieldType;
 using nvinfer1::PluginTensorDesc;
 using nvinfer1::TensorRTPhase;
+
+//! The TensorRT-free parsers mirror PluginFieldType numerically.
+constexpr bool sameFieldType(nvinfer1::PluginFieldType t, FieldType f)
+{
+    return static_cast<int32_t>(t) == static_cast<int32_t>(f);
+}
+static_assert(sameFieldType(PluginFieldType::kFLOAT32, FieldType::kFLOAT32), "");
+static_assert(sameFieldType(PluginFieldType::kFLOAT64, FieldType::kFLOAT64), "");
+static_assert(sameFieldType(PluginFieldType::kINT8, FieldType::kINT8), "");
+static_assert(sameFieldType(PluginFieldType::kINT32, FieldType::kINT32), "");
+static_assert(sameFieldType(PluginFieldType::kINT64, FieldType::kINT64), "");
+static_assert(sameFieldType(PluginFieldType::kCHAR, FieldType::kCHAR), "");
+static_assert(sameFieldType(PluginFieldType::kUNKNOWN, FieldType::kUNKNOWN), "");
+static_assert(sizeof(Dims{}.d[0]) == sizeof(int64_t), "TensorRT >= 10 uses 64-bit dimensions");
 
 //! FP32 or FP16: the tensor types both plugins accept.
 inline bool isFloatOrHalf(DataType t) noexcept
@@ -291,7 +295,8 @@ public:
     }
     ~PluginCreatorV3() override = default;
 
-    IPluginV3* createPlugin(AsciiChar const* name, PluginFieldCollection const* fc, TensorRTPhase /*phase*/) noexcept override
+    IPluginV3* createPlugin(
+        AsciiChar const* name, PluginFieldCollection const* fc, TensorRTPhase /*phase*/) noexcept override
     {
         try
         {

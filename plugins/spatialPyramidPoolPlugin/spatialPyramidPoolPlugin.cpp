@@ -1,5 +1,6 @@
 #include "spatialPyramidPoolPlugin.h"
 #include "spatialPyramidPoolKernel.h"
+#include "../common/configBlob.h"
 #include "../common/pluginLogging.h"
 
 #include <exception>
@@ -58,12 +59,8 @@ std::vector<uint8_t> SpatialPyramidPoolPlugin::serializeConfig(spp::SppConfig co
 std::string SpatialPyramidPoolPlugin::describeConfig(spp::SppConfig const& c)
 {
     std::ostringstream os;
-    os << "levels=[";
-    for (int32_t l = 0; l < c.nbLevels; ++l)
-    {
-        os << (l ? "," : "") << c.levels[l];
-    }
-    os << "] mode=" << spp::modeName(c.mode) << " bins=" << spp::ruleName(c.bins)
+    spp::writeLevels(os, c.levels, c.nbLevels);
+    os << " mode=" << spp::modeName(c.mode) << " bins=" << spp::ruleName(c.bins)
        << " order=" << spp::orderName(c.order);
     return os.str();
 }

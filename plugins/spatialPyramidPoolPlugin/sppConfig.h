@@ -57,15 +57,12 @@ bool parseFields(Field const* fields, int32_t nbFields, SppConfig& out, std::str
     std::vector<std::string>* warnings = nullptr);
 
 //! Versioned blob: "SPPC" magic, u32 version, i32 nbLevels, i32 levels[], i32 mode, bins, order,
-//! u32 FNV-1a checksum of everything before it. Little-endian host layout.
+//! u32 FNV-1a checksum of everything before it (frame: common/configBlob.h). Little-endian host layout.
 constexpr uint32_t kBLOB_VERSION = 1;
 std::vector<uint8_t> serialize(SppConfig const& cfg);
 size_t serializedSize(SppConfig const& cfg);
 //! Exact size, magic, version, checksum and validateConfig are all checked.
 bool deserialize(void const* data, size_t length, SppConfig& out, std::string& err);
-
-//! FNV-1a of n bytes: the checksum of the serialized blobs (this plugin's and the window plugin's).
-uint32_t fnv1a(uint8_t const* p, size_t n);
 
 //! Human-readable size error (empty when legal at H x W).
 std::string sizeErrorMessage(SppConfig const& cfg, int64_t H, int64_t W);
