@@ -2,7 +2,7 @@
  * SPP plugin configuration: TensorRT-free field parsing, validation and (de)serialization.
  *
  * Fields (as the ONNX parser passes node attributes to IPluginCreatorV3One::createPlugin):
- *   levels  kINT32 list (kINT64 accepted), 1..16 entries, each 1..64
+ *   levels  kINT32 list (kINT64 accepted), 1..kMAX_NB_LEVELS (16) entries, each 1..kMAX_LEVEL (64)
  *   mode    kCHAR string "max" | "avg"
  *   bins    kCHAR string "adaptive" | "ceil_pad" | "floor_kernel" | "rounded"
  *   order   kCHAR string "channel_major" | "bin_major"
