@@ -214,7 +214,7 @@ MUTATIONS = {
 def plugin_tree_copy(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("plugins_copy")
     src = P.plugin_source_dir()
-    for sub in ("spatialPyramidPoolPlugin", "simt"):
+    for sub in ("spatialPyramidPoolPlugin", "simt", "common"):  # the kernel includes common/levelPlan.h
         shutil.copytree(src / sub, root / sub)
     return root
 

@@ -159,7 +159,7 @@ MUTATIONS = {
 @pytest.fixture(scope="module")
 def plugin_tree_copy(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("plugins_copy_window")
-    for sub in ("spatialPyramidPoolPlugin", "simt", "windowSpatialPyramidPoolPlugin"):
+    for sub in ("spatialPyramidPoolPlugin", "simt", "windowSpatialPyramidPoolPlugin", "common"):
         shutil.copytree(P.plugin_source_dir() / sub, root / sub)
     return root
 

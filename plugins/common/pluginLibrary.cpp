@@ -22,8 +22,8 @@ constexpr int32_t kNB_CREATORS = 2;
 
 IPluginCreatorInterface* creator(int32_t i) noexcept
 {
-    static plugin::SpatialPyramidPoolPluginCreator sSpp;
-    static plugin::WindowSpatialPyramidPoolPluginCreator sWindow;
+    static spp::plugin::SpatialPyramidPoolPluginCreator sSpp;
+    static spp::plugin::WindowSpatialPyramidPoolPluginCreator sWindow;
     return i == 0 ? static_cast<IPluginCreatorInterface*>(&sSpp) : static_cast<IPluginCreatorInterface*>(&sWindow);
 }
 

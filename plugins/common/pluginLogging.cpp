@@ -91,4 +91,16 @@ void PluginLogger::exception(char const* where, std::exception const& e) const n
     }
 }
 
+void PluginLogger::failed(char const* where) const noexcept
+{
+    try
+    {
+        error(std::string(where) + ": failed with an exception (out of memory?)");
+    }
+    catch (...)
+    {
+        logRaw(nvinfer1::ILogger::Severity::kERROR, where);
+    }
+}
+
 } // namespace spp

@@ -32,6 +32,8 @@ public:
     void error(std::string const& msg) const noexcept;
     //! For catch handlers: "where: what".
     void exception(char const* where, std::exception const& e) const noexcept;
+    //! For catch (...) handlers: "where: failed with an exception (out of memory?)".
+    void failed(char const* where) const noexcept;
 
 private:
     char const* mPrefix;

@@ -14,6 +14,7 @@
  * rule validity includes an in-bounds check of every bin, so no read can leave the plane.
  */
 #include "spatialPyramidPoolKernel.h"
+#include "../common/levelPlan.h"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -219,57 +220,18 @@ bool makePlan(SppParams const& s, KernelPlan& p)
     {
         return false;
     }
-    p = KernelPlan{};
-    p.nbLevels = s.nbLevels;
-    p.mode = s.mode;
-    p.bins = s.bins;
-    p.order = s.order;
-    p.fineLevel = -1;
-    int32_t finest = 0;
-    int32_t sum = 0;
     for (int32_t l = 0; l < s.nbLevels; ++l)
     {
-        int32_t const n = s.levels[l];
-        if (n < 1 || n > kMAX_LEVEL)
+        if (s.levels[l] < 1 || s.levels[l] > kMAX_LEVEL)
         {
             return false;
         }
-        p.levels[l] = n;
-        p.binOffset[l] = sum;
-        sum += n * n;
-        if (n > s.levels[finest])
-        {
-            finest = l;
-        }
     }
-    p.binsPerChannel = sum;
-    if (s.mode == PoolMode::kMAX && ruleNests(s.bins))
-    {
-        int32_t const nf = s.levels[finest];
-        for (int32_t l = 0; l < s.nbLevels; ++l)
-        {
-            if (l != finest && nf % s.levels[l] == 0)
-            {
-                p.derivedMask |= 1U << l;
-            }
-        }
-        if (p.derivedMask != 0)
-        {
-            p.fineLevel = finest;
-        }
-    }
-    for (int32_t l = 0; l < s.nbLevels; ++l)
-    {
-        int32_t const nn = s.levels[l] * s.levels[l];
-        if (p.derivedMask & (1U << l))
-        {
-            p.derivedBins += nn;
-        }
-        else
-        {
-            p.directBins += nn;
-        }
-    }
+    p = KernelPlan{};
+    p.mode = s.mode;
+    p.bins = s.bins;
+    p.order = s.order;
+    planLevels(s.levels, s.nbLevels, s.mode == PoolMode::kMAX && ruleNests(s.bins), p);
     return true;
 }
 

@@ -1,31 +1,18 @@
 #include "spatialPyramidPoolPlugin.h"
 #include "spatialPyramidPoolKernel.h"
+#include "../common/configBlob.h"
 #include "../common/pluginLogging.h"
 
 #include <exception>
 #include <sstream>
 
 using namespace nvinfer1;
-using nvinfer1::plugin::SpatialPyramidPoolPlugin;
-using nvinfer1::plugin::SpatialPyramidPoolPluginCreator;
-
-// The TensorRT-free parser mirrors PluginFieldType numerically.
-static_assert(static_cast<int32_t>(PluginFieldType::kINT32) == static_cast<int32_t>(spp::FieldType::kINT32), "");
-static_assert(static_cast<int32_t>(PluginFieldType::kCHAR) == static_cast<int32_t>(spp::FieldType::kCHAR), "");
-static_assert(static_cast<int32_t>(PluginFieldType::kUNKNOWN) == static_cast<int32_t>(spp::FieldType::kUNKNOWN), "");
-static_assert(static_cast<int32_t>(PluginFieldType::kINT64) == static_cast<int32_t>(spp::FieldType::kINT64), "");
-static_assert(static_cast<int32_t>(PluginFieldType::kINT8) == static_cast<int32_t>(spp::FieldType::kINT8), "");
-static_assert(sizeof(Dims{}.d[0]) == sizeof(int64_t), "TensorRT >= 10 uses 64-bit dimensions");
+using spp::plugin::SpatialPyramidPoolPlugin;
 
 namespace
 {
 
-constexpr spp::PluginLogger kLOG{"[SpatialPyramidPool] "};
-
-bool isSupportedType(DataType t)
-{
-    return t == DataType::kFLOAT || t == DataType::kHALF;
-}
+using spp::plugin::isFloatOrHalf;
 
 spp::SppParams toParams(spp::SppConfig const& c)
 {
@@ -41,83 +28,47 @@ spp::SppParams toParams(spp::SppConfig const& c)
     return p;
 }
 
-std::string describe(spp::SppConfig const& c)
-{
-    std::ostringstream os;
-    os << "levels=[";
-    for (int32_t l = 0; l < c.nbLevels; ++l)
-    {
-        os << (l ? "," : "") << c.levels[l];
-    }
-    os << "] mode=" << spp::modeName(c.mode) << " bins=" << spp::ruleName(c.bins)
-       << " order=" << spp::orderName(c.order);
-    return os.str();
-}
-
 } // namespace
 
 // ================================ plugin ========================================================
 
 SpatialPyramidPoolPlugin::SpatialPyramidPoolPlugin(spp::SppConfig const& config, std::string const& ns)
-    : mConfig(config)
-    , mNamespace(ns)
-    , mMetadata(describe(config))
+    : PluginV3Base(config, ns)
 {
 }
 
-IPluginCapability* SpatialPyramidPoolPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept
+std::vector<PluginField> SpatialPyramidPoolPlugin::creatorFields()
 {
-    switch (type)
-    {
-    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
-    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
-    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
-    }
-    return nullptr;
+    return {PluginField(spp::kFIELD_LEVELS, nullptr, PluginFieldType::kINT32, 0),
+        PluginField(spp::kFIELD_MODE, nullptr, PluginFieldType::kCHAR, 0),
+        PluginField(spp::kFIELD_BINS, nullptr, PluginFieldType::kCHAR, 0),
+        PluginField(spp::kFIELD_ORDER, nullptr, PluginFieldType::kCHAR, 0)};
 }
 
-IPluginV3* SpatialPyramidPoolPlugin::clone() noexcept
+bool SpatialPyramidPoolPlugin::parseConfig(spp::Field const* fields, int32_t nbFields, spp::SppConfig& out,
+    std::string& err, std::vector<std::string>* warnings)
 {
-    try
-    {
-        return new SpatialPyramidPoolPlugin(mConfig, mNamespace);
-    }
-    catch (std::exception const& e)
-    {
-        kLOG.exception("clone", e);
-    }
-    catch (...)
-    {
-        kLOG.error("clone: unknown exception");
-    }
-    return nullptr;
+    return spp::parseFields(fields, nbFields, out, err, warnings);
 }
 
-AsciiChar const* SpatialPyramidPoolPlugin::getPluginName() const noexcept
+std::vector<uint8_t> SpatialPyramidPoolPlugin::serializeConfig(spp::SppConfig const& config)
 {
-    return plugin::kSPP_PLUGIN_NAME;
+    return spp::serialize(config);
 }
 
-AsciiChar const* SpatialPyramidPoolPlugin::getPluginVersion() const noexcept
+std::string SpatialPyramidPoolPlugin::describeConfig(spp::SppConfig const& c)
 {
-    return plugin::kSPP_PLUGIN_VERSION;
-}
-
-AsciiChar const* SpatialPyramidPoolPlugin::getPluginNamespace() const noexcept
-{
-    return mNamespace.c_str();
-}
-
-int32_t SpatialPyramidPoolPlugin::getNbOutputs() const noexcept
-{
-    return 1;
+    std::ostringstream os;
+    spp::writeLevels(os, c.levels, c.nbLevels);
+    os << " mode=" << spp::modeName(c.mode) << " bins=" << spp::ruleName(c.bins)
+       << " order=" << spp::orderName(c.order);
+    return os.str();
 }
 
 int32_t SpatialPyramidPoolPlugin::configurePlugin(
     DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
 {
-    try
-    {
+    return guarded("configurePlugin", [&] {
         if (in == nullptr || out == nullptr || nbInputs != 1 || nbOutputs != 1)
         {
             kLOG.error("expects exactly one input and one output");
@@ -141,36 +92,14 @@ int32_t SpatialPyramidPoolPlugin::configurePlugin(
             }
         }
         return 0;
-    }
-    catch (...)
-    {
-        kLOG.error("configurePlugin: failed with an exception (out of memory?)");
-    }
-    return -1;
-}
-
-int32_t SpatialPyramidPoolPlugin::getOutputDataTypes(
-    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
-{
-    if (outputTypes == nullptr || inputTypes == nullptr || nbOutputs != 1 || nbInputs != 1)
-    {
-        return -1;
-    }
-    if (!isSupportedType(inputTypes[0]))
-    {
-        kLOG.error("input type must be FP32 or FP16");
-        return -1;
-    }
-    outputTypes[0] = inputTypes[0];
-    return 0;
+    });
 }
 
 int32_t SpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs,
     DimsExprs const* /*shapeInputs*/, int32_t /*nbShapeInputs*/, DimsExprs* outputs, int32_t nbOutputs,
     IExprBuilder& exprBuilder) noexcept
 {
-    try
-    {
+    return guarded("getOutputShapes", [&] {
         if (inputs == nullptr || outputs == nullptr || nbInputs != 1 || nbOutputs != 1)
         {
             kLOG.error("expects exactly one input and one output");
@@ -193,47 +122,9 @@ int32_t SpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32
                 return -1;
             }
         }
-        IDimensionExpr const* binsPerChannel = exprBuilder.constant(mConfig.binsPerChannel());
-        outputs[0].nbDims = 2;
-        outputs[0].d[0] = inputs[0].d[0];
-        outputs[0].d[1] = exprBuilder.operation(DimensionOperation::kPROD, *inputs[0].d[1], *binsPerChannel);
+        setPooledShape(outputs[0], inputs[0].d[0], *inputs[0].d[1], exprBuilder);
         return 0;
-    }
-    catch (...)
-    {
-        kLOG.error("getOutputShapes: failed with an exception (out of memory?)");
-    }
-    return -1;
-}
-
-bool SpatialPyramidPoolPlugin::supportsFormatCombination(
-    int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
-{
-    if (inOut == nullptr || nbInputs != 1 || nbOutputs != 1 || pos < 0 || pos > 1)
-    {
-        return false;
-    }
-    PluginTensorDesc const& d = inOut[pos].desc;
-    if (d.format != TensorFormat::kLINEAR)
-    {
-        return false;
-    }
-    if (pos == 0)
-    {
-        return isSupportedType(d.type);
-    }
-    return d.type == inOut[0].desc.type;
-}
-
-size_t SpatialPyramidPoolPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* /*inputs*/, int32_t /*nbInputs*/,
-    DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept
-{
-    return 0;
-}
-
-char const* SpatialPyramidPoolPlugin::getMetadataString() noexcept
-{
-    return mMetadata.c_str();
+    });
 }
 
 int32_t SpatialPyramidPoolPlugin::onShapeChange(
@@ -251,8 +142,7 @@ int32_t SpatialPyramidPoolPlugin::onShapeChange(
 int32_t SpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc,
     void const* const* inputs, void* const* outputs, void* /*workspace*/, cudaStream_t stream) noexcept
 {
-    try
-    {
+    return guarded("enqueue", [&] {
         if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr)
         {
             kLOG.error("enqueue: null descriptors or buffers");
@@ -264,7 +154,7 @@ int32_t SpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, Plu
             kLOG.error("enqueue: input must be [N, C, H, W] with H, W >= 1");
             return -1;
         }
-        if (!isSupportedType(inputDesc[0].type) || outputDesc[0].type != inputDesc[0].type
+        if (!isFloatOrHalf(inputDesc[0].type) || outputDesc[0].type != inputDesc[0].type
             || inputDesc[0].format != TensorFormat::kLINEAR || outputDesc[0].format != TensorFormat::kLINEAR)
         {
             kLOG.error("enqueue: unsupported type/format (FP32/FP16 linear, output same type as input)");
@@ -298,122 +188,6 @@ int32_t SpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, Plu
         int32_t const status = spp::launchSpatialPyramidPool(inputs[0], outputs[0],
             inputDesc[0].type == DataType::kFLOAT ? spp::DType::kFLOAT32 : spp::DType::kFLOAT16, N, C, H, W,
             toParams(mConfig), stream, &cudaErr);
-        if (status != spp::kSPP_OK)
-        {
-            kLOG.error("enqueue: kernel launcher failed with status " + std::to_string(status)
-                + (status == spp::kSPP_CUDA_ERROR ? std::string(" (") + cudaGetErrorString(cudaErr) + ")" : ""));
-        }
-        return status;
-    }
-    catch (...)
-    {
-        kLOG.error("enqueue: failed with an exception (out of memory?)");
-    }
-    return -1;
-}
-
-IPluginV3* SpatialPyramidPoolPlugin::attachToContext(IPluginResourceContext* /*context*/) noexcept
-{
-    return clone();
-}
-
-PluginFieldCollection const* SpatialPyramidPoolPlugin::getFieldsToSerialize() noexcept
-{
-    try
-    {
-        // One versioned, checksummed blob (sppConfig.h); createPlugin accepts it in any phase.
-        mSerialBlob = spp::serialize(mConfig);
-        mDataToSerialize.clear();
-        mDataToSerialize.emplace_back(spp::kFIELD_BLOB, mSerialBlob.data(), PluginFieldType::kUNKNOWN,
-            static_cast<int32_t>(mSerialBlob.size()));
-        mFCToSerialize.nbFields = static_cast<int32_t>(mDataToSerialize.size());
-        mFCToSerialize.fields = mDataToSerialize.data();
-        return &mFCToSerialize;
-    }
-    catch (std::exception const& e)
-    {
-        kLOG.exception("getFieldsToSerialize", e);
-    }
-    catch (...)
-    {
-        kLOG.error("getFieldsToSerialize: unknown exception");
-    }
-    return nullptr;
-}
-
-// ================================ creator =======================================================
-
-SpatialPyramidPoolPluginCreator::SpatialPyramidPoolPluginCreator()
-{
-    mPluginAttributes.clear();
-    mPluginAttributes.emplace_back(PluginField(spp::kFIELD_LEVELS, nullptr, PluginFieldType::kINT32, 0));
-    mPluginAttributes.emplace_back(PluginField(spp::kFIELD_MODE, nullptr, PluginFieldType::kCHAR, 0));
-    mPluginAttributes.emplace_back(PluginField(spp::kFIELD_BINS, nullptr, PluginFieldType::kCHAR, 0));
-    mPluginAttributes.emplace_back(PluginField(spp::kFIELD_ORDER, nullptr, PluginFieldType::kCHAR, 0));
-    mFC.nbFields = static_cast<int32_t>(mPluginAttributes.size());
-    mFC.fields = mPluginAttributes.data();
-}
-
-IPluginV3* SpatialPyramidPoolPluginCreator::createPlugin(
-    AsciiChar const* name, PluginFieldCollection const* fc, TensorRTPhase /*phase*/) noexcept
-{
-    try
-    {
-        std::vector<spp::Field> fields;
-        if (fc != nullptr && fc->nbFields > 0)
-        {
-            if (fc->fields == nullptr)
-            {
-                kLOG.error("createPlugin: null field array");
-                return nullptr;
-            }
-            for (int32_t i = 0; i < fc->nbFields; ++i)
-            {
-                PluginField const& f = fc->fields[i];
-                fields.push_back(spp::Field{f.name, f.data, static_cast<spp::FieldType>(f.type), f.length});
-            }
-        }
-        spp::SppConfig config;
-        std::string err;
-        std::vector<std::string> warnings;
-        if (!spp::parseFields(fields.data(), static_cast<int32_t>(fields.size()), config, err, &warnings))
-        {
-            kLOG.error(std::string("createPlugin(") + (name ? name : "") + "): " + err);
-            return nullptr;
-        }
-        for (auto const& w : warnings)
-        {
-            kLOG.message(ILogger::Severity::kVERBOSE, w);
-        }
-        return new SpatialPyramidPoolPlugin(config, mNamespace);
-    }
-    catch (std::exception const& e)
-    {
-        kLOG.exception("createPlugin", e);
-    }
-    catch (...)
-    {
-        kLOG.error("createPlugin: unknown exception");
-    }
-    return nullptr;
-}
-
-PluginFieldCollection const* SpatialPyramidPoolPluginCreator::getFieldNames() noexcept
-{
-    return &mFC;
-}
-
-AsciiChar const* SpatialPyramidPoolPluginCreator::getPluginName() const noexcept
-{
-    return plugin::kSPP_PLUGIN_NAME;
-}
-
-AsciiChar const* SpatialPyramidPoolPluginCreator::getPluginVersion() const noexcept
-{
-    return plugin::kSPP_PLUGIN_VERSION;
-}
-
-AsciiChar const* SpatialPyramidPoolPluginCreator::getPluginNamespace() const noexcept
-{
-    return mNamespace.c_str();
+        return launchStatus(status, cudaErr);
+    });
 }

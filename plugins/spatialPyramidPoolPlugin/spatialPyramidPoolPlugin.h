@@ -10,18 +10,13 @@
 #ifndef SPP_SPATIAL_PYRAMID_POOL_PLUGIN_H
 #define SPP_SPATIAL_PYRAMID_POOL_PLUGIN_H
 
-#include "NvInferRuntime.h"
-#include "NvInferVersion.h"
+#include "../common/pluginV3Base.h"
 #include "sppConfig.h"
 
 #include <string>
 #include <vector>
 
-#if !defined(NV_TENSORRT_MAJOR) || NV_TENSORRT_MAJOR < 10
-#error "SpatialPyramidPool needs TensorRT >= 10 headers (IPluginV3)"
-#endif
-
-namespace nvinfer1
+namespace spp
 {
 namespace plugin
 {
@@ -29,84 +24,41 @@ namespace plugin
 constexpr char const* kSPP_PLUGIN_NAME = "SpatialPyramidPool";
 constexpr char const* kSPP_PLUGIN_VERSION = "1";
 
-class SpatialPyramidPoolPlugin : public IPluginV3,
-                                 public IPluginV3OneCore,
-                                 public IPluginV3OneBuild,
-                                 public IPluginV3OneRuntime
+class SpatialPyramidPoolPlugin : public PluginV3Base<SpatialPyramidPoolPlugin, SppConfig>
 {
 public:
-    SpatialPyramidPoolPlugin(spp::SppConfig const& config, std::string const& ns);
-    ~SpatialPyramidPoolPlugin() override = default;
+    static constexpr char const* kNAME = kSPP_PLUGIN_NAME;
+    static constexpr char const* kVERSION = kSPP_PLUGIN_VERSION;
+    static constexpr char const* kNAMESPACE = "";
+    static constexpr char const* kBLOB_FIELD = kFIELD_BLOB;
+    static constexpr int32_t kNB_INPUTS = 1;
+    static constexpr char const* kTYPES_ERROR = "input type must be FP32 or FP16";
+    static constexpr PluginLogger kLOG{"[SpatialPyramidPool] "};
 
-    // IPluginV3
-    IPluginCapability* getCapabilityInterface(PluginCapabilityType type) noexcept override;
-    IPluginV3* clone() noexcept override;
+    static std::vector<PluginField> creatorFields();
+    static bool parseConfig(Field const* fields, int32_t nbFields, SppConfig& out, std::string& err,
+        std::vector<std::string>* warnings);
+    static std::vector<uint8_t> serializeConfig(SppConfig const& config);
+    static std::string describeConfig(SppConfig const& config);
 
-    // IPluginV3OneCore
-    AsciiChar const* getPluginName() const noexcept override;
-    AsciiChar const* getPluginVersion() const noexcept override;
-    AsciiChar const* getPluginNamespace() const noexcept override;
+    SpatialPyramidPoolPlugin(SppConfig const& config, std::string const& ns);
 
-    // IPluginV3OneBuild
+    // IPluginV3OneBuild (types and formats: PluginV3Base)
     int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
         int32_t nbOutputs) noexcept override;
-    int32_t getOutputDataTypes(
-        DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept override;
     int32_t getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const* shapeInputs,
         int32_t nbShapeInputs, DimsExprs* outputs, int32_t nbOutputs, IExprBuilder& exprBuilder) noexcept override;
-    bool supportsFormatCombination(
-        int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept override;
-    int32_t getNbOutputs() const noexcept override;
-    size_t getWorkspaceSize(DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
-        DynamicPluginTensorDesc const* outputs, int32_t nbOutputs) const noexcept override;
-    char const* getMetadataString() noexcept override;
 
     // IPluginV3OneRuntime
     int32_t onShapeChange(
         PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out, int32_t nbOutputs) noexcept override;
     int32_t enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc, void const* const* inputs,
         void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-    IPluginV3* attachToContext(IPluginResourceContext* context) noexcept override;
-    PluginFieldCollection const* getFieldsToSerialize() noexcept override;
-
-    spp::SppConfig const& config() const noexcept
-    {
-        return mConfig;
-    }
-
-private:
-    spp::SppConfig mConfig;
-    std::string mNamespace;
-    std::string mMetadata;
-    std::vector<uint8_t> mSerialBlob;
-    std::vector<PluginField> mDataToSerialize;
-    PluginFieldCollection mFCToSerialize{};
 };
 
-class SpatialPyramidPoolPluginCreator : public IPluginCreatorV3One
-{
-public:
-    SpatialPyramidPoolPluginCreator();
-    ~SpatialPyramidPoolPluginCreator() override = default;
-
-    IPluginV3* createPlugin(AsciiChar const* name, PluginFieldCollection const* fc, TensorRTPhase phase) noexcept override;
-    PluginFieldCollection const* getFieldNames() noexcept override;
-    AsciiChar const* getPluginName() const noexcept override;
-    AsciiChar const* getPluginVersion() const noexcept override;
-    AsciiChar const* getPluginNamespace() const noexcept override;
-
-    void setPluginNamespace(char const* ns) noexcept
-    {
-        mNamespace = ns ? ns : "";
-    }
-
-private:
-    std::vector<PluginField> mPluginAttributes;
-    PluginFieldCollection mFC{};
-    std::string mNamespace;
-};
+using SpatialPyramidPoolPluginCreator = PluginCreatorV3<SpatialPyramidPoolPlugin>;
 
 } // namespace plugin
-} // namespace nvinfer1
+} // namespace spp
 
 #endif // SPP_SPATIAL_PYRAMID_POOL_PLUGIN_H

@@ -1,6 +1,6 @@
 #include "sppConfig.h"
+#include "../common/configBlob.h"
 
-#include <cstring>
 #include <sstream>
 
 namespace spp
@@ -11,22 +11,8 @@ namespace
 
 constexpr char kMAGIC[4] = {'S', 'P', 'P', 'C'};
 
-template <typename T>
-void put(std::vector<uint8_t>& buf, T v)
-{
-    uint8_t b[sizeof(T)];
-    std::memcpy(b, &v, sizeof(T));
-    buf.insert(buf.end(), b, b + sizeof(T));
-}
-
-template <typename T>
-T get(uint8_t const* p, size_t& off)
-{
-    T v;
-    std::memcpy(&v, p + off, sizeof(T));
-    off += sizeof(T);
-    return v;
-}
+//! Bytes of this plugin's own values in the blob: mode, bins, order.
+constexpr size_t kOWN_BYTES = 3 * 4;
 
 //! String value of a kCHAR field: up to the first NUL inside `length`; anything after it is an error.
 bool fieldString(Field const& f, std::string& out, std::string& err)
@@ -61,17 +47,6 @@ bool fieldString(Field const& f, std::string& out, std::string& err)
 }
 
 } // namespace
-
-uint32_t fnv1a(uint8_t const* p, size_t n)
-{
-    uint32_t h = 2166136261U;
-    for (size_t i = 0; i < n; ++i)
-    {
-        h ^= p[i];
-        h *= 16777619U;
-    }
-    return h;
-}
 
 int64_t SppConfig::binsPerChannel() const
 {
@@ -151,15 +126,8 @@ bool parseOrder(std::string const& s, FlattenOrder& out)
 
 bool validateConfig(SppConfig const& cfg, std::string& err)
 {
-    if (cfg.nbLevels < 1)
+    if (!checkLevelCount(cfg.nbLevels, err))
     {
-        err = "pyramid levels must not be empty";
-        return false;
-    }
-    if (cfg.nbLevels > kMAX_NB_LEVELS)
-    {
-        err = "too many pyramid levels: " + std::to_string(cfg.nbLevels) + " (at most "
-            + std::to_string(kMAX_NB_LEVELS) + ")";
         return false;
     }
     for (int32_t l = 0; l < cfg.nbLevels; ++l)
@@ -195,134 +163,58 @@ bool validateConfig(SppConfig const& cfg, std::string& err)
 bool parseFields(
     Field const* fields, int32_t nbFields, SppConfig& out, std::string& err, std::vector<std::string>* warnings)
 {
-    if (nbFields < 0 || (nbFields > 0 && fields == nullptr))
+    enum : size_t
     {
-        err = "invalid field collection";
-        return false;
-    }
+        kLEVELS,
+        kMODE,
+        kBINS,
+        kORDER,
+        kBLOB
+    };
+    char const* const names[] = {kFIELD_LEVELS, kFIELD_MODE, kFIELD_BINS, kFIELD_ORDER, kFIELD_BLOB};
+    bool have[5] = {};
     SppConfig cfg;
-    bool haveLevels = false, haveMode = false, haveBins = false, haveOrder = false, haveBlob = false;
     SppConfig blobCfg;
-    for (int32_t i = 0; i < nbFields; ++i)
-    {
-        Field const& f = fields[i];
-        if (f.name == nullptr)
+    auto const inRange = [](int64_t v, std::string& e) {
+        if (v < 1 || v > kMAX_LEVEL)
         {
-            err = "field " + std::to_string(i) + " has no name";
+            e = "pyramid level " + std::to_string(v) + " out of range 1.." + std::to_string(kMAX_LEVEL);
             return false;
         }
-        std::string const name(f.name);
-        auto dup = [&](bool& seen) {
-            if (seen)
-            {
-                err = "duplicate field '" + name + "'";
-                return false;
-            }
-            seen = true;
-            return true;
-        };
-        if (name == kFIELD_LEVELS)
+        return true;
+    };
+    bool const walked = walkFields(fields, nbFields, names, have, err, warnings, [&](size_t k, Field const& f) {
+        if (k == kLEVELS)
         {
-            if (!dup(haveLevels))
-            {
-                return false;
-            }
-            if (f.type != FieldType::kINT32 && f.type != FieldType::kINT64)
-            {
-                err = "field 'levels' must be an int list (kINT32), got type "
-                    + std::to_string(static_cast<int32_t>(f.type));
-                return false;
-            }
-            if (f.length < 1)
-            {
-                err = "pyramid levels must not be empty";
-                return false;
-            }
-            if (f.length > kMAX_NB_LEVELS)
-            {
-                err = "too many pyramid levels: " + std::to_string(f.length) + " (at most "
-                    + std::to_string(kMAX_NB_LEVELS) + ")";
-                return false;
-            }
-            if (f.data == nullptr)
-            {
-                err = "field 'levels' has no data";
-                return false;
-            }
-            cfg.nbLevels = f.length;
-            for (int32_t l = 0; l < f.length; ++l)
-            {
-                int64_t v = 0;
-                if (f.type == FieldType::kINT32)
-                {
-                    int32_t t;
-                    std::memcpy(&t, static_cast<uint8_t const*>(f.data) + 4 * l, 4);
-                    v = t;
-                }
-                else
-                {
-                    std::memcpy(&v, static_cast<uint8_t const*>(f.data) + 8 * l, 8);
-                }
-                if (v < 1 || v > kMAX_LEVEL)
-                {
-                    err = "pyramid level " + std::to_string(v) + " out of range 1.." + std::to_string(kMAX_LEVEL);
-                    return false;
-                }
-                cfg.levels[l] = static_cast<int32_t>(v);
-            }
+            return parseLevelsField(f, cfg.levels, cfg.nbLevels, err, inRange);
         }
-        else if (name == kFIELD_MODE || name == kFIELD_BINS || name == kFIELD_ORDER)
+        if (k == kBLOB)
         {
-            bool& seen = name == kFIELD_MODE ? haveMode : (name == kFIELD_BINS ? haveBins : haveOrder);
-            if (!dup(seen))
-            {
-                return false;
-            }
-            std::string s;
-            if (!fieldString(f, s, err))
-            {
-                return false;
-            }
-            bool ok = name == kFIELD_MODE ? parseMode(s, cfg.mode)
-                                          : (name == kFIELD_BINS ? parseRule(s, cfg.bins) : parseOrder(s, cfg.order));
-            if (!ok)
-            {
-                char const* known = name == kFIELD_MODE ? "max, avg"
-                    : name == kFIELD_BINS               ? "adaptive, ceil_pad, floor_kernel, rounded"
-                                                        : "channel_major, bin_major";
-                err = "unknown " + name + " '" + s + "' (known: " + known + ")";
-                return false;
-            }
+            return checkBlobField(f, err) && deserialize(f.data, static_cast<size_t>(f.length), blobCfg, err);
         }
-        else if (name == kFIELD_BLOB)
+        std::string s;
+        if (!fieldString(f, s, err))
         {
-            if (!dup(haveBlob))
-            {
-                return false;
-            }
-            if (f.type != FieldType::kUNKNOWN && f.type != FieldType::kINT8)
-            {
-                err = "field 'spp_config' must be a byte blob (kUNKNOWN)";
-                return false;
-            }
-            if (f.length < 0 || f.data == nullptr)
-            {
-                err = "field 'spp_config' has no data";
-                return false;
-            }
-            if (!deserialize(f.data, static_cast<size_t>(f.length), blobCfg, err))
-            {
-                return false;
-            }
+            return false;
         }
-        else if (warnings)
+        bool const ok = k == kMODE ? parseMode(s, cfg.mode)
+                                   : (k == kBINS ? parseRule(s, cfg.bins) : parseOrder(s, cfg.order));
+        if (!ok)
         {
-            warnings->push_back("ignoring unknown field '" + name + "'");
+            char const* known = k == kMODE ? "max, avg"
+                : k == kBINS               ? "adaptive, ceil_pad, floor_kernel, rounded"
+                                           : "channel_major, bin_major";
+            err = std::string("unknown ") + names[k] + " '" + s + "' (known: " + known + ")";
         }
-    }
-    if (haveBlob)
+        return ok;
+    });
+    if (!walked)
     {
-        if (haveLevels || haveMode || haveBins || haveOrder)
+        return false;
+    }
+    if (have[kBLOB])
+    {
+        if (have[kLEVELS] || have[kMODE] || have[kBINS] || have[kORDER])
         {
             err = "field 'spp_config' cannot be combined with levels/mode/bins/order";
             return false;
@@ -330,13 +222,13 @@ bool parseFields(
         out = blobCfg;
         return true;
     }
-    char const* missing = !haveLevels ? kFIELD_LEVELS : !haveMode ? kFIELD_MODE : !haveBins ? kFIELD_BINS
-        : !haveOrder                                                                       ? kFIELD_ORDER
-                                                                                           : nullptr;
-    if (missing)
+    for (size_t k = kLEVELS; k <= kORDER; ++k)
     {
-        err = std::string("missing required field '") + missing + "'";
-        return false;
+        if (!have[k])
+        {
+            err = std::string("missing required field '") + names[k] + "'";
+            return false;
+        }
     }
     if (!validateConfig(cfg, err))
     {
@@ -348,74 +240,34 @@ bool parseFields(
 
 size_t serializedSize(SppConfig const& cfg)
 {
-    int32_t const nb = cfg.nbLevels < 0 ? 0 : cfg.nbLevels;
-    return 4 + 4 + 4 + 4 * static_cast<size_t>(nb) + 12 + 4;
+    return blob::size(cfg.nbLevels, kOWN_BYTES);
 }
 
 std::vector<uint8_t> serialize(SppConfig const& cfg)
 {
-    std::vector<uint8_t> buf;
-    buf.reserve(serializedSize(cfg));
-    buf.insert(buf.end(), kMAGIC, kMAGIC + 4);
-    put<uint32_t>(buf, kBLOB_VERSION);
-    put<int32_t>(buf, cfg.nbLevels);
-    for (int32_t l = 0; l < cfg.nbLevels; ++l)
-    {
-        put<int32_t>(buf, cfg.levels[l]);
-    }
-    put<int32_t>(buf, static_cast<int32_t>(cfg.mode));
-    put<int32_t>(buf, static_cast<int32_t>(cfg.bins));
-    put<int32_t>(buf, static_cast<int32_t>(cfg.order));
-    put<uint32_t>(buf, fnv1a(buf.data(), buf.size()));
+    std::vector<uint8_t> buf = blob::begin(kMAGIC, kBLOB_VERSION, cfg.nbLevels, cfg.levels, kOWN_BYTES);
+    blob::put<int32_t>(buf, static_cast<int32_t>(cfg.mode));
+    blob::put<int32_t>(buf, static_cast<int32_t>(cfg.bins));
+    blob::put<int32_t>(buf, static_cast<int32_t>(cfg.order));
+    blob::finish(buf);
     return buf;
 }
 
 bool deserialize(void const* data, size_t length, SppConfig& out, std::string& err)
 {
     uint8_t const* p = static_cast<uint8_t const*>(data);
-    if (p == nullptr || length < 12)
-    {
-        err = "serialized SPP config is too short";
-        return false;
-    }
-    if (std::memcmp(p, kMAGIC, 4) != 0)
-    {
-        err = "serialized SPP config has a bad magic";
-        return false;
-    }
-    size_t off = 4;
-    uint32_t const version = get<uint32_t>(p, off);
-    if (version != kBLOB_VERSION)
-    {
-        err = "unsupported serialized SPP config version " + std::to_string(version);
-        return false;
-    }
-    int32_t const nb = get<int32_t>(p, off);
-    if (nb < 1 || nb > kMAX_NB_LEVELS)
-    {
-        err = "serialized SPP config has an invalid level count " + std::to_string(nb);
-        return false;
-    }
     SppConfig cfg;
-    cfg.nbLevels = nb;
-    if (length != serializedSize(cfg))
+    size_t off = 0;
+    if (!blob::readFrame(
+            p, length, kMAGIC, kBLOB_VERSION, kOWN_BYTES, "SPP config", cfg.nbLevels, cfg.levels, off, err))
     {
-        err = "serialized SPP config has length " + std::to_string(length) + ", expected "
-            + std::to_string(serializedSize(cfg));
         return false;
     }
-    for (int32_t l = 0; l < nb; ++l)
+    cfg.mode = static_cast<PoolMode>(blob::get<int32_t>(p, off));
+    cfg.bins = static_cast<BinRule>(blob::get<int32_t>(p, off));
+    cfg.order = static_cast<FlattenOrder>(blob::get<int32_t>(p, off));
+    if (!blob::checkSum(p, off, "SPP config", err))
     {
-        cfg.levels[l] = get<int32_t>(p, off);
-    }
-    cfg.mode = static_cast<PoolMode>(get<int32_t>(p, off));
-    cfg.bins = static_cast<BinRule>(get<int32_t>(p, off));
-    cfg.order = static_cast<FlattenOrder>(get<int32_t>(p, off));
-    size_t const bodyLen = off;
-    uint32_t const sum = get<uint32_t>(p, off);
-    if (sum != fnv1a(p, bodyLen))
-    {
-        err = "serialized SPP config checksum mismatch (corrupted)";
         return false;
     }
     if (!validateConfig(cfg, err))

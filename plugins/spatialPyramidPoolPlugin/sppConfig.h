@@ -2,7 +2,7 @@
  * SPP plugin configuration: TensorRT-free field parsing, validation and (de)serialization.
  *
  * Fields (as the ONNX parser passes node attributes to IPluginCreatorV3One::createPlugin):
- *   levels  kINT32 list (kINT64 accepted), 1..16 entries, each 1..64
+ *   levels  kINT32 list (kINT64 accepted), 1..kMAX_NB_LEVELS (16) entries, each 1..kMAX_LEVEL (64)
  *   mode    kCHAR string "max" | "avg"
  *   bins    kCHAR string "adaptive" | "ceil_pad" | "floor_kernel" | "rounded"
  *   order   kCHAR string "channel_major" | "bin_major"
@@ -13,6 +13,7 @@
 #ifndef SPP_CONFIG_H
 #define SPP_CONFIG_H
 
+#include "../common/pluginFields.h"
 #include "sppBins.h"
 
 #include <cstddef>
@@ -22,31 +23,6 @@
 
 namespace spp
 {
-
-//! Same numeric values as nvinfer1::PluginFieldType (checked with static_assert in the plugin).
-enum class FieldType : int32_t
-{
-    kFLOAT16 = 0,
-    kFLOAT32 = 1,
-    kFLOAT64 = 2,
-    kINT8 = 3,
-    kINT16 = 4,
-    kINT32 = 5,
-    kCHAR = 6,
-    kDIMS = 7,
-    kUNKNOWN = 8,
-    kBF16 = 9,
-    kINT64 = 10,
-};
-
-//! A TensorRT-free view of nvinfer1::PluginField.
-struct Field
-{
-    char const* name;
-    void const* data;
-    FieldType type;
-    int32_t length;
-};
 
 struct SppConfig
 {
@@ -81,15 +57,12 @@ bool parseFields(Field const* fields, int32_t nbFields, SppConfig& out, std::str
     std::vector<std::string>* warnings = nullptr);
 
 //! Versioned blob: "SPPC" magic, u32 version, i32 nbLevels, i32 levels[], i32 mode, bins, order,
-//! u32 FNV-1a checksum of everything before it. Little-endian host layout.
+//! u32 FNV-1a checksum of everything before it (frame: common/configBlob.h). Little-endian host layout.
 constexpr uint32_t kBLOB_VERSION = 1;
 std::vector<uint8_t> serialize(SppConfig const& cfg);
 size_t serializedSize(SppConfig const& cfg);
 //! Exact size, magic, version, checksum and validateConfig are all checked.
 bool deserialize(void const* data, size_t length, SppConfig& out, std::string& err);
-
-//! FNV-1a of n bytes: the checksum of the serialized blobs (this plugin's and the window plugin's).
-uint32_t fnv1a(uint8_t const* p, size_t n);
 
 //! Human-readable size error (empty when legal at H x W).
 std::string sizeErrorMessage(SppConfig const& cfg, int64_t H, int64_t W);

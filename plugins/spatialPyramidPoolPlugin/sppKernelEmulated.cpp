@@ -13,26 +13,9 @@
 
 #include "spatialPyramidPoolKernel.cu"
 
-#include <algorithm>
-#include <cstring>
+#include "../simt/simtDriver.h"
 
-#define SPP_EMU_API extern "C" __attribute__((visibility("default")))
-
-//! Status returned when the emulated kernel itself faulted (message in err).
-constexpr int32_t kSPP_EMU_FAULT = 100;
-
-//! The last launch: as the launcher requested it, and how many blocks ran along x.
-struct SppEmuLaunch
-{
-    int64_t launches;
-    uint32_t grid[3];
-    uint32_t block[3];
-    int64_t sharedBytes;
-    uint32_t gridXRun;
-    int32_t cudaError;
-};
-
-SPP_EMU_API int32_t spp_emu_abi_version()
+SIMT_DRIVER_API int32_t spp_emu_abi_version()
 {
     return 1;
 }
@@ -41,16 +24,11 @@ SPP_EMU_API int32_t spp_emu_abi_version()
  * the same dtype, by the emulated CUDA kernel. schedule: simt::Schedule (0 forward, 1 reverse,
  * 2 shuffled with `seed`); clampGridX: 0, or run at most that many blocks (grid-stride check).
  * Returns the launcher's status (0..4), or 100 when the kernel faulted (reason in err). */
-SPP_EMU_API int32_t spp_emu_forward(void const* x, int32_t dtype, int64_t B, int64_t C, int64_t H, int64_t W,
+SIMT_DRIVER_API int32_t spp_emu_forward(void const* x, int32_t dtype, int64_t B, int64_t C, int64_t H, int64_t W,
     int32_t const* levels, int32_t nbLevels, int32_t mode, int32_t bins, int32_t order, void* out,
-    int32_t schedule, uint64_t seed, uint32_t clampGridX, SppEmuLaunch* launch, char* err, int32_t errLen)
+    int32_t schedule, uint64_t seed, uint32_t clampGridX, simt::DriverLaunch* launch, char* err, int32_t errLen)
 {
-    simt::resetState();
-    simt::Options o;
-    o.schedule = static_cast<simt::Schedule>(schedule);
-    o.seed = seed;
-    o.clampGridX = clampGridX;
-    simt::setOptions(o);
+    simt::beginRun(schedule, seed, clampGridX);
     if (x != nullptr && B > 0 && C > 0 && H > 0 && W > 0)
     {
         size_t const elem = dtype == 1 ? sizeof(__half) : sizeof(float);
@@ -66,38 +44,7 @@ SPP_EMU_API int32_t spp_emu_forward(void const* x, int32_t dtype, int64_t B, int
     p.bins = static_cast<spp::BinRule>(bins);
     p.order = static_cast<spp::FlattenOrder>(order);
     cudaError_t cudaErr = cudaSuccess;
-    int32_t status = spp::launchSpatialPyramidPool(
+    int32_t const status = spp::launchSpatialPyramidPool(
         x, out, static_cast<spp::DType>(dtype), B, C, H, W, p, nullptr, &cudaErr);
-    std::string const& fault = simt::fault();
-    if (status == spp::kSPP_OK && !fault.empty())
-    {
-        status = kSPP_EMU_FAULT;
-    }
-    if (err != nullptr && errLen > 0)
-    {
-        size_t const n = std::min(fault.size(), static_cast<size_t>(errLen - 1));
-        std::memcpy(err, fault.data(), n);
-        err[n] = '\0';
-    }
-    if (launch != nullptr)
-    {
-        auto const& all = simt::launches();
-        *launch = SppEmuLaunch{};
-        launch->launches = static_cast<int64_t>(all.size());
-        launch->cudaError = static_cast<int32_t>(cudaErr);
-        if (!all.empty())
-        {
-            simt::LaunchRecord const& r = all.back();
-            launch->grid[0] = r.grid.x;
-            launch->grid[1] = r.grid.y;
-            launch->grid[2] = r.grid.z;
-            launch->block[0] = r.block.x;
-            launch->block[1] = r.block.y;
-            launch->block[2] = r.block.z;
-            launch->sharedBytes = static_cast<int64_t>(r.sharedBytes);
-            launch->gridXRun = r.gridXRun;
-        }
-    }
-    simt::clearTracked();
-    return status;
+    return simt::finishRun(status, spp::kSPP_OK, cudaErr, launch, err, errLen);
 }

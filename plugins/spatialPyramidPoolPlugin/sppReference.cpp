@@ -5,7 +5,7 @@
 #include "sppReference.h"
 #include "sppBins.h"
 #include "sppConfig.h"
-#include "sppHalf.h"
+#include "../common/referenceAbi.h"
 
 #include <algorithm>
 #include <cmath>
@@ -18,24 +18,11 @@ namespace
 {
 
 using namespace spp;
+using spp::cabi::copyErr;
+using spp::cabi::LoadF16;
+using spp::cabi::LoadF32;
 
-struct LoadF32
-{
-    float const* x;
-    float operator()(int64_t i) const
-    {
-        return x[i];
-    }
-};
-
-struct LoadF16
-{
-    uint16_t const* x;
-    float operator()(int64_t i) const
-    {
-        return halfToFloat(x[i]);
-    }
-};
+static_assert(SPP_MAX_NB_LEVELS == kMAX_NB_LEVELS, "the C ABI's level array");
 
 bool toConfig(int32_t const* levels, int32_t nbLevels, int32_t mode, int32_t bins, int32_t order, SppConfig& cfg)
 {
@@ -150,16 +137,6 @@ int32_t forward(Load load, int64_t B, int64_t C, int64_t H, int64_t W, int32_t c
     return SPP_STATUS_OK;
 }
 
-void copyErr(std::string const& msg, char* err, int32_t errLen)
-{
-    if (err != nullptr && errLen > 0)
-    {
-        size_t const n = std::min(msg.size(), static_cast<size_t>(errLen - 1));
-        std::memcpy(err, msg.data(), n);
-        err[n] = '\0';
-    }
-}
-
 void toC(SppConfig const& cfg, SppCConfig* out)
 {
     std::memset(out, 0, sizeof(*out));
@@ -256,30 +233,7 @@ SPP_API int32_t spp_reference_forward_f16(const uint16_t* x, int64_t B, int64_t 
 SPP_API int32_t spp_config_parse(
     const SppCField* fields, int32_t nbFields, SppCConfig* out, char* err, int32_t errLen)
 {
-    if (out == nullptr)
-    {
-        copyErr("null output config", err, errLen);
-        return SPP_STATUS_BAD_ARGUMENT;
-    }
-    std::vector<Field> fs;
-    if (nbFields > 0 && fields != nullptr)
-    {
-        fs.reserve(static_cast<size_t>(nbFields));
-        for (int32_t i = 0; i < nbFields; ++i)
-        {
-            fs.push_back(Field{fields[i].name, fields[i].data, static_cast<FieldType>(fields[i].type), fields[i].length});
-        }
-    }
-    SppConfig cfg;
-    std::string msg;
-    if (!parseFields(fs.data(), fields == nullptr ? (nbFields == 0 ? 0 : -1) : nbFields, cfg, msg))
-    {
-        copyErr(msg, err, errLen);
-        return SPP_STATUS_BAD_CONFIG;
-    }
-    toC(cfg, out);
-    copyErr("", err, errLen);
-    return SPP_STATUS_OK;
+    return cabi::parseConfigC<SppConfig>(parseFields, toC, fields, nbFields, out, err, errLen);
 }
 
 SPP_API int64_t spp_config_serialize(const SppCConfig* cfg, uint8_t* buf, int64_t bufLen)
@@ -289,37 +243,12 @@ SPP_API int64_t spp_config_serialize(const SppCConfig* cfg, uint8_t* buf, int64_
     {
         return -1;
     }
-    std::vector<uint8_t> const blob = serialize(c);
-    int64_t const n = static_cast<int64_t>(blob.size());
-    if (buf == nullptr)
-    {
-        return n;
-    }
-    if (bufLen < n)
-    {
-        return -1;
-    }
-    std::memcpy(buf, blob.data(), blob.size());
-    return n;
+    return cabi::copyBlob(serialize(c), buf, bufLen);
 }
 
 SPP_API int32_t spp_config_deserialize(const uint8_t* buf, int64_t len, SppCConfig* out, char* err, int32_t errLen)
 {
-    if (out == nullptr || len < 0)
-    {
-        copyErr("invalid argument", err, errLen);
-        return SPP_STATUS_BAD_ARGUMENT;
-    }
-    SppConfig cfg;
-    std::string msg;
-    if (!deserialize(buf, static_cast<size_t>(len), cfg, msg))
-    {
-        copyErr(msg, err, errLen);
-        return SPP_STATUS_BAD_CONFIG;
-    }
-    toC(cfg, out);
-    copyErr("", err, errLen);
-    return SPP_STATUS_OK;
+    return cabi::deserializeConfigC<SppConfig>(deserialize, toC, buf, len, out, err, errLen);
 }
 
 } // extern "C"

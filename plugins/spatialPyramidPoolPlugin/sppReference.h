@@ -29,6 +29,9 @@ extern "C" {
 
 #define SPP_ABI_VERSION 1
 
+/* Most pyramid levels a config holds (spp::kMAX_NB_LEVELS in sppBins.h; static_assert in sppReference.cpp). */
+#define SPP_MAX_NB_LEVELS 16
+
 typedef struct SppCField
 {
     const char* name;
@@ -40,7 +43,7 @@ typedef struct SppCField
 typedef struct SppCConfig
 {
     int32_t nbLevels;
-    int32_t levels[16];
+    int32_t levels[SPP_MAX_NB_LEVELS];
     int32_t mode;
     int32_t bins;
     int32_t order;

@@ -2,7 +2,7 @@
  * Window SPP plugin configuration: TensorRT-free field parsing, validation and (de)serialization.
  *
  * Fields (the ONNX node's attributes, as the parser passes them to createPlugin):
- *   levels      kINT32 list (kINT64 accepted), 1..16 entries, each in kWINDOW_LEVELS (windowSpp.h)
+ *   levels      kINT32 list (kINT64 accepted), 1..kMAX_NB_LEVELS (16) entries, each in kWINDOW_LEVELS (windowSpp.h)
  *   projection  kFLOAT32 list of 3 (kFLOAT64 accepted): stride > 0, offset0, offset; all finite
  * Both are required. Unknown field names (plugin_version, plugin_namespace, ...) are ignored
  * (reported in `warnings`). A serialized engine stores the config as one field

@@ -3,7 +3,7 @@
  * Projection from windowSpp.h, bin edges from sppBins.h (through windowAxisBin) only.
  */
 #include "windowReference.h"
-#include "../spatialPyramidPoolPlugin/sppHalf.h"
+#include "../common/referenceAbi.h"
 #include "windowConfig.h"
 
 #include <algorithm>
@@ -16,24 +16,9 @@ namespace
 {
 
 using namespace spp;
-
-struct LoadF32
-{
-    float const* x;
-    float operator()(int64_t i) const
-    {
-        return x[i];
-    }
-};
-
-struct LoadF16
-{
-    uint16_t const* x;
-    float operator()(int64_t i) const
-    {
-        return halfToFloat(x[i]);
-    }
-};
+using spp::cabi::copyErr;
+using spp::cabi::LoadF16;
+using spp::cabi::LoadF32;
 
 bool toConfig(int32_t const* levels, int32_t nbLevels, double const* projection, WindowConfig& cfg)
 {
@@ -112,16 +97,6 @@ int32_t forward(Load load, int64_t S, int64_t C, int64_t H, int64_t W, double co
     return SPP_STATUS_OK;
 }
 
-void copyErr(std::string const& msg, char* err, int32_t errLen)
-{
-    if (err != nullptr && errLen > 0)
-    {
-        size_t const n = std::min(msg.size(), static_cast<size_t>(errLen - 1));
-        std::memcpy(err, msg.data(), n);
-        err[n] = '\0';
-    }
-}
-
 void toC(WindowConfig const& cfg, SppCWindowConfig* out)
 {
     std::memset(out, 0, sizeof(*out));
@@ -189,26 +164,7 @@ SPP_API int32_t spp_window_reference_forward_f16(const uint16_t* x, int64_t S, i
 SPP_API int32_t spp_window_config_parse(
     const SppCField* fields, int32_t nbFields, SppCWindowConfig* out, char* err, int32_t errLen)
 {
-    if (out == nullptr)
-    {
-        copyErr("null output config", err, errLen);
-        return SPP_STATUS_BAD_ARGUMENT;
-    }
-    std::vector<Field> fs;
-    for (int32_t i = 0; fields != nullptr && i < nbFields; ++i)
-    {
-        fs.push_back(Field{fields[i].name, fields[i].data, static_cast<FieldType>(fields[i].type), fields[i].length});
-    }
-    WindowConfig cfg;
-    std::string msg;
-    if (!parseWindowFields(fs.data(), fields == nullptr ? (nbFields == 0 ? 0 : -1) : nbFields, cfg, msg))
-    {
-        copyErr(msg, err, errLen);
-        return SPP_STATUS_BAD_CONFIG;
-    }
-    toC(cfg, out);
-    copyErr("", err, errLen);
-    return SPP_STATUS_OK;
+    return cabi::parseConfigC<WindowConfig>(parseWindowFields, toC, fields, nbFields, out, err, errLen);
 }
 
 SPP_API int64_t spp_window_config_serialize(const SppCWindowConfig* cfg, uint8_t* buf, int64_t bufLen)
@@ -218,38 +174,13 @@ SPP_API int64_t spp_window_config_serialize(const SppCWindowConfig* cfg, uint8_t
     {
         return -1;
     }
-    std::vector<uint8_t> const blob = serializeWindowConfig(c);
-    int64_t const n = static_cast<int64_t>(blob.size());
-    if (buf == nullptr)
-    {
-        return n;
-    }
-    if (bufLen < n)
-    {
-        return -1;
-    }
-    std::memcpy(buf, blob.data(), blob.size());
-    return n;
+    return cabi::copyBlob(serializeWindowConfig(c), buf, bufLen);
 }
 
 SPP_API int32_t spp_window_config_deserialize(
     const uint8_t* buf, int64_t len, SppCWindowConfig* out, char* err, int32_t errLen)
 {
-    if (out == nullptr || len < 0)
-    {
-        copyErr("invalid argument", err, errLen);
-        return SPP_STATUS_BAD_ARGUMENT;
-    }
-    WindowConfig cfg;
-    std::string msg;
-    if (!deserializeWindowConfig(buf, static_cast<size_t>(len), cfg, msg))
-    {
-        copyErr(msg, err, errLen);
-        return SPP_STATUS_BAD_CONFIG;
-    }
-    toC(cfg, out);
-    copyErr("", err, errLen);
-    return SPP_STATUS_OK;
+    return cabi::deserializeConfigC<WindowConfig>(deserializeWindowConfig, toC, buf, len, out, err, errLen);
 }
 
 } // extern "C"

@@ -21,7 +21,7 @@ extern "C" {
 typedef struct SppCWindowConfig
 {
     int32_t nbLevels;
-    int32_t levels[16];
+    int32_t levels[SPP_MAX_NB_LEVELS];
     double projection[3];
 } SppCWindowConfig;
 

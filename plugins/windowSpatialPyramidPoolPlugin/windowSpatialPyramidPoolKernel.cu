@@ -13,6 +13,7 @@
  * clamped window, so no read can leave the map.
  */
 #include "windowSpatialPyramidPoolKernel.h"
+#include "../common/levelPlan.h"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -193,45 +194,16 @@ bool makePlan(WindowParams const& s, int64_t C, WindowPlan& p)
     {
         return false;
     }
-    p = WindowPlan{};
-    p.nbLevels = s.nbLevels;
-    p.projection = q;
-    p.fineLevel = -1;
-    int32_t finest = 0;
-    int32_t sum = 0;
     for (int32_t l = 0; l < s.nbLevels; ++l)
     {
-        int32_t const n = s.levels[l];
-        if (!isWindowLevel(n))
+        if (!isWindowLevel(s.levels[l]))
         {
             return false;
         }
-        p.levels[l] = n;
-        p.binOffset[l] = sum;
-        sum += n * n;
-        if (n > s.levels[finest])
-        {
-            finest = l;
-        }
     }
-    p.binsPerChannel = sum;
-    int32_t const nf = s.levels[finest];
-    for (int32_t l = 0; l < s.nbLevels; ++l)
-    {
-        if (l != finest && nf % s.levels[l] == 0)
-        {
-            p.derivedMask |= 1U << l;
-        }
-    }
-    if (p.derivedMask != 0)
-    {
-        p.fineLevel = finest;
-    }
-    for (int32_t l = 0; l < s.nbLevels; ++l)
-    {
-        int32_t const nn = s.levels[l] * s.levels[l];
-        ((p.derivedMask >> l) & 1U ? p.derivedBins : p.directBins) += nn;
-    }
+    p = WindowPlan{};
+    p.projection = q;
+    planLevels(s.levels, s.nbLevels, true, p);
     p.channelsPerBlock = p.directBins >= kTHREADS ? 1 : kTHREADS / p.directBins;
     p.chunks = (C + p.channelsPerBlock - 1) / p.channelsPerBlock;
     return true;

@@ -5,27 +5,16 @@
 #include <exception>
 
 using namespace nvinfer1;
-using nvinfer1::plugin::WindowSpatialPyramidPoolPlugin;
-using nvinfer1::plugin::WindowSpatialPyramidPoolPluginCreator;
-
-// The TensorRT-free parser mirrors PluginFieldType numerically.
-static_assert(static_cast<int32_t>(PluginFieldType::kFLOAT32) == static_cast<int32_t>(spp::FieldType::kFLOAT32), "");
-static_assert(static_cast<int32_t>(PluginFieldType::kFLOAT64) == static_cast<int32_t>(spp::FieldType::kFLOAT64), "");
-static_assert(static_cast<int32_t>(PluginFieldType::kINT32) == static_cast<int32_t>(spp::FieldType::kINT32), "");
-static_assert(static_cast<int32_t>(PluginFieldType::kINT64) == static_cast<int32_t>(spp::FieldType::kINT64), "");
-static_assert(static_cast<int32_t>(PluginFieldType::kUNKNOWN) == static_cast<int32_t>(spp::FieldType::kUNKNOWN), "");
+using spp::plugin::WindowSpatialPyramidPoolPlugin;
 
 namespace
 {
 
-constexpr spp::PluginLogger kLOG{"[WindowSpatialPyramidPool] "};
+constexpr spp::PluginLogger const& kLOG = WindowSpatialPyramidPoolPlugin::kLOG;
 constexpr int32_t kIN_MAPS = 0;
 constexpr int32_t kIN_WINDOWS = 1;
 
-bool isSupportedType(DataType t)
-{
-    return t == DataType::kFLOAT || t == DataType::kHALF;
-}
+using spp::plugin::isFloatOrHalf;
 
 spp::DType toDType(DataType t)
 {
@@ -71,65 +60,36 @@ bool checkRanks(int32_t mapsRank, int32_t windowsRank, int64_t windowWidth, char
 // ================================ plugin ========================================================
 
 WindowSpatialPyramidPoolPlugin::WindowSpatialPyramidPoolPlugin(spp::WindowConfig const& config, std::string const& ns)
-    : mConfig(config)
-    , mNamespace(ns)
-    , mMetadata(spp::describeWindowConfig(config))
+    : PluginV3Base(config, ns)
 {
 }
 
-IPluginCapability* WindowSpatialPyramidPoolPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept
+std::vector<PluginField> WindowSpatialPyramidPoolPlugin::creatorFields()
 {
-    switch (type)
-    {
-    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
-    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
-    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
-    }
-    return nullptr;
+    return {PluginField(spp::kWFIELD_LEVELS, nullptr, PluginFieldType::kINT32, 0),
+        PluginField(spp::kWFIELD_PROJECTION, nullptr, PluginFieldType::kFLOAT32, 3)};
 }
 
-IPluginV3* WindowSpatialPyramidPoolPlugin::clone() noexcept
+bool WindowSpatialPyramidPoolPlugin::parseConfig(spp::Field const* fields, int32_t nbFields, spp::WindowConfig& out,
+    std::string& err, std::vector<std::string>* warnings)
 {
-    try
-    {
-        return new WindowSpatialPyramidPoolPlugin(mConfig, mNamespace);
-    }
-    catch (std::exception const& e)
-    {
-        kLOG.exception("clone", e);
-    }
-    catch (...)
-    {
-        kLOG.error("clone: unknown exception");
-    }
-    return nullptr;
+    return spp::parseWindowFields(fields, nbFields, out, err, warnings);
 }
 
-AsciiChar const* WindowSpatialPyramidPoolPlugin::getPluginName() const noexcept
+std::vector<uint8_t> WindowSpatialPyramidPoolPlugin::serializeConfig(spp::WindowConfig const& config)
 {
-    return plugin::kWINDOW_SPP_PLUGIN_NAME;
+    return spp::serializeWindowConfig(config);
 }
 
-AsciiChar const* WindowSpatialPyramidPoolPlugin::getPluginVersion() const noexcept
+std::string WindowSpatialPyramidPoolPlugin::describeConfig(spp::WindowConfig const& config)
 {
-    return plugin::kWINDOW_SPP_PLUGIN_VERSION;
-}
-
-AsciiChar const* WindowSpatialPyramidPoolPlugin::getPluginNamespace() const noexcept
-{
-    return mNamespace.c_str();
-}
-
-int32_t WindowSpatialPyramidPoolPlugin::getNbOutputs() const noexcept
-{
-    return 1;
+    return spp::describeWindowConfig(config);
 }
 
 int32_t WindowSpatialPyramidPoolPlugin::configurePlugin(
     DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
 {
-    try
-    {
+    return guarded("configurePlugin", [&] {
         if (in == nullptr || out == nullptr || nbInputs != 2 || nbOutputs != 1)
         {
             kLOG.error("expects two inputs (maps, windows) and one output");
@@ -139,36 +99,14 @@ int32_t WindowSpatialPyramidPoolPlugin::configurePlugin(
         return checkRanks(in[kIN_MAPS].desc.dims.nbDims, w.nbDims, w.nbDims == 2 ? w.d[1] : -1, "configurePlugin")
             ? 0
             : -1;
-    }
-    catch (...)
-    {
-        kLOG.error("configurePlugin: failed with an exception (out of memory?)");
-    }
-    return -1;
-}
-
-int32_t WindowSpatialPyramidPoolPlugin::getOutputDataTypes(
-    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
-{
-    if (outputTypes == nullptr || inputTypes == nullptr || nbOutputs != 1 || nbInputs != 2)
-    {
-        return -1;
-    }
-    if (!isSupportedType(inputTypes[kIN_MAPS]) || !isSupportedType(inputTypes[kIN_WINDOWS]))
-    {
-        kLOG.error("maps and windows must be FP32 or FP16");
-        return -1;
-    }
-    outputTypes[0] = inputTypes[kIN_MAPS];
-    return 0;
+    });
 }
 
 int32_t WindowSpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs,
     DimsExprs const* /*shapeInputs*/, int32_t /*nbShapeInputs*/, DimsExprs* outputs, int32_t nbOutputs,
     IExprBuilder& exprBuilder) noexcept
 {
-    try
-    {
+    return guarded("getOutputShapes", [&] {
         if (inputs == nullptr || outputs == nullptr || nbInputs != 2 || nbOutputs != 1)
         {
             kLOG.error("expects two inputs (maps, windows) and one output");
@@ -181,47 +119,9 @@ int32_t WindowSpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs,
         {
             return -1;
         }
-        IDimensionExpr const* binsPerChannel = exprBuilder.constant(mConfig.binsPerChannel());
-        outputs[0].nbDims = 2;
-        outputs[0].d[0] = w.d[0]; // R: dynamic, taken from the windows
-        outputs[0].d[1] = exprBuilder.operation(DimensionOperation::kPROD, *inputs[kIN_MAPS].d[1], *binsPerChannel);
+        setPooledShape(outputs[0], w.d[0], *inputs[kIN_MAPS].d[1], exprBuilder); // R: dynamic, from the windows
         return 0;
-    }
-    catch (...)
-    {
-        kLOG.error("getOutputShapes: failed with an exception (out of memory?)");
-    }
-    return -1;
-}
-
-bool WindowSpatialPyramidPoolPlugin::supportsFormatCombination(
-    int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
-{
-    if (inOut == nullptr || nbInputs != 2 || nbOutputs != 1 || pos < 0 || pos > 2)
-    {
-        return false;
-    }
-    PluginTensorDesc const& d = inOut[pos].desc;
-    if (d.format != TensorFormat::kLINEAR)
-    {
-        return false;
-    }
-    if (pos == 2)
-    {
-        return d.type == inOut[kIN_MAPS].desc.type;
-    }
-    return isSupportedType(d.type); // maps and windows independently fp32 / fp16
-}
-
-size_t WindowSpatialPyramidPoolPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* /*inputs*/,
-    int32_t /*nbInputs*/, DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept
-{
-    return 0;
-}
-
-char const* WindowSpatialPyramidPoolPlugin::getMetadataString() noexcept
-{
-    return mMetadata.c_str();
+    });
 }
 
 int32_t WindowSpatialPyramidPoolPlugin::onShapeChange(
@@ -241,8 +141,7 @@ int32_t WindowSpatialPyramidPoolPlugin::onShapeChange(
 int32_t WindowSpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc,
     void const* const* inputs, void* const* outputs, void* /*workspace*/, cudaStream_t stream) noexcept
 {
-    try
-    {
+    return guarded("enqueue", [&] {
         if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr)
         {
             kLOG.error("enqueue: null descriptors or buffers");
@@ -262,7 +161,7 @@ int32_t WindowSpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDes
         }
         DataType const mt = inputDesc[kIN_MAPS].type;
         DataType const wt = inputDesc[kIN_WINDOWS].type;
-        if (!isSupportedType(mt) || !isSupportedType(wt) || outputDesc[0].type != mt
+        if (!isFloatOrHalf(mt) || !isFloatOrHalf(wt) || outputDesc[0].type != mt
             || inputDesc[kIN_MAPS].format != TensorFormat::kLINEAR
             || inputDesc[kIN_WINDOWS].format != TensorFormat::kLINEAR || outputDesc[0].format != TensorFormat::kLINEAR)
         {
@@ -279,119 +178,6 @@ int32_t WindowSpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDes
         cudaError_t cudaErr = cudaSuccess;
         int32_t const status = spp::launchWindowSpatialPyramidPool(inputs[kIN_MAPS], inputs[kIN_WINDOWS], outputs[0],
             toDType(mt), toDType(wt), S, C, H, W, R, toParams(mConfig), stream, &cudaErr);
-        if (status != spp::kSPP_OK)
-        {
-            kLOG.error("enqueue: kernel launcher failed with status " + std::to_string(status)
-                + (status == spp::kSPP_CUDA_ERROR ? std::string(" (") + cudaGetErrorString(cudaErr) + ")" : ""));
-        }
-        return status;
-    }
-    catch (...)
-    {
-        kLOG.error("enqueue: failed with an exception (out of memory?)");
-    }
-    return -1;
-}
-
-IPluginV3* WindowSpatialPyramidPoolPlugin::attachToContext(IPluginResourceContext* /*context*/) noexcept
-{
-    return clone();
-}
-
-PluginFieldCollection const* WindowSpatialPyramidPoolPlugin::getFieldsToSerialize() noexcept
-{
-    try
-    {
-        // One versioned, checksummed blob (windowConfig.h); createPlugin accepts it in any phase.
-        mSerialBlob = spp::serializeWindowConfig(mConfig);
-        mDataToSerialize.clear();
-        mDataToSerialize.emplace_back(spp::kWFIELD_BLOB, mSerialBlob.data(), PluginFieldType::kUNKNOWN,
-            static_cast<int32_t>(mSerialBlob.size()));
-        mFCToSerialize.nbFields = static_cast<int32_t>(mDataToSerialize.size());
-        mFCToSerialize.fields = mDataToSerialize.data();
-        return &mFCToSerialize;
-    }
-    catch (std::exception const& e)
-    {
-        kLOG.exception("getFieldsToSerialize", e);
-    }
-    catch (...)
-    {
-        kLOG.error("getFieldsToSerialize: unknown exception");
-    }
-    return nullptr;
-}
-
-// ================================ creator =======================================================
-
-WindowSpatialPyramidPoolPluginCreator::WindowSpatialPyramidPoolPluginCreator()
-{
-    mPluginAttributes.emplace_back(PluginField(spp::kWFIELD_LEVELS, nullptr, PluginFieldType::kINT32, 0));
-    mPluginAttributes.emplace_back(PluginField(spp::kWFIELD_PROJECTION, nullptr, PluginFieldType::kFLOAT32, 3));
-    mFC.nbFields = static_cast<int32_t>(mPluginAttributes.size());
-    mFC.fields = mPluginAttributes.data();
-}
-
-IPluginV3* WindowSpatialPyramidPoolPluginCreator::createPlugin(
-    AsciiChar const* name, PluginFieldCollection const* fc, TensorRTPhase /*phase*/) noexcept
-{
-    try
-    {
-        std::vector<spp::Field> fields;
-        if (fc != nullptr && fc->nbFields > 0)
-        {
-            if (fc->fields == nullptr)
-            {
-                kLOG.error("createPlugin: null field array");
-                return nullptr;
-            }
-            for (int32_t i = 0; i < fc->nbFields; ++i)
-            {
-                PluginField const& f = fc->fields[i];
-                fields.push_back(spp::Field{f.name, f.data, static_cast<spp::FieldType>(f.type), f.length});
-            }
-        }
-        spp::WindowConfig config;
-        std::string err;
-        std::vector<std::string> warnings;
-        if (!spp::parseWindowFields(fields.data(), static_cast<int32_t>(fields.size()), config, err, &warnings))
-        {
-            kLOG.error(std::string("createPlugin(") + (name ? name : "") + "): " + err);
-            return nullptr;
-        }
-        for (auto const& w : warnings)
-        {
-            kLOG.message(ILogger::Severity::kVERBOSE, w);
-        }
-        return new WindowSpatialPyramidPoolPlugin(config, mNamespace);
-    }
-    catch (std::exception const& e)
-    {
-        kLOG.exception("createPlugin", e);
-    }
-    catch (...)
-    {
-        kLOG.error("createPlugin: unknown exception");
-    }
-    return nullptr;
-}
-
-PluginFieldCollection const* WindowSpatialPyramidPoolPluginCreator::getFieldNames() noexcept
-{
-    return &mFC;
-}
-
-AsciiChar const* WindowSpatialPyramidPoolPluginCreator::getPluginName() const noexcept
-{
-    return plugin::kWINDOW_SPP_PLUGIN_NAME;
-}
-
-AsciiChar const* WindowSpatialPyramidPoolPluginCreator::getPluginVersion() const noexcept
-{
-    return plugin::kWINDOW_SPP_PLUGIN_VERSION;
-}
-
-AsciiChar const* WindowSpatialPyramidPoolPluginCreator::getPluginNamespace() const noexcept
-{
-    return mNamespace.c_str();
+        return launchStatus(status, cudaErr);
+    });
 }

@@ -1,0 +1,274 @@
+/*
+ * What the two plugins' TensorRT-free config code (sppConfig.cpp, windowConfig.cpp) shares: the
+ * `levels` field and level-count checks, the blob field's checks, and the serialized blob's common
+ * frame: magic[4], u32 version, i32 nbLevels, i32 levels[], <the plugin's own values>, u32 FNV-1a
+ * of everything before it (little-endian host layout). Header-only.
+ */
+#ifndef SPP_CONFIG_BLOB_H
+#define SPP_CONFIG_BLOB_H
+
+#include "../spatialPyramidPoolPlugin/sppBins.h" // kMAX_NB_LEVELS
+#include "pluginFields.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace spp
+{
+
+//! FNV-1a of n bytes: the checksum of the serialized blobs.
+inline uint32_t fnv1a(uint8_t const* p, size_t n)
+{
+    uint32_t h = 2166136261U;
+    for (size_t i = 0; i < n; ++i)
+    {
+        h ^= p[i];
+        h *= 16777619U;
+    }
+    return h;
+}
+
+namespace blob
+{
+
+template <typename T>
+void put(std::vector<uint8_t>& buf, T v)
+{
+    uint8_t b[sizeof(T)];
+    std::memcpy(b, &v, sizeof(T));
+    buf.insert(buf.end(), b, b + sizeof(T));
+}
+
+template <typename T>
+T get(uint8_t const* p, size_t& off)
+{
+    T v;
+    std::memcpy(&v, p + off, sizeof(T));
+    off += sizeof(T);
+    return v;
+}
+
+//! Bytes of a blob with nbLevels levels and `ownBytes` of the plugin's own values.
+inline size_t size(int32_t nbLevels, size_t ownBytes)
+{
+    return 4 + 4 + 4 + 4 * static_cast<size_t>(nbLevels < 0 ? 0 : nbLevels) + ownBytes + 4;
+}
+
+//! A new blob: magic, version, nbLevels, levels[] (room reserved for all of it).
+inline std::vector<uint8_t> begin(
+    char const (&magic)[4], uint32_t version, int32_t nbLevels, int32_t const* levels, size_t ownBytes)
+{
+    std::vector<uint8_t> buf;
+    buf.reserve(size(nbLevels, ownBytes));
+    buf.insert(buf.end(), magic, magic + 4);
+    put<uint32_t>(buf, version);
+    put<int32_t>(buf, nbLevels);
+    for (int32_t l = 0; l < nbLevels; ++l)
+    {
+        put<int32_t>(buf, levels[l]);
+    }
+    return buf;
+}
+
+//! Appends the checksum of everything so far.
+inline void finish(std::vector<uint8_t>& buf)
+{
+    put<uint32_t>(buf, fnv1a(buf.data(), buf.size()));
+}
+
+//! Reads a blob's frame up to its own values: length >= 12, magic, version, a level count in
+//! 1..kMAX_NB_LEVELS, the exact length size(nb, ownBytes), then levels[]; `off` ends at the own values.
+//! Messages name the blob as "serialized <what>".
+inline bool readFrame(uint8_t const* p, size_t length, char const (&magic)[4], uint32_t version, size_t ownBytes,
+    char const* what, int32_t& nbLevels, int32_t* levels, size_t& off, std::string& err)
+{
+    std::string const name = std::string("serialized ") + what;
+    if (p == nullptr || length < 12)
+    {
+        err = name + " is too short";
+        return false;
+    }
+    if (std::memcmp(p, magic, 4) != 0)
+    {
+        err = name + " has a bad magic";
+        return false;
+    }
+    off = 4;
+    uint32_t const v = get<uint32_t>(p, off);
+    if (v != version)
+    {
+        err = "unsupported " + name + " version " + std::to_string(v);
+        return false;
+    }
+    int32_t const nb = get<int32_t>(p, off);
+    if (nb < 1 || nb > kMAX_NB_LEVELS)
+    {
+        err = name + " has an invalid level count " + std::to_string(nb);
+        return false;
+    }
+    if (length != size(nb, ownBytes))
+    {
+        err = name + " has length " + std::to_string(length) + ", expected " + std::to_string(size(nb, ownBytes));
+        return false;
+    }
+    nbLevels = nb;
+    for (int32_t l = 0; l < nb; ++l)
+    {
+        levels[l] = get<int32_t>(p, off);
+    }
+    return true;
+}
+
+//! The checksum at `off` (just after the own values) against everything before it.
+inline bool checkSum(uint8_t const* p, size_t off, char const* what, std::string& err)
+{
+    size_t const bodyLen = off;
+    if (get<uint32_t>(p, off) != fnv1a(p, bodyLen))
+    {
+        err = std::string("serialized ") + what + " checksum mismatch (corrupted)";
+        return false;
+    }
+    return true;
+}
+
+} // namespace blob
+
+//! 1..kMAX_NB_LEVELS pyramid levels.
+inline bool checkLevelCount(int64_t nbLevels, std::string& err)
+{
+    if (nbLevels < 1)
+    {
+        err = "pyramid levels must not be empty";
+        return false;
+    }
+    if (nbLevels > kMAX_NB_LEVELS)
+    {
+        err = "too many pyramid levels: " + std::to_string(nbLevels) + " (at most " + std::to_string(kMAX_NB_LEVELS)
+            + ")";
+        return false;
+    }
+    return true;
+}
+
+//! The `levels` field (kINT32, or kINT64) into levels[] / nbLevels; `accept(value, err)` checks each level.
+template <typename Accept>
+bool parseLevelsField(Field const& f, int32_t* levels, int32_t& nbLevels, std::string& err, Accept accept)
+{
+    if (f.type != FieldType::kINT32 && f.type != FieldType::kINT64)
+    {
+        err = "field 'levels' must be an int list (kINT32), got type " + std::to_string(static_cast<int32_t>(f.type));
+        return false;
+    }
+    if (!checkLevelCount(f.length, err))
+    {
+        return false;
+    }
+    if (f.data == nullptr)
+    {
+        err = "field 'levels' has no data";
+        return false;
+    }
+    nbLevels = f.length;
+    for (int32_t l = 0; l < f.length; ++l)
+    {
+        int64_t v = 0;
+        if (f.type == FieldType::kINT32)
+        {
+            int32_t t;
+            std::memcpy(&t, static_cast<uint8_t const*>(f.data) + 4 * l, 4);
+            v = t;
+        }
+        else
+        {
+            std::memcpy(&v, static_cast<uint8_t const*>(f.data) + 8 * l, 8);
+        }
+        if (!accept(v, err))
+        {
+            return false;
+        }
+        levels[l] = static_cast<int32_t>(v);
+    }
+    return true;
+}
+
+//! Walks a field collection: every field needs a name; a name in names[] may come once (seen[k]
+//! records it) and goes to handle(k, field); any other name is only reported in `warnings`.
+template <size_t N, typename Handle>
+bool walkFields(Field const* fields, int32_t nbFields, char const* const (&names)[N], bool (&seen)[N],
+    std::string& err, std::vector<std::string>* warnings, Handle handle)
+{
+    if (nbFields < 0 || (nbFields > 0 && fields == nullptr))
+    {
+        err = "invalid field collection";
+        return false;
+    }
+    for (int32_t i = 0; i < nbFields; ++i)
+    {
+        Field const& f = fields[i];
+        if (f.name == nullptr)
+        {
+            err = "field " + std::to_string(i) + " has no name";
+            return false;
+        }
+        std::string const name(f.name);
+        size_t k = 0;
+        while (k < N && name != names[k])
+        {
+            ++k;
+        }
+        if (k == N)
+        {
+            if (warnings)
+            {
+                warnings->push_back("ignoring unknown field '" + name + "'");
+            }
+            continue;
+        }
+        if (seen[k])
+        {
+            err = "duplicate field '" + name + "'";
+            return false;
+        }
+        seen[k] = true;
+        if (!handle(k, f))
+        {
+            return false;
+        }
+    }
+    return true;
+}
+
+//! A serialized-config field (kUNKNOWN, or kINT8) with data.
+inline bool checkBlobField(Field const& f, std::string& err)
+{
+    if (f.type != FieldType::kUNKNOWN && f.type != FieldType::kINT8)
+    {
+        err = std::string("field '") + f.name + "' must be a byte blob (kUNKNOWN)";
+        return false;
+    }
+    if (f.length < 0 || f.data == nullptr)
+    {
+        err = std::string("field '") + f.name + "' has no data";
+        return false;
+    }
+    return true;
+}
+
+//! "levels=[1,2,4]" (the start of both plugins' metadata strings).
+inline void writeLevels(std::ostream& os, int32_t const* levels, int32_t nbLevels)
+{
+    os << "levels=[";
+    for (int32_t l = 0; l < nbLevels; ++l)
+    {
+        os << (l ? "," : "") << levels[l];
+    }
+    os << "]";
+}
+
+} // namespace spp
+
+#endif // SPP_CONFIG_BLOB_H

@@ -1,0 +1,65 @@
+/*
+ * The host-side level plan both CUDA launchers (spatialPyramidPoolKernel.cu,
+ * windowSpatialPyramidPoolKernel.cu) build before a launch: where each level's bins start, and which
+ * levels the kernel derives from the finest level's bins (max pooling over nested bins: a level whose
+ * n divides the finest n) instead of reading the input again. Host code only; the kernels read the
+ * resulting plan fields.
+ */
+#ifndef SPP_LEVEL_PLAN_H
+#define SPP_LEVEL_PLAN_H
+
+#include <cstdint>
+
+namespace spp
+{
+
+//! Fills a kernel plan's level fields from levels[0..nbLevels) (already validated): levels, binOffset,
+//! binsPerChannel, derivedMask / fineLevel (only when `derive`; fineLevel -1 when nothing is derived),
+//! directBins and derivedBins. The finest level is the first with the largest n.
+template <typename Plan>
+void planLevels(int32_t const* levels, int32_t nbLevels, bool derive, Plan& p)
+{
+    p.nbLevels = nbLevels;
+    p.fineLevel = -1;
+    p.derivedMask = 0;
+    int32_t finest = 0;
+    int32_t sum = 0;
+    for (int32_t l = 0; l < nbLevels; ++l)
+    {
+        int32_t const n = levels[l];
+        p.levels[l] = n;
+        p.binOffset[l] = sum;
+        sum += n * n;
+        if (n > levels[finest])
+        {
+            finest = l;
+        }
+    }
+    p.binsPerChannel = sum;
+    if (derive)
+    {
+        int32_t const nf = levels[finest];
+        for (int32_t l = 0; l < nbLevels; ++l)
+        {
+            if (l != finest && nf % levels[l] == 0)
+            {
+                p.derivedMask |= 1U << l;
+            }
+        }
+        if (p.derivedMask != 0)
+        {
+            p.fineLevel = finest;
+        }
+    }
+    p.directBins = 0;
+    p.derivedBins = 0;
+    for (int32_t l = 0; l < nbLevels; ++l)
+    {
+        int32_t const nn = levels[l] * levels[l];
+        ((p.derivedMask >> l) & 1U ? p.derivedBins : p.directBins) += nn;
+    }
+}
+
+} // namespace spp
+
+#endif // SPP_LEVEL_PLAN_H
