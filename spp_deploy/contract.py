@@ -39,6 +39,8 @@ PLUGIN_ATTRS = ("plugin_version", "plugin_namespace")  # read by TensorRT's ONNX
 # those layers to fp32 in weakly typed fp16 builds (TensorRT names layers after ONNX nodes).
 EDGE_F32_MARK = "spp_edge_f32"
 
+MAX_NB_LEVELS = 16  # pyramid levels per node (sppBins.h kMAX_NB_LEVELS; the C ABI's level arrays)
+
 # The C ABI's enum numbers (sppBins.h): the position in bins.py's tuples.
 MODE_CODES = {m: i for i, m in enumerate(_bins.MODES)}
 RULE_CODES = {r: i for i, r in enumerate(_bins.RULES)}

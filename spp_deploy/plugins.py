@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from .errors import UserError
 
-from .contract import MODE_CODES as _MODES, ORDER_CODES as _ORDERS, RULE_CODES as _RULES, Status
+from .contract import MAX_NB_LEVELS, MODE_CODES as _MODES, ORDER_CODES as _ORDERS, RULE_CODES as _RULES, Status
 
 PLUGIN_LIBRARY_NAME = "libspp_plugin.so"
 REFERENCE_LIBRARY_NAME = "libspp_reference.so"
@@ -243,7 +243,7 @@ class CField(ctypes.Structure):
 class CConfig(ctypes.Structure):
     _fields_ = [
         ("nbLevels", ctypes.c_int32),
-        ("levels", ctypes.c_int32 * 16),
+        ("levels", ctypes.c_int32 * MAX_NB_LEVELS),
         ("mode", ctypes.c_int32),
         ("bins", ctypes.c_int32),
         ("order", ctypes.c_int32),

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
+from .contract import MAX_NB_LEVELS
 from .errors import UserError
 from .plugins import STATUS_OK, CField, open_reference_library
 
@@ -21,7 +22,7 @@ WINDOW_EMULATOR_DRIVER = "windowSpatialPyramidPoolPlugin/windowKernelEmulated.cp
 
 
 class CWindowConfig(ctypes.Structure):
-    _fields_ = [("nbLevels", ctypes.c_int32), ("levels", ctypes.c_int32 * 16), ("projection", ctypes.c_double * 3)]
+    _fields_ = [("nbLevels", ctypes.c_int32), ("levels", ctypes.c_int32 * MAX_NB_LEVELS), ("projection", ctypes.c_double * 3)]
 
     def as_tuple(self) -> tuple[tuple[int, ...], tuple[float, float, float]]:
         return tuple(self.levels[: self.nbLevels]), tuple(self.projection)

@@ -30,6 +30,11 @@ def test_enum_numbers_match_sppBins_h():
     assert list(contract.RULE_CODES) == list(bins.RULES)
 
 
+def test_level_limit_matches_sppBins_h():
+    text = (PLUGIN_DIR / "sppBins.h").read_text()
+    assert int(re.search(r"kMAX_NB_LEVELS = (\d+);", text).group(1)) == contract.MAX_NB_LEVELS
+
+
 def test_status_codes_match_the_kernel_header():
     cpp = _enum((PLUGIN_DIR / "spatialPyramidPoolKernel.h").read_text(), "SppStatus")
     assert {k.removeprefix("kSPP_"): v for k, v in cpp.items()} == {s.name: int(s) for s in contract.Status}
