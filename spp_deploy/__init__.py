@@ -9,7 +9,7 @@ before torch is loaded; TensorRT, CUDA and ONNX Runtime are never imported at im
 
 from __future__ import annotations
 
-import importlib
+from .lazy import lazy_attributes
 
 __version__ = "0.1.0"
 __all__ = ["SpatialPyramidPool", "export_onnx", "WindowSpatialPyramidPool", "WindowProjection", "detect", "RULES",
@@ -19,12 +19,7 @@ _LAZY = {"SpatialPyramidPool": "op", "export_onnx": "deploy", "RULES": "bins", "
          "WindowSpatialPyramidPool": "window", "WindowProjection": "projection", "detect": "detection.pipeline"}
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

@@ -46,7 +46,7 @@ def test_empty_torch_load_error_is_named(tmp_path, monkeypatch):
 
 
 def test_empty_npy_error_is_named(tmp_path, monkeypatch):
-    from spp_deploy.runtime import inputs
+    from spp_deploy import inputs
 
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((1, 3, 4, 4), np.float32))

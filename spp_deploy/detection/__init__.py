@@ -6,16 +6,11 @@
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_attributes
 
 __all__ = ["detect", "SppNetZF5Detector", "WindowHead", "export_detector", "load_boxes", "choose_scales"]
 _LAZY = {"detect": "pipeline", "SppNetZF5Detector": "model", "WindowHead": "model", "export_detector": "export",
          "load_boxes": "boxes", "choose_scales": "scales"}
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())

@@ -28,16 +28,21 @@ def tab_nodes(graph: gs.Graph) -> list[gs.Node]:
 def _inline(graph: gs.Graph, nodes: list[gs.Node], build, prefix: str) -> None:
     """Replace each node by the subgraph ``build(builder, x, node)`` writes, keeping its output."""
     for i, node in enumerate(nodes):
-        x, y = node.inputs[0], node.outputs[0]
+        x = node.inputs[0]
         b = GraphBuilder(f"{prefix}{i}")
-        out = build(b, Sym(b, x, np.dtype(x.dtype)), node)
-        node.outputs.clear()
-        # Re-point the pyramid's last node at the original output tensor, so consumers keep it.
-        last = b.nodes[-1]
-        assert last.outputs[0] is out.tensor
-        last.outputs.clear()
-        last.outputs.append(y)
-        graph.nodes.extend(b.nodes)
+        splice(graph, node, b, build(b, Sym(b, x, np.dtype(x.dtype)), node))
+
+
+def splice(graph: gs.Graph, node: gs.Node, b: GraphBuilder, out: Sym) -> None:
+    """Put the subgraph ``b`` built (ending in ``out``) in place of ``node``: its last node is
+    re-pointed at the node's output tensor, so consumers keep it; ``node`` is left dangling."""
+    y = node.outputs[0]
+    node.outputs.clear()
+    last = b.nodes[-1]
+    assert last.outputs[0] is out.tensor
+    last.outputs.clear()
+    last.outputs.append(y)
+    graph.nodes.extend(b.nodes)
 
 
 def _inline_tabulated(graph: gs.Graph) -> None:

@@ -22,9 +22,10 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
+from ..contract import SPP_DOMAIN, WINDOW_OP, WINDOW_PLUGIN_NAMESPACE, WINDOW_PLUGIN_VERSION
 from ..projection import WindowProjection, project_span
 from ..window import level_sources
-from ..contract import SPP_DOMAIN, WINDOW_OP, WINDOW_PLUGIN_NAMESPACE, WINDOW_PLUGIN_VERSION
+from .graph import splice
 from .symbolic import GraphBuilder, Sym, gs_dtype
 
 _F64 = np.float64
@@ -242,13 +243,7 @@ def lower_windows_standard(model: onnx.ModelProto) -> onnx.ModelProto:
         b = GraphBuilder(f"wspp{i}")
         levels, proj = _node_config(node)
         out = build_window_pyramid(b, Sym(b, x, np.dtype(x.dtype)), Sym(b, win, np.dtype(win.dtype)), levels, proj)
-        y = node.outputs[0]
-        node.outputs.clear()
-        last = b.nodes[-1]
-        assert last.outputs[0] is out.tensor
-        last.outputs.clear()
-        last.outputs.append(y)
-        graph.nodes.extend(b.nodes)
+        splice(graph, node, b, out)
     graph.cleanup().toposort()
     proto = gs.export_onnx(graph)
     if not any(n.domain == SPP_DOMAIN for n in proto.graph.node) and not proto.functions:
