@@ -395,14 +395,19 @@ def serialize_config(levels: Sequence[int], mode: str, bins: str, order: str, li
     lib = open_reference_library(library)
     cfg = CConfig()
     cfg.nbLevels = len(levels)
-    for i, n in enumerate(list(levels)[:16]):
+    for i, n in enumerate(list(levels)[:MAX_NB_LEVELS]):
         cfg.levels[i] = int(n)
     cfg.mode, cfg.bins, cfg.order = _enum(_MODES, mode, "mode"), _enum(_RULES, bins, "bin rule"), _enum(_ORDERS, order, "order")
-    n = lib.spp_config_serialize(ctypes.byref(cfg), None, 0)
+    return serialize_with(lib.spp_config_serialize, cfg, "SPP")
+
+
+def serialize_with(serialize: Any, cfg: ctypes.Structure, what: str) -> bytes:
+    """The engine blob a C ABI ``*_config_serialize`` writes (size query, then the write)."""
+    n = serialize(ctypes.byref(cfg), None, 0)
     if n < 0:
-        raise ValueError("invalid SPP configuration")
+        raise ValueError(f"invalid {what} configuration")
     buf = ctypes.create_string_buffer(int(n))
-    lib.spp_config_serialize(ctypes.byref(cfg), buf, n)
+    serialize(ctypes.byref(cfg), buf, n)
     return buf.raw
 
 

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Sequence
 
 from .contract import MAX_NB_LEVELS
 from .errors import UserError
-from .plugins import STATUS_OK, CField, open_reference_library
+from .plugins import STATUS_OK, CField, open_reference_library, serialize_with
 
 WINDOW_EMULATOR_NAME = "libspp_window_kernel_emu.so"
 WINDOW_EMULATOR_DRIVER = "windowSpatialPyramidPoolPlugin/windowKernelEmulated.cpp"
@@ -136,15 +136,10 @@ def serialize_window_config(levels: Sequence[int], projection: Sequence[float], 
     lib = _lib(library)
     cfg = CWindowConfig()
     cfg.nbLevels = len(levels)
-    for i, n in enumerate(list(levels)[:16]):
+    for i, n in enumerate(list(levels)[:MAX_NB_LEVELS]):
         cfg.levels[i] = int(n)
     cfg.projection[:] = [float(v) for v in projection]
-    n = lib.spp_window_config_serialize(ctypes.byref(cfg), None, 0)
-    if n < 0:
-        raise ValueError("invalid window SPP configuration")
-    buf = ctypes.create_string_buffer(int(n))
-    lib.spp_window_config_serialize(ctypes.byref(cfg), buf, n)
-    return buf.raw
+    return serialize_with(lib.spp_window_config_serialize, cfg, "window SPP")
 
 
 def deserialize_window_config(blob: bytes, library: Any = None):

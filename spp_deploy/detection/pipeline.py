@@ -158,29 +158,15 @@ def detect(image: np.ndarray, boxes: np.ndarray, detector, scales: Sequence[int]
 def load_image(path: str) -> np.ndarray:
     """An H x W x 3 RGB array (0..255, float32) from an image file (Pillow, the ``image`` extra) or a
     .npy array (H x W x 3)."""
-    from ..extras import pip_install_hint
+    from ..inputs import read_npy, read_rgb
 
     p = Path(path)
     if not p.is_file():
         raise UserError(f"image file not found: {p}")
     if p.suffix.lower() == ".npy":
-        try:
-            arr = np.load(p, allow_pickle=False)
-        except Exception as e:
-            from ..errors import first_line
-
-            raise UserError(f"cannot read {p} as a .npy array: {first_line(e)}") from None
+        arr = read_npy(p)
         if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype.kind not in "fiu":
             raise UserError(f"{p}: expected an H x W x 3 RGB array (0..255), got shape "
                             f"{'x'.join(map(str, arr.shape))} {arr.dtype}")
         return arr.astype(np.float32)
-    try:
-        from PIL import Image
-    except ImportError:
-        raise UserError(f"reading {p.name} needs Pillow, the image extra: {pip_install_hint('image')}; "
-                        "or pass the image as an H x W x 3 .npy array") from None
-    try:
-        with Image.open(p) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.float32)
-    except Exception as e:
-        raise UserError(f"cannot read image {p}: {e}") from None
+    return read_rgb(p, "or pass the image as an H x W x 3 .npy array")
