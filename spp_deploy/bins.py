@@ -144,8 +144,8 @@ def size_error(rule: str, h: int, w: int, levels: Sequence[int]) -> str | None:
     """Why ``rule`` is undefined or not fixed-length at H x W, or None when it is legal."""
     for n in levels:
         rows, cols = level_bins(rule, h, w, n)
-        for axis, bins, size in (("H", rows, h), ("W", cols, w)):
-            if not bool(bins.valid):
+        for axis, ab, size in (("H", rows, h), ("W", cols, w)):
+            if not bool(ab.valid):
                 return (
                     f"bin rule {rule!r} is not defined (or not fixed-length) at "
                     f"{axis}={size} (input {h}x{w}) for pyramid level {n}"
@@ -182,7 +182,7 @@ def feature_count(channels: int, levels: Sequence[int]) -> int:
     return channels * sum(n * n for n in levels)
 
 
-def validate_config(levels: Sequence[int], mode: str, bins: str, order: str) -> tuple[int, ...]:
+def validate_config(levels: Sequence[int], mode: str, rule: str, order: str) -> tuple[int, ...]:
     """Normalise and check an SPP configuration; ``ValueError`` with the offending field."""
     lv = tuple(int(n) for n in levels)
     if not lv:
@@ -193,7 +193,7 @@ def validate_config(levels: Sequence[int], mode: str, bins: str, order: str) -> 
         raise ValueError(f"pyramid levels must be <= {MAX_LEVEL} (the TensorRT limit), got {list(lv)}")
     if mode not in MODES:
         raise ValueError(f"unknown SPP mode {mode!r} (known: {', '.join(MODES)})")
-    get_rule(bins)
+    get_rule(rule)
     if order not in ORDERS:
         raise ValueError(f"unknown flatten order {order!r} (known: {', '.join(ORDERS)})")
     return lv

@@ -32,7 +32,10 @@ PLUGIN_OPS = (SPP_OP, WINDOW_OP)
 PLUGIN_NAME = SPP_OP
 PLUGIN_VERSION = "1"
 PLUGIN_NAMESPACE = ""
-CONFIG_ATTRS = ("levels", "mode", "bins", "order")  # the node's (and the plugin's) config fields
+# The node's (and the plugin's) config fields. SppConfig.rule travels as "bins": the wire name of
+# plugin version 1 and of every file written so far, so it stays.
+RULE_ATTR = "bins"
+CONFIG_ATTRS = ("levels", "mode", RULE_ATTR, "order")
 PLUGIN_ATTRS = ("plugin_version", "plugin_namespace")  # read by TensorRT's ONNX parser
 
 # Marks the names of the float32 bin-edge nodes (the `rounded` rule): the TensorRT builder pins
@@ -63,32 +66,32 @@ class SppConfig:
 
     levels: tuple[int, ...]
     mode: str = "max"
-    bins: str = "adaptive"
+    rule: str = "adaptive"
     order: str = "channel_major"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "levels", _bins.validate_config(self.levels, self.mode, self.bins, self.order))
+        object.__setattr__(self, "levels", _bins.validate_config(self.levels, self.mode, self.rule, self.order))
 
     def module(self):
         from .op import SpatialPyramidPool
 
-        return SpatialPyramidPool(self.levels, self.mode, self.bins, self.order)
+        return SpatialPyramidPool(self.levels, self.mode, self.rule, self.order)
 
     def feature_count(self, channels: int) -> int:
         return _bins.feature_count(channels, self.levels)
 
     def as_dict(self) -> dict:
-        return {"levels": list(self.levels), "mode": self.mode, "bins": self.bins, "order": self.order}
+        return {"levels": list(self.levels), "mode": self.mode, "rule": self.rule, "order": self.order}
 
     @property
     def attrs(self) -> dict:
         """The node attributes (``CONFIG_ATTRS``)."""
-        return self.as_dict()
+        return {"levels": list(self.levels), "mode": self.mode, RULE_ATTR: self.rule, "order": self.order}
 
     @classmethod
     def from_attrs(cls, attrs) -> "SppConfig":
         """From a node's attributes (onnx-graphsurgeon's ``node.attrs`` or a name -> value dict)."""
-        return cls(tuple(int(v) for v in attrs["levels"]), str(attrs["mode"]), str(attrs["bins"]), str(attrs["order"]))
+        return cls(tuple(int(v) for v in attrs["levels"]), str(attrs["mode"]), str(attrs[RULE_ATTR]), str(attrs["order"]))
 
 
 def is_spp_node(node) -> bool:

@@ -80,8 +80,8 @@ def export_onnx(
     Before the file appears, ONNX Runtime CPU is compared with PyTorch at 8+ sizes (or
     ``sizes``: (batch, height, width)); on a mismatch ``ParityError`` is raised and nothing is
     written. ``recognize`` rewrites known/identified SPP layers (``spp_layers``: explicit
-    declarations, {module path: SppConfig or 'levels:4,2,1;bins=RULE;...'} or
-    ['PATH=levels:4,2,1;bins=RULE;...', ...] as the command line takes them); ``sppf`` turns ultralytics SPP into SPPF.
+    declarations, {module path: SppConfig or 'levels:4,2,1;rule=RULE;...'} or
+    ['PATH=levels:4,2,1;rule=RULE;...', ...] as the command line takes them); ``sppf`` turns ultralytics SPP into SPPF.
     """
     example = example_inputs[0] if isinstance(example_inputs, (tuple, list)) else example_inputs
     if not isinstance(example, torch.Tensor) or example.dim() != 4:

@@ -38,15 +38,15 @@ def _pool_axis(x: torch.Tensor, dim: int, ab: _bins.AxisBins, mode: str) -> torc
     return torch.where(mask, g, torch.zeros((), dtype=g.dtype, device=g.device)).sum(dim + 1)
 
 
-def spp_eager(x: torch.Tensor, levels: Sequence[int], mode: str, bins: str, order: str) -> torch.Tensor:
+def spp_eager(x: torch.Tensor, levels: Sequence[int], mode: str, rule: str, order: str) -> torch.Tensor:
     """Reference implementation of the pyramid on concrete sizes; raises on illegal sizes."""
     if x.dim() != 4:
         raise ValueError(f"SPP expects a [B, C, H, W] tensor, got shape {tuple(x.shape)}")
     B, C, H, W = x.shape
-    _bins.check_size(bins, H, W, levels)
+    _bins.check_size(rule, H, W, levels)
     outs = []
     for n in levels:
-        rows, cols = _bins.level_bins(bins, H, W, n)
+        rows, cols = _bins.level_bins(rule, H, W, n)
         y = _pool_axis(_pool_axis(x, 2, rows, mode), 3, cols, mode)  # [B, C, n, n]
         if mode == "avg":
             div = np.broadcast_to(rows.span, (n,))[:, None] * np.broadcast_to(cols.span, (n,))[None, :]
@@ -58,17 +58,17 @@ def spp_eager(x: torch.Tensor, levels: Sequence[int], mode: str, bins: str, orde
 
 
 @torch.library.custom_op("spp_deploy::spatial_pyramid_pool", mutates_args=())
-def spatial_pyramid_pool(x: torch.Tensor, levels: list[int], mode: str, bins: str, order: str) -> torch.Tensor:
-    return spp_eager(x, levels, mode, bins, order)
+def spatial_pyramid_pool(x: torch.Tensor, levels: list[int], mode: str, rule: str, order: str) -> torch.Tensor:
+    return spp_eager(x, levels, mode, rule, order)
 
 
 @spatial_pyramid_pool.register_fake
-def _(x, levels, mode, bins, order):
+def _(x, levels, mode, rule, order):
     return x.new_empty((x.shape[0], _bins.feature_count(x.shape[1], levels)))
 
 
 class SpatialPyramidPool(nn.Module):
-    """Spatial pyramid pooling: [B, C, H, W] -> [B, C * sum(n^2)] for any H, W legal for ``bins``.
+    """Spatial pyramid pooling: [B, C, H, W] -> [B, C * sum(n^2)] for any H, W legal for the bin ``rule``.
 
     ``order="channel_major"`` flattens each level's [B, C, n, n] (the PyTorch seeds);
     ``"bin_major"`` concatenates bins, each a [B, C] block (the Keras seed).
@@ -78,20 +78,20 @@ class SpatialPyramidPool(nn.Module):
         self,
         levels: Sequence[int] = (4, 2, 1),
         mode: str = "max",
-        bins: str = "adaptive",
+        rule: str = "adaptive",
         order: str = "channel_major",
     ) -> None:
         super().__init__()
-        self.levels = _bins.validate_config(levels, mode, bins, order)
-        self.mode, self.bins, self.order = mode, bins, order
+        self.levels = _bins.validate_config(levels, mode, rule, order)
+        self.mode, self.rule, self.order = mode, rule, order
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.compiler.is_exporting() or torch.compiler.is_compiling():
-            return torch.ops.spp_deploy.spatial_pyramid_pool(x, list(self.levels), self.mode, self.bins, self.order)
-        return spp_eager(x, self.levels, self.mode, self.bins, self.order)
+            return torch.ops.spp_deploy.spatial_pyramid_pool(x, list(self.levels), self.mode, self.rule, self.order)
+        return spp_eager(x, self.levels, self.mode, self.rule, self.order)
 
     def feature_count(self, channels: int) -> int:
         return _bins.feature_count(channels, self.levels)
 
     def extra_repr(self) -> str:
-        return f"levels={list(self.levels)}, mode={self.mode!r}, bins={self.bins!r}, order={self.order!r}"
+        return f"levels={list(self.levels)}, mode={self.mode!r}, rule={self.rule!r}, order={self.order!r}"

@@ -10,7 +10,7 @@ libraries; it imports nothing heavy at module import (numpy only inside function
 - ``find_reference_library()``: ``libspp_reference.so`` (CPU reference, C ABI, no CUDA/TensorRT).
 - ``build_plugins(build_dir, tensorrt_root=None, cuda_arch=None)``: CMake configure + build of the plugin.
 - ``build_reference(build_dir)``: CMake configure + build of the reference library only.
-- ``reference_pyramid(x, levels, mode, bins, order)``: the pyramid via the reference library.
+- ``reference_pyramid(x, levels, mode, rule, order)``: the pyramid via the reference library.
 """
 
 from __future__ import annotations
@@ -245,7 +245,7 @@ class CConfig(ctypes.Structure):
         ("nbLevels", ctypes.c_int32),
         ("levels", ctypes.c_int32 * MAX_NB_LEVELS),
         ("mode", ctypes.c_int32),
-        ("bins", ctypes.c_int32),
+        ("rule", ctypes.c_int32),
         ("order", ctypes.c_int32),
     ]
 
@@ -254,7 +254,7 @@ class CConfig(ctypes.Structure):
         return (
             tuple(self.levels[: self.nbLevels]),
             inv(_MODES, self.mode),
-            inv(_RULES, self.bins),
+            inv(_RULES, self.rule),
             inv(_ORDERS, self.order),
         )
 
@@ -309,7 +309,7 @@ def reference_pyramid(
     x: Any,
     levels: Sequence[int],
     mode: str,
-    bins: str,
+    rule: str,
     order: str,
     library: str | os.PathLike | None = None,
 ) -> Any:
@@ -336,7 +336,7 @@ def reference_pyramid(
         raise ValueError(f"pyramid levels must have 1..16 entries, got {lv}")
     if any(not 1 <= n <= 64 for n in lv):
         raise ValueError(f"pyramid levels must be in 1..64, got {lv}")
-    m, r, o = _enum(_MODES, mode, "SPP mode"), _enum(_RULES, bins, "bin rule"), _enum(_ORDERS, order, "flatten order")
+    m, r, o = _enum(_MODES, mode, "SPP mode"), _enum(_RULES, rule, "bin rule"), _enum(_ORDERS, order, "flatten order")
     B, C, H, W = (int(d) for d in x.shape)
     if H < 1 or W < 1:
         raise ValueError(f"SPP needs H, W >= 1, got {H}x{W}")
@@ -344,18 +344,18 @@ def reference_pyramid(
     bad = lib.spp_size_error(r, H, W, c_levels, len(lv))
     if bad > 0:
         raise ValueError(
-            f"bin rule {bins!r} is not defined (or not fixed-length) at input {H}x{W} for pyramid level {lv[bad - 1]}"
+            f"bin rule {rule!r} is not defined (or not fixed-length) at input {H}x{W} for pyramid level {lv[bad - 1]}"
         )
     F = C * sum(n * n for n in lv)
     out = np.empty((B, F), dtype=np.float32)
     status = fn(x.ctypes.data, B, C, H, W, c_levels, len(lv), m, r, o, out.ctypes.data, out.size)
     if status != STATUS_OK:
         msg = lib.spp_status_string(status).decode()
-        raise ValueError(f"SPP reference failed: {msg} (input {B}x{C}x{H}x{W}, levels {lv}, {bins})")
+        raise ValueError(f"SPP reference failed: {msg} (input {B}x{C}x{H}x{W}, levels {lv}, {rule})")
     return out.astype(np.float16) if x.dtype == np.float16 else out
 
 
-def reference_axis_bins(bins: str, size: int, n: int, height: int | None = None, library: Any = None):
+def reference_axis_bins(rule: str, size: int, n: int, height: int | None = None, library: Any = None):
     """(start, end, span, valid) of one axis from the C++ header (for cross-checks with bins.py)."""
     import numpy as np
 
@@ -363,18 +363,18 @@ def reference_axis_bins(bins: str, size: int, n: int, height: int | None = None,
     start, end, span = (np.zeros(n, dtype=np.int64) for _ in range(3))
     p = ctypes.POINTER(ctypes.c_int64)
     rc = lib.spp_axis_bins(
-        _enum(_RULES, bins, "bin rule"), int(size), int(n), int(size if height is None else height),
+        _enum(_RULES, rule, "bin rule"), int(size), int(n), int(size if height is None else height),
         start.ctypes.data_as(p), end.ctypes.data_as(p), span.ctypes.data_as(p),
     )
     if rc < 0:
-        raise ValueError(f"bad arguments to spp_axis_bins: {bins}, {size}, {n}")
+        raise ValueError(f"bad arguments to spp_axis_bins: {rule}, {size}, {n}")
     return start, end, span, bool(rc)
 
 
 def parse_config_fields(fields: Sequence[tuple[str, int, bytes, int]], library: Any = None):
     """Run the plugin's field parser on (name, type, data bytes, length) tuples.
 
-    Returns ``(levels, mode, bins, order)``; raises ``ValueError`` with the parser's message.
+    Returns ``(levels, mode, rule, order)``; raises ``ValueError`` with the parser's message.
     """
     lib = open_reference_library(library)
     keep = []
@@ -391,13 +391,13 @@ def parse_config_fields(fields: Sequence[tuple[str, int, bytes, int]], library: 
     return cfg.as_tuple()
 
 
-def serialize_config(levels: Sequence[int], mode: str, bins: str, order: str, library: Any = None) -> bytes:
+def serialize_config(levels: Sequence[int], mode: str, rule: str, order: str, library: Any = None) -> bytes:
     lib = open_reference_library(library)
     cfg = CConfig()
     cfg.nbLevels = len(levels)
     for i, n in enumerate(list(levels)[:MAX_NB_LEVELS]):
         cfg.levels[i] = int(n)
-    cfg.mode, cfg.bins, cfg.order = _enum(_MODES, mode, "mode"), _enum(_RULES, bins, "bin rule"), _enum(_ORDERS, order, "order")
+    cfg.mode, cfg.rule, cfg.order = _enum(_MODES, mode, "mode"), _enum(_RULES, rule, "bin rule"), _enum(_ORDERS, order, "order")
     return serialize_with(lib.spp_config_serialize, cfg, "SPP")
 
 

@@ -131,7 +131,7 @@ def emulated_pyramid(
     x: Any,
     levels: Sequence[int],
     mode: str,
-    bins: str,
+    rule: str,
     order: str,
     out: Any = None,
     schedule: str = "forward",
@@ -161,7 +161,7 @@ def emulated_pyramid(
     launch = LaunchInfo()
     err = ctypes.create_string_buffer(1024)
     status = lib.spp_emu_forward(
-        x.ctypes.data, 1 if x.dtype == np.float16 else 0, B, C, H, W, c_levels, len(lv), _MODES[mode], _RULES[bins],
+        x.ctypes.data, 1 if x.dtype == np.float16 else 0, B, C, H, W, c_levels, len(lv), _MODES[mode], _RULES[rule],
         _ORDERS[order], out.ctypes.data, SCHEDULES.index(schedule), seed, clamp_grid_x, ctypes.byref(launch), err,
         len(err),
     )

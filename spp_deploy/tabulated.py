@@ -76,7 +76,7 @@ class TableSpec:
         _REGISTRY[self.key] = self
 
     @property
-    def bins(self) -> int:
+    def bins_per_channel(self) -> int:
         """L: bins per channel."""
         return int(self.rows.start.shape[1])
 
@@ -85,7 +85,7 @@ class TableSpec:
         return min(self.rows.limit, self.cols.limit)
 
     def output_shape(self, batch):
-        C, L = self.channels, self.bins
+        C, L = self.channels, self.bins_per_channel
         return {"flat": (batch, C * L), "3d_cl": (batch, C, L), "3d_lc": (batch, L, C)}[self.layout]
 
     def size_error(self, h: int, w: int) -> str | None:
@@ -108,10 +108,10 @@ class TableSpec:
                 a = parent[a]
             return a
 
-        for k in range(self.bins):  # a row bin and a column bin used together share a group
+        for k in range(self.bins_per_channel):  # a row bin and a column bin used together share a group
             parent[find(("r", rk[k]))] = find(("c", ck[k]))
         out: dict[tuple, tuple[list[int], list[int], list[int]]] = {}
-        for k in range(self.bins):
+        for k in range(self.bins_per_channel):
             rows, cols, ks = out.setdefault(find(("r", rk[k])), ([], [], []))
             if rk[k] not in rows:
                 rows.append(rk[k])
@@ -172,7 +172,7 @@ def tabulated_eager(x: torch.Tensor, spec: TableSpec) -> torch.Tensor:
         raise ValueError(why)
     rs, re_, rp, rd = spec.rows.at(H)
     cs, ce, cp, cd = spec.cols.at(W)
-    L = spec.bins
+    L = spec.bins_per_channel
     # Rows per bin, then each bin's own columns: [B, C, L, W] -> diagonal of [B, C, L, L].
     rows = _axis_pool(x, 2, rs, re_, spec.mode)  # [B, C, L, W]
     y = torch.stack([_axis_pool(rows[:, :, k: k + 1], 3, cs[k: k + 1], ce[k: k + 1], spec.mode)[:, :, 0, 0]
@@ -220,4 +220,4 @@ class TabulatedPyramidPool(nn.Module):
 
     def extra_repr(self) -> str:
         s = self.spec
-        return f"mode={s.mode!r}, bins={s.bins}, channels={s.channels}, layout={s.layout!r}, limit={s.limit}"
+        return f"mode={s.mode!r}, bins_per_channel={s.bins_per_channel}, channels={s.channels}, layout={s.layout!r}, limit={s.limit}"

@@ -50,7 +50,7 @@ def test_export_user_file_with_weights(tmp_path, cli):
             def __init__(self, classes=7):
                 super().__init__()
                 self.conv = torch.nn.Conv2d(3, 8, 3)
-                self.spp = SpatialPyramidPool([3, 1], bins="rounded")
+                self.spp = SpatialPyramidPool([3, 1], rule="rounded")
                 self.fc = torch.nn.Linear(8 * 10, classes)
 
             def forward(self, x):
@@ -103,7 +103,7 @@ def test_missing_output_directory(tmp_path, cli):
 
 def test_unknown_rule_in_user_model(tmp_path, cli):
     src = tmp_path / "bad.py"
-    src.write_text("from spp_deploy import SpatialPyramidPool\ndef make():\n    return SpatialPyramidPool([2], bins='keras')\n")
+    src.write_text("from spp_deploy import SpatialPyramidPool\ndef make():\n    return SpatialPyramidPool([2], rule='keras')\n")
     code, _, err = cli("export", "--model", f"{src}:make", "--input-shape", "1x3x8x8", "-o", str(tmp_path / "m.onnx"))
     assert code == 2 and "unknown bin rule 'keras'" in err
 

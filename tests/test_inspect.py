@@ -23,7 +23,7 @@ def inspect_json(cli, *argv):
 def test_zoo_models_report_their_rule(cli, name):
     (layer,) = inspect_json(cli, "--model", f"zoo:{name}")["layers"]
     c = layer["config"]
-    assert (c["bins"], c["mode"], c["order"], c["levels"], layer["how"]) == EXPECT[name]
+    assert (c["rule"], c["mode"], c["order"], c["levels"], layer["how"]) == EXPECT[name]
     assert layer["status"] == "match" and layer["action"].startswith(("replace", "patch"))
     assert layer["feature_size"] == layer["channels"] * sum(n * n for n in c["levels"])
 

@@ -142,7 +142,7 @@ def test_fp16_input_max_is_exact():
 
 def test_bad_config_raises():
     with pytest.raises(ValueError, match="unknown bin rule"):
-        SpatialPyramidPool([4], bins="keras")
+        SpatialPyramidPool([4], rule="keras")
     with pytest.raises(ValueError, match="unknown flatten order"):
         SpatialPyramidPool([4], order="rows")
     with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):

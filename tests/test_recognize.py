@@ -118,11 +118,11 @@ def test_yolo_spp_rewritten_to_sppf_bit_identical():
 
 
 def test_declaration_parsing_and_use():
-    path, cfg = parse_declaration("1=levels:4,2,1;bins=ceil_pad;mode=max;order=channel_major")
+    path, cfg = parse_declaration("1=levels:4,2,1;rule=ceil_pad;mode=max;order=channel_major")
     assert (path, cfg) == ("1", SppConfig((4, 2, 1), "max", "ceil_pad"))
     assert parse_declaration("a.b=levels=2,1")[1] == SppConfig((2, 1))
     with pytest.raises(UserError, match="unknown bin rule"):
-        parse_declaration("x=levels:2;bins=nope")
+        parse_declaration("x=levels:2;rule=nope")
     with pytest.raises(UserError, match="needs levels"):
         parse_declaration("x=mode:max")
     model = nn.Sequential(nn.Conv2d(3, 4, 1), Unregistered())

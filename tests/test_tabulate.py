@@ -75,7 +75,7 @@ def test_every_size_1_to_300_on_each_axis(exported, request):
     r = exported.result.layers[0]
     assert r.how == "tabulated" and exported.result.spp_layers == 1
     if request.node.callspec.params["exported"] in NAMED:  # the tables are a named rule: no size limit
-        assert r.table is None and (r.config.bins, r.config.levels, r.rule) == ("adaptive", (1, 2, 4), "adaptive")
+        assert r.table is None and (r.config.rule, r.config.levels, r.rule) == ("adaptive", (1, 2, 4), "adaptive")
         for s in (LIMIT + 1, 2 * LIMIT + 7):
             exported.check(rng.standard_normal((2, C, s, 13), dtype=np.float32))
             exported.check(rng.standard_normal((2, C, 11, s), dtype=np.float32))
@@ -122,8 +122,8 @@ def test_adversarial_layers_are_refused_by_name(layer, finding, tmp_path):
     assert "'spp'" in msg and type(layer).__name__ in msg and finding in msg and "--" not in msg
     assert "\n" not in msg and not out.exists() and list(tmp_path.iterdir()) == []
     # the remedy is a declaration the library itself accepts, and the CLI says it as its flag
-    assert "spp_layers=['spp=levels:4,2,1;bins=RULE" in msg
-    assert e.value.render(flag_for).endswith("declare it: --spp-layer 'spp=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER'")
+    assert "spp_layers=['spp=levels:4,2,1;rule=RULE" in msg
+    assert e.value.render(flag_for).endswith("declare it: --spp-layer 'spp=levels:4,2,1;rule=RULE;mode=MODE;order=ORDER'")
 
 
 def test_probe_refusals_say_what_was_found():
@@ -207,7 +207,7 @@ def test_tables_of_a_named_rule_export_symbolically(layer, rule, levels, mode, t
     out = tmp_path / "m.onnx"
     res = export_onnx(layer, torch.randn(1, C, 13, 13), out, tabulate_limit=40)
     r = res.layers[0]
-    assert r.table is None and (r.config.bins, r.config.levels, r.config.mode) == (rule, levels, mode)
+    assert r.table is None and (r.config.rule, r.config.levels, r.config.mode) == (rule, levels, mode)
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     for h, w in [(13, 13), (1, 7), (40, 3), (41, 90), (97, 201), (6, 5)]:

@@ -136,6 +136,6 @@ def test_declared_layer_via_cli(tmp_path, cli):
     '''))
     out = tmp_path / "d.onnx"
     code, text, err = cli("export", "--model", f"{src}:Net", "--input-shape", "1x3x17x23", "--spp-layer",
-                          "pyr=levels:2,1;bins=adaptive;mode=avg;order=channel_major", "-o", out)
+                          "pyr=levels:2,1;rule=adaptive;mode=avg;order=channel_major", "-o", out)
     assert code == 0, err
     assert "pyr: Pyr adaptive avg levels [2, 1]: replace with canonical op (declared)" in text

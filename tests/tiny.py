@@ -16,7 +16,7 @@ class Tiny(torch.nn.Module):
     def __init__(self, classes: int = 3):
         super().__init__()
         self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.spp = SpatialPyramidPool([2, 1], bins="rounded")
+        self.spp = SpatialPyramidPool([2, 1], rule="rounded")
         self.fc = torch.nn.Linear(4 * 5, classes)
 
     def forward(self, x):

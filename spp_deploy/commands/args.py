@@ -138,7 +138,7 @@ def add_input_shape_arg(p: argparse.ArgumentParser) -> None:
 
 def add_recognition_args(p: argparse.ArgumentParser, no_sppf_help: str) -> None:
     p.add_argument("--spp-layer", action="append", type=value_type(_declaration, "declaration"),
-                   metavar="PATH=levels:4,2,1;bins=RULE;mode=MODE;order=ORDER",
+                   metavar="PATH=levels:4,2,1;rule=RULE;mode=MODE;order=ORDER",
                    help="declare the module at PATH an SPP layer with this config (repeatable)")
     p.add_argument("--no-sppf", action="store_true", help=no_sppf_help)
     add_tabulate_arg(p)

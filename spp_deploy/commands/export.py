@@ -30,7 +30,7 @@ def run(args) -> int:
     print(f"exported {res.path} ({_layer_count(res)}, spp-impl {args.spp_impl}, "
           f"dynamic {','.join(dynamic) or 'none'}) in {time.perf_counter() - t0:.1f}s")
     for r in res.layers:
-        rule = f" {r.config.bins} {r.config.mode} levels {list(r.config.levels)}" if r.config else ""
+        rule = f" {r.config.rule} {r.config.mode} levels {list(r.config.levels)}" if r.config else ""
         print(f"  {r.path}: {r.kind}{rule}: {r.action}" + (f" ({r.reason})" if r.reason and not r.rewrites else ""))
         if r.table is not None:
             from ..recognize.tabulate import legal_text

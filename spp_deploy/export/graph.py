@@ -8,7 +8,9 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from ..contract import PLUGIN_NAMESPACE, PLUGIN_VERSION, SPP_DOMAIN, SPP_OP, TAB_OP, SppConfig, is_spp_node  # noqa: F401
+from ..contract import (  # noqa: F401
+    CONFIG_ATTRS, PLUGIN_ATTRS, RULE_ATTR, PLUGIN_NAMESPACE, PLUGIN_VERSION, SPP_DOMAIN, SPP_OP, TAB_OP, SppConfig, is_spp_node,
+)
 from .lowering import build_pyramid, build_tabulated
 from .symbolic import GraphBuilder, Sym
 
@@ -78,9 +80,6 @@ def _strip_domain(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-PLUGIN_ATTRS = ("levels", "mode", "bins", "order", "plugin_version", "plugin_namespace")
-
-
 def _function_body(cfg: SppConfig, dtype: np.dtype, opset: int, overload: str | None) -> gs.Function:
     """The standard-op pyramid as a model-local function named like the plugin node."""
     x = gs.Variable("X", dtype=dtype)
@@ -91,7 +90,7 @@ def _function_body(cfg: SppConfig, dtype: np.dtype, opset: int, overload: str | 
     fn = gs.Function(
         SPP_OP, domain=SPP_DOMAIN, nodes=b.nodes, inputs=[x], outputs=[y],
         import_domains=[onnx.helper.make_opsetid("", opset)],
-        attrs={name: None for name in PLUGIN_ATTRS},
+        attrs={name: None for name in CONFIG_ATTRS + PLUGIN_ATTRS},
     )
     fn.overload = overload
     return fn

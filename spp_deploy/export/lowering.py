@@ -120,13 +120,13 @@ def _direct_level(b: GraphBuilder, x: Sym, H: Sym, W: Sym, n: int, cfg: SppConfi
     """Level n straight from x (max: NaN-skipping like ONNX Runtime's ReduceMax, see _nan_fix)."""
     ops = _ColumnOps(b)
     first = len(b.nodes)
-    rows = _bins.axis_bins(cfg.bins, H, n, H, ops)
-    cols = _bins.axis_bins(cfg.bins, W, n, H, ops)
+    rows = _bins.axis_bins(cfg.rule, H, n, H, ops)
+    cols = _bins.axis_bins(cfg.rule, W, n, H, ops)
     _mark_float_edges(b, b.nodes[first:])
-    clamp = cfg.bins != "adaptive"
+    clamp = cfg.rule != "adaptive"
     ir, ic = _bin_index(b, rows, H, clamp), _bin_index(b, cols, W, clamp)
     g = b.op("Gather", [x.tensor, ir.idx.tensor], x.dtype, axis=2)  # [B, C, n, K, W]
-    valid = None if cfg.bins == "adaptive" else ops.logical_and(rows.valid, cols.valid)
+    valid = None if cfg.rule == "adaptive" else ops.logical_and(rows.valid, cols.valid)
     cg = _ColumnGather(b, x, ic, n)
     if cfg.mode == "max":
         m = _reduce(b, "ReduceMax", cg(_reduce(b, "ReduceMax", g, [3])), [4])
@@ -153,7 +153,7 @@ def _derived_level(b: GraphBuilder, fine: Sym, n: int, m: int, op: str) -> Sym:
 def _plan(cfg: SppConfig) -> dict[int, int | None]:
     """For each level, the finer level it is reduced from (None: pooled from the input)."""
     plan: dict[int, int | None] = {}
-    nested = cfg.mode == "max" and _bins.get_rule(cfg.bins).nests
+    nested = cfg.mode == "max" and _bins.get_rule(cfg.rule).nests
     for n in cfg.levels:
         parents = [p for p in cfg.levels if p > n and p % n == 0] if nested else []
         plan[n] = max(parents) if parents else None
@@ -258,7 +258,7 @@ class _TabGroup(NamedTuple):
 def _tab_groups(b: GraphBuilder, x: Sym, spec, ih: Sym, iw: Sym, H: Sym, W: Sym):
     """Index matrices of every bin group (a pyramid level) and each bin's position in the
     concatenated [n_rows * n_cols] grids."""
-    groups, pos, offset = [], np.zeros(spec.bins, np.int64), 0
+    groups, pos, offset = [], np.zeros(spec.bins_per_channel, np.int64), 0
     for row_ids, col_ids, ks in spec.groups():
         def axis(t, ids, i, size):
             start = _table_row(b, t.start[:, ids], i, _INT, [-1, 1])
@@ -311,7 +311,7 @@ def build_tabulated(b: GraphBuilder, x: Sym, spec) -> Sym:
     ih, iw = ops.minimum(H, spec.rows.limit + 1), ops.minimum(W, spec.cols.limit + 1)
     groups, pos, total = _tab_groups(b, x, spec, ih, iw, H, W)
     y = _tab_pool(b, x, groups, pos, total, "ReduceMax", "ReduceMax", spec.mode)  # [B, C, L]
-    L = spec.bins
+    L = spec.bins_per_channel
     per_bin = lambda t, arr, i, dt: _table_row(b, arr, i, dt, [L])  # noqa: E731
     if spec.mode == "max":
         pad = b.op("Or", [per_bin(spec.rows, spec.rows.pad, ih, np.bool_).tensor,

@@ -42,7 +42,7 @@ def _spp_schema_op():
         attributes=[
             OpSchema.Attribute("levels", A.INTS, "pyramid levels n (n x n bins)"),
             OpSchema.Attribute("mode", A.STRING, "max or avg"),
-            OpSchema.Attribute("bins", A.STRING, "bin rule"),
+            OpSchema.Attribute(_graph.RULE_ATTR, A.STRING, "bin rule"),
             OpSchema.Attribute("order", A.STRING, "channel_major or bin_major"),
         ],
     )
@@ -69,8 +69,8 @@ def _translation_table() -> dict:
 
     spp, tab = _spp_schema_op(), _tab_schema_op()
 
-    def translate(x, levels, mode, bins, order):
-        return spp(x, levels=list(levels), mode=mode, bins=bins, order=order)
+    def translate(x, levels, mode, rule, order):
+        return spp(x, levels=list(levels), mode=mode, order=order, **{_graph.RULE_ATTR: rule})
 
     def translate_tab(x, key):
         return tab(x, key=key)

@@ -75,7 +75,7 @@ def identify_function(f: Callable, channels: int = 3) -> Match:
         match = identify(lambda x: _call(f, x, levels), channels, cands)
         if match.status != "match":
             return match
-        key = (match.config.mode, match.config.bins, match.config.order)
+        key = (match.config.mode, match.config.rule, match.config.order)
         if found not in (None, key):
             return Match("ambiguous", reason="the rule differs between level lists")
         found = key
@@ -93,7 +93,7 @@ def canonical_function(f: Callable, cfg: SppConfig) -> Callable:
     def spp_canonical(*args, **kwargs):
         a = sig.bind(*args, **kwargs).arguments
         x, levels = a[SEED_PARAMS[0]], a[SEED_PARAMS[3]]
-        return SppConfig(tuple(levels), cfg.mode, cfg.bins, cfg.order).module()(x).reshape(x.shape[0], -1)
+        return SppConfig(tuple(levels), cfg.mode, cfg.rule, cfg.order).module()(x).reshape(x.shape[0], -1)
 
     spp_canonical.__wrapped__ = f
     return spp_canonical

@@ -43,7 +43,7 @@ def _param_free(m: nn.Module) -> bool:
 
 def _canonical(m: nn.Module) -> Hint | None:
     if isinstance(m, SpatialPyramidPool):
-        return Hint("canonical SpatialPyramidPool", [SppConfig(m.levels, m.mode, m.bins, m.order)], by=Found.CANONICAL)
+        return Hint("canonical SpatialPyramidPool", [SppConfig(m.levels, m.mode, m.rule, m.order)], by=Found.CANONICAL)
     return None
 
 

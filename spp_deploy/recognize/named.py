@@ -39,7 +39,7 @@ class Reordered:
 
     def describe(self) -> str:
         shape = {"flat": "[B, F], own feature order", "3d_cl": "[B, C, L]", "3d_lc": "[B, L, C]"}[self.layout]
-        return f"{self.config.bins} {self.config.mode} levels {list(self.config.levels)}, output {shape}"
+        return f"{self.config.rule} {self.config.mode} levels {list(self.config.levels)}, output {shape}"
 
 
 class ReorderedPyramidPool(nn.Module):
@@ -96,7 +96,7 @@ def named_layout(spec: TableSpec) -> Reordered | None:
         return None
     levels = tuple(len(rows) for rows, _, _ in groups)
     offsets = np.cumsum([0] + [n * n for n in levels])
-    C, L = spec.channels, spec.bins
+    C, L = spec.channels, spec.bins_per_channel
     rk, ck = unique_columns(spec.rows), unique_columns(spec.cols)  # bin k -> its group's row/col bin id
     for rule in _PER_AXIS_RULES:
         legal = _legal(rule, levels, spec.limit)

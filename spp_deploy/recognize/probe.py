@@ -101,16 +101,16 @@ def equivalent(a: SppConfig, b: SppConfig, channels: int, up_to: int = 32) -> bo
     same_order = a.order == b.order or channels == 1 or set(a.levels) == {1}
     if a.levels != b.levels or a.mode != b.mode or not same_order:
         return False
-    if a.bins == b.bins:
+    if a.rule == b.rule:
         return True
     for h in range(1, up_to + 1):
         for w in range(1, up_to + 1):
-            ea, eb = _bins.size_error(a.bins, h, w, a.levels), _bins.size_error(b.bins, h, w, b.levels)
+            ea, eb = _bins.size_error(a.rule, h, w, a.levels), _bins.size_error(b.rule, h, w, b.levels)
             if (ea is None) != (eb is None):
                 return False
             if ea is None:
                 for n in a.levels:
-                    for ba, bb in zip(_bins.level_bins(a.bins, h, w, n), _bins.level_bins(b.bins, h, w, n)):
+                    for ba, bb in zip(_bins.level_bins(a.rule, h, w, n), _bins.level_bins(b.rule, h, w, n)):
                         if not (np.array_equal(ba.start, bb.start) and np.array_equal(ba.end, bb.end)
                                 and np.array_equal(np.broadcast_to(ba.span, ba.start.shape),
                                                    np.broadcast_to(bb.span, bb.start.shape))):
@@ -145,11 +145,11 @@ def identify(
             continue
         survivors = []
         for cfg in alive:
-            legal = _bins.size_error(cfg.bins, h, w, cfg.levels) is None
+            legal = _bins.size_error(cfg.rule, h, w, cfg.levels) is None
             src_ok = ok and int(y.shape[1]) == cfg.feature_count(channels)
             if legal != src_ok:
                 continue
-            if legal and not _agrees(y, spp_eager(x, cfg.levels, cfg.mode, cfg.bins, cfg.order), cfg.mode):
+            if legal and not _agrees(y, spp_eager(x, cfg.levels, cfg.mode, cfg.rule, cfg.order), cfg.mode):
                 continue
             survivors.append(cfg)
             evidence[cfg] = evidence.get(cfg, 0) + legal
@@ -177,6 +177,6 @@ def _decide(alive: list[SppConfig], channels: int) -> Match:
         return Match("ambiguous", candidates=[g[0] for g in groups],
                      reason=f"{len(groups)} different configurations agree on every probe")
     pref = {r: i for i, r in enumerate(_bins.RULES)}
-    best = min(groups[0], key=lambda c: (pref[c.bins], _bins.ORDERS.index(c.order)))
+    best = min(groups[0], key=lambda c: (pref[c.rule], _bins.ORDERS.index(c.order)))
     return Match("match", best, groups[0])
 

@@ -28,13 +28,13 @@ def compress(values: Sequence[int]) -> str:
 
 def legal_at_spp_input(cfg: SppConfig, h: int | None = None, up_to: int = 64) -> str:
     """The legal H, W at the SPP layer's input, in words, from ``spp_deploy.bins``."""
-    if cfg.bins == "floor_kernel":
+    if cfg.rule == "floor_kernel":
         text = "fixed-length only where k = H//n >= 1, H mod n < k and n*k <= W < (n+1)*k for every level n"
         if h:
-            ws = [w for w in range(1, up_to + 1) if _bins.is_defined(cfg.bins, h, w, cfg.levels)]
+            ws = [w for w in range(1, up_to + 1) if _bins.is_defined(cfg.rule, h, w, cfg.levels)]
             text += f"; at H={h}: W in {{{compress(ws)}}}" if ws else f"; none at H={h}"
         return text
-    bad = sorted({s for n in cfg.levels for s in _bins.illegal_sizes(cfg.bins, n, up_to)})
+    bad = sorted({s for n in cfg.levels for s in _bins.illegal_sizes(cfg.rule, n, up_to)})
     return f"H, W not in {{{compress(bad)}}}" if bad else "any H, W >= 1"
 
 
@@ -78,7 +78,7 @@ def illegal_inputs(model: nn.Module, report, example_shape: Sequence[int], up_to
         for axis in ("H", "W"):
             for s in range(1, up_to + 1):
                 hw = spp_input_size(meta, report, (1, C, s, W) if axis == "H" else (1, C, H, s))
-                if hw is None or not _bins.is_defined(report.config.bins, hw[0], hw[1], report.config.levels):
+                if hw is None or not _bins.is_defined(report.config.rule, hw[0], hw[1], report.config.levels):
                     out[axis].append(s)
     finally:
         if site is not None:

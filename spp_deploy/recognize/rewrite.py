@@ -64,7 +64,7 @@ class LayerReport:
     def rule(self) -> str:
         """The named bin rule, 'tabulated, exact for S <= N', or '-'."""
         if self.config is not None:
-            return self.config.bins
+            return self.config.rule
         return f"tabulated, exact for S <= {self.table.limit}" if self.table is not None else "-"
 
     @property
@@ -80,7 +80,7 @@ class LayerReport:
         d["plan"] = self.plan.value
         if self.table is not None:
             t = self.table
-            d["table"] = {"mode": t.mode, "bins_per_channel": t.bins, "layout": t.layout, "limit": t.limit,
+            d["table"] = {"mode": t.mode, "bins_per_channel": t.bins_per_channel, "layout": t.layout, "limit": t.limit,
                           "illegal_H": t.rows.illegal_sizes(), "illegal_W": t.cols.illegal_sizes(),
                           "probe_seconds": round(self.tabulate_stats.get("seconds", 0.0), 2)}
             d["feature_size"] = int(np.prod(t.output_shape(1)))
@@ -324,7 +324,7 @@ def _function_report(s: FunctionSite) -> LayerReport:
                            "left as is: no exact match", s.match.reason, site=s)
     cfg = s.match.config
     if levels:
-        cfg = SppConfig(levels, cfg.mode, cfg.bins, cfg.order)
+        cfg = SppConfig(levels, cfg.mode, cfg.rule, cfg.order)
     return LayerReport(path, "sppnet-pytorch spatial_pyramid_pool" if s.name == "spatial_pyramid_pool"
                        else f"function {s.name}", "function", "match", cfg, C,
                        (shape[2], shape[3]) if C else None, "patch function during export", site=s,

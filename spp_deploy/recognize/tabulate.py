@@ -39,7 +39,7 @@ class TabulateError(Exception):
 @dataclass
 class _Shape:
     layout: str  # flat | 3d_cl | 3d_lc
-    bins: int  # L
+    bins_per_channel: int  # L
 
 
 def _run(fn: Callable, x: torch.Tensor) -> torch.Tensor | None:
@@ -79,7 +79,7 @@ class _Prober:
         self.calls = 0
 
     def _fits(self, y: torch.Tensor | None, c: int, batch: int = 1) -> bool:
-        L = self.shape.bins
+        L = self.shape.bins_per_channel
         want = {"flat": (batch, c * L), "3d_cl": (batch, c, L), "3d_lc": (batch, L, c)}[self.shape.layout]
         return y is not None and tuple(y.shape) == want
 
@@ -97,7 +97,7 @@ class _Prober:
         if not np.all(np.isfinite(ch)) or np.abs(ch - np.rint(ch)).max() > _TOL:
             raise TabulateError("its outputs are not pooled from single channels (channel-id probe)")
         ch = np.rint(ch).astype(np.int64) - 1
-        L = self.shape.bins
+        L = self.shape.bins_per_channel
         if self.shape.layout == "flat":
             counts = np.bincount(ch, minlength=C) if ch.min() >= 0 else None
             if counts is None or len(counts) != C or not np.all(counts == L):
@@ -113,7 +113,7 @@ class _Prober:
         """Flat layout: canonical index (c * L + k) of each output feature; None if identity."""
         if self.shape.layout != "flat":
             return None
-        L = self.shape.bins
+        L = self.shape.bins_per_channel
         k = np.zeros_like(self.channel_of)
         seen = np.zeros(self.C, dtype=np.int64)
         for f, c in enumerate(self.channel_of):
@@ -123,7 +123,7 @@ class _Prober:
 
     def channel0(self, y: torch.Tensor) -> np.ndarray:
         """[P, ...] layer output -> [P, L] bins of channel 0 in order (float64)."""
-        P, L = y.shape[0], self.shape.bins
+        P, L = y.shape[0], self.shape.bins_per_channel
         if self.shape.layout == "3d_cl":
             y = y[:, 0, :]
         elif self.shape.layout == "3d_lc":
@@ -156,7 +156,7 @@ def _probes(S: int, dtype: torch.dtype) -> torch.Tensor:
 
 def _sweep(pr: _Prober, axis: int, fixed: int, limit: int) -> np.ndarray:
     """[limit + 2, 5, L] probe outputs per size of ``axis`` (2: H, 3: W); NaN where illegal."""
-    out = np.full((limit + 2, _NPROBE, pr.shape.bins), np.nan)
+    out = np.full((limit + 2, _NPROBE, pr.shape.bins_per_channel), np.nan)
     for S in range(1, limit + 1):
         p = _probes(S, pr.dtype)
         x = p[:, None, :, None] if axis == 2 else p[:, None, None, :]
@@ -382,7 +382,7 @@ def tabulate(
 
 def describe(spec: TableSpec) -> str:
     """'tabulated max, 21 bins/channel, exact for H, W <= 2048' for reports."""
-    return f"tabulated {spec.mode}, {spec.bins} bins/channel, exact for H, W <= {spec.limit}"
+    return f"tabulated {spec.mode}, {spec.bins_per_channel} bins/channel, exact for H, W <= {spec.limit}"
 
 
 def legal_text(spec: TableSpec, up_to: int = 64) -> str:
