@@ -12,7 +12,7 @@ from spp_deploy import zoo
 from spp_deploy.errors import UserError
 from spp_deploy import export_onnx
 from spp_deploy.runtime.ort_runner import OrtRunner
-from spp_deploy.runtime.trt_builder import is_plugin_mode, prepare_for_parser, spp_plugin_nodes
+from spp_deploy.runtime.trt.build import is_plugin_mode, prepare_for_parser, spp_plugin_nodes
 from spp_deploy.runtime.validate import ValidateConfig, parse_tolerances, run_validation, sweep_shapes
 
 MODES = ("standard", "plugin")

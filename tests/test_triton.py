@@ -253,7 +253,7 @@ CLASSIFIER = [("input", "in", "FLOAT", (-1, 3, -1, -1), ((1, 3, 16, 16), (4, 3, 
 @pytest.fixture
 def engine(tmp_path, monkeypatch):
     """(engine path, plugin library, loaded libraries): a plugin-mode engine with its metadata."""
-    from spp_deploy.runtime import trt_builder as tb
+    from spp_deploy.runtime.trt import build as tb
 
     path = tmp_path / "m.engine"
     path.write_bytes(ENGINE)

@@ -16,8 +16,8 @@ from spp_deploy import zoo
 from spp_deploy.op import SpatialPyramidPool
 from spp_deploy.errors import UserError
 from spp_deploy import export_onnx
-from spp_deploy.runtime import trt_builder as tb
-from spp_deploy.runtime.trt_common import INSTALL_HINT, TensorRTMissing, import_tensorrt
+from spp_deploy.runtime.trt import build as tb
+from spp_deploy.runtime.trt.common import INSTALL_HINT, TensorRTMissing, import_tensorrt
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
 NAME = "spp-net-seed000"
@@ -345,7 +345,7 @@ def test_fake_weak_fp16_pins_rounded_edges_to_fp32(two_spp, tmp_path, no_cache):
 
 def test_fake_builds_share_one_logger(files, tmp_path, no_cache):
     """Item 8: TensorRT keeps the logger pointer: one process-wide logger, plugins initialised once."""
-    from spp_deploy.runtime.trt_common import shared_logger
+    from spp_deploy.runtime.trt.common import shared_logger
 
     trt = fake_trt()
     tb.build_engine(files["standard"], tmp_path / "a.engine", trt=trt, use_cache=False, **PROF)
@@ -362,7 +362,7 @@ def test_fake_parser_errors_name_node_op_reason(files, tmp_path, no_cache):
 
 
 def test_fake_runner_refuses_engine_from_other_tensorrt(tmp_path):
-    from spp_deploy.runtime.trt_runner import TrtRunner
+    from spp_deploy.runtime.trt.runner import TrtRunner
 
     eng = tmp_path / "m.engine"
     eng.write_bytes(b"x")
@@ -383,7 +383,7 @@ needs_trt = pytest.mark.skipif(not (HAVE_TRT and torch.cuda.is_available()),
 @needs_trt
 @pytest.mark.parametrize("mode", ["standard"])
 def test_trt_engine_matches_pytorch(files, tmp_path, mode):
-    from spp_deploy.runtime.trt_runner import TrtRunner
+    from spp_deploy.runtime.trt.runner import TrtRunner
     from spp_deploy.runtime.validate import ValidateConfig, run_validation
 
     eng = tmp_path / "m.engine"
@@ -399,7 +399,7 @@ def test_trt_engine_matches_pytorch(files, tmp_path, mode):
 
 @needs_trt
 def test_trt_corrupt_engine_is_one_line(tmp_path):
-    from spp_deploy.runtime.trt_runner import TrtRunner
+    from spp_deploy.runtime.trt.runner import TrtRunner
 
     eng = tmp_path / "bad.engine"
     eng.write_bytes(b"\x00" * 64)
@@ -455,7 +455,7 @@ class FakeDriver:
 
 def test_gpu_identity_through_the_cuda_driver(monkeypatch):
     """Item 11: with a CPU torch the GPU still comes from the driver (engines cache per GPU)."""
-    from spp_deploy.runtime import cuda_driver, trt_common
+    from spp_deploy.runtime.trt import common as trt_common, cuda as cuda_driver
 
     h100 = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
     assert cuda_driver.driver_gpu_identity(FakeDriver()) == h100
@@ -468,7 +468,7 @@ def test_gpu_identity_through_the_cuda_driver(monkeypatch):
 
 
 def test_driver_buffers_round_trip():
-    from spp_deploy.runtime.cuda_driver import DriverCuda
+    from spp_deploy.runtime.trt.cuda import DriverCuda
 
     drv = DriverCuda(FakeDriver())
     x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
@@ -502,8 +502,8 @@ def test_runner_without_torch_cuda_uses_driver_buffers(tmp_path, monkeypatch):
     """Item 11: torch without CUDA, TensorRT working: the runner runs on CUDA driver buffers."""
     import enum
 
-    from spp_deploy.runtime import cuda_driver
-    from spp_deploy.runtime.trt_runner import TrtRunner
+    from spp_deploy.runtime.trt import cuda as cuda_driver
+    from spp_deploy.runtime.trt.runner import TrtRunner
 
     drv = FakeDriver()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

@@ -61,7 +61,7 @@ def onnx_io(path: str | os.PathLike) -> ModelIO:
     """Graph inputs (initializers excluded) and outputs of an ONNX file."""
     import onnx
 
-    from ..runtime.trt_builder import is_plugin_mode, load_onnx
+    from ..runtime.trt.build import is_plugin_mode, load_onnx
 
     model, _ = load_onnx(path)
 
@@ -87,8 +87,8 @@ def engine_io(path: str | os.PathLike, plugin: str | os.PathLike | None = None, 
     """I/O tensors and profile-0 batch ranges of a serialized TensorRT engine. The engine's
     metadata (``ENGINE.json``, written by ``spp-deploy build``) says whether it needs the SPP
     plugin; ``plugin`` overrides the library it names."""
-    from ..runtime.trt_builder import EngineMeta, load_plugin
-    from ..runtime.trt_common import CapturingLogger, import_tensorrt
+    from ..runtime.trt.build import EngineMeta, load_plugin
+    from ..runtime.trt.common import CapturingLogger, import_tensorrt
 
     path = Path(path)
     if not path.is_file():

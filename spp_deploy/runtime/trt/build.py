@@ -20,9 +20,9 @@ from typing import Any, Mapping, Sequence
 
 import onnx
 
-from ..contract import EDGE_F32_MARK, PLUGIN_NAME, PLUGIN_NAMESPACE, PLUGIN_VERSION, plugin_nodes, strip_functions
-from ..errors import UserError, first_line
-from .trt_common import gpu_identity, import_tensorrt, init_trt_plugins, shared_logger, version_major
+from ...contract import EDGE_F32_MARK, PLUGIN_NAME, PLUGIN_NAMESPACE, PLUGIN_VERSION, plugin_nodes, strip_functions
+from ...errors import UserError, first_line
+from .common import gpu_identity, import_tensorrt, init_trt_plugins, shared_logger, version_major
 
 PRECISIONS = ("fp32", "fp16")
 META_SUFFIX = ".json"
@@ -161,7 +161,7 @@ def resolve_plugin(model: onnx.ModelProto, plugin: str | os.PathLike | None) -> 
         return None
     found = None
     try:
-        from .. import plugins
+        from ... import plugins
 
         found = plugins.find_plugin_library()
     except UserError:
@@ -441,7 +441,7 @@ def build_engine(
     """Build (or fetch from the cache) a serialized engine for ``onnx_path``; writes ``output`` and
     ``output.json`` (metadata checked when the engine is loaded). User-input problems are reported
     before TensorRT is imported."""
-    from ..fileio import atomic_write
+    from ...fileio import atomic_write
 
     model, raw = load_onnx(onnx_path)
     out = Path(output)
