@@ -12,8 +12,10 @@ import numpy as np
 
 from ...errors import UserError
 from ..base import Runner
-from .build import EngineMeta, engine_mismatch, fmt_shape, load_plugin, shape_outside_profile
 from .common import gpu_identity, import_tensorrt, init_trt_plugins
+from .metadata import EngineMeta, engine_mismatch
+from .plugin_mode import load_plugin
+from .shapes import fmt_shape, shape_outside_profile
 
 # numpy dtype name -> torch dtype name (TensorRT types that numpy can hold)
 _TORCH = {"float32": "float32", "float16": "float16", "int32": "int32", "int64": "int64", "int8": "int8",
