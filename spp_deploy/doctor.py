@@ -16,7 +16,7 @@ def _version(mod: str) -> str:
 
 
 def collect() -> list[tuple[str, str]]:
-    from .runtime.trt_common import INSTALL_HINT
+    from .runtime.trt.common import INSTALL_HINT
 
     rows = [("python", platform.python_version()), ("spp-deploy", _version("spp_deploy"))]
     rows.append(("torch", _version("torch")))
@@ -44,7 +44,7 @@ def collect() -> list[tuple[str, str]]:
             cc = ".".join(map(str, torch.cuda.get_device_capability(i)))
             rows.append(("GPU", f"{torch.cuda.get_device_name(i)} (compute capability {cc}, {torch.cuda.device_count()} device(s))"))
         else:
-            from .runtime.cuda_driver import driver_gpu_identity
+            from .runtime.trt.cuda import driver_gpu_identity
 
             drv = driver_gpu_identity()
             rows.append(("GPU", f"{drv['name']} (compute capability {drv['compute_capability']}; via the CUDA "

@@ -52,3 +52,23 @@ def test_no_library_module_imports_the_command_line():
 def test_the_contract_is_a_leaf():
     deps = {m.split(".")[1] for m in _imports(ROOT / "contract.py") if m.startswith("spp_deploy.")}
     assert deps <= {"bins", "op"}  # op only lazily, for SppConfig.module()
+
+
+def _module_level_imports(f: Path) -> set[str]:
+    """Top-level module names ``f`` imports when it is imported (function and class bodies skipped)."""
+    out, todo = set(), list(ast.parse(f.read_text()).body)
+    while todo:
+        n = todo.pop()
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(n, ast.Import):
+            out |= {a.name.split(".")[0] for a in n.names}
+        elif isinstance(n, ast.ImportFrom) and not n.level and n.module:
+            out.add(n.module.split(".")[0])
+        todo += list(ast.iter_child_nodes(n))
+    return out
+
+
+def test_tensorrt_is_imported_lazily():
+    """Every module (runtime/trt/ included) imports without TensorRT: it is imported where used."""
+    assert [str(f.relative_to(ROOT)) for f in ROOT.rglob("*.py") if "tensorrt" in _module_level_imports(f)] == []

@@ -69,8 +69,8 @@ def test_source_error_of_an_empty_exception():
 
 
 def test_tensorrt_messages_never_empty():
-    from spp_deploy.runtime.trt_builder import format_parser_errors
-    from spp_deploy.runtime.trt_common import CapturingLogger
+    from spp_deploy.runtime.trt.build import format_parser_errors
+    from spp_deploy.runtime.trt.common import CapturingLogger
 
     log = CapturingLogger.create(types.ModuleType("tensorrt"))
     assert log.last_error() == "no message from TensorRT"

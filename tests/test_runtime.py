@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from spp_deploy import zoo
+from spp_deploy.contract import plugin_nodes
 from spp_deploy.errors import UserError
 from spp_deploy import export_onnx
 from spp_deploy.runtime.ort_runner import OrtRunner
-from spp_deploy.runtime.trt_builder import is_plugin_mode, prepare_for_parser, spp_plugin_nodes
+from spp_deploy.runtime.trt.plugin_mode import is_plugin_mode, prepare_for_parser
 from spp_deploy.runtime.validate import ValidateConfig, parse_tolerances, run_validation, sweep_shapes
 
 MODES = ("standard", "plugin")
@@ -158,11 +159,11 @@ def test_yolo_spp_has_no_pyramid_node_in_plugin_mode(exported):
 def test_plugin_mode_preparation_strips_function_bodies(exported, name):
     plugin = onnx.load(exported[name, "plugin"])
     assert plugin.functions
-    nodes = len(spp_plugin_nodes(plugin))
+    nodes = len(plugin_nodes(plugin))
     stripped = prepare_for_parser(plugin)  # always: TensorRT's parser keys functions by name only
     assert not [f for f in stripped.functions if f.domain == "spp_deploy"]
-    assert len(spp_plugin_nodes(stripped)) == nodes  # the plugin nodes stay, with their attributes
-    for n in spp_plugin_nodes(stripped):
+    assert len(plugin_nodes(stripped)) == nodes  # the plugin nodes stay, with their attributes
+    for n in plugin_nodes(stripped):
         assert {"levels", "mode", "bins", "order", "plugin_version"} <= {a.name for a in n.attribute}
     assert plugin.functions  # the caller's model is untouched
     standard = onnx.load(exported[name, "standard"])

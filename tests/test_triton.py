@@ -253,15 +253,15 @@ CLASSIFIER = [("input", "in", "FLOAT", (-1, 3, -1, -1), ((1, 3, 16, 16), (4, 3, 
 @pytest.fixture
 def engine(tmp_path, monkeypatch):
     """(engine path, plugin library, loaded libraries): a plugin-mode engine with its metadata."""
-    from spp_deploy.runtime import trt_builder as tb
+    from spp_deploy.runtime.trt import metadata, plugin_mode
 
     path = tmp_path / "m.engine"
     path.write_bytes(ENGINE)
     lib = tmp_path / "libspp_plugin.so"
     lib.write_bytes(b"\x7fELF not really")
-    tb.EngineMeta("10.16.0", "NVIDIA H100", "9.0", "fp32", [], "00", str(lib), True).save(path)
+    metadata.EngineMeta("10.16.0", "NVIDIA H100", "9.0", "fp32", [], "00", str(lib), True).save(path)
     loaded = []
-    monkeypatch.setattr(tb, "load_plugin", lambda p, trt=None: loaded.append(Path(p)))
+    monkeypatch.setattr(plugin_mode, "load_plugin", lambda p, trt=None: loaded.append(Path(p)))
 
     def use(tensors):
         monkeypatch.setitem(__import__("sys").modules, "tensorrt", fake_tensorrt(tensors))

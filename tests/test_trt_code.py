@@ -16,8 +16,9 @@ from spp_deploy import zoo
 from spp_deploy.op import SpatialPyramidPool
 from spp_deploy.errors import UserError
 from spp_deploy import export_onnx
-from spp_deploy.runtime import trt_builder as tb
-from spp_deploy.runtime.trt_common import INSTALL_HINT, TensorRTMissing, import_tensorrt
+from spp_deploy.contract import plugin_nodes
+from spp_deploy.runtime.trt import build, cache, metadata, plugin_mode, precision, shapes
+from spp_deploy.runtime.trt.common import INSTALL_HINT, TensorRTMissing, import_tensorrt
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
 NAME = "spp-net-seed000"
@@ -38,20 +39,20 @@ def files(tmp_path_factory):
 # ---- shapes and profiles -------------------------------------------------------------------------
 
 def test_parse_shape_spec_trtexec_syntax():
-    assert tb.parse_shape_spec("input:1x3x64x64") == {"input": (1, 3, 64, 64)}
-    assert tb.parse_shape_spec("a:1x2, b:3") == {"a": (1, 2), "b": (3,)}
-    assert tb.parse_shape_spec("ns:in:2x4") == {"ns:in": (2, 4)}
+    assert shapes.parse_shape_spec("input:1x3x64x64") == {"input": (1, 3, 64, 64)}
+    assert shapes.parse_shape_spec("a:1x2, b:3") == {"a": (1, 2), "b": (3,)}
+    assert shapes.parse_shape_spec("ns:in:2x4") == {"ns:in": (2, 4)}
     for bad, msg in [("1x3x64x64", "expected name:dims"), ("x:1x0", ">= 1"), ("x:1xax3", "bad dims"),
                      ("x:1,x:2", "given twice"), ("", "empty")]:
         with pytest.raises(UserError, match=msg):
-            tb.parse_shape_spec(bad)
+            shapes.parse_shape_spec(bad)
 
 
 def test_make_profile_checks_against_the_model(files):
     m = onnx.load(files["standard"])
-    p = tb.make_profile(m, "input:1x512x8x8", "input:2x512x16x16", "input:4x512x64x64")
+    p = shapes.make_profile(m, "input:1x512x8x8", "input:2x512x16x16", "input:4x512x64x64")
     assert p.shapes["input"] == ((1, 512, 8, 8), (2, 512, 16, 16), (4, 512, 64, 64))
-    assert tb.make_profile(m, None, "input:1x512x16x16", None).shapes["input"][0] == (1, 512, 16, 16)
+    assert shapes.make_profile(m, None, "input:1x512x16x16", None).shapes["input"][0] == (1, 512, 16, 16)
     cases = [
         (("x:1x512x8x8", "x:1x512x8x8", "x:1x512x8x8"), "names input 'x'"),
         (("input:1x512x8", "input:1x512x8", "input:1x512x8"), "has rank 3"),
@@ -62,42 +63,42 @@ def test_make_profile_checks_against_the_model(files):
     ]
     for (mn, op, mx), msg in cases:
         with pytest.raises(UserError, match=msg):
-            tb.make_profile(m, mn, op, mx)
+            shapes.make_profile(m, mn, op, mx)
 
 
 def test_shape_outside_profile_message():
-    assert tb.shape_outside_profile("input", (1, 3, 64, 64), (1, 3, 32, 32), (4, 3, 128, 128)) is None
-    why = tb.shape_outside_profile("input", (1, 3, 300, 64), (1, 3, 32, 32), (4, 3, 128, 128))
+    assert shapes.shape_outside_profile("input", (1, 3, 64, 64), (1, 3, 32, 32), (4, 3, 128, 128)) is None
+    why = shapes.shape_outside_profile("input", (1, 3, 300, 64), (1, 3, 32, 32), (4, 3, 128, 128))
     assert "outside the engine's profile [1x3x32x32 .. 4x3x128x128] (dim 2: 300 not in 32..128)" in why
-    assert "rank 3" in tb.shape_outside_profile("input", (3, 64, 64), (1, 3, 32, 32), (4, 3, 128, 128))
+    assert "rank 3" in shapes.shape_outside_profile("input", (3, 64, 64), (1, 3, 32, 32), (4, 3, 128, 128))
 
 
 # ---- cache keys and metadata ---------------------------------------------------------------------
 
 def test_engine_cache_key_covers_every_ingredient():
-    prof = tb.Profile({"input": ((1, 3, 8, 8), (1, 3, 16, 16), (2, 3, 32, 32))})
+    prof = shapes.Profile({"input": ((1, 3, 8, 8), (1, 3, 16, 16), (2, 3, 32, 32))})
     base = dict(onnx_bytes=b"model", trt_version="10.16.0", gpu_name="H100", compute_capability="9.0",
                 precision="fp32", profiles=[prof], plugin_sha256=None)
-    k = tb.engine_cache_key(**base)
-    assert k == tb.engine_cache_key(**base) and len(k) == 64
+    k = cache.engine_cache_key(**base)
+    assert k == cache.engine_cache_key(**base) and len(k) == 64
     variants = [
         {"onnx_bytes": b"model2"}, {"trt_version": "11.1.0"}, {"gpu_name": "A100"}, {"compute_capability": "8.0"},
         {"precision": "fp16"}, {"plugin_sha256": "ab" * 32},
-        {"profiles": [tb.Profile({"input": ((1, 3, 8, 8), (1, 3, 16, 16), (2, 3, 33, 32))})]},
+        {"profiles": [shapes.Profile({"input": ((1, 3, 8, 8), (1, 3, 16, 16), (2, 3, 33, 32))})]},
     ]
-    keys = {tb.engine_cache_key(**{**base, **v}) for v in variants}
+    keys = {cache.engine_cache_key(**{**base, **v}) for v in variants}
     assert len(keys) == len(variants) and k not in keys
 
 
 def test_engine_metadata_mismatch(tmp_path):
-    meta = tb.EngineMeta("10.16.0", "NVIDIA H100", "9.0", "fp32", [], "00")
+    meta = metadata.EngineMeta("10.16.0", "NVIDIA H100", "9.0", "fp32", [], "00")
     eng = tmp_path / "m.engine"
     meta.save(eng)
-    back = tb.EngineMeta.load(eng)
+    back = metadata.EngineMeta.load(eng)
     assert back.tensorrt == "10.16.0" and back.compute_capability == "9.0"
-    assert tb.engine_mismatch(back, "10.16.0", {"name": "NVIDIA H100", "compute_capability": "9.0"}) is None
-    assert "built with TensorRT 10.16.0, this is TensorRT 11.1.0" in tb.engine_mismatch(back, "11.1.0", {"compute_capability": "9.0"})
-    assert "compute capability 9.0" in tb.engine_mismatch(back, "10.16.0", {"name": "A10", "compute_capability": "8.6"})
+    assert metadata.engine_mismatch(back, "10.16.0", {"name": "NVIDIA H100", "compute_capability": "9.0"}) is None
+    assert "built with TensorRT 10.16.0, this is TensorRT 11.1.0" in metadata.engine_mismatch(back, "11.1.0", {"compute_capability": "9.0"})
+    assert "compute capability 9.0" in metadata.engine_mismatch(back, "10.16.0", {"name": "A10", "compute_capability": "8.6"})
 
 
 # ---- bad input before TensorRT is needed ---------------------------------------------------------
@@ -126,8 +127,8 @@ def test_plugin_mode_missing_library_respects_env(files, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     m = onnx.load(files["plugin"])
     with pytest.raises(UserError, match="no plugin library was found"):
-        tb.resolve_plugin(m, None)
-    assert tb.resolve_plugin(onnx.load(files["standard"]), None) is None
+        plugin_mode.resolve_plugin(m, None)
+    assert plugin_mode.resolve_plugin(onnx.load(files["standard"]), None) is None
 
 
 @pytest.mark.skipif(HAVE_TRT, reason="TensorRT is installed: the missing-TensorRT message cannot appear")
@@ -187,7 +188,7 @@ def no_cache(monkeypatch, tmp_path):
 
 @pytest.fixture
 def fresh_plugins(monkeypatch):
-    monkeypatch.setattr(tb, "_LOADED_PLUGINS", {})
+    monkeypatch.setattr(plugin_mode, "_LOADED_PLUGINS", {})
 
 
 def _fp16_copy(src, dst):
@@ -200,27 +201,27 @@ def _fp16_copy(src, dst):
 
 
 def test_plan_precision_decides_from_typing():
-    assert tb.plan_precision(10, True, False, True) == tb.PrecisionPlan(False, True, "fp16")
-    assert tb.plan_precision(10, True, False, False) == tb.PrecisionPlan(False, False, "fp32")
-    p = tb.plan_precision(10, True, True, True)  # fp16 file: strongly typed, so no FP16 flag
+    assert precision.plan_precision(10, True, False, True) == precision.PrecisionPlan(False, True, "fp16")
+    assert precision.plan_precision(10, True, False, False) == precision.PrecisionPlan(False, False, "fp32")
+    p = precision.plan_precision(10, True, True, True)  # fp16 file: strongly typed, so no FP16 flag
     assert p.strongly_typed and not p.fp16_flag and p.precision == "fp16" and "--fp16 ignored" in p.note
-    assert tb.plan_precision(11, False, True, False) == tb.PrecisionPlan(True, False, "fp16")
+    assert precision.plan_precision(11, False, True, False) == precision.PrecisionPlan(True, False, "fp16")
     with pytest.raises(UserError, match="fp16 needs an fp16 ONNX"):
-        tb.plan_precision(11, False, False, True)
+        precision.plan_precision(11, False, False, True)
 
 
 def test_fake_trt10_fp16_uses_builder_flag_and_no_tf32(files, tmp_path, no_cache):
     trt = fake_trt("10.16.0")
-    res = tb.build_engine(files["standard"], tmp_path / "m.engine", fp16=True, trt=trt, **PROF)
+    res = build.build_engine(files["standard"], tmp_path / "m.engine", fp16=True, trt=trt, **PROF)
     assert (tmp_path / "m.engine").read_bytes() == b"ENGINE" and not res.cache_hit
     assert trt.rec.flags_set == [trt.BuilderFlag.FP16] and trt.rec.flags_cleared == [trt.BuilderFlag.TF32]
     assert trt.rec.network_flags == 0
     assert trt.rec.profiles == [("input", (1, 512, 8, 8), (1, 512, 16, 16), (2, 512, 32, 32))]
-    meta = tb.EngineMeta.load(tmp_path / "m.engine")
+    meta = metadata.EngineMeta.load(tmp_path / "m.engine")
     assert meta.precision == "fp16" and meta.tensorrt == "10.16.0"
-    again = tb.build_engine(files["standard"], tmp_path / "m2.engine", fp16=True, trt=fake_trt("10.16.0"), **PROF)
+    again = build.build_engine(files["standard"], tmp_path / "m2.engine", fp16=True, trt=fake_trt("10.16.0"), **PROF)
     assert again.cache_hit and again.cache_key == res.cache_key
-    other = tb.build_engine(files["standard"], tmp_path / "m3.engine", fp16=False, trt=fake_trt("10.16.0"), **PROF)
+    other = build.build_engine(files["standard"], tmp_path / "m3.engine", fp16=False, trt=fake_trt("10.16.0"), **PROF)
     assert not other.cache_hit and other.cache_key != res.cache_key
 
 
@@ -229,7 +230,7 @@ def test_fake_fp16_file_is_strongly_typed_without_fp16_flag(files, tmp_path, no_
     """Item 1: an fp16 file is built strongly typed; --fp16 must not set BuilderFlag.FP16 then."""
     half = _fp16_copy(files["standard"], tmp_path / "half.onnx")
     trt = fake_trt(version)
-    res = tb.build_engine(half, tmp_path / "m.engine", fp16=True, trt=trt, **PROF)
+    res = build.build_engine(half, tmp_path / "m.engine", fp16=True, trt=trt, **PROF)
     st = trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED
     assert trt.rec.network_flags == 1 << int(st) and trt.rec.network.get_flag(st)
     assert not any(f.name == "FP16" for f in trt.rec.flags_set)
@@ -240,9 +241,9 @@ def test_fake_fp16_file_is_strongly_typed_without_fp16_flag(files, tmp_path, no_
 def test_fake_trt11_is_strongly_typed_and_clears_tf32(files, tmp_path, no_cache):
     """Item 3: TensorRT 11 keeps BuilderFlag.TF32 (on by default): it is cleared there too."""
     with pytest.raises(UserError, match="fp16 needs an fp16 ONNX"):
-        tb.build_engine(files["standard"], tmp_path / "m.engine", fp16=True, trt=fake_trt("11.1.0"), **PROF)
+        build.build_engine(files["standard"], tmp_path / "m.engine", fp16=True, trt=fake_trt("11.1.0"), **PROF)
     trt = fake_trt("11.1.0")
-    tb.build_engine(files["standard"], tmp_path / "m.engine", trt=trt, **PROF)
+    build.build_engine(files["standard"], tmp_path / "m.engine", trt=trt, **PROF)
     assert trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED == 0 and trt.rec.network_flags == 1 << 0
     assert trt.rec.flags_set == [] and trt.rec.flags_cleared == [trt.BuilderFlag.TF32]
 
@@ -255,13 +256,13 @@ def test_fake_plugin_mode_strips_bodies_and_counts_plugin_layers(two_spp, tmp_pa
     lib.write_bytes(b"")
     trt = fake_trt(version)
     assert hasattr(trt.OnnxParserFlag, "ENABLE_PLUGIN_OVERRIDE") == (version != "10.14.0")
-    res = tb.build_engine(two_spp["plugin"], tmp_path / "m.engine", plugin=lib, trt=trt, **PROF4)
+    res = build.build_engine(two_spp["plugin"], tmp_path / "m.engine", plugin=lib, trt=trt, **PROF4)
     assert trt.rec.loaded == [str(lib.resolve())] and res.meta.plugin_mode and res.meta.plugin == str(lib.resolve())
     assert trt.rec.parser_flags == []
     assert onnx.load(two_spp["plugin"]).functions and not trt.rec.parsed.functions
     layers = [trt.rec.network.get_layer(i) for i in range(trt.rec.network.num_layers)]
     plugins = [layer.name for layer in layers if layer.type == trt.LayerType.PLUGIN_V3]
-    assert sorted(plugins) == sorted(n.name for n in tb.spp_plugin_nodes(trt.rec.parsed)) and len(plugins) == 2
+    assert sorted(plugins) == sorted(n.name for n in plugin_nodes(trt.rec.parsed)) and len(plugins) == 2
 
 
 def test_fake_plugin_mode_never_falls_back_silently(two_spp, tmp_path, no_cache, fresh_plugins):
@@ -270,9 +271,9 @@ def test_fake_plugin_mode_never_falls_back_silently(two_spp, tmp_path, no_cache,
     lib = tmp_path / "libspp_plugin.so"
     lib.write_bytes(b"")
     with pytest.raises(UserError, match="cannot load plugin library"):
-        tb.build_engine(two_spp["plugin"], tmp_path / "m.engine", plugin=lib, trt=fake_trt(registered=False), **PROF4)
+        build.build_engine(two_spp["plugin"], tmp_path / "m.engine", plugin=lib, trt=fake_trt(registered=False), **PROF4)
     with pytest.raises(UserError, match="1 plugin layer.*for 2 SpatialPyramidPool node"):
-        tb.build_engine(two_spp["plugin"], tmp_path / "m.engine", plugin=lib, trt=fake_trt(drop_plugin_layers=1),
+        build.build_engine(two_spp["plugin"], tmp_path / "m.engine", plugin=lib, trt=fake_trt(drop_plugin_layers=1),
                         **PROF4)
     assert not (tmp_path / "m.engine").exists()
 
@@ -300,14 +301,14 @@ def test_fake_window_plugin_mode_becomes_a_plugin_layer(window_plugin_file, tmp_
     lib = tmp_path / "libspp_plugin.so"
     lib.write_bytes(b"")
     trt = fake_trt(version)
-    res = tb.build_engine(window_plugin_file, tmp_path / "m.engine", plugin=lib, trt=trt, **WPROF)
+    res = build.build_engine(window_plugin_file, tmp_path / "m.engine", plugin=lib, trt=trt, **WPROF)
     assert res.meta.plugin_mode and onnx.load(window_plugin_file).functions and not trt.rec.parsed.functions
     layers = [trt.rec.network.get_layer(i) for i in range(trt.rec.network.num_layers)]
     assert [layer.type for layer in layers] == [trt.LayerType.PLUGIN_V3]
-    assert [n.op_type for n in tb.spp_plugin_nodes(trt.rec.parsed)] == ["WindowSpatialPyramidPool"]
+    assert [n.op_type for n in plugin_nodes(trt.rec.parsed)] == ["WindowSpatialPyramidPool"]
     monkeypatch.setenv("SPP_DEPLOY_ENGINE_CACHE", str(tmp_path / "other-cache"))  # no cache hit: parse again
     with pytest.raises(UserError, match="0 plugin layer.*for 1 WindowSpatialPyramidPool node"):
-        tb.build_engine(window_plugin_file, tmp_path / "n.engine", plugin=lib,
+        build.build_engine(window_plugin_file, tmp_path / "n.engine", plugin=lib,
                         trt=fake_trt(version, drop_plugin_layers=1), **WPROF)
 
 
@@ -315,12 +316,12 @@ def test_fake_load_plugin_registers_once_through_the_registry(tmp_path, fresh_pl
     lib = tmp_path / "libspp_plugin.so"
     lib.write_bytes(b"")
     trt = fake_trt()
-    tb.load_plugin(lib, trt)
-    tb.load_plugin(tmp_path / "." / "libspp_plugin.so", trt)  # same file: not loaded again
+    plugin_mode.load_plugin(lib, trt)
+    plugin_mode.load_plugin(tmp_path / "." / "libspp_plugin.so", trt)  # same file: not loaded again
     assert trt.rec.loaded == [str(lib.resolve())]
     other = fake_trt()
     other.get_plugin_registry().creators.add(("SpatialPyramidPool", "1", ""))  # registered by the application
-    tb.load_plugin(tmp_path / "libspp_plugin.so", other)
+    plugin_mode.load_plugin(tmp_path / "libspp_plugin.so", other)
     assert other.rec.loaded == []
 
 
@@ -331,42 +332,42 @@ def test_fake_weak_fp16_pins_rounded_edges_to_fp32(two_spp, tmp_path, no_cache):
     marked = [n.name for n in onnx.load(two_spp["standard"]).graph.node if EDGE_F32_MARK in n.name]
     assert marked and {n.split("/")[-1].split("_")[0] for n in marked} >= {"Cast", "Div", "Mul", "Add", "Round"}
     trt = fake_trt("10.16.0")
-    tb.build_engine(two_spp["standard"], tmp_path / "m.engine", fp16=True, trt=trt, **PROF4)
+    build.build_engine(two_spp["standard"], tmp_path / "m.engine", fp16=True, trt=trt, **PROF4)
     layers = [trt.rec.network.get_layer(i) for i in range(trt.rec.network.num_layers)]
     pinned = [layer for layer in layers if layer.precision == trt.float32]
     assert sorted(layer.name for layer in pinned) == sorted(marked)
     assert all(layer.output_types == {0: "float32"} for layer in pinned if layer.get_output(0).dtype == "float32")
     assert trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS in trt.rec.flags_set
     fp32 = fake_trt("10.16.0")
-    tb.build_engine(two_spp["standard"], tmp_path / "m32.engine", trt=fp32, **PROF4)
+    build.build_engine(two_spp["standard"], tmp_path / "m32.engine", trt=fp32, **PROF4)
     assert not any(fp32.rec.network.get_layer(i).precision for i in range(fp32.rec.network.num_layers))
     assert fp32.rec.flags_set == []
 
 
 def test_fake_builds_share_one_logger(files, tmp_path, no_cache):
     """Item 8: TensorRT keeps the logger pointer: one process-wide logger, plugins initialised once."""
-    from spp_deploy.runtime.trt_common import shared_logger
+    from spp_deploy.runtime.trt.common import shared_logger
 
     trt = fake_trt()
-    tb.build_engine(files["standard"], tmp_path / "a.engine", trt=trt, use_cache=False, **PROF)
-    tb.build_engine(files["standard"], tmp_path / "b.engine", trt=trt, use_cache=False, **PROF)
+    build.build_engine(files["standard"], tmp_path / "a.engine", trt=trt, use_cache=False, **PROF)
+    build.build_engine(files["standard"], tmp_path / "b.engine", trt=trt, use_cache=False, **PROF)
     assert trt.rec.plugin_inits == 1 and shared_logger(trt) is shared_logger(trt)
 
 
 def test_fake_parser_errors_name_node_op_reason(files, tmp_path, no_cache):
     with pytest.raises(UserError) as ei:
-        tb.build_engine(files["standard"], tmp_path / "m.engine", trt=fake_trt(parse_ok=False), **PROF)
+        build.build_engine(files["standard"], tmp_path / "m.engine", trt=fake_trt(parse_ok=False), **PROF)
     msg = str(ei.value)
     assert "node node_spatial_pyramid_pool (SpatialPyramidPool): Plugin not found" in msg and "model: second" in msg
     assert not (tmp_path / "m.engine").exists()
 
 
 def test_fake_runner_refuses_engine_from_other_tensorrt(tmp_path):
-    from spp_deploy.runtime.trt_runner import TrtRunner
+    from spp_deploy.runtime.trt.runner import TrtRunner
 
     eng = tmp_path / "m.engine"
     eng.write_bytes(b"x")
-    tb.EngineMeta("10.3.0", "NVIDIA A10", "8.6", "fp32", [], "00").save(eng)
+    metadata.EngineMeta("10.3.0", "NVIDIA A10", "8.6", "fp32", [], "00").save(eng)
     with pytest.raises(UserError, match="built with TensorRT 10.3.0, this is TensorRT 10.16.0"):
         with TrtRunner(eng, trt=fake_trt("10.16.0")):
             pass
@@ -383,11 +384,11 @@ needs_trt = pytest.mark.skipif(not (HAVE_TRT and torch.cuda.is_available()),
 @needs_trt
 @pytest.mark.parametrize("mode", ["standard"])
 def test_trt_engine_matches_pytorch(files, tmp_path, mode):
-    from spp_deploy.runtime.trt_runner import TrtRunner
+    from spp_deploy.runtime.trt.runner import TrtRunner
     from spp_deploy.runtime.validate import ValidateConfig, run_validation
 
     eng = tmp_path / "m.engine"
-    tb.build_engine(files[mode], eng, use_cache=False, **PROF)
+    build.build_engine(files[mode], eng, use_cache=False, **PROF)
     rep = run_validation(zoo.create(NAME), ValidateConfig(shapes=[(1, 512, 16, 16), (2, 512, 21, 13), (1, 512, 64, 64)],
                                                           backends=["trt"], engine=eng))
     assert not rep.failed() and any(r.comparison for r in rep.records)
@@ -399,7 +400,7 @@ def test_trt_engine_matches_pytorch(files, tmp_path, mode):
 
 @needs_trt
 def test_trt_corrupt_engine_is_one_line(tmp_path):
-    from spp_deploy.runtime.trt_runner import TrtRunner
+    from spp_deploy.runtime.trt.runner import TrtRunner
 
     eng = tmp_path / "bad.engine"
     eng.write_bytes(b"\x00" * 64)
@@ -455,7 +456,7 @@ class FakeDriver:
 
 def test_gpu_identity_through_the_cuda_driver(monkeypatch):
     """Item 11: with a CPU torch the GPU still comes from the driver (engines cache per GPU)."""
-    from spp_deploy.runtime import cuda_driver, trt_common
+    from spp_deploy.runtime.trt import common as trt_common, cuda as cuda_driver
 
     h100 = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
     assert cuda_driver.driver_gpu_identity(FakeDriver()) == h100
@@ -468,7 +469,7 @@ def test_gpu_identity_through_the_cuda_driver(monkeypatch):
 
 
 def test_driver_buffers_round_trip():
-    from spp_deploy.runtime.cuda_driver import DriverCuda
+    from spp_deploy.runtime.trt.cuda import DriverCuda
 
     drv = DriverCuda(FakeDriver())
     x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
@@ -502,8 +503,8 @@ def test_runner_without_torch_cuda_uses_driver_buffers(tmp_path, monkeypatch):
     """Item 11: torch without CUDA, TensorRT working: the runner runs on CUDA driver buffers."""
     import enum
 
-    from spp_deploy.runtime import cuda_driver
-    from spp_deploy.runtime.trt_runner import TrtRunner
+    from spp_deploy.runtime.trt import cuda as cuda_driver
+    from spp_deploy.runtime.trt.runner import TrtRunner
 
     drv = FakeDriver()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

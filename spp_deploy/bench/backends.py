@@ -125,7 +125,7 @@ class Backend:
     def _open_trt(self) -> None:
         """A TensorRT engine: ``engine`` as given, or built from the ONNX file with one profile
         spanning every benchmarked shape (opt = the first)."""
-        trt_runner = importlib.import_module("spp_deploy.runtime.trt_runner")
+        trt_runner = importlib.import_module("spp_deploy.runtime.trt.runner")
         engine = self.engine
         if engine is None:
             if self.onnx_path is None or not self.shapes:
@@ -134,7 +134,7 @@ class Backend:
 
             import onnx
 
-            from ..runtime.trt_builder import build_engine
+            from ..runtime.trt.build import build_engine
 
             name = onnx.load(str(self.onnx_path), load_external_data=False).graph.input[0].name
             lo = tuple(min(s[i] for s in self.shapes) for i in range(4))
@@ -231,7 +231,7 @@ class Backend:
             raise UserError(f"TensorRT refused input shape {'x'.join(map(str, x.shape))}")
         ctx.set_tensor_address(feed_name, x_dev.data_ptr())
         keep = [x_dev]
-        from ..runtime.trt_runner import trt_dtype_to_numpy
+        from ..runtime.trt.runner import trt_dtype_to_numpy
 
         for name in runner.output_names():
             dt = runner.engine.get_tensor_dtype(name)

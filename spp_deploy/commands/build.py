@@ -7,7 +7,7 @@ from .common import output_path
 
 
 def run(args) -> int:
-    from ..runtime.trt_builder import build_engine
+    from ..runtime.trt.build import build_engine
 
     out = output_path(args, args.output, "output")
     output_path(args, str(out) + ".json", "engine metadata")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 def run(args) -> int:
     from ..lint import errors, lint_tensorrt
-    from ..runtime.trt_builder import load_onnx
+    from ..runtime.trt.build import load_onnx
 
     model, _ = load_onnx(args.onnx)
     findings = lint_tensorrt(model)

@@ -39,7 +39,7 @@ def require_backends(backends) -> None:
 
     for b in backends:
         if b == "trt":
-            from ..runtime.trt_common import import_tensorrt
+            from ..runtime.trt.common import import_tensorrt
 
             import_tensorrt(f"backend {b}")  # its own message says how to install it
         why = None if b in ("torch", "torch-fp64") else unavailable_reason(b)

@@ -19,7 +19,7 @@ DESCRIPTIONS = {
     "ort-cpu": "ONNX Runtime, CPUExecutionProvider",
     "ort-cuda": "ONNX Runtime, CUDAExecutionProvider",
     "ort-trt": "ONNX Runtime, TensorrtExecutionProvider",
-    "trt": "TensorRT engine (spp_deploy.runtime.trt_runner)",
+    "trt": "TensorRT engine (spp_deploy.runtime.trt.runner)",
     "triton-http": "Triton Inference Server, HTTP (tritonclient.http)",
     "triton-grpc": "Triton Inference Server, gRPC (tritonclient.grpc)",
 }
@@ -62,7 +62,7 @@ def unavailable_reason(backend: str) -> str | None:
         why = _torch_cuda_reason()
         if why is None:
             return None
-        from .cuda_driver import driver_gpu_identity  # the runner also works through the driver
+        from .trt.cuda import driver_gpu_identity  # the runner also works through the driver
 
         return None if driver_gpu_identity() is not None else f"{why}, and the CUDA driver finds no GPU"
     raise UserError(f"unknown backend {backend!r} (known: {', '.join(DESCRIPTIONS)})")
@@ -99,7 +99,7 @@ def make_runner(backend: str, *, model: Any = None, onnx: str | os.PathLike | No
     if backend == "trt":
         if engine is None:
             raise UserError("backend trt needs an engine file (build one with `spp-deploy build`)")
-        from .trt_runner import TrtRunner
+        from .trt.runner import TrtRunner
 
         return TrtRunner(engine, plugin=plugin)
     raise UserError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")

@@ -150,7 +150,7 @@ def _precision_of(backend: str, runner) -> str:
         return "fp16"
     meta = getattr(runner, "path", None)
     if backend == "trt" and meta is not None:
-        from .trt_builder import EngineMeta
+        from .trt.metadata import EngineMeta
 
         m = EngineMeta.load(Path(meta))
         if m is not None and m.precision == "fp16":
@@ -223,7 +223,7 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
                 (in_name, (dtype, _)), = specs.items()
                 xin = x.astype(_dtype_name(dtype)) if _dtype_name(dtype) in ("float16", "float32", "float64") else x
                 if b == "trt":
-                    from .trt_builder import shape_outside_profile
+                    from .trt.shapes import shape_outside_profile
 
                     lo, hi = runner.profile(in_name)
                     why = shape_outside_profile(in_name, shape, lo, hi)

@@ -61,7 +61,8 @@ def onnx_io(path: str | os.PathLike) -> ModelIO:
     """Graph inputs (initializers excluded) and outputs of an ONNX file."""
     import onnx
 
-    from ..runtime.trt_builder import is_plugin_mode, load_onnx
+    from ..runtime.trt.build import load_onnx
+    from ..runtime.trt.plugin_mode import is_plugin_mode
 
     model, _ = load_onnx(path)
 
@@ -87,8 +88,9 @@ def engine_io(path: str | os.PathLike, plugin: str | os.PathLike | None = None, 
     """I/O tensors and profile-0 batch ranges of a serialized TensorRT engine. The engine's
     metadata (``ENGINE.json``, written by ``spp-deploy build``) says whether it needs the SPP
     plugin; ``plugin`` overrides the library it names."""
-    from ..runtime.trt_builder import EngineMeta, load_plugin
-    from ..runtime.trt_common import CapturingLogger, import_tensorrt
+    from ..runtime.trt.common import CapturingLogger, import_tensorrt
+    from ..runtime.trt.metadata import EngineMeta
+    from ..runtime.trt.plugin_mode import load_plugin
 
     path = Path(path)
     if not path.is_file():

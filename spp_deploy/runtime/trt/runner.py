@@ -10,10 +10,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import UserError
-from .base import Runner
-from .trt_builder import EngineMeta, engine_mismatch, fmt_shape, load_plugin, shape_outside_profile
-from .trt_common import gpu_identity, import_tensorrt, init_trt_plugins
+from ...errors import UserError
+from ..base import Runner
+from .common import gpu_identity, import_tensorrt, init_trt_plugins
+from .metadata import EngineMeta, engine_mismatch
+from .plugin_mode import load_plugin
+from .shapes import fmt_shape, shape_outside_profile
 
 # numpy dtype name -> torch dtype name (TensorRT types that numpy can hold)
 _TORCH = {"float32": "float32", "float16": "float16", "int32": "int32", "int64": "int64", "int8": "int8",
@@ -196,7 +198,7 @@ def _torch_has_cuda() -> bool:
 
 def _driver_or_refuse():
     """Device buffers through the CUDA driver when torch has no CUDA; a one-line error without a GPU."""
-    from .cuda_driver import CudaDriverError, DriverCuda
+    from .cuda import CudaDriverError, DriverCuda
 
     try:
         return DriverCuda()

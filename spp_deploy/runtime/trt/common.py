@@ -10,8 +10,8 @@ import importlib
 import os
 from typing import Any
 
-from ..errors import UserError
-from ..extras import pip_install_hint
+from ...errors import UserError
+from ...extras import pip_install_hint
 
 INSTALL_HINT = (
     f"install it with: {pip_install_hint('tensorrt')} "
@@ -55,7 +55,7 @@ def gpu_identity() -> dict:
             return {"name": torch.cuda.get_device_name(idx), "compute_capability": f"{major}.{minor}"}
     except Exception:
         pass
-    from .cuda_driver import driver_gpu_identity
+    from .cuda import driver_gpu_identity
 
     found = driver_gpu_identity()
     if found is not None:

@@ -1,0 +1,182 @@
+"""Build (or fetch from the cache) a TensorRT engine from an ONNX file, trtexec-style.
+
+User-input problems (file, shapes, plugin library, workspace) are reported before TensorRT is
+imported. Supports TensorRT 10.x (fp16 via ``BuilderFlag.FP16`` on weakly typed networks) and 11.x
+(always strongly typed: fp16 comes from an fp16 ONNX written by ``spp-deploy export --precision
+fp16``); see ``precision``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from ...contract import plugin_nodes
+from ...errors import UserError, first_line
+from .cache import cache_dir, engine_cache_key, file_sha256
+from .common import gpu_identity, import_tensorrt, init_trt_plugins, version_major
+from .metadata import EngineMeta
+from .plugin_mode import count_plugin_layers, is_plugin_mode, load_plugin, prepare_for_parser, resolve_plugin
+from .precision import network_is_strongly_typed, pin_edge_layers_fp32, plan_precision
+from .shapes import Profile, make_profile
+
+
+def format_parser_errors(parser: Any, limit: int = 3) -> str:
+    """'node NAME (OP): reason' for the parser's first errors (TensorRT 10 IParserError API)."""
+    parts = []
+    n = int(getattr(parser, "num_errors", 0))
+    for i in range(min(n, limit)):
+        err = parser.get_error(i)
+        desc = str(_call(err, "desc") or "").strip() or str(err).strip() or "no description"
+        node_name = _call(err, "node_name")
+        op = _call(err, "node_operator")
+        node_idx = _call(err, "node")
+        where = f"node {node_name or '#' + str(node_idx)}" if (node_name or (node_idx is not None and node_idx >= 0)) else "model"
+        parts.append(f"{where}{f' ({op})' if op else ''}: {desc.splitlines()[0]}")
+    more = f" (+{n - limit} more)" if n > limit else ""
+    return "; ".join(parts) + more if parts else "unknown parser error"
+
+
+def _call(obj: Any, name: str):
+    f = getattr(obj, name, None)
+    try:
+        return f() if callable(f) else f
+    except Exception:
+        return None
+
+
+@dataclass
+class BuildResult:
+    path: Path
+    cache_hit: bool
+    cache_key: str
+    seconds: float
+    meta: EngineMeta
+    note: str | None = None  # e.g. "--fp16 ignored" (the build command prints it)
+
+
+def build_engine(
+    onnx_path: str | os.PathLike,
+    output: str | os.PathLike,
+    profile: Profile | None = None,
+    *,
+    min_shape: str | None = None,
+    opt_shape: str | None = None,
+    max_shape: str | None = None,
+    fp16: bool = False,
+    plugin: str | os.PathLike | None = None,
+    timing_cache: str | os.PathLike | None = None,
+    workspace_gib: float | None = None,
+    use_cache: bool = True,
+    trt: Any = None,
+) -> BuildResult:
+    """Build (or fetch from the cache) a serialized engine for ``onnx_path``; writes ``output`` and
+    ``output.json`` (metadata checked when the engine is loaded). User-input problems are reported
+    before TensorRT is imported."""
+    from ...fileio import atomic_write
+
+    model, raw = load_onnx(onnx_path)
+    out = Path(output)
+    if not out.parent.is_dir():
+        raise UserError(f"output directory does not exist: {out.parent}")
+    if profile is None:
+        profile = make_profile(model, min_shape, opt_shape, max_shape)
+    plugin_path = resolve_plugin(model, plugin)
+    onnx_fp16 = any(vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16 for vi in model.graph.input)
+    if workspace_gib is not None and workspace_gib <= 0:
+        raise UserError(f"the workspace must be > 0 GiB, got {workspace_gib}")
+
+    trt = trt or import_tensorrt("spp-deploy build")
+    version = str(trt.__version__)
+    plan = plan_precision(version_major(version), hasattr(trt.BuilderFlag, "FP16"), onnx_fp16, fp16)
+    gpu = gpu_identity()
+    plugin_sha = file_sha256(plugin_path) if plugin_path else None
+    key = engine_cache_key(raw, version, gpu["name"], gpu["compute_capability"], plan.precision, [profile], plugin_sha,
+                           {"workspace": workspace_gib, "strongly_typed": plan.strongly_typed})
+    meta = EngineMeta(version, gpu["name"], gpu["compute_capability"], plan.precision, [profile.as_json()],
+                      hashlib.sha256(raw).hexdigest(), str(plugin_path.resolve()) if plugin_path else None,
+                      is_plugin_mode(model), key)
+    t0 = time.perf_counter()
+    cached = cache_dir() / f"{key}.engine"
+    if use_cache and cached.is_file():
+        atomic_write(out, lambda tmp: shutil.copyfile(cached, tmp))
+        meta.save(out)
+        return BuildResult(out, True, key, time.perf_counter() - t0, meta, plan.note)
+
+    logger = init_trt_plugins(trt)  # one process-wide logger: TensorRT keeps its raw pointer
+    if plugin_path:
+        load_plugin(plugin_path, trt)
+    builder = trt.Builder(logger)
+    flags = 0
+    st = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    if plan.strongly_typed and st is not None:
+        flags |= 1 << int(st)
+    network = builder.create_network(flags)
+    strongly_typed = network_is_strongly_typed(trt, network, plan.strongly_typed)
+    parser = trt.OnnxParser(network, logger)
+    to_parse = prepare_for_parser(model)
+    data = to_parse.SerializeToString() if to_parse is not model else raw
+    if not parser.parse(data, str(Path(onnx_path).resolve())):
+        raise UserError(f"TensorRT cannot parse {onnx_path}: {format_parser_errors(parser)}")
+    n_spp = len(plugin_nodes(model))
+    if n_spp:
+        got = count_plugin_layers(trt, network)
+        if got is not None and got != n_spp:
+            ops = " / ".join(sorted({n.op_type for n in plugin_nodes(model)}))
+            raise UserError(f"TensorRT parsed {onnx_path} into {got} plugin layer(s) for {n_spp} {ops} "
+                            "node(s): the SPP plugin was not used for every node (is the library the right one?)")
+
+    config = builder.create_builder_config()
+    if workspace_gib is not None:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
+    if plan.fp16_flag and not strongly_typed:
+        config.set_flag(trt.BuilderFlag.FP16)
+        pin_edge_layers_fp32(trt, network, config)
+    if hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)  # exact fp32: no TF32 tensor-core math (on by default, 10.x and 11.x)
+    opt_profile = builder.create_optimization_profile()
+    for name, (mn, op, mx) in profile.shapes.items():
+        opt_profile.set_shape(name, mn, op, mx)
+    config.add_optimization_profile(opt_profile)
+    cache_obj = None
+    if timing_cache is not None:
+        tc = Path(timing_cache)
+        cache_obj = config.create_timing_cache(tc.read_bytes() if tc.is_file() else b"")
+        config.set_timing_cache(cache_obj, False)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise UserError(f"TensorRT engine build failed: {logger.last_error()}")
+    blob = bytes(serialized)
+    atomic_write(out, lambda tmp: tmp.write_bytes(blob))
+    meta.save(out)
+    if timing_cache is not None:
+        Path(timing_cache).write_bytes(bytes(config.get_timing_cache().serialize()))
+    if use_cache:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(out, cached)
+        except OSError:
+            pass  # the cache is an optimisation only
+    return BuildResult(out, False, key, time.perf_counter() - t0, meta, plan.note)
+
+
+def load_onnx(path: str | os.PathLike) -> tuple[onnx.ModelProto, bytes]:
+    """(model, raw bytes); one-line ``UserError`` for a missing or corrupt file."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"ONNX file not found: {p}")
+    raw = p.read_bytes()
+    try:
+        model = onnx.load_model_from_string(raw)
+    except Exception as e:
+        raise UserError(f"{p} is not a valid ONNX file: {first_line(e)}") from None
+    if not model.graph.node and not model.graph.input:
+        raise UserError(f"{p} is not a valid ONNX file: empty graph")
+    return model, raw

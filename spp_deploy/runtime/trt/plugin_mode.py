@@ -1,0 +1,110 @@
+"""Plugin-mode files for TensorRT: which library they need, what the ONNX parser is given, and
+registering the library with TensorRT once per process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from ...contract import PLUGIN_NAME, PLUGIN_NAMESPACE, PLUGIN_VERSION, plugin_nodes, strip_functions
+from ...errors import UserError, first_line
+from .common import shared_logger
+
+
+def is_plugin_mode(model: onnx.ModelProto) -> bool:
+    """Whether the file holds SPP nodes that TensorRT must build as plugin layers."""
+    return bool(plugin_nodes(model))
+
+
+def resolve_plugin(model: onnx.ModelProto, plugin: str | os.PathLike | None) -> Path | None:
+    """The plugin library a plugin-mode file needs (``--plugin``, then spp_deploy.plugins' search);
+    ``UserError`` if the file needs one and none is found; None for standard files without --plugin."""
+    if plugin is not None:
+        p = Path(plugin)
+        if not p.is_file():
+            raise UserError(f"plugin library not found: {p}")
+        return p
+    if not is_plugin_mode(model):
+        return None
+    found = None
+    try:
+        from ... import plugins
+
+        found = plugins.find_plugin_library()
+    except UserError:
+        raise
+    except Exception:  # plugins.py absent or broken: behave as "not found"
+        found = None
+    if found is None:
+        n = len(plugin_nodes(model))
+        raise UserError(
+            f"this is a plugin-mode file ({n} SPP plugin node(s)) and no plugin library was found: "
+            "give the library's path or set SPP_DEPLOY_PLUGIN_LIB (build it with `spp-deploy plugin build`)"
+        )
+    return Path(found)
+
+
+def prepare_for_parser(model: onnx.ModelProto) -> onnx.ModelProto:
+    """What the TensorRT parser gets: a plugin-mode file without its SPP function bodies.
+
+    The parser keys model-local functions by name only (every configuration would get the first
+    body) and, finding one, inlines it instead of using the plugin. Without the bodies its fallback
+    plugin importer (every 10.x and 11.x) builds each node from its own attributes, and fails with
+    "Plugin not found" when the plugin is not registered: never a silent standard-op graph. The
+    parser's global plugin-override flag is not used (it would also re-route any node whose op type
+    matches some registered creator)."""
+    if not is_plugin_mode(model):
+        return model
+
+    return strip_functions(model)
+
+
+_LOADED_PLUGINS: dict[tuple[int, str], object] = {}  # (id of the tensorrt module, resolved path) -> handle
+
+
+def load_plugin(path: Path, trt: Any = None) -> None:
+    """Register the plugin library with TensorRT once per process: ``IPluginRegistry.load_library``
+    (which calls the library's ``getCreators``). The library is not dlopen'ed a second time by
+    ctypes. A creator already registered (by the application, or a build with static
+    registration) is accepted as is."""
+
+    resolved = str(Path(path).resolve())
+    key = (id(trt), resolved)
+    if key in _LOADED_PLUGINS:
+        return
+    reg = trt.get_plugin_registry() if trt is not None and hasattr(trt, "get_plugin_registry") else None
+    if reg is None or not hasattr(reg, "load_library"):
+        raise UserError(f"this TensorRT has no plugin registry with load_library: cannot load {path}")
+
+    def registered() -> bool:
+        try:
+            return reg.get_creator(PLUGIN_NAME, PLUGIN_VERSION, PLUGIN_NAMESPACE) is not None
+        except Exception:
+            return False
+
+    if registered():
+        _LOADED_PLUGINS[key] = None
+        return
+    logger = shared_logger(trt)
+    logger.reset()
+    try:
+        handle = reg.load_library(resolved)
+    except Exception as e:
+        handle, why = None, first_line(e)
+    else:
+        why = logger.last_error()
+    if handle is None and not registered():
+        raise UserError(f"TensorRT cannot load plugin library {path}: {why}")
+    _LOADED_PLUGINS[key] = handle
+
+
+def count_plugin_layers(trt: Any, network: Any) -> int | None:
+    """Plugin layers (IPluginV3 or V2) in a parsed network; None if the API cannot tell."""
+    kinds = [getattr(getattr(trt, "LayerType", None), k, None) for k in ("PLUGIN_V3", "PLUGIN_V2", "PLUGIN")]
+    kinds = [k for k in kinds if k is not None]
+    if not kinds or not hasattr(network, "num_layers"):
+        return None
+    return sum(1 for i in range(network.num_layers) if network.get_layer(i).type in kinds)
