@@ -83,10 +83,10 @@ def test_image_without_pillow_names_the_image_extra(monkeypatch, tmp_path):
 
 
 def test_bench_backend_hints_name_extras(monkeypatch):
-    from spp_deploy.bench import backends
+    from spp_deploy.bench import timed
 
     monkeypatch.chdir(ROOT)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    assert backends.unavailable_reason("ort-cpu").endswith('pip install -c constraints.txt -e ".[cpu]"')
+    assert timed.unavailable_reason("ort-cpu").endswith('pip install -c constraints.txt -e ".[cpu]"')
     if importlib.util.find_spec("tensorrt") is None:
-        assert backends.unavailable_reason("trt").endswith('pip install -c constraints.txt -e ".[tensorrt]"')
+        assert timed.unavailable_reason("trt").endswith('pip install -c constraints.txt -e ".[tensorrt]"')

@@ -17,7 +17,7 @@ from spp_deploy.op import SpatialPyramidPool
 from spp_deploy.errors import UserError
 from spp_deploy import export_onnx
 from spp_deploy.contract import plugin_nodes
-from spp_deploy.runtime.trt import build, cache, metadata, plugin_mode, precision, shapes
+from spp_deploy.runtime.trt import build, cache, metadata, plugin_mode, precision, profiles
 from spp_deploy.runtime.trt.common import INSTALL_HINT, TensorRTMissing, import_tensorrt
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
@@ -39,20 +39,20 @@ def files(tmp_path_factory):
 # ---- shapes and profiles -------------------------------------------------------------------------
 
 def test_parse_shape_spec_trtexec_syntax():
-    assert shapes.parse_shape_spec("input:1x3x64x64") == {"input": (1, 3, 64, 64)}
-    assert shapes.parse_shape_spec("a:1x2, b:3") == {"a": (1, 2), "b": (3,)}
-    assert shapes.parse_shape_spec("ns:in:2x4") == {"ns:in": (2, 4)}
+    assert profiles.parse_shape_spec("input:1x3x64x64") == {"input": (1, 3, 64, 64)}
+    assert profiles.parse_shape_spec("a:1x2, b:3") == {"a": (1, 2), "b": (3,)}
+    assert profiles.parse_shape_spec("ns:in:2x4") == {"ns:in": (2, 4)}
     for bad, msg in [("1x3x64x64", "expected name:dims"), ("x:1x0", ">= 1"), ("x:1xax3", "bad dims"),
                      ("x:1,x:2", "given twice"), ("", "empty")]:
         with pytest.raises(UserError, match=msg):
-            shapes.parse_shape_spec(bad)
+            profiles.parse_shape_spec(bad)
 
 
 def test_make_profile_checks_against_the_model(files):
     m = onnx.load(files["standard"])
-    p = shapes.make_profile(m, "input:1x512x8x8", "input:2x512x16x16", "input:4x512x64x64")
+    p = profiles.make_profile(m, "input:1x512x8x8", "input:2x512x16x16", "input:4x512x64x64")
     assert p.shapes["input"] == ((1, 512, 8, 8), (2, 512, 16, 16), (4, 512, 64, 64))
-    assert shapes.make_profile(m, None, "input:1x512x16x16", None).shapes["input"][0] == (1, 512, 16, 16)
+    assert profiles.make_profile(m, None, "input:1x512x16x16", None).shapes["input"][0] == (1, 512, 16, 16)
     cases = [
         (("x:1x512x8x8", "x:1x512x8x8", "x:1x512x8x8"), "names input 'x'"),
         (("input:1x512x8", "input:1x512x8", "input:1x512x8"), "has rank 3"),
@@ -63,20 +63,20 @@ def test_make_profile_checks_against_the_model(files):
     ]
     for (mn, op, mx), msg in cases:
         with pytest.raises(UserError, match=msg):
-            shapes.make_profile(m, mn, op, mx)
+            profiles.make_profile(m, mn, op, mx)
 
 
 def test_shape_outside_profile_message():
-    assert shapes.shape_outside_profile("input", (1, 3, 64, 64), (1, 3, 32, 32), (4, 3, 128, 128)) is None
-    why = shapes.shape_outside_profile("input", (1, 3, 300, 64), (1, 3, 32, 32), (4, 3, 128, 128))
+    assert profiles.shape_outside_profile("input", (1, 3, 64, 64), (1, 3, 32, 32), (4, 3, 128, 128)) is None
+    why = profiles.shape_outside_profile("input", (1, 3, 300, 64), (1, 3, 32, 32), (4, 3, 128, 128))
     assert "outside the engine's profile [1x3x32x32 .. 4x3x128x128] (dim 2: 300 not in 32..128)" in why
-    assert "rank 3" in shapes.shape_outside_profile("input", (3, 64, 64), (1, 3, 32, 32), (4, 3, 128, 128))
+    assert "rank 3" in profiles.shape_outside_profile("input", (3, 64, 64), (1, 3, 32, 32), (4, 3, 128, 128))
 
 
 # ---- cache keys and metadata ---------------------------------------------------------------------
 
 def test_engine_cache_key_covers_every_ingredient():
-    prof = shapes.Profile({"input": ((1, 3, 8, 8), (1, 3, 16, 16), (2, 3, 32, 32))})
+    prof = profiles.Profile({"input": ((1, 3, 8, 8), (1, 3, 16, 16), (2, 3, 32, 32))})
     base = dict(onnx_bytes=b"model", trt_version="10.16.0", gpu_name="H100", compute_capability="9.0",
                 precision="fp32", profiles=[prof], plugin_sha256=None)
     k = cache.engine_cache_key(**base)
@@ -84,7 +84,7 @@ def test_engine_cache_key_covers_every_ingredient():
     variants = [
         {"onnx_bytes": b"model2"}, {"trt_version": "11.1.0"}, {"gpu_name": "A100"}, {"compute_capability": "8.0"},
         {"precision": "fp16"}, {"plugin_sha256": "ab" * 32},
-        {"profiles": [shapes.Profile({"input": ((1, 3, 8, 8), (1, 3, 16, 16), (2, 3, 33, 32))})]},
+        {"profiles": [profiles.Profile({"input": ((1, 3, 8, 8), (1, 3, 16, 16), (2, 3, 33, 32))})]},
     ]
     keys = {cache.engine_cache_key(**{**base, **v}) for v in variants}
     assert len(keys) == len(variants) and k not in keys
@@ -484,7 +484,7 @@ def test_cuda_graph_capture_failure_falls_back(monkeypatch):
     """Item 7: a capture TensorRT breaks (it syncs to read the NaN If's condition) is reported, not fatal."""
     import contextlib
 
-    from spp_deploy.bench import backends
+    from spp_deploy.bench import timed
 
     @contextlib.contextmanager
     def capturing(graph, stream=None):
@@ -495,7 +495,7 @@ def test_cuda_graph_capture_failure_falls_back(monkeypatch):
     monkeypatch.setattr(torch.cuda, "graph", capturing)
     monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
     calls = []
-    graph, why = backends.capture_cuda_graph(lambda: calls.append(1), stream=None)
+    graph, why = timed.capture_cuda_graph(lambda: calls.append(1), stream=None)
     assert graph is None and "not permitted when stream is capturing" in why and calls == [1]
 
 

@@ -7,7 +7,7 @@
 - ``report``: the summary table, JSON and CSV; ``plot``: latency vs megapixels (matplotlib).
 """
 
-from .backends import BACKENDS, parse_backends, unavailable_reason
+from .timed import BACKENDS, parse_backends, unavailable_reason
 from .core import BenchConfig, BenchRecord, BenchReport, run_bench
 
 __all__ = ["BACKENDS", "BenchConfig", "BenchRecord", "BenchReport", "parse_backends", "run_bench",

@@ -13,8 +13,8 @@ import numpy as np
 from ..errors import UserError, first_line
 from ..runtime.timing import NOISY_CV, measure, measure_cuda
 from ..runtime.backends import GPU_BACKENDS
-from .backends import REMOTE_BACKENDS, Backend, BackendUnavailable, unavailable_reason
-from .shapes import Shape, shape_error
+from .timed import REMOTE_BACKENDS, Backend, BackendUnavailable, unavailable_reason
+from .workload import Shape, shape_error
 
 
 @dataclass
@@ -197,7 +197,7 @@ def run_bench(
     # Shapes: which the model can take.
     onnx_dims = None
     if onnx_path is not None:
-        from .shapes import static_dims
+        from .workload import static_dims
 
         onnx_dims = static_dims(onnx_path)
     cache: dict = {}

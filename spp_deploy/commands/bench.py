@@ -29,7 +29,7 @@ def _positive(value, flag: str, kind=float):
 def run(args) -> int:
     from ..bench import BenchConfig, unavailable_reason
     from ..bench.report import print_summary, to_json, write_csv, write_json
-    from ..bench.shapes import build_shapes, onnx_input_channels, size_range_squares
+    from ..bench.workload import build_shapes, onnx_input_channels, size_range_squares
 
     # Cheap checks first: every bad argument fails before a model is loaded or a second is timed.
     backends = args.backends
@@ -165,7 +165,7 @@ def _export_temp(model, shapes, path: Path, args) -> Path:
     timing run is not a validation run; use ``spp-deploy export`` for that)."""
     import torch
 
-    from ..bench.shapes import shape_error
+    from ..bench.workload import shape_error
     from ..deploy import export_onnx
 
     errors = {}

@@ -223,7 +223,7 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
                 (in_name, (dtype, _)), = specs.items()
                 xin = x.astype(_dtype_name(dtype)) if _dtype_name(dtype) in ("float16", "float32", "float64") else x
                 if b == "trt":
-                    from .trt.shapes import shape_outside_profile
+                    from .trt.profiles import shape_outside_profile
 
                     lo, hi = runner.profile(in_name)
                     why = shape_outside_profile(in_name, shape, lo, hi)

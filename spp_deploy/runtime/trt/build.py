@@ -25,7 +25,7 @@ from .common import gpu_identity, import_tensorrt, init_trt_plugins, version_maj
 from .metadata import EngineMeta
 from .plugin_mode import count_plugin_layers, is_plugin_mode, load_plugin, prepare_for_parser, resolve_plugin
 from .precision import network_is_strongly_typed, pin_edge_layers_fp32, plan_precision
-from .shapes import Profile, make_profile
+from .profiles import Profile, make_profile
 
 
 def format_parser_errors(parser: Any, limit: int = 3) -> str:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .shapes import Profile
+from .profiles import Profile
 
 CACHE_ENV = "SPP_DEPLOY_ENGINE_CACHE"
 

@@ -15,7 +15,7 @@ from ..base import Runner
 from .common import gpu_identity, import_tensorrt, init_trt_plugins
 from .metadata import EngineMeta, engine_mismatch
 from .plugin_mode import load_plugin
-from .shapes import fmt_shape, shape_outside_profile
+from .profiles import fmt_shape, shape_outside_profile
 
 # numpy dtype name -> torch dtype name (TensorRT types that numpy can hold)
 _TORCH = {"float32": "float32", "float16": "float16", "int32": "int32", "int64": "int64", "int8": "int8",
