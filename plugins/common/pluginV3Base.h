@@ -13,8 +13,9 @@
  *                                              input 0's type (kTYPES_ERROR: the message otherwise)
  *   kLOG                                       PluginLogger (its message prefix)
  *   creatorFields()                            std::vector<PluginField>, the creator's field names
- *   parseConfig(fields, n, config, err, warnings), serializeConfig(config), describeConfig(config)
- * and its own shape, type, format and enqueue methods. Our classes live in spp::plugin, not in
+ * and its own shape and enqueue methods; it inherits the constructor (config, namespace). The config
+ * type's free functions (namespace spp: sppConfig.h, windowConfig.h) parseConfig(fields, n, config,
+ * err, warnings), serializeConfig(config) and describeConfig(config) are found by argument type. Our classes live in spp::plugin, not in
  * TensorRT's nvinfer1 namespace.
  */
 #ifndef SPP_PLUGIN_V3_BASE_H
@@ -90,7 +91,7 @@ public:
     PluginV3Base(Config const& config, std::string const& ns)
         : mConfig(config)
         , mNamespace(ns)
-        , mMetadata(Derived::describeConfig(config))
+        , mMetadata(describeConfig(config))
     {
     }
     ~PluginV3Base() override = default;
@@ -205,7 +206,7 @@ public:
     {
         try
         {
-            mSerialBlob = Derived::serializeConfig(mConfig);
+            mSerialBlob = serializeConfig(mConfig);
             mDataToSerialize.clear();
             mDataToSerialize.emplace_back(Derived::kBLOB_FIELD, mSerialBlob.data(), PluginFieldType::kUNKNOWN,
                 static_cast<int32_t>(mSerialBlob.size()));
@@ -317,7 +318,7 @@ public:
             typename Plugin::ConfigType config;
             std::string err;
             std::vector<std::string> warnings;
-            if (!Plugin::parseConfig(fields.data(), static_cast<int32_t>(fields.size()), config, err, &warnings))
+            if (!parseConfig(fields.data(), static_cast<int32_t>(fields.size()), config, err, &warnings))
             {
                 Plugin::kLOG.error(std::string("createPlugin(") + (name ? name : "") + "): " + err);
                 return nullptr;

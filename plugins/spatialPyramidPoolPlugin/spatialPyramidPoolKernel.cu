@@ -14,7 +14,7 @@
  * rule validity includes an in-bounds check of every bin, so no read can leave the plane.
  */
 #include "spatialPyramidPoolKernel.h"
-#include "../common/levelPlan.h"
+#include "../common/kernelCommon.cuh"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -26,34 +26,20 @@ namespace spp
 namespace
 {
 
-constexpr int32_t kTHREADS = 256;
-constexpr int32_t kWARP = 32;
-constexpr int64_t kMAX_GRID = 1 << 20;
+using kernel::kMAX_GRID;
+using kernel::kTHREADS;
+using kernel::levelOf;
+using kernel::loadF;
 
-struct KernelPlan
+constexpr int32_t kWARP = 32;
+
+//! The level plan (levelPlan.h) and how to pool and flatten.
+struct KernelPlan : LevelPlan
 {
-    int32_t nbLevels;
-    int32_t levels[kMAX_NB_LEVELS];
-    int32_t binOffset[kMAX_NB_LEVELS]; //!< prefix sum of n^2 over previous levels
-    uint32_t derivedMask;               //!< bit l: level l is derived from the finest level
-    int32_t fineLevel;                  //!< index of the level kept in shared memory, -1 if none
-    int32_t directBins;                 //!< sum of n^2 over levels computed from the input
-    int32_t derivedBins;                //!< sum of n^2 over derived levels
-    int32_t binsPerChannel;             //!< sum of n^2
     PoolMode mode;
     BinRule bins;
     FlattenOrder order;
 };
-
-__device__ __forceinline__ float loadF(float const* p, int64_t i)
-{
-    return __ldg(p + i);
-}
-
-__device__ __forceinline__ float loadF(__half const* p, int64_t i)
-{
-    return __half2float(__ldg(p + i));
-}
 
 __device__ __forceinline__ void storeF(float* p, int64_t i, float v)
 {
@@ -99,21 +85,8 @@ __global__ void __launch_bounds__(kTHREADS) sppKernel(
         // 1) Levels read from the input: one warp per bin.
         for (int32_t t = warp; t < p.directBins; t += nbWarps)
         {
-            int32_t l = 0;
             int32_t rem = t;
-            for (; l < p.nbLevels; ++l)
-            {
-                if (p.derivedMask & (1U << l))
-                {
-                    continue;
-                }
-                int32_t const nn = p.levels[l] * p.levels[l];
-                if (rem < nn)
-                {
-                    break;
-                }
-                rem -= nn;
-            }
+            int32_t const l = levelOf(p, false, rem);
             int64_t const n = p.levels[l];
             int64_t const jy = rem / n;
             int64_t const ix = rem - jy * n;
@@ -173,21 +146,8 @@ __global__ void __launch_bounds__(kTHREADS) sppKernel(
             int32_t const nf = p.levels[p.fineLevel];
             for (int32_t t = threadIdx.x; t < p.derivedBins; t += blockDim.x)
             {
-                int32_t l = 0;
                 int32_t rem = t;
-                for (; l < p.nbLevels; ++l)
-                {
-                    if (!(p.derivedMask & (1U << l)))
-                    {
-                        continue;
-                    }
-                    int32_t const nn = p.levels[l] * p.levels[l];
-                    if (rem < nn)
-                    {
-                        break;
-                    }
-                    rem -= nn;
-                }
+                int32_t const l = levelOf(p, true, rem);
                 int32_t const m = p.levels[l];
                 int32_t const r = nf / m;
                 int32_t const cy = rem / m;
@@ -271,9 +231,7 @@ int32_t launchSpatialPyramidPool(void const* input, void* output, DType dtype, i
     size_t const smem = plan.fineLevel >= 0
         ? sizeof(float) * static_cast<size_t>(plan.levels[plan.fineLevel]) * plan.levels[plan.fineLevel]
         : 0;
-    // cudaGetLastError after the launch must report this launch only: take a pending error of an
-    // earlier, unrelated call off first (sticky errors, a broken context, still come back after).
-    (void) cudaGetLastError();
+    (void) cudaGetLastError(); // a pending error of an earlier call: not this launch's (launchStatus)
     if (dtype == DType::kFLOAT32)
     {
         SIMT_LAUNCH(sppKernel<float>, grid, block, smem, stream)(
@@ -284,16 +242,7 @@ int32_t launchSpatialPyramidPool(void const* input, void* output, DType dtype, i
         SIMT_LAUNCH(sppKernel<__half>, grid, block, smem, stream)(
             static_cast<__half const*>(input), static_cast<__half*>(output), B, C, H, W, plan);
     }
-    cudaError_t const e = cudaGetLastError();
-    if (e != cudaSuccess)
-    {
-        if (cudaErr)
-        {
-            *cudaErr = e;
-        }
-        return kSPP_CUDA_ERROR;
-    }
-    return kSPP_OK;
+    return kernel::launchStatus(cudaErr);
 }
 
 } // namespace spp

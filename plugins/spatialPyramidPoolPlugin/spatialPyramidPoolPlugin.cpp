@@ -4,7 +4,6 @@
 #include "../common/pluginLogging.h"
 
 #include <exception>
-#include <sstream>
 
 using namespace nvinfer1;
 using spp::plugin::SpatialPyramidPoolPlugin;
@@ -32,37 +31,12 @@ spp::SppParams toParams(spp::SppConfig const& c)
 
 // ================================ plugin ========================================================
 
-SpatialPyramidPoolPlugin::SpatialPyramidPoolPlugin(spp::SppConfig const& config, std::string const& ns)
-    : PluginV3Base(config, ns)
-{
-}
-
 std::vector<PluginField> SpatialPyramidPoolPlugin::creatorFields()
 {
     return {PluginField(spp::kFIELD_LEVELS, nullptr, PluginFieldType::kINT32, 0),
         PluginField(spp::kFIELD_MODE, nullptr, PluginFieldType::kCHAR, 0),
         PluginField(spp::kFIELD_BINS, nullptr, PluginFieldType::kCHAR, 0),
         PluginField(spp::kFIELD_ORDER, nullptr, PluginFieldType::kCHAR, 0)};
-}
-
-bool SpatialPyramidPoolPlugin::parseConfig(spp::Field const* fields, int32_t nbFields, spp::SppConfig& out,
-    std::string& err, std::vector<std::string>* warnings)
-{
-    return spp::parseFields(fields, nbFields, out, err, warnings);
-}
-
-std::vector<uint8_t> SpatialPyramidPoolPlugin::serializeConfig(spp::SppConfig const& config)
-{
-    return spp::serialize(config);
-}
-
-std::string SpatialPyramidPoolPlugin::describeConfig(spp::SppConfig const& c)
-{
-    std::ostringstream os;
-    spp::writeLevels(os, c.levels, c.nbLevels);
-    os << " mode=" << spp::modeName(c.mode) << " bins=" << spp::ruleName(c.bins)
-       << " order=" << spp::orderName(c.order);
-    return os.str();
 }
 
 int32_t SpatialPyramidPoolPlugin::configurePlugin(

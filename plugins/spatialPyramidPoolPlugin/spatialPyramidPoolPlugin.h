@@ -36,12 +36,8 @@ public:
     static constexpr PluginLogger kLOG{"[SpatialPyramidPool] "};
 
     static std::vector<PluginField> creatorFields();
-    static bool parseConfig(Field const* fields, int32_t nbFields, SppConfig& out, std::string& err,
-        std::vector<std::string>* warnings);
-    static std::vector<uint8_t> serializeConfig(SppConfig const& config);
-    static std::string describeConfig(SppConfig const& config);
 
-    SpatialPyramidPoolPlugin(SppConfig const& config, std::string const& ns);
+    using PluginV3Base::PluginV3Base;
 
     // IPluginV3OneBuild (types and formats: PluginV3Base)
     int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,

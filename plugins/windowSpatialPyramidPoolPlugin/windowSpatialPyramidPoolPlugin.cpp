@@ -59,31 +59,10 @@ bool checkRanks(int32_t mapsRank, int32_t windowsRank, int64_t windowWidth, char
 
 // ================================ plugin ========================================================
 
-WindowSpatialPyramidPoolPlugin::WindowSpatialPyramidPoolPlugin(spp::WindowConfig const& config, std::string const& ns)
-    : PluginV3Base(config, ns)
-{
-}
-
 std::vector<PluginField> WindowSpatialPyramidPoolPlugin::creatorFields()
 {
     return {PluginField(spp::kWFIELD_LEVELS, nullptr, PluginFieldType::kINT32, 0),
         PluginField(spp::kWFIELD_PROJECTION, nullptr, PluginFieldType::kFLOAT32, 3)};
-}
-
-bool WindowSpatialPyramidPoolPlugin::parseConfig(spp::Field const* fields, int32_t nbFields, spp::WindowConfig& out,
-    std::string& err, std::vector<std::string>* warnings)
-{
-    return spp::parseWindowFields(fields, nbFields, out, err, warnings);
-}
-
-std::vector<uint8_t> WindowSpatialPyramidPoolPlugin::serializeConfig(spp::WindowConfig const& config)
-{
-    return spp::serializeWindowConfig(config);
-}
-
-std::string WindowSpatialPyramidPoolPlugin::describeConfig(spp::WindowConfig const& config)
-{
-    return spp::describeWindowConfig(config);
 }
 
 int32_t WindowSpatialPyramidPoolPlugin::configurePlugin(

@@ -40,12 +40,8 @@ public:
     static constexpr PluginLogger kLOG{"[WindowSpatialPyramidPool] "};
 
     static std::vector<PluginField> creatorFields();
-    static bool parseConfig(Field const* fields, int32_t nbFields, WindowConfig& out, std::string& err,
-        std::vector<std::string>* warnings);
-    static std::vector<uint8_t> serializeConfig(WindowConfig const& config);
-    static std::string describeConfig(WindowConfig const& config);
 
-    WindowSpatialPyramidPoolPlugin(WindowConfig const& config, std::string const& ns);
+    using PluginV3Base::PluginV3Base;
 
     // IPluginV3OneBuild (types and formats: PluginV3Base)
     int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
