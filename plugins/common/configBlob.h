@@ -260,11 +260,11 @@ bool parseLevelsField(Field const& f, int32_t* levels, int32_t& nbLevels, std::s
     return true;
 }
 
-//! Walks a field collection: every field needs a name; a name in names[] may come once (seen[k]
+//! Walks a field collection: every field needs a name; a name in names[0..N) may come once (seen[k]
 //! records it) and goes to handle(k, field); any other name is only reported in `warnings`.
 template <size_t N, typename Handle>
-bool walkFields(Field const* fields, int32_t nbFields, char const* const (&names)[N], bool (&seen)[N],
-    std::string& err, std::vector<std::string>* warnings, Handle handle)
+bool walkFields(Field const* fields, int32_t nbFields, char const* const* names, bool (&seen)[N], std::string& err,
+    std::vector<std::string>* warnings, Handle handle)
 {
     if (nbFields < 0 || (nbFields > 0 && fields == nullptr))
     {
@@ -323,16 +323,21 @@ inline bool checkBlobField(Field const& f, std::string& err)
     return true;
 }
 
-//! Both plugins' field parsers: names[] lists the named fields with the config blob's field last.
-//! The blob alone is the whole config (deserializeConfig, the config type's overload); otherwise every
-//! other name is required, handle(k, field, cfg) reads names[k] into cfg, and the result must pass
-//! validateConfig. *out is untouched on failure.
-template <typename Config, size_t N, typename Handle>
-bool parseConfigFields(Field const* fields, int32_t nbFields, char const* const (&names)[N], Config& out,
-    std::string& err, std::vector<std::string>* warnings, Handle handle)
+//! Both plugins' field parsers: the field named blobName alone is the whole config (deserializeConfig,
+//! the config type's overload); otherwise every field of specs[] is required, handle(k, field, cfg)
+//! reads specs[k] into cfg, and the result must pass validateConfig. *out is untouched on failure.
+template <typename Config, size_t NSpecs, typename Handle>
+bool parseConfigFields(Field const* fields, int32_t nbFields, FieldSpec const (&specs)[NSpecs], char const* blobName,
+    Config& out, std::string& err, std::vector<std::string>* warnings, Handle handle)
 {
-    size_t const kBlob = N - 1;
-    bool have[N] = {};
+    size_t const kBlob = NSpecs;
+    char const* names[NSpecs + 1];
+    for (size_t k = 0; k < NSpecs; ++k)
+    {
+        names[k] = specs[k].name;
+    }
+    names[kBlob] = blobName;
+    bool have[NSpecs + 1] = {};
     Config cfg;
     Config blobCfg;
     bool const walked = walkFields(fields, nbFields, names, have, err, warnings, [&](size_t k, Field const& f) {

@@ -1,6 +1,6 @@
 /*
  * Device-side pieces both CUDA kernels (spatialPyramidPoolKernel.cu, windowSpatialPyramidPoolKernel.cu)
- * share: block size and grid cap, the input load, the level lookup over a LevelPlan (levelPlan.h),
+ * share: block size and grid cap, the input load, the bin lookup over a LevelPlan (levelPlan.h),
  * and the launch's final status. Include from a kernel source only (after simt.h's CUDA headers);
  * the host SIMT emulator compiles it as host C++ like the kernels themselves.
  */
@@ -32,11 +32,22 @@ __device__ __forceinline__ float loadF(__half const* p, int64_t i)
     return __half2float(__ldg(p + i));
 }
 
-//! Level of bin t among the levels selected (derived == true: the levels derived from the finest
-//! one, else those read from the input); rem (t on entry) becomes the bin index inside that level.
-__device__ __forceinline__ int32_t levelOf(LevelPlan const& p, bool derived, int32_t& rem)
+//! A bin of one pyramid level: the level, the bin's row-major index inside it, n, row and column.
+struct LevelBin
+{
+    int32_t level;
+    int32_t index;
+    int32_t n;
+    int32_t row;
+    int32_t col;
+};
+
+//! Bin t among the levels selected (derived == true: the levels derived from the finest one, else
+//! those read from the input), counted level by level in order.
+__device__ __forceinline__ LevelBin levelBin(LevelPlan const& p, bool derived, int32_t t)
 {
     int32_t l = 0;
+    int32_t rem = t;
     for (; l < p.nbLevels; ++l)
     {
         if (((p.derivedMask >> l) & 1U) != (derived ? 1U : 0U))
@@ -50,7 +61,9 @@ __device__ __forceinline__ int32_t levelOf(LevelPlan const& p, bool derived, int
         }
         rem -= nn;
     }
-    return l;
+    int32_t const n = p.levels[l];
+    int32_t const row = rem / n;
+    return LevelBin{l, rem, n, row, rem - row * n};
 }
 
 //! After a launch: kSPP_OK, or kSPP_CUDA_ERROR with cudaGetLastError's error in *cudaErr (when non-null).

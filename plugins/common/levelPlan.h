@@ -3,17 +3,27 @@
  * windowSpatialPyramidPoolKernel.cu) build before a launch: where each level's bins start, and which
  * levels the kernel derives from the finest level's bins (max pooling over nested bins: a level whose
  * n divides the finest n) instead of reading the input again. planLevels is host code; the kernels
- * read the LevelPlan fields (kernelCommon.cuh's levelOf).
+ * read the LevelPlan fields (kernelCommon.cuh's levelBin).
  */
 #ifndef SPP_LEVEL_PLAN_H
 #define SPP_LEVEL_PLAN_H
 
 #include "../spatialPyramidPoolPlugin/sppBins.h" // kMAX_NB_LEVELS
 
+#include <algorithm>
 #include <cstdint>
 
 namespace spp
 {
+
+//! The level list (nbLevels, levels[]) of one holder into another: a config into kernel parameters
+//! or the C ABI's struct. `from` is validated (nbLevels within kMAX_NB_LEVELS).
+template <typename To, typename From>
+void copyLevels(From const& from, To& to)
+{
+    to.nbLevels = from.nbLevels;
+    std::copy(from.levels, from.levels + from.nbLevels, to.levels);
+}
 
 //! The level fields of both kernels' plans (each kernel's plan derives from it, passed by value).
 struct LevelPlan

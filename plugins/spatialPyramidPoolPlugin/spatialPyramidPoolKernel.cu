@@ -26,10 +26,7 @@ namespace spp
 namespace
 {
 
-using kernel::kMAX_GRID;
-using kernel::kTHREADS;
-using kernel::levelOf;
-using kernel::loadF;
+using namespace kernel;
 
 constexpr int32_t kWARP = 32;
 
@@ -85,13 +82,10 @@ __global__ void __launch_bounds__(kTHREADS) sppKernel(
         // 1) Levels read from the input: one warp per bin.
         for (int32_t t = warp; t < p.directBins; t += nbWarps)
         {
-            int32_t rem = t;
-            int32_t const l = levelOf(p, false, rem);
-            int64_t const n = p.levels[l];
-            int64_t const jy = rem / n;
-            int64_t const ix = rem - jy * n;
-            AxisBin const rb = axisBins(p.bins, H, n, jy, H);
-            AxisBin const cb = axisBins(p.bins, W, n, ix, H);
+            LevelBin const bin = levelBin(p, false, t);
+            int64_t const n = bin.n;
+            AxisBin const rb = axisBins(p.bins, H, n, bin.row, H);
+            AxisBin const cb = axisBins(p.bins, W, n, bin.col, H);
             int64_t const bw = cb.end - cb.start;
             // Lane tiling: wide bins stride columns by 32; narrow bins put 32/bw rows side by side.
             int64_t rowsPerStep, rowOff, colOff, colStep;
@@ -131,10 +125,10 @@ __global__ void __launch_bounds__(kTHREADS) sppKernel(
             if (lane == 0)
             {
                 float const v = isMax ? acc : __fdiv_rn(acc, static_cast<float>(rb.span * cb.span));
-                storeF(output, outIndex(p, b, c, C, F, l, n, jy, ix), v);
-                if (l == p.fineLevel)
+                storeF(output, outIndex(p, b, c, C, F, bin.level, n, bin.row, bin.col), v);
+                if (bin.level == p.fineLevel)
                 {
-                    sFine[rem] = v;
+                    sFine[bin.index] = v;
                 }
             }
         }
@@ -146,21 +140,17 @@ __global__ void __launch_bounds__(kTHREADS) sppKernel(
             int32_t const nf = p.levels[p.fineLevel];
             for (int32_t t = threadIdx.x; t < p.derivedBins; t += blockDim.x)
             {
-                int32_t rem = t;
-                int32_t const l = levelOf(p, true, rem);
-                int32_t const m = p.levels[l];
-                int32_t const r = nf / m;
-                int32_t const cy = rem / m;
-                int32_t const cx = rem - cy * m;
+                LevelBin const bin = levelBin(p, true, t);
+                int32_t const r = nf / bin.n;
                 float acc = -INFINITY;
-                for (int32_t fy = cy * r; fy < cy * r + r; ++fy)
+                for (int32_t fy = bin.row * r; fy < bin.row * r + r; ++fy)
                 {
-                    for (int32_t fx = cx * r; fx < cx * r + r; ++fx)
+                    for (int32_t fx = bin.col * r; fx < bin.col * r + r; ++fx)
                     {
                         acc = maxNan(acc, sFine[fy * nf + fx]);
                     }
                 }
-                storeF(output, outIndex(p, b, c, C, F, l, m, cy, cx), acc);
+                storeF(output, outIndex(p, b, c, C, F, bin.level, bin.n, bin.row, bin.col), acc);
             }
             __syncthreads(); // sFine is reused by the next plane
         }

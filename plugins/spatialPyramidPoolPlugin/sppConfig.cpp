@@ -187,35 +187,36 @@ bool validateConfig(SppConfig const& cfg, std::string& err)
 bool parseConfig(
     Field const* fields, int32_t nbFields, SppConfig& out, std::string& err, std::vector<std::string>* warnings)
 {
-    enum : size_t
+    enum : size_t // kSPP_FIELDS' order
     {
         kLEVELS,
         kMODE,
         kBINS,
         kORDER
     };
-    char const* const names[] = {kFIELD_LEVELS, kFIELD_MODE, kFIELD_BINS, kFIELD_ORDER, kFIELD_BLOB};
-    return parseConfigFields(fields, nbFields, names, out, err, warnings, [&](size_t k, Field const& f, SppConfig& cfg) {
-        if (k == kLEVELS)
-        {
-            return parseLevelsField(f, cfg.levels, cfg.nbLevels, err, levelInRange);
-        }
-        std::string s;
-        if (!fieldString(f, s, err))
-        {
-            return false;
-        }
-        bool const ok = k == kMODE ? valueOf(kMODE_NAMES, s, cfg.mode)
-                                   : (k == kBINS ? valueOf(kRULE_NAMES, s, cfg.bins) : valueOf(kORDER_NAMES, s, cfg.order));
-        if (!ok)
-        {
-            std::string const known = k == kMODE ? knownNames(kMODE_NAMES)
-                : k == kBINS                     ? knownNames(kRULE_NAMES)
-                                                 : knownNames(kORDER_NAMES);
-            err = std::string("unknown ") + names[k] + " '" + s + "' (known: " + known + ")";
-        }
-        return ok;
-    });
+    return parseConfigFields(fields, nbFields, kSPP_FIELDS, kFIELD_BLOB, out, err, warnings,
+        [&](size_t k, Field const& f, SppConfig& cfg) {
+            if (k == kLEVELS)
+            {
+                return parseLevelsField(f, cfg.levels, cfg.nbLevels, err, levelInRange);
+            }
+            std::string s;
+            if (!fieldString(f, s, err))
+            {
+                return false;
+            }
+            bool const ok = k == kMODE ? valueOf(kMODE_NAMES, s, cfg.mode)
+                : k == kBINS           ? valueOf(kRULE_NAMES, s, cfg.bins)
+                                       : valueOf(kORDER_NAMES, s, cfg.order);
+            if (!ok)
+            {
+                std::string const known = k == kMODE ? knownNames(kMODE_NAMES)
+                    : k == kBINS                     ? knownNames(kRULE_NAMES)
+                                                     : knownNames(kORDER_NAMES);
+                err = std::string("unknown ") + kSPP_FIELDS[k].name + " '" + s + "' (known: " + known + ")";
+            }
+            return ok;
+        });
 }
 
 size_t serializedSize(SppConfig const& cfg)

@@ -5,6 +5,7 @@
 #include "sppReference.h"
 #include "sppBins.h"
 #include "sppConfig.h"
+#include "../common/levelPlan.h"
 #include "../common/referenceAbi.h"
 
 #include <algorithm>
@@ -144,11 +145,7 @@ int32_t forward(Load load, int64_t B, int64_t C, int64_t H, int64_t W, int32_t c
 void toC(SppConfig const& cfg, SppCConfig* out)
 {
     std::memset(out, 0, sizeof(*out));
-    out->nbLevels = cfg.nbLevels;
-    for (int32_t l = 0; l < cfg.nbLevels; ++l)
-    {
-        out->levels[l] = cfg.levels[l];
-    }
+    copyLevels(cfg, *out);
     out->mode = static_cast<int32_t>(cfg.mode);
     out->bins = static_cast<int32_t>(cfg.bins);
     out->order = static_cast<int32_t>(cfg.order);

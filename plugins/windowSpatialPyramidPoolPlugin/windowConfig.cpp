@@ -102,11 +102,11 @@ bool validateConfig(WindowConfig const& cfg, std::string& err)
 bool parseConfig(
     Field const* fields, int32_t nbFields, WindowConfig& out, std::string& err, std::vector<std::string>* warnings)
 {
-    char const* const names[] = {kWFIELD_LEVELS, kWFIELD_PROJECTION, kWFIELD_BLOB};
-    return parseConfigFields(fields, nbFields, names, out, err, warnings, [&](size_t k, Field const& f, WindowConfig& cfg) {
-        return k == 0 ? parseLevelsField(f, cfg.levels, cfg.nbLevels, err, supportedLevel)
-                      : parseProjection(f, cfg, err);
-    });
+    return parseConfigFields(fields, nbFields, kWINDOW_FIELDS, kWFIELD_BLOB, out, err, warnings,
+        [&](size_t k, Field const& f, WindowConfig& cfg) {
+            return k == 0 ? parseLevelsField(f, cfg.levels, cfg.nbLevels, err, supportedLevel)
+                          : parseProjection(f, cfg, err);
+        });
 }
 
 std::vector<uint8_t> serializeConfig(WindowConfig const& cfg)

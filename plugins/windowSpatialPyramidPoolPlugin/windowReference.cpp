@@ -3,6 +3,7 @@
  * Projection from windowSpp.h, bin edges from sppBins.h (through windowAxisBin) only.
  */
 #include "windowReference.h"
+#include "../common/levelPlan.h"
 #include "../common/referenceAbi.h"
 #include "windowConfig.h"
 
@@ -104,8 +105,7 @@ int32_t forward(Load load, int64_t S, int64_t C, int64_t H, int64_t W, double co
 void toC(WindowConfig const& cfg, SppCWindowConfig* out)
 {
     std::memset(out, 0, sizeof(*out));
-    out->nbLevels = cfg.nbLevels;
-    std::copy(cfg.levels, cfg.levels + cfg.nbLevels, out->levels);
+    copyLevels(cfg, *out);
     out->projection[0] = cfg.projection.stride;
     out->projection[1] = cfg.projection.offset0;
     out->projection[2] = cfg.projection.offset;

@@ -25,10 +25,7 @@ namespace spp
 namespace
 {
 
-using kernel::kMAX_GRID;
-using kernel::kTHREADS;
-using kernel::levelOf;
-using kernel::loadF;
+using namespace kernel;
 
 //! The level plan (levelPlan.h), the channel chunking and the projection.
 struct WindowPlan : LevelPlan
@@ -100,26 +97,23 @@ __global__ void __launch_bounds__(kTHREADS) windowSppKernel(T const* __restrict_
         for (int32_t t = threadIdx.x; t < nc * p.directBins; t += blockDim.x)
         {
             int32_t const cl = t / p.directBins;
-            int32_t rem = t - cl * p.directBins;
-            int32_t const l = levelOf(p, false, rem);
-            int64_t const n = p.levels[l];
-            int64_t const yy = rem / n;
-            int64_t const xx = rem - yy * n;
+            LevelBin const bin = levelBin(p, false, t - cl * p.directBins);
+            int64_t const n = bin.n;
             int64_t const c = c0 + cl;
             float acc = nan;
             if (cells.valid)
             {
-                AxisBin const rb = windowAxisBin(cells.top, cells.bottom, n, yy);
-                AxisBin const cb = windowAxisBin(cells.left, cells.right, n, xx);
+                AxisBin const rb = windowAxisBin(cells.top, cells.bottom, n, bin.row);
+                AxisBin const cb = windowAxisBin(cells.left, cells.right, n, bin.col);
                 T const* plane = maps + (cells.map * C + c) * H * W;
                 acc = 0.0F;
                 acc = maxAbove(acc, rb.start, rb.end, cb.start, cb.end,
                     [&](int64_t y, int64_t x) { return loadF(plane, y * W + x); });
             }
-            storeF(row, C * p.binOffset[l] + c * n * n + rem, acc);
-            if (l == p.fineLevel)
+            storeF(row, C * p.binOffset[bin.level] + c * n * n + bin.index, acc);
+            if (bin.level == p.fineLevel)
             {
-                sFine[cl * nf * nf + rem] = acc;
+                sFine[cl * nf * nf + bin.index] = acc;
             }
         }
 
@@ -130,17 +124,14 @@ __global__ void __launch_bounds__(kTHREADS) windowSppKernel(T const* __restrict_
             for (int32_t t = threadIdx.x; t < nc * p.derivedBins; t += blockDim.x)
             {
                 int32_t const cl = t / p.derivedBins;
-                int32_t rem = t - cl * p.derivedBins;
-                int32_t const l = levelOf(p, true, rem);
-                int32_t const m = p.levels[l];
-                int32_t const k = nf / m;
-                int32_t const cy = rem / m;
-                int32_t const cx = rem - cy * m;
+                LevelBin const bin = levelBin(p, true, t - cl * p.derivedBins);
+                int32_t const k = nf / bin.n;
                 float const* fine = sFine + cl * nf * nf;
-                float const acc = maxAbove(0.0F, cy * k, cy * k + k, cx * k, cx * k + k,
+                float const acc = maxAbove(0.0F, bin.row * k, bin.row * k + k, bin.col * k, bin.col * k + k,
                     [&](int32_t fy, int32_t fx) { return fine[fy * nf + fx]; });
                 int64_t const c = c0 + cl;
-                storeF(row, C * p.binOffset[l] + c * static_cast<int64_t>(m) * m + rem, cells.valid ? acc : nan);
+                int64_t const m = bin.n;
+                storeF(row, C * p.binOffset[bin.level] + c * m * m + bin.index, cells.valid ? acc : nan);
             }
             __syncthreads(); // sFine is reused by the block's next (window, chunk)
         }
