@@ -73,7 +73,8 @@ int32_t SpatialPyramidPoolPlugin::launch(PluginTensorDesc const* inputDesc, void
             kLOG.error(std::string("enqueue: NaN fill for an illegal size failed: ") + cudaGetErrorString(fill));
             return static_cast<int32_t>(spp::kSPP_CUDA_ERROR);
         }
-        kLOG.message(ILogger::Severity::kVERBOSE, "enqueue: " + spp::sizeErrorMessage(mConfig, H, W) + " (output is NaN)");
+        kLOG.message(
+            ILogger::Severity::kVERBOSE, "enqueue: " + spp::sizeErrorMessage(mConfig, H, W) + " (output is NaN)");
         return spp::kSPP_OK;
     }
     return spp::launchSpatialPyramidPool(inputs[0], output,
