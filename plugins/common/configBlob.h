@@ -1,8 +1,10 @@
 /*
  * What the two plugins' TensorRT-free config code (sppConfig.cpp, windowConfig.cpp) shares: the
- * `levels` field and level-count checks, the blob field's checks, and the serialized blob's common
- * frame: magic[4], u32 version, i32 nbLevels, i32 levels[], <the plugin's own values>, u32 FNV-1a
- * of everything before it (little-endian host layout). Header-only.
+ * `levels` field and level-count checks, the parser skeleton (parseConfigFields: named fields or the
+ * blob field alone), and the serialized blob (blob::write / blob::read): magic[4], u32 version,
+ * i32 nbLevels, i32 levels[], <the plugin's own values>, u32 FNV-1a of everything before it
+ * (little-endian host layout). Header-only. The templates call validateConfig / deserializeConfig,
+ * which sppConfig.h and windowConfig.h overload for their config types.
  */
 #ifndef SPP_CONFIG_BLOB_H
 #define SPP_CONFIG_BLOB_H
@@ -135,6 +137,51 @@ inline bool checkSum(uint8_t const* p, size_t off, char const* what, std::string
     return true;
 }
 
+//! One plugin's blob: its magic and version, the bytes of its own values, and its name in messages.
+struct Format
+{
+    char magic[4];
+    uint32_t version;
+    size_t ownBytes;
+    char const* what; //!< "SPP config": messages say "serialized SPP config ..."
+};
+
+//! The whole blob of cfg: the frame, writeOwn(buf, cfg) appending the plugin's own values, the checksum.
+template <typename Config, typename WriteOwn>
+std::vector<uint8_t> write(Format const& fmt, Config const& cfg, WriteOwn writeOwn)
+{
+    std::vector<uint8_t> buf = begin(fmt.magic, fmt.version, cfg.nbLevels, cfg.levels, fmt.ownBytes);
+    writeOwn(buf, cfg);
+    finish(buf);
+    return buf;
+}
+
+//! A blob back into *out: the frame, readOwn(p, off, cfg) reading the plugin's own values, the
+//! checksum, then validateConfig(cfg) (the config type's overload). *out is untouched on failure.
+template <typename Config, typename ReadOwn>
+bool read(Format const& fmt, void const* data, size_t length, Config& out, std::string& err, ReadOwn readOwn)
+{
+    uint8_t const* p = static_cast<uint8_t const*>(data);
+    Config cfg;
+    size_t off = 0;
+    if (!readFrame(p, length, fmt.magic, fmt.version, fmt.ownBytes, fmt.what, cfg.nbLevels, cfg.levels, off, err))
+    {
+        return false;
+    }
+    readOwn(p, off, cfg);
+    if (!checkSum(p, off, fmt.what, err))
+    {
+        return false;
+    }
+    if (!validateConfig(cfg, err))
+    {
+        err = std::string("serialized ") + fmt.what + " is invalid: " + err;
+        return false;
+    }
+    out = cfg;
+    return true;
+}
+
 } // namespace blob
 
 //! 1..kMAX_NB_LEVELS pyramid levels.
@@ -150,6 +197,24 @@ inline bool checkLevelCount(int64_t nbLevels, std::string& err)
         err = "too many pyramid levels: " + std::to_string(nbLevels) + " (at most " + std::to_string(kMAX_NB_LEVELS)
             + ")";
         return false;
+    }
+    return true;
+}
+
+//! 1..kMAX_NB_LEVELS levels, each passing accept(value, err): a config's level list.
+template <typename Accept>
+bool checkLevels(int32_t const* levels, int32_t nbLevels, std::string& err, Accept accept)
+{
+    if (!checkLevelCount(nbLevels, err))
+    {
+        return false;
+    }
+    for (int32_t l = 0; l < nbLevels; ++l)
+    {
+        if (!accept(levels[l], err))
+        {
+            return false;
+        }
     }
     return true;
 }
@@ -195,11 +260,11 @@ bool parseLevelsField(Field const& f, int32_t* levels, int32_t& nbLevels, std::s
     return true;
 }
 
-//! Walks a field collection: every field needs a name; a name in names[] may come once (seen[k]
+//! Walks a field collection: every field needs a name; a name in names[0..N) may come once (seen[k]
 //! records it) and goes to handle(k, field); any other name is only reported in `warnings`.
 template <size_t N, typename Handle>
-bool walkFields(Field const* fields, int32_t nbFields, char const* const (&names)[N], bool (&seen)[N],
-    std::string& err, std::vector<std::string>* warnings, Handle handle)
+bool walkFields(Field const* fields, int32_t nbFields, char const* const* names, bool (&seen)[N], std::string& err,
+    std::vector<std::string>* warnings, Handle handle)
 {
     if (nbFields < 0 || (nbFields > 0 && fields == nullptr))
     {
@@ -255,6 +320,67 @@ inline bool checkBlobField(Field const& f, std::string& err)
         err = std::string("field '") + f.name + "' has no data";
         return false;
     }
+    return true;
+}
+
+//! Both plugins' field parsers: the field named blobName alone is the whole config (deserializeConfig,
+//! the config type's overload); otherwise every field of specs[] is required, handle(k, field, cfg)
+//! reads specs[k] into cfg, and the result must pass validateConfig. *out is untouched on failure.
+template <typename Config, size_t NSpecs, typename Handle>
+bool parseConfigFields(Field const* fields, int32_t nbFields, FieldSpec const (&specs)[NSpecs], char const* blobName,
+    Config& out, std::string& err, std::vector<std::string>* warnings, Handle handle)
+{
+    size_t const kBlob = NSpecs;
+    char const* names[NSpecs + 1];
+    for (size_t k = 0; k < NSpecs; ++k)
+    {
+        names[k] = specs[k].name;
+    }
+    names[kBlob] = blobName;
+    bool have[NSpecs + 1] = {};
+    Config cfg;
+    Config blobCfg;
+    bool const walked = walkFields(fields, nbFields, names, have, err, warnings, [&](size_t k, Field const& f) {
+        if (k == kBlob)
+        {
+            return checkBlobField(f, err) && deserializeConfig(f.data, static_cast<size_t>(f.length), blobCfg, err);
+        }
+        return handle(k, f, cfg);
+    });
+    if (!walked)
+    {
+        return false;
+    }
+    if (have[kBlob])
+    {
+        std::string named;
+        bool combined = false;
+        for (size_t k = 0; k < kBlob; ++k)
+        {
+            named += (k == 0 ? "" : "/") + std::string(names[k]);
+            combined = combined || have[k];
+        }
+        if (combined)
+        {
+            err = std::string("field '") + names[kBlob] + "' cannot be combined with " + named;
+            return false;
+        }
+        out = blobCfg;
+        return true;
+    }
+    for (size_t k = 0; k < kBlob; ++k)
+    {
+        if (!have[k])
+        {
+            err = std::string("missing required field '") + names[k] + "'";
+            return false;
+        }
+    }
+    if (!validateConfig(cfg, err))
+    {
+        return false;
+    }
+    out = cfg;
     return true;
 }
 

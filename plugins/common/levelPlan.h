@@ -2,22 +2,46 @@
  * The host-side level plan both CUDA launchers (spatialPyramidPoolKernel.cu,
  * windowSpatialPyramidPoolKernel.cu) build before a launch: where each level's bins start, and which
  * levels the kernel derives from the finest level's bins (max pooling over nested bins: a level whose
- * n divides the finest n) instead of reading the input again. Host code only; the kernels read the
- * resulting plan fields.
+ * n divides the finest n) instead of reading the input again. planLevels is host code; the kernels
+ * read the LevelPlan fields (kernelCommon.cuh's levelBin).
  */
 #ifndef SPP_LEVEL_PLAN_H
 #define SPP_LEVEL_PLAN_H
 
+#include "../spatialPyramidPoolPlugin/sppBins.h" // kMAX_NB_LEVELS
+
+#include <algorithm>
 #include <cstdint>
 
 namespace spp
 {
 
-//! Fills a kernel plan's level fields from levels[0..nbLevels) (already validated): levels, binOffset,
+//! The level list (nbLevels, levels[]) of one holder into another: a config into kernel parameters
+//! or the C ABI's struct. `from` is validated (nbLevels within kMAX_NB_LEVELS).
+template <typename To, typename From>
+void copyLevels(From const& from, To& to)
+{
+    to.nbLevels = from.nbLevels;
+    std::copy(from.levels, from.levels + from.nbLevels, to.levels);
+}
+
+//! The level fields of both kernels' plans (each kernel's plan derives from it, passed by value).
+struct LevelPlan
+{
+    int32_t nbLevels;
+    int32_t levels[kMAX_NB_LEVELS];
+    int32_t binOffset[kMAX_NB_LEVELS]; //!< prefix sum of n^2 over previous levels
+    uint32_t derivedMask;               //!< bit l: level l is derived from the finest level
+    int32_t fineLevel;                  //!< index of the level kept in shared memory, -1 if none
+    int32_t directBins;                 //!< sum of n^2 over levels read from the input
+    int32_t derivedBins;                //!< sum of n^2 over derived levels
+    int32_t binsPerChannel;             //!< sum of n^2
+};
+
+//! Fills a plan's level fields from levels[0..nbLevels) (already validated): levels, binOffset,
 //! binsPerChannel, derivedMask / fineLevel (only when `derive`; fineLevel -1 when nothing is derived),
 //! directBins and derivedBins. The finest level is the first with the largest n.
-template <typename Plan>
-void planLevels(int32_t const* levels, int32_t nbLevels, bool derive, Plan& p)
+inline void planLevels(int32_t const* levels, int32_t nbLevels, bool derive, LevelPlan& p)
 {
     p.nbLevels = nbLevels;
     p.fineLevel = -1;

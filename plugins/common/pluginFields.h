@@ -35,6 +35,30 @@ struct Field
     int32_t length;
 };
 
+//! A field a plugin's creator announces (IPluginCreatorV3One::getFieldNames) and its config parser
+//! reads: name, type, length (0: any). Each config header lists its fields once (kSPP_FIELDS,
+//! kWINDOW_FIELDS); the serialized-blob field is not among them.
+struct FieldSpec
+{
+    char const* name;
+    FieldType type;
+    int32_t length;
+};
+
+//! A FieldSpec table seen as pointer and count.
+struct FieldSpecs
+{
+    FieldSpec const* data;
+    int32_t size;
+
+    template <int32_t N>
+    constexpr FieldSpecs(FieldSpec const (&specs)[N]) // NOLINT: implicit on purpose, from a table
+        : data(specs)
+        , size(N)
+    {
+    }
+};
+
 } // namespace spp
 
 #endif // SPP_PLUGIN_FIELDS_H

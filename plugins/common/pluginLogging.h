@@ -35,6 +35,26 @@ public:
     //! For catch (...) handlers: "where: failed with an exception (out of memory?)".
     void failed(char const* where) const noexcept;
 
+    //! f()'s result; if it throws, `fallback`, with the exception logged: "where: what" for a
+    //! std::exception, else "where: failed with an exception (out of memory?)". For noexcept entry points.
+    template <typename R, typename F>
+    R guard(char const* where, R fallback, F&& f) const noexcept
+    {
+        try
+        {
+            return f();
+        }
+        catch (std::exception const& e)
+        {
+            exception(where, e);
+        }
+        catch (...)
+        {
+            failed(where);
+        }
+        return fallback;
+    }
+
 private:
     char const* mPrefix;
 };

@@ -2,20 +2,23 @@
  * The IPluginV3 boilerplate both plugins of libspp_plugin.so share, written once:
  *
  *   PluginV3Base<Derived, Config>  capabilities, clone / attachToContext, name / version / namespace,
- *                                  one output, no workspace, metadata, and getFieldsToSerialize (the
- *                                  config as one checksummed blob field).
+ *                                  types and formats, one output [rows, C * sum(n^2)], no workspace,
+ *                                  metadata, getFieldsToSerialize (the config as one checksummed blob
+ *                                  field), and the frame of configurePlugin / getOutputShapes /
+ *                                  onShapeChange / enqueue (counts, pointers, types, output shape).
  *   PluginCreatorV3<Plugin>        the creator: field names, and createPlugin (PluginField ->
  *                                  spp::Field -> the plugin's TensorRT-free parser).
+ *   PluginIdentity<Plugin, I>      the name / version / namespace getters of both.
  *
- * A plugin class derives from PluginV3Base<itself, its config> and supplies (all static):
- *   kNAME, kVERSION, kNAMESPACE, kBLOB_FIELD   char const*
- *   kNB_INPUTS                                 int32_t; every input FP32/FP16 linear, one output of
- *                                              input 0's type (kTYPES_ERROR: the message otherwise)
- *   kLOG                                       PluginLogger (its message prefix)
- *   creatorFields()                            std::vector<PluginField>, the creator's field names
- *   parseConfig(fields, n, config, err, warnings), serializeConfig(config), describeConfig(config)
- * and its own shape, type, format and enqueue methods. Our classes live in spp::plugin, not in
- * TensorRT's nvinfer1 namespace.
+ * A plugin class derives from PluginV3Base<itself, its config>, inherits its constructor (config,
+ * namespace) and supplies:
+ *   kTRAITS                     static PluginTraits: name, version, namespace, fields, blob field, inputs
+ *   kLOG                        static PluginLogger (its message prefix)
+ *   checkInputs(InputDims)      const: its rank / extent checks (errors logged), for all four entry points
+ *   launch(inputDesc, inputs, output, stream, cudaErr)   const: the kernel launch, an SppStatus
+ * The config type's free functions (namespace spp: sppConfig.h, windowConfig.h) parseConfig(fields,
+ * n, config, err, warnings), serializeConfig(config) and describeConfig(config) are found by argument
+ * type. Our classes live in spp::plugin, not in TensorRT's nvinfer1 namespace.
  */
 #ifndef SPP_PLUGIN_V3_BASE_H
 #define SPP_PLUGIN_V3_BASE_H
@@ -27,8 +30,8 @@
 #include "pluginLogging.h"
 
 #include <cstdint>
-#include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
 #if !defined(NV_TENSORRT_MAJOR) || NV_TENSORRT_MAJOR < 10
@@ -78,20 +81,75 @@ inline bool isFloatOrHalf(DataType t) noexcept
     return t == DataType::kFLOAT || t == DataType::kHALF;
 }
 
+//! What a plugin class states about itself for PluginV3Base and PluginCreatorV3 (its kTRAITS).
+struct PluginTraits
+{
+    char const* name;
+    char const* version;
+    char const* pluginNamespace; //!< the creator's default namespace
+    FieldSpecs fields;           //!< the creator's field names (the config header's table)
+    char const* blobField;       //!< the field getFieldsToSerialize writes the config blob to
+    int32_t nbInputs;            //!< every input FP32/FP16 linear; one output, of input 0's type
+    int32_t rowsInput;           //!< the input whose dimension 0 is the output's rows
+    char const* inputsText;      //!< the inputs in messages: "expects <inputsText> and one output"
+    char const* typesError;      //!< getOutputDataTypes' message for an input of another type
+};
+
+//! The name / version / namespace getters that IPluginV3OneCore and IPluginCreatorV3One both declare.
+template <typename Plugin, typename Interface>
+class PluginIdentity : public Interface
+{
+public:
+    explicit PluginIdentity(std::string ns)
+        : mNamespace(std::move(ns))
+    {
+    }
+
+    AsciiChar const* getPluginName() const noexcept override
+    {
+        return Plugin::kTRAITS.name;
+    }
+    AsciiChar const* getPluginVersion() const noexcept override
+    {
+        return Plugin::kTRAITS.version;
+    }
+    AsciiChar const* getPluginNamespace() const noexcept override
+    {
+        return mNamespace.c_str();
+    }
+
+protected:
+    std::string mNamespace;
+};
+
+//! The plugin's tensor dimensions for its own checks: known extents, -1 where a build-time
+//! dimension is not known yet (at runtime every extent is known).
+struct InputDims
+{
+    Dims const* dims; //!< one per input
+    bool build;       //!< configurePlugin / getOutputShapes (true), onShapeChange / enqueue (false)
+    char const* where;
+};
+
 template <typename Derived, typename Config>
 class PluginV3Base : public nvinfer1::IPluginV3,
-                     public nvinfer1::IPluginV3OneCore,
+                     public PluginIdentity<Derived, nvinfer1::IPluginV3OneCore>,
                      public nvinfer1::IPluginV3OneBuild,
                      public nvinfer1::IPluginV3OneRuntime
 {
+    static constexpr int32_t kMAX_INPUTS = 2;
+
 public:
     using ConfigType = Config;
 
     PluginV3Base(Config const& config, std::string const& ns)
-        : mConfig(config)
-        , mNamespace(ns)
-        , mMetadata(Derived::describeConfig(config))
+        : PluginIdentity<Derived, nvinfer1::IPluginV3OneCore>(ns)
+        , mConfig(config)
+        , mMetadata(describeConfig(config))
     {
+        static_assert(Derived::kTRAITS.nbInputs >= 1 && Derived::kTRAITS.nbInputs <= kMAX_INPUTS
+                && Derived::kTRAITS.rowsInput < Derived::kTRAITS.nbInputs,
+            "1 or 2 inputs; the rows come from one of them");
     }
     ~PluginV3Base() override = default;
 
@@ -109,36 +167,11 @@ public:
 
     IPluginV3* clone() noexcept override
     {
-        try
-        {
-            return new Derived(mConfig, mNamespace);
-        }
-        catch (std::exception const& e)
-        {
-            Derived::kLOG.exception("clone", e);
-        }
-        catch (...)
-        {
-            Derived::kLOG.error("clone: unknown exception");
-        }
-        return nullptr;
+        return Derived::kLOG.guard("clone", static_cast<IPluginV3*>(nullptr),
+            [&]() -> IPluginV3* { return new Derived(mConfig, this->mNamespace); });
     }
 
-    // IPluginV3OneCore
-    AsciiChar const* getPluginName() const noexcept override
-    {
-        return Derived::kNAME;
-    }
-    AsciiChar const* getPluginVersion() const noexcept override
-    {
-        return Derived::kVERSION;
-    }
-    AsciiChar const* getPluginNamespace() const noexcept override
-    {
-        return mNamespace.c_str();
-    }
-
-    // IPluginV3OneBuild (configurePlugin and getOutputShapes are the plugin's own)
+    // IPluginV3OneBuild
     int32_t getNbOutputs() const noexcept override
     {
         return 1;
@@ -148,7 +181,7 @@ public:
     int32_t getOutputDataTypes(nvinfer1::DataType* outputTypes, int32_t nbOutputs,
         nvinfer1::DataType const* inputTypes, int32_t nbInputs) const noexcept override
     {
-        if (outputTypes == nullptr || inputTypes == nullptr || nbOutputs != 1 || nbInputs != Derived::kNB_INPUTS)
+        if (outputTypes == nullptr || inputTypes == nullptr || nbOutputs != 1 || nbInputs != Derived::kTRAITS.nbInputs)
         {
             return -1;
         }
@@ -156,7 +189,7 @@ public:
         {
             if (!isFloatOrHalf(inputTypes[i]))
             {
-                Derived::kLOG.error(Derived::kTYPES_ERROR);
+                Derived::kLOG.error(Derived::kTRAITS.typesError);
                 return -1;
             }
         }
@@ -168,7 +201,7 @@ public:
     bool supportsFormatCombination(
         int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept override
     {
-        if (inOut == nullptr || nbInputs != Derived::kNB_INPUTS || nbOutputs != 1 || pos < 0 || pos > nbInputs)
+        if (inOut == nullptr || nbInputs != Derived::kTRAITS.nbInputs || nbOutputs != 1 || pos < 0 || pos > nbInputs)
         {
             return false;
         }
@@ -184,6 +217,57 @@ public:
         return d.type == inOut[0].desc.type;
     }
 
+    //! The counts, then the plugin's own input checks (build time: unknown extents are -1).
+    int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
+        int32_t nbOutputs) noexcept override
+    {
+        return guarded("configurePlugin", [&] {
+            if (!counted(in, nbInputs, out, nbOutputs, "configurePlugin"))
+            {
+                return -1;
+            }
+            Dims dims[kMAX_INPUTS];
+            for (int32_t i = 0; i < nbInputs; ++i)
+            {
+                dims[i] = in[i].desc.dims;
+            }
+            return derived().checkInputs(InputDims{dims, true, "configurePlugin"}) ? 0 : -1;
+        });
+    }
+
+    //! The plugin's input checks on the constant extents, then [rows, channels * sum(n^2)]: rows from
+    //! dimension 0 of input kTRAITS.rowsInput, channels from dimension 1 of input 0.
+    int32_t getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const* /*shapeInputs*/,
+        int32_t /*nbShapeInputs*/, DimsExprs* outputs, int32_t nbOutputs, IExprBuilder& exprBuilder) noexcept override
+    {
+        return guarded("getOutputShapes", [&] {
+            if (!counted(inputs, nbInputs, outputs, nbOutputs, "getOutputShapes"))
+            {
+                return -1;
+            }
+            Dims dims[kMAX_INPUTS];
+            for (int32_t i = 0; i < nbInputs; ++i)
+            {
+                dims[i].nbDims = inputs[i].nbDims;
+                for (int32_t k = 0; k < inputs[i].nbDims; ++k)
+                {
+                    IDimensionExpr const* e = inputs[i].d[k];
+                    dims[i].d[k] = e != nullptr && e->isConstant() ? e->getConstantValue() : -1;
+                }
+            }
+            if (!derived().checkInputs(InputDims{dims, true, "getOutputShapes"}))
+            {
+                return -1;
+            }
+            IDimensionExpr const* binsPerChannel = exprBuilder.constant(mConfig.binsPerChannel());
+            outputs[0].nbDims = 2;
+            outputs[0].d[0] = inputs[Derived::kTRAITS.rowsInput].d[0];
+            outputs[0].d[1]
+                = exprBuilder.operation(nvinfer1::DimensionOperation::kPROD, *inputs[0].d[1], *binsPerChannel);
+            return 0;
+        });
+    }
+
     size_t getWorkspaceSize(DynamicPluginTensorDesc const* /*inputs*/, int32_t /*nbInputs*/,
         DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept override
     {
@@ -194,34 +278,85 @@ public:
         return mMetadata.c_str();
     }
 
-    // IPluginV3OneRuntime (onShapeChange and enqueue are the plugin's own)
+    // IPluginV3OneRuntime
     IPluginV3* attachToContext(IPluginResourceContext* /*context*/) noexcept override
     {
         return clone();
     }
 
+    int32_t onShapeChange(
+        PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out, int32_t nbOutputs) noexcept override
+    {
+        return guarded("onShapeChange", [&] {
+            if (!counted(in, nbInputs, out, nbOutputs, "onShapeChange"))
+            {
+                return -1;
+            }
+            Dims dims[kMAX_INPUTS];
+            for (int32_t i = 0; i < nbInputs; ++i)
+            {
+                dims[i] = in[i].dims;
+            }
+            return derived().checkInputs(InputDims{dims, false, "onShapeChange"}) ? 0 : -1;
+        });
+    }
+
+    //! Pointers, the plugin's input checks, types and formats, the output shape; then the plugin's
+    //! launch(inputDesc, inputs, output, stream, cudaErr), its status logged when not kSPP_OK.
+    int32_t enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc, void const* const* inputs,
+        void* const* outputs, void* /*workspace*/, cudaStream_t stream) noexcept override
+    {
+        return guarded("enqueue", [&] {
+            if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr)
+            {
+                Derived::kLOG.error("enqueue: null descriptors or buffers");
+                return -1;
+            }
+            Dims dims[kMAX_INPUTS];
+            bool typesOk = outputDesc[0].type == inputDesc[0].type
+                && outputDesc[0].format == nvinfer1::TensorFormat::kLINEAR;
+            for (int32_t i = 0; i < Derived::kTRAITS.nbInputs; ++i)
+            {
+                dims[i] = inputDesc[i].dims;
+                typesOk = typesOk && isFloatOrHalf(inputDesc[i].type)
+                    && inputDesc[i].format == nvinfer1::TensorFormat::kLINEAR;
+            }
+            if (!derived().checkInputs(InputDims{dims, false, "enqueue"}))
+            {
+                return -1;
+            }
+            if (!typesOk)
+            {
+                Derived::kLOG.error("enqueue: unsupported type/format (FP32/FP16 linear, output of input 0's type)");
+                return -1;
+            }
+            int64_t const rows = dims[Derived::kTRAITS.rowsInput].d[0];
+            int64_t const features = dims[0].d[1] * mConfig.binsPerChannel();
+            Dims const& od = outputDesc[0].dims;
+            if (od.nbDims != 2 || od.d[0] != rows || od.d[1] != features)
+            {
+                Derived::kLOG.error("enqueue: output shape is not [" + std::to_string(rows) + ", "
+                    + std::to_string(features) + "] (rows, C * sum(n^2))");
+                return -1;
+            }
+            cudaError_t cudaErr = cudaSuccess;
+            return launchStatus(derived().launch(inputDesc, inputs, outputs[0], stream, cudaErr), cudaErr);
+        });
+    }
+
     //! One versioned, checksummed blob; createPlugin accepts it in any phase.
     PluginFieldCollection const* getFieldsToSerialize() noexcept override
     {
-        try
-        {
-            mSerialBlob = Derived::serializeConfig(mConfig);
-            mDataToSerialize.clear();
-            mDataToSerialize.emplace_back(Derived::kBLOB_FIELD, mSerialBlob.data(), PluginFieldType::kUNKNOWN,
-                static_cast<int32_t>(mSerialBlob.size()));
-            mFCToSerialize.nbFields = static_cast<int32_t>(mDataToSerialize.size());
-            mFCToSerialize.fields = mDataToSerialize.data();
-            return &mFCToSerialize;
-        }
-        catch (std::exception const& e)
-        {
-            Derived::kLOG.exception("getFieldsToSerialize", e);
-        }
-        catch (...)
-        {
-            Derived::kLOG.error("getFieldsToSerialize: unknown exception");
-        }
-        return nullptr;
+        return Derived::kLOG.guard("getFieldsToSerialize", static_cast<PluginFieldCollection const*>(nullptr),
+            [&]() -> PluginFieldCollection const* {
+                mSerialBlob = serializeConfig(mConfig);
+                mDataToSerialize.clear();
+                mDataToSerialize.emplace_back(Derived::kTRAITS.blobField, mSerialBlob.data(), PluginFieldType::kUNKNOWN,
+                    static_cast<int32_t>(mSerialBlob.size()));
+                mFCToSerialize.nbFields = static_cast<int32_t>(mDataToSerialize.size());
+                mFCToSerialize.fields = mDataToSerialize.data();
+                return &mFCToSerialize;
+            });
     }
 
     Config const& config() const noexcept
@@ -230,29 +365,30 @@ public:
     }
 
 protected:
-    //! f() (an int32_t status) with any exception logged as "where: failed ..." and turned into -1.
+    Config mConfig;
+
+private:
+    Derived const& derived() const noexcept
+    {
+        return static_cast<Derived const&>(*this);
+    }
+
+    //! f() (an int32_t status) with any exception logged and turned into -1.
     template <typename F>
     static int32_t guarded(char const* where, F&& f) noexcept
     {
-        try
-        {
-            return f();
-        }
-        catch (...)
-        {
-            Derived::kLOG.failed(where);
-        }
-        return -1;
+        return Derived::kLOG.guard(where, int32_t{-1}, f);
     }
 
-    //! The pooled output's shape: [rows, channels * sum(n^2)].
-    void setPooledShape(DimsExprs& out, IDimensionExpr const* rows, IDimensionExpr const& channels,
-        IExprBuilder& exprBuilder) const
+    //! Non-null arrays, kTRAITS.nbInputs inputs and one output.
+    static bool counted(void const* in, int32_t nbInputs, void const* out, int32_t nbOutputs, char const* where)
     {
-        IDimensionExpr const* binsPerChannel = exprBuilder.constant(mConfig.binsPerChannel());
-        out.nbDims = 2;
-        out.d[0] = rows;
-        out.d[1] = exprBuilder.operation(nvinfer1::DimensionOperation::kPROD, channels, *binsPerChannel);
+        if (in == nullptr || out == nullptr || nbInputs != Derived::kTRAITS.nbInputs || nbOutputs != 1)
+        {
+            Derived::kLOG.error(std::string(where) + ": expects " + Derived::kTRAITS.inputsText + " and one output");
+            return false;
+        }
+        return true;
     }
 
     //! A kernel launcher's status, logged when it is not kSPP_OK.
@@ -273,10 +409,6 @@ protected:
         return status;
     }
 
-    Config mConfig;
-
-private:
-    std::string mNamespace;
     std::string mMetadata;
     std::vector<uint8_t> mSerialBlob;
     std::vector<PluginField> mDataToSerialize;
@@ -284,12 +416,18 @@ private:
 };
 
 template <typename Plugin>
-class PluginCreatorV3 : public nvinfer1::IPluginCreatorV3One
+class PluginCreatorV3 : public PluginIdentity<Plugin, nvinfer1::IPluginCreatorV3One>
 {
 public:
     PluginCreatorV3()
-        : mPluginAttributes(Plugin::creatorFields())
+        : PluginIdentity<Plugin, nvinfer1::IPluginCreatorV3One>(Plugin::kTRAITS.pluginNamespace)
     {
+        FieldSpecs const& specs = Plugin::kTRAITS.fields;
+        for (int32_t i = 0; i < specs.size; ++i)
+        {
+            FieldSpec const& f = specs.data[i];
+            mPluginAttributes.emplace_back(f.name, nullptr, static_cast<PluginFieldType>(f.type), f.length);
+        }
         mFC.nbFields = static_cast<int32_t>(mPluginAttributes.size());
         mFC.fields = mPluginAttributes.data();
     }
@@ -298,8 +436,7 @@ public:
     IPluginV3* createPlugin(
         AsciiChar const* name, PluginFieldCollection const* fc, TensorRTPhase /*phase*/) noexcept override
     {
-        try
-        {
+        return Plugin::kLOG.guard("createPlugin", static_cast<IPluginV3*>(nullptr), [&]() -> IPluginV3* {
             std::vector<Field> fields;
             if (fc != nullptr && fc->nbFields > 0)
             {
@@ -317,7 +454,7 @@ public:
             typename Plugin::ConfigType config;
             std::string err;
             std::vector<std::string> warnings;
-            if (!Plugin::parseConfig(fields.data(), static_cast<int32_t>(fields.size()), config, err, &warnings))
+            if (!parseConfig(fields.data(), static_cast<int32_t>(fields.size()), config, err, &warnings))
             {
                 Plugin::kLOG.error(std::string("createPlugin(") + (name ? name : "") + "): " + err);
                 return nullptr;
@@ -326,45 +463,23 @@ public:
             {
                 Plugin::kLOG.message(nvinfer1::ILogger::Severity::kVERBOSE, w);
             }
-            return new Plugin(config, mNamespace);
-        }
-        catch (std::exception const& e)
-        {
-            Plugin::kLOG.exception("createPlugin", e);
-        }
-        catch (...)
-        {
-            Plugin::kLOG.error("createPlugin: unknown exception");
-        }
-        return nullptr;
+            return new Plugin(config, this->mNamespace);
+        });
     }
 
     PluginFieldCollection const* getFieldNames() noexcept override
     {
         return &mFC;
     }
-    AsciiChar const* getPluginName() const noexcept override
-    {
-        return Plugin::kNAME;
-    }
-    AsciiChar const* getPluginVersion() const noexcept override
-    {
-        return Plugin::kVERSION;
-    }
-    AsciiChar const* getPluginNamespace() const noexcept override
-    {
-        return mNamespace.c_str();
-    }
 
     void setPluginNamespace(char const* ns) noexcept
     {
-        mNamespace = ns ? ns : "";
+        this->mNamespace = ns ? ns : "";
     }
 
 private:
     std::vector<PluginField> mPluginAttributes;
     PluginFieldCollection mFC{};
-    std::string mNamespace{Plugin::kNAMESPACE};
 };
 
 } // namespace plugin

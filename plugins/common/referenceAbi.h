@@ -53,11 +53,10 @@ inline void copyErr(std::string const& msg, char* err, int32_t errLen)
     }
 }
 
-//! The *_config_parse entry points: C fields through `parse` (parseFields, parseWindowFields) into
+//! The *_config_parse entry points: C fields through parseConfig (the Config type's overload) into
 //! *out via `toC`. A null `fields` with nbFields != 0 reaches the parser as an invalid collection.
-template <typename Config, typename CConfig, typename Parse, typename ToC>
-int32_t parseConfigC(
-    Parse parse, ToC toC, SppCField const* fields, int32_t nbFields, CConfig* out, char* err, int32_t errLen)
+template <typename Config, typename CConfig, typename ToC>
+int32_t parseConfigC(ToC toC, SppCField const* fields, int32_t nbFields, CConfig* out, char* err, int32_t errLen)
 {
     if (out == nullptr)
     {
@@ -71,7 +70,7 @@ int32_t parseConfigC(
     }
     Config cfg;
     std::string msg;
-    if (!parse(fs.data(), fields == nullptr ? (nbFields == 0 ? 0 : -1) : nbFields, cfg, msg, nullptr))
+    if (!parseConfig(fs.data(), fields == nullptr ? (nbFields == 0 ? 0 : -1) : nbFields, cfg, msg, nullptr))
     {
         copyErr(msg, err, errLen);
         return SPP_STATUS_BAD_CONFIG;
@@ -81,10 +80,10 @@ int32_t parseConfigC(
     return SPP_STATUS_OK;
 }
 
-//! The *_config_deserialize entry points: a blob through `deserialize` into *out via `toC`.
-template <typename Config, typename CConfig, typename Deserialize, typename ToC>
-int32_t deserializeConfigC(
-    Deserialize deserialize, ToC toC, uint8_t const* buf, int64_t len, CConfig* out, char* err, int32_t errLen)
+//! The *_config_deserialize entry points: a blob through deserializeConfig (the Config type's overload)
+//! into *out via `toC`.
+template <typename Config, typename CConfig, typename ToC>
+int32_t deserializeConfigC(ToC toC, uint8_t const* buf, int64_t len, CConfig* out, char* err, int32_t errLen)
 {
     if (out == nullptr || len < 0)
     {
@@ -93,7 +92,7 @@ int32_t deserializeConfigC(
     }
     Config cfg;
     std::string msg;
-    if (!deserialize(buf, static_cast<size_t>(len), cfg, msg))
+    if (!deserializeConfig(buf, static_cast<size_t>(len), cfg, msg))
     {
         copyErr(msg, err, errLen);
         return SPP_STATUS_BAD_CONFIG;

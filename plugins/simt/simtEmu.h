@@ -104,14 +104,15 @@ struct ThreadContext
     dim3 gridDimV;
 };
 
+//! The warp-collective a fiber waits in (only compared, never stored or numbered).
 enum class WarpOp : int32_t
 {
-    kSHFL = 0,
-    kSHFL_UP = 1,
-    kSHFL_DOWN = 2,
-    kSHFL_XOR = 3,
-    kBALLOT = 4,
-    kSYNC = 5,
+    kSHFL,
+    kSHFL_UP,
+    kSHFL_DOWN,
+    kSHFL_XOR,
+    kBALLOT,
+    kSYNC,
 };
 
 ThreadContext const& current();
@@ -139,6 +140,15 @@ T fromBits(uint64_t b)
     T v;
     std::memcpy(&v, &b, sizeof(T));
     return v;
+}
+
+//! The emulated atomics: *p = update(old), returning old.
+template <typename T, typename Update>
+T readModifyWrite(T* p, Update update)
+{
+    T const old = *p;
+    *p = update(old);
+    return old;
 }
 
 } // namespace detail
@@ -254,48 +264,36 @@ T __ldg(T const* p)
     return *p;
 }
 
-// Atomics: fibers are cooperative (no preemption inside a call), so plain read-modify-write is atomic.
+// Atomics: fibers are cooperative (no preemption inside a call), so a plain read-modify-write is
+// atomic. Each one is *p = update(old), returning old.
 template <typename T>
 T atomicAdd(T* p, T v)
 {
-    T const old = *p;
-    *p = old + v;
-    return old;
+    return ::simt::detail::readModifyWrite(p, [v](T old) { return old + v; });
 }
 
 template <typename T>
 T atomicMax(T* p, T v)
 {
-    T const old = *p;
-    *p = old < v ? v : old;
-    return old;
+    return ::simt::detail::readModifyWrite(p, [v](T old) { return old < v ? v : old; });
 }
 
 template <typename T>
 T atomicMin(T* p, T v)
 {
-    T const old = *p;
-    *p = v < old ? v : old;
-    return old;
+    return ::simt::detail::readModifyWrite(p, [v](T old) { return v < old ? v : old; });
 }
 
 template <typename T>
 T atomicExch(T* p, T v)
 {
-    T const old = *p;
-    *p = v;
-    return old;
+    return ::simt::detail::readModifyWrite(p, [v](T) { return v; });
 }
 
 template <typename T>
 T atomicCAS(T* p, T compare, T v)
 {
-    T const old = *p;
-    if (old == compare)
-    {
-        *p = v;
-    }
-    return old;
+    return ::simt::detail::readModifyWrite(p, [compare, v](T old) { return old == compare ? v : old; });
 }
 
 // ---- float intrinsics: IEEE single-precision, round to nearest even (needs -ffp-contract=off) ----

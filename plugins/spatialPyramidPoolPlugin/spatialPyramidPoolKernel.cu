@@ -14,7 +14,7 @@
  * rule validity includes an in-bounds check of every bin, so no read can leave the plane.
  */
 #include "spatialPyramidPoolKernel.h"
-#include "../common/levelPlan.h"
+#include "../common/kernelCommon.cuh"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -26,34 +26,17 @@ namespace spp
 namespace
 {
 
-constexpr int32_t kTHREADS = 256;
-constexpr int32_t kWARP = 32;
-constexpr int64_t kMAX_GRID = 1 << 20;
+using namespace kernel;
 
-struct KernelPlan
+constexpr int32_t kWARP = 32;
+
+//! The level plan (levelPlan.h) and how to pool and flatten.
+struct KernelPlan : LevelPlan
 {
-    int32_t nbLevels;
-    int32_t levels[kMAX_NB_LEVELS];
-    int32_t binOffset[kMAX_NB_LEVELS]; //!< prefix sum of n^2 over previous levels
-    uint32_t derivedMask;               //!< bit l: level l is derived from the finest level
-    int32_t fineLevel;                  //!< index of the level kept in shared memory, -1 if none
-    int32_t directBins;                 //!< sum of n^2 over levels computed from the input
-    int32_t derivedBins;                //!< sum of n^2 over derived levels
-    int32_t binsPerChannel;             //!< sum of n^2
     PoolMode mode;
     BinRule bins;
     FlattenOrder order;
 };
-
-__device__ __forceinline__ float loadF(float const* p, int64_t i)
-{
-    return __ldg(p + i);
-}
-
-__device__ __forceinline__ float loadF(__half const* p, int64_t i)
-{
-    return __half2float(__ldg(p + i));
-}
 
 __device__ __forceinline__ void storeF(float* p, int64_t i, float v)
 {
@@ -99,26 +82,10 @@ __global__ void __launch_bounds__(kTHREADS) sppKernel(
         // 1) Levels read from the input: one warp per bin.
         for (int32_t t = warp; t < p.directBins; t += nbWarps)
         {
-            int32_t l = 0;
-            int32_t rem = t;
-            for (; l < p.nbLevels; ++l)
-            {
-                if (p.derivedMask & (1U << l))
-                {
-                    continue;
-                }
-                int32_t const nn = p.levels[l] * p.levels[l];
-                if (rem < nn)
-                {
-                    break;
-                }
-                rem -= nn;
-            }
-            int64_t const n = p.levels[l];
-            int64_t const jy = rem / n;
-            int64_t const ix = rem - jy * n;
-            AxisBin const rb = axisBins(p.bins, H, n, jy, H);
-            AxisBin const cb = axisBins(p.bins, W, n, ix, H);
+            LevelBin const bin = levelBin(p, false, t);
+            int64_t const n = bin.n;
+            AxisBin const rb = axisBins(p.bins, H, n, bin.row, H);
+            AxisBin const cb = axisBins(p.bins, W, n, bin.col, H);
             int64_t const bw = cb.end - cb.start;
             // Lane tiling: wide bins stride columns by 32; narrow bins put 32/bw rows side by side.
             int64_t rowsPerStep, rowOff, colOff, colStep;
@@ -158,10 +125,10 @@ __global__ void __launch_bounds__(kTHREADS) sppKernel(
             if (lane == 0)
             {
                 float const v = isMax ? acc : __fdiv_rn(acc, static_cast<float>(rb.span * cb.span));
-                storeF(output, outIndex(p, b, c, C, F, l, n, jy, ix), v);
-                if (l == p.fineLevel)
+                storeF(output, outIndex(p, b, c, C, F, bin.level, n, bin.row, bin.col), v);
+                if (bin.level == p.fineLevel)
                 {
-                    sFine[rem] = v;
+                    sFine[bin.index] = v;
                 }
             }
         }
@@ -173,34 +140,17 @@ __global__ void __launch_bounds__(kTHREADS) sppKernel(
             int32_t const nf = p.levels[p.fineLevel];
             for (int32_t t = threadIdx.x; t < p.derivedBins; t += blockDim.x)
             {
-                int32_t l = 0;
-                int32_t rem = t;
-                for (; l < p.nbLevels; ++l)
-                {
-                    if (!(p.derivedMask & (1U << l)))
-                    {
-                        continue;
-                    }
-                    int32_t const nn = p.levels[l] * p.levels[l];
-                    if (rem < nn)
-                    {
-                        break;
-                    }
-                    rem -= nn;
-                }
-                int32_t const m = p.levels[l];
-                int32_t const r = nf / m;
-                int32_t const cy = rem / m;
-                int32_t const cx = rem - cy * m;
+                LevelBin const bin = levelBin(p, true, t);
+                int32_t const r = nf / bin.n;
                 float acc = -INFINITY;
-                for (int32_t fy = cy * r; fy < cy * r + r; ++fy)
+                for (int32_t fy = bin.row * r; fy < bin.row * r + r; ++fy)
                 {
-                    for (int32_t fx = cx * r; fx < cx * r + r; ++fx)
+                    for (int32_t fx = bin.col * r; fx < bin.col * r + r; ++fx)
                     {
                         acc = maxNan(acc, sFine[fy * nf + fx]);
                     }
                 }
-                storeF(output, outIndex(p, b, c, C, F, l, m, cy, cx), acc);
+                storeF(output, outIndex(p, b, c, C, F, bin.level, bin.n, bin.row, bin.col), acc);
             }
             __syncthreads(); // sFine is reused by the next plane
         }
@@ -271,9 +221,7 @@ int32_t launchSpatialPyramidPool(void const* input, void* output, DType dtype, i
     size_t const smem = plan.fineLevel >= 0
         ? sizeof(float) * static_cast<size_t>(plan.levels[plan.fineLevel]) * plan.levels[plan.fineLevel]
         : 0;
-    // cudaGetLastError after the launch must report this launch only: take a pending error of an
-    // earlier, unrelated call off first (sticky errors, a broken context, still come back after).
-    (void) cudaGetLastError();
+    (void) cudaGetLastError(); // a pending error of an earlier call: not this launch's (launchStatus)
     if (dtype == DType::kFLOAT32)
     {
         SIMT_LAUNCH(sppKernel<float>, grid, block, smem, stream)(
@@ -284,16 +232,7 @@ int32_t launchSpatialPyramidPool(void const* input, void* output, DType dtype, i
         SIMT_LAUNCH(sppKernel<__half>, grid, block, smem, stream)(
             static_cast<__half const*>(input), static_cast<__half*>(output), B, C, H, W, plan);
     }
-    cudaError_t const e = cudaGetLastError();
-    if (e != cudaSuccess)
-    {
-        if (cudaErr)
-        {
-            *cudaErr = e;
-        }
-        return kSPP_CUDA_ERROR;
-    }
-    return kSPP_OK;
+    return kernel::launchStatus(cudaErr);
 }
 
 } // namespace spp

@@ -27,33 +27,17 @@ constexpr char const* kSPP_PLUGIN_VERSION = "1";
 class SpatialPyramidPoolPlugin : public PluginV3Base<SpatialPyramidPoolPlugin, SppConfig>
 {
 public:
-    static constexpr char const* kNAME = kSPP_PLUGIN_NAME;
-    static constexpr char const* kVERSION = kSPP_PLUGIN_VERSION;
-    static constexpr char const* kNAMESPACE = "";
-    static constexpr char const* kBLOB_FIELD = kFIELD_BLOB;
-    static constexpr int32_t kNB_INPUTS = 1;
-    static constexpr char const* kTYPES_ERROR = "input type must be FP32 or FP16";
+    static constexpr PluginTraits kTRAITS{kSPP_PLUGIN_NAME, kSPP_PLUGIN_VERSION, "", kSPP_FIELDS, kFIELD_BLOB, 1, 0,
+        "one input [N, C, H, W]", "input type must be FP32 or FP16"};
     static constexpr PluginLogger kLOG{"[SpatialPyramidPool] "};
 
-    static std::vector<PluginField> creatorFields();
-    static bool parseConfig(Field const* fields, int32_t nbFields, SppConfig& out, std::string& err,
-        std::vector<std::string>* warnings);
-    static std::vector<uint8_t> serializeConfig(SppConfig const& config);
-    static std::string describeConfig(SppConfig const& config);
+    using PluginV3Base::PluginV3Base;
 
-    SpatialPyramidPoolPlugin(SppConfig const& config, std::string const& ns);
-
-    // IPluginV3OneBuild (types and formats: PluginV3Base)
-    int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
-        int32_t nbOutputs) noexcept override;
-    int32_t getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const* shapeInputs,
-        int32_t nbShapeInputs, DimsExprs* outputs, int32_t nbOutputs, IExprBuilder& exprBuilder) noexcept override;
-
-    // IPluginV3OneRuntime
-    int32_t onShapeChange(
-        PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out, int32_t nbOutputs) noexcept override;
-    int32_t enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc, void const* const* inputs,
-        void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
+    //! Rank 4; at build time a fully static H x W the rule does not define is an error; at runtime
+    //! N, C >= 0 and H, W >= 1 (an undefined H x W is the NaN output of launch).
+    bool checkInputs(InputDims const& in) const;
+    int32_t launch(PluginTensorDesc const* inputDesc, void const* const* inputs, void* output, cudaStream_t stream,
+        cudaError_t& cudaErr) const;
 };
 
 using SpatialPyramidPoolPluginCreator = PluginCreatorV3<SpatialPyramidPoolPlugin>;

@@ -75,35 +75,26 @@ struct AxisBin
 
 // ---- float32 operations that cannot be contracted into FMA -----------------------------------
 
-SPP_HD float f32Mul(float a, float b)
-{
+// f32Mul, f32Add, f32Div: one definition, three operators. Device (and SIMT emulator): the _rn
+// intrinsic; host: the result goes through a volatile float, which forbids contraction.
 #if defined(SPP_DEVICE_FLOAT_OPS)
-    return __fmul_rn(a, b);
+#define SPP_F32_OP(name, op, intrinsic)                                                                      \
+    SPP_HD float name(float a, float b)                                                                       \
+    {                                                                                                         \
+        return intrinsic(a, b);                                                                               \
+    }
 #else
-    volatile float r = a * b;
-    return r;
+#define SPP_F32_OP(name, op, intrinsic)                                                                      \
+    SPP_HD float name(float a, float b)                                                                       \
+    {                                                                                                         \
+        volatile float r = a op b;                                                                            \
+        return r;                                                                                             \
+    }
 #endif
-}
-
-SPP_HD float f32Add(float a, float b)
-{
-#if defined(SPP_DEVICE_FLOAT_OPS)
-    return __fadd_rn(a, b);
-#else
-    volatile float r = a + b;
-    return r;
-#endif
-}
-
-SPP_HD float f32Div(float a, float b)
-{
-#if defined(SPP_DEVICE_FLOAT_OPS)
-    return __fdiv_rn(a, b);
-#else
-    volatile float r = a / b;
-    return r;
-#endif
-}
+SPP_F32_OP(f32Mul, *, __fmul_rn)
+SPP_F32_OP(f32Add, +, __fadd_rn)
+SPP_F32_OP(f32Div, /, __fdiv_rn)
+#undef SPP_F32_OP
 
 //! float32(v) with round-to-nearest (numpy astype(float32)).
 SPP_HD float f32FromI64(int64_t v)

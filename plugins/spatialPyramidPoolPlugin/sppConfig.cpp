@@ -9,10 +9,19 @@ namespace spp
 namespace
 {
 
-constexpr char kMAGIC[4] = {'S', 'P', 'P', 'C'};
+//! The blob: "SPPC", its version; this plugin's own values are mode, bins, order (3 x i32).
+constexpr blob::Format kFORMAT{{'S', 'P', 'P', 'C'}, kBLOB_VERSION, 3 * 4, "SPP config"};
 
-//! Bytes of this plugin's own values in the blob: mode, bins, order.
-constexpr size_t kOWN_BYTES = 3 * 4;
+//! A level of the whole-image pyramid: 1..kMAX_LEVEL.
+bool levelInRange(int64_t v, std::string& err)
+{
+    if (v < 1 || v > kMAX_LEVEL)
+    {
+        err = "pyramid level " + std::to_string(v) + " out of range 1.." + std::to_string(kMAX_LEVEL);
+        return false;
+    }
+    return true;
+}
 
 //! String value of a kCHAR field: up to the first NUL inside `length`; anything after it is an error.
 bool fieldString(Field const& f, std::string& out, std::string& err)
@@ -53,230 +62,192 @@ int64_t SppConfig::binsPerChannel() const
     return featureCount(1, levels, nbLevels);
 }
 
-char const* modeName(PoolMode m)
+namespace
 {
-    switch (m)
+
+//! One enum's names, in a table that both directions (value -> name, name -> value) read.
+template <typename E>
+struct EnumName
+{
+    E value;
+    char const* name;
+};
+
+constexpr EnumName<PoolMode> kMODE_NAMES[] = {{PoolMode::kMAX, "max"}, {PoolMode::kAVG, "avg"}};
+constexpr EnumName<BinRule> kRULE_NAMES[] = {{BinRule::kADAPTIVE, "adaptive"}, {BinRule::kCEIL_PAD, "ceil_pad"},
+    {BinRule::kFLOOR_KERNEL, "floor_kernel"}, {BinRule::kROUNDED, "rounded"}};
+constexpr EnumName<FlattenOrder> kORDER_NAMES[] = {
+    {FlattenOrder::kCHANNEL_MAJOR, "channel_major"}, {FlattenOrder::kBIN_MAJOR, "bin_major"}};
+
+//! The name of v, "?" when v is not in the table.
+template <typename E, size_t N>
+char const* nameOf(EnumName<E> const (&table)[N], E v)
+{
+    for (auto const& e : table)
     {
-    case PoolMode::kMAX: return "max";
-    case PoolMode::kAVG: return "avg";
+        if (e.value == v)
+        {
+            return e.name;
+        }
     }
     return "?";
+}
+
+//! The value named s; false (out unchanged) when no entry has that name.
+template <typename E, size_t N>
+bool valueOf(EnumName<E> const (&table)[N], std::string const& s, E& out)
+{
+    for (auto const& e : table)
+    {
+        if (s == e.name)
+        {
+            out = e.value;
+            return true;
+        }
+    }
+    return false;
+}
+
+//! "max, avg": every name of the table, for error messages.
+template <typename E, size_t N>
+std::string knownNames(EnumName<E> const (&table)[N])
+{
+    std::string s;
+    for (auto const& e : table)
+    {
+        s += (s.empty() ? "" : ", ") + std::string(e.name);
+    }
+    return s;
+}
+
+//! v is one of the table's values (a config read from a blob or the C ABI may hold anything).
+template <typename E, size_t N>
+bool isKnown(EnumName<E> const (&table)[N], E v)
+{
+    return nameOf(table, v)[0] != '?';
+}
+
+} // namespace
+
+char const* modeName(PoolMode m)
+{
+    return nameOf(kMODE_NAMES, m);
 }
 
 char const* ruleName(BinRule r)
 {
-    switch (r)
-    {
-    case BinRule::kADAPTIVE: return "adaptive";
-    case BinRule::kCEIL_PAD: return "ceil_pad";
-    case BinRule::kFLOOR_KERNEL: return "floor_kernel";
-    case BinRule::kROUNDED: return "rounded";
-    }
-    return "?";
+    return nameOf(kRULE_NAMES, r);
 }
 
 char const* orderName(FlattenOrder o)
 {
-    switch (o)
-    {
-    case FlattenOrder::kCHANNEL_MAJOR: return "channel_major";
-    case FlattenOrder::kBIN_MAJOR: return "bin_major";
-    }
-    return "?";
+    return nameOf(kORDER_NAMES, o);
 }
 
 bool parseMode(std::string const& s, PoolMode& out)
 {
-    for (PoolMode m : {PoolMode::kMAX, PoolMode::kAVG})
-    {
-        if (s == modeName(m))
-        {
-            out = m;
-            return true;
-        }
-    }
-    return false;
+    return valueOf(kMODE_NAMES, s, out);
 }
 
 bool parseRule(std::string const& s, BinRule& out)
 {
-    for (BinRule r : {BinRule::kADAPTIVE, BinRule::kCEIL_PAD, BinRule::kFLOOR_KERNEL, BinRule::kROUNDED})
-    {
-        if (s == ruleName(r))
-        {
-            out = r;
-            return true;
-        }
-    }
-    return false;
+    return valueOf(kRULE_NAMES, s, out);
 }
 
 bool parseOrder(std::string const& s, FlattenOrder& out)
 {
-    for (FlattenOrder o : {FlattenOrder::kCHANNEL_MAJOR, FlattenOrder::kBIN_MAJOR})
-    {
-        if (s == orderName(o))
-        {
-            out = o;
-            return true;
-        }
-    }
-    return false;
+    return valueOf(kORDER_NAMES, s, out);
 }
 
 bool validateConfig(SppConfig const& cfg, std::string& err)
 {
-    if (!checkLevelCount(cfg.nbLevels, err))
+    if (!checkLevels(cfg.levels, cfg.nbLevels, err, levelInRange))
     {
         return false;
     }
-    for (int32_t l = 0; l < cfg.nbLevels; ++l)
+    struct
     {
-        if (cfg.levels[l] < 1 || cfg.levels[l] > kMAX_LEVEL)
+        bool known;
+        char const* what;
+        int32_t value;
+    } const enums[] = {{isKnown(kMODE_NAMES, cfg.mode), "mode", static_cast<int32_t>(cfg.mode)},
+        {isKnown(kRULE_NAMES, cfg.bins), "bin rule", static_cast<int32_t>(cfg.bins)},
+        {isKnown(kORDER_NAMES, cfg.order), "order", static_cast<int32_t>(cfg.order)}};
+    for (auto const& e : enums)
+    {
+        if (!e.known)
         {
-            err = "pyramid level " + std::to_string(cfg.levels[l]) + " out of range 1.."
-                + std::to_string(kMAX_LEVEL);
+            err = std::string("invalid ") + e.what + " " + std::to_string(e.value);
             return false;
         }
-    }
-    int32_t const m = static_cast<int32_t>(cfg.mode);
-    int32_t const r = static_cast<int32_t>(cfg.bins);
-    int32_t const o = static_cast<int32_t>(cfg.order);
-    if (m < 0 || m > 1)
-    {
-        err = "invalid mode " + std::to_string(m);
-        return false;
-    }
-    if (r < 0 || r > 3)
-    {
-        err = "invalid bin rule " + std::to_string(r);
-        return false;
-    }
-    if (o < 0 || o > 1)
-    {
-        err = "invalid order " + std::to_string(o);
-        return false;
     }
     return true;
 }
 
-bool parseFields(
+bool parseConfig(
     Field const* fields, int32_t nbFields, SppConfig& out, std::string& err, std::vector<std::string>* warnings)
 {
-    enum : size_t
+    enum : size_t // kSPP_FIELDS' order
     {
         kLEVELS,
         kMODE,
         kBINS,
-        kORDER,
-        kBLOB
+        kORDER
     };
-    char const* const names[] = {kFIELD_LEVELS, kFIELD_MODE, kFIELD_BINS, kFIELD_ORDER, kFIELD_BLOB};
-    bool have[5] = {};
-    SppConfig cfg;
-    SppConfig blobCfg;
-    auto const inRange = [](int64_t v, std::string& e) {
-        if (v < 1 || v > kMAX_LEVEL)
-        {
-            e = "pyramid level " + std::to_string(v) + " out of range 1.." + std::to_string(kMAX_LEVEL);
-            return false;
-        }
-        return true;
-    };
-    bool const walked = walkFields(fields, nbFields, names, have, err, warnings, [&](size_t k, Field const& f) {
-        if (k == kLEVELS)
-        {
-            return parseLevelsField(f, cfg.levels, cfg.nbLevels, err, inRange);
-        }
-        if (k == kBLOB)
-        {
-            return checkBlobField(f, err) && deserialize(f.data, static_cast<size_t>(f.length), blobCfg, err);
-        }
-        std::string s;
-        if (!fieldString(f, s, err))
-        {
-            return false;
-        }
-        bool const ok = k == kMODE ? parseMode(s, cfg.mode)
-                                   : (k == kBINS ? parseRule(s, cfg.bins) : parseOrder(s, cfg.order));
-        if (!ok)
-        {
-            char const* known = k == kMODE ? "max, avg"
-                : k == kBINS               ? "adaptive, ceil_pad, floor_kernel, rounded"
-                                           : "channel_major, bin_major";
-            err = std::string("unknown ") + names[k] + " '" + s + "' (known: " + known + ")";
-        }
-        return ok;
-    });
-    if (!walked)
-    {
-        return false;
-    }
-    if (have[kBLOB])
-    {
-        if (have[kLEVELS] || have[kMODE] || have[kBINS] || have[kORDER])
-        {
-            err = "field 'spp_config' cannot be combined with levels/mode/bins/order";
-            return false;
-        }
-        out = blobCfg;
-        return true;
-    }
-    for (size_t k = kLEVELS; k <= kORDER; ++k)
-    {
-        if (!have[k])
-        {
-            err = std::string("missing required field '") + names[k] + "'";
-            return false;
-        }
-    }
-    if (!validateConfig(cfg, err))
-    {
-        return false;
-    }
-    out = cfg;
-    return true;
+    return parseConfigFields(fields, nbFields, kSPP_FIELDS, kFIELD_BLOB, out, err, warnings,
+        [&](size_t k, Field const& f, SppConfig& cfg) {
+            if (k == kLEVELS)
+            {
+                return parseLevelsField(f, cfg.levels, cfg.nbLevels, err, levelInRange);
+            }
+            std::string s;
+            if (!fieldString(f, s, err))
+            {
+                return false;
+            }
+            bool const ok = k == kMODE ? valueOf(kMODE_NAMES, s, cfg.mode)
+                : k == kBINS           ? valueOf(kRULE_NAMES, s, cfg.bins)
+                                       : valueOf(kORDER_NAMES, s, cfg.order);
+            if (!ok)
+            {
+                std::string const known = k == kMODE ? knownNames(kMODE_NAMES)
+                    : k == kBINS                     ? knownNames(kRULE_NAMES)
+                                                     : knownNames(kORDER_NAMES);
+                err = std::string("unknown ") + kSPP_FIELDS[k].name + " '" + s + "' (known: " + known + ")";
+            }
+            return ok;
+        });
 }
 
 size_t serializedSize(SppConfig const& cfg)
 {
-    return blob::size(cfg.nbLevels, kOWN_BYTES);
+    return blob::size(cfg.nbLevels, kFORMAT.ownBytes);
 }
 
-std::vector<uint8_t> serialize(SppConfig const& cfg)
+std::vector<uint8_t> serializeConfig(SppConfig const& cfg)
 {
-    std::vector<uint8_t> buf = blob::begin(kMAGIC, kBLOB_VERSION, cfg.nbLevels, cfg.levels, kOWN_BYTES);
-    blob::put<int32_t>(buf, static_cast<int32_t>(cfg.mode));
-    blob::put<int32_t>(buf, static_cast<int32_t>(cfg.bins));
-    blob::put<int32_t>(buf, static_cast<int32_t>(cfg.order));
-    blob::finish(buf);
-    return buf;
+    return blob::write(kFORMAT, cfg, [](std::vector<uint8_t>& buf, SppConfig const& c) {
+        blob::put<int32_t>(buf, static_cast<int32_t>(c.mode));
+        blob::put<int32_t>(buf, static_cast<int32_t>(c.bins));
+        blob::put<int32_t>(buf, static_cast<int32_t>(c.order));
+    });
 }
 
-bool deserialize(void const* data, size_t length, SppConfig& out, std::string& err)
+bool deserializeConfig(void const* data, size_t length, SppConfig& out, std::string& err)
 {
-    uint8_t const* p = static_cast<uint8_t const*>(data);
-    SppConfig cfg;
-    size_t off = 0;
-    if (!blob::readFrame(
-            p, length, kMAGIC, kBLOB_VERSION, kOWN_BYTES, "SPP config", cfg.nbLevels, cfg.levels, off, err))
-    {
-        return false;
-    }
-    cfg.mode = static_cast<PoolMode>(blob::get<int32_t>(p, off));
-    cfg.bins = static_cast<BinRule>(blob::get<int32_t>(p, off));
-    cfg.order = static_cast<FlattenOrder>(blob::get<int32_t>(p, off));
-    if (!blob::checkSum(p, off, "SPP config", err))
-    {
-        return false;
-    }
-    if (!validateConfig(cfg, err))
-    {
-        err = "serialized SPP config is invalid: " + err;
-        return false;
-    }
-    out = cfg;
-    return true;
+    return blob::read(kFORMAT, data, length, out, err, [](uint8_t const* p, size_t& off, SppConfig& c) {
+        c.mode = static_cast<PoolMode>(blob::get<int32_t>(p, off));
+        c.bins = static_cast<BinRule>(blob::get<int32_t>(p, off));
+        c.order = static_cast<FlattenOrder>(blob::get<int32_t>(p, off));
+    });
+}
+
+std::string describeConfig(SppConfig const& cfg)
+{
+    std::ostringstream os;
+    writeLevels(os, cfg.levels, cfg.nbLevels);
+    os << " mode=" << modeName(cfg.mode) << " bins=" << ruleName(cfg.bins) << " order=" << orderName(cfg.order);
+    return os.str();
 }
 
 std::string sizeErrorMessage(SppConfig const& cfg, int64_t H, int64_t W)

@@ -41,6 +41,10 @@ constexpr char const* kFIELD_BINS = "bins";
 constexpr char const* kFIELD_ORDER = "order";
 constexpr char const* kFIELD_BLOB = "spp_config";
 
+//! The named fields, in this order (parseConfig's field indices); all four required.
+constexpr FieldSpec kSPP_FIELDS[] = {{kFIELD_LEVELS, FieldType::kINT32, 0}, {kFIELD_MODE, FieldType::kCHAR, 0},
+    {kFIELD_BINS, FieldType::kCHAR, 0}, {kFIELD_ORDER, FieldType::kCHAR, 0}};
+
 char const* modeName(PoolMode m);
 char const* ruleName(BinRule r);
 char const* orderName(FlattenOrder o);
@@ -51,18 +55,23 @@ bool parseOrder(std::string const& s, FlattenOrder& out);
 //! Check ranges and enum values; false with `err` set when invalid.
 bool validateConfig(SppConfig const& cfg, std::string& err);
 
-//! Build a config from fields. A field named "spp_config" (kUNKNOWN/kINT8, a blob from serialize())
+//! Build a config from fields. A field named "spp_config" (kUNKNOWN/kINT8, a blob from serializeConfig())
 //! alone is also accepted (the runtime path); otherwise the four named fields are required.
-bool parseFields(Field const* fields, int32_t nbFields, SppConfig& out, std::string& err,
+//! (windowConfig.h overloads parseConfig, validateConfig, serializeConfig, deserializeConfig and
+//! describeConfig for WindowConfig: common/ templates call them by config type.)
+bool parseConfig(Field const* fields, int32_t nbFields, SppConfig& out, std::string& err,
     std::vector<std::string>* warnings = nullptr);
 
 //! Versioned blob: "SPPC" magic, u32 version, i32 nbLevels, i32 levels[], i32 mode, bins, order,
 //! u32 FNV-1a checksum of everything before it (frame: common/configBlob.h). Little-endian host layout.
 constexpr uint32_t kBLOB_VERSION = 1;
-std::vector<uint8_t> serialize(SppConfig const& cfg);
+std::vector<uint8_t> serializeConfig(SppConfig const& cfg);
 size_t serializedSize(SppConfig const& cfg);
 //! Exact size, magic, version, checksum and validateConfig are all checked.
-bool deserialize(void const* data, size_t length, SppConfig& out, std::string& err);
+bool deserializeConfig(void const* data, size_t length, SppConfig& out, std::string& err);
+
+//! "levels=[1,2,4] mode=max bins=adaptive order=channel_major" (the plugin's metadata string).
+std::string describeConfig(SppConfig const& cfg);
 
 //! Human-readable size error (empty when legal at H x W).
 std::string sizeErrorMessage(SppConfig const& cfg, int64_t H, int64_t W);

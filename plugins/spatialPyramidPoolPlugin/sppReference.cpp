@@ -5,6 +5,7 @@
 #include "sppReference.h"
 #include "sppBins.h"
 #include "sppConfig.h"
+#include "../common/levelPlan.h"
 #include "../common/referenceAbi.h"
 
 #include <algorithm>
@@ -46,6 +47,10 @@ template <typename Acc, typename Load>
 int32_t forward(Load load, int64_t B, int64_t C, int64_t H, int64_t W, int32_t const* levels, int32_t nbLevels,
     int32_t mode, int32_t bins, int32_t order, float* out, int64_t outCount)
 {
+    if (load.x == nullptr)
+    {
+        return SPP_STATUS_BAD_ARGUMENT;
+    }
     SppConfig cfg;
     if (!toConfig(levels, nbLevels, mode, bins, order, cfg))
     {
@@ -140,11 +145,7 @@ int32_t forward(Load load, int64_t B, int64_t C, int64_t H, int64_t W, int32_t c
 void toC(SppConfig const& cfg, SppCConfig* out)
 {
     std::memset(out, 0, sizeof(*out));
-    out->nbLevels = cfg.nbLevels;
-    for (int32_t l = 0; l < cfg.nbLevels; ++l)
-    {
-        out->levels[l] = cfg.levels[l];
-    }
+    copyLevels(cfg, *out);
     out->mode = static_cast<int32_t>(cfg.mode);
     out->bins = static_cast<int32_t>(cfg.bins);
     out->order = static_cast<int32_t>(cfg.order);
@@ -212,10 +213,6 @@ SPP_API int32_t spp_reference_forward_f32(const float* x, int64_t B, int64_t C, 
     const int32_t* levels, int32_t nbLevels, int32_t mode, int32_t bins, int32_t order, float* out,
     int64_t outCount)
 {
-    if (x == nullptr)
-    {
-        return SPP_STATUS_BAD_ARGUMENT;
-    }
     return forward<double>(LoadF32{x}, B, C, H, W, levels, nbLevels, mode, bins, order, out, outCount);
 }
 
@@ -223,17 +220,13 @@ SPP_API int32_t spp_reference_forward_f16(const uint16_t* x, int64_t B, int64_t 
     const int32_t* levels, int32_t nbLevels, int32_t mode, int32_t bins, int32_t order, float* out,
     int64_t outCount)
 {
-    if (x == nullptr)
-    {
-        return SPP_STATUS_BAD_ARGUMENT;
-    }
     return forward<float>(LoadF16{x}, B, C, H, W, levels, nbLevels, mode, bins, order, out, outCount);
 }
 
 SPP_API int32_t spp_config_parse(
     const SppCField* fields, int32_t nbFields, SppCConfig* out, char* err, int32_t errLen)
 {
-    return cabi::parseConfigC<SppConfig>(parseFields, toC, fields, nbFields, out, err, errLen);
+    return cabi::parseConfigC<SppConfig>(toC, fields, nbFields, out, err, errLen);
 }
 
 SPP_API int64_t spp_config_serialize(const SppCConfig* cfg, uint8_t* buf, int64_t bufLen)
@@ -243,12 +236,12 @@ SPP_API int64_t spp_config_serialize(const SppCConfig* cfg, uint8_t* buf, int64_
     {
         return -1;
     }
-    return cabi::copyBlob(serialize(c), buf, bufLen);
+    return cabi::copyBlob(serializeConfig(c), buf, bufLen);
 }
 
 SPP_API int32_t spp_config_deserialize(const uint8_t* buf, int64_t len, SppCConfig* out, char* err, int32_t errLen)
 {
-    return cabi::deserializeConfigC<SppConfig>(deserialize, toC, buf, len, out, err, errLen);
+    return cabi::deserializeConfigC<SppConfig>(toC, buf, len, out, err, errLen);
 }
 
 } // extern "C"

@@ -10,10 +10,8 @@ namespace spp
 namespace
 {
 
-constexpr char kMAGIC[4] = {'W', 'S', 'P', 'C'};
-
-//! Bytes of this plugin's own values in the blob: stride, offset0, offset.
-constexpr size_t kOWN_BYTES = 3 * 8;
+//! The blob: "WSPC", its version; this plugin's own values are stride, offset0, offset (3 x f64).
+constexpr blob::Format kFORMAT{{'W', 'S', 'P', 'C'}, kWINDOW_BLOB_VERSION, 3 * 8, "window SPP config"};
 
 std::string levelList()
 {
@@ -25,17 +23,15 @@ std::string levelList()
     return s;
 }
 
-bool parseLevels(Field const& f, WindowConfig& cfg, std::string& err)
+//! A level the window kernel supports (kWINDOW_LEVELS).
+bool supportedLevel(int64_t v, std::string& err)
 {
-    auto const supported = [](int64_t v, std::string& e) {
-        if (!isWindowLevel(v))
-        {
-            e = "window pyramid level " + std::to_string(v) + " is not supported (supported: " + levelList() + ")";
-            return false;
-        }
-        return true;
-    };
-    return parseLevelsField(f, cfg.levels, cfg.nbLevels, err, supported);
+    if (!isWindowLevel(v))
+    {
+        err = "window pyramid level " + std::to_string(v) + " is not supported (supported: " + levelList() + ")";
+        return false;
+    }
+    return true;
 }
 
 bool parseProjection(Field const& f, WindowConfig& cfg, std::string& err)
@@ -76,20 +72,11 @@ int64_t WindowConfig::binsPerChannel() const
     return featureCount(1, levels, nbLevels);
 }
 
-bool validateWindowConfig(WindowConfig const& cfg, std::string& err)
+bool validateConfig(WindowConfig const& cfg, std::string& err)
 {
-    if (!checkLevelCount(cfg.nbLevels, err))
+    if (!checkLevels(cfg.levels, cfg.nbLevels, err, supportedLevel))
     {
         return false;
-    }
-    for (int32_t l = 0; l < cfg.nbLevels; ++l)
-    {
-        if (!isWindowLevel(cfg.levels[l]))
-        {
-            err = "window pyramid level " + std::to_string(cfg.levels[l]) + " is not supported (supported: "
-                + levelList() + ")";
-            return false;
-        }
     }
     WindowProjection const& p = cfg.projection;
     char const* names[3] = {"stride", "offset0", "offset"};
@@ -112,94 +99,35 @@ bool validateWindowConfig(WindowConfig const& cfg, std::string& err)
     return true;
 }
 
-bool parseWindowFields(
+bool parseConfig(
     Field const* fields, int32_t nbFields, WindowConfig& out, std::string& err, std::vector<std::string>* warnings)
 {
-    enum : size_t
-    {
-        kLEVELS,
-        kPROJECTION,
-        kBLOB
-    };
-    char const* const names[] = {kWFIELD_LEVELS, kWFIELD_PROJECTION, kWFIELD_BLOB};
-    bool have[3] = {};
-    WindowConfig cfg;
-    WindowConfig blobCfg;
-    bool const walked = walkFields(fields, nbFields, names, have, err, warnings, [&](size_t k, Field const& f) {
-        if (k == kLEVELS)
-        {
-            return parseLevels(f, cfg, err);
-        }
-        if (k == kPROJECTION)
-        {
-            return parseProjection(f, cfg, err);
-        }
-        return checkBlobField(f, err) && deserializeWindowConfig(f.data, static_cast<size_t>(f.length), blobCfg, err);
+    return parseConfigFields(fields, nbFields, kWINDOW_FIELDS, kWFIELD_BLOB, out, err, warnings,
+        [&](size_t k, Field const& f, WindowConfig& cfg) {
+            return k == 0 ? parseLevelsField(f, cfg.levels, cfg.nbLevels, err, supportedLevel)
+                          : parseProjection(f, cfg, err);
+        });
+}
+
+std::vector<uint8_t> serializeConfig(WindowConfig const& cfg)
+{
+    return blob::write(kFORMAT, cfg, [](std::vector<uint8_t>& buf, WindowConfig const& c) {
+        blob::put<double>(buf, c.projection.stride);
+        blob::put<double>(buf, c.projection.offset0);
+        blob::put<double>(buf, c.projection.offset);
     });
-    if (!walked)
-    {
-        return false;
-    }
-    if (have[kBLOB])
-    {
-        if (have[kLEVELS] || have[kPROJECTION])
-        {
-            err = "field 'window_spp_config' cannot be combined with levels/projection";
-            return false;
-        }
-        out = blobCfg;
-        return true;
-    }
-    if (!have[kLEVELS] || !have[kPROJECTION])
-    {
-        err = std::string("missing required field '") + names[have[kLEVELS] ? kPROJECTION : kLEVELS] + "'";
-        return false;
-    }
-    if (!validateWindowConfig(cfg, err))
-    {
-        return false;
-    }
-    out = cfg;
-    return true;
 }
 
-std::vector<uint8_t> serializeWindowConfig(WindowConfig const& cfg)
+bool deserializeConfig(void const* data, size_t length, WindowConfig& out, std::string& err)
 {
-    std::vector<uint8_t> buf = blob::begin(kMAGIC, kWINDOW_BLOB_VERSION, cfg.nbLevels, cfg.levels, kOWN_BYTES);
-    blob::put<double>(buf, cfg.projection.stride);
-    blob::put<double>(buf, cfg.projection.offset0);
-    blob::put<double>(buf, cfg.projection.offset);
-    blob::finish(buf);
-    return buf;
+    return blob::read(kFORMAT, data, length, out, err, [](uint8_t const* p, size_t& off, WindowConfig& c) {
+        c.projection.stride = blob::get<double>(p, off);
+        c.projection.offset0 = blob::get<double>(p, off);
+        c.projection.offset = blob::get<double>(p, off);
+    });
 }
 
-bool deserializeWindowConfig(void const* data, size_t length, WindowConfig& out, std::string& err)
-{
-    uint8_t const* p = static_cast<uint8_t const*>(data);
-    WindowConfig cfg;
-    size_t off = 0;
-    if (!blob::readFrame(p, length, kMAGIC, kWINDOW_BLOB_VERSION, kOWN_BYTES, "window SPP config", cfg.nbLevels,
-            cfg.levels, off, err))
-    {
-        return false;
-    }
-    cfg.projection.stride = blob::get<double>(p, off);
-    cfg.projection.offset0 = blob::get<double>(p, off);
-    cfg.projection.offset = blob::get<double>(p, off);
-    if (!blob::checkSum(p, off, "window SPP config", err))
-    {
-        return false;
-    }
-    if (!validateWindowConfig(cfg, err))
-    {
-        err = "serialized window SPP config is invalid: " + err;
-        return false;
-    }
-    out = cfg;
-    return true;
-}
-
-std::string describeWindowConfig(WindowConfig const& cfg)
+std::string describeConfig(WindowConfig const& cfg)
 {
     std::ostringstream os;
     writeLevels(os, cfg.levels, cfg.nbLevels);

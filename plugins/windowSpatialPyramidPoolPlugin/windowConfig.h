@@ -35,23 +35,30 @@ constexpr char const* kWFIELD_LEVELS = "levels";
 constexpr char const* kWFIELD_PROJECTION = "projection";
 constexpr char const* kWFIELD_BLOB = "window_spp_config";
 
-//! Ranges, level set, finite projection with stride > 0; false with `err` set when invalid.
-bool validateWindowConfig(WindowConfig const& cfg, std::string& err);
+//! The named fields, in this order (parseConfig's field indices); both required.
+constexpr FieldSpec kWINDOW_FIELDS[]
+    = {{kWFIELD_LEVELS, FieldType::kINT32, 0}, {kWFIELD_PROJECTION, FieldType::kFLOAT32, 3}};
 
-//! Build a config from fields; "window_spp_config" (a blob from serializeWindowConfig) alone is
+//! Ranges, level set, finite projection with stride > 0; false with `err` set when invalid.
+bool validateConfig(WindowConfig const& cfg, std::string& err);
+
+//! (Overloads of sppConfig.h's SppConfig functions, one name per job: common/configBlob.h's templates
+//! and the plugin base call them by config type.)
+
+//! Build a config from fields; "window_spp_config" (a blob from serializeConfig) alone is
 //! also accepted (the runtime path); otherwise levels and projection are required.
-bool parseWindowFields(Field const* fields, int32_t nbFields, WindowConfig& out, std::string& err,
+bool parseConfig(Field const* fields, int32_t nbFields, WindowConfig& out, std::string& err,
     std::vector<std::string>* warnings = nullptr);
 
 //! Blob: "WSPC", u32 version, i32 nbLevels, i32 levels[], f64 stride, offset0, offset, u32 FNV-1a of
 //! everything before it. Little-endian host layout.
 constexpr uint32_t kWINDOW_BLOB_VERSION = 1;
-std::vector<uint8_t> serializeWindowConfig(WindowConfig const& cfg);
-//! Exact size, magic, version, checksum and validateWindowConfig are all checked.
-bool deserializeWindowConfig(void const* data, size_t length, WindowConfig& out, std::string& err);
+std::vector<uint8_t> serializeConfig(WindowConfig const& cfg);
+//! Exact size, magic, version, checksum and validateConfig are all checked.
+bool deserializeConfig(void const* data, size_t length, WindowConfig& out, std::string& err);
 
 //! "levels=[1,2,3,6] projection=[16,21,6.5]".
-std::string describeWindowConfig(WindowConfig const& cfg);
+std::string describeConfig(WindowConfig const& cfg);
 
 } // namespace spp
 

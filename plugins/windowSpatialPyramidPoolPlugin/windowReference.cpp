@@ -3,6 +3,7 @@
  * Projection from windowSpp.h, bin edges from sppBins.h (through windowAxisBin) only.
  */
 #include "windowReference.h"
+#include "../common/levelPlan.h"
 #include "../common/referenceAbi.h"
 #include "windowConfig.h"
 
@@ -30,13 +31,17 @@ bool toConfig(int32_t const* levels, int32_t nbLevels, double const* projection,
     std::copy(levels, levels + nbLevels, cfg.levels);
     cfg.projection = WindowProjection{projection[0], projection[1], projection[2]};
     std::string err;
-    return validateWindowConfig(cfg, err);
+    return validateConfig(cfg, err);
 }
 
 template <typename Load>
 int32_t forward(Load load, int64_t S, int64_t C, int64_t H, int64_t W, double const* windows, int64_t R,
     int32_t const* levels, int32_t nbLevels, double const* projection, float* out, int64_t outCount)
 {
+    if (load.x == nullptr && S * C * H * W > 0)
+    {
+        return SPP_STATUS_BAD_ARGUMENT;
+    }
     WindowConfig cfg;
     if (!toConfig(levels, nbLevels, projection, cfg))
     {
@@ -100,8 +105,7 @@ int32_t forward(Load load, int64_t S, int64_t C, int64_t H, int64_t W, double co
 void toC(WindowConfig const& cfg, SppCWindowConfig* out)
 {
     std::memset(out, 0, sizeof(*out));
-    out->nbLevels = cfg.nbLevels;
-    std::copy(cfg.levels, cfg.levels + cfg.nbLevels, out->levels);
+    copyLevels(cfg, *out);
     out->projection[0] = cfg.projection.stride;
     out->projection[1] = cfg.projection.offset0;
     out->projection[2] = cfg.projection.offset;
@@ -143,10 +147,6 @@ SPP_API int32_t spp_window_reference_forward_f32(const float* x, int64_t S, int6
     const double* windows, int64_t R, const int32_t* levels, int32_t nbLevels, const double* projection, float* out,
     int64_t outCount)
 {
-    if (x == nullptr && S * C * H * W > 0)
-    {
-        return SPP_STATUS_BAD_ARGUMENT;
-    }
     return forward(LoadF32{x}, S, C, H, W, windows, R, levels, nbLevels, projection, out, outCount);
 }
 
@@ -154,17 +154,13 @@ SPP_API int32_t spp_window_reference_forward_f16(const uint16_t* x, int64_t S, i
     const double* windows, int64_t R, const int32_t* levels, int32_t nbLevels, const double* projection, float* out,
     int64_t outCount)
 {
-    if (x == nullptr && S * C * H * W > 0)
-    {
-        return SPP_STATUS_BAD_ARGUMENT;
-    }
     return forward(LoadF16{x}, S, C, H, W, windows, R, levels, nbLevels, projection, out, outCount);
 }
 
 SPP_API int32_t spp_window_config_parse(
     const SppCField* fields, int32_t nbFields, SppCWindowConfig* out, char* err, int32_t errLen)
 {
-    return cabi::parseConfigC<WindowConfig>(parseWindowFields, toC, fields, nbFields, out, err, errLen);
+    return cabi::parseConfigC<WindowConfig>(toC, fields, nbFields, out, err, errLen);
 }
 
 SPP_API int64_t spp_window_config_serialize(const SppCWindowConfig* cfg, uint8_t* buf, int64_t bufLen)
@@ -174,13 +170,13 @@ SPP_API int64_t spp_window_config_serialize(const SppCWindowConfig* cfg, uint8_t
     {
         return -1;
     }
-    return cabi::copyBlob(serializeWindowConfig(c), buf, bufLen);
+    return cabi::copyBlob(serializeConfig(c), buf, bufLen);
 }
 
 SPP_API int32_t spp_window_config_deserialize(
     const uint8_t* buf, int64_t len, SppCWindowConfig* out, char* err, int32_t errLen)
 {
-    return cabi::deserializeConfigC<WindowConfig>(deserializeWindowConfig, toC, buf, len, out, err, errLen);
+    return cabi::deserializeConfigC<WindowConfig>(toC, buf, len, out, err, errLen);
 }
 
 } // extern "C"

@@ -13,7 +13,7 @@
  * clamped window, so no read can leave the map.
  */
 #include "windowSpatialPyramidPoolKernel.h"
-#include "../common/levelPlan.h"
+#include "../common/kernelCommon.cuh"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -25,33 +25,15 @@ namespace spp
 namespace
 {
 
-constexpr int32_t kTHREADS = 256;
-constexpr int64_t kMAX_GRID = 1 << 20;
+using namespace kernel;
 
-struct WindowPlan
+//! The level plan (levelPlan.h), the channel chunking and the projection.
+struct WindowPlan : LevelPlan
 {
-    int32_t nbLevels;
-    int32_t levels[kMAX_NB_LEVELS];
-    int32_t binOffset[kMAX_NB_LEVELS]; //!< prefix sum of n^2 over previous levels
-    uint32_t derivedMask;               //!< bit l: level l is derived from the finest level
-    int32_t fineLevel;                  //!< index of the level kept in shared memory, -1 if none
-    int32_t directBins;                 //!< sum of n^2 over levels read from the maps
-    int32_t derivedBins;                //!< sum of n^2 over derived levels
-    int32_t binsPerChannel;             //!< sum of n^2
-    int32_t channelsPerBlock;           //!< channels of one window per block
-    int64_t chunks;                     //!< blocks per window: ceil(C / channelsPerBlock)
+    int32_t channelsPerBlock; //!< channels of one window per block
+    int64_t chunks;           //!< blocks per window: ceil(C / channelsPerBlock)
     WindowProjection projection;
 };
-
-__device__ __forceinline__ float loadF(float const* p, int64_t i)
-{
-    return __ldg(p + i);
-}
-
-__device__ __forceinline__ float loadF(__half const* p, int64_t i)
-{
-    return __half2float(__ldg(p + i));
-}
 
 __device__ __forceinline__ double loadD(float const* p, int64_t i)
 {
@@ -73,25 +55,23 @@ __device__ __forceinline__ void storeF(__half* p, int64_t i, float v)
     p[i] = __float2half_rn(v); // exact: v is a half (or NaN)
 }
 
-//! Level of bin t among the levels selected (derived == true: derived levels, else direct ones);
-//! rem becomes the bin index inside that level.
-__device__ __forceinline__ int32_t levelOf(WindowPlan const& p, bool derived, int32_t& rem)
+//! The released code's max over rows [y0, y1) x columns [x0, x1) of at(y, x), from acc: a value
+//! replaces acc only when v > acc (NaN and -0.0 never win).
+template <typename I, typename At>
+__device__ __forceinline__ float maxAbove(float acc, I y0, I y1, I x0, I x1, At at)
 {
-    int32_t l = 0;
-    for (; l < p.nbLevels; ++l)
+    for (I y = y0; y < y1; ++y)
     {
-        if (((p.derivedMask >> l) & 1U) != (derived ? 1U : 0U))
+        for (I x = x0; x < x1; ++x)
         {
-            continue;
+            float const v = at(y, x);
+            if (v > acc)
+            {
+                acc = v;
+            }
         }
-        int32_t const nn = p.levels[l] * p.levels[l];
-        if (rem < nn)
-        {
-            break;
-        }
-        rem -= nn;
     }
-    return l;
+    return acc;
 }
 
 template <typename T, typename TW>
@@ -117,35 +97,23 @@ __global__ void __launch_bounds__(kTHREADS) windowSppKernel(T const* __restrict_
         for (int32_t t = threadIdx.x; t < nc * p.directBins; t += blockDim.x)
         {
             int32_t const cl = t / p.directBins;
-            int32_t rem = t - cl * p.directBins;
-            int32_t const l = levelOf(p, false, rem);
-            int64_t const n = p.levels[l];
-            int64_t const yy = rem / n;
-            int64_t const xx = rem - yy * n;
+            LevelBin const bin = levelBin(p, false, t - cl * p.directBins);
+            int64_t const n = bin.n;
             int64_t const c = c0 + cl;
             float acc = nan;
             if (cells.valid)
             {
-                AxisBin const rb = windowAxisBin(cells.top, cells.bottom, n, yy);
-                AxisBin const cb = windowAxisBin(cells.left, cells.right, n, xx);
+                AxisBin const rb = windowAxisBin(cells.top, cells.bottom, n, bin.row);
+                AxisBin const cb = windowAxisBin(cells.left, cells.right, n, bin.col);
                 T const* plane = maps + (cells.map * C + c) * H * W;
                 acc = 0.0F;
-                for (int64_t y = rb.start; y < rb.end; ++y)
-                {
-                    for (int64_t x = cb.start; x < cb.end; ++x)
-                    {
-                        float const v = loadF(plane, y * W + x);
-                        if (v > acc)
-                        {
-                            acc = v;
-                        }
-                    }
-                }
+                acc = maxAbove(acc, rb.start, rb.end, cb.start, cb.end,
+                    [&](int64_t y, int64_t x) { return loadF(plane, y * W + x); });
             }
-            storeF(row, C * p.binOffset[l] + c * n * n + rem, acc);
-            if (l == p.fineLevel)
+            storeF(row, C * p.binOffset[bin.level] + c * n * n + bin.index, acc);
+            if (bin.level == p.fineLevel)
             {
-                sFine[cl * nf * nf + rem] = acc;
+                sFine[cl * nf * nf + bin.index] = acc;
             }
         }
 
@@ -156,27 +124,14 @@ __global__ void __launch_bounds__(kTHREADS) windowSppKernel(T const* __restrict_
             for (int32_t t = threadIdx.x; t < nc * p.derivedBins; t += blockDim.x)
             {
                 int32_t const cl = t / p.derivedBins;
-                int32_t rem = t - cl * p.derivedBins;
-                int32_t const l = levelOf(p, true, rem);
-                int32_t const m = p.levels[l];
-                int32_t const k = nf / m;
-                int32_t const cy = rem / m;
-                int32_t const cx = rem - cy * m;
+                LevelBin const bin = levelBin(p, true, t - cl * p.derivedBins);
+                int32_t const k = nf / bin.n;
                 float const* fine = sFine + cl * nf * nf;
-                float acc = 0.0F;
-                for (int32_t fy = cy * k; fy < cy * k + k; ++fy)
-                {
-                    for (int32_t fx = cx * k; fx < cx * k + k; ++fx)
-                    {
-                        float const v = fine[fy * nf + fx];
-                        if (v > acc)
-                        {
-                            acc = v;
-                        }
-                    }
-                }
+                float const acc = maxAbove(0.0F, bin.row * k, bin.row * k + k, bin.col * k, bin.col * k + k,
+                    [&](int32_t fy, int32_t fx) { return fine[fy * nf + fx]; });
                 int64_t const c = c0 + cl;
-                storeF(row, C * p.binOffset[l] + c * static_cast<int64_t>(m) * m + rem, cells.valid ? acc : nan);
+                int64_t const m = bin.n;
+                storeF(row, C * p.binOffset[bin.level] + c * m * m + bin.index, cells.valid ? acc : nan);
             }
             __syncthreads(); // sFine is reused by the block's next (window, chunk)
         }
@@ -269,8 +224,7 @@ int32_t launchWindowSpatialPyramidPool(void const* maps, void const* windows, vo
     dim3 const grid(static_cast<uint32_t>(blocks < kMAX_GRID ? blocks : kMAX_GRID));
     int32_t const nf = plan.fineLevel >= 0 ? plan.levels[plan.fineLevel] : 0;
     size_t const smem = sizeof(float) * static_cast<size_t>(plan.channelsPerBlock) * nf * nf;
-    // cudaGetLastError after the launch must report this launch only (see spatialPyramidPoolKernel.cu).
-    (void) cudaGetLastError();
+    (void) cudaGetLastError(); // a pending error of an earlier call: not this launch's (launchStatus)
     if (mapType == DType::kFLOAT32)
     {
         launch<float>(grid, smem, stream, maps, windows, output, windowType, S, C, H, W, R, plan);
@@ -279,16 +233,7 @@ int32_t launchWindowSpatialPyramidPool(void const* maps, void const* windows, vo
     {
         launch<__half>(grid, smem, stream, maps, windows, output, windowType, S, C, H, W, R, plan);
     }
-    cudaError_t const e = cudaGetLastError();
-    if (e != cudaSuccess)
-    {
-        if (cudaErr)
-        {
-            *cudaErr = e;
-        }
-        return kSPP_CUDA_ERROR;
-    }
-    return kSPP_OK;
+    return kernel::launchStatus(cudaErr);
 }
 
 } // namespace spp

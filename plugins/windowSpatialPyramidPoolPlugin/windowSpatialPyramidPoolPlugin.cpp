@@ -1,6 +1,7 @@
 #include "windowSpatialPyramidPoolPlugin.h"
 #include "../common/pluginLogging.h"
 #include "windowSpatialPyramidPoolKernel.h"
+#include "../common/levelPlan.h"
 
 #include <exception>
 
@@ -14,8 +15,6 @@ constexpr spp::PluginLogger const& kLOG = WindowSpatialPyramidPoolPlugin::kLOG;
 constexpr int32_t kIN_MAPS = 0;
 constexpr int32_t kIN_WINDOWS = 1;
 
-using spp::plugin::isFloatOrHalf;
-
 spp::DType toDType(DataType t)
 {
     return t == DataType::kFLOAT ? spp::DType::kFLOAT32 : spp::DType::kFLOAT16;
@@ -24,11 +23,7 @@ spp::DType toDType(DataType t)
 spp::WindowParams toParams(spp::WindowConfig const& c)
 {
     spp::WindowParams p{};
-    p.nbLevels = c.nbLevels;
-    for (int32_t l = 0; l < c.nbLevels; ++l)
-    {
-        p.levels[l] = c.levels[l];
-    }
+    spp::copyLevels(c, p);
     p.projection = c.projection;
     return p;
 }
@@ -59,125 +54,28 @@ bool checkRanks(int32_t mapsRank, int32_t windowsRank, int64_t windowWidth, char
 
 // ================================ plugin ========================================================
 
-WindowSpatialPyramidPoolPlugin::WindowSpatialPyramidPoolPlugin(spp::WindowConfig const& config, std::string const& ns)
-    : PluginV3Base(config, ns)
+bool WindowSpatialPyramidPoolPlugin::checkInputs(spp::plugin::InputDims const& in) const
 {
-}
-
-std::vector<PluginField> WindowSpatialPyramidPoolPlugin::creatorFields()
-{
-    return {PluginField(spp::kWFIELD_LEVELS, nullptr, PluginFieldType::kINT32, 0),
-        PluginField(spp::kWFIELD_PROJECTION, nullptr, PluginFieldType::kFLOAT32, 3)};
-}
-
-bool WindowSpatialPyramidPoolPlugin::parseConfig(spp::Field const* fields, int32_t nbFields, spp::WindowConfig& out,
-    std::string& err, std::vector<std::string>* warnings)
-{
-    return spp::parseWindowFields(fields, nbFields, out, err, warnings);
-}
-
-std::vector<uint8_t> WindowSpatialPyramidPoolPlugin::serializeConfig(spp::WindowConfig const& config)
-{
-    return spp::serializeWindowConfig(config);
-}
-
-std::string WindowSpatialPyramidPoolPlugin::describeConfig(spp::WindowConfig const& config)
-{
-    return spp::describeWindowConfig(config);
-}
-
-int32_t WindowSpatialPyramidPoolPlugin::configurePlugin(
-    DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
-{
-    return guarded("configurePlugin", [&] {
-        if (in == nullptr || out == nullptr || nbInputs != 2 || nbOutputs != 1)
-        {
-            kLOG.error("expects two inputs (maps, windows) and one output");
-            return -1;
-        }
-        Dims const& w = in[kIN_WINDOWS].desc.dims;
-        return checkRanks(in[kIN_MAPS].desc.dims.nbDims, w.nbDims, w.nbDims == 2 ? w.d[1] : -1, "configurePlugin")
-            ? 0
-            : -1;
-    });
-}
-
-int32_t WindowSpatialPyramidPoolPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs,
-    DimsExprs const* /*shapeInputs*/, int32_t /*nbShapeInputs*/, DimsExprs* outputs, int32_t nbOutputs,
-    IExprBuilder& exprBuilder) noexcept
-{
-    return guarded("getOutputShapes", [&] {
-        if (inputs == nullptr || outputs == nullptr || nbInputs != 2 || nbOutputs != 1)
-        {
-            kLOG.error("expects two inputs (maps, windows) and one output");
-            return -1;
-        }
-        DimsExprs const& w = inputs[kIN_WINDOWS];
-        IDimensionExpr const* width = w.nbDims == 2 ? w.d[1] : nullptr;
-        int64_t const known = width != nullptr && width->isConstant() ? width->getConstantValue() : -1;
-        if (!checkRanks(inputs[kIN_MAPS].nbDims, w.nbDims, known, "getOutputShapes"))
-        {
-            return -1;
-        }
-        setPooledShape(outputs[0], w.d[0], *inputs[kIN_MAPS].d[1], exprBuilder); // R: dynamic, from the windows
-        return 0;
-    });
-}
-
-int32_t WindowSpatialPyramidPoolPlugin::onShapeChange(
-    PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out, int32_t nbOutputs) noexcept
-{
-    if (in == nullptr || out == nullptr || nbInputs != 2 || nbOutputs != 1)
+    Dims const& m = in.dims[kIN_MAPS];
+    Dims const& w = in.dims[kIN_WINDOWS];
+    if (!checkRanks(m.nbDims, w.nbDims, w.nbDims == 2 ? w.d[1] : -1, in.where))
     {
-        kLOG.error("onShapeChange: expects two inputs and one output");
-        return -1;
+        return false;
     }
-    return checkRanks(in[kIN_MAPS].dims.nbDims, in[kIN_WINDOWS].dims.nbDims,
-               in[kIN_WINDOWS].dims.nbDims == 2 ? in[kIN_WINDOWS].dims.d[1] : -1, "onShapeChange")
-        ? 0
-        : -1;
+    if (!in.build && (m.d[0] < 0 || m.d[1] < 0 || m.d[2] < 0 || m.d[3] < 0 || w.d[0] < 0))
+    {
+        kLOG.error(std::string(in.where) + ": negative dimensions");
+        return false;
+    }
+    return true;
 }
 
-int32_t WindowSpatialPyramidPoolPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc,
-    void const* const* inputs, void* const* outputs, void* /*workspace*/, cudaStream_t stream) noexcept
+int32_t WindowSpatialPyramidPoolPlugin::launch(PluginTensorDesc const* inputDesc, void const* const* inputs,
+    void* output, cudaStream_t stream, cudaError_t& cudaErr) const
 {
-    return guarded("enqueue", [&] {
-        if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr)
-        {
-            kLOG.error("enqueue: null descriptors or buffers");
-            return -1;
-        }
-        Dims const& md = inputDesc[kIN_MAPS].dims;
-        Dims const& wd = inputDesc[kIN_WINDOWS].dims;
-        if (!checkRanks(md.nbDims, wd.nbDims, wd.nbDims == 2 ? wd.d[1] : -1, "enqueue"))
-        {
-            return -1;
-        }
-        int64_t const S = md.d[0], C = md.d[1], H = md.d[2], W = md.d[3], R = wd.d[0];
-        if (S < 0 || C < 0 || H < 0 || W < 0 || R < 0)
-        {
-            kLOG.error("enqueue: negative dimensions");
-            return -1;
-        }
-        DataType const mt = inputDesc[kIN_MAPS].type;
-        DataType const wt = inputDesc[kIN_WINDOWS].type;
-        if (!isFloatOrHalf(mt) || !isFloatOrHalf(wt) || outputDesc[0].type != mt
-            || inputDesc[kIN_MAPS].format != TensorFormat::kLINEAR
-            || inputDesc[kIN_WINDOWS].format != TensorFormat::kLINEAR || outputDesc[0].format != TensorFormat::kLINEAR)
-        {
-            kLOG.error("enqueue: unsupported type/format (FP32/FP16 linear, output the maps' type)");
-            return -1;
-        }
-        Dims const& od = outputDesc[0].dims;
-        if (od.nbDims != 2 || od.d[0] != R || od.d[1] != C * mConfig.binsPerChannel())
-        {
-            kLOG.error("enqueue: output shape does not match [R, C * sum(n^2)]");
-            return -1;
-        }
-        // R == 0 (no windows) or C == 0: an empty output, nothing launched.
-        cudaError_t cudaErr = cudaSuccess;
-        int32_t const status = spp::launchWindowSpatialPyramidPool(inputs[kIN_MAPS], inputs[kIN_WINDOWS], outputs[0],
-            toDType(mt), toDType(wt), S, C, H, W, R, toParams(mConfig), stream, &cudaErr);
-        return launchStatus(status, cudaErr);
-    });
+    Dims const& md = inputDesc[kIN_MAPS].dims;
+    // R == 0 (no windows) or C == 0: an empty output, nothing launched.
+    return spp::launchWindowSpatialPyramidPool(inputs[kIN_MAPS], inputs[kIN_WINDOWS], output,
+        toDType(inputDesc[kIN_MAPS].type), toDType(inputDesc[kIN_WINDOWS].type), md.d[0], md.d[1], md.d[2], md.d[3],
+        inputDesc[kIN_WINDOWS].dims.d[0], toParams(mConfig), stream, &cudaErr);
 }

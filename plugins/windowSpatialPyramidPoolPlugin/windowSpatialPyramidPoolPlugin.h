@@ -31,33 +31,18 @@ constexpr char const* kWINDOW_SPP_PLUGIN_NAMESPACE = "";
 class WindowSpatialPyramidPoolPlugin : public PluginV3Base<WindowSpatialPyramidPoolPlugin, WindowConfig>
 {
 public:
-    static constexpr char const* kNAME = kWINDOW_SPP_PLUGIN_NAME;
-    static constexpr char const* kVERSION = kWINDOW_SPP_PLUGIN_VERSION;
-    static constexpr char const* kNAMESPACE = kWINDOW_SPP_PLUGIN_NAMESPACE;
-    static constexpr char const* kBLOB_FIELD = kWFIELD_BLOB;
-    static constexpr int32_t kNB_INPUTS = 2;
-    static constexpr char const* kTYPES_ERROR = "maps and windows must be FP32 or FP16";
+    //! Inputs: maps (0), windows (1); the output has one row per window.
+    static constexpr PluginTraits kTRAITS{kWINDOW_SPP_PLUGIN_NAME, kWINDOW_SPP_PLUGIN_VERSION,
+        kWINDOW_SPP_PLUGIN_NAMESPACE, kWINDOW_FIELDS, kWFIELD_BLOB, 2, 1, "two inputs (maps, windows)",
+        "maps and windows must be FP32 or FP16"};
     static constexpr PluginLogger kLOG{"[WindowSpatialPyramidPool] "};
 
-    static std::vector<PluginField> creatorFields();
-    static bool parseConfig(Field const* fields, int32_t nbFields, WindowConfig& out, std::string& err,
-        std::vector<std::string>* warnings);
-    static std::vector<uint8_t> serializeConfig(WindowConfig const& config);
-    static std::string describeConfig(WindowConfig const& config);
+    using PluginV3Base::PluginV3Base;
 
-    WindowSpatialPyramidPoolPlugin(WindowConfig const& config, std::string const& ns);
-
-    // IPluginV3OneBuild (types and formats: PluginV3Base)
-    int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
-        int32_t nbOutputs) noexcept override;
-    int32_t getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const* shapeInputs,
-        int32_t nbShapeInputs, DimsExprs* outputs, int32_t nbOutputs, IExprBuilder& exprBuilder) noexcept override;
-
-    // IPluginV3OneRuntime
-    int32_t onShapeChange(
-        PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out, int32_t nbOutputs) noexcept override;
-    int32_t enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc, void const* const* inputs,
-        void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
+    //! Maps 4-D, windows [R, 5] (the width once known); at runtime no negative extent.
+    bool checkInputs(InputDims const& in) const;
+    int32_t launch(PluginTensorDesc const* inputDesc, void const* const* inputs, void* output, cudaStream_t stream,
+        cudaError_t& cudaErr) const;
 };
 
 using WindowSpatialPyramidPoolPluginCreator = PluginCreatorV3<WindowSpatialPyramidPoolPlugin>;

@@ -1,0 +1,89 @@
+/*
+ * Device-side pieces both CUDA kernels (spatialPyramidPoolKernel.cu, windowSpatialPyramidPoolKernel.cu)
+ * share: block size and grid cap, the input load, the bin lookup over a LevelPlan (levelPlan.h),
+ * and the launch's final status. Include from a kernel source only (after simt.h's CUDA headers);
+ * the host SIMT emulator compiles it as host C++ like the kernels themselves.
+ */
+#ifndef SPP_KERNEL_COMMON_CUH
+#define SPP_KERNEL_COMMON_CUH
+
+#include "../spatialPyramidPoolPlugin/spatialPyramidPoolKernel.h" // SppStatus
+#include "levelPlan.h"
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+namespace spp
+{
+namespace kernel
+{
+
+constexpr int32_t kTHREADS = 256;
+constexpr int64_t kMAX_GRID = 1 << 20;
+
+//! Element i of an fp32 or fp16 input, as float (read-only cache).
+__device__ __forceinline__ float loadF(float const* p, int64_t i)
+{
+    return __ldg(p + i);
+}
+
+__device__ __forceinline__ float loadF(__half const* p, int64_t i)
+{
+    return __half2float(__ldg(p + i));
+}
+
+//! A bin of one pyramid level: the level, the bin's row-major index inside it, n, row and column.
+struct LevelBin
+{
+    int32_t level;
+    int32_t index;
+    int32_t n;
+    int32_t row;
+    int32_t col;
+};
+
+//! Bin t among the levels selected (derived == true: the levels derived from the finest one, else
+//! those read from the input), counted level by level in order.
+__device__ __forceinline__ LevelBin levelBin(LevelPlan const& p, bool derived, int32_t t)
+{
+    int32_t l = 0;
+    int32_t rem = t;
+    for (; l < p.nbLevels; ++l)
+    {
+        if (((p.derivedMask >> l) & 1U) != (derived ? 1U : 0U))
+        {
+            continue;
+        }
+        int32_t const nn = p.levels[l] * p.levels[l];
+        if (rem < nn)
+        {
+            break;
+        }
+        rem -= nn;
+    }
+    int32_t const n = p.levels[l];
+    int32_t const row = rem / n;
+    return LevelBin{l, rem, n, row, rem - row * n};
+}
+
+//! After a launch: kSPP_OK, or kSPP_CUDA_ERROR with cudaGetLastError's error in *cudaErr (when non-null).
+//! The launcher clears a pending error of an earlier, unrelated call before launching, so this one
+//! reports its own launch (sticky errors, a broken context, still come back).
+inline int32_t launchStatus(cudaError_t* cudaErr)
+{
+    cudaError_t const e = cudaGetLastError();
+    if (e != cudaSuccess)
+    {
+        if (cudaErr)
+        {
+            *cudaErr = e;
+        }
+        return kSPP_CUDA_ERROR;
+    }
+    return kSPP_OK;
+}
+
+} // namespace kernel
+} // namespace spp
+
+#endif // SPP_KERNEL_COMMON_CUH
