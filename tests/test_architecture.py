@@ -52,3 +52,9 @@ def test_no_library_module_imports_the_command_line():
 def test_the_contract_is_a_leaf():
     deps = {m.split(".")[1] for m in _imports(ROOT / "contract.py") if m.startswith("spp_deploy.")}
     assert deps <= {"bins", "op"}  # op only lazily, for SppConfig.module()
+
+
+def test_native_is_below_export_runtime_and_the_command_line():
+    """native/ (our C++ from Python) is a leaf the layers above use: runtime finds the plugin
+    through it, the CLI builds through it; it imports none of them."""
+    assert [a for dst in ("export", "runtime", "deploy", "commands", "cli") for a in _arrows("native", dst)] == []

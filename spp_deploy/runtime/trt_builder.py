@@ -150,7 +150,7 @@ def is_plugin_mode(model: onnx.ModelProto) -> bool:
 
 
 def resolve_plugin(model: onnx.ModelProto, plugin: str | os.PathLike | None) -> Path | None:
-    """The plugin library a plugin-mode file needs (``--plugin``, then spp_deploy.plugins' search);
+    """The plugin library a plugin-mode file needs (``--plugin``, then spp_deploy.native.library's search);
     ``UserError`` if the file needs one and none is found; None for standard files without --plugin."""
     if plugin is not None:
         p = Path(plugin)
@@ -161,12 +161,12 @@ def resolve_plugin(model: onnx.ModelProto, plugin: str | os.PathLike | None) -> 
         return None
     found = None
     try:
-        from .. import plugins
+        from ..native.library import find_plugin_library
 
-        found = plugins.find_plugin_library()
+        found = find_plugin_library()
     except UserError:
         raise
-    except Exception:  # plugins.py absent or broken: behave as "not found"
+    except Exception:  # native.library absent or broken: behave as "not found"
         found = None
     if found is None:
         n = len(spp_plugin_nodes(model))
