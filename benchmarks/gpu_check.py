@@ -313,15 +313,15 @@ def check_selftest(forward: Forward, device: str, n_sizes: int, seed: int = 0,
     atomics) on this GPU: the same expectation the emulated self-test meets in CI."""
     import torch
 
-    from spp_deploy import simt
+    from spp_deploy.native import emulator_selftest as selftest
 
     g = torch.Generator().manual_seed(seed)
     row = CheckRow(kernel, "cuda semantics", "-", "-", "int32", "random", 0, 0, 0.0, "exact")
     for i in range(max(2, n_sizes)):
         low = 1 if i == 0 else -1000  # one input where __all_sync(v > 0) holds
-        inp = torch.randint(low, 1000, (simt.SELFTEST_THREADS,), generator=g, dtype=torch.int32)
+        inp = torch.randint(low, 1000, (selftest.SELFTEST_THREADS,), generator=g, dtype=torch.int32)
         out = forward(inp.to(device)).cpu()
-        expected = torch.from_numpy(simt.selftest_expected(inp.numpy()))
+        expected = torch.from_numpy(selftest.selftest_expected(inp.numpy()))
         row.sizes += 1
         same = torch.equal(out, expected)
         row.exact += same

@@ -72,17 +72,17 @@ def _tritonclient_status() -> str:
 
 def _plugin_status() -> str:
     try:
-        from . import plugins
+        from .native.library import find_plugin_library, load_plugin_library
     except Exception as e:
-        return f"spp_deploy.plugins unavailable ({type(e).__name__})"
+        return f"spp_deploy.native.library unavailable ({type(e).__name__})"
     try:
-        path = plugins.find_plugin_library()
+        path = find_plugin_library()
     except Exception as e:
         return f"misconfigured: {e}"
     if path is None:
         return "not built (spp-deploy plugin build; or set SPP_DEPLOY_PLUGIN_LIB)"
     try:
-        plugins.load_plugin_library(path)
+        load_plugin_library(path)
     except Exception as e:
         return f"{path}: built but not loadable ({e})"
     return f"{path}: loadable"

@@ -36,12 +36,12 @@ def cli(capsys):
 
 @pytest.fixture
 def build_tools(monkeypatch):
-    """``build_tools(cmake, nvcc)``: make ``spp_deploy.plugins`` see cmake and nvcc as present (fake
+    """``build_tools(cmake, nvcc)``: make ``spp_deploy.native.cmake`` see cmake and nvcc as present (fake
     paths) or missing, whatever this machine has; TENSORRT_ROOT unset. The plugin build checks
     for them before running either."""
     import shutil
 
-    from spp_deploy import plugins
+    from spp_deploy.native import cmake as native_build
 
     def set_tools(cmake: bool, nvcc: bool) -> None:
         real_which = shutil.which
@@ -52,7 +52,7 @@ def build_tools(monkeypatch):
             return real_which(name, *args, **kwargs)
 
         monkeypatch.setattr(shutil, "which", which)
-        monkeypatch.setattr(plugins, "_find_nvcc", lambda: "/fake/bin/nvcc" if nvcc else None)
+        monkeypatch.setattr(native_build, "find_nvcc", lambda: "/fake/bin/nvcc" if nvcc else None)
         monkeypatch.delenv("TENSORRT_ROOT", raising=False)
 
     return set_tools
@@ -64,17 +64,17 @@ def reflib(tmp_path_factory) -> Path:
     import shutil
     import subprocess
 
-    from spp_deploy import plugins
+    from spp_deploy.native import cmake as native_build, library as native_lib
 
     bd = tmp_path_factory.mktemp("spp_ref_build")
     if shutil.which("cmake"):
-        return plugins.build_reference(bd)
+        return native_build.build_reference(bd)
     gxx = shutil.which("g++") or shutil.which("c++")
     if gxx is None:
         pytest.skip("neither cmake nor a C++ compiler is available")
-    src = plugins.plugin_source_dir() / "spatialPyramidPoolPlugin"
-    win = plugins.plugin_source_dir() / "windowSpatialPyramidPoolPlugin"
-    lib = bd / plugins.REFERENCE_LIBRARY_NAME
+    src = native_lib.plugin_source_dir() / "spatialPyramidPoolPlugin"
+    win = native_lib.plugin_source_dir() / "windowSpatialPyramidPoolPlugin"
+    lib = bd / native_lib.REFERENCE_LIBRARY_NAME
     subprocess.run(
         [gxx, "-std=c++17", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
          str(src / "sppReference.cpp"), str(src / "sppConfig.cpp"), str(win / "windowReference.cpp"),
@@ -87,12 +87,12 @@ def reflib(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def emulib(tmp_path_factory) -> Path:
     """libspp_kernel_emu.so: the CUDA kernel source run by the host SIMT emulator, built once per session."""
-    from spp_deploy import simt
+    from spp_deploy.native import emulator
 
-    reason = simt.unavailable_reason()
+    reason = emulator.unavailable_reason()
     if reason:
         pytest.skip(f"kernel emulator: {reason}")
-    return simt.build_kernel_emulator(tmp_path_factory.mktemp("spp_kernel_emu"))
+    return emulator.build_kernel_emulator(tmp_path_factory.mktemp("spp_kernel_emu"))
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +111,9 @@ def tiny_onnx(tmp_path_factory):
 @pytest.fixture(scope="session")
 def wemulib(tmp_path_factory) -> Path:
     """libspp_window_kernel_emu.so: the window-SPP CUDA kernel under the SIMT emulator, built once per session."""
-    from spp_deploy import simt, window_native
+    from spp_deploy.native import emulator
 
-    reason = simt.unavailable_reason()
+    reason = emulator.unavailable_reason()
     if reason:
         pytest.skip(f"kernel emulator: {reason}")
-    return window_native.build_window_emulator(tmp_path_factory.mktemp("window_kernel_emu"))
+    return emulator.build_window_emulator(tmp_path_factory.mktemp("window_kernel_emu"))

@@ -72,3 +72,9 @@ def _module_level_imports(f: Path) -> set[str]:
 def test_tensorrt_is_imported_lazily():
     """Every module (runtime/trt/ included) imports without TensorRT: it is imported where used."""
     assert [str(f.relative_to(ROOT)) for f in ROOT.rglob("*.py") if "tensorrt" in _module_level_imports(f)] == []
+
+
+def test_native_is_below_export_runtime_and_the_command_line():
+    """native/ (our C++ from Python) is a leaf the layers above use: runtime finds the plugin
+    through it, the CLI builds through it; it imports none of them."""
+    assert [a for dst in ("export", "runtime", "deploy", "commands", "cli") for a in _arrows("native", dst)] == []

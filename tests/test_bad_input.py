@@ -261,15 +261,15 @@ gmake: *** [Makefile:91: all] Error 2
 
 
 def test_plugin_build_failure_shows_the_first_real_error(tmp_path):
-    from spp_deploy import plugins
+    from spp_deploy.native.cmake import first_error_line, run_tool
 
-    assert plugins.first_error_line(CMAKE_LOG) == \
+    assert first_error_line(CMAKE_LOG) == \
         "CMake Error at CMakeLists.txt:42 (message): TensorRT headers not found: set TENSORRT_ROOT"
-    assert plugins.first_error_line(NVCC_LOG) == '/src/sppKernels.cu(88): error: identifier "foo" is undefined'
+    assert first_error_line(NVCC_LOG) == '/src/sppKernels.cu(88): error: identifier "foo" is undefined'
     fake = tmp_path / "cmake.py"
     fake.write_text(f"import sys\nsys.stdout.write({CMAKE_LOG!r})\nsys.exit(1)\n")
     with pytest.raises(UserError, match=r"CMake configure failed \(exit 1\): CMake Error at .* TensorRT headers not"):
-        plugins._run([sys.executable, str(fake)], "CMake configure")
+        run_tool([sys.executable, str(fake)], "CMake configure")
 
 
 def test_yolo_spp_blocks_are_counted():

@@ -15,8 +15,7 @@ import pytest
 import torch
 
 from spp_deploy import bins as B
-from spp_deploy import simt
-from spp_deploy import window_native as WN
+from spp_deploy.native import emulator as emu, emulator_selftest as selftest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
@@ -43,7 +42,7 @@ def test_without_gpu_exits_2_with_one_line(tmp_path):
 
 def _emulated_forward(lib, corrupt: bool = False):
     def forward(x, levels, mode, rule, order):
-        run = simt.emulated_pyramid(lib, x.numpy(), levels, mode, rule, order)
+        run = emu.emulated_pyramid(lib, x.numpy(), levels, mode, rule, order)
         if run.status != 0:
             raise RuntimeError(f"launcher status {run.status} {run.fault}")
         y = run.output.copy()
@@ -62,7 +61,7 @@ def _flip_last_ulp(y: np.ndarray) -> None:
 
 def _emulated_window_forward(lib, corrupt: bool = False):
     def forward(x, windows, levels, projection):
-        run = WN.emulated_window_pyramid(lib, x.numpy(), windows.numpy(), levels, projection)
+        run = emu.emulated_window_pyramid(lib, x.numpy(), windows.numpy(), levels, projection)
         if run.status != 0:
             raise RuntimeError(f"launcher status {run.status} {run.fault}")
         y = run.output.copy()
@@ -109,12 +108,12 @@ def test_harness_fails_a_kernel_one_ulp_off(gpu_check, emulib):
 
 
 def test_selftest_harness_on_the_emulator(gpu_check, tmp_path):
-    if simt.unavailable_reason():
-        pytest.skip(f"kernel emulator: {simt.unavailable_reason()}")
-    lib = simt.build_selftest_emulator(tmp_path)
+    if emu.unavailable_reason():
+        pytest.skip(f"kernel emulator: {emu.unavailable_reason()}")
+    lib = selftest.build_selftest_emulator(tmp_path)
 
     def forward(inp, corrupt=False):
-        out, status, fault = simt.run_selftest_emulated(lib, inp.numpy())
+        out, status, fault = selftest.run_selftest_emulated(lib, inp.numpy())
         assert status == 0, fault
         out[5, 3] += corrupt
         return torch.from_numpy(out)
@@ -142,7 +141,7 @@ class _EmulatedExtensions:
         return y
 
     def selftest(self, inp):
-        out, status, fault = simt.run_selftest_emulated(self.selftest_lib, inp.numpy())
+        out, status, fault = selftest.run_selftest_emulated(self.selftest_lib, inp.numpy())
         assert status == 0, fault
         return torch.from_numpy(out)
 
@@ -151,9 +150,9 @@ class _EmulatedExtensions:
 def test_main_end_to_end_on_the_emulator(gpu_check, emulib, wemulib, tmp_path, monkeypatch, capsys, broken):
     """The whole command (kernel loop, report files, exit code) with the GPU parts replaced by the
     emulated kernels: 0 when all match, 1 when the SPP kernel is one ulp off."""
-    if simt.unavailable_reason():
-        pytest.skip(f"kernel emulator: {simt.unavailable_reason()}")
-    fake = _EmulatedExtensions(emulib, simt.build_selftest_emulator(tmp_path / "st"), wemulib, broken)
+    if emu.unavailable_reason():
+        pytest.skip(f"kernel emulator: {emu.unavailable_reason()}")
+    fake = _EmulatedExtensions(emulib, selftest.build_selftest_emulator(tmp_path / "st"), wemulib, broken)
     monkeypatch.setattr(gpu_check, "no_gpu_reason", lambda: None)
     monkeypatch.setattr(gpu_check, "_environment", lambda: {"gpu": "emulated", "torch": torch.__version__, "cuda": None})
     monkeypatch.setattr(gpu_check, "build_extension", fake.build)

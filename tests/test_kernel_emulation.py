@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 import oracle as reference
 from spp_deploy import bins as B
-from spp_deploy import plugins as P
-from spp_deploy import simt
+from spp_deploy.native import cabi, emulator as emu, emulator_selftest as selftest, library as native_lib
+from spp_deploy.native import cmake as native_build, reference as cref
 from spp_deploy.errors import UserError
 from spp_deploy.op import spp_eager
 
@@ -31,10 +31,10 @@ SENTINEL = np.uint32(0x7FBADBAD)  # a NaN payload neither the kernel nor the inp
 
 
 def _build(build_dir: Path, source_root: Path | None = None) -> Path:
-    reason = simt.unavailable_reason()
+    reason = emu.unavailable_reason()
     if reason:
         pytest.skip(f"kernel emulator: {reason}")
-    return simt.build_kernel_emulator(build_dir, source_root)
+    return emu.build_kernel_emulator(build_dir, source_root)
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
@@ -50,7 +50,7 @@ def assert_bit_equal(actual: np.ndarray, expected: np.ndarray, what="") -> None:
     assert not diff.any(), f"{int(diff.sum())} of {diff.size} outputs differ {what}: first at {np.argwhere(diff)[0]}"
 
 
-def run_guarded(lib, x, levels, mode, rule, order, **kw) -> simt.EmulatedRun:
+def run_guarded(lib, x, levels, mode, rule, order, **kw) -> emu.EmulatedRun:
     """The kernel writing into the middle of a sentinel-filled buffer: every output must be written,
     nothing outside it."""
     F = B.feature_count(x.shape[1], levels)
@@ -59,9 +59,9 @@ def run_guarded(lib, x, levels, mode, rule, order, **kw) -> simt.EmulatedRun:
     sentinel = SENTINEL if itype is np.uint32 else np.uint16(0x7D5A)
     buf = np.full(n + 2 * GUARD, sentinel, dtype=itype)
     out = buf[GUARD:GUARD + n].view(x.dtype).reshape(x.shape[0], F)
-    run = simt.emulated_pyramid(lib, x, levels, mode, rule, order, out=out, **kw)
+    run = emu.emulated_pyramid(lib, x, levels, mode, rule, order, out=out, **kw)
     assert (buf[:GUARD] == sentinel).all() and (buf[GUARD + n:] == sentinel).all(), "write outside the output"
-    if run.status == P.STATUS_OK:
+    if run.status == cabi.STATUS_OK:
         assert not (buf[GUARD:GUARD + n] == sentinel).any(), "an output element was never written"
     return run
 
@@ -83,14 +83,14 @@ def check_against_reference(emulib, reflib, x, levels, mode, rule, order, **kw) 
     H, W = x.shape[2:]
     run = run_guarded(emulib, x, levels, mode, rule, order, **kw)
     if not B.is_defined(rule, H, W, levels):
-        assert run.status == P.STATUS_ILLEGAL_SIZE and run.launch.launches == 0, (run.status, run.fault)
+        assert run.status == cabi.STATUS_ILLEGAL_SIZE and run.launch.launches == 0, (run.status, run.fault)
         return False
-    assert run.status == P.STATUS_OK, (run.status, run.fault)
+    assert run.status == cabi.STATUS_OK, (run.status, run.fault)
     launch = run.launch
     assert launch.launches == 1 and tuple(launch.block) == (256, 1, 1)
     assert launch.grid[0] == x.shape[0] * x.shape[1]  # one block per (b, c) plane at these sizes
     assert launch.grid_x_run == (kw.get("clamp_grid_x") or launch.grid[0])
-    ref = P.reference_pyramid(x, levels, mode, rule, order, library=reflib)
+    ref = cref.reference_pyramid(x, levels, mode, rule, order, library=reflib)
     assert_bit_equal(run.output, ref, (rule, mode, order, levels, x.shape, x.dtype))
     if mode == "max":  # and thereby the Python op (float16 max is exact in float32)
         eager = spp_eager(torch.from_numpy(x.astype(np.float32)), list(levels), mode, rule, order).numpy()
@@ -115,7 +115,7 @@ LEVELS = st.lists(st.integers(1, 8), min_size=1, max_size=3) | st.lists(
     levels=LEVELS,
     order=st.sampled_from(B.ORDERS),
     specials=st.sampled_from([0, 0, 1, 3]),
-    schedule=st.sampled_from(simt.SCHEDULES),
+    schedule=st.sampled_from(emu.SCHEDULES),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_emulated_kernel_matches_reference(emulib, reflib, rule, mode, dtype, h, w, b, c, levels, order, specials,
@@ -142,7 +142,7 @@ def test_nan_inputs(emulib, reflib, rule, h, w, levels):
             x[1, 0, 0, :] = -np.inf
             for order in B.ORDERS:
                 assert check_against_reference(emulib, reflib, x, levels, mode, rule, order)
-            run = simt.emulated_pyramid(emulib, x, levels, mode, rule, "channel_major")
+            run = emu.emulated_pyramid(emulib, x, levels, mode, rule, "channel_major")
             assert np.isnan(run.output[0]).any()
 
 
@@ -150,7 +150,7 @@ def test_grid_stride_loop(emulib, reflib):
     """More planes than blocks (as above 2^20 planes on a GPU): each block loops, reusing shared memory."""
     x = make_input(np.random.default_rng(4), (3, 5, 23, 31), "max", np.float32, 2)
     for clamp in (1, 2, 4):
-        for schedule in simt.SCHEDULES:
+        for schedule in emu.SCHEDULES:
             assert check_against_reference(emulib, reflib, x, [8, 4, 2, 1], "max", "adaptive", "bin_major",
                                            clamp_grid_x=clamp, schedule=schedule, seed=clamp)
 
@@ -174,7 +174,7 @@ def test_avg_general_data_within_bound(emulib, reflib):
         x = rng.standard_normal((2, 2, h, w)).astype(np.float32)
         for order in B.ORDERS:
             run = run_guarded(emulib, x, levels, "avg", rule, order)
-            assert run.status == P.STATUS_OK, run.fault
+            assert run.status == cabi.STATUS_OK, run.fault
             e64 = spp_eager(torch.from_numpy(x).double(), levels, "avg", rule, order).numpy()
             reference.assert_within(run.output.astype(np.float64), e64,
                                     reference.avg_error_bound(x, levels, rule, order) + 1e-7 * np.abs(e64))
@@ -183,9 +183,9 @@ def test_avg_general_data_within_bound(emulib, reflib):
 def test_bad_configuration_launches_nothing(emulib):
     x = np.ones((1, 2, 8, 8), dtype=np.float32)
     for levels in ([0], [65], list(range(1, 18))):
-        run = simt.emulated_pyramid(emulib, x, levels, "max", "adaptive", "channel_major",
+        run = emu.emulated_pyramid(emulib, x, levels, "max", "adaptive", "channel_major",
                                     out=np.zeros(10**4, dtype=np.float32))
-        assert run.status == P.STATUS_BAD_CONFIG and run.launch.launches == 0
+        assert run.status == cabi.STATUS_BAD_CONFIG and run.launch.launches == 0
 
 
 # ---- the emulator catches broken kernels ----------------------------------------------------------
@@ -213,7 +213,7 @@ MUTATIONS = {
 @pytest.fixture(scope="module")
 def plugin_tree_copy(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("plugins_copy")
-    src = P.plugin_source_dir()
+    src = native_lib.plugin_source_dir()
     for sub in ("spatialPyramidPoolPlugin", "simt", "common"):  # the kernel includes common/levelPlan.h
         shutil.copytree(src / sub, root / sub)
     return root
@@ -223,7 +223,7 @@ def plugin_tree_copy(tmp_path_factory) -> Path:
 def test_emulator_catches_broken_kernel(plugin_tree_copy, reflib, tmp_path, name):
     old, new, expected = MUTATIONS[name]
     kernel = plugin_tree_copy / "spatialPyramidPoolPlugin" / "spatialPyramidPoolKernel.cu"
-    pristine = (P.plugin_source_dir() / "spatialPyramidPoolPlugin" / "spatialPyramidPoolKernel.cu").read_text()
+    pristine = (native_lib.plugin_source_dir() / "spatialPyramidPoolPlugin" / "spatialPyramidPoolKernel.cu").read_text()
     assert pristine.count(old) == 1, f"mutation {name!r} no longer applies: update MUTATIONS to the kernel"
     kernel.write_text(pristine.replace(old, new))
     try:
@@ -236,7 +236,7 @@ def test_emulator_catches_broken_kernel(plugin_tree_copy, reflib, tmp_path, name
         x = make_input(rng, (2, 2, 37, 45), mode, dtype, 0)
         if mode == "avg":
             x = x + np.float16(0.25) * rng.integers(0, 4, x.shape).astype(np.float16)  # non-integer means
-        for schedule in simt.SCHEDULES:
+        for schedule in emu.SCHEDULES:
             try:
                 check_against_reference(lib, reflib, x, [8, 4, 2, 1], mode, "adaptive", "channel_major",
                                         schedule=schedule, seed=7)
@@ -251,10 +251,10 @@ def test_build_reports_compile_errors(plugin_tree_copy, tmp_path):
     pristine = kernel.read_text()
     kernel.write_text(pristine.replace("bool makePlan(", "bool makePlan(undeclared_type x, ", 1))
     try:
-        if simt.unavailable_reason():
-            pytest.skip(f"kernel emulator: {simt.unavailable_reason()}")
-        with pytest.raises(UserError, match="building the kernel emulator failed: .*error") as ei:
-            simt.build_kernel_emulator(tmp_path, plugin_tree_copy)
+        if emu.unavailable_reason():
+            pytest.skip(f"kernel emulator: {emu.unavailable_reason()}")
+        with pytest.raises(UserError, match=r"building the kernel emulator failed \(exit \d+\): .*error") as ei:
+            emu.build_kernel_emulator(tmp_path, plugin_tree_copy)
         assert "\n" not in str(ei.value)
     finally:
         kernel.write_text(pristine)
@@ -265,31 +265,31 @@ def test_build_reports_compile_errors(plugin_tree_copy, tmp_path):
 
 def test_emulator_follows_cuda_semantics(tmp_path):
     """Shuffles of every kind and width, votes, 2-D thread numbering, static/dynamic shared memory,
-    barriers and shared atomics give what CUDA documents (simt.selftest_expected), in every schedule.
+    barriers and shared atomics give what CUDA documents (selftest.selftest_expected), in every schedule.
     benchmarks/gpu_check.py runs the same kernel on a GPU against the same expectation."""
-    reason = simt.unavailable_reason()
+    reason = emu.unavailable_reason()
     if reason:
         pytest.skip(f"kernel emulator: {reason}")
-    lib = simt.build_selftest_emulator(tmp_path)
+    lib = selftest.build_selftest_emulator(tmp_path)
     rng = np.random.default_rng(9)
-    inputs = [rng.integers(-1000, 1000, simt.SELFTEST_THREADS), rng.integers(1, 1000, simt.SELFTEST_THREADS)]
+    inputs = [rng.integers(-1000, 1000, selftest.SELFTEST_THREADS), rng.integers(1, 1000, selftest.SELFTEST_THREADS)]
     for inp in inputs:
-        expected = simt.selftest_expected(inp)
-        for schedule in simt.SCHEDULES:
-            out, status, fault = simt.run_selftest_emulated(lib, inp, schedule, seed=3)
+        expected = selftest.selftest_expected(inp)
+        for schedule in emu.SCHEDULES:
+            out, status, fault = selftest.run_selftest_emulated(lib, inp, schedule, seed=3)
             assert status == 0, fault
             bad = np.argwhere(out != expected)
             assert not bad.size, f"{schedule}: {len(bad)} fields differ, first (thread, field) {tuple(bad[0])}"
-    assert (simt.selftest_expected(inputs[1])[:, 8] == 1).all() and (simt.selftest_expected(inputs[0])[:, 8] == 0).all()
+    assert (selftest.selftest_expected(inputs[1])[:, 8] == 1).all() and (selftest.selftest_expected(inputs[0])[:, 8] == 0).all()
 
 
-@pytest.mark.skipif(P._find_nvcc() is None, reason="nvcc not available")
+@pytest.mark.skipif(native_build.find_nvcc() is None, reason="nvcc not available")
 def test_selftest_kernel_compiles_with_nvcc(tmp_path):
     """gpu_check.py builds it on a GPU machine: it must stay valid CUDA, warning-free."""
     import subprocess
 
-    src = P.plugin_source_dir() / "simt" / "simtSelfTest.cu"
-    proc = subprocess.run([P._find_nvcc(), "-std=c++17", "-c", "-arch=sm_75", "-Xcompiler=-fPIC",
+    src = native_lib.plugin_source_dir() / "simt" / "simtSelfTest.cu"
+    proc = subprocess.run([native_build.find_nvcc(), "-std=c++17", "-c", "-arch=sm_75", "-Xcompiler=-fPIC",
                            "-Werror=all-warnings", str(src), "-o", str(tmp_path / "t.o")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

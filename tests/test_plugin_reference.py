@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 import oracle as reference
 from spp_deploy import bins as B
-from spp_deploy import plugins as P
+from spp_deploy.contract import RULE_CODES
+from spp_deploy.native import cabi, cmake as native_build, library as native_lib, reference as cref
 from spp_deploy.errors import UserError
 from spp_deploy.op import spp_eager
 
@@ -39,9 +40,9 @@ def _check(reflib, x, levels, mode, rule, order):
         with pytest.raises(ValueError):
             _eager(x, levels, mode, rule, order)
         with pytest.raises(ValueError, match="not defined"):
-            P.reference_pyramid(x, levels, mode, rule, order, library=reflib)
+            cref.reference_pyramid(x, levels, mode, rule, order, library=reflib)
         return False
-    ref = P.reference_pyramid(x, levels, mode, rule, order, library=reflib)
+    ref = cref.reference_pyramid(x, levels, mode, rule, order, library=reflib)
     assert ref.dtype == np.float32 and ref.shape == (x.shape[0], B.feature_count(x.shape[1], levels))
     if mode == "max":
         eager = _eager(x, levels, mode, rule, order)
@@ -107,7 +108,7 @@ def test_axis_bins_match_python(reflib, rule):
             heights = (s,) if rule != "floor_kernel" else (s, max(1, s // 2), s + 3 * n)
             for hgt in heights:
                 ps = B.axis_bins(rule, s, n, hgt)
-                cs, ce, csp, cv = P.reference_axis_bins(rule, s, n, hgt, library=reflib)
+                cs, ce, csp, cv = cref.reference_axis_bins(rule, s, n, hgt, library=reflib)
                 assert cv == bool(ps.valid), (rule, s, n, hgt)
                 if cv:
                     assert np.array_equal(cs, np.broadcast_to(ps.start, (n,)))
@@ -120,7 +121,7 @@ def test_rounded_float32_ties(reflib):
     for n in (12, 14, 24, 64):
         for s in range(n, 2049):
             ps = B.axis_bins("rounded", s, n)
-            cs, ce, _, cv = P.reference_axis_bins("rounded", s, n, library=reflib)
+            cs, ce, _, cv = cref.reference_axis_bins("rounded", s, n, library=reflib)
             assert cv and np.array_equal(cs, ps.start) and np.array_equal(ce, ps.end), (s, n)
 
 
@@ -133,14 +134,14 @@ def test_nan_propagation(reflib):
         x[1, 2, h - 1, w - 1] = np.nan
         x[1, 0, 0, :] = -np.inf
         for order in B.ORDERS:
-            ref = P.reference_pyramid(x, levels, "max", rule, order, library=reflib)
+            ref = cref.reference_pyramid(x, levels, "max", rule, order, library=reflib)
             eager = _eager(x, levels, "max", rule, order)
             assert np.isnan(ref).any()
             assert np.array_equal(np.isnan(ref), np.isnan(eager))
             assert np.array_equal(ref, eager, equal_nan=True)
         # The 1x1 level (when present) sees every pixel: NaN for the poisoned planes only.
         if 1 in levels:
-            ref = P.reference_pyramid(x, levels, "max", rule, "channel_major", library=reflib)
+            ref = cref.reference_pyramid(x, levels, "max", rule, "channel_major", library=reflib)
             off = 3 * sum(n * n for n in levels[: levels.index(1)])
             assert np.isnan(ref[0, off + 1]) and np.isnan(ref[1, off + 2]) and not np.isnan(ref[0, off + 0])
 
@@ -154,10 +155,10 @@ def test_fp16_input(reflib, rule):
     x16[0, 0, 3, 3] = np.nan
     x32 = x16.astype(np.float32)
     for order in B.ORDERS:
-        ref = P.reference_pyramid(x16, levels, "max", rule, order, library=reflib)
+        ref = cref.reference_pyramid(x16, levels, "max", rule, order, library=reflib)
         assert ref.dtype == np.float16
         assert np.array_equal(ref.astype(np.float32), _eager(x32, levels, "max", rule, order), equal_nan=True)
-        ref = P.reference_pyramid(x16, levels, "avg", rule, order, library=reflib)
+        ref = cref.reference_pyramid(x16, levels, "avg", rule, order, library=reflib)
         e = _eager(x32, levels, "avg", rule, order, torch.float64).astype(np.float16)
         np.testing.assert_allclose(ref.astype(np.float32), e.astype(np.float32), rtol=2e-3, atol=1e-3)
 
@@ -173,27 +174,27 @@ def test_illegal_sizes_raise(reflib, rule, h, w, levels):
     assert not B.is_defined(rule, h, w, levels)
     for mode in B.MODES:
         _check(reflib, x, levels, mode, rule, "channel_major")
-    lib = P.open_reference_library(reflib)
+    lib = cref.open_reference_library(reflib)
     lv = (ctypes.c_int32 * len(levels))(*levels)
     out = np.full(1000, 7.0, dtype=np.float32)
-    rc = lib.spp_reference_forward_f32(x.ctypes.data, 1, 2, h, w, lv, len(levels), 0, P._RULES[rule], 0,
+    rc = lib.spp_reference_forward_f32(x.ctypes.data, 1, 2, h, w, lv, len(levels), 0, RULE_CODES[rule], 0,
                                        out.ctypes.data, out.size)
-    assert rc == P.STATUS_ILLEGAL_SIZE and (out == 7.0).all()  # nothing written
+    assert rc == cabi.STATUS_ILLEGAL_SIZE and (out == 7.0).all()  # nothing written
 
 
 def test_bad_arguments(reflib):
-    lib = P.open_reference_library(reflib)
+    lib = cref.open_reference_library(reflib)
     x = np.zeros((1, 1, 8, 8), dtype=np.float32)
     out = np.zeros(4, dtype=np.float32)
     lv = (ctypes.c_int32 * 2)(2, 1)
-    assert lib.spp_reference_forward_f32(x.ctypes.data, 1, 1, 8, 8, lv, 2, 0, 0, 0, out.ctypes.data, 4) == P.STATUS_BAD_ARGUMENT
-    assert lib.spp_reference_forward_f32(x.ctypes.data, 1, 1, 8, 8, lv, 2, 5, 0, 0, out.ctypes.data, 4) == P.STATUS_BAD_CONFIG
+    assert lib.spp_reference_forward_f32(x.ctypes.data, 1, 1, 8, 8, lv, 2, 0, 0, 0, out.ctypes.data, 4) == cabi.STATUS_BAD_ARGUMENT
+    assert lib.spp_reference_forward_f32(x.ctypes.data, 1, 1, 8, 8, lv, 2, 5, 0, 0, out.ctypes.data, 4) == cabi.STATUS_BAD_CONFIG
     with pytest.raises(ValueError, match=r"levels must be in 1\.\.64, got \[0\]"):
-        P.reference_pyramid(x, [0], "max", "adaptive", "channel_major", library=reflib)
+        cref.reference_pyramid(x, [0], "max", "adaptive", "channel_major", library=reflib)
     with pytest.raises(ValueError, match="unknown SPP mode 'median'"):
-        P.reference_pyramid(x, [2], "median", "adaptive", "channel_major", library=reflib)
+        cref.reference_pyramid(x, [2], "median", "adaptive", "channel_major", library=reflib)
     with pytest.raises(TypeError, match="float32 and float16 input, got float64"):
-        P.reference_pyramid(x.astype(np.float64), [2], "max", "adaptive", "channel_major", library=reflib)
+        cref.reference_pyramid(x.astype(np.float64), [2], "max", "adaptive", "channel_major", library=reflib)
 
 
 # ---- config parsing (the plugin's createPlugin path) --------------------------------------------
@@ -205,41 +206,41 @@ def _ints(vals, fmt="i"):
 
 def _good_fields(levels=(4, 2, 1), mode=b"max\0", rule=b"adaptive\0", order=b"channel_major\0"):
     return [
-        ("levels", P.FIELD_INT32, _ints(levels), len(levels)),
-        ("mode", P.FIELD_CHAR, mode, len(mode)),
-        ("bins", P.FIELD_CHAR, rule, len(rule)),
-        ("order", P.FIELD_CHAR, order, len(order)),
+        ("levels", cabi.FIELD_INT32, _ints(levels), len(levels)),
+        ("mode", cabi.FIELD_CHAR, mode, len(mode)),
+        ("bins", cabi.FIELD_CHAR, rule, len(rule)),
+        ("order", cabi.FIELD_CHAR, order, len(order)),
     ]
 
 
 def test_config_good(reflib):
-    assert P.parse_config_fields(_good_fields(), reflib) == ((4, 2, 1), "max", "adaptive", "channel_major")
+    assert cref.parse_config_fields(_good_fields(), reflib) == ((4, 2, 1), "max", "adaptive", "channel_major")
     # Without the trailing NUL, with int64 levels, extra unknown fields ignored.
     f = _good_fields(mode=b"avg", rule=b"rounded", order=b"bin_major")
-    f[0] = ("levels", P.FIELD_INT64, _ints([6, 3, 2, 1], "q"), 4)
-    f.append(("plugin_version", P.FIELD_CHAR, b"1\0", 2))
-    assert P.parse_config_fields(f, reflib) == ((6, 3, 2, 1), "avg", "rounded", "bin_major")
+    f[0] = ("levels", cabi.FIELD_INT64, _ints([6, 3, 2, 1], "q"), 4)
+    f.append(("plugin_version", cabi.FIELD_CHAR, b"1\0", 2))
+    assert cref.parse_config_fields(f, reflib) == ((6, 3, 2, 1), "avg", "rounded", "bin_major")
     lv = tuple(range(1, 17))
-    assert P.parse_config_fields(_good_fields(levels=lv), reflib)[0] == lv
-    assert P.parse_config_fields(_good_fields(levels=(64,)), reflib)[0] == (64,)
+    assert cref.parse_config_fields(_good_fields(levels=lv), reflib)[0] == lv
+    assert cref.parse_config_fields(_good_fields(levels=(64,)), reflib)[0] == (64,)
 
 
 @pytest.mark.parametrize(
     "mutate,msg",
     [
-        (lambda f: f.__setitem__(0, ("levels", P.FIELD_INT32, b"", 0)), "empty"),
-        (lambda f: f.__setitem__(0, ("levels", P.FIELD_INT32, _ints([4, 0, 1]), 3)), "out of range"),
-        (lambda f: f.__setitem__(0, ("levels", P.FIELD_INT32, _ints([4, -2]), 2)), "out of range"),
-        (lambda f: f.__setitem__(0, ("levels", P.FIELD_INT32, _ints([65]), 1)), "out of range"),
-        (lambda f: f.__setitem__(0, ("levels", P.FIELD_INT32, _ints(range(1, 18)), 17)), "too many"),
-        (lambda f: f.__setitem__(0, ("levels", P.FIELD_CHAR, b"4,2,1\0", 6)), "kINT32"),
+        (lambda f: f.__setitem__(0, ("levels", cabi.FIELD_INT32, b"", 0)), "empty"),
+        (lambda f: f.__setitem__(0, ("levels", cabi.FIELD_INT32, _ints([4, 0, 1]), 3)), "out of range"),
+        (lambda f: f.__setitem__(0, ("levels", cabi.FIELD_INT32, _ints([4, -2]), 2)), "out of range"),
+        (lambda f: f.__setitem__(0, ("levels", cabi.FIELD_INT32, _ints([65]), 1)), "out of range"),
+        (lambda f: f.__setitem__(0, ("levels", cabi.FIELD_INT32, _ints(range(1, 18)), 17)), "too many"),
+        (lambda f: f.__setitem__(0, ("levels", cabi.FIELD_CHAR, b"4,2,1\0", 6)), "kINT32"),
         (lambda f: f.__setitem__(0, ("levels", 1, struct.pack("<3f", 4, 2, 1), 3)), "kINT32"),
-        (lambda f: f.__setitem__(1, ("mode", P.FIELD_CHAR, b"median\0", 7)), "unknown mode"),
-        (lambda f: f.__setitem__(1, ("mode", P.FIELD_CHAR, b"Max\0", 4)), "unknown mode"),
-        (lambda f: f.__setitem__(1, ("mode", P.FIELD_CHAR, b"max\0x", 5)), "after its terminating NUL"),
-        (lambda f: f.__setitem__(2, ("bins", P.FIELD_CHAR, b"ceil\0", 5)), "unknown bins"),
-        (lambda f: f.__setitem__(2, ("bins", P.FIELD_INT32, _ints([0]), 1)), "string"),
-        (lambda f: f.__setitem__(3, ("order", P.FIELD_CHAR, b"\0", 1)), "unknown order"),
+        (lambda f: f.__setitem__(1, ("mode", cabi.FIELD_CHAR, b"median\0", 7)), "unknown mode"),
+        (lambda f: f.__setitem__(1, ("mode", cabi.FIELD_CHAR, b"Max\0", 4)), "unknown mode"),
+        (lambda f: f.__setitem__(1, ("mode", cabi.FIELD_CHAR, b"max\0x", 5)), "after its terminating NUL"),
+        (lambda f: f.__setitem__(2, ("bins", cabi.FIELD_CHAR, b"ceil\0", 5)), "unknown bins"),
+        (lambda f: f.__setitem__(2, ("bins", cabi.FIELD_INT32, _ints([0]), 1)), "string"),
+        (lambda f: f.__setitem__(3, ("order", cabi.FIELD_CHAR, b"\0", 1)), "unknown order"),
         (lambda f: f.pop(3), "missing required field 'order'"),
         (lambda f: f.pop(0), "missing required field 'levels'"),
         (lambda f: f.append(f[1]), "duplicate"),
@@ -249,14 +250,14 @@ def test_config_rejects(reflib, mutate, msg):
     f = _good_fields()
     mutate(f)
     with pytest.raises(ValueError, match=msg):
-        P.parse_config_fields(f, reflib)
+        cref.parse_config_fields(f, reflib)
 
 
 def test_config_serialization(reflib):
-    blob = P.serialize_config([8, 4, 2, 1], "avg", "ceil_pad", "bin_major", reflib)
-    assert P.deserialize_config(blob, reflib) == ((8, 4, 2, 1), "avg", "ceil_pad", "bin_major")
+    blob = cref.serialize_config([8, 4, 2, 1], "avg", "ceil_pad", "bin_major", reflib)
+    assert cref.deserialize_config(blob, reflib) == ((8, 4, 2, 1), "avg", "ceil_pad", "bin_major")
     # The runtime path: createPlugin given the single blob field.
-    assert P.parse_config_fields([("spp_config", P.FIELD_UNKNOWN, blob, len(blob))], reflib)[0] == (8, 4, 2, 1)
+    assert cref.parse_config_fields([("spp_config", cabi.FIELD_UNKNOWN, blob, len(blob))], reflib)[0] == (8, 4, 2, 1)
     bad_cases = [blob[:-1], blob[:5], b"", blob + b"\0", b"XXXX" + blob[4:]]
     for i in range(len(blob)):  # every single-byte tamper is detected
         t = bytearray(blob)
@@ -267,16 +268,16 @@ def test_config_serialization(reflib):
     bad_cases.append(bytes(ver))
     for bad in bad_cases:
         with pytest.raises(ValueError):
-            P.deserialize_config(bad, reflib)
+            cref.deserialize_config(bad, reflib)
     with pytest.raises(ValueError, match="cannot be combined"):
-        P.parse_config_fields(_good_fields() + [("spp_config", P.FIELD_UNKNOWN, blob, len(blob))], reflib)
+        cref.parse_config_fields(_good_fields() + [("spp_config", cabi.FIELD_UNKNOWN, blob, len(blob))], reflib)
 
 
 # ---- CUDA kernel compile check, Python API -------------------------------------------------------
 
 
 def _nvcc():
-    return P._find_nvcc()
+    return native_build.find_nvcc()
 
 
 @pytest.mark.skipif(_nvcc() is None, reason="nvcc not available")
@@ -288,15 +289,15 @@ def test_kernel_compiles_with_nvcc(tmp_path):
     assert (tmp_path / "k.o").stat().st_size > 0
 
 
-def test_plugins_module_imports_nothing_heavy():
-    tree = ast.parse((ROOT / "spp_deploy" / "plugins.py").read_text())
+def test_native_modules_import_nothing_heavy():
     top = set()
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            top |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            top.add(node.module.split(".")[0])
-    assert top <= {"__future__", "ctypes", "os", "shutil", "subprocess", "pathlib", "typing"}, top
+    for f in (ROOT / "spp_deploy" / "native").glob("*.py"):
+        for node in ast.parse(f.read_text()).body:
+            if isinstance(node, ast.Import):
+                top |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                top.add(node.module.split(".")[0])
+    assert top <= {"__future__", "ctypes", "os", "re", "shutil", "subprocess", "pathlib", "typing"}, top
 
 
 @pytest.mark.parametrize("cmake,nvcc,message", [
@@ -308,30 +309,30 @@ def test_build_plugins_reports_missing_tensorrt(tmp_path, build_tools, cmake, nv
     build_tools(cmake, nvcc)
     root = tmp_path / "no-trt"
     with pytest.raises(UserError) as ei:
-        P.build_plugins(tmp_path / "build", tensorrt_root=root)
+        native_build.build_plugins(tmp_path / "build", tensorrt_root=root)
     msg = str(ei.value)
     assert "\n" not in msg and message.format(root=root) in msg
     assert not (tmp_path / "build").exists()  # refused before configuring anything
 
 
 def test_find_and_load_errors(tmp_path, monkeypatch):
-    monkeypatch.setenv(P.PLUGIN_LIB_ENV, str(tmp_path / "missing.so"))
-    with pytest.raises(UserError, match=f"{P.PLUGIN_LIB_ENV}=.*missing.so does not name an existing file"):
-        P.find_plugin_library()
-    monkeypatch.delenv(P.PLUGIN_LIB_ENV)
+    monkeypatch.setenv(native_lib.PLUGIN_LIB_ENV, str(tmp_path / "missing.so"))
+    with pytest.raises(UserError, match=f"{native_lib.PLUGIN_LIB_ENV}=.*missing.so does not name an existing file"):
+        native_lib.find_plugin_library()
+    monkeypatch.delenv(native_lib.PLUGIN_LIB_ENV)
     with pytest.raises(UserError, match="plugin library .*nope.so does not exist"):
-        P.load_plugin_library(tmp_path / "nope.so")
-    monkeypatch.setenv(P.REFERENCE_LIB_ENV, str(tmp_path / "x.so"))
-    with pytest.raises(UserError, match=f"{P.REFERENCE_LIB_ENV}=.*x.so does not name an existing file"):
-        P.find_reference_library()
+        native_lib.load_plugin_library(tmp_path / "nope.so")
+    monkeypatch.setenv(native_lib.REFERENCE_LIB_ENV, str(tmp_path / "x.so"))
+    with pytest.raises(UserError, match=f"{native_lib.REFERENCE_LIB_ENV}=.*x.so does not name an existing file"):
+        native_lib.find_reference_library()
 
 
 def test_reference_found_via_env(reflib, monkeypatch):
-    monkeypatch.setenv(P.REFERENCE_LIB_ENV, str(reflib))
-    assert P.find_reference_library() == reflib
+    monkeypatch.setenv(native_lib.REFERENCE_LIB_ENV, str(reflib))
+    assert native_lib.find_reference_library() == reflib
     # load_plugin_library is a plain global dlopen: any shared library loads.
-    monkeypatch.setenv(P.PLUGIN_LIB_ENV, str(reflib))
-    assert P.load_plugin_library() is not None
+    monkeypatch.setenv(native_lib.PLUGIN_LIB_ENV, str(reflib))
+    assert native_lib.load_plugin_library() is not None
 
 
 def test_adaptive_nesting_used_by_kernel():

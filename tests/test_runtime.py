@@ -131,10 +131,13 @@ def test_ort_runner_specs_and_provider_names(exported):
         OrtRunner(exported["sppnet-zf5", "plugin"], "npu")
 
 
-def test_ort_trt_provider_gets_the_plugin_library(exported, tmp_path):
+def test_ort_trt_provider_gets_the_plugin_library(exported, tmp_path, monkeypatch):
     lib = tmp_path / "libspp_plugin.so"
     lib.write_bytes(b"")
     r = OrtRunner(exported["sppnet-zf5", "plugin"], "trt", plugin=lib)
+    assert r._providers()[0] == ("TensorrtExecutionProvider", {"trt_extra_plugin_lib_paths": str(lib)})
+    monkeypatch.setenv("SPP_DEPLOY_PLUGIN_LIB", str(lib))  # no --plugin: found through spp_deploy.native.library
+    r = OrtRunner(exported["sppnet-zf5", "plugin"], "trt")
     assert r._providers()[0] == ("TensorrtExecutionProvider", {"trt_extra_plugin_lib_paths": str(lib)})
     assert OrtRunner(exported["sppnet-zf5", "standard"], "trt")._providers()[0] == "TensorrtExecutionProvider"
 

@@ -129,6 +129,10 @@ def test_plugin_mode_missing_library_respects_env(files, monkeypatch, tmp_path):
     with pytest.raises(UserError, match="no plugin library was found"):
         plugin_mode.resolve_plugin(m, None)
     assert plugin_mode.resolve_plugin(onnx.load(files["standard"]), None) is None
+    lib = tmp_path / "libspp_plugin.so"
+    lib.write_bytes(b"")
+    monkeypatch.setenv("SPP_DEPLOY_PLUGIN_LIB", str(lib))  # found through spp_deploy.native.library
+    assert plugin_mode.resolve_plugin(m, None) == lib
 
 
 @pytest.mark.skipif(HAVE_TRT, reason="TensorRT is installed: the missing-TensorRT message cannot appear")

@@ -15,9 +15,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spp_deploy import plugins as P
-from spp_deploy import simt
-from spp_deploy import window_native as WN
+from spp_deploy.native import cabi, emulator as emu, library as native_lib, window_reference as wref
 from spp_deploy.projection import ZF5, WindowProjection
 from spp_deploy.window import WindowSpatialPyramidPool
 from window_oracle import random_maps, random_windows
@@ -28,10 +26,10 @@ LEVEL_SETS = [(1, 2, 3, 6), (6, 3, 2, 1), (1,), (4, 2, 1), (3,), (16, 8, 4), (2,
 
 
 def _build(build_dir: Path, source_root: Path | None = None) -> Path:
-    reason = simt.unavailable_reason()
+    reason = emu.unavailable_reason()
     if reason:
         pytest.skip(f"kernel emulator: {reason}")
-    return WN.build_window_emulator(build_dir, source_root)
+    return emu.build_window_emulator(build_dir, source_root)
 
 
 def _bits_equal(a: np.ndarray, b: np.ndarray) -> bool:
@@ -53,7 +51,7 @@ def expected_launch(R: int, C: int, levels) -> tuple[int, int]:
     return R * -(-C // cpb), (4 * cpb * finest * finest if derived else 0)
 
 
-def run_checked(lib, reflib, x, win, levels, proj, **kw) -> WN.EmulatedWindowRun:
+def run_checked(lib, reflib, x, win, levels, proj, **kw) -> emu.EmulatedRun:
     """The kernel writing into the middle of a sentinel-filled buffer, compared bit for bit with the
     C++ reference and the eager op; every output written, nothing outside it."""
     R, F = win.shape[0], x.shape[1] * sum(n * n for n in levels)
@@ -61,8 +59,8 @@ def run_checked(lib, reflib, x, win, levels, proj, **kw) -> WN.EmulatedWindowRun
     sentinel = it(0x7FBADBAD) if it is np.uint32 else it(0x7D5A)
     buf = np.full(R * F + 2 * GUARD, sentinel, dtype=it)
     out = buf[GUARD:GUARD + R * F].view(x.dtype).reshape(R, F)
-    run = WN.emulated_window_pyramid(lib, x, win, levels, proj.as_list(), out=out, **kw)
-    assert run.status == P.STATUS_OK, (run.status, run.fault)
+    run = emu.emulated_window_pyramid(lib, x, win, levels, proj.as_list(), out=out, **kw)
+    assert run.status == cabi.STATUS_OK, (run.status, run.fault)
     assert (buf[:GUARD] == sentinel).all() and (buf[GUARD + R * F:] == sentinel).all(), "write outside the output"
     assert not (buf[GUARD:GUARD + R * F] == sentinel).any(), "an output element was never written"
     blocks, smem = expected_launch(R, x.shape[1], list(levels))
@@ -73,10 +71,10 @@ def run_checked(lib, reflib, x, win, levels, proj, **kw) -> WN.EmulatedWindowRun
     else:
         assert run.launch.launches == 0
     w64 = win.astype(np.float64)
-    ref = WN.reference_window_pyramid(x, w64, levels, proj.as_list(), reflib)
+    ref = wref.reference_window_pyramid(x, w64, levels, proj.as_list(), reflib)
     what = (levels, proj, x.shape, x.dtype, win.dtype)
     assert _bits_equal(run.output, ref), f"outputs differ from the reference {what}"
-    valid = WN.reference_project(w64, *x.shape[0:1], *x.shape[2:], proj.as_list(), reflib)[1]
+    valid = wref.reference_project(w64, *x.shape[0:1], *x.shape[2:], proj.as_list(), reflib)[1]
     eager = WindowSpatialPyramidPool(levels, projection=proj)(torch.from_numpy(x), torch.from_numpy(win[valid]))
     assert _bits_equal(run.output[valid], eager.numpy()), "outputs differ from the eager op"
     return run
@@ -86,7 +84,7 @@ def run_checked(lib, reflib, x, win, levels, proj, **kw) -> WN.EmulatedWindowRun
 @given(S=st.integers(1, 3), C=st.integers(1, 20), H=st.integers(1, 24), W=st.integers(1, 24),
        R=st.sampled_from([1, 2, 9, 40]), levels=st.sampled_from(LEVEL_SETS), specials=st.booleans(),
        p=st.sampled_from(range(len(PROJECTIONS))), fp16=st.booleans(), win16=st.booleans(),
-       schedule=st.sampled_from(simt.SCHEDULES), seed=st.integers(0, 2**32 - 1))
+       schedule=st.sampled_from(emu.SCHEDULES), seed=st.integers(0, 2**32 - 1))
 def test_emulated_kernel_matches_reference(wemulib, reflib, S, C, H, W, R, levels, specials, p, fp16, win16,
                                            schedule, seed):
     rng = np.random.default_rng(seed)
@@ -115,9 +113,9 @@ def test_refused_windows_give_nan_rows(wemulib, reflib):
 def test_empty_inputs_launch_nothing(wemulib, reflib):
     x = random_maps(np.random.default_rng(2), 1, 3, 5, 5, False)
     run_checked(wemulib, reflib, x, np.zeros((0, 5), np.float32), (1, 2), ZF5)
-    run = WN.emulated_window_pyramid(wemulib, x[:, :0], np.array([[0, 1, 1, 9, 9]], np.float32), (1, 2),
+    run = emu.emulated_window_pyramid(wemulib, x[:, :0], np.array([[0, 1, 1, 9, 9]], np.float32), (1, 2),
                                      ZF5.as_list())
-    assert run.status == P.STATUS_OK and run.launch.launches == 0 and run.output.shape == (1, 0)
+    assert run.status == cabi.STATUS_OK and run.launch.launches == 0 and run.output.shape == (1, 0)
 
 
 def test_grid_stride_loop(wemulib, reflib):
@@ -126,7 +124,7 @@ def test_grid_stride_loop(wemulib, reflib):
     x = random_maps(rng, 2, 17, 13, 19, True)
     win = random_windows(rng, 11, 2, 13, 19).astype(np.float32)
     for clamp in (1, 2, 5):
-        for schedule in simt.SCHEDULES:
+        for schedule in emu.SCHEDULES:
             run_checked(wemulib, reflib, x, win, (1, 2, 3, 6), ZF5, clamp_grid_x=clamp, schedule=schedule, seed=clamp)
 
 
@@ -135,8 +133,8 @@ def test_bad_configuration_launches_nothing(wemulib):
     win = np.array([[0, 1, 1, 50, 50]], dtype=np.float32)
     for levels, proj in (([5], ZF5.as_list()), ([0], ZF5.as_list()), (list(range(1, 18)), ZF5.as_list()),
                          ([2], [0.0, 21.0, 6.5]), ([2], [16.0, float("nan"), 6.5])):
-        run = WN.emulated_window_pyramid(wemulib, x, win, levels, proj, out=np.zeros(10**4, dtype=np.float32))
-        assert run.status == P.STATUS_BAD_CONFIG and run.launch.launches == 0, (levels, proj)
+        run = emu.emulated_window_pyramid(wemulib, x, win, levels, proj, out=np.zeros(10**4, dtype=np.float32))
+        assert run.status == cabi.STATUS_BAD_CONFIG and run.launch.launches == 0, (levels, proj)
 
 
 # ---- the emulator catches broken kernels ----------------------------------------------------------
@@ -160,7 +158,7 @@ MUTATIONS = {
 def plugin_tree_copy(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("plugins_copy_window")
     for sub in ("spatialPyramidPoolPlugin", "simt", "windowSpatialPyramidPoolPlugin", "common"):
-        shutil.copytree(P.plugin_source_dir() / sub, root / sub)
+        shutil.copytree(native_lib.plugin_source_dir() / sub, root / sub)
     return root
 
 
@@ -168,7 +166,7 @@ def plugin_tree_copy(tmp_path_factory) -> Path:
 def test_emulator_catches_broken_kernel(plugin_tree_copy, reflib, tmp_path, name):
     old, new, expected = MUTATIONS[name]
     rel = Path("windowSpatialPyramidPoolPlugin") / "windowSpatialPyramidPoolKernel.cu"
-    pristine = (P.plugin_source_dir() / rel).read_text()
+    pristine = (native_lib.plugin_source_dir() / rel).read_text()
     assert pristine.count(old) == 1, f"mutation {name!r} no longer applies: update MUTATIONS to the kernel"
     (plugin_tree_copy / rel).write_text(pristine.replace(old, new))
     try:
@@ -180,7 +178,7 @@ def test_emulator_catches_broken_kernel(plugin_tree_copy, reflib, tmp_path, name
     win = random_windows(rng, 12, 2, 15, 17).astype(np.float32)
     win[3, 0] = np.nan
     caught = []
-    for schedule in simt.SCHEDULES:
+    for schedule in emu.SCHEDULES:
         try:
             run_checked(lib, reflib, x, win, (1, 2, 3, 6), ZF5, schedule=schedule, seed=7)
         except AssertionError as e:

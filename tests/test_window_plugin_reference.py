@@ -16,8 +16,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spp_deploy import plugins as P
-from spp_deploy import window_native as WN
+from spp_deploy.native import cabi, window_reference as wref
 from spp_deploy import contract as G
 from spp_deploy.projection import ZF5, WindowProjection
 from spp_deploy.window import EXACT_LEVELS, WindowSpatialPyramidPool, project_windows
@@ -68,7 +67,7 @@ def test_projection_twin_exhaustive_grid(reflib):
         lo, hi = lo.ravel(), hi.ravel()
         R = lo.size
         win = np.stack([np.zeros(R), lo, hi[::-1].copy(), hi, lo[::-1].copy()], 1)
-        cells, valid = WN.reference_project(win, 1, H, W, proj.as_list(), reflib)
+        cells, valid = wref.reference_project(win, 1, H, W, proj.as_list(), reflib)
         expected = project_windows(torch.from_numpy(win), H, W, proj).numpy()
         assert valid.all()
         bad = np.argwhere((cells != expected).any(1))
@@ -86,7 +85,7 @@ def test_projection_twin_random_boxes(reflib, seed, H, W, S, p):
     win = random_windows(rng, 2000, S, H, W, stride=proj.stride)
     scale = 10.0 ** rng.integers(0, 300, (200, 1))
     win[:200, 1:] *= scale * rng.choice([-1, 1], (200, 4))
-    cells, valid = WN.reference_project(win, S, H, W, proj.as_list(), reflib)
+    cells, valid = wref.reference_project(win, S, H, W, proj.as_list(), reflib)
     assert valid.all()
     assert np.array_equal(cells, project_windows(torch.from_numpy(win), H, W, proj).numpy())
 
@@ -101,11 +100,11 @@ def test_projection_refuses_what_eager_refuses(reflib):
                 [0.0, 20, 20, 60, np.nan]]
     for row in bad_rows:
         win = np.array([good, row, good], dtype=np.float64)
-        _, valid = WN.reference_project(win, 2, 5, 5, ZF5.as_list(), reflib)
+        _, valid = wref.reference_project(win, 2, 5, 5, ZF5.as_list(), reflib)
         assert valid.tolist() == [True, False, True], row
         with pytest.raises(ValueError, match="window"):
             _eager(x, win, (1, 2), ZF5)
-        out = WN.reference_window_pyramid(x, win, (1, 2), ZF5.as_list(), reflib)
+        out = wref.reference_window_pyramid(x, win, (1, 2), ZF5.as_list(), reflib)
         assert np.isnan(out[1]).all() and not np.isnan(out[[0, 2]]).any()
         assert _bits_equal(out[[0, 2]], _eager(x, win[[0, 2]], (1, 2), ZF5))
 
@@ -126,7 +125,7 @@ def test_reference_matches_eager(reflib, S, C, H, W, R, levels, specials, p, fp1
     if specials:
         x.ravel()[rng.integers(0, x.size, max(1, x.size // 50))] = np.inf
     win = random_windows(rng, R, S, H, W, stride=proj.stride)
-    got = WN.reference_window_pyramid(x, win, levels, proj.as_list(), reflib)
+    got = wref.reference_window_pyramid(x, win, levels, proj.as_list(), reflib)
     assert got.shape == (R, C * sum(n * n for n in levels)) and got.dtype == x.dtype
     assert _bits_equal(got, _eager(x, win, levels, proj))
 
@@ -137,16 +136,16 @@ def test_reference_float32_windows_widen_exactly(reflib):
     rng = np.random.default_rng(1)
     x = random_maps(rng, 2, 3, 17, 23, True)
     win32 = random_windows(rng, 300, 2, 17, 23).astype(np.float32)
-    got = WN.reference_window_pyramid(x, win32.astype(np.float64), (1, 2, 3, 6), ZF5.as_list(), reflib)
+    got = wref.reference_window_pyramid(x, win32.astype(np.float64), (1, 2, 3, 6), ZF5.as_list(), reflib)
     eager = WindowSpatialPyramidPool((1, 2, 3, 6))(torch.from_numpy(x), torch.from_numpy(win32)).numpy()
     assert _bits_equal(got, eager)
 
 
 def test_reference_empty_and_degenerate(reflib):
     x = random_maps(np.random.default_rng(2), 1, 2, 1, 1, False)
-    assert WN.reference_window_pyramid(x, np.zeros((0, 5)), (1, 2), ZF5.as_list(), reflib).shape == (0, 10)
+    assert wref.reference_window_pyramid(x, np.zeros((0, 5)), (1, 2), ZF5.as_list(), reflib).shape == (0, 10)
     win = np.array([[0, -1e9, -1e9, 1e9, 1e9], [0, 5, 5, 4, 4]], dtype=np.float64)  # 1 x 1 map: every bin the cell
-    got = WN.reference_window_pyramid(x, win, (1, 2), ZF5.as_list(), reflib)
+    got = wref.reference_window_pyramid(x, win, (1, 2), ZF5.as_list(), reflib)
     assert _bits_equal(got, _eager(x, win, (1, 2), ZF5))
     v = np.maximum(x[0, :, 0, 0], 0)
     assert (got == np.concatenate([v, v.repeat(4)])[None]).all()
@@ -158,39 +157,39 @@ FIELD_FLOAT32, FIELD_FLOAT64 = 1, 2
 
 
 def _fields(levels=(1, 2, 3, 6), projection=(16.0, 21.0, 6.5)):
-    return [("levels", P.FIELD_INT32, struct.pack(f"<{len(levels)}i", *levels), len(levels)),
+    return [("levels", cabi.FIELD_INT32, struct.pack(f"<{len(levels)}i", *levels), len(levels)),
             ("projection", FIELD_FLOAT32, struct.pack(f"<{len(projection)}f", *projection), len(projection))]
 
 
 def test_supported_levels_are_the_python_ones(reflib):
-    assert tuple(n for n in range(-2, 70) if WN.window_level_supported(n, reflib)) == EXACT_LEVELS
+    assert tuple(n for n in range(-2, 70) if wref.window_level_supported(n, reflib)) == EXACT_LEVELS
     src = (SRC / "windowSpp.h").read_text()
     listed = re.search(r"kWINDOW_LEVELS\[\] = \{([^}]*)\}", src).group(1)
     assert tuple(int(v) for v in listed.split(",")) == EXACT_LEVELS
 
 
 def test_config_good(reflib):
-    assert WN.parse_window_fields(_fields(), reflib) == ((1, 2, 3, 6), (16.0, 21.0, 6.5))
+    assert wref.parse_window_fields(_fields(), reflib) == ((1, 2, 3, 6), (16.0, 21.0, 6.5))
     f = _fields(levels=(16, 8, 4))
-    f[0] = ("levels", P.FIELD_INT64, struct.pack("<3q", 16, 8, 4), 3)
+    f[0] = ("levels", cabi.FIELD_INT64, struct.pack("<3q", 16, 8, 4), 3)
     f[1] = ("projection", FIELD_FLOAT64, struct.pack("<3d", 0.1, -3.3, 0.0), 3)
-    f += [("plugin_version", P.FIELD_CHAR, b"1\0", 2), ("plugin_namespace", P.FIELD_CHAR, b"\0", 1)]
-    assert WN.parse_window_fields(f, reflib) == ((16, 8, 4), (0.1, -3.3, 0.0))
+    f += [("plugin_version", cabi.FIELD_CHAR, b"1\0", 2), ("plugin_namespace", cabi.FIELD_CHAR, b"\0", 1)]
+    assert wref.parse_window_fields(f, reflib) == ((16, 8, 4), (0.1, -3.3, 0.0))
     # float32 attributes (what ONNX FLOATS hold) widen exactly
-    assert WN.parse_window_fields(_fields(projection=(0.1, 21, 6.5)), reflib)[1][0] == float(np.float32(0.1))
+    assert wref.parse_window_fields(_fields(projection=(0.1, 21, 6.5)), reflib)[1][0] == float(np.float32(0.1))
 
 
 @pytest.mark.parametrize("mutate,msg", [
     (lambda f: f.pop(0), "missing required field 'levels'"),
     (lambda f: f.pop(1), "missing required field 'projection'"),
     (lambda f: f.append(f[0]), "duplicate field 'levels'"),
-    (lambda f: f.__setitem__(0, ("levels", P.FIELD_INT32, b"", 0)), "must not be empty"),
-    (lambda f: f.__setitem__(0, ("levels", P.FIELD_INT32, struct.pack("<2i", 6, 5), 2)), "level 5 is not supported"),
-    (lambda f: f.__setitem__(0, ("levels", P.FIELD_INT32, struct.pack("<1i", 0), 1)), "level 0 is not supported"),
-    (lambda f: f.__setitem__(0, ("levels", P.FIELD_INT32, struct.pack("<17i", *[1] * 17), 17)), "too many"),
+    (lambda f: f.__setitem__(0, ("levels", cabi.FIELD_INT32, b"", 0)), "must not be empty"),
+    (lambda f: f.__setitem__(0, ("levels", cabi.FIELD_INT32, struct.pack("<2i", 6, 5), 2)), "level 5 is not supported"),
+    (lambda f: f.__setitem__(0, ("levels", cabi.FIELD_INT32, struct.pack("<1i", 0), 1)), "level 0 is not supported"),
+    (lambda f: f.__setitem__(0, ("levels", cabi.FIELD_INT32, struct.pack("<17i", *[1] * 17), 17)), "too many"),
     (lambda f: f.__setitem__(0, ("levels", FIELD_FLOAT32, struct.pack("<1f", 1), 1)), "kINT32"),
     (lambda f: f.__setitem__(1, ("projection", FIELD_FLOAT32, struct.pack("<2f", 16, 21), 2)), "3 values"),
-    (lambda f: f.__setitem__(1, ("projection", P.FIELD_INT32, struct.pack("<3i", 16, 21, 6), 3)), "kFLOAT32"),
+    (lambda f: f.__setitem__(1, ("projection", cabi.FIELD_INT32, struct.pack("<3i", 16, 21, 6), 3)), "kFLOAT32"),
     (lambda f: f.__setitem__(1, ("projection", FIELD_FLOAT32, struct.pack("<3f", 0, 21, 6.5), 3)),
      "stride must be > 0"),
     (lambda f: f.__setitem__(1, ("projection", FIELD_FLOAT32, struct.pack("<3f", -16, 21, 6.5), 3)), "stride must"),
@@ -203,22 +202,22 @@ def test_config_rejects(reflib, mutate, msg):
     f = _fields()
     mutate(f)
     with pytest.raises(ValueError, match=msg):
-        WN.parse_window_fields(f, reflib)
+        wref.parse_window_fields(f, reflib)
 
 
 def test_config_serialization(reflib):
-    blob = WN.serialize_window_config((6, 3, 2, 1), (16.0, 21.0, 6.5), reflib)
-    assert WN.deserialize_window_config(blob, reflib) == ((6, 3, 2, 1), (16.0, 21.0, 6.5))
-    field = [("window_spp_config", P.FIELD_UNKNOWN, blob, len(blob))]
-    assert WN.parse_window_fields(field, reflib) == ((6, 3, 2, 1), (16.0, 21.0, 6.5))
+    blob = wref.serialize_window_config((6, 3, 2, 1), (16.0, 21.0, 6.5), reflib)
+    assert wref.deserialize_window_config(blob, reflib) == ((6, 3, 2, 1), (16.0, 21.0, 6.5))
+    field = [("window_spp_config", cabi.FIELD_UNKNOWN, blob, len(blob))]
+    assert wref.parse_window_fields(field, reflib) == ((6, 3, 2, 1), (16.0, 21.0, 6.5))
     with pytest.raises(ValueError, match="cannot be combined"):
-        WN.parse_window_fields(field + _fields()[:1], reflib)
+        wref.parse_window_fields(field + _fields()[:1], reflib)
     for bad, msg in [(blob[:-1], "length"), (blob[:5], "too short"), (b"SPPC" + blob[4:], "bad magic"),
                      (blob[:4] + b"\2" + blob[5:], "version"), (blob[:12] + b"\7" + blob[13:], "checksum")]:
         with pytest.raises(ValueError, match=msg):
-            WN.deserialize_window_config(bad, reflib)
+            wref.deserialize_window_config(bad, reflib)
     with pytest.raises(ValueError, match="invalid"):
-        WN.serialize_window_config((5,), (16.0, 21.0, 6.5), reflib)
+        wref.serialize_window_config((5,), (16.0, 21.0, 6.5), reflib)
 
 
 # ---- name / version / namespace: what the exporter writes into plugin-mode nodes ------------------------------

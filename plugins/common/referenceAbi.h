@@ -1,7 +1,7 @@
 /*
- * What the two CPU references' C ABIs (sppReference.cpp, windowReference.cpp; loaded with ctypes by
- * spp_deploy.plugins and spp_deploy.window_native) share: input loaders, the error-message copy, C
- * fields to spp::Field, and the config parse / serialize / deserialize entry points' common shape.
+ * What the two CPU references' C ABIs (sppReference.cpp, windowReference.cpp; loaded with ctypes
+ * by spp_deploy.native.reference and .window_reference) share: input loaders, the error-message
+ * copy, C fields to spp::Field, and the config parse / serialize / deserialize entry points' common shape.
  * Header-only, TensorRT-free.
  */
 #ifndef SPP_REFERENCE_ABI_H

@@ -1,7 +1,7 @@
 /*
  * What every emulated-kernel driver (a C ABI library the tests load with ctypes) does around its
  * launcher call: set the emulator up for one run, then hand back the kernel's fault message and the
- * last launch's geometry. Header-only: spp_deploy.simt builds each driver as one translation unit
+ * last launch's geometry. Header-only: spp_deploy.native.emulator builds each driver as one translation unit
  * with simtEmu.cpp. Include after simtEmu.h.
  */
 #ifndef SIMT_DRIVER_H
@@ -23,7 +23,7 @@ namespace simt
 constexpr int32_t kEMU_FAULT = 100;
 
 //! The last launch: as the launcher requested it, and how many blocks ran along x
-//! (the layout of spp_deploy.simt.LaunchInfo).
+//! (the layout of spp_deploy.native.emulator.LaunchInfo).
 struct DriverLaunch
 {
     int64_t launches;

@@ -1,7 +1,7 @@
 /*
  * A CUDA kernel exercising the primitives the SIMT emulator models (2-D blocks, every shuffle kind
  * and width, votes, static/dynamic shared memory, barriers, shared atomics). Its expected output
- * follows CUDA's documented semantics (spp_deploy/simt.py selftest_expected): the tests run it
+ * follows CUDA's documented semantics (spp_deploy/native/emulator_selftest.py selftest_expected): the tests run it
  * emulated, benchmarks/gpu_check.py runs it on a GPU, so the emulator's model is checked against
  * the hardware too.
  */

@@ -7,7 +7,7 @@
  *
  *   g++ -std=c++17 -shared -fPIC -ffp-contract=off -DSIMT_EMULATION -isystem <cuda>/include
  *       sppKernelEmulated.cpp ../simt/simtEmu.cpp -o libspp_kernel_emu.so
- * (spp_deploy.simt.build_kernel_emulator does this).
+ * (spp_deploy.native.emulator.build_kernel_emulator does this).
  */
 #include "../simt/simtEmu.h" // first: sppBins.h then takes its device branch (__fmul_rn & co.)
 

@@ -3,7 +3,7 @@
  * tests. Compiles the real windowSpatialPyramidPoolKernel.cu as host C++ (-DSIMT_EMULATION) and
  * calls its launcher, launchWindowSpatialPyramidPool, the function the plugin's enqueue calls: the
  * same host checks, plan, grid, block and shared-memory size, then every block's threads as fibers.
- * (spp_deploy.window_native.build_window_emulator builds it.)
+ * (spp_deploy.native.emulator.build_window_emulator builds it.)
  */
 #include "../simt/simtEmu.h" // first: sppBins.h then takes its device branch (__fmul_rn & co.)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def run_build(args) -> int:
-    from ..plugins import build_plugins
+    from ..native.cmake import build_plugins
 
     lib = build_plugins(args.build_dir, tensorrt_root=args.tensorrt_root, cuda_arch=args.cuda_arch)
     print(f"built {lib}")
@@ -14,7 +14,7 @@ def run_build(args) -> int:
 
 def run_info(args) -> int:
     from ..contract import PLUGIN_NAME, PLUGIN_VERSION
-    from ..plugins import find_plugin_library, find_reference_library
+    from ..native.library import find_plugin_library, find_reference_library
 
     print(f"plugin {PLUGIN_NAME} version {PLUGIN_VERSION}")
     print(f"  TensorRT plugin library: {find_plugin_library() or 'not built (spp-deploy plugin build)'}")

@@ -69,7 +69,7 @@ class OrtRunner(Runner):
             plugin = self.plugin
             if plugin is None and _is_plugin_mode(self.path):
                 try:
-                    from ..plugins import find_plugin_library
+                    from ..native.library import find_plugin_library
 
                     found = find_plugin_library()
                     plugin = str(found) if found else None

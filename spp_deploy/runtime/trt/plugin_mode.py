@@ -20,7 +20,7 @@ def is_plugin_mode(model: onnx.ModelProto) -> bool:
 
 
 def resolve_plugin(model: onnx.ModelProto, plugin: str | os.PathLike | None) -> Path | None:
-    """The plugin library a plugin-mode file needs (``--plugin``, then spp_deploy.plugins' search);
+    """The plugin library a plugin-mode file needs (``--plugin``, then spp_deploy.native.library's search);
     ``UserError`` if the file needs one and none is found; None for standard files without --plugin."""
     if plugin is not None:
         p = Path(plugin)
@@ -29,15 +29,9 @@ def resolve_plugin(model: onnx.ModelProto, plugin: str | os.PathLike | None) -> 
         return p
     if not is_plugin_mode(model):
         return None
-    found = None
-    try:
-        from ... import plugins
+    from ...native.library import find_plugin_library
 
-        found = plugins.find_plugin_library()
-    except UserError:
-        raise
-    except Exception:  # plugins.py absent or broken: behave as "not found"
-        found = None
+    found = find_plugin_library()
     if found is None:
         n = len(plugin_nodes(model))
         raise UserError(
