@@ -8,6 +8,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from native_checks import build_emulator  # noqa: E402  (a tests/ module: needs the path above)
+
 
 @pytest.fixture(autouse=True)
 def _same_random_data_every_run():
@@ -89,10 +91,7 @@ def emulib(tmp_path_factory) -> Path:
     """libspp_kernel_emu.so: the CUDA kernel source run by the host SIMT emulator, built once per session."""
     from spp_deploy import simt
 
-    reason = simt.unavailable_reason()
-    if reason:
-        pytest.skip(f"kernel emulator: {reason}")
-    return simt.build_kernel_emulator(tmp_path_factory.mktemp("spp_kernel_emu"))
+    return build_emulator(simt.unavailable_reason(), simt.build_kernel_emulator, tmp_path_factory.mktemp("spp_kernel_emu"))
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +112,5 @@ def wemulib(tmp_path_factory) -> Path:
     """libspp_window_kernel_emu.so: the window-SPP CUDA kernel under the SIMT emulator, built once per session."""
     from spp_deploy import simt, window_native
 
-    reason = simt.unavailable_reason()
-    if reason:
-        pytest.skip(f"kernel emulator: {reason}")
-    return window_native.build_window_emulator(tmp_path_factory.mktemp("window_kernel_emu"))
+    return build_emulator(simt.unavailable_reason(), window_native.build_window_emulator,
+                          tmp_path_factory.mktemp("window_kernel_emu"))
