@@ -91,20 +91,16 @@ def emulib(tmp_path_factory) -> Path:
     """libspp_kernel_emu.so: the CUDA kernel source run by the host SIMT emulator, built once per session."""
     from spp_deploy import simt
 
-    return build_emulator(simt.unavailable_reason(), simt.build_kernel_emulator, tmp_path_factory.mktemp("spp_kernel_emu"))
+    return build_emulator(simt.unavailable_reason(), simt.build_kernel_emulator,
+                          tmp_path_factory.mktemp("spp_kernel_emu"))
 
 
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory):
     """tests/tiny.py's model exported (standard mode, not parity-checked: the tests check what they need)."""
-    import torch
+    from tiny import export_tiny
 
-    from spp_deploy import export_onnx
-    from tiny import tiny_model
-
-    path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
-    export_onnx(tiny_model(), torch.randn(1, 3, 16, 16), path, check_parity=False)
-    return path
+    return export_tiny(tmp_path_factory.mktemp("tiny"), {"tiny": {}})["tiny"]
 
 
 @pytest.fixture(scope="session")
