@@ -54,11 +54,25 @@ WINDOW_BENCH_WINDOWS = 2000
 WINDOW_BENCH_SHAPES = [(1, 256, 43, 57), (5, 256, 75, 100)]  # ZF-5 conv5: 688 scale; padded 5-scale stack
 WINDOW_LEVEL_SETS = [(1, 2, 3, 6), (6, 3, 2, 1), (16, 8, 4), (4, 3), (1,)]
 
+# Shared by the pyramid wrappers, after their kernel header (which defines the params struct).
+SET_LEVELS = r"""
+// p.nbLevels and p.levels from levels; returns the bins per channel (sum of n^2).
+template <typename Params>
+int64_t setLevels(Params& p, const std::vector<int64_t>& levels)
+{
+    p.nbLevels = static_cast<int32_t>(levels.size());
+    int64_t per = 0;
+    for (size_t i = 0; i < levels.size(); ++i) { p.levels[i] = static_cast<int32_t>(levels[i]); per += levels[i] * levels[i]; }
+    return per;
+}
+"""
+
 SPP_WRAPPER = r"""
 #include <torch/extension.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include "spatialPyramidPoolKernel.h"
+""" + SET_LEVELS + r"""
 
 torch::Tensor spp_forward(torch::Tensor x, std::vector<int64_t> levels, int64_t mode, int64_t rule, int64_t order)
 {
@@ -68,9 +82,7 @@ torch::Tensor spp_forward(torch::Tensor x, std::vector<int64_t> levels, int64_t 
     x = x.contiguous();
     const c10::cuda::CUDAGuard guard(x.device());
     spp::SppParams p{};
-    p.nbLevels = static_cast<int32_t>(levels.size());
-    int64_t per = 0;
-    for (size_t i = 0; i < levels.size(); ++i) { p.levels[i] = static_cast<int32_t>(levels[i]); per += levels[i] * levels[i]; }
+    const int64_t per = setLevels(p, levels);
     p.mode = static_cast<spp::PoolMode>(mode);
     p.bins = static_cast<spp::BinRule>(rule);
     p.order = static_cast<spp::FlattenOrder>(order);
@@ -115,6 +127,7 @@ WINDOW_WRAPPER = r"""
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include "windowSpatialPyramidPoolKernel.h"
+""" + SET_LEVELS + r"""
 
 torch::Tensor window_forward(torch::Tensor x, torch::Tensor windows, std::vector<int64_t> levels,
     std::vector<double> projection)
@@ -128,9 +141,7 @@ torch::Tensor window_forward(torch::Tensor x, torch::Tensor windows, std::vector
     windows = windows.contiguous();
     const c10::cuda::CUDAGuard guard(x.device());
     spp::WindowParams p{};
-    p.nbLevels = static_cast<int32_t>(levels.size());
-    int64_t per = 0;
-    for (size_t i = 0; i < levels.size(); ++i) { p.levels[i] = static_cast<int32_t>(levels[i]); per += levels[i] * levels[i]; }
+    const int64_t per = setLevels(p, levels);
     p.projection = spp::WindowProjection{projection[0], projection[1], projection[2]};
     const int64_t S = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), R = windows.size(0);
     auto y = torch::empty({R, C * per}, x.options());

@@ -12,23 +12,14 @@ Expectation: plugin/standard within +-15% (the function is inlined at session cr
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 import numpy as np
-import onnx  # noqa: F401  (type of the sessions built below)
 import onnxruntime as ort
 import torch
 
+from _common import Table, export, parse, parser, session, shape_text
 from spp_deploy import SpatialPyramidPool, zoo
-from spp_deploy.export import trace_to_onnx
 from spp_deploy.runtime.compare import source_error
 from spp_deploy.runtime.timing import measure
-
-
-def export(model: torch.nn.Module, example: torch.Tensor, spp_impl: str = "standard"):
-    """In-memory ONNX, with seed SPP layers made canonical first (as ``export_onnx`` does)."""
-    return trace_to_onnx(model, example, spp_impl=spp_impl)[0]
 
 SAME_WITHIN = 1.15
 
@@ -47,28 +38,16 @@ CASES = [
 ]
 
 
-def session(proto: onnx.ModelProto, threads: int) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    return ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iterations", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap = parser(__doc__, iterations=20, warmup=3)
     ap.add_argument("--quick", action="store_true", help="5 iterations, 1 warm-up, first two shapes per case")
-    args = ap.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)  # rows appear as they are measured
+    args = parse(ap)
     if args.quick:
         args.iterations, args.warmup = 5, 1
-    torch.set_num_threads(args.threads)
     print(f"ONNX Runtime {ort.__version__} CPU, torch {torch.__version__}, {args.threads} threads, "
           f"median of {args.iterations} (warm-up {args.warmup})")
-    print(f"{'model':<32} {'shape':<16} {'standard ms':>12} {'plugin ms':>10} {'plugin/std':>11} {'max |diff|':>11}  verdict")
-    off = 0
+    table = Table(f"{'model':<32} {'shape':<16} {'standard ms':>12} {'plugin ms':>10} {'plugin/std':>11} "
+                  f"{'max |diff|':>11}  verdict")
     for label, factory, example, shapes in CASES:
         model = factory().eval()
         ex = torch.randn(*example)
@@ -78,7 +57,7 @@ def main() -> int:
         for shape in shapes[:2] if args.quick else shapes:
             why = source_error(model, (1, *shape[1:]))
             if why:
-                print(f"{label:<32} {'x'.join(map(str, shape)):<16} skipped: {why}")
+                print(f"{label:<32} {shape_text(shape):<16} skipped: {why}")
                 continue
             x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
             feed = {name: x}
@@ -86,13 +65,11 @@ def main() -> int:
             t_std = measure(lambda: std.run(None, feed), args.warmup, args.iterations).median
             t_plug = measure(lambda: plug.run(None, feed), args.warmup, args.iterations).median
             ratio = t_plug / t_std
-            ok = 1 / SAME_WITHIN <= ratio <= SAME_WITHIN and diff == 0.0
-            off += not ok
-            verdict = "same" if ok else ("OUTPUT DIFFERS" if diff else "DIFFERENT SPEED")
-            print(f"{label:<32} {'x'.join(map(str, shape)):<16} {t_std:12.3f} {t_plug:10.3f} {ratio:10.2f}x "
-                  f"{diff:11.2e}  {verdict}")
-    print(f"{off} case(s) outside plugin/standard within {SAME_WITHIN:g}x with identical outputs")
-    return 0
+            table.row(f"{label:<32} {shape_text(shape):<16} {t_std:12.3f} {t_plug:10.3f} {ratio:10.2f}x {diff:11.2e}  ",
+                      1 / SAME_WITHIN <= ratio <= SAME_WITHIN and diff == 0.0, met="same",
+                      missed="OUTPUT DIFFERS" if diff else "DIFFERENT SPEED")
+    return table.finish(f"{table.missed} case(s) outside plugin/standard within {SAME_WITHIN:g}x "
+                        "with identical outputs")
 
 
 if __name__ == "__main__":

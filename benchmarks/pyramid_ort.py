@@ -1,14 +1,12 @@
 """Pyramid alone in ONNX Runtime CPU: standard-op lowering vs one global ReduceMax (the one-pass
 floor) vs PyTorch eager (torch's adaptive_max_pool2d pyramid), measured side by side.
 
-    python benchmarks/pyramid_ort.py [--iterations 30] [--threads N]
+    python benchmarks/pyramid_ort.py [--iterations 30] [--warmup 5] [--threads N]
 
 Targets (core issue): pyramid <= 4x the floor at the three larger shapes, <= 15x at 1x256x13x13.
 """
 
 from __future__ import annotations
-
-import argparse
 
 import numpy as np
 import onnx
@@ -17,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper
 
+from _common import Table, parse, parser, session, shape_text
 from spp_deploy import SpatialPyramidPool
 from spp_deploy.export import to_onnx_model
 from spp_deploy.runtime.timing import measure
@@ -35,22 +34,12 @@ def floor_model() -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=10)
 
 
-def session(proto: onnx.ModelProto, threads: int) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    return ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iterations", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse(parser(__doc__, iterations=30, warmup=5))
     floor = session(floor_model(), args.threads)
     print(f"ONNX Runtime {ort.__version__}, torch {torch.__version__}, {args.threads} threads, median of {args.iterations}")
-    print(f"{'levels':<10} {'shape':<16} {'floor ms':>9} {'pyramid ms':>11} {'torch ms':>9} {'pyr/floor':>10} {'torch/pyr':>10}  target")
-    missed = 0
+    table = Table(f"{'levels':<10} {'shape':<16} {'floor ms':>9} {'pyramid ms':>11} {'torch ms':>9} {'pyr/floor':>10} "
+                  f"{'torch/pyr':>10}  target")
     for levels in LEVELS:
         op = SpatialPyramidPool(levels, "max", "adaptive")
         sessions = {}  # the channel count is static in the exported graph
@@ -61,18 +50,15 @@ def main() -> int:
             pyr = sessions[C]
             x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
             xt = torch.from_numpy(x)
-            t_floor = measure(lambda: floor.run(None, {"input": x}), 5, args.iterations).median
-            t_pyr = measure(lambda: pyr.run(None, {"input": x}), 5, args.iterations).median
+            t_floor = measure(lambda: floor.run(None, {"input": x}), args.warmup, args.iterations).median
+            t_pyr = measure(lambda: pyr.run(None, {"input": x}), args.warmup, args.iterations).median
             with torch.no_grad():
                 t_torch = measure(lambda: torch.cat([F.adaptive_max_pool2d(xt, n).flatten(1) for n in levels], 1),
-                                  5, args.iterations).median
+                                  args.warmup, args.iterations).median
             ratio, target = t_pyr / t_floor, TARGET.get(shape, DEFAULT_TARGET)
-            ok = ratio <= target
-            missed += not ok
-            print(f"{str(list(levels)):<10} {'x'.join(map(str, shape)):<16} {t_floor:9.3f} {t_pyr:11.3f} {t_torch:9.3f} "
-                  f"{ratio:9.2f}x {t_torch / t_pyr:9.2f}x  <= {target:g}x {'ok' if ok else 'MISSED'}")
-    print(f"{missed} target(s) missed")
-    return 0
+            table.row(f"{str(list(levels)):<10} {shape_text(shape):<16} {t_floor:9.3f} {t_pyr:11.3f} {t_torch:9.3f} "
+                      f"{ratio:9.2f}x {t_torch / t_pyr:9.2f}x  <= {target:g}x ", ratio <= target)
+    return table.finish(f"{table.missed} target(s) missed")
 
 
 if __name__ == "__main__":

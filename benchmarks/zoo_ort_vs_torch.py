@@ -12,23 +12,16 @@ The default run stays under ~5 minutes on 2 cores; --quick runs 2 iterations aft
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 
 import numpy as np
 import onnxruntime as ort
 import torch
 
+from _common import Table, export, parse, parser, session, shape_text
 from spp_deploy import zoo
-from spp_deploy.export import trace_to_onnx
 from spp_deploy.runtime.compare import source_error
 from spp_deploy.runtime.timing import measure
-
-
-def export(model: torch.nn.Module, example: torch.Tensor, spp_impl: str = "standard"):
-    """In-memory ONNX, with seed SPP layers made canonical first (as ``export_onnx`` does)."""
-    return trace_to_onnx(model, example, spp_impl=spp_impl)[0]
 
 IMAGE_SIZES = [(224, 224), (480, 320), (1000, 600)]  # (width, height) as the paper writes them
 BATCHES = [1, 8]
@@ -54,33 +47,24 @@ def legal_shape(model, shape):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iterations", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap = parser(__doc__, iterations=5, warmup=1)
     ap.add_argument("--models", help="comma separated zoo names (default: every zoo model)")
     ap.add_argument("--quick", action="store_true", help="2 timed iterations after 1 warm-up")
-    args = ap.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)  # rows appear as they are measured
+    args = parse(ap)
     if args.quick:
         args.iterations, args.warmup = 2, 1
     names = args.models.split(",") if args.models else zoo.zoo_names()
-    torch.set_num_threads(args.threads)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = args.threads
-    opts.log_severity_level = 3
     t_start = time.perf_counter()
     print(f"ONNX Runtime {ort.__version__} CPU vs torch {torch.__version__} eager CPU, {args.threads} threads both, "
           f"median of {args.iterations} (warm-up {args.warmup}); speedup = torch / ORT; target >= {TARGET:g}x")
-    print(f"{'model':<22} {'input':<16} {'torch ms':>10} {'ORT ms':>10} {'speedup':>8} {'max rel err':>12}  target")
-    met = total = 0
+    table = Table(f"{'model':<22} {'input':<16} {'torch ms':>10} {'ORT ms':>10} {'speedup':>8} {'max rel err':>12}  "
+                  "target")
     for name in names:
         entry = zoo.get_entry(name)
         model = zoo.create(name)
         ex = torch.randn(*entry.input_shape)
         try:
-            sess = ort.InferenceSession(export(model, ex).SerializeToString(), opts,
-                                        providers=["CPUExecutionProvider"])
+            sess = session(export(model, ex), args.threads)
         except Exception as e:
             print(f"{name:<22} {'-':<16} skipped: export failed: {(str(e).strip().splitlines() or [''])[0][:100]}")
             continue
@@ -89,7 +73,7 @@ def main() -> int:
             for w, h in IMAGE_SIZES:
                 shape, why = legal_shape(model, input_shape(entry, batch, w, h))
                 if shape is None:
-                    print(f"{name:<22} {'x'.join(map(str, input_shape(entry, batch, w, h))):<16} skipped: {why}")
+                    print(f"{name:<22} {shape_text(input_shape(entry, batch, w, h)):<16} skipped: {why}")
                     continue
                 x = np.random.default_rng(batch * w + h).standard_normal(shape, dtype=np.float32)
                 xt = torch.from_numpy(x)
@@ -100,20 +84,17 @@ def main() -> int:
                     out = sess.run(None, feed)[0]
                 except Exception as e:  # e.g. a seed layer that only takes batch 1
                     why = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                    print(f"{name:<22} {'x'.join(map(str, shape)):<16} skipped: {why[:100]}")
+                    print(f"{name:<22} {shape_text(shape):<16} skipped: {why[:100]}")
                     continue
                 with torch.inference_mode():
                     rel = float(np.abs(out - ref).max() / max(np.abs(ref).max(), 1e-30))
                     t_torch = measure(lambda: model(xt), args.warmup, args.iterations).median
                 t_ort = measure(lambda: sess.run(None, feed), args.warmup, args.iterations).median
                 speedup = t_torch / t_ort
-                ok = speedup >= TARGET
-                met += ok
-                total += 1
-                print(f"{name:<22} {'x'.join(map(str, shape)):<16} {t_torch:10.2f} {t_ort:10.2f} {speedup:7.2f}x "
-                      f"{rel:12.2e}  {'ok' if ok else f'MISSED (by {TARGET / speedup:.2f}x)'}")
-    print(f"{met}/{total} cases meet the {TARGET:g}x target ({time.perf_counter() - t_start:.0f} s)")
-    return 0
+                table.row(f"{name:<22} {shape_text(shape):<16} {t_torch:10.2f} {t_ort:10.2f} {speedup:7.2f}x "
+                          f"{rel:12.2e}  ", speedup >= TARGET, missed=f"MISSED (by {TARGET / speedup:.2f}x)")
+    return table.finish(f"{table.met}/{table.rows} cases meet the {TARGET:g}x target "
+                        f"({time.perf_counter() - t_start:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from native_checks import build_emulator  # noqa: E402  (a tests/ module: needs the path above)
+
 
 @pytest.fixture(autouse=True)
 def _same_random_data_every_run():
@@ -89,23 +91,16 @@ def emulib(tmp_path_factory) -> Path:
     """libspp_kernel_emu.so: the CUDA kernel source run by the host SIMT emulator, built once per session."""
     from spp_deploy.native import emulator
 
-    reason = emulator.unavailable_reason()
-    if reason:
-        pytest.skip(f"kernel emulator: {reason}")
-    return emulator.build_kernel_emulator(tmp_path_factory.mktemp("spp_kernel_emu"))
+    return build_emulator(emulator.unavailable_reason(), emulator.build_kernel_emulator,
+                          tmp_path_factory.mktemp("spp_kernel_emu"))
 
 
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory):
     """tests/tiny.py's model exported (standard mode, not parity-checked: the tests check what they need)."""
-    import torch
+    from tiny import export_tiny
 
-    from spp_deploy import export_onnx
-    from tiny import tiny_model
-
-    path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
-    export_onnx(tiny_model(), torch.randn(1, 3, 16, 16), path, check_parity=False)
-    return path
+    return export_tiny(tmp_path_factory.mktemp("tiny"), {"tiny": {}})["tiny"]
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +108,5 @@ def wemulib(tmp_path_factory) -> Path:
     """libspp_window_kernel_emu.so: the window-SPP CUDA kernel under the SIMT emulator, built once per session."""
     from spp_deploy.native import emulator
 
-    reason = emulator.unavailable_reason()
-    if reason:
-        pytest.skip(f"kernel emulator: {reason}")
-    return emulator.build_window_emulator(tmp_path_factory.mktemp("window_kernel_emu"))
+    return build_emulator(emulator.unavailable_reason(), emulator.build_window_emulator,
+                          tmp_path_factory.mktemp("window_kernel_emu"))

@@ -28,6 +28,20 @@ def bench(cli):
     return lambda *argv: cli("bench", "--no-progress", *argv)
 
 
+@pytest.fixture
+def bench_report(bench, tmp_path):
+    """``bench_report(*argv)``: ``bench(*argv, "--json", FILE)``, which must succeed -> (stderr,
+    the JSON report it wrote)."""
+
+    def run(*argv):
+        j = tmp_path / "r.json"
+        code, out, err = bench(*argv, "--json", str(j))
+        assert code == 0, err
+        return err, json.loads(j.read_text())
+
+    return run
+
+
 def one_error_line(err: str) -> str:
     lines = [ln for ln in err.splitlines() if ln.startswith("spp-deploy: error:")]
     assert len(lines) == 1, err
@@ -125,12 +139,9 @@ def test_bench_json_csv_plot(tmp_path, bench, tiny_onnx):
     assert f"wrote {j}" in out
 
 
-def test_bench_exports_a_temporary_onnx(tmp_path, bench):
-    j = tmp_path / "r.json"
-    code, out, err = bench("--model", TINY, "--backends", "ort-cpu", "--shapes", "1x3x20x20",
-                           "--iterations", "2", "--duration", "0.02", "--json", str(j))
-    assert code == 0, err
-    data = json.loads(j.read_text())
+def test_bench_exports_a_temporary_onnx(bench, bench_report):
+    _, data = bench_report("--model", TINY, "--backends", "ort-cpu", "--shapes", "1x3x20x20",
+                           "--iterations", "2", "--duration", "0.02")
     assert data["onnx"] is None and len(data["results"]) == 1
     assert data["results"][0]["status"] == "ok" and data["results"][0]["iterations"] >= 2
 
@@ -142,14 +153,11 @@ def test_unknown_backend(bench):
 
 
 @pytest.mark.skipif(unavailable_reason("ort-cuda") is None, reason="this machine has CUDA for ONNX Runtime")
-def test_unavailable_backend_skipped_or_strict(tmp_path, bench, tiny_onnx):
-    j = tmp_path / "r.json"
+def test_unavailable_backend_skipped_or_strict(bench, bench_report, tiny_onnx):
     args = ["--model", TINY, "--onnx", str(tiny_onnx), "--backends", "ort-cpu,ort-cuda", "--shapes", "1x3x16x16",
             "--iterations", "2"]
-    code, out, err = bench(*args, "--json", str(j))
-    assert code == 0, err
+    err, data = bench_report(*args)
     assert "skipping backend ort-cuda" in err and "CUDAExecutionProvider" in err
-    data = json.loads(j.read_text())
     assert [u["backend"] for u in data["unavailable_backends"]] == ["ort-cuda"]
     assert "CUDAExecutionProvider" in data["unavailable_backends"][0]["reason"]
     assert [r["backend"] for r in data["results"]] == ["ort-cpu"]
@@ -168,14 +176,12 @@ def test_trt_backend_says_why_it_is_unavailable(bench):
     assert "no backend can run here" in one_error_line(err) and why in err
 
 
-def test_shapes_the_model_cannot_take(tmp_path, bench, tiny_onnx):
-    j = tmp_path / "r.json"
+def test_shapes_the_model_cannot_take(bench, bench_report, tiny_onnx):
     args = ["--model", TINY, "--onnx", str(tiny_onnx), "--backends", "torch,ort-cpu", "--sizes", "2x2,16x16",
             "--iterations", "2"]
-    code, out, err = bench(*args, "--json", str(j))
-    assert code == 0, err
+    err, report = bench_report(*args)
     assert "skipping shape 1x3x2x2" in err
-    res = json.loads(j.read_text())["results"]
+    res = report["results"]
     skipped = [r for r in res if r["status"] == "skipped"]
     assert len(res) == 4 and len(skipped) == 2
     assert all(r["shape"] == [1, 3, 2, 2] and "cannot take" in r["reason"] for r in skipped)
@@ -187,17 +193,14 @@ def test_shapes_the_model_cannot_take(tmp_path, bench, tiny_onnx):
     assert code == 2 and "1x5x16x16" in one_error_line(err)
 
 
-def test_fixed_size_onnx_skips_other_sizes(tmp_path, bench):
+def test_fixed_size_onnx_skips_other_sizes(tmp_path, bench, bench_report):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     graph = helper.make_graph([helper.make_node("ReduceMax", ["x"], ["y"], keepdims=0)], "g", [x], [y])
     path = tmp_path / "fixed.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=10), path)
-    j = tmp_path / "r.json"
-    code, out, err = bench("--onnx", str(path), "--backends", "ort-cpu", "--shapes", "1x3x8x8,1x3x9x8",
-                           "--iterations", "3", "--json", str(j))
-    assert code == 0, err
-    res = json.loads(j.read_text())["results"]
+    res = bench_report("--onnx", str(path), "--backends", "ort-cpu", "--shapes", "1x3x8x8,1x3x9x8",
+                       "--iterations", "3")[1]["results"]
     by_shape = {tuple(r["shape"]): r for r in res}
     assert by_shape[(1, 3, 8, 8)]["status"] == "ok"
     assert by_shape[(1, 3, 9, 8)]["status"] == "skipped" and "fixed height of 8" in by_shape[(1, 3, 9, 8)]["reason"]

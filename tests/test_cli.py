@@ -1,8 +1,8 @@
 """The export command end to end, and one-line errors for bad input (no traceback, no file)."""
 
+import shutil
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import onnx
@@ -10,6 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+import tiny
 from spp_deploy import zoo
 
 
@@ -41,34 +42,13 @@ def test_export_seed000_skips_nothing_it_cannot_run(tmp_path, cli):
 
 
 def test_export_user_file_with_weights(tmp_path, cli):
-    src = tmp_path / "usermodel.py"
-    src.write_text(textwrap.dedent("""
-        import torch
-        from spp_deploy import SpatialPyramidPool
-
-        class Net(torch.nn.Module):
-            def __init__(self, classes=7):
-                super().__init__()
-                self.conv = torch.nn.Conv2d(3, 8, 3)
-                self.spp = SpatialPyramidPool([3, 1], rule="rounded")
-                self.fc = torch.nn.Linear(8 * 10, classes)
-
-            def forward(self, x):
-                return self.fc(self.spp(self.conv(x)))
-
-        def not_a_module():
-            return 42
-    """))
+    src = tmp_path / "usermodel.py"  # a user's model file, outside sys.path: tests/tiny.py's model
+    shutil.copyfile(tiny.__file__, src)
     torch.manual_seed(1)
-    sys.path.insert(0, str(tmp_path))
-    try:
-        import usermodel
-    finally:
-        sys.path.remove(str(tmp_path))
     ckpt = tmp_path / "w.pt"
-    torch.save({"state_dict": usermodel.Net(classes=5).state_dict()}, ckpt)
+    torch.save({"state_dict": tiny.Tiny(classes=5).state_dict()}, ckpt)
     path = tmp_path / "u.onnx"
-    code, out, err = cli("export", "--model", f"{src}:Net", "--model-kwargs", '{"classes": 5}',
+    code, out, err = cli("export", "--model", f"{src}:Tiny", "--model-kwargs", '{"classes": 5}',
                          "--weights", str(ckpt), "--input-shape", "2x3x20x24", "-o", str(path))
     assert code == 0, err
     assert path.is_file()

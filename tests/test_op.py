@@ -39,6 +39,21 @@ def _assert_avg_equal(out: torch.Tensor, ref: torch.Tensor, x: torch.Tensor) -> 
     torch.testing.assert_close(out, ref, rtol=0, atol=atol)
 
 
+def _seed_input(seed: int, mode: str, *shape: int) -> torch.Tensor:
+    """Random input for comparing with a seed: float64 for avg, whose two summation orders then
+    agree within ``_assert_avg_equal``'s bound; float32 for max (compared bit for bit)."""
+    x = _randn(seed, *shape)
+    return x.double() if mode == "avg" else x
+
+
+def _assert_same_as_seed(op: SpatialPyramidPool, x: torch.Tensor, ref: torch.Tensor, mode: str) -> None:
+    """Max: bit-identical to the seed's output; avg: within the summation-order bound."""
+    if mode == "max":
+        assert torch.equal(op(x), ref)
+    else:
+        _assert_avg_equal(op(x), ref, x)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     H=st.integers(1, 300), W=st.integers(1, 300), rule=st.sampled_from(bins.RULES),
@@ -69,21 +84,14 @@ def test_matches_slow_reference(H, W, rule, mode, order, levels, seed):
 @given(H=st.integers(1, 200), W=st.integers(1, 200), levels=st.sampled_from(LEVEL_SETS), mode=st.sampled_from(bins.MODES),
        seed=SEEDS)
 def test_adaptive_equals_torch_adaptive_pooling(H, W, levels, mode, seed):
-    x = _randn(seed, 2, 4, H, W)
-    op = SpatialPyramidPool(levels, mode, "adaptive")
-    if mode == "max":
-        assert torch.equal(op(x), seeds.adaptive_pyramid(x, levels, mode))
-    else:
-        x = x.double()
-        _assert_avg_equal(op(x), seeds.adaptive_pyramid(x, levels, mode), x)
+    x = _seed_input(seed, mode, 2, 4, H, W)
+    _assert_same_as_seed(SpatialPyramidPool(levels, mode, "adaptive"), x, seeds.adaptive_pyramid(x, levels, mode), mode)
 
 
 @settings(max_examples=80, deadline=None)
 @given(H=st.integers(1, 200), W=st.integers(1, 200), mode=st.sampled_from(bins.MODES), seed=SEEDS)
 def test_ceil_pad_equals_seed000(H, W, mode, seed):
-    x = _randn(seed, 1, 3, H, W)
-    if mode == "avg":
-        x = x.double()
+    x = _seed_input(seed, mode, 1, 3, H, W)
     op = SpatialPyramidPool([4, 2, 1], mode, "ceil_pad")
     try:
         ref = seeds.seed000_spatial_pyramid_pool(x, [4, 2, 1], mode)
@@ -91,18 +99,13 @@ def test_ceil_pad_equals_seed000(H, W, mode, seed):
         with pytest.raises(ValueError):
             op(x)
         return
-    if mode == "max":
-        assert torch.equal(op(x), ref)
-    else:
-        _assert_avg_equal(op(x), ref, x)
+    _assert_same_as_seed(op, x, ref, mode)
 
 
 @settings(max_examples=80, deadline=None)
 @given(H=st.integers(1, 120), W=st.integers(1, 120), mode=st.sampled_from(bins.MODES), seed=SEEDS)
 def test_floor_kernel_equals_seed003_where_fixed_length(H, W, mode, seed):
-    x = _randn(seed, 1, 2, H, W)
-    if mode == "avg":
-        x = x.double()
+    x = _seed_input(seed, mode, 1, 2, H, W)
     op = SpatialPyramidPool([1, 2, 4], mode, "floor_kernel")
     expected_len = 2 * 21
     try:
@@ -113,10 +116,7 @@ def test_floor_kernel_equals_seed003_where_fixed_length(H, W, mode, seed):
         with pytest.raises(ValueError, match="floor_kernel"):
             op(x)
         return
-    if mode == "max":
-        assert torch.equal(op(x), ref)
-    else:
-        _assert_avg_equal(op(x), ref, x)
+    _assert_same_as_seed(op, x, ref, mode)
 
 
 @pytest.mark.parametrize("rule", bins.RULES)

@@ -19,7 +19,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from native_checks import assert_fields_rejected
 import oracle as reference
+from pyramid_cases import pyramid_case
 from spp_deploy import bins as B
 from spp_deploy.contract import RULE_CODES
 from spp_deploy.native import cabi, cmake as native_build, library as native_lib, reference as cref
@@ -67,15 +69,7 @@ LEVELS = st.lists(st.integers(1, 8), min_size=1, max_size=4) | st.lists(
 @pytest.mark.parametrize("mode", B.MODES)
 @pytest.mark.parametrize("rule", B.RULES)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    h=st.integers(1, 300),
-    w=st.integers(1, 300),
-    b=st.integers(1, 2),
-    c=st.integers(1, 3),
-    levels=LEVELS,
-    order=st.sampled_from(B.ORDERS),
-    seed=st.integers(0, 2**32 - 1),
-)
+@given(**pyramid_case(300, LEVELS))
 def test_reference_matches_eager(reflib, rule, mode, h, w, b, c, levels, order, seed):
     x = np.random.default_rng(seed).standard_normal((b, c, h, w)).astype(np.float32)
     _check(reflib, x, levels, mode, rule, order)
@@ -247,10 +241,7 @@ def test_config_good(reflib):
     ],
 )
 def test_config_rejects(reflib, mutate, msg):
-    f = _good_fields()
-    mutate(f)
-    with pytest.raises(ValueError, match=msg):
-        cref.parse_config_fields(f, reflib)
+    assert_fields_rejected(lambda f: cref.parse_config_fields(f, reflib), _good_fields(), mutate, msg)
 
 
 def test_config_serialization(reflib):

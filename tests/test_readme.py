@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+from pasted_seed import seed000_file
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 GPU_MARKER = "# with TensorRT and nvcc:"
@@ -50,45 +52,6 @@ NOT_RUN = {
     ("curl",): "queries a running Triton server",
     ("spp-deploy", "bench", "--backends", "triton-http,triton-grpc"): "times a running Triton server",
 }
-
-SEED_CODE = '''\
-import math
-import torch
-import torch.nn as nn
-
-
-def spatial_pyramid_pool(previous_conv, num_sample, previous_conv_size, out_pool_size):
-    for i in range(len(out_pool_size)):
-        h_wid = int(math.ceil(previous_conv_size[0] / out_pool_size[i]))
-        w_wid = int(math.ceil(previous_conv_size[1] / out_pool_size[i]))
-        h_pad = int((h_wid*out_pool_size[i] - previous_conv_size[0] + 1)/2)
-        w_pad = int((w_wid*out_pool_size[i] - previous_conv_size[1] + 1)/2)
-        maxpool = nn.MaxPool2d((h_wid, w_wid), stride=(h_wid, w_wid), padding=(h_pad, w_pad))
-        x = maxpool(previous_conv)
-        if(i == 0):
-            spp = x.view(num_sample,-1)
-        else:
-            spp = torch.cat((spp,x.view(num_sample,-1)), 1)
-    return spp
-
-
-class SPP_NET(nn.Module):
-    def __init__(self, ndf=64):
-        super(SPP_NET, self).__init__()
-        self.output_num = [4,2,1]
-        self.conv5 = nn.Conv2d(ndf * 8, 64, 4, 1, 0, bias=False)
-        self.fc1 = nn.Linear(64 * 21, 64)
-        self.fc2 = nn.Linear(64, 10)
-
-    def forward(self, x):
-        x = self.conv5(x)
-        spp = spatial_pyramid_pool(x, 1, [int(x.size(2)), int(x.size(3))], self.output_num)
-        fc1 = self.fc1(spp)
-        fc2 = self.fc2(fc1)
-        s = nn.Sigmoid()
-        output = s(fc2)
-        return output
-'''
 
 MODELS = '''\
 import torch
@@ -126,7 +89,7 @@ def _write_image(path: Path) -> None:
 
 # The README's placeholders, created in the working directory under the names the README uses.
 FIXTURES = {
-    "path/to/seed_code.py": lambda p: p.write_text(SEED_CODE),  # seed 000 code as users paste it
+    "path/to/seed_code.py": lambda p: p.write_text(seed000_file(ndf=64)),  # seed 000 code as users have it
     "mypkg/__init__.py": lambda p: p.write_text(""),  # `mypkg.models:build_net` (the directory is on sys.path)
     "mypkg/models.py": lambda p: p.write_text(MODELS),
     "ckpt.pt": _write_ckpt,  # a state dict of build_net(classes=10)

@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import TensorProto, helper
 
 pytest.importorskip("tritonclient", reason="tritonclient (the triton extra) is not installed")
 
 from google.protobuf import text_format  # noqa: E402
 
-from tiny import Tiny  # noqa: E402
+from tiny import export_tiny  # noqa: E402
 from spp_deploy.constants import DEFAULT_TRITON_MAX_BATCH  # noqa: E402
 from spp_deploy.triton.schema import model_config_pb2  # noqa: E402
 
@@ -28,17 +27,8 @@ ORT_TYPES = {"tensor(float)": "TYPE_FP32", "tensor(float16)": "TYPE_FP16", "tens
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    from spp_deploy import export_onnx
-
-    d = tmp_path_factory.mktemp("triton-src")
-    torch.manual_seed(0)
-    model = Tiny().eval()
-    out = {}
     variants = {"standard": {}, "plugin": {"spp_impl": "plugin"}, "static-batch": {"dynamic": ["height", "width"]}}
-    for name, kw in variants.items():
-        out[name] = d / f"{name}.onnx"
-        export_onnx(model, torch.randn(1, 3, 16, 16), out[name], check_parity=False, **kw)
-    return out
+    return export_tiny(tmp_path_factory.mktemp("triton-src"), variants)
 
 
 def read_config(path: Path):

@@ -8,12 +8,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("tritonclient", reason="tritonclient (the triton extra) is not installed")
 pytest.importorskip("grpc", reason="grpcio (tritonclient[grpc]) is not installed: the stand-in serves gRPC with it")
 
-from tiny import Tiny  # noqa: E402
+from tiny import export_tiny  # noqa: E402
 from spp_deploy.bench.triton_client import TritonModel, grpc_url_for  # noqa: E402
 from spp_deploy.errors import UserError  # noqa: E402
 
@@ -26,16 +25,10 @@ PROTOCOLS = ["grpc", pytest.param("http", marks=pytest.mark.skipif(
 def served(tmp_path_factory):
     """(stand-in server, {mode: source ONNX}) serving models 'standard' (max batch 2) and 'plugin'."""
     from spp_deploy.cli import main
-    from spp_deploy import export_onnx
     from triton_standin import StandIn
 
     d = tmp_path_factory.mktemp("triton-client")
-    torch.manual_seed(0)
-    model = Tiny().eval()
-    src = {}
-    for mode in ("standard", "plugin"):
-        src[mode] = d / f"{mode}.onnx"
-        export_onnx(model, torch.randn(1, 3, 16, 16), src[mode], spp_impl=mode, check_parity=False)
+    src = export_tiny(d, {mode: {"spp_impl": mode} for mode in ("standard", "plugin")})
     repo = str(d / "repo")
     assert main(["triton", "-o", repo, "--name", "standard", "--onnx", str(src["standard"]), "--max-batch", "2"]) == 0
     assert main(["triton", "-o", repo, "--name", "plugin", "--onnx", str(src["plugin"])]) == 0

@@ -15,6 +15,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from native_checks import bits_equal, build_emulator
 from spp_deploy.native import cabi, emulator as emu, library as native_lib, window_reference as wref
 from spp_deploy.projection import ZF5, WindowProjection
 from spp_deploy.window import WindowSpatialPyramidPool
@@ -26,18 +27,7 @@ LEVEL_SETS = [(1, 2, 3, 6), (6, 3, 2, 1), (1,), (4, 2, 1), (3,), (16, 8, 4), (2,
 
 
 def _build(build_dir: Path, source_root: Path | None = None) -> Path:
-    reason = emu.unavailable_reason()
-    if reason:
-        pytest.skip(f"kernel emulator: {reason}")
-    return emu.build_window_emulator(build_dir, source_root)
-
-
-def _bits_equal(a: np.ndarray, b: np.ndarray) -> bool:
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    na, nb = np.isnan(a), np.isnan(b)
-    it = np.uint32 if a.dtype == np.float32 else np.uint16
-    return bool(np.array_equal(na, nb) and np.array_equal(a.view(it)[~na], b.view(it)[~nb]))
+    return build_emulator(emu.unavailable_reason(), emu.build_window_emulator, build_dir, source_root)
 
 
 def expected_launch(R: int, C: int, levels) -> tuple[int, int]:
@@ -73,10 +63,10 @@ def run_checked(lib, reflib, x, win, levels, proj, **kw) -> emu.EmulatedRun:
     w64 = win.astype(np.float64)
     ref = wref.reference_window_pyramid(x, w64, levels, proj.as_list(), reflib)
     what = (levels, proj, x.shape, x.dtype, win.dtype)
-    assert _bits_equal(run.output, ref), f"outputs differ from the reference {what}"
+    assert bits_equal(run.output, ref), f"outputs differ from the reference {what}"
     valid = wref.reference_project(w64, *x.shape[0:1], *x.shape[2:], proj.as_list(), reflib)[1]
     eager = WindowSpatialPyramidPool(levels, projection=proj)(torch.from_numpy(x), torch.from_numpy(win[valid]))
-    assert _bits_equal(run.output[valid], eager.numpy()), "outputs differ from the eager op"
+    assert bits_equal(run.output[valid], eager.numpy()), "outputs differ from the eager op"
     return run
 
 

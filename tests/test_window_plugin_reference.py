@@ -16,6 +16,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from native_checks import assert_fields_rejected, bits_equal
 from spp_deploy.native import cabi, window_reference as wref
 from spp_deploy import contract as G
 from spp_deploy.projection import ZF5, WindowProjection
@@ -27,15 +28,6 @@ PROJECTIONS = [ZF5, WindowProjection.identity(), WindowProjection.from_layers([(
                WindowProjection(3.0, -2.5, 0.75)]
 LEVEL_SETS = [(1, 2, 3, 6), (6, 3, 2, 1), (1,), (4, 2, 1), (3,), (16, 8, 4), (2, 6), (6, 4), (8, 3, 3)]
 F32_SPECIALS = np.array([np.nan, np.inf, -np.inf], dtype=np.float64)
-
-
-def _bits_equal(a: np.ndarray, b: np.ndarray) -> bool:
-    """Identical bits where not NaN, NaN in the same places."""
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    na, nb = np.isnan(a), np.isnan(b)
-    it = np.uint32 if a.dtype == np.float32 else np.uint16
-    return bool(np.array_equal(na, nb) and np.array_equal(a.view(it)[~na], b.view(it)[~nb]))
 
 
 def _eager(x: np.ndarray, win: np.ndarray, levels, proj: WindowProjection) -> np.ndarray:
@@ -106,7 +98,7 @@ def test_projection_refuses_what_eager_refuses(reflib):
             _eager(x, win, (1, 2), ZF5)
         out = wref.reference_window_pyramid(x, win, (1, 2), ZF5.as_list(), reflib)
         assert np.isnan(out[1]).all() and not np.isnan(out[[0, 2]]).any()
-        assert _bits_equal(out[[0, 2]], _eager(x, win[[0, 2]], (1, 2), ZF5))
+        assert bits_equal(out[[0, 2]], _eager(x, win[[0, 2]], (1, 2), ZF5))
 
 
 # ---- the CPU reference against the eager op -------------------------------------------------------------
@@ -127,7 +119,7 @@ def test_reference_matches_eager(reflib, S, C, H, W, R, levels, specials, p, fp1
     win = random_windows(rng, R, S, H, W, stride=proj.stride)
     got = wref.reference_window_pyramid(x, win, levels, proj.as_list(), reflib)
     assert got.shape == (R, C * sum(n * n for n in levels)) and got.dtype == x.dtype
-    assert _bits_equal(got, _eager(x, win, levels, proj))
+    assert bits_equal(got, _eager(x, win, levels, proj))
 
 
 def test_reference_float32_windows_widen_exactly(reflib):
@@ -138,7 +130,7 @@ def test_reference_float32_windows_widen_exactly(reflib):
     win32 = random_windows(rng, 300, 2, 17, 23).astype(np.float32)
     got = wref.reference_window_pyramid(x, win32.astype(np.float64), (1, 2, 3, 6), ZF5.as_list(), reflib)
     eager = WindowSpatialPyramidPool((1, 2, 3, 6))(torch.from_numpy(x), torch.from_numpy(win32)).numpy()
-    assert _bits_equal(got, eager)
+    assert bits_equal(got, eager)
 
 
 def test_reference_empty_and_degenerate(reflib):
@@ -146,7 +138,7 @@ def test_reference_empty_and_degenerate(reflib):
     assert wref.reference_window_pyramid(x, np.zeros((0, 5)), (1, 2), ZF5.as_list(), reflib).shape == (0, 10)
     win = np.array([[0, -1e9, -1e9, 1e9, 1e9], [0, 5, 5, 4, 4]], dtype=np.float64)  # 1 x 1 map: every bin the cell
     got = wref.reference_window_pyramid(x, win, (1, 2), ZF5.as_list(), reflib)
-    assert _bits_equal(got, _eager(x, win, (1, 2), ZF5))
+    assert bits_equal(got, _eager(x, win, (1, 2), ZF5))
     v = np.maximum(x[0, :, 0, 0], 0)
     assert (got == np.concatenate([v, v.repeat(4)])[None]).all()
 
@@ -199,10 +191,7 @@ def test_config_good(reflib):
      "offset must be a finite"),
 ])
 def test_config_rejects(reflib, mutate, msg):
-    f = _fields()
-    mutate(f)
-    with pytest.raises(ValueError, match=msg):
-        wref.parse_window_fields(f, reflib)
+    assert_fields_rejected(lambda f: wref.parse_window_fields(f, reflib), _fields(), mutate, msg)
 
 
 def test_config_serialization(reflib):

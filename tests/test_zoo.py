@@ -7,6 +7,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from pasted_seed import seed000_file
 from spp_deploy import zoo
 from spp_deploy import export_onnx
 from spp_deploy.runtime.compare import source_error
@@ -62,49 +63,9 @@ def test_export_matches_seed_forward_where_defined(tmp_path, name):
         assert skipped >= 1
 
 
-SEED_FILE = '''
-import math
-import torch
-import torch.nn as nn
-
-
-def spatial_pyramid_pool(previous_conv, num_sample, previous_conv_size, out_pool_size):
-    for i in range(len(out_pool_size)):
-        h_wid = int(math.ceil(previous_conv_size[0] / out_pool_size[i]))
-        w_wid = int(math.ceil(previous_conv_size[1] / out_pool_size[i]))
-        h_pad = int((h_wid*out_pool_size[i] - previous_conv_size[0] + 1)/2)
-        w_pad = int((w_wid*out_pool_size[i] - previous_conv_size[1] + 1)/2)
-        maxpool = nn.MaxPool2d((h_wid, w_wid), stride=(h_wid, w_wid), padding=(h_pad, w_pad))
-        x = maxpool(previous_conv)
-        if(i == 0):
-            spp = x.view(num_sample,-1)
-        else:
-            spp = torch.cat((spp,x.view(num_sample,-1)), 1)
-    return spp
-
-
-class SPP_NET(nn.Module):
-    def __init__(self, ndf=4):
-        super(SPP_NET, self).__init__()
-        self.output_num = [4,2,1]
-        self.conv5 = nn.Conv2d(ndf * 8, 64, 4, 1, 0, bias=False)
-        self.fc1 = nn.Linear(1344,64)
-        self.fc2 = nn.Linear(64,10)
-
-    def forward(self,x):
-        x = self.conv5(x)
-        spp = spatial_pyramid_pool(x,1,[int(x.size(2)),int(x.size(3))],self.output_num)
-        fc1 = self.fc1(spp)
-        fc2 = self.fc2(fc1)
-        s = nn.Sigmoid()
-        output = s(fc2)
-        return output
-'''
-
-
 def test_export_pasted_seed_file(tmp_path, cli):
     src = tmp_path / "spp_user.py"
-    src.write_text(textwrap.dedent(SEED_FILE))
+    src.write_text(seed000_file(ndf=4))
     out = tmp_path / "spp.onnx"
     code, text, err = cli("export", "--model", f"{src}:SPP_NET", "--input-shape", "1x32x20x20", "-o", out)
     assert code == 0, err

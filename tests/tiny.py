@@ -1,5 +1,5 @@
 """The smallest model with an SPP layer, shared by the CLI tests (loadable as
-``tests/tiny.py:tiny_model`` from the command line)."""
+``tests/tiny.py:tiny_model`` from the command line), and its ONNX exports."""
 
 from pathlib import Path
 
@@ -26,3 +26,16 @@ class Tiny(torch.nn.Module):
 def tiny_model(classes: int = 3):
     torch.manual_seed(0)
     return Tiny(classes).eval()
+
+
+def export_tiny(directory: Path, variants: dict[str, dict]) -> dict[str, Path]:
+    """``tiny_model()`` exported once per variant (``export_onnx`` keywords), not parity-checked
+    (the tests check what they need): {variant: directory / "VARIANT.onnx"}."""
+    from spp_deploy import export_onnx
+
+    model = tiny_model()
+    paths = {}
+    for name, kw in variants.items():
+        paths[name] = directory / f"{name}.onnx"
+        export_onnx(model, torch.randn(1, 3, 16, 16), paths[name], check_parity=False, **kw)
+    return paths

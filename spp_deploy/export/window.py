@@ -105,6 +105,14 @@ def _keep_upto(b: GraphBuilder, t: Sym, axis: int, needed: Sym) -> Sym:
     return b.op("Slice", [t.tensor, _i64(b, [0]), end.tensor, _i64(b, [axis])], t.dtype)
 
 
+def _double_blocks(b: GraphBuilder, t: Sym, axis: int, a: int, longest: Sym) -> Sym:
+    """Maxima of 2^a-long blocks along ``axis`` from those of 2^(a-1)-long ones (the max of two
+    overlapping halves); emptied where no bin is ``longest`` >= 2^a cells long."""
+    d = 1 << (a - 1)
+    t = b.op("Max", [_slice(b, t, axis, 0, -d).tensor, _slice(b, t, axis, d, 2**62).tensor], _F32)
+    return _keep_upto(b, t, axis, longest >= (1 << a))
+
+
 def _block_tables(b: GraphBuilder, xz: Sym, S: Sym, H: Sym, W: Sym, finest: int) -> tuple[Sym, Sym, Sym, Sym]:
     """The sparse table as one [N, C] matrix: for every (a, b), the [S, H - 2^a + 1, W - 2^b + 1]
     maxima of 2^a x 2^b blocks, channels last, stacked. Only blocks no longer than a bin of the
@@ -122,15 +130,11 @@ def _block_tables(b: GraphBuilder, xz: Sym, S: Sym, H: Sym, W: Sym, finest: int)
     rows = t
     for a in range(K):
         if a:
-            d = 1 << (a - 1)
-            rows = b.op("Max", [_slice(b, rows, 1, 0, -d).tensor, _slice(b, rows, 1, d, 2**62).tensor], _F32)
-            rows = _keep_upto(b, rows, 1, longest_h >= (1 << a))
+            rows = _double_blocks(b, rows, 1, a, longest_h)
         block = rows
         for c in range(K):
             if c:
-                d = 1 << (c - 1)
-                block = b.op("Max", [_slice(b, block, 2, 0, -d).tensor, _slice(b, block, 2, d, 2**62).tensor], _F32)
-                block = _keep_upto(b, block, 2, longest_w >= (1 << c))
+                block = _double_blocks(b, block, 2, c, longest_w)
             flats.append(b.op("Reshape", [block.tensor, flat_shape.tensor], _F32).tensor)
     matrix = b.op("Concat", flats, _F32, axis=0)
     pw = b.const([1 << k for k in range(K)], _INT)

@@ -8,6 +8,7 @@ current stream (torch imported lazily). Both warm up by count and/or time, then 
 
 from __future__ import annotations
 
+import builtins
 import math
 import statistics
 import time
@@ -15,6 +16,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 NOISY_CV = 0.10  # coefficient of variation above which a measurement is reported as noisy
+
+
+def _of_samples(stat: Callable[[list[float]], float], doc: str = "") -> property:
+    """A read-only ``Latency`` property: ``stat`` of its samples (milliseconds)."""
+    return property(lambda self: stat(self.samples_ms), doc=doc or f"{stat.__name__} of the samples (ms)")
 
 
 @dataclass
@@ -29,29 +35,13 @@ class Latency:
         if not self.samples_ms:
             raise ValueError("Latency needs at least one sample")
 
-    @property
-    def count(self) -> int:
-        return len(self.samples_ms)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples_ms)
-
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.samples_ms)
-
-    @property
-    def min(self) -> float:
-        return min(self.samples_ms)
-
-    @property
-    def max(self) -> float:
-        return max(self.samples_ms)
-
-    @property
-    def stdev(self) -> float:
-        return statistics.pstdev(self.samples_ms)
+    # The sample statistics, each a read-only property over ``samples_ms``.
+    count = _of_samples(len, "number of timed samples")
+    median = _of_samples(statistics.median)
+    mean = _of_samples(statistics.fmean)
+    min = _of_samples(builtins.min)
+    max = _of_samples(builtins.max)
+    stdev = _of_samples(statistics.pstdev, "population standard deviation")
 
     def percentile(self, q: float) -> float:
         """Linear-interpolated percentile (numpy's default method); q in [0, 100]."""
@@ -62,13 +52,8 @@ class Latency:
         lo, hi = math.floor(pos), math.ceil(pos)
         return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
-    @property
-    def p90(self) -> float:
-        return self.percentile(90)
-
-    @property
-    def p99(self) -> float:
-        return self.percentile(99)
+    p90 = property(lambda self: self.percentile(90), doc="90th percentile (ms)")
+    p99 = property(lambda self: self.percentile(99), doc="99th percentile (ms)")
 
     @property
     def cv(self) -> float:
