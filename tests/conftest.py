@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+# Shared test helpers (tiny model, oracles, stand-ins) live in tests/support and are imported by
+# name. Only that folder goes on sys.path: the test folders mirror the package (export/, triton/,
+# ...) and must not shadow real packages; pytest imports test files with --import-mode=importlib.
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
-from native_checks import build_emulator  # noqa: E402  (a tests/ module: needs the path above)
+from native_checks import build_emulator  # noqa: E402  (a tests/support module: needs the path above)
 
 
 @pytest.fixture(autouse=True)
@@ -97,7 +100,7 @@ def emulib(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory):
-    """tests/tiny.py's model exported (standard mode, not parity-checked: the tests check what they need)."""
+    """tests/support/tiny.py's model exported (standard mode, not parity-checked: the tests check what they need)."""
     from tiny import export_tiny
 
     return export_tiny(tmp_path_factory.mktemp("tiny"), {"tiny": {}})["tiny"]

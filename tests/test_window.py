@@ -1,5 +1,5 @@
 """Eager window SPP (SPP-net detection pooling) against the straightforward reference written
-from the spec (tests/window_oracle.py): bit-identical, degenerate windows included."""
+from the spec (tests/support/window_oracle.py): bit-identical, degenerate windows included."""
 
 import math
 

@@ -1,5 +1,5 @@
 /*
- * The emulator self-test kernel run by the emulator: C ABI for tests/test_kernel_emulation.py.
+ * The emulator self-test kernel run by the emulator: C ABI for tests/native/test_kernel_emulation.py.
  */
 #include "simtEmu.h"
 

@@ -1,5 +1,5 @@
 """`spp-deploy bench --backends triton-http,triton-grpc`: the real ``tritonclient`` calls, over
-real sockets, against a local stand-in server (tests/triton_standin.py: KServe v2 over gRPC and
+real sockets, against a local stand-in server (tests/support/triton_standin.py: KServe v2 over gRPC and
 HTTP, models run by ONNX Runtime) serving a repository written by `spp-deploy triton`. No real
 tritonserver runs here: what Triton itself does (dynamic batching, its backends) is not tested."""
 

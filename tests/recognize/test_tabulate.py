@@ -1,4 +1,4 @@
-"""Open-world export: SPP layers written like public code (tests/wild_layers.py), probed,
+"""Open-world export: SPP layers written like public code (tests/support/wild_layers.py), probed,
 tabulated and exported; ONNX Runtime must equal the layer itself at every size 1..300 where it is
 defined (max: bit-identical), output NaN where it is not, and adversarial layers are refused."""
 

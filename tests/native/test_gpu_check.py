@@ -1,5 +1,5 @@
 """benchmarks/gpu_check.py: one line and exit 2 without a GPU; its comparison harness, run on the
-CPU with the emulated kernel (tests/test_kernel_emulation.py), passes a correct kernel and fails a
+CPU with the emulated kernel (tests/native/test_kernel_emulation.py), passes a correct kernel and fails a
 kernel one ulp off."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from spp_deploy import bins as B
 from spp_deploy.native import emulator as emu, emulator_selftest as selftest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
 
 

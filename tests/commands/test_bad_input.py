@@ -20,7 +20,7 @@ from spp_deploy.errors import UserError
 from tiny import TINY, tiny_model
 
 HERE = Path(__file__).resolve()
-ROOT = HERE.parent.parent
+ROOT = HERE.parents[2]
 
 
 @pytest.fixture

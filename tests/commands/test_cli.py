@@ -42,7 +42,7 @@ def test_export_seed000_skips_nothing_it_cannot_run(tmp_path, cli):
 
 
 def test_export_user_file_with_weights(tmp_path, cli):
-    src = tmp_path / "usermodel.py"  # a user's model file, outside sys.path: tests/tiny.py's model
+    src = tmp_path / "usermodel.py"  # a user's model file, outside sys.path: tests/support/tiny.py's model
     shutil.copyfile(tiny.__file__, src)
     torch.manual_seed(1)
     ckpt = tmp_path / "w.pt"

@@ -1,5 +1,5 @@
 """The smallest model with an SPP layer, shared by the CLI tests (loadable as
-``tests/tiny.py:tiny_model`` from the command line), and its ONNX exports."""
+``tests/support/tiny.py:tiny_model`` from the command line), and its ONNX exports."""
 
 from pathlib import Path
 

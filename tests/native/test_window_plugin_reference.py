@@ -23,7 +23,7 @@ from spp_deploy.projection import ZF5, WindowProjection
 from spp_deploy.window import EXACT_LEVELS, WindowSpatialPyramidPool, project_windows
 from window_oracle import random_maps, random_windows
 
-SRC = Path(__file__).resolve().parent.parent / "plugins" / "windowSpatialPyramidPoolPlugin"
+SRC = Path(__file__).resolve().parents[2] / "plugins" / "windowSpatialPyramidPoolPlugin"
 PROJECTIONS = [ZF5, WindowProjection.identity(), WindowProjection.from_layers([(5, 2, 2), (3, 2, 1)], offset=2.0),
                WindowProjection(3.0, -2.5, 0.75)]
 LEVEL_SETS = [(1, 2, 3, 6), (6, 3, 2, 1), (1,), (4, 2, 1), (3,), (16, 8, 4), (2, 6), (6, 4), (8, 3, 3)]

@@ -28,7 +28,7 @@ from spp_deploy.native import cabi, cmake as native_build, library as native_lib
 from spp_deploy.errors import UserError
 from spp_deploy.op import spp_eager
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "plugins" / "spatialPyramidPoolPlugin"
 
 

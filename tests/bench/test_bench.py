@@ -6,7 +6,6 @@ import json
 import math
 import struct
 import types
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -19,7 +18,6 @@ from spp_deploy.errors import UserError
 from spp_deploy.runtime.timing import Latency, measure
 from tiny import TINY
 
-HERE = Path(__file__).resolve()
 
 
 @pytest.fixture
