@@ -340,7 +340,9 @@ public:
                 return -1;
             }
             cudaError_t cudaErr = cudaSuccess;
-            return launchStatus(derived().launch(inputDesc, inputs, outputs[0], stream, cudaErr), cudaErr);
+            // Two statements: launch fills cudaErr, and argument evaluation order is unspecified.
+            int32_t const status = derived().launch(inputDesc, inputs, outputs[0], stream, cudaErr);
+            return launchStatus(status, cudaErr);
         });
     }
 

@@ -37,8 +37,9 @@ bool SpatialPyramidPoolPlugin::checkInputs(spp::plugin::InputDims const& in) con
     int64_t const w = d.d[3];
     if (in.build)
     {
-        // A fully static H x W that the rule does not define is a build-time error.
-        std::string const err = h > 0 && w > 0 ? spp::sizeErrorMessage(mConfig, h, w) : std::string();
+        // A fully static H x W that the rule does not define (0 included) is a build-time error;
+        // -1 is an extent not known yet.
+        std::string const err = h >= 0 && w >= 0 ? spp::sizeErrorMessage(mConfig, h, w) : std::string();
         if (!err.empty())
         {
             kLOG.error(err);
@@ -70,7 +71,7 @@ int32_t SpatialPyramidPoolPlugin::launch(PluginTensorDesc const* inputDesc, void
         cudaError_t const fill = bytes > 0 ? cudaMemsetAsync(output, 0xFF, bytes, stream) : cudaSuccess;
         if (fill != cudaSuccess)
         {
-            kLOG.error(std::string("enqueue: NaN fill for an illegal size failed: ") + cudaGetErrorString(fill));
+            cudaErr = fill; // the base's launchStatus logs it, once
             return static_cast<int32_t>(spp::kSPP_CUDA_ERROR);
         }
         kLOG.message(

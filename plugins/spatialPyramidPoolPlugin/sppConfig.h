@@ -42,7 +42,7 @@ constexpr char const* kFIELD_ORDER = "order";
 constexpr char const* kFIELD_BLOB = "spp_config";
 
 //! The named fields, in this order (parseConfig's field indices); all four required.
-constexpr FieldSpec kSPP_FIELDS[] = {{kFIELD_LEVELS, FieldType::kINT32, 0}, {kFIELD_MODE, FieldType::kCHAR, 0},
+inline constexpr FieldSpec kSPP_FIELDS[] = {{kFIELD_LEVELS, FieldType::kINT32, 0}, {kFIELD_MODE, FieldType::kCHAR, 0},
     {kFIELD_BINS, FieldType::kCHAR, 0}, {kFIELD_ORDER, FieldType::kCHAR, 0}};
 
 char const* modeName(PoolMode m);

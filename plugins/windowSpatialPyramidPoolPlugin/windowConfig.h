@@ -36,7 +36,7 @@ constexpr char const* kWFIELD_PROJECTION = "projection";
 constexpr char const* kWFIELD_BLOB = "window_spp_config";
 
 //! The named fields, in this order (parseConfig's field indices); both required.
-constexpr FieldSpec kWINDOW_FIELDS[]
+inline constexpr FieldSpec kWINDOW_FIELDS[]
     = {{kWFIELD_LEVELS, FieldType::kINT32, 0}, {kWFIELD_PROJECTION, FieldType::kFLOAT32, 3}};
 
 //! Ranges, level set, finite projection with stride > 0; false with `err` set when invalid.
