@@ -8,6 +8,9 @@ MAX_OPSET = 23
 OPSETS = tuple(range(MIN_OPSET, MAX_OPSET + 1))
 SPP_IMPLS = ("standard", "plugin")
 DEFAULT_SPP_IMPL = "standard"
+# dtype of a window model's `windows` input: float32 for TensorRT, which has no float64
+WINDOWS_DTYPES = ("float64", "float32")
+DEFAULT_WINDOWS_DTYPE = "float64"
 # (rtol relative to the reference's largest magnitude, atol) of the export parity check
 PRECISION_TOLERANCES = {"fp32": (1e-5, 0.0), "fp16": (1e-2, 1e-3)}
 PRECISIONS = tuple(PRECISION_TOLERANCES)

@@ -20,13 +20,14 @@ import onnx
 import torch
 
 from . import export as _export
-from .constants import DEFAULT_OPSET, DYNAMIC_AXES, PRECISION_TOLERANCES
+from .constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES, PRECISION_TOLERANCES
 from .errors import ParityError, UserError, first_line
 from .fileio import atomic_write, check_output
 from .export.window_export import (MAPS_NAME, OUTPUT_NAME, PARITY_CASES, WINDOWS_NAME, parity_windows,
                                    to_onnx_window_model)
 from .runtime.compare import check_export_parity, source_error
 from .runtime.ort_runner import OrtRunner
+from .window import windows_torch_dtype
 
 
 def save_onnx(proto: onnx.ModelProto, path: Path, verify: Callable[[Path], None] | None = None) -> None:
@@ -133,7 +134,9 @@ class WindowExportResult:
 def check_window_parity(model: torch.nn.Module, onnx_path: str | os.PathLike, channels: int, stride: float,
                         cases: Sequence[tuple[int, int, int, int]] = PARITY_CASES, rtol: float = 1e-5,
                         seed: int = 0, exact: bool = False) -> list[WindowParity]:
-    """ONNX Runtime CPU vs the eager module; ``ParityError`` naming the first mismatching case.
+    """ONNX Runtime CPU vs the eager module, both given the same windows in the file's windows
+    dtype (float32 windows: the same float32 values, so max pooling must match bit for bit);
+    ``ParityError`` naming the first mismatching case.
     ``exact``: demand bit-identical output (a bare window pyramid); otherwise within ``rtol`` of
     the reference's largest magnitude (layers after the pyramid may sum in another order)."""
     rng = np.random.default_rng(seed)
@@ -169,13 +172,15 @@ def check_window_parity(model: torch.nn.Module, onnx_path: str | os.PathLike, ch
 
 def export_window_model(model: torch.nn.Module, path: str | os.PathLike, *, channels: int, stride: float,
                         opset: int = DEFAULT_OPSET, spp_impl: str = "standard", check_parity: bool = True,
-                        exact: bool = False, cases: Sequence[tuple[int, int, int, int]] = PARITY_CASES
-                        ) -> WindowExportResult:
+                        exact: bool = False, cases: Sequence[tuple[int, int, int, int]] = PARITY_CASES,
+                        windows_dtype: str = DEFAULT_WINDOWS_DTYPE) -> WindowExportResult:
     """Export ``model(maps, windows)`` to ``path``; the parity check runs on the temporary file
-    and nothing is written when it fails."""
+    and nothing is written when it fails. ``windows_dtype``: the ``windows`` input's dtype,
+    float64 or float32 (for TensorRT, which has no float64)."""
+    w_dtype = windows_torch_dtype(windows_dtype)
     g = torch.Generator().manual_seed(0)
     example = (torch.rand(2, channels, 13, 17, generator=g),
-               torch.from_numpy(parity_windows(np.random.default_rng(0), 8, 2, 13, 17, stride)))
+               torch.from_numpy(parity_windows(np.random.default_rng(0), 8, 2, 13, 17, stride)).to(w_dtype))
     proto = to_onnx_window_model(model, example, opset, spp_impl)
     result = WindowExportResult(Path(path))
 

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 
 from . import bins as _bins
+from .constants import WINDOWS_DTYPES
+from .errors import UserError
 from .projection import TORCH_OPS, ZF5, WindowProjection, project_span
 
 # Levels n where the released code's float32 bin edges ((float)yy / n * h) and ONNX Runtime's
@@ -29,6 +31,15 @@ from .projection import TORCH_OPS, ZF5, WindowProjection, project_span
 EXACT_LEVELS = (1, 2, 3, 4, 6, 8, 16)
 SPPNET_LEVELS = (1, 2, 3, 6)
 WINDOW_CHUNK = 64  # windows per step of the eager op: its buffers stay in cache (about 2 MB at C = 256)
+
+
+def windows_torch_dtype(windows_dtype: str) -> torch.dtype:
+    """The torch dtype of a ``windows_dtype`` name: float64 (exact as given), or float32 (TensorRT
+    has no float64; the graph widens float32 windows to float64 exactly before projecting them)."""
+    if windows_dtype not in WINDOWS_DTYPES:
+        raise UserError(f"{windows_dtype!r} is not a windows dtype (use {' or '.join(WINDOWS_DTYPES)})",
+                        option="windows_dtype")
+    return getattr(torch, windows_dtype)
 
 
 def validate_levels(levels: Sequence[int]) -> tuple[int, ...]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable, Sequence
 
-from ..constants import DEFAULT_OPSET, DEFAULT_PRECISION, DEFAULT_SPP_IMPL, DYNAMIC_AXES, OPSETS, PRECISIONS, SPP_IMPLS
+from ..constants import (DEFAULT_OPSET, DEFAULT_PRECISION, DEFAULT_SPP_IMPL, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES, OPSETS,
+                         PRECISIONS, SPP_IMPLS, WINDOWS_DTYPES)
 from ..errors import UserError
 
 STDOUT = "-"
@@ -163,6 +164,13 @@ def add_onnx_export_args(p: argparse.ArgumentParser, purpose: str = "") -> None:
                    help=f"ONNX opset, {OPSETS[0]}..{OPSETS[-1]} (default {DEFAULT_OPSET}){purpose}")
     p.add_argument("--spp-impl", choices=SPP_IMPLS, default=DEFAULT_SPP_IMPL,
                    help=f"standard: ONNX ops; plugin: one TensorRT plugin node (default {DEFAULT_SPP_IMPL}){purpose}")
+
+
+def add_windows_dtype_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--windows-dtype", choices=WINDOWS_DTYPES, default=DEFAULT_WINDOWS_DTYPE,
+                   help="dtype of the head's windows input; float32 for TensorRT (trtexec, Polygraphy), which has "
+                        "no float64: the head widens float32 windows to float64 exactly before projecting them "
+                        f"(default {DEFAULT_WINDOWS_DTYPE})")
 
 
 def add_dynamic_arg(p: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .args import add_force_arg, add_model_args, add_onnx_export_args, add_output_arg
+from .args import add_force_arg, add_model_args, add_onnx_export_args, add_output_arg, add_windows_dtype_arg
 from .common import load_model_from_args
 
 
@@ -15,10 +15,12 @@ def run(args) -> int:
     check_detector(model)
     t0 = time.perf_counter()
     meta = export_detector(model, args.output, opset=args.opset, spp_impl=args.spp_impl,
-                           check_parity=not args.no_check, force=args.force, progress=print)
+                           check_parity=not args.no_check, force=args.force, progress=print,
+                           windows_dtype=args.windows_dtype)
     p = meta["projection"]
     print(f"exported {args.output}/trunk.onnx, head.onnx, detector.json (window SPP levels {meta['levels']}, "
-          f"stride {p['stride']:g}, offset0 {p['offset0']:g}, spp-impl {args.spp_impl}) "
+          f"stride {p['stride']:g}, offset0 {p['offset0']:g}, spp-impl {args.spp_impl}, "
+          f"{meta['windows_dtype']} windows) "
           f"in {time.perf_counter() - t0:.1f}s")
     if meta["head_parity"]:
         worst = max(r.max_abs_diff for r in meta["head_parity"])
@@ -32,6 +34,7 @@ def register(sub) -> None:
                        help="export an SPP-net detector as trunk + head ONNX (dynamic sizes and windows)")
     add_model_args(p)
     add_onnx_export_args(p)
+    add_windows_dtype_arg(p)
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime parity checks")
     add_output_arg(p, "output directory (trunk.onnx, head.onnx, detector.json)", required=True)
     add_force_arg(p)

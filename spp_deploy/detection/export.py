@@ -16,20 +16,20 @@ from pathlib import Path
 
 import torch
 
-from ..constants import DEFAULT_OPSET
+from ..constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE
 from ..errors import UserError
 
 TRUNK_FILE, HEAD_FILE, META_FILE = "trunk.onnx", "head.onnx", "detector.json"
 
 
-def detector_meta(model: torch.nn.Module) -> dict:
+def detector_meta(model: torch.nn.Module, windows_dtype: str = DEFAULT_WINDOWS_DTYPE) -> dict:
     head = model.head
     p = head.spp.projection
     return {"trunk": TRUNK_FILE, "head": HEAD_FILE, "area_constant": float(model.area_constant),
             "channels": int(head.fc6.in_features // sum(n * n for n in head.spp.levels)),
             "levels": list(head.spp.levels),
             "projection": {"stride": p.stride, "offset0": p.offset0, "offset": p.offset},
-            "features": int(head.fc7.out_features)}
+            "features": int(head.fc7.out_features), "windows_dtype": windows_dtype}
 
 
 def check_detector(model: torch.nn.Module) -> None:
@@ -41,19 +41,23 @@ def check_detector(model: torch.nn.Module) -> None:
 
 def export_detector(model: torch.nn.Module, out_dir: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
                     spp_impl: str = "standard", check_parity: bool = True, force: bool = False,
-                    progress=None) -> dict:
+                    progress=None, windows_dtype: str = DEFAULT_WINDOWS_DTYPE) -> dict:
     """Write ``out_dir``/trunk.onnx, head.onnx and detector.json, each parity-checked in ONNX
-    Runtime; nothing lands in ``out_dir`` unless all three succeed. Returns the metadata."""
+    Runtime; nothing lands in ``out_dir`` unless all three succeed. Returns the metadata.
+    ``windows_dtype``: the head's ``windows`` input, float64 or float32 (TensorRT has no float64;
+    the head widens float32 windows to float64 exactly before projecting them)."""
     from ..deploy import export_onnx, export_window_model
+    from ..window import windows_torch_dtype
 
     check_detector(model)
+    windows_torch_dtype(windows_dtype)  # a bad value fails before anything is traced or written
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"output {out} exists and is not a directory")
     clash = [n for n in (TRUNK_FILE, HEAD_FILE, META_FILE) if (out / n).exists()]
     if clash and not force:
         raise UserError(f"{out / clash[0]} already exists: not replaced; to replace it, use", option="force", example="")
-    meta = detector_meta(model)
+    meta = detector_meta(model, windows_dtype)
     say = progress or (lambda _msg: None)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
@@ -64,7 +68,7 @@ def export_detector(model: torch.nn.Module, out_dir: str | os.PathLike, *, opset
         say("head: exporting and checking parity")
         head = export_window_model(model.head, t / HEAD_FILE, channels=meta["channels"],
                                    stride=meta["projection"]["stride"], opset=opset, spp_impl=spp_impl,
-                                   check_parity=check_parity)
+                                   check_parity=check_parity, windows_dtype=windows_dtype)
         (t / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
         out.mkdir(exist_ok=True)
         for name in (TRUNK_FILE, HEAD_FILE, META_FILE):

@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..constants import DEFAULT_WINDOWS_DTYPE
 from ..errors import UserError
 from .scales import SINGLE_SCALE, choose_scales, map_boxes, preprocess
 
@@ -23,16 +24,21 @@ WINDOWS_NAME, MAPS_NAME = "windows", "features"
 
 
 class TorchStages:
-    """Trunk and head of a detector module, eagerly."""
+    """Trunk and head of a detector module, eagerly. ``windows_dtype`` (float64 or float32): the
+    dtype the head is given windows in; float32 feeds it what a float32 exported head sees, so the
+    two can be compared on the same windows."""
 
     name = "torch"
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, windows_dtype: str = DEFAULT_WINDOWS_DTYPE) -> None:
+        from ..window import windows_torch_dtype
         from .export import check_detector
 
         check_detector(model)
+        windows_torch_dtype(windows_dtype)
         self.model = model.eval()
         self.area_constant = float(model.area_constant)
+        self._w_dtype = np.dtype(windows_dtype)
 
     def __enter__(self):
         return self
@@ -50,7 +56,7 @@ class TorchStages:
         import torch
 
         with torch.no_grad():
-            return self.model.head(torch.from_numpy(maps), torch.from_numpy(windows)).numpy()
+            return self.model.head(torch.from_numpy(maps), torch.from_numpy(windows.astype(self._w_dtype))).numpy()
 
 
 class RunnerStages:
@@ -100,6 +106,8 @@ class RunnerStages:
         return next(iter(self._trunk.infer({self._in: x}).values()))
 
     def head(self, maps: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """``windows``: float64, already mapped into this scale; cast here to the head's windows
+        dtype (float32 heads: one rounding, after the float64 mapping)."""
         out = self._head.infer({MAPS_NAME: maps, WINDOWS_NAME: windows.astype(self._w_dtype)})
         return next(iter(out.values()))
 
@@ -127,7 +135,9 @@ def detect(image: np.ndarray, boxes: np.ndarray, detector, scales: Sequence[int]
            timings: Mapping[str, float] | None = None) -> np.ndarray:
     """fc7 features [R, D] for ``boxes`` [R, 4] (1-based inclusive pixels of ``image``, H x W x 3
     RGB 0..255). ``detector``: a detector module (eager) or a ``TorchStages``/``RunnerStages``
-    already entered. ``timings`` (a dict) accumulates seconds per stage: preprocess, trunk, head."""
+    already entered. Boxes are mapped into each scale in float64; only then does the stage cast the
+    windows to its head's dtype (a float32 head rounds the mapped windows once, not the boxes).
+    ``timings`` (a dict) accumulates seconds per stage: preprocess, trunk, head."""
     image, boxes, scales = _check(image, boxes, scales)
     is_stages = isinstance(detector, (TorchStages, RunnerStages)) or not hasattr(detector, "parameters")
     stages = detector if is_stages else TorchStages(detector)

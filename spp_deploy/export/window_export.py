@@ -38,7 +38,8 @@ def parity_windows(rng: np.random.Generator, R: int, S: int, H: int, W: int, str
 def to_onnx_window_model(model: torch.nn.Module, example: tuple[torch.Tensor, torch.Tensor],
                          opset: int = DEFAULT_OPSET, spp_impl: str = "standard") -> onnx.ModelProto:
     """Trace ``model(maps, windows)`` with dynamic S, H, W, R; lower or plugin-wrap its window
-    pyramids (and any whole-image pyramids); check the result."""
+    pyramids (and any whole-image pyramids); check the result. The ``windows`` input takes the
+    example windows' dtype (float64 or float32)."""
     from . import graph as _graph
     from .onnx_export import _quiet, _translation_table, check_model
     from .window import lower_windows_standard, translation_entry, windows_to_plugin_mode

@@ -205,3 +205,47 @@ def test_single_input_commands_point_a_detector_to_export_detector(cli, tmp_path
     code, _, err = cli("export", "--model", "zoo:sppnet-zf5-det", "-o", tmp_path / "m.onnx")
     assert code != 0 and "is a detector" in err and "export-detector" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("impl", ["standard", "plugin"])
+def test_float32_windows_head_for_tensorrt(cli, model, tmp_path, impl):
+    """--windows-dtype float32: head.onnx takes FLOAT windows (TensorRT has no float64), passes the
+    parity check, is recorded in detector.json, and `detect` through it equals the eager pipeline
+    fed the same float32 windows (boxes mapped in float64, then cast once)."""
+    from spp_deploy.detection.export import export_detector
+    from spp_deploy.detection.pipeline import TorchStages
+
+    d = tmp_path / "det32"
+    if impl == "standard":  # the library option
+        meta = export_detector(model, d, windows_dtype="float32")
+        assert meta["head_parity"]
+    else:  # the CLI flag (parity checked: no --no-check)
+        code, out, err = cli("export-detector", "--model", "zoo:sppnet-zf5-det", "--model-kwargs",
+                             json.dumps({"hidden": HIDDEN}), "--spp-impl", "plugin", "--windows-dtype", "float32",
+                             "-o", d)
+        assert code == 0, err
+        assert "float32 windows" in out and "head parity" in out
+    import onnx
+
+    head = onnx.load(d / "head.onnx")
+    types = {i.name: i.type.tensor_type.elem_type for i in head.graph.input}
+    assert types["windows"] == onnx.TensorProto.FLOAT
+    assert json.loads((d / "detector.json").read_text())["windows_dtype"] == "float32"
+    rng = np.random.default_rng(12)
+    img, boxes = _image_and_boxes(rng, R=150)
+    with RunnerStages(d, "ort-cpu") as stages:
+        got = detect(img, boxes, stages, SCALES)
+    ref = detect(img, boxes, TorchStages(model, "float32"), SCALES)
+    assert got.shape == ref.shape and np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def test_bad_windows_dtype_is_a_one_line_error(cli, model, tmp_path):
+    from spp_deploy.detection.export import export_detector
+    from spp_deploy.errors import UserError
+
+    code, _, err = cli("export-detector", "--model", "zoo:sppnet-zf5-det", "--model-kwargs", '{"hidden": 8}',
+                       "--windows-dtype", "float16", "-o", tmp_path / "d")
+    assert code == 2 and "--windows-dtype" in err and "float16" in err and len(err.strip().splitlines()) == 1, err
+    with pytest.raises(UserError, match="^windows_dtype: 'double' is not a windows dtype"):
+        export_detector(model, tmp_path / "d", windows_dtype="double")
+    assert not list(tmp_path.iterdir())

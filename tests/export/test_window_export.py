@@ -122,3 +122,57 @@ def test_tall_maps_up_to_the_table_limit_are_exact_and_beyond_it_refused(exporte
         else:
             with pytest.raises(Exception, match="out of (data )?bounds|out of range|invalid"):
                 _run(sess, x, win)
+
+
+@pytest.mark.parametrize("impl", ["standard", "plugin"])
+def test_float32_windows_input_is_exact_and_lint_clean(tmp_path, impl):
+    """windows_dtype="float32" (for TensorRT, which has no float64): the input is FLOAT, widened to
+    float64 inside the graph (standard) or inside the plugin node (plugin mode: the node takes the
+    input as it is, and its function body widens it), bit-identical to the eager op on the same
+    float32 windows, and the lint finds no DOUBLE graph input."""
+    import onnxruntime as ort
+
+    from spp_deploy.lint import lint_tensorrt
+
+    op = WindowSpatialPyramidPool()
+    path = tmp_path / "w32.onnx"
+    result = export_window_model(op, path, channels=C, stride=16.0, spp_impl=impl, exact=True, windows_dtype="float32")
+    assert result.parity and all(p.bit_identical for p in result.parity)
+    m = onnx.load(path)
+    types = {i.name: i.type.tensor_type.elem_type for i in m.graph.input}
+    assert types == {"features": onnx.TensorProto.FLOAT, "windows": onnx.TensorProto.FLOAT}
+    users = [n for n in m.graph.node if "windows" in n.input]
+    if impl == "standard":
+        assert [(n.op_type, n.attribute[0].i) for n in users] == [("Cast", onnx.TensorProto.DOUBLE)]
+    else:
+        assert [n.op_type for n in users] == ["WindowSpatialPyramidPool"]
+        (body,) = m.functions
+        assert [(n.op_type, n.attribute[0].i) for n in body.node if "ROIS" in n.input] == [
+            ("Cast", onnx.TensorProto.DOUBLE)]
+    findings = lint_tensorrt(m)
+    assert not [f for f in findings if f.op == "graph I/O"]
+    if impl == "plugin":  # the TensorRT path: nothing in float64 at all
+        assert not [f for f in findings if "DOUBLE" in f.message]
+    # windows on a projection boundary (x1 = 16k + 6.5: floor((x1 - 21 + 6.5) / 16 + 0.5) = k) nudged
+    # below it in float64: float32 rounds them onto it, so the cell is another one. The file must
+    # match the eager op on the float32 windows it is given, not on the float64 ones.
+    k = np.arange(1, 9, dtype=np.float64)
+    x1 = 16 * k + 6.5 - 1e-9
+    w64 = np.stack([np.zeros_like(k), x1, x1, x1 + 40, x1 + 40], axis=1)
+    w32 = w64.astype(np.float32)
+    rng = np.random.default_rng(11)
+    x = np.maximum(random_maps(rng, 1, C, 14, 14, False), 0)
+    eager32 = op(torch.from_numpy(x), torch.from_numpy(w32)).numpy()
+    assert not np.array_equal(eager32, op(torch.from_numpy(x), torch.from_numpy(w64)).numpy())
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"features": x, "windows": w32})[0]
+    assert np.array_equal(got, eager32)
+
+
+def test_bad_windows_dtype_names_the_argument_and_writes_nothing(tmp_path):
+    from spp_deploy.errors import UserError
+
+    path = tmp_path / "w.onnx"
+    with pytest.raises(UserError, match=r"^windows_dtype: 'float16' is not a windows dtype \(use float64 or float32\)$"):
+        export_window_model(WindowSpatialPyramidPool(), path, channels=C, stride=16.0, windows_dtype="float16")
+    assert not list(tmp_path.iterdir())
