@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable, Sequence
 
-from ..constants import (DEFAULT_OPSET, DEFAULT_PRECISION, DEFAULT_SPP_IMPL, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES, OPSETS,
-                         PRECISIONS, SPP_IMPLS, WINDOWS_DTYPES)
+from ..constants import (DEFAULT_OPSET, DEFAULT_PRECISION, DEFAULT_SPP_IMPL, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES,
+                         OPSETS, PRECISIONS, SPP_IMPLS, WINDOWS_DTYPES)
 from ..errors import UserError
 
 STDOUT = "-"

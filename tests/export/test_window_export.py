@@ -173,6 +173,7 @@ def test_bad_windows_dtype_names_the_argument_and_writes_nothing(tmp_path):
     from spp_deploy.errors import UserError
 
     path = tmp_path / "w.onnx"
-    with pytest.raises(UserError, match=r"^windows_dtype: 'float16' is not a windows dtype \(use float64 or float32\)$"):
+    message = r"^windows_dtype: 'float16' is not a windows dtype \(use float64 or float32\)$"
+    with pytest.raises(UserError, match=message):
         export_window_model(WindowSpatialPyramidPool(), path, channels=C, stride=16.0, windows_dtype="float16")
     assert not list(tmp_path.iterdir())
