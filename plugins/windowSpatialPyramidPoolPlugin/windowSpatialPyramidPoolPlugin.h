@@ -1,7 +1,7 @@
 /*
  * TensorRT plugin "WindowSpatialPyramidPool" (version "1", namespace ""): SPP-net window pooling,
  * IPluginV3 with IPluginV3OneCore / IPluginV3OneBuild / IPluginV3OneRuntime, and its creator.
- * Name, version and namespace equal the exporter's node (spp_deploy.export.graph WINDOW_OP,
+ * Name, version and namespace equal the exporter's node (spp_deploy.contract WINDOW_OP,
  * WINDOW_PLUGIN_VERSION, WINDOW_PLUGIN_NAMESPACE; a test compares them).
  *
  * Inputs  X    [S, C, H, W] fp32 or fp16, linear
