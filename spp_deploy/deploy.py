@@ -23,6 +23,7 @@ from . import export as _export
 from .constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES, PRECISION_TOLERANCES
 from .errors import ParityError, UserError, first_line
 from .fileio import atomic_write, check_output
+from .outputs import model_output_names
 from .export.window_export import (MAPS_NAME, OUTPUT_NAME, PARITY_CASES, WINDOWS_NAME, parity_windows,
                                    to_onnx_window_model)
 from .runtime.compare import check_export_parity, source_error
@@ -92,6 +93,7 @@ def export_onnx(
     if why:
         why = (explain(model, example, spp_layers) if recognize else None) or why
         raise UserError(f"the model cannot run at input shape {'x'.join(map(str, example.shape))}: {why}")
+    model_output_names(model, example)  # a non-tensor output is refused before recognition and tracing
     if precision not in PRECISION_TOLERANCES:
         raise UserError(f"unknown precision {precision!r} (known: {', '.join(PRECISION_TOLERANCES)})")
     traced, x = (copy.deepcopy(model).eval().half(), example.detach().half()) if precision == "fp16" else (model, example)

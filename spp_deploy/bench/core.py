@@ -222,6 +222,10 @@ def run_bench(
         raise UserError("the model cannot take any of the requested shapes: "
                         + "; ".join(f"{_shape_text(s)}: {r}" for s, r in shape_skips.items()))
 
+    if model is not None and any(b in ("torch", "torch-cuda") for b in usable):
+        from ..outputs import model_output_names
+
+        model_output_names(model, torch.zeros(1, *legal[0][1:]))  # a non-tensor output is refused, not timed
     rng = np.random.default_rng(config.seed)
     inputs = {s: rng.standard_normal(s, dtype=np.float32) for s in legal}
     old_threads = torch.get_num_threads()

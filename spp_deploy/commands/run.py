@@ -1,7 +1,9 @@
-"""``spp-deploy run``: one input (image at native size, or .npy) on any backend; top-k or .npy out."""
+"""``spp-deploy run``: one input (image at native size, or .npy) on any backend; top-k, and .npy
+out (.npz, one array per output name, for a model with several outputs)."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -43,23 +45,41 @@ def run(args) -> int:
         if x.dtype.kind == "f" and want in ("float16", "float32") and x.dtype.name != want and args.input.endswith((".npy", ".NPY")) is False:
             x = x.astype(want)  # images are decoded as float32; the model decides
         outs = _infer(runner, backend, name, x, args.model)
-    out_name, y = next(iter(outs.items()))
-    print(f"{backend}: input {'x'.join(map(str, x.shape))} -> {out_name} {'x'.join(map(str, y.shape))} ({y.dtype})")
+    for out_name, y in outs.items():
+        print(f"{backend}: input {'x'.join(map(str, x.shape))} -> {out_name} {'x'.join(map(str, y.shape))} ({y.dtype})")
     if out is not None:
-        from ..fileio import atomic_write
-
-        def save(tmp: Path) -> None:
-            with open(tmp, "wb") as f:  # a file object: np.save(path) would append ".npy" to the name
-                np.save(f, y)
-
-        atomic_write(out, save)
+        _save(out, outs)
         print(f"wrote {out}")
+    out_name, y = next(iter(outs.items()))  # top-k: the first output (a classifier's logits first)
     if y.ndim == 2 and y.shape[1] > 1 and out is None or args.top_k and y.ndim == 2:
         k = min(args.top_k or 5, y.shape[1])
         for b, row in enumerate(y.astype(np.float64)):
             top = np.argsort(-row, kind="stable")[:k]
-            print(f"  [{b}] top-{k}: " + ", ".join(f"{int(i)} ({row[i]:.4g})" for i in top))
+            print(f"  [{b}]{' ' + out_name if len(outs) > 1 else ''} top-{k}: " + ", ".join(f"{int(i)} ({row[i]:.4g})" for i in top))
     return 0
+
+
+def _save(path: Path, outs: dict) -> None:
+    """One output: an .npy array. Several (a tuple, list or dict output): an .npz archive with one
+    array per output name, in the file's output order."""
+    from ..fileio import atomic_write
+
+    if len(outs) > 1 and path.suffix.lower() == ".npy":
+        raise UserError(f"the model has {len(outs)} outputs ({', '.join(outs)}): they are written as one .npz "
+                        f"archive, so give -o a name ending in .npz, not {path.name}")
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.save(path) would append ".npy" to the name
+            if len(outs) == 1:
+                np.save(f, next(iter(outs.values())))
+                return
+            # np.savez's own way, without its keywords (an output named "file" would clash)
+            with zipfile.ZipFile(f, "w", allowZip64=True) as z:
+                for name, arr in outs.items():
+                    with z.open(f"{name}.npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, np.asanyarray(arr))
+
+    atomic_write(path, save)
 
 
 def _infer(runner, backend: str, name: str, x: np.ndarray, spec: str | None) -> dict:
@@ -91,6 +111,7 @@ def register(sub) -> None:
     p.add_argument("-i", "--input", required=True, help="image file (read at native size; needs Pillow) or .npy array")
     add_normalize_args(p, " (images)")
     p.add_argument("--top-k", type=int, help="print the top-k classes (default 5 for classifier outputs)")
-    add_output_arg(p, "write the output to this file (.npy format, the name as given)")
+    add_output_arg(p, "write the output to this file (.npy format, the name as given; several outputs: "
+                      ".npz, one array per output name)")
     add_force_arg(p)
     p.set_defaults(func=run)

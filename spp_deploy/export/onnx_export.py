@@ -115,6 +115,7 @@ def to_onnx_model(
         raise UserError(f"unknown dynamic axis {sorted(unknown)[0]!r} (known: {', '.join(DYNAMIC_AXES)})")
     dims = {i: torch.export.Dim.DYNAMIC for i, name in zip((0, 2, 3), DYNAMIC_AXES) if name in dynamic}
     model = model.eval()
+    output_names = _output_names(model, example)
     try:
         with _quiet(), torch.no_grad():
             program = torch.onnx.export(
@@ -122,7 +123,7 @@ def to_onnx_model(
                 (example,),
                 dynamo=True,
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
+                output_names=output_names,
                 dynamic_shapes=(dims,),
                 opset_version=opset,
                 custom_translation_table=_translation_table(),
@@ -140,6 +141,14 @@ def to_onnx_model(
         proto = _graph.to_plugin_mode(proto)
     check_model(proto)
     return proto
+
+
+def _output_names(model: torch.nn.Module, example: torch.Tensor) -> list[str]:
+    """One name per output tensor, in torch.onnx's flattening order: ``output`` for one tensor,
+    paths for tuples, lists and dicts (``spp_deploy.outputs``); non-tensor leaves are refused."""
+    from ..outputs import model_output_names
+
+    return model_output_names(model, example)
 
 
 def _name_dynamic_dims(proto: onnx.ModelProto, dynamic: Sequence[str]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -56,12 +56,29 @@ def compare_arrays(out: np.ndarray, ref: np.ndarray, rtol: float = DEFAULT_RTOL,
 @dataclass
 class SizeReport:
     shape: tuple[int, int, int, int]
-    comparison: Comparison | None
+    comparison: Comparison | None  # the worst output's: the first that fails, else the largest max_rel
     skipped: str | None = None  # why this size was not compared (the source model breaks there)
+    output: str | None = None  # the output ``comparison`` is about
+    outputs: dict[str, Comparison] = field(default_factory=dict)  # every output's comparison, by name
 
     @property
     def passed(self) -> bool:
         return self.skipped is not None or (self.comparison is not None and self.comparison.passed)
+
+
+def _size_report(shape: tuple, pairs: Sequence[tuple[str, np.ndarray, np.ndarray]], rtol: float,
+                 atol: float) -> SizeReport:
+    """Compare each (name, file output, PyTorch output) at one size. Skipped where an output is
+    not fixed-length in the source (the file says NaN, in the features of the pyramid that
+    breaks, instead of guessing)."""
+    for name, out, ref in pairs:
+        if out.shape != ref.shape and out.ndim and np.isnan(out.reshape(len(out), -1)).any(axis=1).all():
+            which = f" {name!r}" if len(pairs) > 1 else ""
+            return SizeReport(shape, None, f"the model's output{which} is {list(ref.shape[1:])} per sample "
+                              "here (not fixed-length); the ONNX file outputs NaN")
+    cmps = {name: compare_arrays(out, ref, rtol=rtol, atol=atol) for name, out, ref in pairs}
+    worst = next((n for n, c in cmps.items() if not c.passed), None) or max(cmps, key=lambda n: cmps[n].max_rel)
+    return SizeReport(shape, cmps[worst], output=worst, outputs=cmps)
 
 
 def source_error(model: torch.nn.Module, shape: Sequence[int]) -> str | None:
@@ -160,24 +177,21 @@ def check_export_parity(
     with OrtRunner(onnx_path, "cpu") as ort_runner:
         ((in_name, (in_type, _)),) = ort_runner.input_specs().items()
         in_dtype = np.float16 if in_type == "tensor(float16)" else np.float32
-        out_name = ort_runner.output_names()[0]
+        out_names = ort_runner.output_names()
         for shape in shapes:
             x = rng.standard_normal(shape, dtype=np.float32)
-            ref = ref_runner.infer({"input": x})["output"]
+            refs = list(ref_runner.infer({"input": x}).values())
             try:
-                out = ort_runner.infer({in_name: x.astype(in_dtype)})[out_name]
+                outs = ort_runner.infer({in_name: x.astype(in_dtype)})
             except Exception as e:  # a runtime failure at one size is a mismatch there, not a crash
                 raise ParityError(f"ONNX Runtime failed at input {'x'.join(map(str, shape))}: "
                                   f"{first_line(e)}; file not written") from e
-            if out.shape != ref.shape and out.ndim and np.isnan(out.reshape(len(out), -1)).any(axis=1).all():
-                # the source is not fixed-length here: the file says NaN (in the features of the
-                # pyramid that breaks) instead of guessing
-                reports.append(SizeReport(shape, None, f"the model's output is {list(ref.shape[1:])} per sample "
-                                          "here (not fixed-length); the ONNX file outputs NaN"))
-                continue
-            cmp = compare_arrays(out, ref, rtol=rtol, atol=atol)
-            reports.append(SizeReport(shape, cmp))
-            if progress:
+            if len(refs) != len(out_names):
+                raise ParityError(f"the ONNX file has {len(out_names)} output(s), the PyTorch model returns "
+                                  f"{len(refs)} tensor(s); file not written")
+            reports.append(_size_report(shape, [(n, outs[n], ref) for n, ref in zip(out_names, refs)], rtol, atol))
+            cmp = reports[-1].comparison
+            if progress and cmp is not None:
                 progress(f"{'x'.join(map(str, shape))}: max rel err {cmp.max_rel:.2e} {'ok' if cmp.passed else 'MISMATCH'}")
     if not any(r.comparison is not None for r in reports):
         raise ParityError("no input size could be compared with the source model: nothing was verified; file not written")
@@ -185,8 +199,9 @@ def check_export_parity(
     if bad:
         r = bad[0]
         c = r.comparison
+        which = f" {r.output!r}" if r.output is not None and len(r.outputs) > 1 else ""
         raise ParityError(
-            f"ONNX Runtime output differs from PyTorch at input {'x'.join(map(str, r.shape))}: "
+            f"ONNX Runtime output{which} differs from PyTorch at input {'x'.join(map(str, r.shape))}: "
             f"max abs err {c.max_abs:.3g}, max rel err {c.max_rel:.3g} (limits {atol:g} / {rtol:g}), NaN mismatches {c.nan_mismatch}; file not written"
         )
     return reports

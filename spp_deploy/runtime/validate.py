@@ -164,6 +164,14 @@ def _tol(cfg: ValidateConfig, output: str, precision: str) -> tuple[float, float
     return cfg.rtol.get(output, cfg.rtol.get("*", drt)), cfg.atol.get(output, cfg.atol.get("*", dat))
 
 
+def _check_tolerance_names(cfg: ValidateConfig, names: Sequence[str]) -> None:
+    """A per-output tolerance for an output the model does not have is a typo, not a no-op."""
+    for option, given in (("atol", cfg.atol), ("rtol", cfg.rtol)):
+        unknown = [n for n in given if n != "*" and n not in names]
+        if unknown:
+            raise UserError(f"no output named {unknown[0]!r} (the outputs: {', '.join(names)})", option=option)
+
+
 def _top1(out: np.ndarray, ref: np.ndarray) -> float | None:
     if out.ndim != 2 or out.shape != ref.shape or out.shape[1] < 2:
         return None
@@ -240,6 +248,14 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
                         on_step()
                     continue
                 names = runner.output_names() if hasattr(runner, "output_names") else list(outs)
+                if len(names) != len(refs):
+                    emit(Record(b, shape, "*", error=f"{b} gives {len(names)} output(s), the PyTorch model "
+                                f"returns {len(refs)} tensor(s) ({', '.join(ref_out)})", label=label,
+                                precision=precision))
+                    if on_step:
+                        on_step()
+                    continue
+                _check_tolerance_names(cfg, names)
                 for name, ref in zip(names, refs):
                     rtol, atol = _tol(cfg, name, precision)
                     out = outs[name].astype(np.float64 if ref.dtype == np.float64 else np.float32)
