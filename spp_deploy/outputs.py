@@ -6,9 +6,10 @@ flattening: sequences in index order, dicts in insertion order, depth first). Na
 
 - one tensor: ``output`` (as every file written so far);
 - otherwise the leaf's path, its dict keys / namedtuple fields and sequence indices joined by
-  ``.``, with ``output`` in front when the output itself is a tuple or list:
-  ``(logits, feat)`` -> ``output.0``, ``output.1``; ``{"logits": a, "feat": b}`` -> ``logits``,
-  ``feat``; ``{"a": (x, y), "b": z}`` -> ``a.0``, ``a.1``, ``b``.
+  ``.``, with ``output`` in front when the output itself is a tuple or list (not a namedtuple):
+  ``(logits, feat)`` -> ``output.0``, ``output.1``; ``{"logits": a, "feat": b}`` and
+  ``Pair(logits=a, feat=b)`` -> ``logits``, ``feat``; ``{"a": (x, y), "b": z}`` -> ``a.0``,
+  ``a.1``, ``b``.
 
 A leaf that is not a tensor (an int, a string, None) has no place in an ONNX graph and is
 refused in one line naming its path (``output['meta']``).
@@ -57,7 +58,6 @@ def flatten(output: Any) -> list[tuple[str, torch.Tensor]]:
     leaves, _ = pytree.tree_flatten_with_path(output, is_leaf=lambda v: v is None)
     if not leaves:
         raise UserError(f"the model returns {_kind(output)} without a tensor in it: nothing to export")
-    prefix = [OUTPUT_NAME] if isinstance(output, (tuple, list)) else []
     named: dict[str, str] = {}
     out = []
     for path, leaf in leaves:
@@ -65,6 +65,7 @@ def flatten(output: Any) -> list[tuple[str, torch.Tensor]]:
         if not isinstance(leaf, torch.Tensor):
             raise UserError(f"the model's {where} is {_kind(leaf)}, not a tensor: an exported graph outputs "
                             "tensors only (return tensors, in a tuple, list or dict)")
+        prefix = [OUTPUT_NAME] if isinstance(path[0], pytree.SequenceKey) else []  # a bare index is no name
         name = ".".join(prefix + [_part(k) for k in path])
         if name == INPUT_NAME or name in named or not name:
             clash = "the input's name" if name == INPUT_NAME else (
