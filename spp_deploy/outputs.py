@@ -87,6 +87,13 @@ def to_numpy(output: Any) -> dict[str, np.ndarray]:
     return {name: t.detach().cpu().numpy() for name, t in flatten(output)}
 
 
+def to_host(output: Any) -> Any:
+    """``output`` with each tensor copied to the CPU, its structure kept (a one-tensor output too)."""
+    from torch.utils import _pytree as pytree
+
+    return pytree.tree_map(lambda v: v.cpu() if isinstance(v, torch.Tensor) else v, output)
+
+
 def model_output_names(model: torch.nn.Module, example: torch.Tensor) -> list[str]:
     """Run ``model`` once at ``example`` as it is traced (no grad, ultralytics heads in export
     mode) and name its outputs; a non-tensor leaf is refused before any export work."""

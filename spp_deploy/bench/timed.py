@@ -177,9 +177,11 @@ class Backend:
 
         model, xd = self._state["model"], torch.from_numpy(x).cuda()
 
+        from ..outputs import to_host
+
         def with_copies():
-            with torch.inference_mode():
-                return model(torch.from_numpy(x).cuda(non_blocking=False)).cpu()
+            with torch.inference_mode():  # every output back to the host (a tuple/dict output too)
+                return to_host(model(torch.from_numpy(x).cuda(non_blocking=False)))
 
         def without():
             with torch.inference_mode():

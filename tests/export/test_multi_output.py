@@ -173,3 +173,22 @@ def test_bench_times_a_multi_output_model(tmp_path, cli):
     code, out, err = cli("bench", "--no-progress", "--model", MULTI, "--model-kwargs", '{"kind": "int"}',
                          "--backends", "torch", "--shapes", "1x3x16x16", "--iterations", "2", "--warmup", "0")
     assert code == 2 and "output['meta'] is an int" in _one_error_line(err)
+
+
+def test_a_file_with_other_outputs_than_the_model_fails_in_one_line(tiny_onnx, cli):
+    """tiny.py's single-output file against the same layers returning (logits, features)."""
+    with pytest.raises(ParityError, match=r"the ONNX file has 1 output\(s\), the PyTorch model returns 2"):
+        check_export_parity(multi_output_model("tuple"), tiny_onnx, torch.randn(1, 3, 16, 16), sizes=[(1, 16, 16)])
+    code, out, err = cli("validate", "--model", MULTI, "--onnx", tiny_onnx, "--sizes", "16x16")
+    assert code == 1, err
+    assert "error: ort-cpu gives 1 output(s), the PyTorch model returns 2 tensor(s) (output.0, output.1)" in out
+
+
+def test_to_host_keeps_the_structure():
+    from spp_deploy.outputs import to_host
+
+    a, b, c = torch.randn(2, 3), torch.randn(4), torch.randn(1)
+    host = to_host({"a": (a, [b]), "c": c})
+    assert isinstance(host["a"], tuple) and isinstance(host["a"][1], list) and list(host) == ["a", "c"]
+    for got, want in ((host["a"][0], a), (host["a"][1][0], b), (host["c"], c)):
+        assert got.device.type == "cpu" and torch.equal(got, want)
