@@ -91,4 +91,5 @@ def print_parity(reports) -> None:
             print(f"  {shape:>18}  skipped: {r.skipped}")
         else:
             c = r.comparison
-            print(f"  {shape:>18}  PASSED  max abs {c.max_abs:.2e}  max rel {c.max_rel:.2e}  cos {c.cosine:.8f}")
+            worst = f"  (worst of {len(r.outputs)} outputs: {r.output})" if len(r.outputs) > 1 else ""
+            print(f"  {shape:>18}  PASSED  max abs {c.max_abs:.2e}  max rel {c.max_rel:.2e}  cos {c.cosine:.8f}{worst}")

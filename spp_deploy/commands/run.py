@@ -55,7 +55,8 @@ def run(args) -> int:
         k = min(args.top_k or 5, y.shape[1])
         for b, row in enumerate(y.astype(np.float64)):
             top = np.argsort(-row, kind="stable")[:k]
-            print(f"  [{b}]{' ' + out_name if len(outs) > 1 else ''} top-{k}: " + ", ".join(f"{int(i)} ({row[i]:.4g})" for i in top))
+            label = f" {out_name}" if len(outs) > 1 else ""
+            print(f"  [{b}]{label} top-{k}: " + ", ".join(f"{int(i)} ({row[i]:.4g})" for i in top))
     return 0
 
 

@@ -118,7 +118,8 @@ def test_non_tensor_leaf_is_refused_in_one_line(tmp_path, cli, kind):
 def test_colliding_output_names_are_refused():
     with pytest.raises(UserError, match="would be output 'input', which is the input's name"):
         output_names({"input": torch.zeros(1)})
-    with pytest.raises(UserError, match=r"output\['a.0'\] would be output 'a.0', which is the name of output\['a'\]\[0\]"):
+    clash = r"output\['a.0'\] would be output 'a.0', which is the name of output\['a'\]\[0\]"
+    with pytest.raises(UserError, match=clash):
         output_names({"a": (torch.zeros(1),), "a.0": torch.zeros(1)})
     with pytest.raises(UserError, match="without a tensor"):
         output_names(())
