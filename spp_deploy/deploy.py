@@ -84,6 +84,8 @@ def export_onnx(
     written. ``recognize`` rewrites known/identified SPP layers (``spp_layers``: explicit
     declarations, {module path: SppConfig or 'levels:4,2,1;rule=RULE;...'} or
     ['PATH=levels:4,2,1;rule=RULE;...', ...] as the command line takes them); ``sppf`` turns ultralytics SPP into SPPF.
+    A model returning a tuple, list or dict of tensors gets one output per tensor, each checked
+    (order and names: ``spp_deploy.outputs``); a leaf that is not a tensor is a ``UserError``.
     """
     example = example_inputs[0] if isinstance(example_inputs, (tuple, list)) else example_inputs
     if not isinstance(example, torch.Tensor) or example.dim() != 4:
