@@ -113,6 +113,13 @@ def test_non_tensor_leaf_is_refused_in_one_line(tmp_path, cli, kind):
                          "--input-shape", "1x3x16x16", "-o", path)
     assert code == 2 and BAD[kind] in _one_error_line(err)
     assert list(tmp_path.iterdir()) == []  # no file, no temporary left behind
+    kwargs = ["--model", MULTI, "--model-kwargs", json.dumps({"kind": kind})]
+    code, out, err = cli("validate", *kwargs, "--backends", "torch", "--sizes", "16x16")
+    assert code == 2 and BAD[kind] in _one_error_line(err)
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 16, 16), np.float32))
+    code, out, err = cli("run", *kwargs, "--backend", "torch", "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npz")
+    assert code == 2 and BAD[kind] in _one_error_line(err)
+    assert not (tmp_path / "y.npz").exists()
 
 
 def test_colliding_output_names_are_refused():
