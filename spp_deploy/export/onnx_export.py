@@ -21,6 +21,7 @@ from ..constants import DEFAULT_OPSET, DYNAMIC_AXES, MAX_OPSET, MIN_OPSET, SPP_I
 from ..errors import UserError, first_line
 from ..op import SpatialPyramidPool
 from . import graph as _graph
+from .names import name_outputs
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
@@ -115,7 +116,7 @@ def to_onnx_model(
         raise UserError(f"unknown dynamic axis {sorted(unknown)[0]!r} (known: {', '.join(DYNAMIC_AXES)})")
     dims = {i: torch.export.Dim.DYNAMIC for i, name in zip((0, 2, 3), DYNAMIC_AXES) if name in dynamic}
     model = model.eval()
-    output_names = _output_names(model, example)
+    names = _output_names(model, example)
     try:
         with _quiet(), torch.no_grad():
             program = torch.onnx.export(
@@ -123,7 +124,7 @@ def to_onnx_model(
                 (example,),
                 dynamo=True,
                 input_names=[INPUT_NAME],
-                output_names=output_names,
+                output_names=[OUTPUT_NAME],
                 dynamic_shapes=(dims,),
                 opset_version=opset,
                 custom_translation_table=_translation_table(),
@@ -134,6 +135,7 @@ def to_onnx_model(
         first = first_line(e)
         raise UserError(f"torch.onnx.export failed: {first}") from e
     proto = program.model_proto
+    name_outputs(proto, names)  # after the export: torch.onnx's renaming can give a name twice
     _name_dynamic_dims(proto, dynamic)
     if spp_impl == "standard":
         proto = _graph.lower_standard(proto)

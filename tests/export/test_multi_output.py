@@ -23,6 +23,7 @@ EXPECTED = {
     "dict": [("logits", lambda y, f: y), ("feat", lambda y, f: f)],
     "nested": [("a.0", lambda y, f: y), ("a.1", lambda y, f: f), ("b", lambda y, f: 2 * f)],
     "namedtuple": [("logits", lambda y, f: y), ("feat", lambda y, f: f)],
+    "clash": [("fc.weight", lambda y, f: y), ("conv2d", lambda y, f: f), ("linear", lambda y, f: 2 * f)],
 }
 BAD = {"int": "output['meta'] is an int", "str": "output[1]['tag'] is a str", "none": "output[1] is None"}
 
@@ -200,3 +201,26 @@ def test_to_host_keeps_the_structure():
     assert isinstance(host["a"], tuple) and isinstance(host["a"][1], list) and list(host) == ["a", "c"]
     for got, want in ((host["a"][0], a), (host["a"][1][0], b), (host["c"], c)):
         assert got.device.type == "cpu" and torch.equal(got, want)
+
+
+def test_name_outputs_swaps_and_moves_clashing_values():
+    """Outputs a, b renamed to b, t while an inner value is called t: ONNX Runtime still computes
+    the same numbers under the new names."""
+    from onnx import TensorProto, helper
+
+    from spp_deploy.export.names import name_outputs
+
+    graph = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["t"]), helper.make_node("Relu", ["t"], ["a"]),
+         helper.make_node("Abs", ["x"], ["b"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [4]) for n in ("a", "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    name_outputs(model, ["b", "t"])
+    onnx.checker.check_model(model, full_check=True)
+    x = np.array([-2, -1, 0, 3], np.float32)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"x": x})))
+    assert list(got) == ["b", "t"]
+    np.testing.assert_array_equal(got["b"], np.maximum(-x, 0))
+    np.testing.assert_array_equal(got["t"], np.abs(x))

@@ -18,6 +18,8 @@ STRUCTURES = {
     "dict": lambda y, f: {"logits": y, "feat": f},
     "nested": lambda y, f: {"a": (y, f), "b": f * 2},
     "namedtuple": lambda y, f: Pair(y, f),
+    # keys that are also names inside the graph torch.onnx makes (a weight, node outputs)
+    "clash": lambda y, f: {"fc.weight": y, "conv2d": f, "linear": f * 2},
     # not exportable: a leaf that is no tensor
     "int": lambda y, f: {"logits": y, "meta": 3},
     "str": lambda y, f: (y, {"tag": "spp"}),
