@@ -168,7 +168,7 @@ def detect(image: np.ndarray, boxes: np.ndarray, detector, scales: Sequence[int]
 def load_image(path: str) -> np.ndarray:
     """An H x W x 3 RGB array (0..255, float32) from an image file (Pillow, the ``image`` extra) or a
     .npy array (H x W x 3)."""
-    from ..inputs import read_npy, read_rgb
+    from ..inputs import read_npy, read_rgb, require_real_finite
 
     p = Path(path)
     if not p.is_file():
@@ -178,5 +178,5 @@ def load_image(path: str) -> np.ndarray:
         if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype.kind not in "fiu":
             raise UserError(f"{p}: expected an H x W x 3 RGB array (0..255), got shape "
                             f"{'x'.join(map(str, arr.shape))} {arr.dtype}")
-        return arr.astype(np.float32)
+        return require_real_finite(arr, p).astype(np.float32)
     return read_rgb(p, "or pass the image as an H x W x 3 .npy array")
