@@ -164,6 +164,15 @@ def _tol(cfg: ValidateConfig, output: str, precision: str) -> tuple[float, float
     return cfg.rtol.get(output, cfg.rtol.get("*", drt)), cfg.atol.get(output, cfg.atol.get("*", dat))
 
 
+def _check_tolerance_names(cfg: ValidateConfig, runners) -> None:
+    """A tolerance for an output that no backend has is a typo, not a default: name the real ones."""
+    known = sorted({n for r in runners for n in r.output_names()})
+    for option in ("atol", "rtol"):
+        for name in getattr(cfg, option):
+            if name != "*" and name not in known:
+                raise UserError(f"no output named {name!r} (the outputs: {', '.join(known)})", option=option)
+
+
 def _top1(out: np.ndarray, ref: np.ndarray) -> float | None:
     if out.ndim != 2 or out.shape != ref.shape or out.shape[1] < 2:
         return None
@@ -212,6 +221,7 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
         for b in cfg.backends:
             r = make_runner(b, model=model, onnx=cfg.onnx, engine=cfg.engine, plugin=cfg.plugin, threads=cfg.threads)
             runners[b] = stack.enter_context(r)
+        _check_tolerance_names(cfg, runners.values())
         for shape, label, x in inputs:
             ref_out = ref_runner.infer({ref_runner.input_name: x})
             refs = list(ref_out.values())

@@ -86,6 +86,8 @@ def build_engine(
     out = Path(output)
     if not out.parent.is_dir():
         raise UserError(f"output directory does not exist: {out.parent}")
+    if trt is None and profile is None and not (min_shape or opt_shape or max_shape):
+        trt = import_tensorrt("spp-deploy build")  # without TensorRT, that is the news, not the shapes
     if profile is None:
         profile = make_profile(model, min_shape, opt_shape, max_shape)
     plugin_path = resolve_plugin(model, plugin)
