@@ -76,13 +76,25 @@ def _cgroup_limit() -> int | None:
     return None
 
 
+def _available() -> int | None:
+    """MemAvailable from /proc/meminfo: what can be allocated now without swapping (Linux)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def memory_limit() -> int | None:
-    """Bytes this process may use at most: physical memory, or the container's limit if lower."""
+    """Bytes this process can allocate now: the machine's available memory, physical memory, or
+    the container's limit, whichever is lowest (None when none is known)."""
     try:
         physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         physical = None
-    found = [v for v in (physical, _cgroup_limit()) if v]
+    found = [v for v in (physical, _cgroup_limit(), _available()) if v]
     return min(found) if found else None
 
 
@@ -90,5 +102,5 @@ def check_memory(needed: int, what: str, option: str | None = None) -> None:
     """Refuse ``what`` when it needs more than ``memory_limit()``: one line naming both sizes."""
     limit = memory_limit()
     if limit and needed > limit:
-        raise UserError(f"{what} needs about {needed / 2**30:.3g} GiB, more than this machine's memory limit "
+        raise UserError(f"{what} needs about {needed / 2**30:.3g} GiB, more than the memory available here "
                         f"({limit / 2**30:.3g} GiB)", option=option)

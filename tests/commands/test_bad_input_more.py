@@ -163,7 +163,7 @@ def test_detect_scale_too_large_for_memory_is_one_line(work, capsys, monkeypatch
                              "--scales", "6880", "-o", "f.npy")
     line = one_line(err)
     assert code == 2 and "--scales: scale 6880 (the image resized to 6880x8600, then the trunk) needs about" in line
-    assert "more than this machine's memory limit (1 GiB)" in line and "Traceback" not in err
+    assert "more than the memory available here (1 GiB)" in line and "Traceback" not in err
     assert files(work) == {"img.npy", "b.npy"}
 
 
@@ -182,8 +182,23 @@ def test_detect_memory_estimate_bounds_the_real_peak():
     for h in hooks:
         h.remove()
     assert trunk_bytes(stages.largest_activation(), 96, 120) >= 3 * 96 * 120 * 4 + max(sizes)
-    with pytest.raises(UserError, match=r"scale 1000000 .* needs about .* GiB, more than this machine's memory"):
+    with pytest.raises(UserError, match=r"scale 1000000 .* needs about .* GiB, more than the memory available here"):
         detect(np.zeros((40, 50, 3), np.float32), [[1, 1, 9, 9]], stages, 10**6)
+
+
+def test_detect_memory_estimate_of_the_exported_trunk_matches_pytorch(tmp_path, monkeypatch):
+    from spp_deploy.detection import SppNetZF5Detector, detect
+    from spp_deploy.detection.export import export_detector
+    from spp_deploy.detection.pipeline import RunnerStages, TorchStages
+    import spp_deploy.limits as limits
+
+    model = SppNetZF5Detector(hidden=8)
+    export_detector(model, tmp_path / "det", check_parity=False)
+    with RunnerStages(tmp_path / "det") as stages:
+        assert stages.largest_activation() == TorchStages(model).largest_activation() > 0
+        monkeypatch.setattr(limits, "memory_limit", lambda: 2**16)
+        with pytest.raises(UserError, match=r"^scales: scale 64 \(the image resized to 64x80, then the trunk\)"):
+            detect(np.zeros((40, 50, 3), np.float32), [[1, 1, 9, 9]], stages, 64)
 
 
 # -- messages ---------------------------------------------------------------------------------------
