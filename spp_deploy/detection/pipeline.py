@@ -155,8 +155,8 @@ def _stages(detector):
         return TorchStages(detector)
     if all(hasattr(detector, a) for a in ("trunk", "head", "area_constant")):
         return detector
-    raise UserError(f"detector must be a detector module (e.g. SppNetZF5Detector) or TorchStages/RunnerStages, "
-                    f"got {type(detector).__name__}", option="detector")
+    raise UserError(f"expected a detector module (e.g. SppNetZF5Detector) or TorchStages/RunnerStages, got "
+                    f"{type(detector).__name__} {getattr(detector, '__name__', '')!r}", option="detector")
 
 
 def _check_memory(stages, height: int, width: int, scales: Sequence[int]) -> None:

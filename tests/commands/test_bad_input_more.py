@@ -317,7 +317,7 @@ def test_a_plain_function_is_refused_as_a_model(tmp_path):
     with pytest.raises(UserError, match="expected a torch.nn.Module, got function 'model'") as e:
         export_onnx(model, torch.randn(1, 3, 16, 16), tmp_path / "m.onnx")
     assert e.value.option == "model" and not any(tmp_path.iterdir())
-    with pytest.raises(UserError, match="detector must be a detector module") as e:
+    with pytest.raises(UserError, match="^detector: expected a detector module .* got function 'model'") as e:
         detect(np.zeros((40, 50, 3), np.float32), [[1, 1, 9, 9]], model)
 
 

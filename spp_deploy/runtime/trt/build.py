@@ -79,7 +79,7 @@ def build_engine(
 ) -> BuildResult:
     """Build (or fetch from the cache) a serialized engine for ``onnx_path``; writes ``output`` and
     ``output.json`` (metadata checked when the engine is loaded). User-input problems are reported
-    before TensorRT is imported."""
+    before TensorRT is imported, except that with no shapes given a missing TensorRT comes first."""
     from ...fileio import atomic_write
 
     model, raw = load_onnx(onnx_path)
