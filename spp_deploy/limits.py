@@ -87,14 +87,17 @@ def _available() -> int | None:
     return None
 
 
+def physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def memory_limit() -> int | None:
     """Bytes this process can allocate now: the machine's available memory, physical memory, or
     the container's limit, whichever is lowest (None when none is known)."""
-    try:
-        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        physical = None
-    found = [v for v in (physical, _cgroup_limit(), _available()) if v]
+    found = [v for v in (physical_memory(), _cgroup_limit(), _available()) if v]
     return min(found) if found else None
 
 
