@@ -39,6 +39,7 @@ class TorchStages:
         self.model = model.eval()
         self.area_constant = float(model.area_constant)
         self._w_dtype = np.dtype(windows_dtype)
+        self._largest: int | None = None
 
     def __enter__(self):
         return self
@@ -53,10 +54,12 @@ class TorchStages:
             return self.model.trunk(torch.from_numpy(x)).numpy()
 
     def largest_activation(self) -> int:
-        """Bytes of the trunk's largest activation at ``memory.REFERENCE_HW`` (nothing allocated)."""
+        """Bytes of the trunk's largest activation at ``memory.REFERENCE_HW`` (nothing allocated; once)."""
         from .memory import REFERENCE_HW, torch_largest_activation
 
-        return torch_largest_activation(self.model.trunk, (1, 3, *REFERENCE_HW))
+        if self._largest is None:
+            self._largest = torch_largest_activation(self.model.trunk, (1, 3, *REFERENCE_HW))
+        return self._largest
 
     def head(self, maps: np.ndarray, windows: np.ndarray) -> np.ndarray:
         import torch
@@ -78,7 +81,7 @@ class RunnerStages:
         meta = load_meta(d)
         self.area_constant = float(meta["area_constant"])
         self.name = backend
-        self._trunk_onnx = d / meta["trunk"]
+        self._trunk_onnx, self._largest = d / meta["trunk"], None
         for f in (meta["trunk"], meta["head"]):
             if not (d / f).is_file():
                 raise UserError(f"{d / f} not found (export-detector writes it)")
@@ -113,10 +116,12 @@ class RunnerStages:
         return next(iter(self._trunk.infer({self._in: x}).values()))
 
     def largest_activation(self) -> int:
-        """Bytes of the trunk file's largest tensor at ``memory.REFERENCE_HW`` (shape inference)."""
+        """Bytes of the trunk file's largest tensor at ``memory.REFERENCE_HW`` (shape inference; once)."""
         from .memory import REFERENCE_HW, onnx_largest_activation
 
-        return onnx_largest_activation(self._trunk_onnx, (1, 3, *REFERENCE_HW))
+        if self._largest is None:
+            self._largest = onnx_largest_activation(self._trunk_onnx, (1, 3, *REFERENCE_HW))
+        return self._largest
 
     def head(self, maps: np.ndarray, windows: np.ndarray) -> np.ndarray:
         """``windows``: float64, already mapped into this scale; cast here to the head's windows
