@@ -55,6 +55,16 @@ class ExportResult:
     layers: list = field(default_factory=list)  # spp_deploy.recognize.LayerReport
 
 
+def _canonical_arguments(model, example_inputs, dynamic, opset, sizes, tabulate_limit) -> tuple:
+    """The forms the command line takes (sizes (H, W), dynamic 'batch', opset '20') made
+    canonical; anything else one ``UserError`` naming the argument (``spp_deploy.arguments``)."""
+    from . import arguments
+
+    arguments.module_or_error(model)
+    return (arguments.example_tensor(example_inputs), arguments.parse_dynamic(dynamic), arguments.opset_number(opset),
+            arguments.parity_sizes(sizes), arguments.tabulate_limit(tabulate_limit))
+
+
 def export_onnx(
     model: torch.nn.Module,
     example_inputs: torch.Tensor | tuple,
@@ -87,9 +97,8 @@ def export_onnx(
     A model returning a tuple, list or dict of tensors gets one output per tensor, each checked
     (order and names: ``spp_deploy.outputs``); a leaf that is not a tensor is a ``UserError``.
     """
-    example = example_inputs[0] if isinstance(example_inputs, (tuple, list)) else example_inputs
-    if not isinstance(example, torch.Tensor) or example.dim() != 4:
-        raise UserError("example input must be one [B, C, H, W] tensor")
+    example, dynamic, opset, sizes, tabulate_limit = _canonical_arguments(model, example_inputs, dynamic, opset, sizes,
+                                                                          tabulate_limit)
     path = check_output(path, "output", force)
     why = source_error(model, tuple(example.shape))
     if why:

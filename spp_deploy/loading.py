@@ -3,10 +3,13 @@ optional kwargs and a weights file read with ``torch.load(weights_only=True)``."
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
+import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -60,6 +63,21 @@ def _import_target(spec: str):
         raise UserError(f"{target!r} has no attribute {attr!r}") from None
 
 
+@contextlib.contextmanager
+def _script_directory(path: Path):
+    """The model file's directory first on ``sys.path`` while it is imported, as Python does for a
+    script, so that it can import the modules beside it."""
+    folder = str(path.resolve().parent)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
+
+
 def _exit_text(e: SystemExit) -> str:
     return f"sys.exit({e.code!r})" if e.code is not None else "sys.exit()"
 
@@ -75,20 +93,26 @@ def load_model(spec: str, kwargs: dict[str, Any] | None = None, weights: str | N
         except TypeError as e:
             raise UserError(f"bad keyword arguments for {spec}: {e}") from None
     else:
-        factory = _import_target(spec)
-        if not callable(factory):
-            raise UserError(f"{spec} is not callable")
-        try:
-            model = factory(**kwargs)
-        except SystemExit as e:
-            raise UserError(f"{spec}(**kwargs) exited ({_exit_text(e)})") from None
-        except Exception as e:
-            raise UserError(f"{spec}(**kwargs) failed: {type(e).__name__}: {e}") from e
+        target = spec.rpartition(":")[0]
+        with _script_directory(Path(target)) if target.endswith(".py") else contextlib.nullcontext():
+            model = _build(spec, kwargs)
     if not isinstance(model, nn.Module):
         raise UserError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
     if weights:
         load_weights(model, weights)
     return model.eval()
+
+
+def _build(spec: str, kwargs: dict[str, Any]):
+    factory = _import_target(spec)
+    if not callable(factory):
+        raise UserError(f"{spec} is not callable")
+    try:
+        return factory(**kwargs)
+    except SystemExit as e:
+        raise UserError(f"{spec}(**kwargs) exited ({_exit_text(e)})") from None
+    except Exception as e:
+        raise UserError(f"{spec}(**kwargs) failed: {type(e).__name__}: {e}") from e
 
 
 def load_weights(model: nn.Module, path: str) -> None:
@@ -97,8 +121,14 @@ def load_weights(model: nn.Module, path: str) -> None:
     if not p.is_file():
         raise UserError(f"weights file not found: {p}")
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says what matters
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
+        blocked = _blocked_global(str(e))
+        if blocked:
+            raise UserError(f"{p} contains code, not only tensors: loading it would call {blocked}, which the safe "
+                            "loader blocks; a weights file should hold model.state_dict()") from None
         if "Unsupported global" in str(e):
             raise UserError(f"{p} holds a pickled object, not a state dict; save model.state_dict() instead") from e
         raise UserError(f"{p} is not a valid PyTorch checkpoint: {_load_failure(p, e)}") from e
@@ -118,6 +148,12 @@ def load_weights(model: nn.Module, path: str) -> None:
         raise UserError(f"weights {p} do not fit the model: {first_line(e)}") from e
 
 
+def _blocked_global(message: str) -> str | None:
+    """The callable a pickle would have run ("posix.system"), from torch's weights_only refusal."""
+    m = re.search(r"unsupported GLOBAL ([\w.]+) whose module [\w.]+ is blocked", message)
+    return m.group(1) if m else None
+
+
 def _load_failure(p: Path, e: Exception) -> str:
     """torch.load's reason in a few words (its message starts with a paragraph about weights_only)."""
     if p.stat().st_size == 0:
@@ -126,7 +162,9 @@ def _load_failure(p: Path, e: Exception) -> str:
     for i, ln in enumerate(lines):
         if ln.startswith("WeightsUnpickler error") and i + 1 < len(lines):
             return lines[i + 1]
-    reason = first_line(e)
+    # torch's first paragraph advises weights_only=False, i.e. running the file's code: never relay it
+    lines = [ln for ln in lines if "weights_only" not in ln and not ln.startswith("Weights only load failed")]
+    reason = lines[0] if lines else type(e).__name__
     return reason if reason == type(e).__name__ else f"{type(e).__name__}: {reason}"
 
 

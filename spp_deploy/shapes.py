@@ -12,11 +12,11 @@ Nothing heavy is imported here.
 from __future__ import annotations
 
 import math
-import os
 import re
 from typing import NamedTuple, Sequence
 
 from .errors import UserError
+from .limits import physical_memory
 
 Size = tuple  # (batch or None, height, width)
 
@@ -47,18 +47,11 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return dims
 
 
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
 def check_fits_memory(dims: Sequence[int], text: str | None = None) -> None:
     """Refuse a shape whose float32 tensor alone is larger than this machine's memory: trying
     would only end in an allocator failure (or the OOM killer) after the model has loaded."""
     elements = math.prod(dims)
-    total = _physical_memory()
+    total = physical_memory()
     if total and elements * 4 > total:
         raise UserError(f"shape {text or 'x'.join(map(str, dims))} is too large: {elements:.3g} elements "
                         f"({elements * 4 / 2**30:.3g} GiB as float32) exceed this machine's memory "

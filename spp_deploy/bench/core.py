@@ -171,6 +171,11 @@ def run_bench(
     recorded as skipped with the reason (``UserError`` instead under ``config.strict``)."""
     import torch
 
+    from ..limits import check_timing
+
+    check_timing(config.iterations, config.duration_s or None, config.warmup, config.warmup_time_s or None,
+                 config.threads)
+
     warn = warn or (lambda msg: None)
     threads = config.threads or torch.get_num_threads()
     report = BenchReport(model_name, str(onnx_path) if onnx_path else None, config, machine=machine_info(threads))

@@ -34,8 +34,8 @@ def value_type(parse: Callable[[str], object], name: str) -> Callable[[str], obj
     def convert(text: str):
         try:
             return parse(text)
-        except UserError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
+        except UserError as e:  # argparse names the flag: the message alone, without the argument's name
+            raise argparse.ArgumentTypeError(str(e.args[0]) if e.args and e.example is None else str(e)) from None
 
     convert.__name__ = name  # argparse's "invalid <name> value" fallback
     return convert
@@ -53,6 +53,15 @@ def _nonempty(text: str) -> str:
     return text
 
 
+def _positive(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UserError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+positive_int = value_type(_positive, "count")
+
+
 def _floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",")]
@@ -62,15 +71,9 @@ def _floats(text: str) -> list[float]:
 
 def _dynamic(text: str) -> list[str]:
     """'batch,height,width' (any of them) or 'none' for a static file."""
-    if text.strip() == "none":
-        return []
-    axes = [d.strip() for d in text.split(",")]
-    if not all(axes):
-        raise UserError(f"bad dynamic axes {text!r}: expected a comma list of {', '.join(DYNAMIC_AXES)}, or none")
-    unknown = [a for a in axes if a not in DYNAMIC_AXES]
-    if unknown:
-        raise UserError(f"unknown dynamic axis {unknown[0]!r} (known: {', '.join(DYNAMIC_AXES)}; or none)")
-    return axes
+    from ..arguments import parse_dynamic
+
+    return parse_dynamic(text)
 
 
 def _kwargs(text: str) -> dict:

@@ -20,10 +20,8 @@ def _warn(msg: str) -> None:
     print(f"spp-deploy: warning: {msg}", file=sys.stderr)
 
 
-def _positive(value, flag: str, kind=float):
-    if value is not None and value <= 0:
-        raise UserError(f"{flag} must be > 0, got {value}")
-    return value
+TIMING_FLAGS = {"iterations": "--iterations", "duration_s": "--duration", "warmup": "--warmup",
+                "warmup_time_s": "--warmup-time", "threads": "--threads"}
 
 
 def run(args) -> int:
@@ -40,12 +38,9 @@ def run(args) -> int:
         from ..bench.plot import require_matplotlib
 
         require_matplotlib()
-    if args.warmup is not None and args.warmup < 0:
-        raise UserError(f"--warmup must be >= 0, got {args.warmup}")
-    _positive(args.iterations, "--iterations")
-    _positive(args.duration, "--duration")
-    _positive(args.warmup_time, "--warmup-time")
-    _positive(args.threads, "--threads")
+    from ..limits import check_timing
+
+    check_timing(args.iterations, args.duration, args.warmup, args.warmup_time, args.threads, TIMING_FLAGS)
     if args.sizes and args.size_range:
         raise UserError("give --sizes or --size-range, not both")
     if args.shapes and (args.sizes or args.size_range):

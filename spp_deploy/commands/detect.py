@@ -9,20 +9,15 @@ import numpy as np
 from ..errors import UserError
 from ..constants import BACKENDS
 from .args import _nonempty, add_force_arg, add_model_args, add_model_file_args, add_output_arg, value_type
-from .common import output_path, require_backends
+from .common import allocation_errors, output_path, require_backends
 
 DETECT_BACKENDS = ("torch", "ort-cpu", "ort-cuda", "ort-trt", "trt")
 
 
 def _scales(text: str) -> list[int]:
-    try:
-        vals = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise UserError(f"bad scales {text!r}: expected comma-separated integers, e.g. 688 or "
-                        "480,576,688,874,1200") from None
-    if any(v < 1 for v in vals) or len(set(vals)) != len(vals):
-        raise UserError(f"bad scales {text!r}: distinct integers >= 1 expected")
-    return vals
+    from ..detection.scales import normalize_scales
+
+    return normalize_scales(text)
 
 
 def run(args) -> int:
@@ -52,7 +47,7 @@ def run(args) -> int:
                 raise UserError(f"{flag} file not found: {path}")
         stages = RunnerStages(args.onnx, backend, engine=args.engine, head_engine=args.head_engine, plugin=args.plugin)
     timings: dict = {}
-    with stages:
+    with stages, allocation_errors(image.shape):
         feats = detect(image, boxes, stages, args.scales, timings=timings)
     H, W = image.shape[:2]
     print(f"{backend}: image {H}x{W}, {len(boxes)} windows, scales {','.join(map(str, args.scales))} -> "

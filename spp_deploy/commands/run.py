@@ -10,7 +10,7 @@ import numpy as np
 
 from ..constants import BACKENDS
 from ..errors import UserError
-from .args import add_force_arg, add_model_args, add_model_file_args, add_normalize_args, add_output_arg
+from .args import add_force_arg, add_model_args, add_model_file_args, add_normalize_args, add_output_arg, positive_int
 from .common import output_path, require_backends
 
 NEEDS = {"torch": ("model", "--model"), "torch-fp64": ("model", "--model"), "trt": ("engine", "--engine")}
@@ -111,7 +111,7 @@ def register(sub) -> None:
                    help="default: trt with --engine, else ort-cpu with --onnx, else torch")
     p.add_argument("-i", "--input", required=True, help="image file (read at native size; needs Pillow) or .npy array")
     add_normalize_args(p, " (images)")
-    p.add_argument("--top-k", type=int, help="print the top-k classes (default 5 for classifier outputs)")
+    p.add_argument("--top-k", type=positive_int, help="print the top-k classes (default 5 for classifier outputs)")
     add_output_arg(p, "write the output to this file (.npy format, the name as given; several outputs: "
                       ".npz, one array per output name)")
     add_force_arg(p)

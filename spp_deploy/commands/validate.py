@@ -10,7 +10,7 @@ from pathlib import Path
 from ..constants import BACKENDS
 from ..errors import UserError
 from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
-                   add_normalize_args, add_seed_arg, add_sweep_args, value_type)
+                   add_normalize_args, add_seed_arg, add_sweep_args, positive_int, value_type)
 from .common import json_output, load_model_from_args, require_backends, write_json
 
 DEFAULT_SIZES = [(None, 64, 64), (None, 131, 517), (2, 224, 224)]
@@ -141,7 +141,8 @@ def register(sub) -> None:
     add_sweep_args(p, "sizes; B missing: each --batch size (default 64x64,131x517,2x224x224)",
                    "COUNT random sizes (default 6), both ends included, square or not (seeded)",
                    "batch sizes for sizes without an explicit B (default 1)")
-    p.add_argument("--channels", type=int, help="input channels (models outside the zoo; default: first Conv2d)")
+    p.add_argument("--channels", type=positive_int,
+                   help="input channels (models outside the zoo; default: first Conv2d)")
     add_seed_arg(p, "random input and size-range")
     tol = value_type(_tolerances, "tolerance")
     p.add_argument("--atol", type=tol, help="absolute tolerance, or per output: output:1e-5,...")

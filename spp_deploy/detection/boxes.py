@@ -14,17 +14,38 @@ from ..errors import UserError, first_line
 FORMATS = (".csv", ".json", ".npy")
 
 
+DELIMITERS = ",;\t"
+
+
+def _delimiter(lines: list[str]) -> str:
+    """The delimiter of the first data line: whichever of ``,`` ``;`` tab it holds most (``,`` if none)."""
+    for line in lines:
+        if line.strip() and not line.lstrip().startswith("#"):
+            return max(DELIMITERS, key=line.count) if any(d in line for d in DELIMITERS) else ","
+    return ","
+
+
 def _rows_csv(p: Path) -> list:
+    """Rows of a CSV file: a UTF-8 BOM is dropped, the delimiter is ``,`` ``;`` or tab, and line 1
+    is a header only when it holds words and no number."""
     rows = []
-    with open(p, newline="") as f:
-        for i, row in enumerate(csv.reader(f), 1):
-            cells = [c.strip() for c in row]
-            if not any(cells) or cells[0].startswith("#"):
-                continue
-            if i == 1 and not _is_number(cells[0]):
-                continue  # a header line
-            rows.append((i, cells))
+    with open(p, newline="", encoding="utf-8-sig") as f:
+        lines = f.read().splitlines()
+    for i, row in enumerate(csv.reader(lines, delimiter=_delimiter(lines)), 1):
+        cells = [c.strip() for c in row]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        if i == 1 and not any(_is_number(c) for c in cells) and any(ch.isalpha() for ch in "".join(cells)):
+            continue  # a header line
+        rows.append((i, cells))
     return rows
+
+
+def _real(value) -> float:
+    """A coordinate as float; booleans (JSON ``true``) and complex numbers are not coordinates."""
+    if isinstance(value, (bool, np.bool_, complex, np.complexfloating)):
+        raise TypeError(f"not a real number: {value!r}")
+    return float(value)
 
 
 def _is_number(text: str) -> bool:
@@ -62,7 +83,11 @@ def load_boxes(path: str) -> np.ndarray:
     where = "line" if p.suffix.lower() == ".csv" else "box"
     try:
         if p.suffix.lower() == ".npy":
-            arr = np.load(p, allow_pickle=False)
+            from ..inputs import read_npy
+
+            arr = read_npy(p)
+            if arr.dtype.kind not in "fiu":
+                raise UserError(f"{p} holds {arr.dtype} values: expected real coordinates (float or integer)")
             if arr.ndim != 2 and not (arr.ndim == 1 and arr.size == 0):
                 raise UserError(f"{p}: expected an [R, 4] array, got shape {'x'.join(map(str, arr.shape))}")
             rows = [(i, list(r)) for i, r in enumerate(arr.reshape(len(arr), -1), 1)]
@@ -77,7 +102,7 @@ def load_boxes(path: str) -> np.ndarray:
         if len(row) != 4:
             raise UserError(f"{p} {where} {i}: {len(row)} values, expected 4 (x1, y1, x2, y2)")
         try:
-            vals = [float(v) for v in row]
+            vals = [_real(v) for v in row]
         except (TypeError, ValueError):
             raise UserError(f"{p} {where} {i}: not a number in {row}") from None
         if not all(np.isfinite(vals)):

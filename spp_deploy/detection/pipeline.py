@@ -18,7 +18,7 @@ import numpy as np
 
 from ..constants import DEFAULT_WINDOWS_DTYPE
 from ..errors import UserError
-from .scales import SINGLE_SCALE, choose_scales, map_boxes, preprocess
+from .scales import SINGLE_SCALE, choose_scales, map_boxes, normalize_scales, preprocess
 
 WINDOWS_NAME, MAPS_NAME = "windows", "features"
 
@@ -39,6 +39,7 @@ class TorchStages:
         self.model = model.eval()
         self.area_constant = float(model.area_constant)
         self._w_dtype = np.dtype(windows_dtype)
+        self._largest: int | None = None
 
     def __enter__(self):
         return self
@@ -51,6 +52,14 @@ class TorchStages:
 
         with torch.no_grad():
             return self.model.trunk(torch.from_numpy(x)).numpy()
+
+    def largest_activation(self) -> int:
+        """Bytes of the trunk's largest activation at ``memory.REFERENCE_HW`` (nothing allocated; once)."""
+        from .memory import REFERENCE_HW, torch_largest_activation
+
+        if self._largest is None:
+            self._largest = torch_largest_activation(self.model.trunk, (1, 3, *REFERENCE_HW))
+        return self._largest
 
     def head(self, maps: np.ndarray, windows: np.ndarray) -> np.ndarray:
         import torch
@@ -72,6 +81,7 @@ class RunnerStages:
         meta = load_meta(d)
         self.area_constant = float(meta["area_constant"])
         self.name = backend
+        self._trunk_onnx, self._largest = d / meta["trunk"], None
         for f in (meta["trunk"], meta["head"]):
             if not (d / f).is_file():
                 raise UserError(f"{d / f} not found (export-detector writes it)")
@@ -105,6 +115,14 @@ class RunnerStages:
     def trunk(self, x: np.ndarray) -> np.ndarray:
         return next(iter(self._trunk.infer({self._in: x}).values()))
 
+    def largest_activation(self) -> int:
+        """Bytes of the trunk file's largest tensor at ``memory.REFERENCE_HW`` (shape inference; once)."""
+        from .memory import REFERENCE_HW, onnx_largest_activation
+
+        if self._largest is None:
+            self._largest = onnx_largest_activation(self._trunk_onnx, (1, 3, *REFERENCE_HW))
+        return self._largest
+
     def head(self, maps: np.ndarray, windows: np.ndarray) -> np.ndarray:
         """``windows``: float64, already mapped into this scale; cast here to the head's windows
         dtype (float32 heads: one rounding, after the float64 mapping)."""
@@ -118,17 +136,46 @@ def _check(image: np.ndarray, boxes: np.ndarray, scales: Sequence[int]) -> tuple
         raise UserError(f"image must be H x W x 3 (RGB), got shape {'x'.join(map(str, image.shape))}")
     if min(image.shape[:2]) < 2:
         raise UserError(f"image {image.shape[0]}x{image.shape[1]} is too small: both sides must be >= 2 pixels")
-    boxes = np.asarray(boxes, dtype=np.float64)
+    if not np.isfinite(image).all():
+        raise UserError("image holds NaN or infinite values")
+    boxes = np.asarray(boxes)
+    if boxes.dtype.kind not in "fiu" and boxes.size:
+        raise UserError(f"boxes must hold real numbers, got {boxes.dtype}")
+    boxes = boxes.astype(np.float64).reshape(0, 4) if boxes.size == 0 else boxes.astype(np.float64)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise UserError(f"boxes must be [R, 4] (x1, y1, x2, y2), got shape {'x'.join(map(str, boxes.shape))}")
     if not np.isfinite(boxes).all():
         raise UserError("boxes hold a NaN or infinite coordinate")
     if ((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).any():
         raise UserError("a box has x2 < x1 or y2 < y1")
-    sc = sorted({int(s) for s in scales})
-    if not sc or sc[0] < 1 or len(sc) != len(list(scales)):
-        raise UserError(f"scales must be distinct positive integers, got {list(scales)}")
-    return image, boxes, sc
+    return image, boxes, normalize_scales(scales)
+
+
+def _stages(detector):
+    """The detector as trunk/head stages: a detector module runs eagerly; anything else must
+    already be stages (``trunk``, ``head``, ``area_constant``)."""
+    import torch
+
+    if isinstance(detector, torch.nn.Module):
+        return TorchStages(detector)
+    if all(hasattr(detector, a) for a in ("trunk", "head", "area_constant")):
+        return detector
+    raise UserError(f"expected a detector module (e.g. SppNetZF5Detector) or TorchStages/RunnerStages, got "
+                    f"{type(detector).__name__} {getattr(detector, '__name__', '')!r}", option="detector")
+
+
+def _check_memory(stages, height: int, width: int, scales: Sequence[int]) -> None:
+    """Refuse a scale whose trunk run would not fit in memory, before any scale runs."""
+    from ..limits import check_memory
+    from .memory import trunk_bytes
+    from .scales import resized_size
+
+    measure = getattr(stages, "largest_activation", None)
+    largest = measure() if measure is not None else 0
+    for s in scales:
+        h, w = resized_size(height, width, s)
+        check_memory(trunk_bytes(largest, h, w), f"scale {s} (the image resized to {h}x{w}, then the trunk)",
+                     option="scales")
 
 
 def detect(image: np.ndarray, boxes: np.ndarray, detector, scales: Sequence[int] = SINGLE_SCALE, *,
@@ -139,9 +186,9 @@ def detect(image: np.ndarray, boxes: np.ndarray, detector, scales: Sequence[int]
     windows to its head's dtype (a float32 head rounds the mapped windows once, not the boxes).
     ``timings`` (a dict) accumulates seconds per stage: preprocess, trunk, head."""
     image, boxes, scales = _check(image, boxes, scales)
-    is_stages = isinstance(detector, (TorchStages, RunnerStages)) or not hasattr(detector, "parameters")
-    stages = detector if is_stages else TorchStages(detector)
+    stages = _stages(detector)
     H, W = image.shape[:2]
+    _check_memory(stages, H, W, scales)
     which = choose_scales(boxes, H, W, scales, stages.area_constant)
     clock = timings if timings is not None else {}
     out = None
@@ -168,7 +215,7 @@ def detect(image: np.ndarray, boxes: np.ndarray, detector, scales: Sequence[int]
 def load_image(path: str) -> np.ndarray:
     """An H x W x 3 RGB array (0..255, float32) from an image file (Pillow, the ``image`` extra) or a
     .npy array (H x W x 3)."""
-    from ..inputs import read_npy, read_rgb
+    from ..inputs import read_npy, read_rgb, require_real_finite
 
     p = Path(path)
     if not p.is_file():
@@ -178,5 +225,5 @@ def load_image(path: str) -> np.ndarray:
         if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype.kind not in "fiu":
             raise UserError(f"{p}: expected an H x W x 3 RGB array (0..255), got shape "
                             f"{'x'.join(map(str, arr.shape))} {arr.dtype}")
-        return arr.astype(np.float32)
+        return require_real_finite(arr, p).astype(np.float32)
     return read_rgb(p, "or pass the image as an H x W x 3 .npy array")

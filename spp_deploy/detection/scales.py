@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numbers
+
 import numpy as np
+
+from ..errors import UserError
 
 SINGLE_SCALE = (688,)
 FIVE_SCALES = (480, 576, 688, 874, 1200)  # the released code (the paper prints 864)
@@ -52,3 +56,30 @@ def map_boxes(boxes: np.ndarray, height: int, width: int, scale: int) -> np.ndar
     """1-based inclusive boxes of the original image -> the image resized to ``scale`` (float64)."""
     m = float(min(height, width))
     return (np.asarray(boxes, dtype=np.float64) - 1) * (scale - 1) / (m - 1) + 1
+
+
+def normalize_scales(scales) -> list[int]:
+    """``scales`` as sorted distinct positive ints: one number (688) or a sequence; a string is
+    parsed as the command line's ``480,576,688``. Non-integers are refused, not truncated."""
+    if isinstance(scales, str):
+        scales = scales.split(",")
+    elif isinstance(scales, (numbers.Number, np.generic)):
+        scales = [scales]
+    try:
+        given = list(scales)
+    except TypeError:
+        raise UserError(f"expected a positive integer or a sequence of them, got {scales!r}", option="scales") from None
+    out = []
+    for v in given:
+        if isinstance(v, str):
+            v = v.strip()
+            v = int(v) if v.isdigit() else v
+        ok = isinstance(v, (numbers.Real, np.generic)) and not isinstance(v, (bool, np.bool_)) and float(v).is_integer()
+        if not ok or v < 1:
+            raise UserError(f"expected distinct integers >= 1 (e.g. 688 or 480,576,688,874,1200), got "
+                            f"{', '.join(map(str, given))}", option="scales")
+        out.append(int(v))
+    if not out or len(set(out)) != len(out):
+        raise UserError(f"expected distinct integers >= 1 (e.g. 688 or 480,576,688,874,1200), got "
+                        f"{', '.join(map(str, given)) or 'none'}", option="scales")
+    return sorted(out)

@@ -125,8 +125,10 @@ def build_plugins(
                         "the SPP plugin")
     if not any((d / "NvInfer.h").is_file() for d in _trt_header_dirs(tensorrt_root)):
         where = tensorrt_root or os.environ.get("TENSORRT_ROOT") or "/usr, /usr/local/tensorrt, /opt/tensorrt"
-        raise UserError(f"TensorRT headers (NvInfer.h) not found under {where}: pass tensorrt_root or set "
-                        "TENSORRT_ROOT (pip's tensorrt wheels ship no headers: use the TensorRT tar/deb packages)")
+        raise UserError(f"TensorRT headers (NvInfer.h) not found under {where} (pip's tensorrt wheels ship no "
+                        "headers: use the TensorRT tar/deb packages): give the install's root here or set "
+                        "TENSORRT_ROOT",
+                        option="tensorrt_root")
     extra = [f"-DCMAKE_CUDA_COMPILER={nvcc}", f"-DSPP_STATIC_REGISTRATION={'ON' if static_registration else 'OFF'}"]
     if tensorrt_root is not None:
         extra.append(f"-DTENSORRT_ROOT={Path(tensorrt_root).resolve()}")
@@ -139,8 +141,9 @@ def build_plugins(
     if summary.get("SPP_HAVE_CUDA") != "ON":
         raise UserError("CMake did not enable CUDA (nvcc unusable?): cannot build the SPP plugin")
     if summary.get("SPP_HAVE_TENSORRT_HEADERS") != "ON":
-        raise UserError("CMake did not find the TensorRT headers: pass tensorrt_root or set TENSORRT_ROOT")
+        raise UserError("CMake did not find the TensorRT headers: give the install's root here or set TENSORRT_ROOT",
+                        option="tensorrt_root")
     if static_registration and summary.get("SPP_HAVE_TENSORRT_LIBRARY") != "ON":
-        raise UserError("static registration needs libnvinfer, which CMake did not find: pass tensorrt_root "
-                        "(with lib/libnvinfer.so or libnvinfer.so.<major>), or build without static registration")
+        raise UserError("static registration needs libnvinfer, which CMake did not find (build without static "
+                        "registration, or give a TensorRT install with lib/libnvinfer.so here)", option="tensorrt_root")
     return _build(bd, "spp_plugin", PLUGIN_LIBRARY_NAME)

@@ -79,13 +79,15 @@ def build_engine(
 ) -> BuildResult:
     """Build (or fetch from the cache) a serialized engine for ``onnx_path``; writes ``output`` and
     ``output.json`` (metadata checked when the engine is loaded). User-input problems are reported
-    before TensorRT is imported."""
+    before TensorRT is imported, except that with no shapes given a missing TensorRT comes first."""
     from ...fileio import atomic_write
 
     model, raw = load_onnx(onnx_path)
     out = Path(output)
     if not out.parent.is_dir():
         raise UserError(f"output directory does not exist: {out.parent}")
+    if trt is None and profile is None and not (min_shape or opt_shape or max_shape):
+        trt = import_tensorrt("spp-deploy build")  # without TensorRT, that is the news, not the shapes
     if profile is None:
         profile = make_profile(model, min_shape, opt_shape, max_shape)
     plugin_path = resolve_plugin(model, plugin)
