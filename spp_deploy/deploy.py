@@ -23,6 +23,7 @@ from . import export as _export
 from .constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES, PRECISION_TOLERANCES
 from .errors import ParityError, UserError, first_line
 from .fileio import atomic_write, check_output
+from .modelstate import keeps_model
 from .export.window_export import (MAPS_NAME, OUTPUT_NAME, PARITY_CASES, WINDOWS_NAME, parity_windows,
                                    to_onnx_window_model)
 from .runtime.compare import check_export_parity, source_error
@@ -54,6 +55,7 @@ class ExportResult:
     layers: list = field(default_factory=list)  # spp_deploy.recognize.LayerReport
 
 
+@keeps_model
 def export_onnx(
     model: torch.nn.Module,
     example_inputs: torch.Tensor | tuple,
@@ -170,6 +172,7 @@ def check_window_parity(model: torch.nn.Module, onnx_path: str | os.PathLike, ch
     return reports
 
 
+@keeps_model
 def export_window_model(model: torch.nn.Module, path: str | os.PathLike, *, channels: int, stride: float,
                         opset: int = DEFAULT_OPSET, spp_impl: str = "standard", check_parity: bool = True,
                         exact: bool = False, cases: Sequence[tuple[int, int, int, int]] = PARITY_CASES,

@@ -1,40 +1,124 @@
-"""Writing output files: checked before the work starts, written whole or not at all.
+"""Writing output files: checked before the work starts, written whole or not at all, and never
+at the cost of a file the user did not ask to replace.
 
 Every file the toolkit writes goes through ``check_output`` (so a bad path fails in one line
 before an export or a benchmark runs) and ``atomic_write`` (a temporary file beside the target,
 renamed into place, removed on any failure, Ctrl-C or SIGTERM included). The file gets the mode
 ``open()`` would give it (0666 minus the umask), not the 0600 of ``tempfile.mkstemp``.
+
+Targets that are not regular files are treated as every Unix tool treats them: FIFOs, character
+devices and ``/dev/fd/N`` (what a shell's ``>(cmd)`` passes) are written straight into (no temp
+file, no rename); a symlink is written through (the rename happens beside its target, the link
+stays).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from .errors import UserError
 
+KERNEL_FILESYSTEMS = ("/proc", "/sys")  # pseudo files: no temp file can be made or renamed there
+FD_PATHS = ("/dev/fd/", "/dev/stdout", "/dev/stderr", "/proc/self/fd/", "/proc/thread-self/fd/")
+TEMP_SUFFIX = ".tmp"
+_RANDOM = 8  # characters tempfile adds to a name
 
-def check_output(path: str | os.PathLike, what: str = "output", force: bool = False) -> Path:
+
+def is_stream(path: str | os.PathLike) -> bool:
+    """A target written straight into: a FIFO, character device or socket (links followed), or an
+    open file descriptor's path (``/dev/fd/N``)."""
+    text = os.fspath(path)
+    if text.startswith(FD_PATHS):
+        return True
+    try:
+        mode = os.stat(text).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+
+
+def real_target(path: str | os.PathLike) -> Path:
+    """Where a write to ``path`` lands: symlinks followed (a dangling link: the file it names)."""
+    return Path(os.path.realpath(os.fspath(path)))
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """One file under two names (symlinks, ``..``, hard links)."""
+    if real_target(a) == real_target(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def name_max(directory: str | os.PathLike) -> int:
+    """The longest file name (in bytes) ``directory``'s file system takes (NAME_MAX)."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def _path_max(directory: str | os.PathLike) -> int:
+    try:
+        return os.pathconf(directory, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        return 4096
+
+
+def check_output(path: str | os.PathLike, what: str = "output", force: bool = False,
+                 inputs: Iterable[tuple[str, str | os.PathLike | None]] = ()) -> Path:
     """``path`` as a writable file path, or a one-line ``UserError``: empty, a directory (or
-    ends with a separator), a missing or unwritable directory, or an existing read-only file
-    (replaced only with ``force``)."""
+    ends with a separator), one of ``inputs`` ((what, path) pairs: the files the work reads), a
+    name too long for the file system, in /proc or /sys, a missing or unwritable directory, or
+    an existing file (replaced only with ``force``). Streams (FIFOs, devices, ``/dev/fd/N``) are
+    written into, never replaced, so they need no ``force``."""
     text = os.fspath(path)
     if not str(text).strip():
         raise UserError(f"{what} path is empty")
     p = Path(text)
     if str(text).endswith(("/", os.sep)) or p.is_dir():
         raise UserError(f"{what} {text} is a directory: give a file path inside it")
-    parent = p.parent
+    check_not_input(p, inputs, what)
+    if is_stream(p):
+        if os.path.exists(p) and not os.access(p, os.W_OK):
+            raise UserError(f"cannot write {what} {p}: permission denied")
+        return p
+    real = real_target(p)
+    for fs in KERNEL_FILESYSTEMS:
+        if real == Path(fs) or Path(fs) in real.parents:
+            raise UserError(f"cannot write {what} {p}: {fs} is a kernel file system, not a place for files")
+    parent = real.parent
     if not parent.is_dir():
-        raise UserError(f"{what} directory does not exist: {parent}")
+        raise UserError(f"{what} directory does not exist: {parent if p.is_symlink() else p.parent}")
+    size, limit = len(os.fsencode(real.name)), name_max(parent)
+    if size > limit:
+        raise UserError(f"cannot write {what} {p}: the file name is {size} bytes long; the file system takes "
+                        f"at most {limit}")
+    if len(os.fsencode(str(real))) >= _path_max(parent):
+        raise UserError(f"cannot write {what} {p}: the path is longer than the system's limit")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"cannot write {what} {p}: directory {parent} is not writable")
-    if p.exists() and _read_only(p) and not force:
-        raise UserError(f"{what} {p} exists and is read-only: not replaced; to replace it, use", option="force",
-                        example="")
+    if real.exists() and not force:
+        why = "exists and is read-only" if _read_only(real) else "already exists"
+        raise UserError(f"{what} {p} {why}: not replaced; to replace it, use", option="force", example="")
     return p
+
+
+def check_not_input(path: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike | None]],
+                    what: str = "output") -> None:
+    """Refuse an output that is one of the files the work reads (``force`` does not override it:
+    the input would be gone before it was read in full)."""
+    for label, source in inputs:
+        if source is not None and str(source).strip() and same_file(path, source):
+            raise UserError(f"{what} {os.fspath(path)} is the {label} ({os.fspath(source)}): writing it would "
+                            "destroy that input; choose another path")
 
 
 def _read_only(p: Path) -> bool:
@@ -50,29 +134,68 @@ def default_mode() -> int:
     return 0o666 & ~mask
 
 
+def temp_prefix(name: str, directory: str | os.PathLike) -> str:
+    """``.NAME.`` for a temporary file beside NAME, NAME cut (in bytes) so that the whole
+    temporary name stays within the file system's NAME_MAX."""
+    room = name_max(directory) - 2 - _RANDOM - len(TEMP_SUFFIX)
+    return "." + os.fsdecode(os.fsencode(name)[:max(room, 1)]) + "."
+
+
+def _cannot_write(path, e: OSError) -> UserError:
+    return UserError(f"cannot write {os.fspath(path)}: {e.strerror or e}")
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None],
                  verify: Callable[[Path], None] | None = None) -> Path:
-    """``write(tmp)`` a temporary file beside ``path``, ``verify(tmp)``, then rename it to ``path``.
-    On any exception (KeyboardInterrupt and SIGTERM included) the temporary file is removed and
-    ``path`` is left as it was."""
+    """``write(tmp)`` a temporary file beside ``path``, ``verify(tmp)``, then rename it to ``path``
+    (to a symlink's target: the link stays). On any exception (KeyboardInterrupt and SIGTERM
+    included) the temporary file is removed and ``path`` is left as it was; a failed write (disk
+    full, file size limit) is one ``UserError``. A stream target is written straight into."""
     path = Path(path)
-    if not path.parent.is_dir():
+    if is_stream(path):
+        _stream_write(path, write, verify)
+        return path
+    real = real_target(path)
+    if not real.parent.is_dir():
         raise UserError(f"output directory does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(real.name, real.parent), suffix=TEMP_SUFFIX, dir=real.parent)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
     try:
         os.close(fd)
         os.chmod(tmp, default_mode())
-        write(Path(tmp))
+        try:
+            write(Path(tmp))
+        except OSError as e:  # ENOSPC, EFBIG, EIO: the write itself failed
+            raise _cannot_write(path, e) from None
         if verify is not None:
             verify(Path(tmp))
         try:
-            os.replace(tmp, path)
+            os.replace(tmp, real)
         except OSError as e:
-            raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+            raise _cannot_write(path, e) from None
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _stream_write(path: Path, write: Callable[[Path], None], verify: Callable[[Path], None] | None) -> None:
+    """Into a FIFO, device or ``/dev/fd/N``: directly, or (when the bytes must be verified
+    first) through a private temporary file that is then copied into the stream."""
+    try:
+        if verify is None:
+            write(path)
+            return
+        with tempfile.TemporaryDirectory(prefix="spp-deploy-") as d:
+            staged = Path(d) / "out"
+            write(staged)
+            verify(staged)
+            with open(staged, "rb") as src, open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

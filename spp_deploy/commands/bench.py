@@ -37,9 +37,9 @@ def run(args) -> int:
     csv_path = output_path(args, args.csv, "--csv file")
     plot_path = output_path(args, args.plot, "--plot file")
     if plot_path is not None:
-        from ..bench.plot import require_matplotlib
+        from ..bench.plot import check_plot_path
 
-        require_matplotlib()
+        check_plot_path(plot_path)
     if args.warmup is not None and args.warmup < 0:
         raise UserError(f"--warmup must be >= 0, got {args.warmup}")
     _positive(args.iterations, "--iterations")
@@ -107,19 +107,19 @@ def run(args) -> int:
     with human:
         report = _bench(args, backends, unavailable, config, model, onnx_path, all_shapes)
         print_summary(report)
+    if plot_path:  # first: of the three, the one that can still fail on the data
+        from ..bench.plot import plot_latency
+
+        plot_latency(report, plot_path)
+    if csv_path:
+        write_csv(report, csv_path)
     if json_path == "-":
         print(to_json(report))
     elif json_path:
         write_json(report, json_path)
-        print(f"wrote {json_path}")
-    if csv_path:
-        write_csv(report, csv_path)
-        print(f"wrote {csv_path}")
-    if plot_path:
-        from ..bench.plot import plot_latency
-
-        plot_latency(report, plot_path)
-        print(f"wrote {plot_path}")
+    for path in (json_path, csv_path, plot_path):
+        if path not in (None, "-"):
+            print(f"wrote {path}")
     return 0
 
 
