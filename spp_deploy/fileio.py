@@ -8,7 +8,7 @@ renamed into place, removed on any failure, Ctrl-C or SIGTERM included). The fil
 
 Targets that are not regular files are treated as every Unix tool treats them: FIFOs, character
 devices and ``/dev/fd/N`` (what a shell's ``>(cmd)`` passes) are written straight into (no temp
-file, no rename); a symlink is written through (the rename happens beside its target, the link
+file beside them, no rename); a symlink is written through (the rename happens beside its target, the link
 stays).
 """
 
@@ -83,6 +83,7 @@ def check_output(path: str | os.PathLike, what: str = "output", force: bool = Fa
     if not str(text).strip():
         raise UserError(f"{what} path is empty")
     p = Path(text)
+    _check_name(p, p.parent if str(p.parent) else ".", what)  # before any stat: they fail on such names
     if str(text).endswith(("/", os.sep)) or p.is_dir():
         raise UserError(f"{what} {text} is a directory: give a file path inside it")
     check_not_input(p, inputs, what)
@@ -97,18 +98,25 @@ def check_output(path: str | os.PathLike, what: str = "output", force: bool = Fa
     parent = real.parent
     if not parent.is_dir():
         raise UserError(f"{what} directory does not exist: {parent if p.is_symlink() else p.parent}")
-    size, limit = len(os.fsencode(real.name)), name_max(parent)
-    if size > limit:
-        raise UserError(f"cannot write {what} {p}: the file name is {size} bytes long; the file system takes "
-                        f"at most {limit}")
-    if len(os.fsencode(str(real))) >= _path_max(parent):
-        raise UserError(f"cannot write {what} {p}: the path is longer than the system's limit")
+    _check_name(real, parent, what, shown=p)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"cannot write {what} {p}: directory {parent} is not writable")
     if real.exists() and not force:
         why = "exists and is read-only" if _read_only(real) else "already exists"
         raise UserError(f"{what} {p} {why}: not replaced; to replace it, use", option="force", example="")
     return p
+
+
+def _check_name(path: Path, directory, what: str, shown: Path | None = None) -> None:
+    """A file name within NAME_MAX and a path within PATH_MAX (the directory's limits when it
+    exists, else Linux's)."""
+    shown = path if shown is None else shown
+    size, limit = len(os.fsencode(path.name)), name_max(directory)
+    if size > limit:
+        raise UserError(f"cannot write {what} {shown}: the file name is {size} bytes long; the file system takes "
+                        f"at most {limit}")
+    if len(os.fsencode(os.path.abspath(path))) >= _path_max(directory):
+        raise UserError(f"cannot write {what} {shown}: the path is longer than the system's limit")
 
 
 def check_not_input(path: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike | None]],
@@ -182,16 +190,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None],
 
 
 def _stream_write(path: Path, write: Callable[[Path], None], verify: Callable[[Path], None] | None) -> None:
-    """Into a FIFO, device or ``/dev/fd/N``: directly, or (when the bytes must be verified
-    first) through a private temporary file that is then copied into the stream."""
+    """Into a FIFO, device or ``/dev/fd/N``: staged in a private temporary file (writers such
+    as ``np.save`` need a seekable file; the bytes are verified first) and then copied into the
+    stream; nothing is created or renamed where the stream is."""
     try:
-        if verify is None:
-            write(path)
-            return
         with tempfile.TemporaryDirectory(prefix="spp-deploy-") as d:
             staged = Path(d) / "out"
             write(staged)
-            verify(staged)
+            if verify is not None:
+                verify(staged)
             with open(staged, "rb") as src, open(path, "wb") as dst:
                 shutil.copyfileobj(src, dst)
     except OSError as e:

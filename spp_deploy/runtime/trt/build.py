@@ -106,7 +106,7 @@ def build_engine(
     t0 = time.perf_counter()
     cached = cache_dir() / f"{key}.engine"
     if use_cache and cached.is_file():
-        atomic_write(out, lambda tmp: shutil.copyfile(cached, tmp))
+        atomic_write(out, lambda tmp: tmp.write_bytes(cached.read_bytes()))  # copyfile refuses a FIFO target
         meta.save(out)
         return BuildResult(out, True, key, time.perf_counter() - t0, meta, plan.note)
 
