@@ -450,3 +450,19 @@ def test_export_leaves_a_train_mode_model_as_it_was(tmp_path):
     with torch.no_grad():
         want = model.eval()(torch.from_numpy(x)).numpy()  # the file computes the eval-mode model
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_scan_leaves_a_train_mode_model_as_it_was():
+    """``inspect`` and ``scan`` run the model too (at the example and while probing)."""
+    from spp_deploy.recognize import scan
+
+    model = stateful_model().train()
+    example = torch.randn(1, 3, 16, 16)
+    before = model_state(model)
+    reports = scan(model, example)
+    after = model_state(model)
+    assert [r.path for r in reports] == ["4"]  # the pyramid was found: the model did run
+    assert after["modes"] == before["modes"] and after["objects"] == before["objects"]
+    for k, v in before["tensors"].items():
+        assert torch.equal(after["tensors"][k], v), k
+    assert torch.equal(after["rng"], before["rng"])
