@@ -88,7 +88,9 @@ def check_output(path: str | os.PathLike, what: str = "output", force: bool = Fa
         raise UserError(f"{what} {text} is a directory: give a file path inside it")
     check_not_input(p, inputs, what)
     if is_stream(p):
-        if os.path.exists(p) and not os.access(p, os.W_OK):
+        if not os.path.exists(p):
+            raise UserError(f"cannot write {what} {p}: no such open file descriptor")
+        if not os.access(p, os.W_OK):
             raise UserError(f"cannot write {what} {p}: permission denied")
         return p
     real = real_target(p)

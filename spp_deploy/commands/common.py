@@ -18,6 +18,9 @@ def command_inputs(args) -> list[tuple[str, str]]:
     """(what, path) of every file the command reads: the inputs its flags name, each --images
     file, and the model's source file (``file.py:factory`` or ``module:factory``)."""
     found = [(what, getattr(args, name)) for name, what in INPUT_ARGS if getattr(args, name, None)]
+    onnx = getattr(args, "onnx", None)
+    if onnx and Path(onnx).is_dir():  # a detector: the directory export-detector wrote
+        found += [("--onnx file", str(p)) for p in sorted(Path(onnx).iterdir()) if p.is_file()]
     images = getattr(args, "images", None)
     if isinstance(images, str):
         found += [("--images file", f.strip()) for f in images.split(",") if f.strip()]

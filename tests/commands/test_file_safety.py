@@ -101,6 +101,8 @@ def inputs(work):
     (work / "boxes.csv").write_text("1,1,4,4\n")
     os.symlink("m.onnx", work / "link.onnx")
     os.link(work / "x.npy", work / "hard.npy")
+    (work / "det").mkdir()
+    (work / "det" / "head.onnx").write_bytes(b"a detector's head")
     return work
 
 
@@ -115,6 +117,7 @@ def inputs(work):
     (["detect", "--model", "zoo:sppnet-zf5-det", "--image", "img.npy", "--windows", "boxes.csv"], "img.npy",
      "--image file"),
     (["bench", "--model", TINY, "--json", "b.json", "--csv"], "b.json", "--json file"),  # two outputs, one file
+    (["detect", "--onnx", "det", "--image", "img.npy", "--windows", "boxes.csv"], "det/head.onnx", "--onnx file"),
 ])
 @pytest.mark.parametrize("force", [False, True])
 def test_output_that_is_an_input_is_refused_before_the_work(inputs, capsys, monkeypatch, no_work, argv, target, flag,
@@ -251,12 +254,22 @@ def test_dev_fd_path_is_written_into(work, capsys):
     assert {p.name for p in work.iterdir()} == {"x.npy"}
 
 
-def test_character_device_is_written_into_not_replaced(work, capsys):
+def test_character_device_is_written_into_not_replaced(work, capsys, monkeypatch):
     """/dev/null, harmless to write: it must still be the device afterwards (as root a rename
-    would have replaced it with a regular file)."""
+    would have replaced it with a regular file). Renames onto a device fail the test instead of
+    happening, so that even a regression cannot break the machine's /dev/null."""
     null = Path(os.devnull)
     if not stat.S_ISCHR(os.stat(null).st_mode) or not os.access(null, os.W_OK):
         pytest.skip("no writable character device /dev/null")
+    for module, name in ((os, "replace"), (os, "rename"), (shutil, "move")):
+        real = getattr(module, name)
+
+        def guarded(src, dst, *a, _real=real, **k):
+            if os.path.exists(dst) and stat.S_ISCHR(os.stat(dst).st_mode):
+                raise AssertionError(f"renamed a file onto the device {dst}")
+            return _real(src, dst, *a, **k)
+
+        monkeypatch.setattr(module, name, guarded)
     before = os.stat(null)
     npy(work / "x.npy")
     code, out, err = run_cli(capsys, "run", "--model", TINY, "-i", "x.npy", "-o", null)
