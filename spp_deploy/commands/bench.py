@@ -3,6 +3,8 @@ with ``--json``/``--csv`` reports and a latency-vs-megapixels ``--plot``."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -107,20 +109,35 @@ def run(args) -> int:
     with human:
         report = _bench(args, backends, unavailable, config, model, onnx_path, all_shapes)
         print_summary(report)
-    if plot_path:  # first: of the three, the one that can still fail on the data
-        from ..bench.plot import plot_latency
+    with _all_or_none(json_path, csv_path, plot_path):
+        if plot_path:  # first: of the three, the one that can still fail on the data
+            from ..bench.plot import plot_latency
 
-        plot_latency(report, plot_path)
-    if csv_path:
-        write_csv(report, csv_path)
-    if json_path == "-":
-        print(to_json(report))
-    elif json_path:
-        write_json(report, json_path)
+            plot_latency(report, plot_path)
+        if csv_path:
+            write_csv(report, csv_path)
+        if json_path == "-":
+            print(to_json(report))
+        elif json_path:
+            write_json(report, json_path)
     for path in (json_path, csv_path, plot_path):
         if path not in (None, "-"):
             print(f"wrote {path}")
     return 0
+
+
+@contextlib.contextmanager
+def _all_or_none(*paths):
+    """The reports are one result: when writing one fails (disk full, Ctrl-C), the ones this run
+    created are removed again (files it replaced under --force cannot be brought back)."""
+    new = [Path(p) for p in paths if p not in (None, "-") and not os.path.lexists(p)]
+    try:
+        yield
+    except BaseException:
+        for p in new:
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+        raise
 
 
 def _bench(args, backends, unavailable, config, model, onnx_path, all_shapes):

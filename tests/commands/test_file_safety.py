@@ -371,6 +371,24 @@ def test_plot_format_is_checked_before_the_benchmark(work, capsys, no_work):
     assert list(work.iterdir()) == []
 
 
+def test_bench_reports_are_all_or_none(work, capsys, monkeypatch):
+    """The last report fails to write (a full disk): the two written before it go too."""
+    import spp_deploy.bench.report as report
+    from spp_deploy.errors import UserError
+
+    pytest.importorskip("matplotlib")
+
+    def full(*a, **k):
+        raise UserError("cannot write b.json: No space left on device")
+
+    monkeypatch.setattr(report, "write_json", full)
+    code, out, err = run_cli(capsys, "bench", "--no-progress", "--model", TINY, "--backends", "torch", "--shapes",
+                             "1x3x16x16", "--iterations", "1", "--warmup", "0", "--json", "b.json", "--csv", "b.csv",
+                             "--plot", "lat.png")
+    assert code == 2 and "No space left on device" in one_line(err)
+    assert list(work.iterdir()) == []
+
+
 # -- Ctrl-C ------------------------------------------------------------------------------------------------
 
 
