@@ -346,6 +346,25 @@ def test_file_size_limit_is_one_line_and_leaves_nothing(work):
     assert list(work.iterdir()) == []
 
 
+def test_full_disk_is_one_line_and_leaves_nothing(work):
+    """A real full disk: a 4 KiB tmpfs in a private mount namespace (``unshare -r -m``; skipped
+    where user namespaces or tmpfs mounts are not permitted). What is left on it is listed from
+    inside the namespace, where the mount lives."""
+    disk, left = work / "disk", work / "left.txt"
+    disk.mkdir()
+    mount = f"mount -t tmpfs -o size=4k tmpfs {disk}"
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-r", "-m", "sh", "-c", mount],
+                                                         capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (unshare -r -m)")
+    script = f'{mount} && {{ "$0" -m spp_deploy export --model "$1" --input-shape 1x3x16x16 --sizes 16x16 ' \
+             f'-o {disk}/m.onnx; code=$?; ls -A {disk} > {left}; exit $code; }}'
+    proc = subprocess.run(["unshare", "-r", "-m", "sh", "-c", script, sys.executable, TINY], cwd=work, env=_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"spp-deploy: error: cannot write {disk}/m.onnx: No space left on device\n"
+    assert left.read_text() == ""
+
+
 def test_disk_full_during_a_write_is_one_line(tmp_path):
     import errno
 
