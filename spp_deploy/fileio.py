@@ -14,10 +14,13 @@ stays).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import stat
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -168,11 +171,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None],
     real = real_target(path)
     if not real.parent.is_dir():
         raise UserError(f"output directory does not exist: {path.parent}")
+    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(real.name, real.parent), suffix=TEMP_SUFFIX, dir=real.parent)
-    except OSError as e:
-        raise _cannot_write(path, e) from None
-    try:
+        try:
+            with _signals_deferred():  # Ctrl-C / SIGTERM land after ``tmp`` is known, never between
+                fd, tmp = tempfile.mkstemp(prefix=temp_prefix(real.name, real.parent), suffix=TEMP_SUFFIX,
+                                           dir=real.parent)
+        except OSError as e:
+            raise _cannot_write(path, e) from None
         os.close(fd)
         os.chmod(tmp, default_mode())
         try:
@@ -186,9 +192,23 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None],
         except OSError as e:
             raise _cannot_write(path, e) from None
     finally:
-        if os.path.lexists(tmp):
+        if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
     return path
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """SIGINT and SIGTERM held back for the block (main thread, where Python runs handlers)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _stream_write(path: Path, write: Callable[[Path], None], verify: Callable[[Path], None] | None) -> None:
