@@ -97,9 +97,7 @@ def check_output(path: str | os.PathLike, what: str = "output", force: bool = Fa
             raise UserError(f"cannot write {what} {p}: permission denied")
         return p
     real = real_target(p)
-    for fs in KERNEL_FILESYSTEMS:
-        if real == Path(fs) or Path(fs) in real.parents:
-            raise UserError(f"cannot write {what} {p}: {fs} is a kernel file system, not a place for files")
+    _check_not_kernel(real, p, what)
     parent = real.parent
     if not parent.is_dir():
         raise UserError(f"{what} directory does not exist: {parent if p.is_symlink() else p.parent}")
@@ -110,6 +108,35 @@ def check_output(path: str | os.PathLike, what: str = "output", force: bool = Fa
         why = "exists and is read-only" if _read_only(real) else "already exists"
         raise UserError(f"{what} {p} {why}: not replaced; to replace it, use", option="force", example="")
     return p
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "output directory") -> Path:
+    """``path`` as a directory to write into (it may not exist yet: it is created with its
+    parents), or a one-line ``UserError``: empty, a file, a name too long for the file system, in
+    /proc or /sys, or no writable existing ancestor."""
+    text = os.fspath(path)
+    if not str(text).strip():
+        raise UserError(f"{what} path is empty")
+    p = Path(text)
+    for part in p.parts:
+        _check_name(Path(part), ".", what, shown=p)
+    _check_name(p, ".", what)
+    real = real_target(p)
+    _check_not_kernel(real, p, what)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{what} {p} is a file, not a directory")
+    base = next(d for d in (real, *real.parents) if d.exists())
+    if not base.is_dir():
+        raise UserError(f"cannot create {what} {p}: {base} is not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {what} {p}: {base} is not writable")
+    return p
+
+
+def _check_not_kernel(real: Path, shown: Path, what: str) -> None:
+    for fs in KERNEL_FILESYSTEMS:
+        if real == Path(fs) or Path(fs) in real.parents:
+            raise UserError(f"cannot write {what} {shown}: {fs} is a kernel file system, not a place for files")
 
 
 def _check_name(path: Path, directory, what: str, shown: Path | None = None) -> None:

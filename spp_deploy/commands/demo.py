@@ -14,6 +14,10 @@ def run(args) -> int:
         raise UserError(f"the demo runs zoo models: give --model zoo:NAME, not {args.model!r} (list: spp-deploy zoo)")
     name = args.model[4:]
     out_dir = Path(args.out_dir)
+    if args.out_dir.strip():
+        from ..fileio import check_output_dir
+
+        check_output_dir(out_dir, "--out-dir")
     if not args.out_dir.strip() or out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out-dir {args.out_dir!r} is not a directory")
     if out_dir.is_dir():

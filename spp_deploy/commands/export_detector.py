@@ -14,8 +14,9 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..detection.export import HEAD_FILE, META_FILE, TRUNK_FILE
-    from ..fileio import check_not_input
+    from ..fileio import check_not_input, check_output_dir
 
+    check_output_dir(args.output, "output")
     for name in (TRUNK_FILE, HEAD_FILE, META_FILE):
         check_not_input(Path(args.output) / name, command_inputs(args))
     model = load_model_from_args(args)

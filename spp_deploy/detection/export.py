@@ -19,7 +19,7 @@ import torch
 
 from ..constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE
 from ..errors import UserError
-from ..fileio import temp_prefix
+from ..fileio import check_output_dir, temp_prefix
 
 TRUNK_FILE, HEAD_FILE, META_FILE = "trunk.onnx", "head.onnx", "detector.json"
 
@@ -53,9 +53,7 @@ def export_detector(model: torch.nn.Module, out_dir: str | os.PathLike, *, opset
 
     check_detector(model)
     windows_torch_dtype(windows_dtype)  # a bad value fails before anything is traced or written
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output {out} exists and is not a directory")
+    out = check_output_dir(out_dir, "output")
     clash = [n for n in (TRUNK_FILE, HEAD_FILE, META_FILE) if (out / n).exists()]
     if clash and not force:
         raise UserError(f"{out / clash[0]} already exists: not replaced; to replace it, use", option="force", example="")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..fileio import check_output_dir
 from .config import MODEL_FILES, check_model_name
 from .tensors import ModelIO
 
@@ -39,9 +40,7 @@ def check_repository(repo: str | os.PathLike, name: str, force: bool = False) ->
     text = os.fspath(repo)
     if not text.strip():
         raise UserError("repository path is empty")
-    root = Path(text)
-    if root.exists() and not root.is_dir():
-        raise UserError(f"repository {root} is a file: give a directory")
+    root = check_output_dir(text, "repository")  # a file, a long name, /proc: one line
     if not root.exists() and not root.parent.is_dir():
         raise UserError(f"repository's parent directory does not exist: {root.parent}")
     base = root if root.exists() else root.parent

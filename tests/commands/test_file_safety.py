@@ -327,6 +327,27 @@ def test_kernel_file_systems_are_refused_before_the_work(work, capsys, no_work, 
     assert not os.path.exists(target)
 
 
+@pytest.mark.parametrize("argv", [
+    ["export-detector", "--model", "zoo:sppnet-zf5-det", "-o"],
+    ["triton", "--name", "m", "--onnx", "m.onnx", "-o"],
+    ["demo", "--out-dir"],
+])
+@pytest.mark.parametrize("target, message", [
+    ("d" * 300, "the file name is 300 bytes long"),
+    ("new/" + "d" * 300, "the file name is 300 bytes long"),
+    ("/proc/spp-deploy-test", "/proc is a kernel file system"),
+    ("a_file/sub", "is not a directory"),
+])
+def test_output_directories_are_checked_before_the_work(work, capsys, no_work, argv, target, message):
+    if target.startswith("/proc") and not os.path.isdir("/proc"):
+        pytest.skip("no /proc here")
+    (work / "a_file").write_text("the user's file")
+    before = snapshot(work)
+    code, out, err = run_cli(capsys, *argv, target)
+    assert code == 2 and message in one_line(err)
+    assert snapshot(work) == before
+
+
 def _limit_file_size(limit: int):
     def apply():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() then fails with EFBIG instead of killing us
