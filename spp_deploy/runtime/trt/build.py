@@ -157,7 +157,8 @@ def build_engine(
     atomic_write(out, lambda tmp: tmp.write_bytes(blob))
     meta.save(out)
     if timing_cache is not None:
-        Path(timing_cache).write_bytes(bytes(config.get_timing_cache().serialize()))
+        cache = bytes(config.get_timing_cache().serialize())
+        atomic_write(timing_cache, lambda tmp: tmp.write_bytes(cache))
     if use_cache:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
