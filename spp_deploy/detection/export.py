@@ -95,10 +95,10 @@ def _new_directories(directory: Path):
         created.append(d)
         d = d.parent
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create {directory}: {e.strerror or e}") from None
-    try:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create {directory}: {e.strerror or e}") from None
         yield directory
     except BaseException:
         for d in created:  # deepest first
