@@ -4,32 +4,31 @@ at the cost of a file the user did not ask to replace.
 Every file the toolkit writes goes through ``check_output`` (so a bad path fails in one line
 before an export or a benchmark runs) and ``atomic_write`` (a temporary file beside the target,
 renamed into place, removed on any failure, Ctrl-C or SIGTERM included). The file gets the mode
-``open()`` would give it (0666 minus the umask), not the 0600 of ``tempfile.mkstemp``.
+``open()`` would give it (0666 minus the umask), not the 0600 of ``tempfile.mkstemp``; its name
+is chosen before it is created, so a signal can never leave it behind unknown.
 
 Targets that are not regular files are treated as every Unix tool treats them: FIFOs, character
 devices and ``/dev/fd/N`` (what a shell's ``>(cmd)`` passes) are written straight into (no temp
-file beside them, no rename); a symlink is written through (the rename happens beside its target, the link
-stays).
+file beside them, no rename); a symlink is written through (the rename happens beside its
+target, the link stays).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+import secrets
 import shutil
-import signal
 import stat
 import tempfile
-import threading
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from .errors import UserError
 
 KERNEL_FILESYSTEMS = ("/proc", "/sys")  # pseudo files: no temp file can be made or renamed there
 FD_PATHS = ("/dev/fd/", "/dev/stdout", "/dev/stderr", "/proc/self/fd/", "/proc/thread-self/fd/")
 TEMP_SUFFIX = ".tmp"
-_RANDOM = 8  # characters tempfile adds to a name
+_RANDOM = 8  # random characters in a temporary name (as tempfile uses)
 
 
 def is_stream(path: str | os.PathLike) -> bool:
@@ -89,7 +88,8 @@ def check_output(path: str | os.PathLike, what: str = "output", force: bool = Fa
     _check_name(p, p.parent if str(p.parent) else ".", what)  # before any stat: they fail on such names
     if str(text).endswith(("/", os.sep)) or p.is_dir():
         raise UserError(f"{what} {text} is a directory: give a file path inside it")
-    check_not_input(p, inputs, what)
+    if not is_stream(p) or os.path.isfile(p):  # a terminal may be input and output; /dev/fd/3 a file
+        check_not_input(p, inputs, what)
     if is_stream(p):
         if not os.path.exists(p):
             raise UserError(f"cannot write {what} {p}: no such open file descriptor")
@@ -200,14 +200,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None],
         raise UserError(f"output directory does not exist: {path.parent}")
     tmp = None
     try:
-        try:
-            with _signals_deferred():  # Ctrl-C / SIGTERM land after ``tmp`` is known, never between
-                fd, tmp = tempfile.mkstemp(prefix=temp_prefix(real.name, real.parent), suffix=TEMP_SUFFIX,
-                                           dir=real.parent)
-        except OSError as e:
-            raise _cannot_write(path, e) from None
+        for tmp in _temp_names(real):  # named before it exists: the cleanup below knows it whenever a signal lands
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
+                break
+            except FileExistsError:
+                tmp = None  # someone else's
+            except OSError as e:
+                raise _cannot_write(path, e) from None
+        else:
+            raise UserError(f"cannot write {path}: no free temporary name beside it")
         os.close(fd)
-        os.chmod(tmp, default_mode())
         try:
             write(Path(tmp))
         except OSError as e:  # ENOSPC, EFBIG, EIO: the write itself failed
@@ -224,18 +227,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None],
     return path
 
 
-@contextlib.contextmanager
-def _signals_deferred():
-    """SIGINT and SIGTERM held back for the block (main thread, where Python runs handlers)."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+def _temp_names(real: Path, tries: int = 100) -> Iterator[Path]:
+    """Candidate temporary names beside ``real``: ``.NAME.XXXXXXXX.tmp``, within NAME_MAX."""
+    prefix = temp_prefix(real.name, real.parent)
+    for _ in range(tries):
+        yield real.parent / f"{prefix}{secrets.token_hex(_RANDOM // 2)}{TEMP_SUFFIX}"
 
 
 def _stream_write(path: Path, write: Callable[[Path], None], verify: Callable[[Path], None] | None) -> None:

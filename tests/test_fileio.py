@@ -23,17 +23,18 @@ def test_temporary_name_fits_the_file_system(tmp_path, name):
 
 
 def test_signal_while_the_temporary_file_is_created_leaves_nothing(tmp_path, monkeypatch):
-    """Ctrl-C arriving the instant mkstemp has made the file: it must still be removed."""
-    real = tempfile.mkstemp
+    """Ctrl-C arriving the instant the temporary file has been made: it must still be removed."""
+    real = os.open
 
-    def mkstemp(*a, **k):
-        made = real(*a, **k)
-        os.kill(os.getpid(), signal.SIGINT)  # Python raises KeyboardInterrupt at its next chance
-        for _ in range(1000):  # ... which, unless held back, is here, before mkstemp returns
-            pass
-        return made
+    def open_then_ctrl_c(path, flags, *a, **k):
+        fd = real(path, flags, *a, **k)
+        if os.path.dirname(path) == str(tmp_path):
+            os.kill(os.getpid(), signal.SIGINT)  # Python raises KeyboardInterrupt at its next chance
+            for _ in range(1000):  # ... which is here, before the caller gets the descriptor
+                pass
+        return fd
 
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(os, "open", open_then_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         atomic_write(tmp_path / "out", lambda tmp: tmp.write_text("x"))
     assert list(tmp_path.iterdir()) == []
