@@ -23,6 +23,7 @@ from . import export as _export
 from .constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES, PRECISION_TOLERANCES
 from .errors import ParityError, UserError, first_line
 from .fileio import atomic_write, check_output
+from .modelstate import keeps_model
 from .outputs import model_output_names
 from .export.window_export import (MAPS_NAME, OUTPUT_NAME, PARITY_CASES, WINDOWS_NAME, parity_windows,
                                    to_onnx_window_model)
@@ -65,6 +66,7 @@ def _canonical_arguments(model, example_inputs, dynamic, opset, sizes, tabulate_
             arguments.parity_sizes(sizes), arguments.tabulate_limit(tabulate_limit))
 
 
+@keeps_model
 def export_onnx(
     model: torch.nn.Module,
     example_inputs: torch.Tensor | tuple,
@@ -183,6 +185,7 @@ def check_window_parity(model: torch.nn.Module, onnx_path: str | os.PathLike, ch
     return reports
 
 
+@keeps_model
 def export_window_model(model: torch.nn.Module, path: str | os.PathLike, *, channels: int, stride: float,
                         opset: int = DEFAULT_OPSET, spp_impl: str = "standard", check_parity: bool = True,
                         exact: bool = False, cases: Sequence[tuple[int, int, int, int]] = PARITY_CASES,

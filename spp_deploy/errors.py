@@ -54,3 +54,18 @@ def first_line(exc: BaseException) -> str:
         if line.strip():
             return line.strip()
     return type(exc).__name__
+
+
+def raise_if_interrupted(exc: BaseException) -> None:
+    """Re-raise the Ctrl-C (or SIGTERM) that a library wrapped into an ordinary exception (torch's
+    exporter turns whatever stops it into its own error): an interruption is never reported as
+    the library's failure."""
+    seen = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if not isinstance(e, Exception):
+            raise e
+        e = e.__cause__ or e.__context__
+    if first_line(exc).startswith("KeyboardInterrupt") or "\nKeyboardInterrupt" in str(exc):
+        raise KeyboardInterrupt

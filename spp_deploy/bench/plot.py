@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,6 +17,23 @@ def require_matplotlib() -> None:
     except Exception as e:
         raise UserError(f"plotting needs matplotlib ({type(e).__name__}: {e}); "
                         f"install the plot extra: {pip_install_hint('plot')}") from None
+
+
+def check_plot_path(path: str | os.PathLike) -> None:
+    """Fail before the benchmark when matplotlib is missing or cannot write ``path``'s format
+    (it infers the format from the suffix; no suffix: PNG)."""
+    require_matplotlib()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    fmt = _format(path)
+    known = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in known:
+        raise UserError(f"cannot write the plot {os.fspath(path)}: matplotlib has no {fmt!r} format "
+                        f"(it writes {', '.join(sorted(known))})")
+
+
+def _format(path: str | os.PathLike) -> str:
+    return Path(path).suffix[1:].lower() or "png"
 
 
 def plot_latency(report: BenchReport, path: Path) -> Path:
@@ -61,7 +79,7 @@ def plot_latency(report: BenchReport, path: Path) -> Path:
     fig.tight_layout()
     from ..fileio import atomic_write
 
-    fmt = Path(path).suffix[1:].lower() or "png"
+    fmt = _format(path)
     try:
         atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt))
     except (OSError, ValueError) as e:

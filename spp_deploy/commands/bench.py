@@ -3,6 +3,8 @@ with ``--json``/``--csv`` reports and a latency-vs-megapixels ``--plot``."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -35,9 +37,9 @@ def run(args) -> int:
     csv_path = output_path(args, args.csv, "--csv file")
     plot_path = output_path(args, args.plot, "--plot file")
     if plot_path is not None:
-        from ..bench.plot import require_matplotlib
+        from ..bench.plot import check_plot_path
 
-        require_matplotlib()
+        check_plot_path(plot_path)
     from ..limits import check_timing
 
     check_timing(args.iterations, args.duration, args.warmup, args.warmup_time, args.threads, TIMING_FLAGS)
@@ -102,20 +104,35 @@ def run(args) -> int:
     with human:
         report = _bench(args, backends, unavailable, config, model, onnx_path, all_shapes)
         print_summary(report)
-    if json_path == "-":
-        print(to_json(report))
-    elif json_path:
-        write_json(report, json_path)
-        print(f"wrote {json_path}")
-    if csv_path:
-        write_csv(report, csv_path)
-        print(f"wrote {csv_path}")
-    if plot_path:
-        from ..bench.plot import plot_latency
+    with _all_or_none(json_path, csv_path, plot_path):
+        if plot_path:  # first: of the three, the one that can still fail on the data
+            from ..bench.plot import plot_latency
 
-        plot_latency(report, plot_path)
-        print(f"wrote {plot_path}")
+            plot_latency(report, plot_path)
+        if csv_path:
+            write_csv(report, csv_path)
+        if json_path == "-":
+            print(to_json(report))
+        elif json_path:
+            write_json(report, json_path)
+    for path in (json_path, csv_path, plot_path):
+        if path not in (None, "-"):
+            print(f"wrote {path}")
     return 0
+
+
+@contextlib.contextmanager
+def _all_or_none(*paths):
+    """The reports are one result: when writing one fails (disk full, Ctrl-C), the ones this run
+    created are removed again (files it replaced under --force cannot be brought back)."""
+    new = [Path(p) for p in paths if p not in (None, "-") and not os.path.lexists(p)]
+    try:
+        yield
+    except BaseException:
+        for p in new:
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+        raise
 
 
 def _bench(args, backends, unavailable, config, model, onnx_path, all_shapes):

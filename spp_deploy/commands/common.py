@@ -8,13 +8,63 @@ from pathlib import Path
 from ..errors import UserError
 
 
+# Arguments naming files a command reads: an output may be none of them.
+INPUT_ARGS = (("weights", "--weights file"), ("onnx", "--onnx file"), ("engine", "--engine file"),
+              ("head_engine", "--head-engine file"), ("plugin", "--plugin library"), ("input", "--input file"),
+              ("image", "--image file"), ("windows", "--windows file"), ("timing_cache", "--timing-cache file"))
+
+
+def command_inputs(args) -> list[tuple[str, str]]:
+    """(what, path) of every file the command reads: the inputs its flags name, each --images
+    file, and the model's source file (``file.py:factory`` or ``module:factory``)."""
+    found = [(what, getattr(args, name)) for name, what in INPUT_ARGS if getattr(args, name, None)]
+    onnx = getattr(args, "onnx", None)
+    if onnx and Path(onnx).is_dir():  # a detector: the directory export-detector wrote
+        found += [("--onnx file", str(p)) for p in sorted(Path(onnx).iterdir()) if p.is_file()]
+    images = getattr(args, "images", None)
+    if isinstance(images, str):
+        found += [("--images file", f.strip()) for f in images.split(",") if f.strip()]
+    source = model_source(getattr(args, "model", None))
+    if source is not None:
+        found.append(("--model source", source))
+    return found
+
+
+def model_source(spec: str | None) -> str | None:
+    """The file a ``file.py:factory`` or ``module.path:factory`` model spec loads, found without
+    importing anything (None for zoo models and what cannot be found)."""
+    if not spec or spec.startswith("zoo:") or ":" not in spec:
+        return None
+    target = spec.rpartition(":")[0]
+    if target.endswith(".py"):
+        return target
+    import sys
+    from importlib.machinery import PathFinder
+
+    where = None
+    try:
+        for part in target.split("."):
+            found = PathFinder.find_spec(part, where if where is not None else sys.path)
+            if found is None:
+                return None
+            where = found.submodule_search_locations
+    except (ImportError, ValueError, OSError):
+        return None
+    return found.origin if found.has_location else None
+
+
 def output_path(args, path: str | None, what: str) -> Path | None:
-    """Check an output path before any work starts (None when not asked for)."""
+    """Check an output path before any work starts (None when not asked for): not one of the
+    command's inputs, nor another of its outputs, and an existing file only with --force."""
     if path is None:
         return None
-    from ..fileio import check_output
+    from ..fileio import check_output, is_stream
 
-    return check_output(path, what, force=getattr(args, "force", False))
+    claimed = args.__dict__.setdefault("_outputs", [])
+    others = [] if is_stream(path) else claimed  # two reports may both go to /dev/null
+    out = check_output(path, what, force=getattr(args, "force", False), inputs=command_inputs(args) + others)
+    claimed.append((what, str(out)))
+    return out
 
 
 @contextlib.contextmanager

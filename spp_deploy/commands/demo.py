@@ -14,17 +14,21 @@ def run(args) -> int:
         raise UserError(f"the demo runs zoo models: give --model zoo:NAME, not {args.model!r} (list: spp-deploy zoo)")
     name = args.model[4:]
     out_dir = Path(args.out_dir)
+    if args.out_dir.strip():
+        from ..fileio import check_output_dir
+
+        check_output_dir(out_dir, "--out-dir")
     if not args.out_dir.strip() or out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out-dir {args.out_dir!r} is not a directory")
     if out_dir.is_dir():
         output_path(args, out_dir / f"{name}.onnx", "output")
-    return run_demo(out_dir, name)
+    return run_demo(out_dir, name, force=args.force)
 
 
 BENCH_SIZES = ((1, 224, 224), (1, 480, 320))
 
 
-def run_demo(out_dir: Path, name: str = "sppnet-zf5") -> int:
+def run_demo(out_dir: Path, name: str = "sppnet-zf5", force: bool = False) -> int:
     import numpy as np
     import torch
 
@@ -41,7 +45,7 @@ def run_demo(out_dir: Path, name: str = "sppnet-zf5") -> int:
     model = zoo.create(name)
     path = out_dir / f"{name}.onnx"
     print(f"[1/3] export zoo:{name} ({entry.source}) -> {path}")
-    res = export_onnx(model, torch.randn(*entry.input_shape), path)
+    res = export_onnx(model, torch.randn(*entry.input_shape), path, force=force)
     print("[2/3] validate: ONNX Runtime CPU vs PyTorch eager, random inputs")
     print_parity(res.parity)
     checked = [r for r in res.parity if r.comparison]

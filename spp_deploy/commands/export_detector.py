@@ -5,12 +5,20 @@ from __future__ import annotations
 import time
 
 from .args import add_force_arg, add_model_args, add_onnx_export_args, add_output_arg, add_windows_dtype_arg
-from .common import load_model_from_args
+from .common import command_inputs, load_model_from_args
 
 
 def run(args) -> int:
     from ..detection.export import check_detector, export_detector
 
+    from pathlib import Path
+
+    from ..detection.export import HEAD_FILE, META_FILE, TRUNK_FILE
+    from ..fileio import check_not_input, check_output_dir
+
+    check_output_dir(args.output, "output")
+    for name in (TRUNK_FILE, HEAD_FILE, META_FILE):
+        check_not_input(Path(args.output) / name, command_inputs(args))
     model = load_model_from_args(args)
     check_detector(model)
     t0 = time.perf_counter()

@@ -8,6 +8,7 @@ The trunk is a plain conv net (any runtime, TensorRT included); the head holds t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import torch
 
 from ..constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE
 from ..errors import UserError
+from ..fileio import check_output_dir, temp_prefix
 
 TRUNK_FILE, HEAD_FILE, META_FILE = "trunk.onnx", "head.onnx", "detector.json"
 
@@ -51,16 +53,14 @@ def export_detector(model: torch.nn.Module, out_dir: str | os.PathLike, *, opset
 
     check_detector(model)
     windows_torch_dtype(windows_dtype)  # a bad value fails before anything is traced or written
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output {out} exists and is not a directory")
+    out = check_output_dir(out_dir, "output")
     clash = [n for n in (TRUNK_FILE, HEAD_FILE, META_FILE) if (out / n).exists()]
     if clash and not force:
         raise UserError(f"{out / clash[0]} already exists: not replaced; to replace it, use", option="force", example="")
     meta = detector_meta(model, windows_dtype)
     say = progress or (lambda _msg: None)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+    with _new_directories(out.parent) as parent, \
+            tempfile.TemporaryDirectory(dir=parent, prefix=temp_prefix(out.name, parent)) as tmp:
         t = Path(tmp)
         say("trunk: exporting and checking parity")
         export_onnx(model.trunk, torch.zeros(1, 3, 224, 224), t / TRUNK_FILE, opset=opset,
@@ -69,12 +69,44 @@ def export_detector(model: torch.nn.Module, out_dir: str | os.PathLike, *, opset
         head = export_window_model(model.head, t / HEAD_FILE, channels=meta["channels"],
                                    stride=meta["projection"]["stride"], opset=opset, spp_impl=spp_impl,
                                    check_parity=check_parity, windows_dtype=windows_dtype)
-        (t / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
-        out.mkdir(exist_ok=True)
-        for name in (TRUNK_FILE, HEAD_FILE, META_FILE):
-            shutil.move(str(t / name), str(out / name))
+        created = not out.exists()
+        try:
+            (t / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+            out.mkdir(exist_ok=True)
+            for name in (TRUNK_FILE, HEAD_FILE, META_FILE):
+                shutil.move(str(t / name), str(out / name))
+        except BaseException as e:
+            if created:  # made here: nothing of the user's is in it
+                shutil.rmtree(out, ignore_errors=True)
+            if isinstance(e, OSError):
+                raise UserError(f"cannot write {out}: {e.strerror or e}") from None
+            raise
     meta["head_parity"] = head.parity
     return meta
+
+
+@contextlib.contextmanager
+def _new_directories(directory: Path):
+    """Create ``directory`` and its missing parents; on any failure (Ctrl-C included) remove
+    the ones created here again, if they are still empty."""
+    created = []
+    d = directory.absolute()
+    while not d.exists():
+        created.append(d)
+        d = d.parent
+    try:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create {directory}: {e.strerror or e}") from None
+        yield directory
+    except BaseException:
+        for d in created:  # deepest first
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def load_meta(directory: str | os.PathLike) -> dict:

@@ -18,7 +18,7 @@ import onnx
 import torch
 
 from ..constants import DEFAULT_OPSET, DYNAMIC_AXES, MAX_OPSET, MIN_OPSET, SPP_IMPLS  # noqa: F401 (re-exported)
-from ..errors import UserError, first_line
+from ..errors import UserError, first_line, raise_if_interrupted
 from ..op import SpatialPyramidPool
 from . import graph as _graph
 from .names import name_outputs
@@ -132,6 +132,7 @@ def to_onnx_model(
                 verify=False,
             )
     except Exception as e:  # torch's own message is long; keep its first line
+        raise_if_interrupted(e)
         first = first_line(e)
         raise UserError(f"torch.onnx.export failed: {first}") from e
     proto = program.model_proto

@@ -12,7 +12,7 @@ import onnx
 import torch
 
 from ..constants import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, SPP_IMPLS
-from ..errors import UserError, first_line
+from ..errors import UserError, first_line, raise_if_interrupted
 
 MAPS_NAME = "features"
 WINDOWS_NAME = "windows"
@@ -57,6 +57,7 @@ def to_onnx_window_model(model: torch.nn.Module, example: tuple[torch.Tensor, to
                 output_names=[OUTPUT_NAME], dynamic_shapes=({0: D, 2: D, 3: D}, {0: D}),
                 opset_version=opset, custom_translation_table=table, optimize=True, verify=False)
     except Exception as e:
+        raise_if_interrupted(e)
         raise UserError(f"torch.onnx.export failed: {first_line(e)}") from e
     proto = program.model_proto
     _name_dims(proto)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from ..modelstate import keeps_model
 from .config import SppConfig, declarations
 from .functions import (FunctionSite, canonical_function, dispatching, find_sites, find_user_functions,
                         identify_function, recording, recording_patterns)
@@ -144,6 +145,7 @@ def _sppf_exact(spp: nn.Module, k: int, shape: tuple | None) -> bool:
         return False
 
 
+@keeps_model  # scanning runs the model: a train-mode model must not learn from the probes
 def scan(
     model: nn.Module,
     example: torch.Tensor | None = None,

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..fileio import check_output_dir
 from .config import MODEL_FILES, check_model_name
 from .tensors import ModelIO
 
 README = "README.md"
+HEADING = "# Triton model repository (written by `spp-deploy triton`)"
 VERSION = "1"
 TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:<yy.mm>-py3"
 
@@ -38,15 +40,17 @@ def check_repository(repo: str | os.PathLike, name: str, force: bool = False) ->
     text = os.fspath(repo)
     if not text.strip():
         raise UserError("repository path is empty")
-    root = Path(text)
-    if root.exists() and not root.is_dir():
-        raise UserError(f"repository {root} is a file: give a directory")
+    root = check_output_dir(text, "repository")  # a file, a long name, /proc: one line
     if not root.exists() and not root.parent.is_dir():
         raise UserError(f"repository's parent directory does not exist: {root.parent}")
     base = root if root.exists() else root.parent
     if not os.access(base, os.W_OK | os.X_OK):
         raise UserError(f"cannot write repository {root}: {base} is not writable")
     check_model_name(name)
+    readme = root / README
+    if readme.exists() and not force and not _ours(readme):
+        raise UserError(f"{readme} exists and was not written by spp-deploy: not replaced; to replace it, use",
+                        option="force", example="")
     target = root / name
     if target.exists() and not force:
         raise UserError(f"model {name!r} already exists in repository {root}: not replaced; to replace it, use",
@@ -147,13 +151,22 @@ def server_command(repo: Path, mount: str = "/models") -> str:
     return f"tritonserver --model-repository={mount}{flag}"
 
 
+def _ours(readme: Path) -> bool:
+    """The README this module writes (its first line), which it may rewrite."""
+    try:
+        with open(readme, encoding="utf-8", errors="replace") as f:
+            return f.readline().rstrip("\n") == HEADING
+    except OSError:
+        return False
+
+
 def write_readme(repo: Path) -> Path:
     """``REPO/README.md``: what is served and how to start the server for it."""
     from ..fileio import write_text
 
     entries = models(repo)
     libs = plugin_libraries(repo)
-    lines = ["# Triton model repository (written by `spp-deploy triton`)", "",
+    lines = [HEADING, "",
              "| model | platform | max_batch_size | inputs | outputs |", "| --- | --- | --- | --- | --- |"]
     for name, cfg in entries:
         io = lambda ts: ", ".join(f"`{t.name}` {_dims(t, cfg.max_batch_size)}" for t in ts)  # noqa: E731

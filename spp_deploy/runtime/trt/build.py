@@ -108,7 +108,7 @@ def build_engine(
     t0 = time.perf_counter()
     cached = cache_dir() / f"{key}.engine"
     if use_cache and cached.is_file():
-        atomic_write(out, lambda tmp: shutil.copyfile(cached, tmp))
+        atomic_write(out, lambda tmp: tmp.write_bytes(cached.read_bytes()))  # copyfile refuses a FIFO target
         meta.save(out)
         return BuildResult(out, True, key, time.perf_counter() - t0, meta, plan.note)
 
@@ -159,7 +159,8 @@ def build_engine(
     atomic_write(out, lambda tmp: tmp.write_bytes(blob))
     meta.save(out)
     if timing_cache is not None:
-        Path(timing_cache).write_bytes(bytes(config.get_timing_cache().serialize()))
+        cache = bytes(config.get_timing_cache().serialize())
+        atomic_write(timing_cache, lambda tmp: tmp.write_bytes(cache))
     if use_cache:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,9 @@ class EngineMeta:
     created: float = field(default_factory=time.time)
 
     def save(self, engine_path: Path) -> None:
-        Path(str(engine_path) + META_SUFFIX).write_text(json.dumps(asdict(self), indent=1))
+        from ...fileio import write_text
+
+        write_text(Path(str(engine_path) + META_SUFFIX), json.dumps(asdict(self), indent=1))
 
     @classmethod
     def load(cls, engine_path: Path) -> "EngineMeta | None":
