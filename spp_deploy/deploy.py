@@ -23,6 +23,7 @@ from . import export as _export
 from .constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES, PRECISION_TOLERANCES
 from .errors import ParityError, UserError, first_line
 from .fileio import atomic_write, check_output
+from .export.onnx_export import ROUTES
 from .export.window_export import (MAPS_NAME, OUTPUT_NAME, PARITY_CASES, WINDOWS_NAME, parity_windows,
                                    to_onnx_window_model)
 from .runtime.compare import check_export_parity, source_error
@@ -52,6 +53,8 @@ class ExportResult:
     spp_layers: int  # SPP layers in the file (canonical, tabulated, patched functions)
     parity: list = field(default_factory=list)  # spp_deploy.runtime.compare.SizeReport
     layers: list = field(default_factory=list)  # spp_deploy.recognize.LayerReport
+    route: str = "dynamo"  # the exporter that made the file (spp_deploy.export.ROUTES)
+    failures: list = field(default_factory=list)  # [(route, UserError)]: routes tried before it, and why not
 
 
 def export_onnx(
@@ -71,6 +74,7 @@ def export_onnx(
     precision: str = "fp32",
     tabulate_limit: int | None = None,
     force: bool = False,
+    routes: Sequence[str] = ROUTES,
 ) -> ExportResult:
     """Export ``model`` to ONNX at ``path`` with dynamic batch/height/width.
 
@@ -83,6 +87,10 @@ def export_onnx(
     written. ``recognize`` rewrites known/identified SPP layers (``spp_layers``: explicit
     declarations, {module path: SppConfig or 'levels:4,2,1;rule=RULE;...'} or
     ['PATH=levels:4,2,1;rule=RULE;...', ...] as the command line takes them); ``sppf`` turns ultralytics SPP into SPPF.
+
+    ``routes``: the exporters to try, in order (torch.export/dynamo, then the TorchScript
+    exporter): the first whose file passes the parity check is kept, and named in
+    ``ExportResult.route`` and the file's ``metadata_props``.
     """
     example = example_inputs[0] if isinstance(example_inputs, (tuple, list)) else example_inputs
     if not isinstance(example, torch.Tensor) or example.dim() != 4:
@@ -95,25 +103,41 @@ def export_onnx(
     if precision not in PRECISION_TOLERANCES:
         raise UserError(f"unknown precision {precision!r} (known: {', '.join(PRECISION_TOLERANCES)})")
     traced, x = (copy.deepcopy(model).eval().half(), example.detach().half()) if precision == "fp16" else (model, example)
-    proto, count, reports = _export.trace_to_onnx(traced, x, dynamic, opset, spp_impl, recognize, sppf, spp_layers,
-                                          tabulate_limit)
-    result = ExportResult(Path(path), count, layers=list(reports))
     rtol, atol = PRECISION_TOLERANCES[precision]
-
-    def verify(tmp: Path) -> None:
-        if not check_parity:
-            return
+    failures: list[tuple[str, UserError]] = []
+    remaining = list(routes)
+    while True:
         try:
-            result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol,
-                                                atol=atol)
-        except ParityError as e:
-            why = _export.refusal(reports, ParityError, f"; parity check: {e}")
-            if why is None:
+            t = _export.trace_routes(traced, x, dynamic, opset, spp_impl, recognize, sppf, spp_layers, tabulate_limit,
+                                     remaining)
+        except UserError as e:
+            if not failures or e.option == "spp_layers":  # nothing tried before, or the layer to declare
                 raise
-            raise why from e
+            raise _all_failed(failures + getattr(e, "route_failures", [])) from e
+        failures += t.failures
+        result = ExportResult(Path(path), t.count, layers=list(t.reports), route=t.route, failures=list(failures))
 
-    save_onnx(proto, Path(path), verify)
-    return result
+        def verify(tmp: Path) -> None:
+            if check_parity:
+                result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol,
+                                                    atol=atol)
+
+        try:
+            save_onnx(t.proto, Path(path), verify)
+            return result
+        except ParityError as e:
+            failures.append((t.route, e))
+            remaining = remaining[remaining.index(t.route) + 1:]
+            if not remaining:
+                why = _export.refusal(t.reports, ParityError, f"; parity check: {e}")
+                raise (why or _all_failed(failures)) from e
+
+
+def _all_failed(failures: list[tuple[str, UserError]]) -> UserError:
+    """Every route failed: one line with each route's cause; a ``ParityError`` (exit 1) when a
+    route made a file that disagrees with PyTorch."""
+    kind = ParityError if any(isinstance(e, ParityError) for _, e in failures) else UserError
+    return _export.routes_failed(failures, kind)
 
 
 # ---- window pyramids (SPP-net detection heads): two inputs, maps and windows ----
