@@ -10,6 +10,7 @@ the user's line are inside the chain, and this module digs them out.
 from __future__ import annotations
 
 import inspect
+import linecache
 import os
 import re
 import traceback
@@ -29,7 +30,8 @@ _CLASSES = (
     (DATA_DEPENDENT, ("GuardOnDataDependentSymNode", "DataDependentOutputException", "PendingUnbackedSymbolNotFound"),
      ("data-dependent", "data dependent", "unbacked")),
     (SPECIALISED, ("ConstraintViolationError",), ("constraints violated", "specialized", "specialised",
-                                                  "traced it as a constant", "converting a tensor to a python")),
+                                                  "traced it as a constant", "converting a tensor to a python",
+                                                  "inferred a static shape")),
     (SOLVER, ("SympifyError", "PolynomialError", "RecursionError"), ("cannot be solved", "could not be solved",
                                                                      "inequality", "sympy")),
     (NO_DYNAMIC_OP, ("DispatchError", "UnsupportedOperatorError", "SymbolicValueError"),
@@ -111,9 +113,15 @@ def _locations(exc: BaseException) -> Iterator[tuple[str, int]]:
             yield m.group(1), int(m.group(2))
 
 
-def location(exc: BaseException) -> tuple[str, int] | None:
-    """The user's file and line where the export broke, when torch's chain says."""
-    return next(((f, n) for f, n in _locations(exc) if _user_file(f)), None)
+def location(exc: BaseException, model: torch.nn.Module | None = None) -> tuple[str, int, str | None] | None:
+    """(file, line, module path or None) in the user's code where the export broke, when
+    torch's chain says: a line inside one of ``model``'s ``forward`` methods first."""
+    found = [(f, n) for f, n in _locations(exc) if _user_file(f)]
+    for f, n in found:
+        mod = module_at(model, f, n)
+        if mod is not None:
+            return f, n, mod
+    return (*found[0], None) if found else None
 
 
 def module_at(model: torch.nn.Module | None, path: str, line: int) -> str | None:
@@ -140,12 +148,14 @@ def _short(path: str) -> str:
 
 
 def describe(exc: BaseException, model: torch.nn.Module | None = None) -> str:
-    """One line: reason class, where (module path and file:line), torch's words."""
-    where = location(exc)
+    """One line: reason class, where (module path, file:line and the line itself), torch's words."""
+    where = location(exc, model)
     at = ""
     if where:
-        mod = module_at(model, *where)
-        line = f"{_short(where[0])}:{where[1]}"
-        at = f" at {line}" if mod is None else f" in {'the model' if mod == '' else f'module {mod!r}'} ({line})"
+        path, line, mod = where
+        code = linecache.getline(path, line).split("  #")[0].strip()
+        code = f": {code if len(code) <= 80 else code[:77] + '...'}" if code else ""
+        place = f"{_short(path)}:{line}{code}"
+        at = f" at {place}" if mod is None else f" in {'the model' if mod == '' else f'module {mod!r}'} ({place})"
     reason = classify(exc)
     return f"{reason}{at}: {detail(exc)}" if reason else f"{detail(exc)}{at}"
