@@ -6,6 +6,6 @@ The file itself, verified against PyTorch, is written by ``spp_deploy.deploy.exp
 - ``lowering`` + ``symbolic``: the pyramid as ONNX ops, bin edges from ``spp_deploy.bins``.
 """
 
-from .onnx_export import DYNAMIC_AXES, ROUTES, Traced, get_route, refusal, to_onnx_model, trace_routes, trace_to_onnx
+from .onnx_export import DYNAMIC_AXES, ROUTES, Traced, get_route, refusal, routes_failed, to_onnx_model, trace_routes, trace_to_onnx
 
-__all__ = ["DYNAMIC_AXES", "ROUTES", "Traced", "get_route", "refusal", "to_onnx_model", "trace_routes", "trace_to_onnx"]
+__all__ = ["DYNAMIC_AXES", "ROUTES", "Traced", "get_route", "refusal", "routes_failed", "to_onnx_model", "trace_routes", "trace_to_onnx"]

@@ -65,7 +65,7 @@ class Stride32SPP(nn.Module):
         return self.fc(self.spp(y))
 
 
-def route_models() -> dict:
+def make_route_models() -> dict:
     """{name: (model, example input)}: this module's models with deterministic weights."""
     torch.manual_seed(0)
     return {
