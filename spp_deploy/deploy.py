@@ -117,7 +117,7 @@ def export_onnx(
         failures += t.failures
         result = ExportResult(Path(path), t.count, layers=list(t.reports), route=t.route, failures=list(failures))
 
-        def verify(tmp: Path) -> None:
+        def verify(tmp: Path, result: ExportResult = result) -> None:
             if check_parity:
                 result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol,
                                                     atol=atol)

@@ -12,26 +12,21 @@ import sys
 from pathlib import Path
 
 import onnx
+import onnxruntime as ort
 import pytest
-import torch
-
 import route_models
+import torch
 from route_models import ItemRegions, make_route_models
+from tiny import tiny_model
+
 from spp_deploy import export_onnx, zoo
 from spp_deploy.errors import ParityError, UserError, first_line
 from spp_deploy.export import causes, get_route, onnx_export
 from spp_deploy.runtime.compare import check_export_parity, source_error
-from tiny import tiny_model
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS_FILE = Path(route_models.__file__).resolve()
 AXES = {0: "batch", 2: "height", 3: "width"}
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    return env
 
 
 def _line_of(text: str) -> int:
@@ -123,7 +118,8 @@ def test_data_dependent_region_count_is_refused_with_its_cause(tmp_path):
     """Through the console entry point, stderr a pipe (not a terminal): one line, no colour
     codes, the reason class, the module, the file:line of the ``.item()`` and torch's words."""
     r = subprocess.run([sys.executable, "-m", "spp_deploy", "export", "--model", f"{MODELS_FILE}:ItemRegions",
-                        "--input-shape", "1x3x16x16", "-o", "m.onnx"], cwd=tmp_path, env=_env(),
+                        "--input-shape", "1x3x16x16", "-o", "m.onnx"], cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == UserError.exit_code
     err = r.stderr
@@ -169,10 +165,9 @@ class _Adaptive(torch.nn.Module):
 
 def test_relayed_torch_messages_lose_their_colour_codes():
     """torch colours "This is step 1/3" even into a pipe; what we relay is plain."""
-    with pytest.raises(Exception) as e:
-        with torch.no_grad():
-            torch.onnx.export(ItemRegions().eval(), (torch.randn(1, 3, 8, 8),), dynamo=True,
-                              dynamic_shapes=({i: torch.export.Dim.DYNAMIC for i in AXES},), verify=False)
+    with pytest.raises(Exception) as e, torch.no_grad():
+        torch.onnx.export(ItemRegions().eval(), (torch.randn(1, 3, 8, 8),), dynamo=True,
+                          dynamic_shapes=({i: torch.export.Dim.DYNAMIC for i in AXES},), verify=False)
     assert "\x1b[" in str(e.value)  # torch's own text is coloured
     assert "\x1b" not in first_line(e.value)
     assert "\x1b" not in str(UserError(f"wrapped: {e.value}"))
@@ -180,7 +175,6 @@ def test_relayed_torch_messages_lose_their_colour_codes():
 
 def _all_models():
     for name in zoo.zoo_names():
-        entry = zoo.get_entry(name)
         yield pytest.param(lambda name=name: (zoo.create(name), torch.randn(*zoo.get_entry(name).input_shape)),
                            id=f"zoo:{name}")
     for name in ("halves-spp", "item-regions", "stride32-spp"):
@@ -200,3 +194,27 @@ def test_never_refuses_what_plain_torch_exports_exactly(load, tmp_path):
         assert not any(plain.values()), f"plain torch exports it exactly ({plain}), spp-deploy refused: {e}"
         return
     assert all(r.passed for r in res.parity) and get_route(onnx.load(tmp_path / "m.onnx")) == res.route
+
+
+@pytest.mark.parametrize("spp_impl", ["standard", "plugin"])
+def test_both_routes_emit_the_same_spp_node(spp_impl):
+    """The TorchScript symbolics write the node the dynamo translation table writes (name,
+    domain, attributes), so the graph pass lowers or keeps it the same way."""
+    model, x = tiny_model(), torch.randn(2, 3, 16, 16)
+    protos = {route: onnx_export.to_onnx_model(model, x, spp_impl=spp_impl, route=route)
+              for route in ("dynamo", "torchscript")}
+
+    def spp_nodes(proto):
+        return [(n.domain, n.op_type, sorted((a.name, onnx.helper.get_attribute_value(a)) for a in n.attribute))
+                for n in proto.graph.node if n.domain == "spp_deploy"]
+
+    assert spp_nodes(protos["dynamo"]) == spp_nodes(protos["torchscript"])
+    assert len(spp_nodes(protos["dynamo"])) == (spp_impl == "plugin")
+    assert [f.name for f in protos["dynamo"].functions] == [f.name for f in protos["torchscript"].functions]
+    assert {route: get_route(p) for route, p in protos.items()} == {"dynamo": "dynamo", "torchscript": "torchscript"}
+    feed = torch.randn(3, 3, 23, 17)
+    with torch.no_grad():
+        ref = model(feed).numpy()
+    for proto in protos.values():
+        sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        torch.testing.assert_close(torch.from_numpy(sess.run(None, {"input": feed.numpy()})[0]), torch.from_numpy(ref))

@@ -4,11 +4,11 @@ multiples of the stride, non-square, batch > 1."""
 
 import pytest
 import torch
-
 from route_models import Stride32SPP
+from tiny import tiny_model
+
 from spp_deploy import export_onnx
 from spp_deploy.runtime.compare import input_grid, parity_sizes, source_error
-from tiny import tiny_model
 
 
 class Counted(torch.nn.Module):
@@ -53,7 +53,7 @@ def test_stride32_model_is_swept_at_eight_legal_sizes(tmp_path):
     assert source_error(model, (1, 3, 2 * s + 1, 2 * s)) and source_error(model, (1, 3, 2 * s, 3 * s - 2))
     grid = input_grid(model, 3, 2 * s)
     assert (grid.smallest, grid.stride) == (s, s)
-    shapes, skipped = parity_sizes(model, example)
+    shapes, _ = parity_sizes(model, example)
     _check_sweep(model, shapes)
     assert all(h % s == 0 and w % s == 0 for _, _, h, w in shapes)
     assert any((h // s) % 2 == 1 and h > s for _, _, h, _ in shapes)  # odd multiples of the stride
