@@ -111,9 +111,9 @@ def export_onnx(
             t = _export.trace_routes(traced, x, dynamic, opset, spp_impl, recognize, sppf, spp_layers, tabulate_limit,
                                      remaining)
         except UserError as e:
-            if not failures or e.option == "spp_layers":  # nothing tried before, or the layer to declare
+            if not failures:
                 raise
-            raise _all_failed(failures + getattr(e, "route_failures", [])) from e
+            raise _all_failed(t.reports, failures + getattr(e, "route_failures", [])) from e
         failures += t.failures
         result = ExportResult(Path(path), t.count, layers=list(t.reports), route=t.route, failures=list(failures))
 
@@ -129,15 +129,15 @@ def export_onnx(
             failures.append((t.route, e))
             remaining = remaining[remaining.index(t.route) + 1:]
             if not remaining:
-                why = _export.refusal(t.reports, ParityError, f"; parity check: {e}")
-                raise (why or _all_failed(failures)) from e
+                raise _all_failed(t.reports, failures) from e
 
 
-def _all_failed(failures: list[tuple[str, UserError]]) -> UserError:
-    """Every route failed: one line with each route's cause; a ``ParityError`` (exit 1) when a
-    route made a file that disagrees with PyTorch."""
-    kind = ParityError if any(isinstance(e, ParityError) for _, e in failures) else UserError
-    return _export.routes_failed(failures, kind)
+def _all_failed(reports: list, failures: list[tuple[str, UserError]]) -> ParityError:
+    """Every route failed, at least one on the parity check: the SPP layer export had to leave
+    as it is, when there is one, else one line with each route's cause."""
+    parity = [e for _, e in failures if isinstance(e, ParityError)]
+    return (_export.refusal(reports, ParityError, f"; parity check: {parity[-1]}")
+            or _export.routes_failed(failures, ParityError))
 
 
 # ---- window pyramids (SPP-net detection heads): two inputs, maps and windows ----
