@@ -218,3 +218,15 @@ def test_both_routes_emit_the_same_spp_node(spp_impl):
     for proto in protos.values():
         sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
         torch.testing.assert_close(torch.from_numpy(sess.run(None, {"input": feed.numpy()})[0]), torch.from_numpy(ref))
+
+
+@pytest.mark.parametrize("name", zoo.zoo_names())
+def test_torchscript_route_alone_exports_every_zoo_model_exactly(name, tmp_path):
+    """The fallback is a full route: recognized SPP layers go through its symbolics, and the
+    file passes the same parity sweep."""
+    model, example = zoo.create(name), torch.randn(*zoo.get_entry(name).input_shape)
+    res = export_onnx(model, example, tmp_path / "m.onnx", routes=("torchscript",))
+    assert res.route == "torchscript" and not res.failures
+    assert get_route(onnx.load(tmp_path / "m.onnx")) == "torchscript"
+    compared = [r for r in res.parity if r.comparison is not None]
+    assert len(compared) >= 8 and all(r.comparison.passed for r in compared)
