@@ -130,8 +130,7 @@ def _torchscript_route(model: torch.nn.Module, example: torch.Tensor, dynamic: S
     torch.export's shape reasoning cannot; our custom ops through TorchScript symbolics that
     emit the same nodes as the dynamo route (the parity check catches what the trace baked in)."""
     if opset > TORCHSCRIPT_MAX_OPSET:
-        raise UserError(f"the TorchScript exporter writes opset <= {TORCHSCRIPT_MAX_OPSET}, not {opset}",
-                        option="opset", example=str(TORCHSCRIPT_MAX_OPSET))
+        raise UserError(f"the TorchScript exporter writes opset <= {TORCHSCRIPT_MAX_OPSET}, not {opset}", option="opset")
     from .torchscript import register_symbolics
 
     register_symbolics(opset)

@@ -111,7 +111,7 @@ class InputGrid:
         return self.smallest + max(0, -(-(v - self.smallest) // self.stride)) * self.stride
 
 
-def input_grid(model: torch.nn.Module, channels: int, up_to: int, span: int = 64, budget_s: float = 3.0,
+def input_grid(model: torch.nn.Module, channels: int, up_to: int, span: int = 64, budget_s: float = 10.0,
                legality: _Legality | None = None) -> InputGrid:
     """The model's smallest legal square size (batch 1) and its stride: the gcd of the legal
     sizes' distances from the smallest in the next ``span`` sizes (probing stops as soon as the
