@@ -23,6 +23,7 @@ from . import export as _export
 from .constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES, PRECISION_TOLERANCES
 from .errors import ParityError, UserError, first_line
 from .fileio import atomic_write, check_output
+from .export.onnx_export import ROUTES
 from .modelstate import keeps_model
 from .outputs import model_output_names
 from .export.window_export import (MAPS_NAME, OUTPUT_NAME, PARITY_CASES, WINDOWS_NAME, parity_windows,
@@ -54,6 +55,8 @@ class ExportResult:
     spp_layers: int  # SPP layers in the file (canonical, tabulated, patched functions)
     parity: list = field(default_factory=list)  # spp_deploy.runtime.compare.SizeReport
     layers: list = field(default_factory=list)  # spp_deploy.recognize.LayerReport
+    route: str = "dynamo"  # the exporter that made the file (spp_deploy.export.ROUTES)
+    failures: list = field(default_factory=list)  # [(route, UserError)]: routes tried before it, and why not
 
 
 def _canonical_arguments(model, example_inputs, dynamic, opset, sizes, tabulate_limit) -> tuple:
@@ -84,6 +87,7 @@ def export_onnx(
     precision: str = "fp32",
     tabulate_limit: int | None = None,
     force: bool = False,
+    routes: Sequence[str] = ROUTES,
 ) -> ExportResult:
     """Export ``model`` to ONNX at ``path`` with dynamic batch/height/width.
 
@@ -98,6 +102,10 @@ def export_onnx(
     ['PATH=levels:4,2,1;rule=RULE;...', ...] as the command line takes them); ``sppf`` turns ultralytics SPP into SPPF.
     A model returning a tuple, list or dict of tensors gets one output per tensor, each checked
     (order and names: ``spp_deploy.outputs``); a leaf that is not a tensor is a ``UserError``.
+
+    ``routes``: the exporters to try, in order (torch.export/dynamo, then the TorchScript
+    exporter): the first whose file passes the parity check is kept, and named in
+    ``ExportResult.route`` and the file's ``metadata_props``.
     """
     example, dynamic, opset, sizes, tabulate_limit = _canonical_arguments(model, example_inputs, dynamic, opset, sizes,
                                                                           tabulate_limit)
@@ -110,25 +118,41 @@ def export_onnx(
     if precision not in PRECISION_TOLERANCES:
         raise UserError(f"unknown precision {precision!r} (known: {', '.join(PRECISION_TOLERANCES)})")
     traced, x = (copy.deepcopy(model).eval().half(), example.detach().half()) if precision == "fp16" else (model, example)
-    proto, count, reports = _export.trace_to_onnx(traced, x, dynamic, opset, spp_impl, recognize, sppf, spp_layers,
-                                          tabulate_limit)
-    result = ExportResult(Path(path), count, layers=list(reports))
     rtol, atol = PRECISION_TOLERANCES[precision]
-
-    def verify(tmp: Path) -> None:
-        if not check_parity:
-            return
+    failures: list[tuple[str, UserError]] = []
+    remaining = list(routes)
+    while True:
         try:
-            result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol,
-                                                atol=atol)
-        except ParityError as e:
-            why = _export.refusal(reports, ParityError, f"; parity check: {e}")
-            if why is None:
+            t = _export.trace_routes(traced, x, dynamic, opset, spp_impl, recognize, sppf, spp_layers, tabulate_limit,
+                                     remaining)
+        except UserError as e:
+            if not failures:
                 raise
-            raise why from e
+            raise _all_failed(t.reports, failures + getattr(e, "route_failures", [])) from e
+        failures += t.failures
+        result = ExportResult(Path(path), t.count, layers=list(t.reports), route=t.route, failures=list(failures))
 
-    save_onnx(proto, Path(path), verify)
-    return result
+        def verify(tmp: Path, result: ExportResult = result) -> None:
+            if check_parity:
+                result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol,
+                                                    atol=atol)
+
+        try:
+            save_onnx(t.proto, Path(path), verify)
+            return result
+        except ParityError as e:
+            failures.append((t.route, e))
+            remaining = remaining[remaining.index(t.route) + 1:]
+            if not remaining:
+                raise _all_failed(t.reports, failures) from e
+
+
+def _all_failed(reports: list, failures: list[tuple[str, UserError]]) -> ParityError:
+    """Every route failed, at least one on the parity check: the SPP layer export had to leave
+    as it is, when there is one, else one line with each route's cause."""
+    parity = [e for _, e in failures if isinstance(e, ParityError)]
+    return (_export.refusal(reports, ParityError, f"; parity check: {parity[-1]}")
+            or _export.routes_failed(failures, ParityError))
 
 
 # ---- window pyramids (SPP-net detection heads): two inputs, maps and windows ----

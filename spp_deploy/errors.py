@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Callable
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
 class UserError(Exception):
@@ -25,7 +28,7 @@ class UserError(Exception):
 
     def render(self, flag: Callable[[str], str] | None = None) -> str:
         """The message, naming ``option`` as the Python argument, or as ``flag(option)`` (a CLI flag)."""
-        text = str(self.args[0]) if self.args else ""
+        text = strip_ansi(str(self.args[0])) if self.args else ""
         if self.option is None:
             return text
         if self.example is None:
@@ -43,11 +46,17 @@ class ParityError(UserError):
     exit_code = 1
 
 
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal escape codes (torch colours its messages even into a pipe)."""
+    return _ANSI.sub("", text)
+
+
 def first_line(exc: BaseException) -> str:
-    """The first non-empty line of ``str(exc)`` (stripped), or the exception's type name when the
-    message is empty: the one-line form of a third-party exception inside a ``UserError``."""
+    """The first non-empty line of ``str(exc)`` (stripped, no terminal colour codes), or the
+    exception's type name when the message is empty: the one-line form of a third-party
+    exception inside a ``UserError``."""
     try:
-        text = str(exc)
+        text = strip_ansi(str(exc))
     except Exception:  # a broken __str__ must not hide the error being reported
         text = ""
     for line in text.splitlines():

@@ -67,6 +67,13 @@ def _(x, levels, mode, rule, order):
     return x.new_empty((x.shape[0], _bins.feature_count(x.shape[1], levels)))
 
 
+def exporting() -> bool:
+    """True while torch.export/dynamo or the TorchScript ONNX exporter traces the model: our
+    layers then call their custom op (one node with symbolic sizes) instead of the eager code,
+    which would bake the example's bin indices into the graph."""
+    return torch.compiler.is_exporting() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
+
+
 class SpatialPyramidPool(nn.Module):
     """Spatial pyramid pooling: [B, C, H, W] -> [B, C * sum(n^2)] for any H, W legal for the bin ``rule``.
 
@@ -86,7 +93,7 @@ class SpatialPyramidPool(nn.Module):
         self.mode, self.rule, self.order = mode, rule, order
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.compiler.is_exporting() or torch.compiler.is_compiling():
+        if exporting():
             return torch.ops.spp_deploy.spatial_pyramid_pool(x, list(self.levels), self.mode, self.rule, self.order)
         return spp_eager(x, self.levels, self.mode, self.rule, self.order)
 

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .op import exporting
+
 LAYOUTS = ("flat", "3d_cl", "3d_lc")  # [B, F] with a feature permutation, [B, C, L], [B, L, C]
 
 
@@ -214,7 +216,7 @@ class TabulatedPyramidPool(nn.Module):
         self.spec = spec
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.compiler.is_exporting() or torch.compiler.is_compiling():
+        if exporting():
             return torch.ops.spp_deploy.tabulated_pyramid_pool(x, self.spec.key)
         return tabulated_eager(x, self.spec)
 

@@ -28,7 +28,9 @@ def run(args) -> int:
             spp_layers=declared, precision=args.precision, tabulate_limit=args.tabulate_limit, force=args.force,
         )
     print(f"exported {res.path} ({_layer_count(res)}, spp-impl {args.spp_impl}, "
-          f"dynamic {','.join(dynamic) or 'none'}) in {time.perf_counter() - t0:.1f}s")
+          f"dynamic {','.join(dynamic) or 'none'}, route {res.route}) in {time.perf_counter() - t0:.1f}s")
+    for route, why in res.failures:
+        print(f"  {route} route not used: {why}")
     for r in res.layers:
         rule = f" {r.config.rule} {r.config.mode} levels {list(r.config.levels)}" if r.config else ""
         print(f"  {r.path}: {r.kind}{rule}: {r.action}" + (f" ({r.reason})" if r.reason and not r.rewrites else ""))

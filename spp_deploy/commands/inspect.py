@@ -31,7 +31,29 @@ def collect(args) -> dict:
                 d["legal_at_spp_input"] = legal_at_spp_input(r.config, r.spp_input[0] if r.spp_input else None)
                 d["illegal_model_input"] = illegal_inputs(model, r, shape)
             layers.append(d)
-    return {"model": args.model, "input_shape": list(shape), "layers": layers}
+        route = export_route(model, x, declared, not args.no_sppf, args.tabulate_limit)
+    return {"model": args.model, "input_shape": list(shape), "layers": layers, "export_route": route}
+
+
+def export_route(model, x, declared: dict, sppf: bool, tabulate_limit) -> dict:
+    """Which exporter traces the model (``route``; None: none does, ``refused`` says why) and
+    why the routes before it did not (the export's parity check may still move on)."""
+    from ..errors import UserError
+    from ..export import trace_routes
+
+    try:
+        t = trace_routes(model, x, spp_layers=declared, sppf=sppf, tabulate_limit=tabulate_limit)
+        route, failures, refused = t.route, t.failures, None
+    except UserError as e:
+        route, failures, refused = None, getattr(e, "route_failures", []), str(e)
+    return {"route": route, "not_used": [{"route": r, "why": str(e)} for r, e in failures], "refused": refused}
+
+
+def _route_text(route: dict) -> str:
+    if route["route"] is None:
+        return f"export route: none traces: {route['refused']}"
+    why = "; ".join(f"{d['route']}: {d['why']}" for d in route["not_used"])
+    return f"export route: {route['route']}" + (f" ({why})" if why else "")
 
 
 def _illegal_text(d: dict, shape) -> str:
@@ -80,6 +102,7 @@ def run(args) -> int:
         console.print(table)
     else:
         print("no SPP layer found")
+    print(_route_text(info["export_route"]))
     return 0
 
 

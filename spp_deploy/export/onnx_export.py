@@ -11,14 +11,17 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
+import sys
 import warnings
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import onnx
 import torch
 
 from ..constants import DEFAULT_OPSET, DYNAMIC_AXES, MAX_OPSET, MIN_OPSET, SPP_IMPLS  # noqa: F401 (re-exported)
-from ..errors import UserError, first_line, raise_if_interrupted
+from ..errors import ParityError, UserError, first_line, raise_if_interrupted
 from ..op import SpatialPyramidPool
 from . import graph as _graph
 from .names import name_outputs
@@ -99,43 +102,105 @@ def _quiet():
             lg.setLevel(lv)
 
 
+ROUTES = ("dynamo", "torchscript")  # the exporters tried, in this order (deploy.export_onnx)
+ROUTE_KEY = "spp_deploy.export_route"  # metadata_props key naming the exporter that made the file
+TORCHSCRIPT_MAX_OPSET = 20
+
+
+def _dynamo_route(model: torch.nn.Module, example: torch.Tensor, dynamic: Sequence[str], opset: int) -> onnx.ModelProto:
+    """torch.export + the dynamo ONNX exporter; our custom ops through its translation table."""
+    dims = {i: torch.export.Dim.DYNAMIC for i, name in zip((0, 2, 3), DYNAMIC_AXES) if name in dynamic}
+    program = torch.onnx.export(
+        model,
+        (example,),
+        dynamo=True,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes=(dims,),
+        opset_version=opset,
+        custom_translation_table=_translation_table(),
+        optimize=True,
+        verify=False,
+    )
+    return program.model_proto
+
+
+def _torchscript_route(model: torch.nn.Module, example: torch.Tensor, dynamic: Sequence[str],
+                       opset: int) -> onnx.ModelProto:
+    """The TorchScript exporter with ``dynamic_axes``: traces Python once, so it gets past what
+    torch.export's shape reasoning cannot; our custom ops through TorchScript symbolics that
+    emit the same nodes as the dynamo route (the parity check catches what the trace baked in)."""
+    if opset > TORCHSCRIPT_MAX_OPSET:
+        raise UserError(f"the TorchScript exporter writes opset <= {TORCHSCRIPT_MAX_OPSET}, not {opset}", option="opset")
+    from .torchscript import register_symbolics
+
+    register_symbolics(opset)
+    axes = {i: name for i, name in zip((0, 2, 3), DYNAMIC_AXES) if name in dynamic}
+    buf = io.BytesIO()
+    with _native_output_silenced():
+        torch.onnx.export(
+            model,
+            (example,),
+            buf,
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: {0: axes[0]} if 0 in axes else {}},
+            opset_version=opset,
+            custom_opsets={_graph.SPP_DOMAIN: 1},
+            do_constant_folding=True,
+        )
+    return onnx.load_model_from_string(buf.getvalue())
+
+
+@contextlib.contextmanager
+def _native_output_silenced():
+    """The TorchScript exporter prints its whole graph from C++ on a failure (torch turns its
+    ONNX log on inside export): keep the process's stdout and stderr ours."""
+    saved = []
+    try:
+        for stream in (sys.__stdout__, sys.__stderr__):
+            try:
+                stream.flush()
+                fd = stream.fileno()
+            except (AttributeError, OSError, ValueError):  # no real stream (embedded, closed)
+                continue
+            saved.append((fd, os.dup(fd)))
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), fd)
+        yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+_ROUTE_FUNCTIONS = {"dynamo": _dynamo_route, "torchscript": _torchscript_route}
+
+
 def to_onnx_model(
     model: torch.nn.Module,
     example: torch.Tensor,
     dynamic: Sequence[str] = DYNAMIC_AXES,
     opset: int = DEFAULT_OPSET,
     spp_impl: str = "standard",
+    route: str = "dynamo",
 ) -> onnx.ModelProto:
-    """Trace ``model`` with torch.export and return the lowered, checked ONNX model (in memory)."""
-    if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise UserError(f"opset {opset} is not supported (use {MIN_OPSET}..{MAX_OPSET})")
-    if spp_impl not in SPP_IMPLS:
-        raise UserError(f"unknown SPP implementation {spp_impl!r} (known: {', '.join(SPP_IMPLS)})")
-    unknown = set(dynamic) - set(DYNAMIC_AXES)
-    if unknown:
-        raise UserError(f"unknown dynamic axis {sorted(unknown)[0]!r} (known: {', '.join(DYNAMIC_AXES)})")
-    dims = {i: torch.export.Dim.DYNAMIC for i, name in zip((0, 2, 3), DYNAMIC_AXES) if name in dynamic}
+    """Export ``model`` by ``route`` (one of ``ROUTES``) and return the lowered, checked ONNX
+    model (in memory), its route recorded in ``metadata_props``."""
+    check_args(dynamic, opset, spp_impl, (route,))
     model = model.eval()
     names = _output_names(model, example)
     try:
         with _quiet(), torch.no_grad():
-            program = torch.onnx.export(
-                model,
-                (example,),
-                dynamo=True,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_shapes=(dims,),
-                opset_version=opset,
-                custom_translation_table=_translation_table(),
-                optimize=True,
-                verify=False,
-            )
-    except Exception as e:  # torch's own message is long; keep its first line
+            proto = _ROUTE_FUNCTIONS[route](model, example, dynamic, opset)
+    except UserError:
+        raise
+    except Exception as e:  # torch's own message is long and wrapped: say the cause in one line
         raise_if_interrupted(e)
-        first = first_line(e)
-        raise UserError(f"torch.onnx.export failed: {first}") from e
-    proto = program.model_proto
+        from .causes import describe
+
+        raise UserError(f"torch.onnx.export ({route}) failed: {describe(e, model)}") from e
     name_outputs(proto, names)  # after the export: torch.onnx's renaming can give a name twice
     _name_dynamic_dims(proto, dynamic)
     if spp_impl == "standard":
@@ -143,6 +208,7 @@ def to_onnx_model(
     else:
         proto = _graph.to_plugin_mode(proto)
     check_model(proto)
+    set_route(proto, route)
     return proto
 
 
@@ -152,6 +218,33 @@ def _output_names(model: torch.nn.Module, example: torch.Tensor) -> list[str]:
     from ..outputs import model_output_names
 
     return model_output_names(model, example)
+
+
+def check_args(dynamic: Sequence[str], opset: int, spp_impl: str, routes: Sequence[str]) -> None:
+    """The export arguments every route shares, checked once."""
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise UserError(f"opset {opset} is not supported (use {MIN_OPSET}..{MAX_OPSET})")
+    if spp_impl not in SPP_IMPLS:
+        raise UserError(f"unknown SPP implementation {spp_impl!r} (known: {', '.join(SPP_IMPLS)})")
+    bad = [r for r in routes if r not in _ROUTE_FUNCTIONS]
+    if bad or not routes:
+        raise UserError(f"unknown export route {(bad or [''])[0]!r} (known: {', '.join(ROUTES)})", option="routes")
+    unknown = set(dynamic) - set(DYNAMIC_AXES)
+    if unknown:
+        raise UserError(f"unknown dynamic axis {sorted(unknown)[0]!r} (known: {', '.join(DYNAMIC_AXES)})")
+
+
+def set_route(proto: onnx.ModelProto, route: str) -> None:
+    """Record the exporter that made ``proto`` in its ``metadata_props`` (``ROUTE_KEY``)."""
+    keep = [p for p in proto.metadata_props if p.key != ROUTE_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(keep)
+    proto.metadata_props.add(key=ROUTE_KEY, value=route)
+
+
+def get_route(proto: onnx.ModelProto) -> str | None:
+    """The exporter recorded in ``proto`` (None for files written before routes were recorded)."""
+    return next((p.value for p in proto.metadata_props if p.key == ROUTE_KEY), None)
 
 
 def _name_dynamic_dims(proto: onnx.ModelProto, dynamic: Sequence[str]) -> None:
@@ -187,6 +280,70 @@ def find_spp_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]
     return [(name, m) for name, m in model.named_modules() if isinstance(m, kinds)]
 
 
+@dataclass
+class Traced:
+    """What ``trace_routes`` made: the model of the first route that traced, and why the routes
+    before it could not."""
+
+    proto: onnx.ModelProto
+    count: int  # SPP layers in the file
+    reports: list  # spp_deploy.recognize.LayerReport
+    route: str
+    failures: list[tuple[str, UserError]] = field(default_factory=list)
+
+
+def trace_routes(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    dynamic: Sequence[str] = DYNAMIC_AXES,
+    opset: int = DEFAULT_OPSET,
+    spp_impl: str = "standard",
+    recognize: bool = True,
+    sppf: bool = True,
+    spp_layers: Mapping[str, object] | Sequence[str] | None = None,
+    tabulate_limit: int | None = None,
+    routes: Sequence[str] = ROUTES,
+) -> Traced:
+    """In-memory ONNX of ``model`` by the first of ``routes`` that traces, with its SPP layers
+    made canonical for the trace (and restored afterwards). Ultralytics heads are traced in
+    their dynamic ONNX export mode (``spp_deploy.recognize.export_mode``). When no route
+    traces: the SPP layer export had to leave as it is (``refusal``), else every route's cause."""
+    from ..recognize import canonicalize, export_mode
+    from ..recognize.tabulate import DEFAULT_LIMIT
+
+    check_args(dynamic, opset, spp_impl, routes)
+    if recognize:
+        limit = DEFAULT_LIMIT if tabulate_limit is None else tabulate_limit
+        rewrite = canonicalize(model, example, spp_layers, sppf, tabulate_limit=limit)
+    else:
+        rewrite = contextlib.nullcontext((model, []))
+    failures: list[tuple[str, UserError]] = []
+    with export_mode(model), rewrite as (traced, reports):
+        count = len(find_spp_layers(traced))
+        for route in routes:
+            try:
+                proto = to_onnx_model(traced, example, dynamic, opset, spp_impl, route)
+                break
+            except UserError as e:
+                failures.append((route, e))
+        else:
+            why = refusal(reports) or routes_failed(failures)
+            why.route_failures = failures
+            raise why from failures[-1][1]
+    count += sum(1 for r in reports if r.site is not None and r.rewrites)
+    return Traced(proto, count, list(reports), route, failures)
+
+
+def routes_failed(failures: Sequence[tuple[str, UserError]], error: type[UserError] = UserError) -> UserError:
+    """One error saying why each route failed (the first route's cause first)."""
+    def one(route: str, e: UserError) -> str:
+        return f"the {route} route's file: {e}" if isinstance(e, ParityError) else str(e)
+
+    if len(failures) == 1:
+        return error(one(*failures[0]))
+    return error("cannot export with dynamic H/W: " + "; ".join(one(route, e) for route, e in failures))
+
+
 def trace_to_onnx(
     model: torch.nn.Module,
     example: torch.Tensor,
@@ -198,28 +355,10 @@ def trace_to_onnx(
     spp_layers: Mapping[str, object] | Sequence[str] | None = None,
     tabulate_limit: int | None = None,
 ) -> tuple[onnx.ModelProto, int, list]:
-    """In-memory ONNX of ``model`` with its SPP layers made canonical for the trace (and restored
-    afterwards): (model proto, number of SPP layers, recognition reports). Ultralytics heads are
-    traced in their dynamic ONNX export mode (``spp_deploy.recognize.export_mode``)."""
-    from ..recognize import canonicalize, export_mode
-    from ..recognize.tabulate import DEFAULT_LIMIT
-
-    if recognize:
-        limit = DEFAULT_LIMIT if tabulate_limit is None else tabulate_limit
-        rewrite = canonicalize(model, example, spp_layers, sppf, tabulate_limit=limit)
-    else:
-        rewrite = contextlib.nullcontext((model, []))
-    with export_mode(model), rewrite as (traced, reports):
-        count = len(find_spp_layers(traced))
-        try:
-            proto = to_onnx_model(traced, example, dynamic, opset, spp_impl)
-        except UserError as e:
-            why = refusal(reports)
-            if why is None:
-                raise
-            raise why from e
-    count += sum(1 for r in reports if r.site is not None and r.rewrites)
-    return proto, count, list(reports)
+    """(model proto, number of SPP layers, recognition reports) of ``trace_routes``: the first
+    route that traces, unchecked against PyTorch (``deploy.export_onnx`` checks)."""
+    t = trace_routes(model, example, dynamic, opset, spp_impl, recognize, sppf, spp_layers, tabulate_limit)
+    return t.proto, t.count, t.reports
 
 
 def refusal(reports: Sequence, error: type[UserError] = UserError, after: str = "") -> UserError | None:

@@ -56,9 +56,11 @@ def to_onnx_window_model(model: torch.nn.Module, example: tuple[torch.Tensor, to
                 model.eval(), tuple(example), dynamo=True, input_names=[MAPS_NAME, WINDOWS_NAME],
                 output_names=[OUTPUT_NAME], dynamic_shapes=({0: D, 2: D, 3: D}, {0: D}),
                 opset_version=opset, custom_translation_table=table, optimize=True, verify=False)
-    except Exception as e:
+    except Exception as e:  # torch's message is long and wrapped: its cause in one line
         raise_if_interrupted(e)
-        raise UserError(f"torch.onnx.export failed: {first_line(e)}") from e
+        from .causes import describe
+
+        raise UserError(f"torch.onnx.export failed: {describe(e, model)}") from e
     proto = program.model_proto
     _name_dims(proto)
     if spp_impl == "standard":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -101,15 +102,64 @@ def _next_prime(v: int) -> int:
     return v
 
 
-def parity_sizes(model: torch.nn.Module, example: torch.Tensor, count: int = 8) -> tuple[list, list]:
-    """(legal shapes, [(shape, reason)] skipped): smallest legal, odd, prime, non-square, large.
+class _Legality:
+    """``source_error`` per shape, each shape run once."""
 
-    A candidate the source model cannot take is nudged up a few pixels; if it stays illegal it
-    is reported as skipped with the model's own error.
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        self.seen: dict[tuple, str | None] = {}
+
+    def error(self, shape: tuple) -> str | None:
+        if shape not in self.seen:
+            self.seen[shape] = source_error(self.model, shape)
+        return self.seen[shape]
+
+
+@dataclass(frozen=True)
+class InputGrid:
+    """Where a model takes square inputs: ``smallest + k * stride`` (a stride-32 detector:
+    stride 32; most models: 1), found by probing (``input_grid``)."""
+
+    smallest: int
+    stride: int
+
+    def snap(self, v: int) -> int:
+        """The first size on the grid at or above ``v``."""
+        return self.smallest + max(0, -(-(v - self.smallest) // self.stride)) * self.stride
+
+
+def input_grid(model: torch.nn.Module, channels: int, up_to: int, span: int = 64, budget_s: float = 10.0,
+               legality: _Legality | None = None) -> InputGrid:
+    """The model's smallest legal square size (batch 1) and its stride: the gcd of the legal
+    sizes' distances from the smallest in the next ``span`` sizes (probing stops as soon as the
+    gcd is 1, or after ``budget_s`` seconds of probing)."""
+    legality = legality or _Legality(model)
+    legal = lambda s: legality.error((1, channels, s, s)) is None  # noqa: E731
+    smallest = next((s for s in range(1, up_to + 1) if legal(s)), up_to)
+    stride, t0 = 0, time.perf_counter()
+    for s in range(smallest + 1, smallest + span + 1):
+        if legal(s):
+            stride = math.gcd(stride, s - smallest)
+            if stride == 1:
+                break
+        if time.perf_counter() - t0 > budget_s:
+            break
+    return InputGrid(smallest, stride or 1)
+
+
+def parity_sizes(model: torch.nn.Module, example: torch.Tensor, count: int = 8) -> tuple[list, list]:
+    """(legal shapes, [(shape, reason)] skipped): at least ``count`` sizes the model takes where
+    it can be found: smallest legal, odd (odd multiples of the model's stride), prime,
+    non-square, large, batch > 1.
+
+    Candidates are snapped to the model's input grid (``input_grid``) and nudged up a few grid
+    steps; one that stays illegal is reported as skipped with the model's own error.
     """
     B, C, H, W = (int(s) for s in example.shape)
-    smallest = next((s for s in range(1, max(H, W) + 1) if source_error(model, (1, C, s, s)) is None), H)
-    odd = lambda v: v | 1  # noqa: E731
+    legality = _Legality(model)
+    grid = input_grid(model, C, max(H, W), legality=legality)
+    smallest, p = grid.smallest, grid.stride
+    odd = (lambda v: v | 1) if p == 1 else (lambda v: (max(v // p, 1) | 1) * p)  # noqa: E731
     cands = [
         (1, smallest, smallest),
         (B, H, W),
@@ -121,22 +171,28 @@ def parity_sizes(model: torch.nn.Module, example: torch.Tensor, count: int = 8) 
         (3, smallest + 1, smallest + 2),
         (1, _next_prime(H + 17), odd(W * 2 - 1)),
     ]
+    # more odd multiples of the stride, non-square, batch > 1: enough to reach ``count``
+    cands += [(1 + k % 3, odd(smallest + (2 * k + 1) * p), odd(smallest + (k + 2) * p)) for k in range(count)]
     legal, skipped, seen = [], [], set()
-    for b, h, w in cands:
+    for i, (b, h, w) in enumerate(cands):
+        if i >= 9 and len(legal) >= count:
+            break
+        h, w = grid.snap(h), grid.snap(w)
         shape = None
-        for dh, dw in [(0, 0)] + [(d, d + 1) for d in range(1, 8)]:
+        for dh, dw in [(0, 0)] + [(d * p, (d + 1) * p) for d in range(1, 8)]:
             cand = (b, C, h + dh, w + dw)
             if cand in seen:
                 break
-            if source_error(model, cand) is None:
+            if legality.error(cand) is None:
                 shape = cand
                 break
         if shape is None:
-            skipped.append(((b, C, h, w), source_error(model, (b, C, h, w)) or "duplicate size"))
+            if i < 9:
+                skipped.append(((b, C, h, w), legality.error((b, C, h, w)) or "duplicate size"))
         elif shape not in seen:
             seen.add(shape)
             legal.append(shape)
-    return legal[: max(count, len(legal))], skipped
+    return legal, skipped
 
 
 def check_export_parity(
