@@ -31,10 +31,10 @@ constexpr char const* kWINDOW_SPP_PLUGIN_NAMESPACE = "";
 class WindowSpatialPyramidPoolPlugin : public PluginV3Base<WindowSpatialPyramidPoolPlugin, WindowConfig>
 {
 public:
-    //! Inputs: maps (0), windows (1); the output has one row per window.
+    //! Inputs: maps (0, FP32 or FP16), windows (1, FP32 only); the output has one row per window.
     static constexpr PluginTraits kTRAITS{kWINDOW_SPP_PLUGIN_NAME, kWINDOW_SPP_PLUGIN_VERSION,
         kWINDOW_SPP_PLUGIN_NAMESPACE, kWINDOW_FIELDS, kWFIELD_BLOB, 2, 1, "two inputs (maps, windows)",
-        "maps and windows must be FP32 or FP16"};
+        "maps must be FP32 or FP16 and windows FP32", 1U << 1};
     static constexpr PluginLogger kLOG{"[WindowSpatialPyramidPool] "};
 
     using PluginV3Base::PluginV3Base;
