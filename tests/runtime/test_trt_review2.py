@@ -137,3 +137,111 @@ def test_weak_fp16_pins_the_parsers_broadcast_helpers(pair, tmp_path, engine_cac
     fp32 = fake_tensorrt.make("10.16.0", helper_layers=True)
     build.build_engine(pair["standard"], tmp_path / "m32.engine", trt=fp32, use_cache=False, **SHAPES)
     assert not any(la.precision for la in _layers(fp32))
+
+
+# ---- item 5: R = 0 windows -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def window_file(tmp_path_factory):
+    from spp_deploy.deploy import export_window_model
+    from spp_deploy.window import WindowSpatialPyramidPool
+
+    path = tmp_path_factory.mktemp("win") / "head.onnx"
+    export_window_model(WindowSpatialPyramidPool(), path, channels=3, stride=16.0, spp_impl="plugin",
+                        check_parity=False)
+    return path
+
+
+def test_profile_min_shape_may_hold_zero_windows(window_file, tmp_path, engine_cache):
+    """detect sends R = 0 for an image without boxes: a min shape of 0 windows is a legal profile."""
+    m = onnx.load(window_file)
+    lo, hi = "features:1x3x2x2,windows:0x5", "features:2x3x16x16,windows:64x5"
+    prof = profiles.make_profile(m, lo, "features:1x3x8x8,windows:16x5", hi)
+    assert prof.shapes["windows"][0] == (0, 5)
+    for bad in (dict(opt_s="features:1x3x8x8,windows:0x5"), dict(max_s="features:2x3x16x16,windows:0x5")):
+        spec = {"min_s": lo, "opt_s": "features:1x3x8x8,windows:16x5", "max_s": hi, **bad}
+        with pytest.raises(UserError, match="must be >= 1"):
+            profiles.make_profile(m, **spec)
+    w_min, _, w_max = prof.shapes["windows"]
+    assert profiles.shape_outside_profile("windows", (0, 5), w_min, w_max) is None
+    trt = fake_tensorrt.make()
+    build.build_engine(window_file, tmp_path / "w.engine", plugin=engine_cache, trt=trt, min_shape=lo,
+                       opt_shape="features:1x3x8x8,windows:16x5", max_shape=hi)
+    assert ("windows", (0, 5), (16, 5), (64, 5)) in trt.rec.profiles
+
+
+def test_empty_tensors_are_bound_to_a_real_buffer(tmp_path):
+    """enqueueV3 refuses a null address, and an empty torch tensor's data_ptr() is 0."""
+    from spp_deploy.runtime.trt.runner import TrtRunner
+
+    eng = tmp_path / "m.engine"
+    eng.write_bytes(b"engine")
+    runner = TrtRunner(eng)
+    empty = torch.empty(0, 5)
+    assert empty.data_ptr() == 0
+    a, b = runner.tensor_address(empty), runner.tensor_address(torch.empty(0, 3, 2))
+    assert a != 0 and a == b  # one dummy buffer, reused
+    full = torch.ones(2, 5)
+    assert runner.tensor_address(full) == full.data_ptr()
+
+
+# ---- item 6 and part 3: trtexec / Polygraphy take the file as it is ------------------------------
+
+def test_plugin_build_prints_dynamic_plugins(cli, monkeypatch, tmp_path):
+    from spp_deploy.native import cmake
+
+    seen = {}
+
+    def fake_build(build_dir, **kw):
+        seen.update(kw)
+        return tmp_path / "libspp_plugin.so"
+
+    monkeypatch.setattr(cmake, "build_plugins", fake_build)
+    code, out, _ = cli("plugin", "build", "--build-dir", tmp_path)
+    lib = tmp_path / "libspp_plugin.so"
+    assert code == 0 and f"--dynamicPlugins={lib}" in out and "--staticPlugins" not in out
+    assert "--strip-functions" in out and f"--plugins {lib}" not in out and seen["static_registration"] is False
+    code, out, _ = cli("plugin", "build", "--build-dir", tmp_path, "--static-registration")
+    assert code == 0 and seen["static_registration"] is True and f"polygraphy run m.onnx --trt --plugins {lib}" in out
+
+
+def test_export_strip_functions_writes_the_parser_ready_file(cli, tmp_path, engine_cache):
+    out = tmp_path / "seed.onnx"
+    code, text, err = cli("export", "--model", "zoo:spp-net-seed000", "--spp-impl", "plugin", "--strip-functions",
+                          "--sizes", "16x16,24x20", "-o", out)
+    assert code == 0, err
+    m = onnx.load(out)
+    assert plugin_nodes(m) and not m.functions and "body/bodies stripped" in text
+    trt = fake_tensorrt.make("10.14.0")  # a parser that would inline any body it found
+    build.build_engine(out, tmp_path / "m.engine", plugin=engine_cache, trt=trt,
+                       min_shape="input:1x512x16x16", opt_shape="input:1x512x16x16", max_shape="input:2x512x32x32")
+    assert sum(la.type == trt.LayerType.PLUGIN_V3 for la in _layers(trt)) == len(plugin_nodes(m))
+    bad = tmp_path / "standard.onnx"
+    code, _, err = cli("export", "--model", "zoo:spp-net-seed000", "--strip-functions", "--no-check", "-o", bad)
+    assert code == 2 and err.count("\n") == 1 and "spp-deploy: error: --strip-functions needs --spp-impl plugin" in err
+    assert not bad.exists()
+
+
+# ---- item 8: the lint of SPP function bodies, per TensorRT version ------------------------------
+
+def test_lint_warns_by_default_about_bodies_per_version(pair, tmp_path, cli):
+    from spp_deploy.contract import strip_functions
+    from spp_deploy.lint import lint_tensorrt
+
+    m = onnx.load(pair["plugin"])
+    body = [f for f in lint_tensorrt(m) if f.op == "local function"]
+    assert len(body) == 1 and body[0].severity == "warning"
+    msg = body[0].message
+    assert "< 10.7 inlines" in msg and "10.7-10.14 use the plugin if it is registered" in msg
+    assert ">= 10.15 use the plugin only for nodes with plugin_namespace or" in msg and "lack it" not in msg
+    code, out, _ = cli("check", "--target", "tensorrt", pair["plugin"])  # no -v: warnings are shown
+    assert "< 10.7 inlines" in out
+    assert not [f for f in lint_tensorrt(strip_functions(m)) if f.op == "local function"]
+    node = plugin_nodes(m)[0]
+    keep = [a for a in node.attribute if a.name != "plugin_namespace"]
+    del node.attribute[:]
+    node.attribute.extend(keep)
+    found = lint_tensorrt(m)
+    errs = [f for f in found if f.severity == "error"]
+    assert [f.node for f in errs] == [node.name] and "lacks the plugin_namespace attribute" in errs[0].message
+    assert "(1 node(s) lack it)" in [f for f in found if f.op == "local function"][0].message
