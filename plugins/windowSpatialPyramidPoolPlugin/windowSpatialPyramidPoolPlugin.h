@@ -5,7 +5,7 @@
  * WINDOW_PLUGIN_VERSION, WINDOW_PLUGIN_NAMESPACE; a test compares them).
  *
  * Inputs  X    [S, C, H, W] fp32 or fp16, linear
- *         ROIS [R, 5] fp32 or fp16 (map index, x1, y1, x2, y2: 1-based inclusive image pixels), linear
+ *         ROIS [R, 5] fp32 only (map index, x1, y1, x2, y2: 1-based inclusive image pixels), linear
  * Output  [R, C * sum(n^2)], X's type; levels in order, each channel-major (c, yy, xx).
  * Fields: levels (kINT32 list), projection (kFLOAT32 list: stride, offset0, offset).
  * Written against TensorRT 10.x and 11.x headers (NV_TENSORRT_MAJOR >= 10).
