@@ -338,8 +338,8 @@ public:
             }
             if (!typesOk)
             {
-                Derived::kLOG.error(std::string("enqueue: unsupported type/format (linear; ") + Derived::kTRAITS.typesError
-                    + "; output of input 0's type)");
+                Derived::kLOG.error(std::string("enqueue: unsupported type/format (linear; ")
+                    + Derived::kTRAITS.typesError + "; output of input 0's type)");
                 return -1;
             }
             int64_t const rows = dims[Derived::kTRAITS.rowsInput].d[0];

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
+from ..errors import UserError
 from .args import (add_dynamic_arg, add_force_arg, add_input_shape_arg, add_model_args, add_onnx_export_args,
                    add_output_arg, add_precision_arg, add_recognition_args, add_sweep_args)
-from ..errors import UserError
 from .common import allocation_errors, input_shape, load_model_from_args, output_path, print_parity
 
 
