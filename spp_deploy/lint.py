@@ -318,6 +318,9 @@ def _lint_node(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]
                               "TensorRT plugin node: the build needs the plugin library libspp_plugin.so")
         elif n.domain == SPP_DOMAIN and op == WINDOW_OP:
             yield _lint_window_node(n, name)
+            if len(n.input) > 1 and ctx.types.get(n.input[1]) == TP.FLOAT16:
+                yield Finding("error", name, f"{n.domain}.{op}", "FP16 windows: the window plugin takes FP32 windows "
+                                                                 "only (FP16 spacing moves projected cells)")
         else:
             yield Finding("warning", name, f"{n.domain}.{op}",
                           f"custom-domain op: TensorRT needs a plugin registered as {op!r}")

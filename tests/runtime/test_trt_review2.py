@@ -245,3 +245,16 @@ def test_lint_warns_by_default_about_bodies_per_version(pair, tmp_path, cli):
     errs = [f for f in found if f.severity == "error"]
     assert [f.node for f in errs] == [node.name] and "lacks the plugin_namespace attribute" in errs[0].message
     assert "(1 node(s) lack it)" in [f for f in found if f.op == "local function"][0].message
+
+
+def test_lint_refuses_fp16_windows_for_the_window_plugin(window_file):
+    """The window plugin takes FP32 windows only (review item 2): an FP16 windows input is an error."""
+    from spp_deploy.lint import lint_tensorrt
+
+    m = onnx.load(window_file)
+    node = plugin_nodes(m)[0]
+    assert not [f for f in lint_tensorrt(m) if f.severity == "error"]
+    win = next(vi for vi in m.graph.input if vi.name == node.input[1])
+    win.type.tensor_type.elem_type = onnx.TensorProto.FLOAT16
+    errs = [f for f in lint_tensorrt(m) if f.severity == "error"]
+    assert [f.node for f in errs] == [node.name] and "FP32 windows only" in errs[0].message
