@@ -119,11 +119,13 @@ def check_plugin_layers(trt: Any, network: Any, model: onnx.ModelProto, what: st
     nodes = plugin_nodes(model)
     if not nodes:
         return
-    found = spp_plugin_layers(trt, network, [n.name for n in nodes])
-    if found is None or len(found) == len(nodes):
+    names = [n.name for n in nodes]
+    found = spp_plugin_layers(trt, network, names if all(names) else None)  # unnamed nodes: every IPluginV3 layer
+    missing = [n for n in names if n and n not in (found or ())]
+    if found is None or (len(found) == len(nodes) and not missing):
         return
     ops = " / ".join(sorted({n.op_type for n in nodes}))
-    missing = [n.name for n in nodes if n.name not in found]
     raise UserError(f"TensorRT parsed {what} into {len(found)} plugin layer(s) for {len(nodes)} {ops} node(s): "
-                    f"the SPP plugin was not used for every node (no plugin layer for {', '.join(missing[:3])}"
-                    f"{' ...' if len(missing) > 3 else ''}; is the library the right one?)")
+                    "the SPP plugin was not used for every node ("
+                    + (f"no plugin layer for {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}; " if missing
+                       else "") + "is the library the right one?)")
