@@ -21,7 +21,7 @@ from typing import Iterable
 import onnx
 from onnx import TensorProto as TP
 
-from .contract import EDGE_F32_MARK, PLUGIN_OPS, SPP_DOMAIN, SPP_OP, WINDOW_OP
+from .contract import EDGE_F32_MARK, PLUGIN_ATTRS, PLUGIN_OPS, SPP_DOMAIN, SPP_OP, WINDOW_OP
 
 # Type-set codes: F fp32, H fp16, b bf16, i int32, l int64, B bool, u uint8, c int8, 8 fp8, 4 int4.
 _TYPE_CODES = {
@@ -196,12 +196,7 @@ def _lint_functions(model: onnx.ModelProto, ctx: "_Context") -> list[Finding]:
     for name, fns in by_name.items():
         where = "local function"
         if any(f.domain == SPP_DOMAIN for f in fns) and name in PLUGIN_OPS:
-            out.append(Finding(
-                "warning" if len(fns) > 1 else "info", f"{SPP_DOMAIN}.{name}", where,
-                f"{len(fns)} SPP function body/bodies: a TensorRT parser that sees them inlines the "
-                + ("first body for every SPP node (wrong results for the other configurations) " if len(fns) > 1 else
-                   "body instead of using the plugin ")
-                + "(trtexec does); `spp-deploy build` strips them so every node becomes the plugin"))
+            out.append(Finding("warning", f"{SPP_DOMAIN}.{name}", where, _spp_bodies_message(model, name, len(fns))))
             continue
         if len(fns) > 1:
             out.append(Finding("error", name, where, f"{len(fns)} functions named {name!r} (domains/overloads "
@@ -211,6 +206,20 @@ def _lint_functions(model: onnx.ModelProto, ctx: "_Context") -> list[Finding]:
             for i, n in enumerate(fn.node):
                 out += list(_lint_node(n, f"{name}/{n.name or '#' + str(i)}", ctx))
     return out
+
+
+def _spp_bodies_message(model: onnx.ModelProto, op: str, n_bodies: int) -> str:
+    """What each TensorRT version's ONNX parser does with SPP nodes whose function bodies are in the
+    file (onnx-tensorrt: a local function is inlined unless the plugin path wins)."""
+    nodes = [n for n in _all_nodes(model.graph) if n.domain == SPP_DOMAIN and n.op_type == op]
+    no_ns = sum(1 for n in nodes if _attr(n, "plugin_namespace") is None)
+    inlined = ("the first body for every SPP node (wrong results for the other configurations)" if n_bodies > 1
+               else "the body instead of using the plugin")
+    return (f"{n_bodies} SPP function body/bodies for {op}: TensorRT < 10.7 inlines {inlined}; 10.7-10.14 use "
+            "the plugin if it is registered before parsing, else the body; >= 10.15 use the plugin only for "
+            "nodes with plugin_namespace" + (f" ({no_ns} node(s) lack it)" if no_ns else "")
+            + " or with the parser's plugin-override flag. `spp-deploy build` strips the bodies, so every "
+            "version builds the plugin; for trtexec or Polygraphy export with --strip-functions")
 
 
 def _lint_if(n: onnx.NodeProto, name: str, ctx: "_Context") -> Iterable[Finding]:
@@ -260,6 +269,17 @@ def _lint_graph(g: onnx.GraphProto, ctx: _Context) -> list[Finding]:
     return out
 
 
+def _missing_plugin_attrs(n: onnx.NodeProto, name: str, where: str) -> Finding | None:
+    """An error for a plugin node without plugin_version / plugin_namespace: the parser reads both to
+    find the creator, and TensorRT >= 10.15 builds a node as the plugin only when it has plugin_namespace."""
+    missing = [a for a in PLUGIN_ATTRS if _attr(n, a) is None]
+    if not missing:
+        return None
+    why = (": TensorRT >= 10.15 then inlines its function body instead of using the plugin"
+           if "plugin_namespace" in missing else "")
+    return Finding("error", name, where, f"plugin node lacks the {' and '.join(missing)} attribute{why}")
+
+
 def _lint_window_node(n: onnx.NodeProto, name: str) -> Finding:
     """What the window plugin's createPlugin refuses (windowConfig.h): levels outside the exact set
     or more than 16, a projection that is not 3 finite values with stride > 0."""
@@ -270,8 +290,9 @@ def _lint_window_node(n: onnx.NodeProto, name: str) -> Finding:
     where = f"{n.domain}.{n.op_type}"
     levels = [int(v) for v in (_attr(n, "levels", []) or [])]
     proj = [float(v) for v in (_attr(n, "projection", []) or [])]
-    if _attr(n, "plugin_version") is None:
-        return Finding("error", name, where, "plugin node lacks the plugin_version attribute")
+    missing = _missing_plugin_attrs(n, name, where)
+    if missing:
+        return missing
     if not 1 <= len(levels) <= 16 or any(v not in EXACT_LEVELS for v in levels):
         return Finding("error", name, where, f"levels {levels}: the window plugin takes 1..16 levels, each one of "
                                             f"{', '.join(map(str, EXACT_LEVELS))}")
@@ -286,8 +307,9 @@ def _lint_node(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]
     if n.domain not in ("", "ai.onnx"):
         if n.domain == SPP_DOMAIN and op == SPP_OP:
             levels = list(_attr(n, "levels", []) or [])
-            if _attr(n, "plugin_version") is None:
-                yield Finding("error", name, f"{n.domain}.{op}", "plugin node lacks the plugin_version attribute")
+            missing = _missing_plugin_attrs(n, name, f"{n.domain}.{op}")
+            if missing:
+                yield missing
             elif not 1 <= len(levels) <= 16 or any(not 1 <= int(v) <= 64 for v in levels):
                 yield Finding("error", name, f"{n.domain}.{op}",
                               f"levels {levels}: the plugin takes 1..16 levels, each 1..64")
@@ -296,6 +318,9 @@ def _lint_node(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]
                               "TensorRT plugin node: the build needs the plugin library libspp_plugin.so")
         elif n.domain == SPP_DOMAIN and op == WINDOW_OP:
             yield _lint_window_node(n, name)
+            if len(n.input) > 1 and ctx.types.get(n.input[1]) == TP.FLOAT16:
+                yield Finding("error", name, f"{n.domain}.{op}", "FP16 windows: the window plugin takes FP32 windows "
+                                                                 "only (FP16 spacing moves projected cells)")
         else:
             yield Finding("warning", name, f"{n.domain}.{op}",
                           f"custom-domain op: TensorRT needs a plugin registered as {op!r}")

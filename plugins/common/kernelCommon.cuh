@@ -66,12 +66,11 @@ __device__ __forceinline__ LevelBin levelBin(LevelPlan const& p, bool derived, i
     return LevelBin{l, rem, n, row, rem - row * n};
 }
 
-//! After a launch: kSPP_OK, or kSPP_CUDA_ERROR with cudaGetLastError's error in *cudaErr (when non-null).
-//! The launcher clears a pending error of an earlier, unrelated call before launching, so this one
-//! reports its own launch (sticky errors, a broken context, still come back).
-inline int32_t launchStatus(cudaError_t* cudaErr)
+//! After a launch: kSPP_OK, or kSPP_CUDA_ERROR with the launch's own error (SIMT_LAUNCH's result) in
+//! *cudaErr (when non-null). No cudaGetLastError: an error pending from an earlier, unrelated call
+//! (TensorRT's, the application's) stays pending for its owner.
+inline int32_t launchStatus(cudaError_t e, cudaError_t* cudaErr)
 {
-    cudaError_t const e = cudaGetLastError();
     if (e != cudaSuccess)
     {
         if (cudaErr)

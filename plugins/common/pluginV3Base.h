@@ -89,11 +89,21 @@ struct PluginTraits
     char const* pluginNamespace; //!< the creator's default namespace
     FieldSpecs fields;           //!< the creator's field names (the config header's table)
     char const* blobField;       //!< the field getFieldsToSerialize writes the config blob to
-    int32_t nbInputs;            //!< every input FP32/FP16 linear; one output, of input 0's type
+    int32_t nbInputs;            //!< every input FP32/FP16 (fp32OnlyInputs) linear; one output, of input 0's type
     int32_t rowsInput;           //!< the input whose dimension 0 is the output's rows
     char const* inputsText;      //!< the inputs in messages: "expects <inputsText> and one output"
     char const* typesError;      //!< getOutputDataTypes' message for an input of another type
+    //! Bit i set: input i is FP32 only (the window boxes: fp16 spacing is 0.5-2 px above 512, which
+    //! moves projected cells, so TensorRT must not pick kHALF for them in a weakly typed fp16 build).
+    uint32_t fp32OnlyInputs = 0;
 };
+
+//! Whether input ``i`` of a plugin with these traits may have type ``t``.
+inline bool inputTypeOk(PluginTraits const& traits, int32_t i, DataType t) noexcept
+{
+    bool const fp32Only = i >= 0 && i < 32 && ((traits.fp32OnlyInputs >> i) & 1U) != 0;
+    return fp32Only ? t == DataType::kFLOAT : isFloatOrHalf(t);
+}
 
 //! The name / version / namespace getters that IPluginV3OneCore and IPluginCreatorV3One both declare.
 template <typename Plugin, typename Interface>
@@ -177,7 +187,7 @@ public:
         return 1;
     }
 
-    //! Every input FP32 or FP16; the output takes input 0's type.
+    //! Every input FP32 or FP16 (FP32 only where the traits say so); the output takes input 0's type.
     int32_t getOutputDataTypes(nvinfer1::DataType* outputTypes, int32_t nbOutputs,
         nvinfer1::DataType const* inputTypes, int32_t nbInputs) const noexcept override
     {
@@ -187,7 +197,7 @@ public:
         }
         for (int32_t i = 0; i < nbInputs; ++i)
         {
-            if (!isFloatOrHalf(inputTypes[i]))
+            if (!inputTypeOk(Derived::kTRAITS, i, inputTypes[i]))
             {
                 Derived::kLOG.error(Derived::kTRAITS.typesError);
                 return -1;
@@ -197,7 +207,8 @@ public:
         return 0;
     }
 
-    //! Linear everywhere; each input FP32 or FP16 on its own, the output of input 0's type.
+    //! Linear everywhere; each input FP32 or FP16 on its own (FP32 only where the traits say so), the
+    //! output of input 0's type.
     bool supportsFormatCombination(
         int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept override
     {
@@ -212,7 +223,7 @@ public:
         }
         if (pos < nbInputs)
         {
-            return isFloatOrHalf(d.type);
+            return inputTypeOk(Derived::kTRAITS, pos, d.type);
         }
         return d.type == inOut[0].desc.type;
     }
@@ -318,7 +329,7 @@ public:
             for (int32_t i = 0; i < Derived::kTRAITS.nbInputs; ++i)
             {
                 dims[i] = inputDesc[i].dims;
-                typesOk = typesOk && isFloatOrHalf(inputDesc[i].type)
+                typesOk = typesOk && inputTypeOk(Derived::kTRAITS, i, inputDesc[i].type)
                     && inputDesc[i].format == nvinfer1::TensorFormat::kLINEAR;
             }
             if (!derived().checkInputs(InputDims{dims, false, "enqueue"}))
@@ -327,7 +338,8 @@ public:
             }
             if (!typesOk)
             {
-                Derived::kLOG.error("enqueue: unsupported type/format (FP32/FP16 linear, output of input 0's type)");
+                Derived::kLOG.error(std::string("enqueue: unsupported type/format (linear; ")
+                    + Derived::kTRAITS.typesError + "; output of input 0's type)");
                 return -1;
             }
             int64_t const rows = dims[Derived::kTRAITS.rowsInput].d[0];

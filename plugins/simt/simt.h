@@ -3,16 +3,50 @@
  * host SIMT emulator (g++ with -DSIMT_EMULATION, see simtEmu.h and plugins/simt/README.md).
  *
  * It only replaces the two pieces of CUDA syntax a host compiler cannot parse:
- *   SIMT_LAUNCH(kernel, grid, block, smem, stream)(args...)   kernel<<<grid, block, smem, stream>>>(args...)
+ *   SIMT_LAUNCH(kernel, grid, block, smem, stream)(args...)   the launch, returning its own cudaError_t
  *   SIMT_DYNAMIC_SHARED(T, name);                             extern __shared__ T name[];
- * Under nvcc both expand to exactly that CUDA text, so the device code is unchanged token for token.
+ * Under nvcc the launch is cudaLaunchKernelEx (CUDA >= 11.8), which returns this launch's error
+ * without the cudaGetLastError a <<<>>> launch needs (that call would also clear, and so swallow,
+ * an error TensorRT or the application left pending); the device code is unchanged token for token.
  */
 #ifndef SIMT_H
 #define SIMT_H
 
 #if defined(__CUDACC__)
 
-#define SIMT_LAUNCH(kernel, grid, block, smem, stream) kernel<<<grid, block, smem, stream>>>
+#include <cuda_runtime.h>
+
+#include <utility>
+
+namespace simt
+{
+//! SIMT_LAUNCH(kernel, grid, block, smem, stream)(args...) -> cudaLaunchKernelEx's error.
+template <typename... Params>
+struct Launch
+{
+    void (*kernel)(Params...);
+    cudaLaunchConfig_t config;
+
+    template <typename... Args>
+    cudaError_t operator()(Args&&... args) const
+    {
+        return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+    }
+};
+
+template <typename... Params>
+Launch<Params...> launcher(void (*kernel)(Params...), dim3 grid, dim3 block, size_t sharedBytes, cudaStream_t stream)
+{
+    cudaLaunchConfig_t config{};
+    config.gridDim = grid;
+    config.blockDim = block;
+    config.dynamicSmemBytes = sharedBytes;
+    config.stream = stream;
+    return Launch<Params...>{kernel, config};
+}
+} // namespace simt
+
+#define SIMT_LAUNCH(kernel, grid, block, smem, stream) ::simt::launcher(kernel, grid, block, smem, stream)
 #define SIMT_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
 
 #elif defined(SIMT_EMULATION)

@@ -34,10 +34,19 @@ struct DriverLaunch
     int32_t cudaError;
 };
 
+//! The error the next run starts with pending (simt_emu_set_pending_error), then cudaSuccess again.
+inline cudaError_t& pendingAtNextRun()
+{
+    static cudaError_t e = cudaSuccess;
+    return e;
+}
+
 //! A fresh emulator for one run. schedule: simt::Schedule; clampGridX: 0, or run at most that many blocks.
 inline void beginRun(int32_t schedule, uint64_t seed, uint32_t clampGridX = 0)
 {
     resetState();
+    setLastError(pendingAtNextRun());
+    pendingAtNextRun() = cudaSuccess;
     Options o;
     o.schedule = static_cast<Schedule>(schedule);
     o.seed = seed;
@@ -86,5 +95,17 @@ inline int32_t finishRun(
 }
 
 } // namespace simt
+
+/* Test hooks of every driver: the next run starts with error e pending, as TensorRT or the application
+ * may leave one; after the run, what cudaPeekAtLastError reports (a launcher must leave e there). */
+SIMT_DRIVER_API void simt_emu_set_pending_error(int32_t e)
+{
+    simt::pendingAtNextRun() = static_cast<cudaError_t>(e);
+}
+
+SIMT_DRIVER_API int32_t simt_emu_peek_last_error()
+{
+    return static_cast<int32_t>(cudaPeekAtLastError());
+}
 
 #endif // SIMT_DRIVER_H

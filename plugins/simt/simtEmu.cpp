@@ -411,6 +411,11 @@ void resetState()
     state().lastError = cudaSuccess;
 }
 
+void setLastError(cudaError_t e)
+{
+    state().lastError = e;
+}
+
 namespace detail
 {
 
@@ -504,15 +509,15 @@ void checkLoad(void const* p, size_t bytes, size_t align)
     fail(buf);
 }
 
-void runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<void()> const& threadBody)
+cudaError_t runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<void()> const& threadBody)
 {
     State_& s = state();
     std::string why;
     if (!validLaunch(grid, block, sharedBytes, why))
     {
-        s.lastError = cudaErrorInvalidConfiguration;
+        s.lastError = cudaErrorInvalidConfiguration; // recorded, as the runtime records a failed launch
         recordFault("launch refused: " + why);
-        return;
+        return cudaErrorInvalidConfiguration;
     }
     uint32_t const gx = s.options.clampGridX != 0 ? std::min(grid.x, s.options.clampGridX) : grid.x;
     s.launches.push_back(LaunchRecord{grid, block, sharedBytes, gx});
@@ -555,12 +560,12 @@ void runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<void()> co
                     if (std::memcmp(f.stack, &kSTACK_CANARY, sizeof(kSTACK_CANARY)) != 0)
                     {
                         recordFault("fiber stack overflow" + where(f));
-                        return;
+                        return cudaSuccess; // a kernel fault is not a launch error (fault())
                     }
                 }
                 if (b.aborted || !s.fault.empty())
                 {
-                    return;
+                    return cudaSuccess; // a kernel fault is not a launch error (fault())
                 }
                 for (size_t i = sharedBytes; i < shared.size(); ++i)
                 {
@@ -569,12 +574,13 @@ void runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<void()> co
                         recordFault("a write past the end of dynamic shared memory (" + std::to_string(sharedBytes)
                             + " bytes) in block (" + std::to_string(bx) + "," + std::to_string(by) + ","
                             + std::to_string(bz) + ")");
-                        return;
+                        return cudaSuccess; // a kernel fault is not a launch error (fault())
                     }
                 }
             }
         }
     }
+    return cudaSuccess;
 }
 
 } // namespace detail

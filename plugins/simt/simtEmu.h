@@ -92,6 +92,9 @@ std::string const& fault();
 std::vector<LaunchRecord> const& launches();
 //! Forget faults, launch records, tracked buffers and the sticky launch error.
 void resetState();
+//! What cudaGetLastError / cudaPeekAtLastError report next (a driver's test hook: an error an earlier,
+//! unrelated call left pending, which a launcher must neither clear nor report as its own).
+void setLastError(cudaError_t e);
 
 namespace detail
 {
@@ -122,8 +125,9 @@ size_t dynamicSharedBytes();
 void syncThreads();
 uint64_t warpOp(WarpOp op, unsigned mask, uint64_t bits, int arg, int width, char const* name);
 void checkLoad(void const* p, size_t bytes, size_t align);
-//! Validate the configuration (sticky cudaGetLastError on failure) and run every block.
-void runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<void()> const& threadBody);
+//! Validate the configuration and run every block: cudaErrorInvalidConfiguration (also recorded for
+//! cudaGetLastError) for a launch the hardware refuses, else cudaSuccess (kernel faults: fault()).
+cudaError_t runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<void()> const& threadBody);
 
 template <typename T>
 uint64_t toBits(T v)
@@ -153,7 +157,7 @@ T readModifyWrite(T* p, Update update)
 
 } // namespace detail
 
-//! A kernel launch: SIMT_LAUNCH(kernel, grid, block, smem, stream)(args...).
+//! A kernel launch: SIMT_LAUNCH(kernel, grid, block, smem, stream)(args...) -> this launch's error.
 template <typename... Params>
 struct Launch
 {
@@ -163,13 +167,13 @@ struct Launch
     size_t sharedBytes;
 
     template <typename... Args>
-    void operator()(Args&&... args) const
+    cudaError_t operator()(Args&&... args) const
     {
         // Arguments are converted to the parameter types once, like nvcc's parameter buffer; every
         // thread then receives its own copy.
         std::tuple<std::decay_t<Params>...> const params(std::forward<Args>(args)...);
         auto const k = kernel;
-        detail::runGrid(grid, block, sharedBytes, [&params, k]() { std::apply(k, params); });
+        return detail::runGrid(grid, block, sharedBytes, [&params, k]() { std::apply(k, params); });
     }
 };
 

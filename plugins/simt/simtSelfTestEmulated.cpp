@@ -1,6 +1,9 @@
 /*
  * The emulator self-test kernel run by the emulator: C ABI for tests/native/test_kernel_emulation.py.
  */
+#ifndef SIMT_EMULATION
+#define SIMT_EMULATION 1 // a host build of a .cu file (simt.h): any plain g++ check compiles it
+#endif
 #include "simtEmu.h"
 
 #include "simtSelfTest.cu"

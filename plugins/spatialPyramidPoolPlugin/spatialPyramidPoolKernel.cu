@@ -221,18 +221,18 @@ int32_t launchSpatialPyramidPool(void const* input, void* output, DType dtype, i
     size_t const smem = plan.fineLevel >= 0
         ? sizeof(float) * static_cast<size_t>(plan.levels[plan.fineLevel]) * plan.levels[plan.fineLevel]
         : 0;
-    (void) cudaGetLastError(); // a pending error of an earlier call: not this launch's (launchStatus)
+    cudaError_t launched;
     if (dtype == DType::kFLOAT32)
     {
-        SIMT_LAUNCH(sppKernel<float>, grid, block, smem, stream)(
+        launched = SIMT_LAUNCH(sppKernel<float>, grid, block, smem, stream)(
             static_cast<float const*>(input), static_cast<float*>(output), B, C, H, W, plan);
     }
     else
     {
-        SIMT_LAUNCH(sppKernel<__half>, grid, block, smem, stream)(
+        launched = SIMT_LAUNCH(sppKernel<__half>, grid, block, smem, stream)(
             static_cast<__half const*>(input), static_cast<__half*>(output), B, C, H, W, plan);
     }
-    return kernel::launchStatus(cudaErr);
+    return kernel::launchStatus(launched, cudaErr);
 }
 
 } // namespace spp

@@ -9,6 +9,9 @@
  *       sppKernelEmulated.cpp ../simt/simtEmu.cpp -o libspp_kernel_emu.so
  * (spp_deploy.native.emulator.build_kernel_emulator does this).
  */
+#ifndef SIMT_EMULATION
+#define SIMT_EMULATION 1 // a host build of a .cu file (simt.h): any plain g++ check compiles it
+#endif
 #include "../simt/simtEmu.h" // first: sppBins.h then takes its device branch (__fmul_rn & co.)
 
 #include "spatialPyramidPoolKernel.cu"

@@ -141,10 +141,20 @@ void checkWindowPlugin(IPluginCreatorV3One* creator, Finder& finder)
         "WindowSpatialPyramidPool: output type follows the maps (fp16 maps, fp32 windows)");
     DataType const in2[2] = {DataType::kINT32, DataType::kFLOAT};
     check(build->getOutputDataTypes(&out, 1, in2, 2) != 0, "WindowSpatialPyramidPool: int32 maps refused");
-    DynamicPluginTensorDesc io[3] = {desc(DataType::kFLOAT, 4), desc(DataType::kHALF, 2), desc(DataType::kFLOAT, 2)};
+    DataType const in3[2] = {DataType::kFLOAT, DataType::kHALF};
+    finder.logger.last.clear();
+    bool const halfWindows = build->getOutputDataTypes(&out, 1, in3, 2) != 0;
+    check(halfWindows && finder.logger.last.find("windows FP32") != std::string::npos,
+        "WindowSpatialPyramidPool: fp16 windows refused by getOutputDataTypes, logged: " + finder.logger.last);
+    DynamicPluginTensorDesc io[3] = {desc(DataType::kHALF, 4), desc(DataType::kHALF, 2), desc(DataType::kHALF, 2)};
+    check(build->supportsFormatCombination(0, io, 2, 1) && !build->supportsFormatCombination(1, io, 2, 1),
+        "WindowSpatialPyramidPool: fp16 windows not a supported format (TensorRT must not pick kHALF for them)");
+    io[0].desc.type = DataType::kFLOAT;
+    io[1].desc.type = DataType::kFLOAT;
+    io[2].desc.type = DataType::kFLOAT;
     check(build->supportsFormatCombination(0, io, 2, 1) && build->supportsFormatCombination(1, io, 2, 1)
             && build->supportsFormatCombination(2, io, 2, 1),
-        "WindowSpatialPyramidPool: fp32 maps + fp16 windows -> fp32 output supported");
+        "WindowSpatialPyramidPool: fp32 maps + fp32 windows -> fp32 output supported");
     io[2].desc.type = DataType::kHALF;
     check(!build->supportsFormatCombination(2, io, 2, 1), "WindowSpatialPyramidPool: output type != maps type refused");
     io[2].desc.type = DataType::kFLOAT;

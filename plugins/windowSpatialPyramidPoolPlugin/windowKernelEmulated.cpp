@@ -5,6 +5,9 @@
  * same host checks, plan, grid, block and shared-memory size, then every block's threads as fibers.
  * (spp_deploy.native.emulator.build_window_emulator builds it.)
  */
+#ifndef SIMT_EMULATION
+#define SIMT_EMULATION 1 // a host build of a .cu file (simt.h): any plain g++ check compiles it
+#endif
 #include "../simt/simtEmu.h" // first: sppBins.h then takes its device branch (__fmul_rn & co.)
 
 #include "windowSpatialPyramidPoolKernel.cu"

@@ -165,26 +165,26 @@ bool makePlan(WindowParams const& s, int64_t C, WindowPlan& p)
 }
 
 template <typename T, typename TW>
-void launchTyped(dim3 grid, size_t smem, cudaStream_t stream, void const* maps, void const* windows, void* output,
-    int64_t S, int64_t C, int64_t H, int64_t W, int64_t R, WindowPlan const& plan)
+cudaError_t launchTyped(dim3 grid, size_t smem, cudaStream_t stream, void const* maps, void const* windows,
+    void* output, int64_t S, int64_t C, int64_t H, int64_t W, int64_t R, WindowPlan const& plan)
 {
     dim3 const block(kTHREADS);
     auto* const kernel = windowSppKernel<T, TW>; // one name: a template-id's comma would split the macro
-    SIMT_LAUNCH(kernel, grid, block, smem, stream)(static_cast<T const*>(maps), static_cast<TW const*>(windows),
-        static_cast<T*>(output), S, C, H, W, R, plan);
+    return SIMT_LAUNCH(kernel, grid, block, smem, stream)(
+        static_cast<T const*>(maps), static_cast<TW const*>(windows), static_cast<T*>(output), S, C, H, W, R, plan);
 }
 
 template <typename T>
-void launch(dim3 grid, size_t smem, cudaStream_t stream, void const* maps, void const* windows, void* output,
+cudaError_t launch(dim3 grid, size_t smem, cudaStream_t stream, void const* maps, void const* windows, void* output,
     DType windowType, int64_t S, int64_t C, int64_t H, int64_t W, int64_t R, WindowPlan const& plan)
 {
     if (windowType == DType::kFLOAT32)
     {
-        launchTyped<T, float>(grid, smem, stream, maps, windows, output, S, C, H, W, R, plan);
+        return launchTyped<T, float>(grid, smem, stream, maps, windows, output, S, C, H, W, R, plan);
     }
     else
     {
-        launchTyped<T, __half>(grid, smem, stream, maps, windows, output, S, C, H, W, R, plan);
+        return launchTyped<T, __half>(grid, smem, stream, maps, windows, output, S, C, H, W, R, plan);
     }
 }
 
@@ -224,16 +224,16 @@ int32_t launchWindowSpatialPyramidPool(void const* maps, void const* windows, vo
     dim3 const grid(static_cast<uint32_t>(blocks < kMAX_GRID ? blocks : kMAX_GRID));
     int32_t const nf = plan.fineLevel >= 0 ? plan.levels[plan.fineLevel] : 0;
     size_t const smem = sizeof(float) * static_cast<size_t>(plan.channelsPerBlock) * nf * nf;
-    (void) cudaGetLastError(); // a pending error of an earlier call: not this launch's (launchStatus)
+    cudaError_t launched;
     if (mapType == DType::kFLOAT32)
     {
-        launch<float>(grid, smem, stream, maps, windows, output, windowType, S, C, H, W, R, plan);
+        launched = launch<float>(grid, smem, stream, maps, windows, output, windowType, S, C, H, W, R, plan);
     }
     else
     {
-        launch<__half>(grid, smem, stream, maps, windows, output, windowType, S, C, H, W, R, plan);
+        launched = launch<__half>(grid, smem, stream, maps, windows, output, windowType, S, C, H, W, R, plan);
     }
-    return kernel::launchStatus(cudaErr);
+    return kernel::launchStatus(launched, cudaErr);
 }
 
 } // namespace spp

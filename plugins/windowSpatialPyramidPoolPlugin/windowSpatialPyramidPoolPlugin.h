@@ -5,7 +5,7 @@
  * WINDOW_PLUGIN_VERSION, WINDOW_PLUGIN_NAMESPACE; a test compares them).
  *
  * Inputs  X    [S, C, H, W] fp32 or fp16, linear
- *         ROIS [R, 5] fp32 or fp16 (map index, x1, y1, x2, y2: 1-based inclusive image pixels), linear
+ *         ROIS [R, 5] fp32 only (map index, x1, y1, x2, y2: 1-based inclusive image pixels), linear
  * Output  [R, C * sum(n^2)], X's type; levels in order, each channel-major (c, yy, xx).
  * Fields: levels (kINT32 list), projection (kFLOAT32 list: stride, offset0, offset).
  * Written against TensorRT 10.x and 11.x headers (NV_TENSORRT_MAJOR >= 10).
@@ -31,10 +31,10 @@ constexpr char const* kWINDOW_SPP_PLUGIN_NAMESPACE = "";
 class WindowSpatialPyramidPoolPlugin : public PluginV3Base<WindowSpatialPyramidPoolPlugin, WindowConfig>
 {
 public:
-    //! Inputs: maps (0), windows (1); the output has one row per window.
+    //! Inputs: maps (0, FP32 or FP16), windows (1, FP32 only); the output has one row per window.
     static constexpr PluginTraits kTRAITS{kWINDOW_SPP_PLUGIN_NAME, kWINDOW_SPP_PLUGIN_VERSION,
         kWINDOW_SPP_PLUGIN_NAMESPACE, kWINDOW_FIELDS, kWFIELD_BLOB, 2, 1, "two inputs (maps, windows)",
-        "maps and windows must be FP32 or FP16"};
+        "maps must be FP32 or FP16 and windows FP32", 1U << 1};
     static constexpr PluginLogger kLOG{"[WindowSpatialPyramidPool] "};
 
     using PluginV3Base::PluginV3Base;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ..errors import UserError
 from .args import (add_dynamic_arg, add_force_arg, add_input_shape_arg, add_model_args, add_onnx_export_args,
                    add_output_arg, add_precision_arg, add_recognition_args, add_sweep_args)
 from .common import allocation_errors, input_shape, load_model_from_args, output_path, print_parity
@@ -15,6 +16,8 @@ def run(args) -> int:
     from ..deploy import export_onnx
 
     out = output_path(args, args.output, "output")
+    if args.strip_functions and args.spp_impl != "plugin":
+        raise UserError("--strip-functions needs --spp-impl plugin: only plugin-mode files hold SPP function bodies")
     dynamic = args.dynamic
     sizes = [(b or 1, h, w) for b, h, w in args.sizes] if args.sizes else None
     declared = dict(args.spp_layer or [])
@@ -40,6 +43,9 @@ def run(args) -> int:
             st = r.tabulate_stats
             print(f"    legal: {legal_text(r.table)}; probed in {st.get('seconds', 0):.1f}s "
                   f"({st.get('calls', 0)} calls)")
+    if args.strip_functions:
+        print(f"  {strip_spp_bodies(res.path)} SPP function body/bodies stripped: for TensorRT's parser as is "
+              "(trtexec --dynamicPlugins, Polygraphy); ONNX Runtime cannot run this file")
     if args.no_check:
         import sys
 
@@ -48,6 +54,20 @@ def run(args) -> int:
         print("parity, ONNX Runtime CPU vs PyTorch:")
         print_parity(res.parity)
     return 0
+
+
+def strip_spp_bodies(path) -> int:
+    """Rewrite the file without its SPP function bodies (atomically; external data left where it
+    is); returns how many were removed."""
+    import onnx
+
+    from ..contract import strip_functions
+    from ..fileio import atomic_write
+
+    model = onnx.load(path, load_external_data=False)
+    stripped = strip_functions(model)
+    atomic_write(path, lambda tmp: onnx.save(stripped, str(tmp)))
+    return len(model.functions) - len(stripped.functions)
 
 
 def _layer_count(res) -> str:
@@ -72,6 +92,9 @@ def register(sub) -> None:
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime parity check")
     add_recognition_args(p, "keep ultralytics SPP as parallel pools (no SPPF rewrite)")
     p.add_argument("--no-recognize", action="store_true", help="export the model as is: no SPP layer rewrite")
+    p.add_argument("--strip-functions", action="store_true",
+                   help="plugin mode: write the file without the SPP function bodies, as trtexec and Polygraphy's "
+                        "TensorRT parser take it (after the parity check; ONNX Runtime cannot run the result)")
     add_output_arg(p, "output .onnx path", required=True)
     add_force_arg(p)
     p.set_defaults(func=run)

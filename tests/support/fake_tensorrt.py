@@ -40,9 +40,14 @@ def _version_tuple(version: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = True, drop_plugin_layers: int = 0):
+def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = True, drop_plugin_layers: int = 0,
+         helper_layers: bool = False, foreign_plugins: int = 0):
     """``registered``: whether load_library registers the SPP creator. ``drop_plugin_layers``: a
-    parser that silently loses that many plugin layers (to test the builder's count check)."""
+    parser that silently loses that many plugin layers (to test the builder's count check).
+    ``helper_layers``: the parser's own layers as onnx-tensorrt adds them, a constant layer per
+    initializer and an ``ONNXTRT_Broadcast_<k>`` shuffle for each lower-rank operand of an
+    elementwise node. ``foreign_plugins``: that many IPluginV3 layers not made from SPP nodes
+    (the parser's ``ROIAlign_TRT``, a user's plugin)."""
     major, minor = _version_tuple(version)
     rec = types.SimpleNamespace(flags_set=[], flags_cleared=[], parser_flags=[], parsed=None, network_flags=None,
                                 profiles=[], loaded=[], network=None, plugin_inits=0)
@@ -69,8 +74,8 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
         parser_flags["ENABLE_PLUGIN_OVERRIDE"] = 3
     trt.OnnxParserFlag = enum.IntEnum("OnnxParserFlag", parser_flags)
     trt.MemoryPoolType = enum.IntEnum("MemoryPoolType", {"WORKSPACE": 0})
-    trt.LayerType = enum.IntEnum("LayerType", {"CONVOLUTION": 0, "ELEMENTWISE": 5, "PLUGIN_V2": 20, "PLUGIN_V3": 43,
-                                               "GENERIC": 99})
+    trt.LayerType = enum.IntEnum("LayerType", {"CONVOLUTION": 0, "ELEMENTWISE": 5, "SHUFFLE": 12, "CONSTANT": 18,
+                                               "PLUGIN_V2": 20, "PLUGIN_V3": 43, "GENERIC": 99})
 
     registry = types.SimpleNamespace(creators=set())
 
@@ -92,14 +97,23 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
     trt.init_libnvinfer_plugins = init_plugins
 
     class Tensor:
-        def __init__(self, dtype):
-            self.dtype = dtype
+        def __init__(self, dtype, name=""):
+            self.dtype, self.name = dtype, name
 
     class Layer:
-        def __init__(self, name, type_, out_dtypes):
+        def __init__(self, name, type_, out_dtypes, ins=(), out_names=()):
             self.name, self.type = name, type_
-            self._outs = [Tensor(d) for d in out_dtypes]
+            names = list(out_names) + [f"{name}:{j}" for j in range(len(out_names), len(out_dtypes))]
+            self._outs = [Tensor(d, n) for d, n in zip(out_dtypes, names)]
+            self._ins = list(ins)
             self.precision, self.output_types = None, {}
+
+        @property
+        def num_inputs(self):
+            return len(self._ins)
+
+        def get_input(self, i):
+            return self._ins[i]
 
         @property
         def num_outputs(self):
@@ -127,6 +141,8 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
         def get_layer(self, i):
             return self.layers[i]
 
+    _ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal", "Greater", "GreaterOrEqual", "Less",
+                    "LessOrEqual", "And", "Or"}
     _ELEM = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16", onnx.TensorProto.INT64: "int64",
              onnx.TensorProto.INT32: "int32", onnx.TensorProto.BOOL: "bool"}
 
@@ -152,8 +168,35 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
                                   "Plugin not found, are the plugin name, version, and namespace correct?"),
                              _Err(-1, "", "", "second")]
                 return False
-            inferred = onnx.shape_inference.infer_shapes(model).graph.value_info
-            types_ = {vi.name: vi.type.tensor_type.elem_type for vi in inferred}
+            g = onnx.shape_inference.infer_shapes(model).graph
+            vis = list(g.value_info) + list(g.input) + list(g.output)
+            types_ = {vi.name: vi.type.tensor_type.elem_type for vi in vis}
+            ranks = {vi.name: len(vi.type.tensor_type.shape.dim) for vi in vis}
+            types_.update({i.name: i.data_type for i in g.initializer})
+            ranks.update({i.name: len(i.dims) for i in g.initializer})
+            inits = {i.name for i in g.initializer}
+            tensors = {}  # ONNX name -> the network tensor that holds it
+            layers = self.network.layers
+
+            def tensor(name):
+                if name not in tensors:
+                    tensors[name] = Tensor(_ELEM.get(types_.get(name, 0), "float32"), name)
+                    if helper_layers and name in inits:
+                        layers.append(Layer(name, trt.LayerType.CONSTANT, [tensors[name].dtype], (), [name]))
+                        tensors[name] = layers[-1].get_output(0)
+                return tensors[name]
+
+            def operands(node):
+                ins = [tensor(x) for x in node.input if x]
+                if not (helper_layers and node.op_type in _ELEMENTWISE and len(ins) == 2):
+                    return ins
+                top = max(ranks.get(x, 0) for x in node.input)
+                for k, x in enumerate(node.input):
+                    if ranks.get(x, 0) < top:  # importerUtils.cpp: broadcastTensors -> ONNXTRT_Broadcast
+                        n = sum(1 for la in layers if la.name.startswith("ONNXTRT_Broadcast"))
+                        layers.append(Layer(f"ONNXTRT_Broadcast_{n}", trt.LayerType.SHUFFLE, [ins[k].dtype], [ins[k]]))
+                        ins[k] = layers[-1].get_output(0)
+                return ins
             functions = {f.name: f for f in model.functions}  # keyed by name only, like the parser
             override = trt.OnnxParserFlag.__members__.get("ENABLE_PLUGIN_OVERRIDE") in rec.parser_flags
             dropped = 0
@@ -169,10 +212,14 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
                     if dropped < drop_plugin_layers:
                         dropped += 1
                         continue
-                    self.network.layers.append(Layer(node.name, trt.LayerType.PLUGIN_V3, ["float32"]))
+                    layers.append(Layer(node.name, trt.LayerType.PLUGIN_V3, ["float32"], operands(node), node.output))
                 else:
                     outs = [_ELEM.get(types_.get(o, 0), "float32") for o in node.output]
-                    self.network.layers.append(Layer(node.name, trt.LayerType.GENERIC, outs))
+                    layers.append(Layer(node.name, trt.LayerType.GENERIC, outs, operands(node), node.output))
+                for la in layers[-1:]:
+                    tensors.update({la.get_output(j).name: la.get_output(j) for j in range(la.num_outputs)})
+            for k in range(foreign_plugins):
+                layers.append(Layer(f"ROIAlign_TRT_{k}", trt.LayerType.PLUGIN_V3, ["float32"]))
             return True
 
     class Profile:

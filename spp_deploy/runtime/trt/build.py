@@ -18,12 +18,11 @@ from typing import Any
 
 import onnx
 
-from ...contract import plugin_nodes
 from ...errors import UserError, first_line
 from .cache import cache_dir, engine_cache_key, file_sha256
 from .common import gpu_identity, import_tensorrt, init_trt_plugins, version_major
 from .metadata import EngineMeta
-from .plugin_mode import count_plugin_layers, is_plugin_mode, load_plugin, prepare_for_parser, resolve_plugin
+from .plugin_mode import check_plugin_layers, is_plugin_mode, load_plugin, prepare_for_parser, resolve_plugin
 from .precision import network_is_strongly_typed, pin_edge_layers_fp32, plan_precision
 from .profiles import Profile, make_profile
 
@@ -106,34 +105,16 @@ def build_engine(
                       hashlib.sha256(raw).hexdigest(), str(plugin_path.resolve()) if plugin_path else None,
                       is_plugin_mode(model), key)
     t0 = time.perf_counter()
+    logger = init_trt_plugins(trt)  # one process-wide logger: TensorRT keeps its raw pointer
+    if plugin_path:
+        load_plugin(plugin_path, trt)
+    builder, network, strongly_typed = _parse(trt, logger, model, raw, onnx_path, plan.strongly_typed)
+    check_plugin_layers(trt, network, model, str(onnx_path))  # a cached engine too: the file may not fit the library
     cached = cache_dir() / f"{key}.engine"
     if use_cache and cached.is_file():
         atomic_write(out, lambda tmp: tmp.write_bytes(cached.read_bytes()))  # copyfile refuses a FIFO target
         meta.save(out)
         return BuildResult(out, True, key, time.perf_counter() - t0, meta, plan.note)
-
-    logger = init_trt_plugins(trt)  # one process-wide logger: TensorRT keeps its raw pointer
-    if plugin_path:
-        load_plugin(plugin_path, trt)
-    builder = trt.Builder(logger)
-    flags = 0
-    st = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    if plan.strongly_typed and st is not None:
-        flags |= 1 << int(st)
-    network = builder.create_network(flags)
-    strongly_typed = network_is_strongly_typed(trt, network, plan.strongly_typed)
-    parser = trt.OnnxParser(network, logger)
-    to_parse = prepare_for_parser(model)
-    data = to_parse.SerializeToString() if to_parse is not model else raw
-    if not parser.parse(data, str(Path(onnx_path).resolve())):
-        raise UserError(f"TensorRT cannot parse {onnx_path}: {format_parser_errors(parser)}")
-    n_spp = len(plugin_nodes(model))
-    if n_spp:
-        got = count_plugin_layers(trt, network)
-        if got is not None and got != n_spp:
-            ops = " / ".join(sorted({n.op_type for n in plugin_nodes(model)}))
-            raise UserError(f"TensorRT parsed {onnx_path} into {got} plugin layer(s) for {n_spp} {ops} "
-                            "node(s): the SPP plugin was not used for every node (is the library the right one?)")
 
     config = builder.create_builder_config()
     if workspace_gib is not None:
@@ -168,6 +149,24 @@ def build_engine(
         except OSError:
             pass  # the cache is an optimisation only
     return BuildResult(out, False, key, time.perf_counter() - t0, meta, plan.note)
+
+
+def _parse(trt: Any, logger: Any, model: onnx.ModelProto, raw: bytes, onnx_path: str | os.PathLike,
+           strong: bool) -> tuple[Any, Any, bool]:
+    """(builder, parsed network, whether it is strongly typed); SPP bodies stripped first."""
+    builder = trt.Builder(logger)
+    flags = 0
+    st = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    if strong and st is not None:
+        flags |= 1 << int(st)
+    network = builder.create_network(flags)
+    strongly_typed = network_is_strongly_typed(trt, network, strong)
+    parser = trt.OnnxParser(network, logger)
+    to_parse = prepare_for_parser(model)
+    data = to_parse.SerializeToString() if to_parse is not model else raw
+    if not parser.parse(data, str(Path(onnx_path).resolve())):
+        raise UserError(f"TensorRT cannot parse {onnx_path}: {format_parser_errors(parser)}")
+    return builder, network, strongly_typed
 
 
 def load_onnx(path: str | os.PathLike) -> tuple[onnx.ModelProto, bytes]:

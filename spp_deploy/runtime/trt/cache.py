@@ -12,6 +12,12 @@ from .profiles import Profile
 
 CACHE_ENV = "SPP_DEPLOY_ENGINE_CACHE"
 
+# How spp-deploy turns a file into an engine; bump it whenever that changes, so that engines built
+# the old way are never served again. 1: the first builder; 2: TF32 cleared, `rounded` edge layers
+# pinned to fp32 by name, bodies stripped; 3: edge pinning by dataflow (the parser's helper layers
+# too), plugin layers checked on cache hits.
+BUILD_RECIPE = 3
+
 
 def file_sha256(path: str | os.PathLike) -> str:
     """Content hash of a file (the plugin library), read in 1 MiB chunks."""
@@ -24,10 +30,16 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def engine_cache_key(onnx_bytes: bytes, trt_version: str, gpu_name: str, compute_capability: str,
                      precision: str, profiles: Sequence[Profile], plugin_sha256: str | None,
-                     extra: Mapping[str, Any] | None = None) -> str:
+                     extra: Mapping[str, Any] | None = None, *, recipe: int | None = None,
+                     spp_version: str | None = None) -> str:
     """sha256 over everything that makes an engine different: ONNX bytes, TensorRT version,
-    GPU name and compute capability, precision, profiles, plugin library (its content hash)."""
+    GPU name and compute capability, precision, profiles, plugin library (its content hash), and how
+    it was built: ``BUILD_RECIPE`` and the spp-deploy version (defaults: this installation's)."""
+    from ... import __version__
+
     desc = {
+        "recipe": BUILD_RECIPE if recipe is None else int(recipe),
+        "spp_deploy": __version__ if spp_version is None else str(spp_version),
         "onnx": hashlib.sha256(onnx_bytes).hexdigest(),
         "tensorrt": str(trt_version),
         "gpu": str(gpu_name),

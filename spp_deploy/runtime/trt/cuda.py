@@ -108,8 +108,9 @@ class DriverCuda:
 
     def upload(self, arr: np.ndarray) -> int:
         arr = np.ascontiguousarray(arr)
-        ptr = self.alloc(arr.nbytes)
-        _check(self.lib, self.lib.cuMemcpyHtoD_v2(ptr, arr.ctypes.data, arr.nbytes), "cuMemcpyHtoD")
+        ptr = self.alloc(arr.nbytes)  # >= 1 byte: an empty tensor (R = 0) still gets a real address
+        if arr.nbytes:
+            _check(self.lib, self.lib.cuMemcpyHtoD_v2(ptr, arr.ctypes.data, arr.nbytes), "cuMemcpyHtoD")
         return ptr
 
     def download(self, ptr: int, shape: tuple, dtype: np.dtype) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import onnx
 
@@ -95,10 +95,37 @@ def load_plugin(path: Path, trt: Any = None) -> None:
     _LOADED_PLUGINS[key] = handle
 
 
-def count_plugin_layers(trt: Any, network: Any) -> int | None:
-    """Plugin layers (IPluginV3 or V2) in a parsed network; None if the API cannot tell."""
-    kinds = [getattr(getattr(trt, "LayerType", None), k, None) for k in ("PLUGIN_V3", "PLUGIN_V2", "PLUGIN")]
-    kinds = [k for k in kinds if k is not None]
-    if not kinds or not hasattr(network, "num_layers"):
+def count_plugin_layers(trt: Any, network: Any, names: Collection[str] | None = None) -> int | None:
+    """IPluginV3 layers in a parsed network, only those named in ``names`` when given (the parser
+    names a plugin layer after its node; it also emits plugins of its own, e.g. ``ROIAlign_TRT``
+    for RoiAlign, and users add theirs); None if the API cannot tell."""
+    found = spp_plugin_layers(trt, network, names)
+    return None if found is None else len(found)
+
+
+def spp_plugin_layers(trt: Any, network: Any, names: Collection[str] | None) -> list[str] | None:
+    """Names of the IPluginV3 layers (named in ``names`` when given); None if the API cannot tell."""
+    kind = getattr(getattr(trt, "LayerType", None), "PLUGIN_V3", None)
+    if kind is None or not hasattr(network, "num_layers"):
         return None
-    return sum(1 for i in range(network.num_layers) if network.get_layer(i).type in kinds)
+    wanted = None if names is None else set(names)
+    layers = (network.get_layer(i) for i in range(network.num_layers))
+    return [str(la.name) for la in layers if la.type == kind and (wanted is None or str(la.name) in wanted)]
+
+
+def check_plugin_layers(trt: Any, network: Any, model: onnx.ModelProto, what: str) -> None:
+    """Every SPP node of ``model`` became its own SPP plugin layer in ``network`` (else one-line
+    ``UserError``): a plugin that was not used is never a silent standard-op engine."""
+    nodes = plugin_nodes(model)
+    if not nodes:
+        return
+    names = [n.name for n in nodes]
+    found = spp_plugin_layers(trt, network, names if all(names) else None)  # unnamed nodes: every IPluginV3 layer
+    missing = [n for n in names if n and n not in (found or ())]
+    if found is None or (len(found) == len(nodes) and not missing):
+        return
+    ops = " / ".join(sorted({n.op_type for n in nodes}))
+    raise UserError(f"TensorRT parsed {what} into {len(found)} plugin layer(s) for {len(nodes)} {ops} node(s): "
+                    "the SPP plugin was not used for every node ("
+                    + (f"no plugin layer for {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}; " if missing
+                       else "") + "is the library the right one?)")

@@ -51,24 +51,46 @@ def network_is_strongly_typed(trt: Any, network: Any, requested: bool) -> bool:
 
 
 def pin_edge_layers_fp32(trt: Any, network: Any, config: Any) -> int:
-    """Weakly typed fp16 builds (TensorRT 10): keep the `rounded` rule's float32 bin-edge layers
-    (Cast/Div/Mul/Add/Round, named with ``EDGE_F32_MARK`` by the lowering; the parser names layers
-    after their ONNX nodes) in fp32 with precision constraints. Returns how many were pinned."""
+    """Weakly typed fp16 builds (TensorRT 10): keep the `rounded` rule's float32 bin-edge layers in
+    fp32 with precision constraints. Returns how many were pinned.
 
+    The lowering names its edge nodes with ``EDGE_F32_MARK`` and the parser names layers after their
+    nodes, but the parser adds helper layers with fixed names (``ONNXTRT_Broadcast`` shuffles that
+    broadcast the rank-0 S/n, constants of initializers): so every layer on the float path into a
+    marked layer is pinned too (``edge_path_layers``)."""
     f32 = getattr(trt, "float32", None)
     obey = getattr(trt.BuilderFlag, "OBEY_PRECISION_CONSTRAINTS", None)
     if f32 is None or obey is None or not hasattr(network, "num_layers"):
         return 0
-    pinned = 0
-    for i in range(network.num_layers):
+    pinned = edge_path_layers(network, f32)
+    for i in pinned:
         layer = network.get_layer(i)
-        if EDGE_F32_MARK not in str(getattr(layer, "name", "")):
-            continue
         layer.precision = f32
         for j in range(layer.num_outputs):
             if layer.get_output(j).dtype == f32:
                 layer.set_output_type(j, f32)
-        pinned += 1
     if pinned:
         config.set_flag(obey)
-    return pinned
+    return len(pinned)
+
+
+def edge_path_layers(network: Any, f32: Any) -> list[int]:
+    """Indices of the marked edge layers and of every layer that feeds one of them through float32
+    tensors (walking back from the marked layers; integer shape math and the network inputs end a
+    path). The edge math reads only H, W and constants, so the walk never reaches the feature maps."""
+    producers = {}
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        for j in range(layer.num_outputs):
+            producers[layer.get_output(j).name] = i
+    seen = {i for i in range(network.num_layers) if EDGE_F32_MARK in str(getattr(network.get_layer(i), "name", ""))}
+    todo = list(seen)
+    while todo:
+        layer = network.get_layer(todo.pop())
+        for k in range(getattr(layer, "num_inputs", 0)):
+            t = layer.get_input(k)
+            src = producers.get(t.name) if t is not None and t.dtype == f32 else None
+            if src is not None and src not in seen:
+                seen.add(src)
+                todo.append(src)
+    return sorted(seen)

@@ -12,9 +12,10 @@ import onnx
 from ...errors import UserError
 
 
-def parse_shape_spec(text: str, flag: str = "shape") -> dict[str, tuple[int, ...]]:
+def parse_shape_spec(text: str, flag: str = "shape", min_dim: int = 1) -> dict[str, tuple[int, ...]]:
     """trtexec syntax: ``name:1x3x64x64[,other:2x8]`` -> {name: dims}. Names may contain ':'
-    (the last ':' splits); dims are positive integers joined by 'x'."""
+    (the last ':' splits); dims are integers >= ``min_dim`` joined by 'x' (0 in a min shape: an
+    empty tensor such as R = 0 windows, which TensorRT runs)."""
     if not text or not text.strip():
         raise UserError(f"{flag}: empty shape spec (expected name:1x3x64x64)")
     out: dict[str, tuple[int, ...]] = {}
@@ -25,10 +26,10 @@ def parse_shape_spec(text: str, flag: str = "shape") -> dict[str, tuple[int, ...
         if not sep or not name:
             raise UserError(f"{flag}: bad shape {item!r}: expected name:dims, e.g. input:1x3x224x224")
         if not re.fullmatch(r"\d+(x\d+)*", dims.strip()):
-            raise UserError(f"{flag}: bad dims {dims!r} for {name!r}: expected positive integers joined by 'x'")
+            raise UserError(f"{flag}: bad dims {dims!r} for {name!r}: expected integers >= {min_dim} joined by 'x'")
         shape = tuple(int(d) for d in dims.strip().split("x"))
-        if any(d < 1 for d in shape):
-            raise UserError(f"{flag}: every dimension of {name!r} must be >= 1, got {dims}")
+        if any(d < min_dim for d in shape):
+            raise UserError(f"{flag}: every dimension of {name!r} must be >= {min_dim}, got {dims}")
         if name in out:
             raise UserError(f"{flag}: input {name!r} given twice")
         out[name] = shape
@@ -69,7 +70,8 @@ def make_profile(model: onnx.ModelProto, min_s: str | None, opt_s: str | None, m
     Static inputs may be omitted (their shape is used); dynamic ones need all three (or opt only,
     giving a fixed profile). Errors name the input and the dimension, not the CLI's flags."""
     inputs = onnx_inputs(model)
-    given = {k: (parse_shape_spec(v, f"{k} shape") if v else {}) for k, v in (("min", min_s), ("opt", opt_s), ("max", max_s))}
+    given = {k: (parse_shape_spec(v, f"{k} shape", 0 if k == "min" else 1) if v else {})
+             for k, v in (("min", min_s), ("opt", opt_s), ("max", max_s))}
     for kind, spec in given.items():
         for name in spec:
             if name not in inputs:

@@ -17,6 +17,8 @@ from .metadata import EngineMeta, engine_mismatch
 from .plugin_mode import load_plugin
 from .profiles import fmt_shape, shape_outside_profile
 
+_DUMMY_BYTES = 256  # TensorRT's alignment: any address of a fresh allocation will do
+
 # numpy dtype name -> torch dtype name (TensorRT types that numpy can hold)
 _TORCH = {"float32": "float32", "float16": "float16", "int32": "int32", "int64": "int64", "int8": "int8",
           "uint8": "uint8", "bool": "bool"}
@@ -53,6 +55,7 @@ class TrtRunner(Runner):
         self._profiles: dict[str, tuple] = {}
         self._outputs: list[str] = []
         self._driver = None
+        self._dummy = None  # the buffer an empty tensor is bound to (enqueueV3 refuses a null address)
 
     def activate(self) -> None:
         trt = self._trt or import_tensorrt("the TensorRT runner")
@@ -105,7 +108,7 @@ class TrtRunner(Runner):
 
     def deactivate(self) -> None:
         self.context = self.engine = None
-        self.stream = None
+        self.stream = self._dummy = None
         if self._driver is not None:
             self._driver.close()
             self._driver = None
@@ -157,15 +160,26 @@ class TrtRunner(Runner):
             for name, arr in feed.items():
                 t = torch.from_numpy(np.ascontiguousarray(arr)).to("cuda", non_blocking=False)
                 keep.append(t)
-                self.context.set_tensor_address(name, t.data_ptr())
+                self.context.set_tensor_address(name, self.tensor_address(t))
             outs = {}
             for name in self._outputs:
                 t = torch.empty(shapes[name], dtype=getattr(torch, _TORCH[dtypes[name].name]), device="cuda")
-                self.context.set_tensor_address(name, t.data_ptr())
+                self.context.set_tensor_address(name, self.tensor_address(t))
                 outs[name] = t
             self._execute()
         self.stream.synchronize()
         return {n: t.cpu().numpy() for n, t in outs.items()}
+
+    def tensor_address(self, t: Any) -> int:
+        """The address TensorRT gets for torch tensor ``t``: its data, or for an empty tensor (R = 0
+        windows: data_ptr() is 0, which enqueueV3 refuses) a small dummy buffer on its device."""
+        if t.numel():
+            return int(t.data_ptr())
+        if self._dummy is None or self._dummy.device != t.device:
+            import torch
+
+            self._dummy = torch.empty(_DUMMY_BYTES, dtype=torch.uint8, device=t.device)
+        return int(self._dummy.data_ptr())
 
     def _infer_driver(self, feed, shapes, dtypes) -> dict[str, np.ndarray]:
         drv, ptrs = self._driver, []
