@@ -49,25 +49,25 @@ def _spp_schema_op():
     return onnxscript.values.Op(onnxscript.values.Opset(_graph.SPP_DOMAIN, 1), _graph.SPP_OP, schema)
 
 
-def _tab_schema_op():
-    """The tabulated pyramid's node: its tables stay in this process, keyed by ``key``."""
+def _tab_schema_op(op: str = _graph.TAB_OP):
+    """A node whose spec stays in this process, keyed by ``key`` (tabulated pyramids, size-dependent pools)."""
     import onnxscript
     from onnx.defs import OpSchema
 
     schema = OpSchema(
-        _graph.TAB_OP, _graph.SPP_DOMAIN, 1,
+        op, _graph.SPP_DOMAIN, 1,
         inputs=[OpSchema.FormalParameter("X", "T")],
         outputs=[OpSchema.FormalParameter("Y", "T")],
         type_constraints=[("T", ["tensor(float)", "tensor(float16)"], "")],
-        attributes=[OpSchema.Attribute("key", OpSchema.AttrType.STRING, "spp_deploy.tabulated registry key")],
+        attributes=[OpSchema.Attribute("key", OpSchema.AttrType.STRING, "spp_deploy registry key")],
     )
-    return onnxscript.values.Op(onnxscript.values.Opset(_graph.SPP_DOMAIN, 1), _graph.TAB_OP, schema)
+    return onnxscript.values.Op(onnxscript.values.Opset(_graph.SPP_DOMAIN, 1), op, schema)
 
 
 def _translation_table() -> dict:
-    from .. import tabulated  # noqa: F401  (registers the custom op)
+    from .. import sizepool, tabulated  # noqa: F401  (register the custom ops)
 
-    spp, tab = _spp_schema_op(), _tab_schema_op()
+    spp, tab, pool = _spp_schema_op(), _tab_schema_op(), _tab_schema_op(_graph.POOL_OP)
 
     def translate(x, levels, mode, rule, order):
         return spp(x, levels=list(levels), mode=mode, order=order, **{_graph.RULE_ATTR: rule})
@@ -75,8 +75,12 @@ def _translation_table() -> dict:
     def translate_tab(x, key):
         return tab(x, key=key)
 
+    def translate_pool(x, key):
+        return pool(x, key=key)
+
     return {torch.ops.spp_deploy.spatial_pyramid_pool.default: translate,
-            torch.ops.spp_deploy.tabulated_pyramid_pool.default: translate_tab}
+            torch.ops.spp_deploy.tabulated_pyramid_pool.default: translate_tab,
+            torch.ops.spp_deploy.size_dependent_pool.default: translate_pool}
 
 
 @contextlib.contextmanager
@@ -206,7 +210,7 @@ def trace_to_onnx(
             if why is None:
                 raise
             raise why from e
-    count += sum(1 for r in reports if r.site is not None and r.rewrites)
+    count += sum(1 for r in reports if (r.site is not None or r.op_site is not None) and r.rewrites)
     return proto, count, list(reports)
 
 

@@ -19,6 +19,7 @@ from .functions import (FunctionSite, canonical_function, dispatching, find_site
 from .known import Found, SPPFRewrite, carry_attributes, hint_for, sppf_kernel
 from .probe import identify
 from .named import named_layout
+from .oplevel import LEGAL_UP_TO, OpSite, record, routing
 from .tabulate import DEFAULT_LIMIT, TabulateError, describe, tabulate, verify
 
 DEFAULT_PROBE_CHANNELS = 4
@@ -33,10 +34,11 @@ class Plan(Enum):
     KEEP = "keep"  # already canonical
     AS_IS = "as_is"  # exported unchanged (shape-preserving yolo blocks)
     LEAVE = "leave"  # SPP-like but not handled: export may fail on it
+    ROUTE = "route"  # one pooling call sent to the size-dependent pool op while exporting
 
     @property
     def rewrites(self) -> bool:
-        return self in (Plan.REPLACE, Plan.PATCH, Plan.SPPF)
+        return self in (Plan.REPLACE, Plan.PATCH, Plan.SPPF, Plan.ROUTE)
 
 
 @dataclass
@@ -59,12 +61,15 @@ class LayerReport:
     tabulate_stats: dict = field(default_factory=dict, repr=False)
     reordered: object | None = field(default=None, repr=False)  # named.Reordered: canonical op + layout
     plan: Plan = Plan.LEAVE
+    op_site: object | None = field(default=None, repr=False)  # oplevel.OpSite: one pooling call
 
     @property
     def rule(self) -> str:
-        """The named bin rule, 'tabulated, exact for S <= N', or '-'."""
+        """The named bin rule, 'tabulated, exact for S <= N', an op-level call's rule, or '-'."""
         if self.config is not None:
             return self.config.rule
+        if self.op_site is not None:
+            return self.op_site.rule
         return f"tabulated, exact for S <= {self.table.limit}" if self.table is not None else "-"
 
     @property
@@ -85,6 +90,11 @@ class LayerReport:
                           "probe_seconds": round(self.tabulate_stats.get("seconds", 0.0), 2)}
             d["feature_size"] = int(np.prod(t.output_shape(1)))
         d["candidates"] = [c.as_dict() for c in self.candidates] if self.status == "ambiguous" else []
+        if self.op_site is not None and self.op_site.spec is not None:
+            ill_h, ill_w = self.op_site.illegal_sizes()
+            d["pool"] = {"function": self.op_site.func, "site": self.op_site.where, "rule": self.rule,
+                         "arguments": self.op_site.spec.describe(), "illegal_H": ill_h, "illegal_W": ill_w,
+                         "up_to": LEGAL_UP_TO}
         return d
 
 
@@ -238,7 +248,22 @@ def scan(
     for s in user_sites:
         if s.calls and not any(s.path == d or s.path.startswith(d + ".") or d == "" for d in done):
             reports += _user_function_reports(s, tabulate_limit)
+    if example is not None and example.dim() == 4:
+        with _applied(model, reports) as root:
+            reports += [_op_report(site) for site in record(root, tuple(example.shape))]
     return reports
+
+
+def _op_report(site: OpSite) -> LayerReport:
+    """One size-dependent pooling call: routed to the size-dependent pool op, or left (why)."""
+    path = f"{site.path or 'model'} -> {site.func}() at {site.where}"
+    C, hw = site.in_shape[1], tuple(site.in_shape[2:])
+    if site.spec is None:
+        return LayerReport(path, f"{site.func} call", "op-level", "none", None, C, hw, "left as is: no rule found",
+                           site.reason, op_site=site)
+    return LayerReport(path, f"{site.func} call", "op-level", "match", None, C, hw,
+                       f"replace call with size-dependent pool ({site.spec.describe()})", op_site=site,
+                       plan=Plan.ROUTE)
 
 
 def _named(m: nn.Module, spec, hw: tuple[int, int]):
@@ -340,15 +365,23 @@ def canonicalize(
     reports: list[LayerReport] | None = None,
     tabulate_limit: int = DEFAULT_LIMIT,
 ) -> Iterator[tuple[nn.Module, list[LayerReport]]]:
-    """Within the block, the model's SPP layers are canonical ops (and SPP is SPPF); afterwards
-    every module and function is back. Yields (model to trace, reports)."""
+    """Within the block, the model's SPP layers are canonical ops (and SPP is SPPF), and while
+    exporting its size-dependent pooling calls are size-dependent pool ops; afterwards every
+    module and function is back. Yields (model to trace, reports)."""
     if reports is None:
         reports = scan(model, example, declared, sppf, tabulate_limit)
+    with _applied(model, reports) as root, routing(root, [r.op_site for r in reports if r.plan is Plan.ROUTE]):
+        yield root, reports
+
+
+@contextlib.contextmanager
+def _applied(model: nn.Module, reports: Sequence[LayerReport]) -> Iterator[nn.Module]:
+    """The module and function rewrites of ``reports`` applied for the block; yields the root."""
     undo = []
     root = model
     try:
         for r in reports:
-            if not r.rewrites:
+            if not r.rewrites or r.plan is Plan.ROUTE:
                 continue
             if r.site is not None:
                 g, name, f = r.site.globals, r.site.name, r.site.func
@@ -374,7 +407,7 @@ def canonicalize(
             parent = model.get_submodule(parent_path)
             setattr(parent, name, new)
             undo.append(lambda p=parent, n=name, o=old: setattr(p, n, o))
-        yield root, reports
+        yield root
     finally:
         for u in reversed(undo):
             u()

@@ -1,0 +1,364 @@
+"""Op-level recognition: every pooling *call* whose kernel, stride, padding or output size
+follows the input's H or W, wherever it sits (PSPNet/UPerNet pyramid pooling modules, temporal
+and strip pyramids, functions), with or without parameters around it.
+
+A ``torch.overrides.TorchFunctionMode`` sees each ``max_pool2d`` / ``avg_pool2d`` /
+``adaptive_*_pool2d`` call (``F`` functions and the ``nn`` modules alike). Recording runs the model
+at a few sizes and keys each call by its site (module path, the user's file:line, and its
+occurrence in that forward); ``fit`` turns the arguments seen into a ``sizepool.PoolSpec`` (each
+integer a ``Lin`` of the pooled axis' size). While exporting, ``routing`` sends each recorded call
+to the size-dependent custom op instead, so the graph computes the bins from the runtime H, W.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from .. import bins as _bins
+from ..sizepool import AxisPool, Lin, PoolSpec
+
+# function -> (name, its parameters after the input, their defaults)
+_WINDOW = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+_SIGS: dict[Callable, tuple[str, tuple, tuple]] = {
+    F.max_pool2d: ("max_pool2d", _WINDOW, (None, None, 0, 1, False, False)),
+    torch.max_pool2d: ("max_pool2d", _WINDOW[:-1], (None, (), 0, 1, False)),
+    F.avg_pool2d: ("avg_pool2d", ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                                  "divisor_override"), (None, None, 0, False, True, None)),
+    F.adaptive_max_pool2d: ("adaptive_max_pool2d", ("output_size", "return_indices"), (None, False)),
+    F.adaptive_avg_pool2d: ("adaptive_avg_pool2d", ("output_size",), (None,)),
+}
+_SKIP_DIRS = (os.path.dirname(torch.__file__) + os.sep, os.path.abspath(__file__))
+LEGAL_UP_TO = 2048  # sizes listed in reports
+PROBE_SECONDS = 8.0  # recording stops adding sizes after this (at least MIN_PROBES run)
+MIN_PROBES = 4
+
+
+def _bind(func: Callable, args: tuple, kwargs: dict) -> tuple[str, dict] | None:
+    name, params, defaults = _SIGS[func]
+    bound = dict(zip(params, defaults))
+    bound.update(zip(params, args[1:]))
+    bound.update({k: v for k, v in kwargs.items() if k in bound})
+    return name, bound
+
+
+def _pair(v, default=None) -> tuple:
+    if v is None or (isinstance(v, (tuple, list)) and len(v) == 0):
+        return default
+    if isinstance(v, (tuple, list)):
+        return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
+    return (v, v)
+
+
+def _user_frame() -> tuple[str, int]:
+    """File and line of the innermost frame outside torch and this module: the call site."""
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename.startswith(_SKIP_DIRS):
+        f = f.f_back
+    return (f.f_code.co_filename, f.f_lineno) if f is not None else ("?", 0)
+
+
+class _Tracker:
+    """Module path stack and per-forward occurrence counts, from hooks on every module."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.stack: list[str] = []
+        self.counts: dict[tuple, int] = {}
+        self.handles = []
+        for path, m in model.named_modules():
+            self.handles += [m.register_forward_pre_hook(lambda mod, a, p=path, root=m is model: self._enter(p, root)),
+                             m.register_forward_hook(lambda mod, a, o: self._leave(), always_call=True)]
+
+    def _enter(self, path: str, root: bool) -> None:
+        if root:
+            self.stack.clear()
+            self.counts.clear()
+        self.stack.append(path)
+
+    def _leave(self) -> None:
+        if self.stack:
+            self.stack.pop()
+
+    def site(self) -> tuple[str, str, int, int]:
+        path = self.stack[-1] if self.stack else ""
+        file, line = _user_frame()
+        n = self.counts.get((path, file, line), 0)
+        self.counts[(path, file, line)] = n + 1
+        return path, file, line, n
+
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+class _PoolMode(TorchFunctionMode):
+    """Calls ``on_pool(func, name, bound args, args, kwargs)`` for each pooling call on a 4-D map."""
+
+    def __init__(self, on_pool: Callable) -> None:
+        super().__init__()
+        self.on_pool = on_pool
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _SIGS and args and isinstance(args[0], torch.Tensor) and args[0].dim() == 4:
+            name, bound = _bind(func, args, kwargs)
+            return self.on_pool(func, name, bound, args, kwargs)
+        return func(*args, **kwargs)
+
+
+@dataclass
+class _Call:
+    h: int
+    w: int
+    name: str
+    bound: dict
+
+
+@dataclass
+class OpSite:
+    """One size-dependent pooling call site and what export does with it."""
+
+    path: str  # module whose forward makes the call ("" for the model)
+    file: str
+    line: int
+    index: int  # occurrence of this (path, file:line) in one forward
+    func: str
+    spec: PoolSpec | None = None
+    reason: str = ""
+    rule: str = "-"  # the named rule its bins are, or "window"
+    in_shape: tuple = ()
+    calls: list = field(default_factory=list, repr=False)
+
+    @property
+    def key(self) -> tuple:
+        return (self.path, self.file, self.line, self.index)
+
+    @property
+    def where(self) -> str:
+        return f"{os.path.basename(self.file)}:{self.line}" + (f" #{self.index + 1}" if self.index else "")
+
+    def illegal_sizes(self) -> tuple[list[int], list[int]]:
+        """Sizes 1..LEGAL_UP_TO of the pool's input H and W where PyTorch rejects the call."""
+        S = np.arange(1, LEGAL_UP_TO + 1)
+        return [[int(s) for s in S[~_legal(self.spec, axis, S)]] for axis in (self.spec.rows, self.spec.cols)]
+
+
+def _legal(spec: PoolSpec, axis: AxisPool, S: np.ndarray) -> np.ndarray:
+    if spec.adaptive:
+        return np.asarray(axis.count(S, ops=_bins.NUMPY_OPS)) >= 1
+    k, s, p = axis.args(S, _bins.NUMPY_OPS)
+    return np.broadcast_to(np.asarray(_bins.window_bins(S, k, s, p, 0).valid), S.shape)
+
+
+# ---- fitting: how each integer argument follows the pooled axis' size ----
+
+
+def fit_lin(points: dict[int, int], kernels: dict[int, int] | None = None, max_d: int = 256) -> Lin | None:
+    """The simplest ``Lin`` through every (S, value): a constant, floor/ceil(S / d), (S + c) // d,
+    or, for paddings (``kernels``: the kernel at each S), (n * k - S + r) // 2."""
+    vals = set(points.values())
+    if len(vals) == 1:
+        return Lin(0, vals.pop())
+    S = np.array(list(points), dtype=np.int64)
+    v = np.array([points[s] for s in points], dtype=np.int64)
+    if kernels is not None:
+        k = np.array([kernels[s] for s in points], dtype=np.int64)
+        for n in range(1, _bins.MAX_LEVEL + 1):
+            for r in (1, 0):
+                if np.array_equal((n * k - S + r) // 2, v):
+                    return Lin(-1, r, 2, n)
+    for d in range(1, max_d + 1):
+        lo, hi = max(int((v * d - S).max()), 0), min(int(((v + 1) * d - S - 1).min()), d - 1)
+        if lo <= hi:
+            c = 0 if lo == 0 else d - 1 if hi == d - 1 else lo
+            return Lin(1, c, d)
+    return None
+
+
+def _axis_points(calls: list[_Call], axis: int, arg: str, default=None) -> dict[int, int] | str:
+    """{S: value} of one argument on one axis; a reason when the value is not a function of S."""
+    pts: dict[int, int] = {}
+    for c in calls:
+        S = (c.h, c.w)[axis]
+        pair = _pair(c.bound[arg], default if default is None else _pair(default(c)))
+        v = pair[axis]
+        if v is None:  # adaptive output None: keep the axis
+            v = S
+        if not isinstance(v, int) or isinstance(v, bool):
+            return f"{arg} is not an integer"
+        if pts.setdefault(S, v) != v:
+            return f"{arg} on {'HW'[axis]} depends on more than the {'HW'[axis]} of its input"
+    return pts
+
+
+def fit(calls: list[_Call]) -> tuple[PoolSpec | None, str]:
+    """The call's PoolSpec from its recorded calls, or (None, why); (None, "") for a call whose
+    arguments never change and that the exporter handles itself (fixed windows, a global pool)."""
+    name = calls[0].name
+    if any(c.name != name for c in calls):
+        return None, "a different pooling function at different sizes"
+    b0 = calls[0].bound
+    for flag in ("return_indices", "ceil_mode", "count_include_pad", "divisor_override", "dilation"):
+        if flag in b0 and any(c.bound[flag] != b0[flag] for c in calls):
+            return None, f"{flag} changes with the size"
+    if b0.get("return_indices"):
+        return None, "return_indices=True"
+    if b0.get("divisor_override") is not None:
+        return None, "divisor_override is set"
+    if _pair(b0.get("dilation", 1)) != (1, 1):
+        return None, "dilation != 1"
+    axes = []
+    if name.startswith("adaptive"):
+        for a in (0, 1):
+            pts = _axis_points(calls, a, "output_size")
+            if isinstance(pts, str):
+                return None, pts
+            lin = fit_lin(pts)
+            if lin is None:
+                return None, f"output size on {'HW'[a]} follows no rule found"
+            axes.append(AxisPool(count=lin))
+        if all(ax.count == Lin(0, 1) for ax in axes) and "avg" in name:
+            return None, ""  # a global average pool: exported exactly as it is
+        return PoolSpec(name, axes[0], axes[1]), ""
+    for a in (0, 1):
+        got = {}
+        for arg, default in (("kernel_size", None), ("stride", lambda c: c.bound["kernel_size"]), ("padding", None)):
+            pts = _axis_points(calls, a, arg, default)
+            if isinstance(pts, str):
+                return None, pts
+            got[arg] = pts
+        lins = [fit_lin(got["kernel_size"]), fit_lin(got["stride"]), fit_lin(got["padding"], got["kernel_size"])]
+        if any(lin is None for lin in lins):
+            return None, f"kernel/stride/padding on {'HW'[a]} follow no rule found"
+        axes.append(AxisPool(kernel=lins[0], stride=lins[1], padding=lins[2]))
+    if all(x.constant for ax in axes for x in (ax.kernel, ax.stride, ax.padding)):
+        return None, ""  # fixed windows: the exporter's own MaxPool/AveragePool
+    return PoolSpec(name, axes[0], axes[1], bool(b0.get("ceil_mode", False)),
+                    bool(b0.get("count_include_pad", True))), ""
+
+
+def rule_name(spec: PoolSpec, up_to: int = 256) -> str:
+    """``adaptive`` for adaptive pools, the named rule of ``bins.py`` a window pool's bins are at
+    every size 1..up_to (both axes, same level per axis), else ``window``."""
+    if spec.adaptive:
+        return "adaptive"
+    S = np.arange(1, up_to + 1)
+    found = []
+    for axis in (spec.rows, spec.cols):
+        legal = _legal(spec, axis, S)
+        counts = {int(spec.out_size(int(s), axis, _bins.NUMPY_OPS)) for s in S[legal]}
+        if len(counts) != 1:
+            return "window"
+        n = counts.pop()
+        match = []
+        for rule in ("adaptive", "ceil_pad"):
+            ok = True
+            for s in S:
+                named = _bins.axis_bins(rule, int(s), n)
+                if bool(named.valid) != bool(legal[s - 1]):
+                    ok = False
+                elif legal[s - 1]:
+                    got = spec.axis_bins(int(s), axis, np.arange(n))
+                    same = np.array_equal(np.broadcast_to(got.start, (n,)), np.broadcast_to(named.start, (n,))) \
+                        and np.array_equal(np.broadcast_to(got.end, (n,)), np.broadcast_to(named.end, (n,)))
+                    if spec.mode == "avg":
+                        same = same and np.array_equal(np.broadcast_to(got.span, (n,)), np.broadcast_to(named.span, (n,)))
+                    ok = same
+                if not ok:
+                    break
+            if ok:
+                match.append(rule)
+        found.append(match)
+    common = [r for r in found[0] if r in found[1]]
+    return common[0] if common else "window"
+
+
+# ---- recording and routing ----
+
+
+def probe_shapes(example_shape: Sequence[int]) -> list[tuple[int, int, int, int]]:
+    """Model input sizes to record at: the example's, nearby odd offsets, and scaled ones."""
+    _, C, H, W = (int(s) for s in example_shape)
+    hw = [(H, W), (H + 1, W + 2), (H * 3 // 2 + 1, W * 3 // 2 + 3), (max(H // 2, 1) + 1, max(W // 2, 1) + 2),
+          (H * 2 + 3, W * 2 + 1), (H + 5, W + 3), (H * 3 // 4 + 2, W * 5 // 4 + 1), (H * 3 + 2, W * 3 + 5),
+          (H + 11, W + 7), (H * 5 // 2 + 1, W * 5 // 2 + 2)]
+    seen, out = set(), []
+    for h, w in hw:
+        if (h, w) not in seen:
+            seen.add((h, w))
+            out.append((1, C, h, w))
+    return out
+
+
+def record(model: nn.Module, example_shape: Sequence[int], seconds: float = PROBE_SECONDS) -> list[OpSite]:
+    """Run ``model`` at the probe sizes and fit every size-dependent pooling call site."""
+    calls: dict[tuple, list[_Call]] = {}
+    shapes_in: dict[tuple, tuple] = {}
+    runs, t0 = 0, time.perf_counter()
+    tracker = _Tracker(model)
+    try:
+        for shape in probe_shapes(example_shape):
+            if runs >= MIN_PROBES and time.perf_counter() - t0 > seconds:
+                break
+            seen: dict[tuple, _Call] = {}
+
+            def on_pool(func, name, bound, args, kwargs, seen=seen):
+                key = tracker.site()
+                x = args[0]
+                seen[key] = _Call(int(x.shape[2]), int(x.shape[3]), name, bound)
+                shapes_in.setdefault(key, tuple(x.shape))
+                return func(*args, **kwargs)
+
+            try:
+                with torch.no_grad(), _PoolMode(on_pool):
+                    model(torch.zeros(shape))
+            except Exception:  # the model is undefined at this size: nothing from it counts
+                continue
+            runs += 1
+            for k, c in seen.items():
+                calls.setdefault(k, []).append(c)
+    finally:
+        tracker.close()
+    sites = []
+    for key, cs in calls.items():
+        spec, why = fit(cs) if len(cs) == runs else (None, "not called at every probed size")
+        if spec is None and not why:
+            continue
+        site = OpSite(*key, func=cs[0].name, spec=spec, reason=why, in_shape=shapes_in[key], calls=cs)
+        if spec is not None:
+            site.rule = rule_name(spec)
+        sites.append(site)
+    return sites
+
+
+@contextlib.contextmanager
+def routing(model: nn.Module, sites: Sequence[OpSite]) -> Iterator[None]:
+    """While exporting inside the block, each recorded call site is the size-dependent custom op."""
+    specs = {s.key: s.spec for s in sites if s.spec is not None}
+    if not specs:
+        yield
+        return
+    tracker = _Tracker(model)
+
+    def on_pool(func, name, bound, args, kwargs):
+        key = tracker.site()
+        spec = specs.get(key)
+        if spec is None or spec.func != name or not torch.compiler.is_exporting():
+            return func(*args, **kwargs)
+        return torch.ops.spp_deploy.size_dependent_pool(args[0], spec.key)
+
+    try:
+        with _PoolMode(on_pool):
+            yield
+    finally:
+        tracker.close()
