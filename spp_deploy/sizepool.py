@@ -111,13 +111,14 @@ class PoolSpec:
     cols: AxisPool
     ceil_mode: bool = False
     count_include_pad: bool = True
+    fixed: tuple[int, int] = (0, 0)  # bins per axis when the same at every legal size (0: follows S)
     key: str = field(default="", init=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.func not in FUNCS:
             raise ValueError(f"unknown pooling function {self.func!r}")
-        key = hashlib.sha1(repr((self.func, self.rows, self.cols, self.ceil_mode, self.count_include_pad))
-                           .encode()).hexdigest()[:16]
+        key = hashlib.sha1(repr((self.func, self.rows, self.cols, self.ceil_mode, self.count_include_pad,
+                                 self.fixed)).encode()).hexdigest()[:16]
         object.__setattr__(self, "key", key)
         _REGISTRY[key] = self
 
@@ -130,7 +131,14 @@ class PoolSpec:
         return self.func.startswith("adaptive")
 
     def out_size(self, S: Any, axis: AxisPool, ops: Any = PY_OPS) -> Any:
-        """Bins on one axis of size S (at least 1: sizes where the call is illegal give NaN)."""
+        """Bins on one axis of size S (at least 1: sizes where the call is illegal give NaN). A
+        count that is the same at every legal size is that int: the graph's shapes stay static
+        where the source's are (a classifier after a fixed-length pyramid)."""
+        fixed = self.fixed[0 if axis is self.rows else 1]
+        if fixed:
+            return fixed
+        if axis.count is not None and axis.count.constant:
+            return max(axis.count(0), 1)
         if self.adaptive:
             return ops.maximum(axis.count(S, ops=ops), 1)
         k, s, p = axis.args(S, ops)

@@ -38,8 +38,9 @@ def _range(b: GraphBuilder, n: Sym, shape: list[int]) -> Sym:
 
 def _axis(b: GraphBuilder, spec, axis, S: Sym) -> _Axis:
     ops = OnnxOps(b)
-    n = ops._sym(spec.out_size(S, axis, ops))
-    ab = spec.axis_bins(S, axis, _range(b, n, [-1, 1]), ops)
+    n = spec.out_size(S, axis, ops)
+    i = b.const(np.arange(n).reshape(-1, 1), _INT) if isinstance(n, int) else _range(b, n, [-1, 1])
+    ab = spec.axis_bins(S, axis, i, ops)
     s = _range(b, S, [1, -1])
     mask = ops.logical_and(s >= ops._sym(ab.start), s < ops._sym(ab.end))
     return _Axis(mask, ops._sym(ab.span), ops._sym(ab.valid, np.bool_))

@@ -12,11 +12,12 @@ to the size-dependent custom op instead, so the graph computes the bins from the
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -243,8 +244,20 @@ def fit(calls: list[_Call]) -> tuple[PoolSpec | None, str]:
         axes.append(AxisPool(kernel=lins[0], stride=lins[1], padding=lins[2]))
     if all(x.constant for ax in axes for x in (ax.kernel, ax.stride, ax.padding)):
         return None, ""  # fixed windows: the exporter's own MaxPool/AveragePool
-    return PoolSpec(name, axes[0], axes[1], bool(b0.get("ceil_mode", False)),
-                    bool(b0.get("count_include_pad", True))), ""
+    spec = PoolSpec(name, axes[0], axes[1], bool(b0.get("ceil_mode", False)), bool(b0.get("count_include_pad", True)))
+    return replace(spec, fixed=fixed_counts(spec)), ""
+
+
+def fixed_counts(spec: PoolSpec) -> tuple[int, int]:
+    """Per axis, the window count when it is the same at every legal size up to LEGAL_UP_TO, else 0."""
+    S = np.arange(1, LEGAL_UP_TO + 1)
+    out = []
+    for axis in (spec.rows, spec.cols):
+        legal = _legal(spec, axis, S)
+        k, s, p = axis.args(S[legal], _bins.NUMPY_OPS)
+        counts = set(np.atleast_1d(_bins.window_count(S[legal], k, s, p, spec.ceil_mode)).tolist())
+        out.append(counts.pop() if len(counts) == 1 else 0)
+    return out[0], out[1]
 
 
 def rule_name(spec: PoolSpec, up_to: int = 256) -> str:
@@ -358,7 +371,36 @@ def routing(model: nn.Module, sites: Sequence[OpSite]) -> Iterator[None]:
         return torch.ops.spp_deploy.size_dependent_pool(args[0], spec.key)
 
     try:
-        with _PoolMode(on_pool):
+        with _PoolMode(on_pool), _symbolic_int(model):
             yield
     finally:
         tracker.close()
+
+
+def _int(v=0, *args):
+    """``int`` that keeps a traced size symbolic (``int(x.size(2))``, ``int(math.ceil(h / n))``)
+    instead of fixing it to the example's value."""
+    if isinstance(v, torch.SymInt):
+        return v
+    if isinstance(v, torch.SymFloat):
+        return torch.sym_int(v)
+    return builtins.int(v, *args)
+
+
+@contextlib.contextmanager
+def _symbolic_int(model: nn.Module) -> Iterator[None]:
+    """While exporting, ``int`` in the modules that define the model's forwards is ``_int``: sizes
+    the user's code passes through ``int()`` to a routed pooling call stay dynamic."""
+    touched = []
+    for m in model.modules():
+        fwd = getattr(type(m), "forward", None)
+        g = getattr(fwd, "__globals__", None)
+        if g is None or "int" in g or any(g is t for t in touched) or g.get("__name__", "").startswith("torch"):
+            continue
+        g["int"] = _int
+        touched.append(g)
+    try:
+        yield
+    finally:
+        for g in touched:
+            g.pop("int", None)
