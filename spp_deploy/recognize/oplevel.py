@@ -43,6 +43,7 @@ _SKIP_DIRS = (os.path.dirname(torch.__file__) + os.sep, os.path.abspath(__file__
 LEGAL_UP_TO = 2048  # sizes listed in reports
 PROBE_SECONDS = 8.0  # recording stops adding sizes after this (at least MIN_PROBES run)
 MIN_PROBES = 4
+NAMED_RULES = ("adaptive", "ceil_pad")  # what rule_name can find
 
 
 def _bind(func: Callable, args: tuple, kwargs: dict) -> tuple[str, dict] | None:
@@ -274,7 +275,7 @@ def rule_name(spec: PoolSpec, up_to: int = 256) -> str:
             return "window"
         n = counts.pop()
         match = []
-        for rule in ("adaptive", "ceil_pad"):
+        for rule in NAMED_RULES:
             ok = True
             for s in S:
                 named = _bins.axis_bins(rule, int(s), n)

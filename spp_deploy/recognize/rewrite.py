@@ -19,7 +19,9 @@ from .functions import (FunctionSite, canonical_function, dispatching, find_site
 from .known import Found, SPPFRewrite, carry_attributes, hint_for, sppf_kernel
 from .probe import identify
 from .named import named_layout
-from .oplevel import LEGAL_UP_TO, OpSite, record, routing
+from .oplevel import LEGAL_UP_TO, NAMED_RULES, OpSite, record, routing
+
+NAMED_PROBE_LIMIT = 64  # sizes tabulated to tell whether a layer of named pooling calls is a named pyramid
 from .tabulate import DEFAULT_LIMIT, TabulateError, describe, tabulate, verify
 
 DEFAULT_PROBE_CHANNELS = 4
@@ -221,9 +223,14 @@ def scan(
                                        plan=Plan.REPLACE))
             done.append(path)
             continue
-        if hw is not None and tabulate_limit > 0 and match.status == "none":
+        inner = _op_pools(m, shape) if hw is not None and match.status == "none" else None
+        # Every pooling call a named rule: exact at every size through its calls, never tabulated; a
+        # short table (NAMED_PROBE_LIMIT) only tells whether the whole layer is a named pyramid.
+        named_inner = bool(inner) and all(s.rule in NAMED_RULES for s in inner)
+        limit = min(tabulate_limit, NAMED_PROBE_LIMIT) if named_inner else tabulate_limit
+        if hw is not None and limit > 0 and match.status == "none":
             try:
-                spec, stats = tabulate(m, C, hw, tabulate_limit, source=path or type(m).__name__)
+                spec, stats = tabulate(m, C, hw, limit, source=path or type(m).__name__)
             except TabulateError as e:
                 match.reason = f"{match.reason}; probing it as a black box: {e}" if match.reason else str(e)
             else:
@@ -232,12 +239,18 @@ def scan(
                     reports.append(LayerReport(path, kind, "tabulated", "match", named.config, C, hw,
                                                f"replace with canonical op ({named.describe()})",
                                                tabulate_stats=stats, reordered=named, plan=Plan.REPLACE))
-                else:
+                    done.append(path)
+                    continue
+                if not named_inner:
                     reports.append(LayerReport(path, kind, "tabulated", "match", None, C, hw,
                                                f"replace with tabulated op ({describe(spec)})", table=spec,
                                                tabulate_stats=stats, plan=Plan.REPLACE))
-                done.append(path)
-                continue
+                    done.append(path)
+                    continue
+        if inner:
+            reports.append(_pools_report(path, kind, C, hw, inner, match.reason))
+            done.append(path)
+            continue
         if looks_spp or hint:
             reports.append(LayerReport(path, kind, how, match.status, None, C, hw,
                                        "left as is: no exact match" if match.status == "none"
@@ -264,6 +277,23 @@ def _op_report(site: OpSite) -> LayerReport:
     return LayerReport(path, f"{site.func} call", "op-level", "match", None, C, hw,
                        f"replace call with size-dependent pool ({site.spec.describe()})", op_site=site,
                        plan=Plan.ROUTE)
+
+
+def _op_pools(m: nn.Module, shape: tuple) -> list[OpSite] | None:
+    """The layer's size-dependent pooling calls when op-level export handles every one."""
+    try:
+        sites = record(m, (1, *shape[1:]), seconds=2.0)
+    except Exception:
+        return None
+    return sites if sites and all(s.spec is not None for s in sites) else None
+
+
+def _pools_report(path: str, kind: str, C: int, hw: tuple, inner: list[OpSite], reason: str) -> LayerReport:
+    """A layer exported through its pooling calls (listed in their own reports)."""
+    rules = ", ".join(sorted({s.rule for s in inner}))
+    return LayerReport(path, kind, "op-level", "match", None, C, hw,
+                       f"export its {len(inner)} pooling call(s) as size-dependent pools ({rules}; no size limit)",
+                       reason, plan=Plan.AS_IS)
 
 
 def _named(m: nn.Module, spec, hw: tuple[int, int]):
