@@ -20,11 +20,10 @@ from .known import Found, SPPFRewrite, carry_attributes, hint_for, sppf_kernel
 from .probe import identify
 from .named import named_layout
 from .oplevel import LEGAL_UP_TO, NAMED_RULES, OpSite, record, routing
-
-NAMED_PROBE_LIMIT = 64  # sizes tabulated to tell whether a layer of named pooling calls is a named pyramid
 from .tabulate import DEFAULT_LIMIT, TabulateError, describe, tabulate, verify
 
 DEFAULT_PROBE_CHANNELS = 4
+NAMED_PROBE_LIMIT = 64  # sizes tabulated to tell whether a layer of named pooling calls is a named pyramid
 
 
 class Plan(Enum):
