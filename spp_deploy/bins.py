@@ -214,13 +214,16 @@ def window_count(S: Any, kernel: Any, stride: Any, padding: Any, ceil_mode: bool
     return ops.minimum(ops.floordiv(span + stride - 1, stride) + 1, last)
 
 
-def window_bins(S: Any, kernel: Any, stride: Any, padding: Any, i: Any, ops: Any = NUMPY_OPS) -> AxisBins:
+def window_bins(S: Any, kernel: Any, stride: Any, padding: Any, i: Any, ops: Any = NUMPY_OPS,
+                ceil_mode: bool = False) -> AxisBins:
     """Window i of a pool with this kernel, stride and (implicit) padding: its real extent
     [start, end), its count_include_pad divisor (the window clipped to the padded input) and
-    whether PyTorch accepts the arguments (kernel, stride >= 1, padding <= kernel / 2, S + 2p >= k)."""
+    whether PyTorch accepts the arguments (kernel, stride >= 1, padding <= kernel / 2, and at
+    least one window: S + 2p >= k, or in ceil mode S + 2p + stride - 1 >= k)."""
     lo = i * stride - padding
     start = ops.maximum(lo, 0)
     end = ops.minimum(lo + kernel, S)
     span = ops.minimum(lo + kernel, S + padding) - lo
     ok = ops.logical_and(ops.logical_and(kernel >= 1, stride >= 1), ops.logical_and(padding >= 0, padding * 2 <= kernel))
-    return AxisBins(start, end, span, ops.logical_and(ok, S + padding * 2 >= kernel))
+    reach = S + padding * 2 + (stride - 1 if ceil_mode else 0)
+    return AxisBins(start, end, span, ops.logical_and(ok, reach >= kernel))

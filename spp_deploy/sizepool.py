@@ -151,7 +151,7 @@ class PoolSpec:
             ab = _bins.get_rule("adaptive").axis_bins(S, ops.maximum(n, 1), i, ops, S)
             return ab._replace(valid=ops.logical_and(ab.valid, n >= 1))
         k, s, p = axis.args(S, ops)
-        ab = _bins.window_bins(S, k, s, p, i, ops)
+        ab = _bins.window_bins(S, k, s, p, i, ops, self.ceil_mode)
         return ab if self.count_include_pad else ab._replace(span=ab.end - ab.start)
 
     def call_args(self, h: int, w: int) -> dict:

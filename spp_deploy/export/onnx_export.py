@@ -225,6 +225,9 @@ def refusal(reports: Sequence, error: type[UserError] = UserError, after: str = 
         return None
     r = left[0]
     more = f" (and {len(left) - 1} more SPP-like layer(s))" if len(left) > 1 else ""
+    if r.op_site is not None:  # one pooling call: nothing to declare, its arguments must follow its input
+        return error(f"cannot export the pooling call {r.path!r}{more} with dynamic H/W: {r.reason}{after}; "
+                     "compute its kernel, stride and padding from the H and W of its own input")
     path = r.path.split(".forward ->")[0] if r.site is not None else r.path
     return error(f"cannot export SPP layer {r.path!r} ({r.kind}){more} with dynamic H/W: {r.reason or r.status}"
                  f"{after}; if you know what it computes, declare it",

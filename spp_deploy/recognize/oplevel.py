@@ -159,7 +159,7 @@ def _legal(spec: PoolSpec, axis: AxisPool, S: np.ndarray) -> np.ndarray:
     if spec.adaptive:
         return np.asarray(axis.count(S, ops=_bins.NUMPY_OPS)) >= 1
     k, s, p = axis.args(S, _bins.NUMPY_OPS)
-    return np.broadcast_to(np.asarray(_bins.window_bins(S, k, s, p, 0).valid), S.shape)
+    return np.broadcast_to(np.asarray(_bins.window_bins(S, k, s, p, 0, ceil_mode=spec.ceil_mode).valid), S.shape)
 
 
 # ---- fitting: how each integer argument follows the pooled axis' size ----
@@ -179,11 +179,11 @@ def fit_lin(points: dict[int, int], kernels: dict[int, int] | None = None, max_d
             for r in (1, 0):
                 if np.array_equal((n * k - S + r) // 2, v):
                     return Lin(-1, r, 2, n)
-    for d in range(1, max_d + 1):
-        lo, hi = max(int((v * d - S).max()), 0), min(int(((v + 1) * d - S - 1).min()), d - 1)
-        if lo <= hi:
-            c = 0 if lo == 0 else d - 1 if hi == d - 1 else lo
-            return Lin(1, c, d)
+    for plain in (True, False):  # floor(S / d) and ceil(S / d) before any other (S + c) // d
+        for d in range(1, max_d + 1):
+            lo, hi = max(int((v * d - S).max()), 0), min(int(((v + 1) * d - S - 1).min()), d - 1)
+            if lo <= hi and (not plain or lo == 0 or hi == d - 1):
+                return Lin(1, 0 if lo == 0 else d - 1 if hi == d - 1 else lo, d)
     return None
 
 

@@ -235,3 +235,28 @@ class WithStem(nn.Module):
 
     def forward(self, x):
         return self.layer(self.stem(x))
+
+
+class FloorKernelMaxPyramid(nn.Module):
+    """Max pools with ``kernel_size = h // n`` (stride = kernel) and a ceil-mode level, every level
+    flattened and concatenated: the length follows the size, so no table can hold it."""
+
+    def __init__(self, levels=(2, 3, 5)):
+        super().__init__()
+        self.levels = levels
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        outs = []
+        for n in self.levels:
+            k = (h // n, w // n)
+            outs.append(F.max_pool2d(x, k, ceil_mode=n == 5).flatten(2))
+        return torch.cat(outs, 2)
+
+
+class BothAxesKernel(nn.Module):
+    """A kernel height read from the width: follows no per-axis rule (refused by name)."""
+
+    def forward(self, x):
+        w = x.size(3)
+        return F.adaptive_max_pool2d(F.max_pool2d(x, (max(w // 3, 1), 2)), 2)
