@@ -113,8 +113,9 @@ class KernelPPM(nn.Module):
 
 
 class CeilPadPPM(nn.Module):
-    """Max pools with ceil kernels and the padding that makes n windows fit, nearest upsampling,
-    and the input last in the concat."""
+    """Max pools with ceil kernels and the padding that makes n windows fit, bilinear upsampling,
+    and the input last in the concat. (Not nearest: torch.onnx's nearest Resize picks another
+    source pixel than PyTorch at some sizes, e.g. 4 -> 82, 94, 110 columns, whatever comes before it.)"""
 
     def __init__(self, in_ch=6, levels=(4, 2, 1)):
         super().__init__()
@@ -128,7 +129,7 @@ class CeilPadPPM(nn.Module):
             kh, kw = math.ceil(h / level), math.ceil(w / level)
             ph, pw = (kh * level - h + 1) // 2, (kw * level - w + 1) // 2
             p = F.max_pool2d(x, kernel_size=(kh, kw), stride=(kh, kw), padding=(ph, pw))
-            outs.append(F.interpolate(self.reduce[i](p), size=(h, w), mode="nearest"))
+            outs.append(F.interpolate(self.reduce[i](p), size=(h, w), mode="bilinear", align_corners=False))
         outs.append(x)
         return torch.cat(outs, 1)
 
