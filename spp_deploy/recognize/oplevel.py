@@ -155,6 +155,15 @@ class OpSite:
         return [[int(s) for s in S[~_legal(self.spec, axis, S)]] for axis in (self.spec.rows, self.spec.cols)]
 
 
+def legal_text(site: OpSite) -> str:
+    """'H not in {1-5}, any W' at the call's input (all sizes up to LEGAL_UP_TO checked)."""
+    from .ranges import compress
+
+    bad_h, bad_w = site.illegal_sizes()
+    parts = [f"{axis} not in {{{compress(bad)}}}" if bad else f"any {axis}" for axis, bad in (("H", bad_h), ("W", bad_w))]
+    return ", ".join(parts) + f" (checked to {LEGAL_UP_TO}; no size limit)"
+
+
 def _legal(spec: PoolSpec, axis: AxisPool, S: np.ndarray) -> np.ndarray:
     if spec.adaptive:
         return np.asarray(axis.count(S, ops=_bins.NUMPY_OPS)) >= 1
@@ -303,9 +312,9 @@ def rule_name(spec: PoolSpec, up_to: int = 256) -> str:
 def probe_shapes(example_shape: Sequence[int]) -> list[tuple[int, int, int, int]]:
     """Model input sizes to record at: the example's, nearby odd offsets, and scaled ones."""
     _, C, H, W = (int(s) for s in example_shape)
-    hw = [(H, W), (H + 1, W + 2), (H * 3 // 2 + 1, W * 3 // 2 + 3), (max(H // 2, 1) + 1, max(W // 2, 1) + 2),
-          (H * 2 + 3, W * 2 + 1), (H + 5, W + 3), (H * 3 // 4 + 2, W * 5 // 4 + 1), (H * 3 + 2, W * 3 + 5),
-          (H + 11, W + 7), (H * 5 // 2 + 1, W * 5 // 2 + 2)]
+    hw = [(H, W), (H + 1, W + 2), (max(H // 2, 1) + 1, max(W // 2, 1) + 2), (H * 3 // 2 + 1, W * 3 // 2 + 3),
+          (H * 3 // 4 + 2, W * 5 // 4 + 1), (H + 5, W + 3), (max(H // 3, 1) + 3, max(W // 3, 1) + 1),
+          (H + 11, W + 7), (H * 2 + 3, W * 2 + 1), (H * 5 // 4 + 3, W * 3 // 4 + 5)]
     seen, out = set(), []
     for h, w in hw:
         if (h, w) not in seen:

@@ -94,6 +94,7 @@ class LayerReport:
         if self.op_site is not None and self.op_site.spec is not None:
             ill_h, ill_w = self.op_site.illegal_sizes()
             d["pool"] = {"function": self.op_site.func, "site": self.op_site.where, "rule": self.rule,
+                         "mode": self.op_site.spec.mode,
                          "arguments": self.op_site.spec.describe(), "illegal_H": ill_h, "illegal_W": ill_w,
                          "up_to": LEGAL_UP_TO}
         return d
