@@ -131,16 +131,16 @@ class PoolSpec:
         return self.func.startswith("adaptive")
 
     def out_size(self, S: Any, axis: AxisPool, ops: Any = PY_OPS) -> Any:
-        """Bins on one axis of size S (at least 1: sizes where the call is illegal give NaN). A
+        """Bins on one axis of size S (windows: at least 1, sizes where the call is illegal give NaN). A
         count that is the same at every legal size is that int: the graph's shapes stay static
         where the source's are (a classifier after a fixed-length pyramid)."""
         fixed = self.fixed[0 if axis is self.rows else 1]
         if fixed:
             return fixed
         if axis.count is not None and axis.count.constant:
-            return max(axis.count(0), 1)
-        if self.adaptive:
-            return ops.maximum(axis.count(S, ops=ops), 1)
+            return max(axis.count(0), 0)
+        if self.adaptive:  # an output size of 0 is PyTorch's empty output
+            return ops.maximum(axis.count(S, ops=ops), 0)
         k, s, p = axis.args(S, ops)
         return _bins.window_count(S, k, s, p, self.ceil_mode, ops)
 

@@ -309,6 +309,14 @@ def rule_name(spec: PoolSpec, up_to: int = 256) -> str:
 # ---- recording and routing ----
 
 
+def _may_follow_size(calls: list[_Call]) -> bool:
+    """An adaptive pool (other than a global one) or a call whose arguments changed."""
+    b0 = calls[0].bound
+    if calls[0].name.startswith("adaptive") and _pair(b0["output_size"]) != (1, 1):
+        return True
+    return any(c.bound != b0 or c.name != calls[0].name for c in calls)
+
+
 def probe_shapes(example_shape: Sequence[int]) -> list[tuple[int, int, int, int]]:
     """Model input sizes to record at: the example's, nearby odd offsets, and scaled ones."""
     _, C, H, W = (int(s) for s in example_shape)
@@ -332,9 +340,10 @@ def record(model: nn.Module, example_shape: Sequence[int], seconds: float = PROB
     g = torch.Generator().manual_seed(0)
     try:
         for shape in probe_shapes(example_shape):
-
             if runs >= MIN_PROBES and time.perf_counter() - t0 > seconds:
                 break
+            if runs >= 3 and not any(_may_follow_size(cs) for cs in calls.values()):
+                break  # every call's arguments the same at three runs, two sizes: nothing to route
             seen: dict[tuple, _Call] = {}
 
             def on_pool(func, name, bound, args, kwargs, seen=seen):

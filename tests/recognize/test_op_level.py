@@ -5,6 +5,7 @@ at sizes it was not traced at (pool-only models: max bit-identical), say NaN whe
 breaks, and refuse by name what follows no rule."""
 
 import json
+import re
 
 import numpy as np
 import onnxruntime as ort
@@ -184,7 +185,8 @@ def test_a_kernel_read_from_the_other_axis_is_refused_by_name(tmp_path):
     with pytest.raises(UserError) as e:
         export_onnx(P.BothAxesKernel(), torch.randn(1, 3, 12, 15), out)
     msg = str(e.value)
-    assert "max_pool2d() at public_pyramids.py" in msg and "follow no rule" in msg and "spp_layers" not in msg
+    assert "max_pool2d() at public_pyramids.py" in msg and "spp_layers" not in msg
+    assert re.search(r"kernel\S* on H (depends on more than the H of its input|follow no rule)", msg), msg
     assert "\n" not in msg and not out.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -203,3 +205,54 @@ def test_inspect_lists_the_calls(cli, tmp_path):
     assert pools[-1]["illegal_H"] == [1, 2, 3, 4, 5] == pools[-1]["illegal_W"]
     code, out, err = cli("inspect", "--model", model, "--input-shape", "1x3x24x20")
     assert code == 0 and "adaptive_avg_pool2d" in out and "no SPP layer found" not in out
+
+
+class _Call(torch.nn.Module):
+    """One size-dependent pool straight from its spec (what routing makes of a recorded call)."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.spec = spec
+
+    def forward(self, x):
+        if torch.compiler.is_exporting():
+            return torch.ops.spp_deploy.size_dependent_pool(x, self.spec.key)
+        return pool_eager(x, self.spec)
+
+
+def _spec_cases():
+    from spp_deploy.sizepool import AxisPool, Lin, PoolSpec
+
+    ceil4 = AxisPool(kernel=Lin(1, 3, 4), stride=Lin(1, 3, 4), padding=Lin(-1, 1, 2, 4))
+    third = AxisPool(kernel=Lin(1, 2, 3), stride=Lin(1, 0, 3), padding=Lin(0, 1))
+    return {
+        "adaptive-max-bins-follow-S": PoolSpec("adaptive_max_pool2d", AxisPool(count=Lin(1, 0, 2)), AxisPool(count=Lin(0, 5))),
+        "avg-ceil-mode-no-pad-count": PoolSpec("avg_pool2d", third, third, ceil_mode=True, count_include_pad=False),
+        "avg-ceil-mode-pad-count": PoolSpec("avg_pool2d", third, ceil4, ceil_mode=True),
+        "max-ceil-pad": PoolSpec("max_pool2d", ceil4, third),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_spec_cases()))
+@pytest.mark.parametrize("spp_impl", ["standard", "plugin"])
+def test_lowering_equals_pytorchs_pool_for_any_spec(name, spp_impl, tmp_path):
+    """count_include_pad either way, ceil mode, bin counts that follow the size: the graph's bins
+    are PyTorch's at every size 1..40 of each axis (max bit-identical), NaN where PyTorch refuses."""
+    spec = _spec_cases()[name]
+    out = tmp_path / "m.onnx"
+    export_onnx(_Call(spec), torch.randn(1, 2, 13, 11), out, spp_impl=spp_impl)
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    for h, w in [(s, 11) for s in range(1, 41)] + [(13, s) for s in range(1, 41)] + [(97, 203)]:
+        x = rng.standard_normal((2, 2, h, w), dtype=np.float32)
+        x[1, 0, h // 2, w // 3] = np.nan
+        got = sess.run(None, {"input": x})[0]
+        try:
+            ref = pool_eager(torch.from_numpy(x), spec).numpy()
+        except RuntimeError:
+            assert np.isnan(got).all(), (h, w)
+            continue
+        if spec.mode == "max":
+            np.testing.assert_array_equal(got, ref, err_msg=f"{h}x{w}")
+        else:
+            np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6, err_msg=f"{h}x{w}")
