@@ -331,8 +331,9 @@ def probe_shapes(example_shape: Sequence[int]) -> list[tuple[int, int, int, int]
     return out[:1] + out  # the example's size twice, on other data: arguments that follow the data show
 
 
-def record(model: nn.Module, example_shape: Sequence[int], seconds: float = PROBE_SECONDS) -> list[OpSite]:
-    """Run ``model`` at the probe sizes (random data) and fit every size-dependent pooling call site."""
+def record(model: nn.Module, example_shape: Sequence[int], seconds: float = PROBE_SECONDS,
+           dtype: torch.dtype = torch.float32) -> list[OpSite]:
+    """Run ``model`` at the probe sizes (random ``dtype`` data) and fit every size-dependent pooling call site."""
     calls: dict[tuple, list[_Call]] = {}
     shapes_in: dict[tuple, tuple] = {}
     runs, t0 = 0, time.perf_counter()
@@ -355,7 +356,7 @@ def record(model: nn.Module, example_shape: Sequence[int], seconds: float = PROB
 
             try:
                 with torch.no_grad(), _PoolMode(on_pool):
-                    model(torch.randn(shape, generator=g))
+                    model(torch.randn(shape, generator=g).to(dtype))
             except Exception:  # the model is undefined at this size: nothing from it counts
                 continue
             runs += 1

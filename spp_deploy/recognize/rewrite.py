@@ -223,7 +223,7 @@ def scan(
                                        plan=Plan.REPLACE))
             done.append(path)
             continue
-        inner = _op_pools(m, shape) if hw is not None and match.status == "none" else None
+        inner = _op_pools(m, shape, example.dtype) if hw is not None and match.status == "none" else None
         # Every pooling call a named rule: exact at every size through its calls, never tabulated; a
         # short table (NAMED_PROBE_LIMIT) only tells whether the whole layer is a named pyramid.
         named_inner = bool(inner) and all(s.rule in NAMED_RULES for s in inner)
@@ -263,7 +263,7 @@ def scan(
             reports += _user_function_reports(s, tabulate_limit)
     if example is not None and example.dim() == 4:
         with _applied(model, reports) as root:
-            reports += [_op_report(site) for site in record(root, tuple(example.shape))]
+            reports += [_op_report(site) for site in record(root, tuple(example.shape), dtype=example.dtype)]
     return reports
 
 
@@ -279,10 +279,10 @@ def _op_report(site: OpSite) -> LayerReport:
                        plan=Plan.ROUTE)
 
 
-def _op_pools(m: nn.Module, shape: tuple) -> list[OpSite] | None:
+def _op_pools(m: nn.Module, shape: tuple, dtype: torch.dtype) -> list[OpSite] | None:
     """The layer's size-dependent pooling calls when op-level export handles every one."""
     try:
-        sites = record(m, (1, *shape[1:]), seconds=2.0)
+        sites = record(m, (1, *shape[1:]), seconds=2.0, dtype=dtype)
     except Exception:
         return None
     return sites if sites and all(s.spec is not None for s in sites) else None

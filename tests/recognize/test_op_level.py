@@ -256,3 +256,10 @@ def test_lowering_equals_pytorchs_pool_for_any_spec(name, spp_impl, tmp_path):
             np.testing.assert_array_equal(got, ref, err_msg=f"{h}x{w}")
         else:
             np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6, err_msg=f"{h}x{w}")
+
+
+def test_fp16_export_routes_the_calls_too(tmp_path):
+    """precision="fp16" traces a half copy: its calls are recorded on half data and routed alike."""
+    res = export_onnx(P.KernelPPM(), torch.randn(1, 6, 24, 20), tmp_path / "h.onnx", precision="fp16")
+    assert sum(1 for r in res.layers if r.op_site is not None and r.rewrites) == 4
+    assert res.parity and all(p.passed for p in res.parity)
