@@ -2,9 +2,10 @@
 (PSPNet's pyramid pooling module, an UPerNet PPM: 3-4 routed call sites each, plus the 1x1 level
 the exporter keeps), and the whole export with its parity check, at the default limits.
 
-    python benchmarks/oplevel_probe.py [--threads N]
+    python benchmarks/oplevel_probe.py [--threads N] [--iterations 10]
 
 Target (issue 21): recording and replacing the pools of a segmentation head costs < 10 s of probing.
+Also timed: the exported heads in ONNX Runtime CPU against PyTorch eager (median of --iterations).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import onnx
 import torch
 
-from _common import parse, parser
+from _common import parse, parser, session
 from spp_deploy import export_onnx
 from spp_deploy.recognize import scan
 from spp_deploy.recognize.oplevel import probe_shapes, record
@@ -33,8 +35,19 @@ HEADS = {
 }
 
 
+def _median_ms(fn, iterations: int) -> float:
+    fn()
+    times = []
+    for _ in range(iterations):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
 def main() -> None:
-    parse(parser(__doc__, iterations=1, warmup=0))
+    args = parse(parser(__doc__, iterations=10, warmup=1))
+    latency = []
     print(f"{'head':58} {'sites':>5} {'probes':>6} {'record s':>8} {'scan s':>7} {'export s':>8}  target")
     for name, (factory, shape) in HEADS.items():
         model = factory().eval()
@@ -49,10 +62,18 @@ def main() -> None:
             t0 = time.perf_counter()
             export_onnx(model, torch.randn(shape), Path(d) / "m.onnx")
             t_export = time.perf_counter() - t0
+            sess = session(onnx.load(str(Path(d) / "m.onnx")), args.threads)
+            x = torch.randn(shape)
+            with torch.no_grad():
+                latency.append((name, _median_ms(lambda: sess.run(None, {"input": x.numpy()}), args.iterations),
+                                _median_ms(lambda: model(x), args.iterations)))
         probes = len(sites[0].calls) if sites else 0
         ok = "ok" if t_record < TARGET_S else "MISSED"
         print(f"{name:58} {routed:5d} {probes:4d}/{len(probe_shapes(shape))} {t_record:8.2f} {t_scan:7.2f} "
               f"{t_export:8.2f}  < {TARGET_S:.0f} s: {ok}")
+    print(f"\n{'head':58} {'ORT ms':>8} {'torch ms':>9}")
+    for name, ort_ms, torch_ms in latency:
+        print(f"{name:58} {ort_ms:8.1f} {torch_ms:9.1f}")
 
 
 if __name__ == "__main__":
