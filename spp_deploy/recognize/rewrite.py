@@ -260,7 +260,7 @@ def scan(
         reports.append(_function_report(s))
     for s in user_sites:
         if s.calls and not any(s.path == d or s.path.startswith(d + ".") or d == "" for d in done):
-            reports += _user_function_reports(s, tabulate_limit)
+            reports += _user_function_reports(s, tabulate_limit, example.dtype)
     if example is not None and example.dim() == 4:
         with _applied(model, reports) as root:
             reports += [_op_report(site) for site in record(root, tuple(example.shape), dtype=example.dtype)]
@@ -326,7 +326,18 @@ def _fixed_length(fn, shape: tuple) -> bool:
     return False
 
 
-def _user_function_reports(s: FunctionSite, limit: int) -> list[LayerReport]:
+class _Call(nn.Module):
+    """A function of the feature map as a module (op-level recording hooks modules)."""
+
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+def _user_function_reports(s: FunctionSite, limit: int, dtype: torch.dtype = torch.float32) -> list[LayerReport]:
     """A user function called in forward on a feature map: each fixed-length call pattern is
     probed and tabulated (or found to be a named rule) like a parameter-free module."""
     where = s.path or "model"
@@ -341,14 +352,20 @@ def _user_function_reports(s: FunctionSite, limit: int) -> list[LayerReport]:
         except Exception:
             continue
         kind = f"function {s.name}"
+        inner = _op_pools(_Call(fn), p.in_shape, dtype)
+        if inner and all(site.rule in NAMED_RULES for site in inner):  # exact through its calls: not tabulated
+            reports.append(_pools_report(path, kind, C, hw, inner, ""))
+            continue
         if limit <= 0:
-            reports.append(LayerReport(path, kind, "function", "none", None, C, hw, "left as is: no exact match",
+            reports.append(_pools_report(path, kind, C, hw, inner, "") if inner else
+                           LayerReport(path, kind, "function", "none", None, C, hw, "left as is: no exact match",
                                        "it follows no named rule and tabulation is off", site=s))
             continue
         try:
             spec, stats = tabulate(fn, C, hw, limit, source=f"{s.name}()")
         except TabulateError as e:
-            reports.append(LayerReport(path, kind, "function", "none", None, C, hw, "left as is: no exact match",
+            reports.append(_pools_report(path, kind, C, hw, inner, str(e)) if inner else
+                           LayerReport(path, kind, "function", "none", None, C, hw, "left as is: no exact match",
                                        f"probing it as a black box: {e}", site=s))
             continue
         named = _named(fn, spec, hw)

@@ -33,6 +33,7 @@ FAMILIES = {
     "horizontal-pyramid": (lambda: P.WithStem(P.HorizontalPyramid()), 3, (32, 16), False),
     "temporal-pyramid": (lambda: P.TemporalPyramid(), 3, (8, 40), True),
     "spp-method-self-sizes-first": (lambda: P.MethodSPPNet(), 3, (24, 20), False),
+    "spp-function-self-first": (lambda: P.SelfFirstSPPNet(), 3, (24, 20), False),
     "zero-padded-avg-bcl": (lambda: P.WithStem(P.ZeroPadAvgPyramid()), 3, (17, 21), False),
     "floor-kernel-max": (lambda: P.FloorKernelMaxPyramid(), 3, (20, 26), True),
 }

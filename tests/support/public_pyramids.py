@@ -261,3 +261,28 @@ class BothAxesKernel(nn.Module):
     def forward(self, x):
         w = x.size(3)
         return F.adaptive_max_pool2d(F.max_pool2d(x, (max(w // 3, 1), 2)), 2)
+
+
+def spp(self, x, batch, size, levels):
+    """A pyramid function written as a method body and called with ``self`` first, then the map,
+    the batch and the sizes computed by the caller."""
+    out = []
+    for n in levels:
+        k = (math.ceil(size[0] / n), math.ceil(size[1] / n))
+        p = ((k[0] * n - size[0] + 1) // 2, (k[1] * n - size[1] + 1) // 2)
+        out.append(F.max_pool2d(x, k, stride=k, padding=p).view(batch, -1))
+    return torch.cat(out, 1)
+
+
+class SelfFirstSPPNet(nn.Module):
+    """Calls ``spp(self, x, batch, [h, w], levels)`` from forward, then a classifier."""
+
+    def __init__(self, levels=(4, 2, 1)):
+        super().__init__()
+        self.levels = levels
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * sum(n * n for n in levels), 5)
+
+    def forward(self, x):
+        x = F.relu(self.conv(x))
+        return self.fc(spp(self, x, x.size(0), [int(x.size(2)), int(x.size(3))], self.levels))
