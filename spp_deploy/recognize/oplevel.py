@@ -62,12 +62,12 @@ def _pair(v, default=None) -> tuple:
     return (v, v)
 
 
-def _user_frame() -> tuple[str, int]:
-    """File and line of the innermost frame outside torch and this module: the call site."""
+def _user_frame():
+    """The innermost frame outside torch and this module: the call site (or None)."""
     f = sys._getframe(1)
     while f is not None and f.f_code.co_filename.startswith(_SKIP_DIRS):
         f = f.f_back
-    return (f.f_code.co_filename, f.f_lineno) if f is not None else ("?", 0)
+    return f
 
 
 class _Tracker:
@@ -76,6 +76,7 @@ class _Tracker:
     def __init__(self, model: nn.Module) -> None:
         self.stack: list[str] = []
         self.counts: dict[tuple, int] = {}
+        self.scopes: list[dict] = []  # globals of the call sites' code (where int() may read sizes)
         self.handles = []
         for path, m in model.named_modules():
             self.handles += [m.register_forward_pre_hook(lambda mod, a, p=path, root=m is model: self._enter(p, root)),
@@ -93,7 +94,10 @@ class _Tracker:
 
     def site(self) -> tuple[str, str, int, int]:
         path = self.stack[-1] if self.stack else ""
-        file, line = _user_frame()
+        f = _user_frame()
+        file, line = (f.f_code.co_filename, f.f_lineno) if f is not None else ("?", 0)
+        if f is not None and not any(g is f.f_globals for g in self.scopes):
+            self.scopes.append(f.f_globals)
         n = self.counts.get((path, file, line), 0)
         self.counts[(path, file, line)] = n + 1
         return path, file, line, n
@@ -140,6 +144,7 @@ class OpSite:
     rule: str = "-"  # the named rule its bins are, or "window"
     in_shape: tuple = ()
     calls: list = field(default_factory=list, repr=False)
+    scope: dict = field(default_factory=dict, repr=False)  # the calling code's globals
 
     @property
     def key(self) -> tuple:
@@ -336,6 +341,7 @@ def record(model: nn.Module, example_shape: Sequence[int], seconds: float = PROB
     """Run ``model`` at the probe sizes (random ``dtype`` data) and fit every size-dependent pooling call site."""
     calls: dict[tuple, list[_Call]] = {}
     shapes_in: dict[tuple, tuple] = {}
+    scopes: dict[tuple, dict] = {}
     runs, t0 = 0, time.perf_counter()
     tracker = _Tracker(model)
     g = torch.Generator().manual_seed(0)
@@ -349,6 +355,7 @@ def record(model: nn.Module, example_shape: Sequence[int], seconds: float = PROB
 
             def on_pool(func, name, bound, args, kwargs, seen=seen):
                 key = tracker.site()
+                scopes.setdefault(key, tracker.scopes[-1] if tracker.scopes else {})
                 x = args[0]
                 seen[key] = _Call(int(x.shape[2]), int(x.shape[3]), name, bound)
                 shapes_in.setdefault(key, tuple(x.shape))
@@ -369,7 +376,8 @@ def record(model: nn.Module, example_shape: Sequence[int], seconds: float = PROB
         spec, why = fit(cs) if len(cs) == runs else (None, "not called at every probed size")
         if spec is None and not why:
             continue
-        site = OpSite(*key, func=cs[0].name, spec=spec, reason=why, in_shape=shapes_in[key], calls=cs)
+        site = OpSite(*key, func=cs[0].name, spec=spec, reason=why, in_shape=shapes_in[key], calls=cs,
+                      scope=scopes.get(key, {}))
         if spec is not None:
             site.rule = rule_name(spec)
         sites.append(site)
@@ -393,7 +401,7 @@ def routing(model: nn.Module, sites: Sequence[OpSite]) -> Iterator[None]:
         return torch.ops.spp_deploy.size_dependent_pool(args[0], spec.key)
 
     try:
-        with _PoolMode(on_pool), _symbolic_int(model):
+        with _PoolMode(on_pool), _symbolic_int(model, [s.scope for s in sites if s.spec is not None]):
             yield
     finally:
         tracker.close()
@@ -410,14 +418,14 @@ def _int(v=0, *args):
 
 
 @contextlib.contextmanager
-def _symbolic_int(model: nn.Module) -> Iterator[None]:
-    """While exporting, ``int`` in the modules that define the model's forwards is ``_int``: sizes
-    the user's code passes through ``int()`` to a routed pooling call stay dynamic."""
+def _symbolic_int(model: nn.Module, scopes: Sequence[dict] = ()) -> Iterator[None]:
+    """While exporting, ``int`` in the modules that define the model's forwards (and in the code
+    that makes the routed calls) is ``_int``: sizes the user's code passes through ``int()`` to a
+    routed pooling call stay dynamic."""
     touched = []
-    for m in model.modules():
-        fwd = getattr(type(m), "forward", None)
-        g = getattr(fwd, "__globals__", None)
-        if g is None or "int" in g or any(g is t for t in touched) or g.get("__name__", "").startswith("torch"):
+    forwards = [getattr(getattr(type(m), "forward", None), "__globals__", None) for m in model.modules()]
+    for g in [*forwards, *scopes]:
+        if not g or "int" in g or any(g is t for t in touched) or g.get("__name__", "").startswith("torch"):
             continue
         g["int"] = _int
         touched.append(g)
