@@ -39,13 +39,15 @@ PY_OPS = PyOps()
 
 @dataclass(frozen=True)
 class Lin:
-    """An integer argument as a function of the pooled axis' size S (and of that axis' kernel k,
-    for paddings such as (n * k - S + 1) // 2): ``(a * S + b * k + c) // d``."""
+    """An integer argument as a function of the pooled axis' size S and of another argument of
+    that axis, ``ref`` (the kernel k for paddings such as (n * k - S + 1) // 2, the stride s for
+    kernels such as S - (n - 1) * s): ``(a * S + b * ref + c) // d``."""
 
     a: int
     c: int
     d: int = 1
     b: int = 0
+    ref: str = "k"  # "k": the kernel, "s": the stride
 
     def __call__(self, S: Any, k: Any = 0, ops: Any = PY_OPS) -> Any:
         terms = [t for t in ((S if self.a == 1 else S * self.a) if self.a else None,
@@ -71,12 +73,13 @@ class Lin:
                 return f"floor(S/{self.d})"
             if self.c == self.d - 1:
                 return f"ceil(S/{self.d})"
-        s = f"{self.b}*k" if self.b else ""
-        if self.a:
-            a = "S" if abs(self.a) == 1 else f"{abs(self.a)}*S"
-            s = (f"{s} - {a}" if self.a < 0 else f"{s} + {a}") if s else (f"-{a}" if self.a < 0 else a)
-        if self.c:
-            s += f" + {self.c}" if self.c > 0 else f" - {-self.c}"
+        terms = [(self.a, "S"), (self.b, f"{self.ref}"), (self.c, "")]
+        terms = [(v, name) for v, name in terms if v]
+        terms.sort(key=lambda t: t[0] < 0)  # positive terms first: "4*k - S + 1", "S - 2*s"
+        s = ""
+        for v, name in terms:
+            body = name if abs(v) == 1 and name else f"{abs(v)}*{name}" if name else str(abs(v))
+            s = (f"-{body}" if v < 0 else body) if not s else f"{s} {'-' if v < 0 else '+'} {body}"
         return f"({s})//{self.d}" if self.d != 1 else s
 
 
@@ -93,8 +96,9 @@ class AxisPool:
     def args(self, S: Any, ops: Any = PY_OPS) -> tuple:
         if self.count is not None:
             return (self.count(S, ops=ops),)
-        k = self.kernel(S, ops=ops)
-        return k, self.stride(S, ops=ops), self.padding(S, k, ops=ops)
+        s = self.stride(S, ops=ops)
+        k = self.kernel(S, s, ops=ops) if self.kernel.ref == "s" else self.kernel(S, ops=ops)
+        return k, s, self.padding(S, s if self.padding.ref == "s" else k, ops=ops)
 
     def describe(self) -> str:
         if self.count is not None:

@@ -179,15 +179,17 @@ def _legal(spec: PoolSpec, axis: AxisPool, S: np.ndarray) -> np.ndarray:
 # ---- fitting: how each integer argument follows the pooled axis' size ----
 
 
-def fit_lin(points: dict[int, int], kernels: dict[int, int] | None = None, max_d: int = 256) -> Lin | None:
+def fit_lin(points: dict[int, int], kernels: dict[int, int] | None = None, max_d: int = 256,
+            ref: str = "k") -> Lin | None:
     """The simplest ``Lin`` through every (S, value): a constant, floor/ceil(S / d), (S + c) // d,
-    or, for paddings (``kernels``: the kernel at each S), (n * k - S + r) // 2."""
+    or, given another argument at each S (``kernels``, named by ``ref``), the padding
+    (n * k - S + r) // 2 or any a * S + b * ref + c (a kernel S - (n - 1) * s)."""
     vals = set(points.values())
     if len(vals) == 1:
         return Lin(0, vals.pop())
     S = np.array(list(points), dtype=np.int64)
     v = np.array([points[s] for s in points], dtype=np.int64)
-    if kernels is not None:
+    if kernels is not None and ref == "k":
         k = np.array([kernels[s] for s in points], dtype=np.int64)
         for n in range(1, _bins.MAX_LEVEL + 1):
             for r in (1, 0):
@@ -198,6 +200,12 @@ def fit_lin(points: dict[int, int], kernels: dict[int, int] | None = None, max_d
             lo, hi = max(int((v * d - S).max()), 0), min(int(((v + 1) * d - S - 1).min()), d - 1)
             if lo <= hi and (not plain or lo == 0 or hi == d - 1):
                 return Lin(1, 0 if lo == 0 else d - 1 if hi == d - 1 else lo, d)
+    if kernels is not None and len(points) >= 3:  # exact integer affine a * S + b * ref + c
+        r = np.array([kernels[s] for s in points], dtype=np.int64)
+        A = np.stack([S, r, np.ones_like(S)], 1).astype(np.float64)
+        a, b, c = (int(round(x)) for x in np.linalg.lstsq(A, v.astype(np.float64), rcond=None)[0])
+        if b and np.array_equal(a * S + b * r + c, v):
+            return Lin(a, c, 1, b, ref)
     return None
 
 
@@ -254,6 +262,8 @@ def fit(calls: list[_Call]) -> tuple[PoolSpec | None, str]:
                 return None, pts
             got[arg] = pts
         lins = [fit_lin(got["kernel_size"]), fit_lin(got["stride"]), fit_lin(got["padding"], got["kernel_size"])]
+        if lins[0] is None and lins[1] is not None:  # a kernel that covers what the strides leave
+            lins[0] = fit_lin(got["kernel_size"], got["stride"], ref="s")
         if any(lin is None for lin in lins):
             return None, f"kernel/stride/padding on {'HW'[a]} follow no rule found"
         axes.append(AxisPool(kernel=lins[0], stride=lins[1], padding=lins[2]))

@@ -286,3 +286,23 @@ class SelfFirstSPPNet(nn.Module):
     def forward(self, x):
         x = F.relu(self.conv(x))
         return self.fc(spp(self, x, x.size(0), [int(x.size(2)), int(x.size(3))], self.levels))
+
+
+class CoverPPM(nn.Module):
+    """A PPM whose windows step by floor(S / n) and whose kernel covers the rest,
+    S - (n - 1) * stride (n windows, the last one ending at the border), avg, then bilinear."""
+
+    def __init__(self, in_ch=4, levels=(2, 3, 4)):
+        super().__init__()
+        self.levels = levels
+        self.proj = nn.Conv2d(in_ch, 2, 1)
+
+    def forward(self, x):
+        h, w = x.shape[2], x.shape[3]
+        out = [x]
+        for n in self.levels:
+            stride = (h // n, w // n)
+            kernel = (h - (n - 1) * stride[0], w - (n - 1) * stride[1])
+            y = F.avg_pool2d(x, kernel, stride)
+            out.append(F.interpolate(self.proj(y), (h, w), mode="bilinear", align_corners=True))
+        return torch.cat(out, 1)
