@@ -18,7 +18,8 @@ import public_pyramids as P
 from spp_deploy import bins, export_onnx
 from spp_deploy.errors import UserError
 from spp_deploy.recognize import scan
-from spp_deploy.recognize.oplevel import fit_lin, record
+from spp_deploy.recognize.oplevel import record
+from spp_deploy.recognize.poolfit import fit_lin
 from spp_deploy.sizepool import pool_eager
 
 # name: (factory, input channels, example H x W, bit-identical: the model is pooling only)
