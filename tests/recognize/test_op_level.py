@@ -31,6 +31,7 @@ FAMILIES = {
     "ppm-kernel-h-div-n": (lambda: P.KernelPPM(), 6, (24, 20), False),
     "ppm-ceil-pad-input-last": (lambda: P.CeilPadPPM(), 6, (19, 23), False),
     "ppm-kernel-covers-strides": (lambda: P.CoverPPM(), 4, (21, 26), False),
+    "ppm-fpad-then-avg-pool": (lambda: P.PadThenPoolPPM(mode="avg"), 4, (22, 17), False),
     "strip-pooling": (lambda: P.StripPooling(), 4, (15, 22), False),
     "horizontal-pyramid": (lambda: P.WithStem(P.HorizontalPyramid()), 3, (32, 16), False),
     "temporal-pyramid": (lambda: P.TemporalPyramid(), 3, (8, 40), True),
@@ -100,7 +101,7 @@ def test_random_sizes(exported, h, w, b, seed):
 
 # NaN/inf positions after an upsampling are Resize's (ONNX Runtime reads other neighbours), not the pools'
 UPSAMPLED = {"pspnet-ppm-align-true", "pspnet-ppm-max-align-false", "upernet-ppm", "ppm-kernel-h-div-n",
-             "ppm-ceil-pad-input-last", "ppm-kernel-covers-strides", "strip-pooling"}
+             "ppm-ceil-pad-input-last", "ppm-kernel-covers-strides", "ppm-fpad-then-avg-pool", "strip-pooling"}
 
 
 def test_nan_and_inf_propagate_like_pytorch(exported, request):

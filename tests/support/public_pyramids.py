@@ -306,3 +306,24 @@ class CoverPPM(nn.Module):
             y = F.avg_pool2d(x, kernel, stride)
             out.append(F.interpolate(self.proj(y), (h, w), mode="bilinear", align_corners=True))
         return torch.cat(out, 1)
+
+
+class PadThenPoolPPM(nn.Module):
+    """A PPM that zero-pads the map with ``F.pad`` until n windows of ceil(S / n) fit, then pools
+    with kernel = stride, upsamples bilinearly and concatenates."""
+
+    def __init__(self, in_ch=4, bins=(1, 2, 3, 6), mode="max"):
+        super().__init__()
+        self.bins, self.mode = bins, mode
+        self.reduce = nn.ModuleList([nn.Conv2d(in_ch, 1, 1) for _ in bins])
+
+    def forward(self, x):
+        h, w = x.shape[2:]
+        outs = [x]
+        for n, conv in zip(self.bins, self.reduce):
+            kh, kw = math.ceil(h / n), math.ceil(w / n)
+            ph, pw = kh * n - h, kw * n - w
+            xp = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+            y = F.max_pool2d(xp, (kh, kw)) if self.mode == "max" else F.avg_pool2d(xp, (kh, kw))
+            outs.append(F.interpolate(conv(y), (h, w), mode="bilinear", align_corners=False))
+        return torch.cat(outs, 1)
