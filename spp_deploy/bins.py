@@ -197,3 +197,33 @@ def validate_config(levels: Sequence[int], mode: str, rule: str, order: str) -> 
     if order not in ORDERS:
         raise ValueError(f"unknown flatten order {order!r} (known: {', '.join(ORDERS)})")
     return lv
+
+
+# ---- torch's pooling windows (max_pool2d / avg_pool2d) on one axis, for op-level pools ----
+
+
+def window_count(S: Any, kernel: Any, stride: Any, padding: Any, ceil_mode: bool, ops: Any = NUMPY_OPS) -> Any:
+    """Output length of ``max_pool2d``/``avg_pool2d`` on an axis of size S (at least 1; ``window_bins``
+    says where it is legal). In ceil mode the last window must start inside the input or the left
+    padding, as PyTorch clips it."""
+    span = ops.maximum(S + 2 * padding - kernel, 0)
+    stride = ops.maximum(stride, 1)  # a zero stride is illegal (NaN): no division by zero
+    if not ceil_mode:
+        return ops.floordiv(span, stride) + 1
+    last = ops.floordiv(ops.maximum(S + padding - 1, 0), stride) + 1
+    return ops.minimum(ops.floordiv(span + stride - 1, stride) + 1, last)
+
+
+def window_bins(S: Any, kernel: Any, stride: Any, padding: Any, i: Any, ops: Any = NUMPY_OPS,
+                ceil_mode: bool = False) -> AxisBins:
+    """Window i of a pool with this kernel, stride and (implicit) padding: its real extent
+    [start, end), its count_include_pad divisor (the window clipped to the padded input) and
+    whether PyTorch accepts the arguments (kernel, stride >= 1, padding <= kernel / 2, and at
+    least one window: S + 2p >= k, or in ceil mode S + 2p + stride - 1 >= k)."""
+    lo = i * stride - padding
+    start = ops.maximum(lo, 0)
+    end = ops.minimum(lo + kernel, S)
+    span = ops.minimum(lo + kernel, S + padding) - lo
+    ok = ops.logical_and(ops.logical_and(kernel >= 1, stride >= 1), ops.logical_and(padding >= 0, padding * 2 <= kernel))
+    reach = S + padding * 2 + (stride - 1 if ceil_mode else 0)
+    return AxisBins(start, end, span, ops.logical_and(ok, reach >= kernel))

@@ -19,6 +19,7 @@ from . import bins as _bins
 SPP_DOMAIN = "spp_deploy"
 SPP_OP = "SpatialPyramidPool"  # the canonical pyramid; also the TensorRT plugin's name
 TAB_OP = "TabulatedPyramidPool"  # a probed layer's tables (spp_deploy.tabulated): always lowered inline
+POOL_OP = "SizeDependentPool"  # one size-dependent pooling call (spp_deploy.sizepool): always lowered inline
 
 # SPP-net detection pooling (maps + windows -> per-window pyramid): spp_deploy.export.window
 WINDOW_OP = "WindowSpatialPyramidPool"

@@ -27,6 +27,10 @@ def collect(args) -> dict:
                 from ..recognize.tabulate import legal_text
 
                 d["legal_at_spp_input"] = legal_text(r.table)
+            if r.op_site is not None and r.op_site.spec is not None:
+                from ..recognize.oplevel import legal_text
+
+                d["legal_at_spp_input"] = legal_text(r.op_site)
             if r.config is not None:
                 d["legal_at_spp_input"] = legal_at_spp_input(r.config, r.spp_input[0] if r.spp_input else None)
                 d["illegal_model_input"] = illegal_inputs(model, r, shape)
@@ -94,7 +98,7 @@ def run(args) -> int:
         if model_in:
             legal += f"\nmodel input: {model_in}"
         table.add_row(d["path"], f"{d['kind']} ({d['how']}, {d['status']})", ",".join(map(str, c.get("levels", []))),
-                      d["rule"], c.get("mode", (d.get("table") or {}).get("mode", "-")),
+                      d["rule"], c.get("mode", (d.get("table") or d.get("pool") or {}).get("mode", "-")),
                       c.get("order", (d.get("table") or {}).get("layout", "-")),
                       str(d["feature_size"] or "-"), legal, d["action"])
     console = Console(width=max(Console().width, 160))

@@ -9,9 +9,11 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from ..contract import (  # noqa: F401
-    CONFIG_ATTRS, PLUGIN_ATTRS, RULE_ATTR, PLUGIN_NAMESPACE, PLUGIN_VERSION, SPP_DOMAIN, SPP_OP, TAB_OP, SppConfig, is_spp_node,
+    CONFIG_ATTRS, PLUGIN_ATTRS, RULE_ATTR, PLUGIN_NAMESPACE, PLUGIN_VERSION, POOL_OP, SPP_DOMAIN, SPP_OP, TAB_OP, SppConfig,
+    is_spp_node,
 )
 from .lowering import build_pyramid, build_tabulated
+from .size_pool import build_size_pool
 from .symbolic import GraphBuilder, Sym
 
 
@@ -23,8 +25,9 @@ def spp_nodes(graph: gs.Graph) -> list[gs.Node]:
     return [n for n in graph.nodes if is_spp_node(n)]
 
 
-def tab_nodes(graph: gs.Graph) -> list[gs.Node]:
-    return [n for n in graph.nodes if n.domain == SPP_DOMAIN and n.op == TAB_OP]
+def tab_nodes(graph: gs.Graph, op: str = TAB_OP) -> list[gs.Node]:
+    """Nodes of one of our inline-only ops (tabulated pyramids, size-dependent pools)."""
+    return [n for n in graph.nodes if n.domain == SPP_DOMAIN and n.op == op]
 
 
 def _inline(graph: gs.Graph, nodes: list[gs.Node], build, prefix: str) -> None:
@@ -48,9 +51,13 @@ def splice(graph: gs.Graph, node: gs.Node, b: GraphBuilder, out: Sym) -> None:
 
 
 def _inline_tabulated(graph: gs.Graph) -> None:
+    """Tabulated pyramids and size-dependent pools: standard ops in either mode (no plugin)."""
+    from ..sizepool import get_spec as pool_spec
     from ..tabulated import get_spec
 
     _inline(graph, tab_nodes(graph), lambda b, x, n: build_tabulated(b, x, get_spec(str(n.attrs["key"]))), "tab")
+    _inline(graph, tab_nodes(graph, POOL_OP), lambda b, x, n: build_size_pool(b, x, pool_spec(str(n.attrs["key"]))),
+            "pool")
 
 
 def lower_standard(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -66,7 +73,7 @@ def lower_standard(model: onnx.ModelProto) -> onnx.ModelProto:
 def _import_typed(model: onnx.ModelProto) -> gs.Graph:
     """gs graph with every SPP input typed (the lowering follows the input's dtype)."""
     graph = gs.import_onnx(onnx.shape_inference.infer_shapes(model))
-    for node in spp_nodes(graph) + tab_nodes(graph):
+    for node in spp_nodes(graph) + tab_nodes(graph) + tab_nodes(graph, POOL_OP):
         if node.inputs[0].dtype is None:
             raise ValueError(f"SPP node {node.name}: input type unknown after shape inference")
     return graph
@@ -105,7 +112,7 @@ def to_plugin_mode(model: onnx.ModelProto) -> onnx.ModelProto:
     TensorRT's parser cannot tell apart: ``spp-deploy build`` strips the bodies).
     """
     graph = _import_typed(model)
-    _inline_tabulated(graph)  # no plugin serves measured tables: standard ops
+    _inline_tabulated(graph)  # no plugin serves measured tables or single pools: standard ops
     graph.cleanup().toposort()
     opset = graph.opset
     bodies: dict[tuple, str | None] = {}

@@ -196,15 +196,19 @@ def _if_x_has_nan(b: GraphBuilder, x: Sym, out: Sym, t: GraphBuilder, witness: S
     """``out`` with NaN where ``witness`` (built in ``t``) is NaN, evaluated only when x holds a
     NaN at all (ReduceSum over x is NaN then; a false alarm from inf - inf only costs time)."""
     fixed = t.op("Where", [t.op("IsNaN", [witness.tensor], np.bool_).tensor, witness.tensor, out.tensor], x.dtype)
-    # Both branches must give the same shape expression (TensorRT 10.4-10.10 compare shapes, not
-    # ranks): the broadcast of Where is reshaped to exactly out's shape.
-    fixed = t.op("Reshape", [fixed.tensor, b.op("Shape", [out.tensor], _INT).tensor], x.dtype)
-    e = GraphBuilder(f"{b.prefix}/clean")
-    same = e.op("Identity", [out.tensor], x.dtype)
     total = b.op("ReduceSum", [x.tensor, _axes(b, [0, 1, 2, 3])], x.dtype, keepdims=0)
-    cond = b.op("IsNaN", [total.tensor], np.bool_)
+    return if_then(b, b.op("IsNaN", [total.tensor], np.bool_), out, t, fixed)
+
+
+def if_then(b: GraphBuilder, cond: Sym, out: Sym, t: GraphBuilder, fixed: Sym) -> Sym:
+    """``fixed`` (built in ``t``, run only when ``cond`` holds) or else ``out``, as one If."""
+    # Both branches must give the same shape expression (TensorRT 10.4-10.10 compare shapes, not
+    # ranks): the then-branch is reshaped to exactly out's shape.
+    fixed = t.op("Reshape", [fixed.tensor, b.op("Shape", [out.tensor], _INT).tensor], out.dtype)
+    e = GraphBuilder(f"{b.prefix}/clean")
+    same = e.op("Identity", [out.tensor], out.dtype)
     branch = lambda g, y, name: gs.Graph(nodes=g.nodes, outputs=[y.tensor], name=f"{b.prefix}/{name}")  # noqa: E731
-    return b.op("If", [cond.tensor], x.dtype, then_branch=branch(t, fixed, "nan"), else_branch=branch(e, same, "clean"))
+    return b.op("If", [cond.tensor], out.dtype, then_branch=branch(t, fixed, "nan"), else_branch=branch(e, same, "clean"))
 
 
 def build_pyramid(b: GraphBuilder, x: Sym, cfg: SppConfig) -> Sym:

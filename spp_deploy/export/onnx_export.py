@@ -53,25 +53,25 @@ def _spp_schema_op():
     return onnxscript.values.Op(onnxscript.values.Opset(_graph.SPP_DOMAIN, 1), _graph.SPP_OP, schema)
 
 
-def _tab_schema_op():
-    """The tabulated pyramid's node: its tables stay in this process, keyed by ``key``."""
+def _tab_schema_op(op: str = _graph.TAB_OP):
+    """A node whose spec stays in this process, keyed by ``key`` (tabulated pyramids, size-dependent pools)."""
     import onnxscript
     from onnx.defs import OpSchema
 
     schema = OpSchema(
-        _graph.TAB_OP, _graph.SPP_DOMAIN, 1,
+        op, _graph.SPP_DOMAIN, 1,
         inputs=[OpSchema.FormalParameter("X", "T")],
         outputs=[OpSchema.FormalParameter("Y", "T")],
         type_constraints=[("T", ["tensor(float)", "tensor(float16)"], "")],
-        attributes=[OpSchema.Attribute("key", OpSchema.AttrType.STRING, "spp_deploy.tabulated registry key")],
+        attributes=[OpSchema.Attribute("key", OpSchema.AttrType.STRING, "spp_deploy registry key")],
     )
-    return onnxscript.values.Op(onnxscript.values.Opset(_graph.SPP_DOMAIN, 1), _graph.TAB_OP, schema)
+    return onnxscript.values.Op(onnxscript.values.Opset(_graph.SPP_DOMAIN, 1), op, schema)
 
 
 def _translation_table() -> dict:
-    from .. import tabulated  # noqa: F401  (registers the custom op)
+    from .. import sizepool, tabulated  # noqa: F401  (register the custom ops)
 
-    spp, tab = _spp_schema_op(), _tab_schema_op()
+    spp, tab, pool = _spp_schema_op(), _tab_schema_op(), _tab_schema_op(_graph.POOL_OP)
 
     def translate(x, levels, mode, rule, order):
         return spp(x, levels=list(levels), mode=mode, order=order, **{_graph.RULE_ATTR: rule})
@@ -79,8 +79,12 @@ def _translation_table() -> dict:
     def translate_tab(x, key):
         return tab(x, key=key)
 
+    def translate_pool(x, key):
+        return pool(x, key=key)
+
     return {torch.ops.spp_deploy.spatial_pyramid_pool.default: translate,
-            torch.ops.spp_deploy.tabulated_pyramid_pool.default: translate_tab}
+            torch.ops.spp_deploy.tabulated_pyramid_pool.default: translate_tab,
+            torch.ops.spp_deploy.size_dependent_pool.default: translate_pool}
 
 
 @contextlib.contextmanager
@@ -330,7 +334,7 @@ def trace_routes(
             why = refusal(reports) or routes_failed(failures)
             why.route_failures = failures
             raise why from failures[-1][1]
-    count += sum(1 for r in reports if r.site is not None and r.rewrites)
+    count += sum(1 for r in reports if (r.site is not None or r.op_site is not None) and r.rewrites)
     return Traced(proto, count, list(reports), route, failures)
 
 
@@ -372,6 +376,9 @@ def refusal(reports: Sequence, error: type[UserError] = UserError, after: str = 
         return None
     r = left[0]
     more = f" (and {len(left) - 1} more SPP-like layer(s))" if len(left) > 1 else ""
+    if r.op_site is not None:  # one pooling call: nothing to declare, its arguments must follow its input
+        return error(f"cannot export the pooling call {r.path!r}{more} with dynamic H/W: {r.reason}{after}; "
+                     "compute its kernel, stride and padding from the H and W of its own input")
     path = r.path.split(".forward ->")[0] if r.site is not None else r.path
     return error(f"cannot export SPP layer {r.path!r} ({r.kind}){more} with dynamic H/W: {r.reason or r.status}"
                  f"{after}; if you know what it computes, declare it",

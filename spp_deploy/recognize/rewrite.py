@@ -20,9 +20,11 @@ from .functions import (FunctionSite, canonical_function, dispatching, find_site
 from .known import Found, SPPFRewrite, carry_attributes, hint_for, sppf_kernel
 from .probe import identify
 from .named import named_layout
+from .oplevel import LEGAL_UP_TO, NAMED_RULES, OpSite, record, routing
 from .tabulate import DEFAULT_LIMIT, TabulateError, describe, tabulate, verify
 
 DEFAULT_PROBE_CHANNELS = 4
+NAMED_PROBE_LIMIT = 64  # sizes tabulated to tell whether a layer of named pooling calls is a named pyramid
 
 
 class Plan(Enum):
@@ -34,10 +36,11 @@ class Plan(Enum):
     KEEP = "keep"  # already canonical
     AS_IS = "as_is"  # exported unchanged (shape-preserving yolo blocks)
     LEAVE = "leave"  # SPP-like but not handled: export may fail on it
+    ROUTE = "route"  # one pooling call sent to the size-dependent pool op while exporting
 
     @property
     def rewrites(self) -> bool:
-        return self in (Plan.REPLACE, Plan.PATCH, Plan.SPPF)
+        return self in (Plan.REPLACE, Plan.PATCH, Plan.SPPF, Plan.ROUTE)
 
 
 @dataclass
@@ -60,12 +63,15 @@ class LayerReport:
     tabulate_stats: dict = field(default_factory=dict, repr=False)
     reordered: object | None = field(default=None, repr=False)  # named.Reordered: canonical op + layout
     plan: Plan = Plan.LEAVE
+    op_site: object | None = field(default=None, repr=False)  # oplevel.OpSite: one pooling call
 
     @property
     def rule(self) -> str:
-        """The named bin rule, 'tabulated, exact for S <= N', or '-'."""
+        """The named bin rule, 'tabulated, exact for S <= N', an op-level call's rule, or '-'."""
         if self.config is not None:
             return self.config.rule
+        if self.op_site is not None:
+            return self.op_site.rule
         return f"tabulated, exact for S <= {self.table.limit}" if self.table is not None else "-"
 
     @property
@@ -86,6 +92,12 @@ class LayerReport:
                           "probe_seconds": round(self.tabulate_stats.get("seconds", 0.0), 2)}
             d["feature_size"] = int(np.prod(t.output_shape(1)))
         d["candidates"] = [c.as_dict() for c in self.candidates] if self.status == "ambiguous" else []
+        if self.op_site is not None and self.op_site.spec is not None:
+            ill_h, ill_w = self.op_site.illegal_sizes()
+            d["pool"] = {"function": self.op_site.func, "site": self.op_site.where, "rule": self.rule,
+                         "mode": self.op_site.spec.mode,
+                         "arguments": self.op_site.spec.describe(), "illegal_H": ill_h, "illegal_W": ill_w,
+                         "up_to": LEGAL_UP_TO}
         return d
 
 
@@ -213,9 +225,14 @@ def scan(
                                        plan=Plan.REPLACE))
             done.append(path)
             continue
-        if hw is not None and tabulate_limit > 0 and match.status == "none":
+        inner = _op_pools(m, shape, example.dtype) if hw is not None and match.status == "none" else None
+        # Every pooling call a named rule: exact at every size through its calls, never tabulated; a
+        # short table (NAMED_PROBE_LIMIT) only tells whether the whole layer is a named pyramid.
+        named_inner = bool(inner) and all(s.rule in NAMED_RULES for s in inner)
+        limit = min(tabulate_limit, NAMED_PROBE_LIMIT) if named_inner else tabulate_limit
+        if hw is not None and limit > 0 and match.status == "none":
             try:
-                spec, stats = tabulate(m, C, hw, tabulate_limit, source=path or type(m).__name__)
+                spec, stats = tabulate(m, C, hw, limit, source=path or type(m).__name__)
             except TabulateError as e:
                 match.reason = f"{match.reason}; probing it as a black box: {e}" if match.reason else str(e)
             else:
@@ -224,12 +241,18 @@ def scan(
                     reports.append(LayerReport(path, kind, "tabulated", "match", named.config, C, hw,
                                                f"replace with canonical op ({named.describe()})",
                                                tabulate_stats=stats, reordered=named, plan=Plan.REPLACE))
-                else:
+                    done.append(path)
+                    continue
+                if not named_inner:
                     reports.append(LayerReport(path, kind, "tabulated", "match", None, C, hw,
                                                f"replace with tabulated op ({describe(spec)})", table=spec,
                                                tabulate_stats=stats, plan=Plan.REPLACE))
-                done.append(path)
-                continue
+                    done.append(path)
+                    continue
+        if inner:
+            reports.append(_pools_report(path, kind, C, hw, inner, match.reason))
+            done.append(path)
+            continue
         if looks_spp or hint:
             reports.append(LayerReport(path, kind, how, match.status, None, C, hw,
                                        "left as is: no exact match" if match.status == "none"
@@ -239,8 +262,40 @@ def scan(
         reports.append(_function_report(s))
     for s in user_sites:
         if s.calls and not any(s.path == d or s.path.startswith(d + ".") or d == "" for d in done):
-            reports += _user_function_reports(s, tabulate_limit)
+            reports += _user_function_reports(s, tabulate_limit, example.dtype)
+    if example is not None and example.dim() == 4:
+        with _applied(model, reports) as root:
+            reports += [_op_report(site) for site in record(root, tuple(example.shape), dtype=example.dtype)]
     return reports
+
+
+def _op_report(site: OpSite) -> LayerReport:
+    """One size-dependent pooling call: routed to the size-dependent pool op, or left (why)."""
+    path = f"{site.path or 'model'} -> {site.func}() at {site.where}"
+    C, hw = site.in_shape[1], tuple(site.in_shape[2:])
+    if site.spec is None:
+        return LayerReport(path, f"{site.func} call", "op-level", "none", None, C, hw, "left as is: no rule found",
+                           site.reason, op_site=site)
+    return LayerReport(path, f"{site.func} call", "op-level", "match", None, C, hw,
+                       f"replace call with size-dependent pool ({site.spec.describe()})", op_site=site,
+                       plan=Plan.ROUTE)
+
+
+def _op_pools(m: nn.Module, shape: tuple, dtype: torch.dtype) -> list[OpSite] | None:
+    """The layer's size-dependent pooling calls when op-level export handles every one."""
+    try:
+        sites = record(m, (1, *shape[1:]), seconds=2.0, dtype=dtype)
+    except Exception:
+        return None
+    return sites if sites and all(s.spec is not None for s in sites) else None
+
+
+def _pools_report(path: str, kind: str, C: int, hw: tuple, inner: list[OpSite], reason: str) -> LayerReport:
+    """A layer exported through its pooling calls (listed in their own reports)."""
+    rules = ", ".join(sorted({s.rule for s in inner}))
+    return LayerReport(path, kind, "op-level", "match", None, C, hw,
+                       f"export its {len(inner)} pooling call(s) as size-dependent pools ({rules}; no size limit)",
+                       reason, plan=Plan.AS_IS)
 
 
 def _named(m: nn.Module, spec, hw: tuple[int, int]):
@@ -273,7 +328,18 @@ def _fixed_length(fn, shape: tuple) -> bool:
     return False
 
 
-def _user_function_reports(s: FunctionSite, limit: int) -> list[LayerReport]:
+class _Call(nn.Module):
+    """A function of the feature map as a module (op-level recording hooks modules)."""
+
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+def _user_function_reports(s: FunctionSite, limit: int, dtype: torch.dtype = torch.float32) -> list[LayerReport]:
     """A user function called in forward on a feature map: each fixed-length call pattern is
     probed and tabulated (or found to be a named rule) like a parameter-free module."""
     where = s.path or "model"
@@ -288,14 +354,20 @@ def _user_function_reports(s: FunctionSite, limit: int) -> list[LayerReport]:
         except Exception:
             continue
         kind = f"function {s.name}"
+        inner = _op_pools(_Call(fn), p.in_shape, dtype)
+        if inner and all(site.rule in NAMED_RULES for site in inner):  # exact through its calls: not tabulated
+            reports.append(_pools_report(path, kind, C, hw, inner, ""))
+            continue
         if limit <= 0:
-            reports.append(LayerReport(path, kind, "function", "none", None, C, hw, "left as is: no exact match",
+            reports.append(_pools_report(path, kind, C, hw, inner, "") if inner else
+                           LayerReport(path, kind, "function", "none", None, C, hw, "left as is: no exact match",
                                        "it follows no named rule and tabulation is off", site=s))
             continue
         try:
             spec, stats = tabulate(fn, C, hw, limit, source=f"{s.name}()")
         except TabulateError as e:
-            reports.append(LayerReport(path, kind, "function", "none", None, C, hw, "left as is: no exact match",
+            reports.append(_pools_report(path, kind, C, hw, inner, str(e)) if inner else
+                           LayerReport(path, kind, "function", "none", None, C, hw, "left as is: no exact match",
                                        f"probing it as a black box: {e}", site=s))
             continue
         named = _named(fn, spec, hw)
@@ -342,15 +414,23 @@ def canonicalize(
     reports: list[LayerReport] | None = None,
     tabulate_limit: int = DEFAULT_LIMIT,
 ) -> Iterator[tuple[nn.Module, list[LayerReport]]]:
-    """Within the block, the model's SPP layers are canonical ops (and SPP is SPPF); afterwards
-    every module and function is back. Yields (model to trace, reports)."""
+    """Within the block, the model's SPP layers are canonical ops (and SPP is SPPF), and while
+    exporting its size-dependent pooling calls are size-dependent pool ops; afterwards every
+    module and function is back. Yields (model to trace, reports)."""
     if reports is None:
         reports = scan(model, example, declared, sppf, tabulate_limit)
+    with _applied(model, reports) as root, routing(root, [r.op_site for r in reports if r.plan is Plan.ROUTE]):
+        yield root, reports
+
+
+@contextlib.contextmanager
+def _applied(model: nn.Module, reports: Sequence[LayerReport]) -> Iterator[nn.Module]:
+    """The module and function rewrites of ``reports`` applied for the block; yields the root."""
     undo = []
     root = model
     try:
         for r in reports:
-            if not r.rewrites:
+            if not r.rewrites or r.plan is Plan.ROUTE:
                 continue
             if r.site is not None:
                 g, name, f = r.site.globals, r.site.name, r.site.func
@@ -376,7 +456,7 @@ def canonicalize(
             parent = model.get_submodule(parent_path)
             setattr(parent, name, new)
             undo.append(lambda p=parent, n=name, o=old: setattr(p, n, o))
-        yield root, reports
+        yield root
     finally:
         for u in reversed(undo):
             u()

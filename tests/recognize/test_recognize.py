@@ -62,8 +62,9 @@ def test_behavioural_identification_of_unregistered_layer():
 @pytest.mark.parametrize("layer", [NearMiss(), NearMiss(mode="avg"), GlobalPoolPlus()])
 def test_near_miss_is_not_rewritten(layer):
     model = nn.Sequential(nn.Conv2d(3, 4, 1), layer)
-    r = _only(scan(model, torch.randn(1, 3, 16, 16)))
-    assert r.status == "none" and not r.rewrites
+    r = scan(model, torch.randn(1, 3, 16, 16))[0]
+    # no whole-layer rewrite; a near miss built from adaptive pools exports through its calls (op-level)
+    assert r.path == "1" and not r.rewrites and (r.status, r.how) in (("none", "behaviour"), ("match", "op-level"))
     with canonicalize(model, torch.randn(1, 3, 16, 16)) as (traced, _):
         assert traced[1] is layer
 
