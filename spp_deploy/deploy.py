@@ -124,7 +124,12 @@ def export_onnx(
         except ParityError as e:
             why = _export.refusal(reports, ParityError, f"; parity check: {e}")
             if why is None:
-                raise
+                from .runtime.localize import parity_failure_note
+
+                where = parity_failure_note(model, tmp, getattr(e, "shape", None), rtol, atol)
+                if where is None:
+                    raise
+                raise ParityError(f"{e}; {where}") from e
             raise why from e
 
     save_onnx(proto, Path(path), verify)

@@ -46,9 +46,9 @@ def format_record(r) -> str:
 def run(args) -> int:
     json_path, human = json_output(args)
     with human:
-        code, report = _validate(args)
+        code, report, extra = _validate(args)
     if json_path is not None:
-        write_json(json_path, json.dumps(report.as_dict(), indent=1))
+        write_json(json_path, json.dumps({**report.as_dict(), **extra}, indent=1))
         if json_path != "-":
             print(f"report written to {json_path}")
     return code
@@ -98,8 +98,14 @@ def _validate(args):
     with Progress(TextColumn("validating"), BarColumn(), MofNCompleteColumn(), console=err_console, transient=True,
                   disable=not sys.stderr.isatty()) as progress:
         task = progress.add_task("validate", total=total)
-        report = run_validation(model, cfg, on_record=lambda r: print(format_record(r), flush=True),
-                                on_step=lambda: progress.advance(task))
+        seen = Replay()
+
+        def on_record(r) -> None:
+            print(format_record(r), flush=True)
+            seen.record(r)
+
+        report = run_validation(model, cfg, on_record=on_record, on_step=lambda: progress.advance(task),
+                                on_infer=seen.infer)
     counts = report.counts()
     worst = max((r.comparison.max_rel for r in report.records if r.comparison and r.comparison.shape_ok), default=0.0)
     verdict = "PASSED" if report.passed else "FAILED"
@@ -108,7 +114,51 @@ def _validate(args):
               f"(worst max rel err {worst:.2e})")
     else:
         print(f"{verdict}: nothing was compared: all {counts['SKIPPED']} requested input(s) were skipped")
-    return (0 if verdict == "PASSED" else 1), report
+    extra = {}
+    if args.localize:
+        found = seen.localize(model, cfg)
+        if found is not None:
+            print(found.describe())
+            extra["localize"] = found.as_dict()
+    return (0 if verdict == "PASSED" else 1), report, extra
+
+
+class Replay:
+    """What ``--localize`` replays: the input of the first failing ONNX Runtime comparison (else
+    the first ONNX Runtime input, to show that no module differs)."""
+
+    def __init__(self) -> None:
+        self.last = None  # (backend, feed) of the latest inference
+        self.first = None  # (record, feed) of the first ONNX Runtime comparison
+        self.failing = None  # (record, feed) of the first failing one
+
+    def infer(self, backend: str, feed: dict, outputs: dict) -> None:
+        self.last = (backend, feed)
+
+    def record(self, r) -> None:
+        if r.skipped is not None or not r.backend.startswith("ort-") or self.last is None:
+            return
+        if self.last[0] != r.backend:
+            return
+        if self.first is None:
+            self.first = (r, self.last[1])
+        if self.failing is None and not r.passed:
+            self.failing = (r, self.last[1])
+
+    def localize(self, model, cfg):
+        """The localization on the chosen input, or None (said why) when no ONNX Runtime backend ran."""
+        chosen = self.failing or self.first
+        if chosen is None:
+            print("localize: no ONNX Runtime comparison ran (localizing needs an ort-* backend and --onnx)")
+            return None
+        import numpy as np
+
+        from ..runtime.localize import localize
+
+        r, feed = chosen
+        (x,) = feed.values()
+        return localize(model, cfg.onnx, np.asarray(x, dtype=np.float32), backend=r.backend, rtol=r.rtol,
+                        atol=r.atol, plugin=cfg.plugin, threads=cfg.threads)
 
 
 def _channels(args, model) -> int:
@@ -149,6 +199,9 @@ def register(sub) -> None:
     p.add_argument("--rtol", type=tol, help="tolerance relative to the reference's largest magnitude, or per output")
     p.add_argument("--images", help="real inputs: image files or .npy, comma separated (run at native size)")
     add_normalize_args(p, " for --images")
+    p.add_argument("--localize", action="store_true",
+                   help="on the first failing ONNX Runtime input, compare every module's output and name the "
+                        "first (in execution order) that differs beyond tolerance")
     add_json_arg(p, "the full report")
     add_force_arg(p)
     p.set_defaults(func=run)

@@ -180,9 +180,12 @@ def _top1(out: np.ndarray, ref: np.ndarray) -> float | None:
 
 
 def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], None] | None = None,
-                   on_step: Callable[[], None] | None = None) -> Report:
+                   on_step: Callable[[], None] | None = None,
+                   on_infer: Callable[[str, dict, dict], None] | None = None) -> Report:
     """Run the sweep. Shapes the PyTorch model cannot take are skipped with its own error; a
-    shape outside a TensorRT engine's profile is skipped for that backend with the profile."""
+    shape outside a TensorRT engine's profile is skipped for that backend with the profile.
+    ``on_infer(backend, feed, outputs)`` sees every inference (the reference's first), before
+    its records: what ``--save-inputs``/``--save-outputs`` write and ``--localize`` replays."""
     from .backends import make_runner
     from .torch_runner import TorchRunner
 
@@ -224,6 +227,8 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
         _check_tolerance_names(cfg, runners.values())
         for shape, label, x in inputs:
             ref_out = ref_runner.infer({ref_runner.input_name: x})
+            if on_infer:
+                on_infer(ref_runner.name, {ref_runner.input_name: x}, ref_out)
             refs = list(ref_out.values())
             for b, runner in runners.items():
                 specs = runner.input_specs()
@@ -249,6 +254,8 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
                     if on_step:
                         on_step()
                     continue
+                if on_infer:
+                    on_infer(b, {in_name: xin}, outs)
                 names = runner.output_names() if hasattr(runner, "output_names") else list(outs)
                 if len(names) != len(refs):
                     emit(Record(b, shape, "*", error=f"{b} gives {len(names)} output(s), the PyTorch model "
