@@ -208,7 +208,9 @@ def _torch_outputs(model, x: np.ndarray, paths: set[str]) -> list[tuple[str, lis
         def record(module, args, output):
             calls[path] = calls.get(path, 0) + 1
             if calls[path] == 1:
-                leaves = [t.detach().cpu().float().numpy() if t.dtype == torch.bfloat16 else t.detach().cpu().numpy()
+                # copies: a later in-place module (ReLU(inplace=True)) would change the recorded values
+                leaves = [t.detach().to("cpu", torch.float32 if t.dtype == torch.bfloat16 else t.dtype,
+                                        copy=True).numpy()
                           for t in tree_leaves(output) if isinstance(t, torch.Tensor)]
                 order.append((path, leaves))
         return record

@@ -20,11 +20,11 @@ HERE = f"{Path(__file__).resolve()}:make_net"
 
 
 class Net(nn.Module):
-    """Conv features -> SPP in the middle -> MLP head."""
+    """Conv features -> SPP in the middle -> MLP head; an in-place ReLU overwrites the conv's output."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3))
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(8, 8, 3))
         self.spp = SpatialPyramidPool([2, 1], rule="adaptive")
         self.head = nn.Sequential(nn.Linear(8 * 5, 16), nn.ReLU(), nn.Linear(16, 3))
 
