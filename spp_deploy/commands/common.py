@@ -11,7 +11,8 @@ from ..errors import UserError
 # Arguments naming files a command reads: an output may be none of them.
 INPUT_ARGS = (("weights", "--weights file"), ("onnx", "--onnx file"), ("engine", "--engine file"),
               ("head_engine", "--head-engine file"), ("plugin", "--plugin library"), ("input", "--input file"),
-              ("image", "--image file"), ("windows", "--windows file"), ("timing_cache", "--timing-cache file"))
+              ("image", "--image file"), ("windows", "--windows file"), ("timing_cache", "--timing-cache file"),
+              ("load_inputs", "--load-inputs file"), ("load_outputs", "--load-outputs file"))
 
 
 def command_inputs(args) -> list[tuple[str, str]]:
@@ -143,3 +144,51 @@ def print_parity(reports) -> None:
             c = r.comparison
             worst = f"  (worst of {len(r.outputs)} outputs: {r.output})" if len(r.outputs) > 1 else ""
             print(f"  {shape:>18}  PASSED  max abs {c.max_abs:.2e}  max rel {c.max_rel:.2e}  cos {c.cosine:.8f}{worst}")
+
+
+class Interop:
+    """What --save-inputs/--save-outputs/--save-trtexec-inputs collect during a command, checked
+    before the work starts and written at its end (``spp_deploy.interop``)."""
+
+    def __init__(self, args) -> None:
+        self.inputs_path = output_path(args, getattr(args, "save_inputs", None), "--save-inputs file")
+        self.outputs_path = output_path(args, getattr(args, "save_outputs", None), "--save-outputs file")
+        self.trtexec_dir = getattr(args, "save_trtexec_inputs", None)
+        if self.trtexec_dir is not None:
+            from ..fileio import check_output_dir
+
+            check_output_dir(self.trtexec_dir, "--save-trtexec-inputs directory")
+        self.feeds: list[dict] = []
+        self.results: dict[str, list[dict]] = {}
+
+    def add(self, runner: str, feed: dict | None, outputs: dict) -> None:
+        """One inference: its feed (None: the same as the last one's) and outputs, by runner."""
+        if feed is not None:
+            self.feeds.append(dict(feed))
+        self.results.setdefault(runner, []).append(dict(outputs))
+
+    def write(self) -> None:
+        from .. import interop
+
+        if self.inputs_path is not None:
+            interop.save_inputs(self.inputs_path, self.feeds, force=True)  # checked (with --force) up front
+            print(f"inputs written to {self.inputs_path} (Polygraphy JSON)")
+        if self.outputs_path is not None:
+            interop.save_outputs(self.outputs_path, list(self.results.items()), force=True)
+            print(f"outputs written to {self.outputs_path} (Polygraphy RunResults)")
+        if self.trtexec_dir is not None:
+            interop.save_trtexec_inputs(self.trtexec_dir, self.feeds)
+            print(f"trtexec inputs written to {self.trtexec_dir} (flags: {Path(self.trtexec_dir) / 'trtexec.txt'})")
+
+
+def loaded_inputs(path: str) -> list[tuple[str, "object"]]:
+    """(label, array) per iteration of a Polygraphy inputs file whose feeds hold one array each."""
+    from ..interop import read_inputs
+
+    out = []
+    for i, feed in enumerate(read_inputs(path)):
+        if len(feed) != 1:
+            raise UserError(f"{path} iteration {i} feeds {len(feed)} inputs ({', '.join(feed)}); the model takes one")
+        (arr,) = feed.values()
+        out.append((f"{Path(path).name}[{i}]", arr))
+    return out

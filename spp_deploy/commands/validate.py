@@ -9,9 +9,9 @@ from pathlib import Path
 
 from ..constants import BACKENDS
 from ..errors import UserError
-from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
+from .args import (add_backends_arg, add_interop_args, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
                    add_normalize_args, add_seed_arg, add_sweep_args, positive_int, value_type)
-from .common import json_output, load_model_from_args, require_backends, write_json
+from .common import Interop, json_output, load_model_from_args, loaded_inputs, require_backends, write_json
 
 DEFAULT_SIZES = [(None, 64, 64), (None, 131, 517), (2, 224, 224)]
 
@@ -69,8 +69,12 @@ def _validate(args):
         if p and not Path(p).is_file():
             raise UserError(f"{label} file not found: {p}")
     sizes, size_range = args.sizes, args.size_range
-    if not sizes and not size_range and not args.images:
+    if not sizes and not size_range and not args.images and not args.load_inputs:
         sizes = DEFAULT_SIZES
+    if args.load_outputs and not args.load_inputs:
+        raise UserError("--load-outputs compares saved outputs with PyTorch on the inputs they came from: "
+                        "give those inputs with --load-inputs")
+    io = Interop(args)
     images = []
     if args.images is not None:
         from ..inputs import load_input
@@ -80,6 +84,17 @@ def _validate(args):
             raise UserError(f"bad --images {args.images!r}: give image or .npy files, comma separated")
         for f in files:
             images.append((Path(f).name, load_input(f, args.mean, args.std)))
+    loaded = []
+    if args.load_inputs:
+        import numpy as np
+
+        loaded = [(label, np.asarray(arr, dtype=np.float32)) for label, arr in _checked(loaded_inputs(args.load_inputs))]
+        images += loaded
+    saved = None
+    if args.load_outputs:
+        from ..interop import read_outputs
+
+        saved = read_outputs(args.load_outputs)
     require_backends(backends)  # before the model loads: a missing runtime fails at once
     model = load_model_from_args(args)
     channels = _channels(args, model)
@@ -104,8 +119,20 @@ def _validate(args):
             print(format_record(r), flush=True)
             seen.record(r)
 
+        def on_infer(backend: str, feed: dict, outs: dict) -> None:
+            seen.infer(backend, feed, outs)
+            io.add(backend, feed if backend == args.reference else None, outs)
+
         report = run_validation(model, cfg, on_record=on_record, on_step=lambda: progress.advance(task),
-                                on_infer=seen.infer)
+                                on_infer=on_infer)
+    if saved is not None:
+        from ..runtime.validate import saved_records
+
+        refs = [(next(iter(f.values())), io.results[args.reference][i]) for i, f in enumerate(io.feeds)]
+        for r in saved_records(cfg, saved, loaded, refs):
+            print(format_record(r), flush=True)
+            report.records.append(r)
+    io.write()
     counts = report.counts()
     worst = max((r.comparison.max_rel for r in report.records if r.comparison and r.comparison.shape_ok), default=0.0)
     verdict = "PASSED" if report.passed else "FAILED"
@@ -161,6 +188,17 @@ class Replay:
                         atol=r.atol, plugin=cfg.plugin, threads=cfg.threads)
 
 
+def _checked(loaded):
+    """Loaded inputs as the model takes them: float arrays BxCxHxW."""
+    import numpy as np
+
+    for label, arr in loaded:
+        if arr.dtype.kind != "f" or arr.ndim != 4:
+            raise UserError(f"--load-inputs {label} is {arr.dtype} of shape {'x'.join(map(str, arr.shape)) or 'a scalar'}: "
+                            "expected a float image batch BxCxHxW")
+    return loaded
+
+
 def _channels(args, model) -> int:
     if args.model.startswith("zoo:"):
         from ..zoo import get_entry
@@ -199,6 +237,9 @@ def register(sub) -> None:
     p.add_argument("--rtol", type=tol, help="tolerance relative to the reference's largest magnitude, or per output")
     p.add_argument("--images", help="real inputs: image files or .npy, comma separated (run at native size)")
     add_normalize_args(p, " for --images")
+    add_interop_args(p, "real inputs: a Polygraphy inputs file (one input per iteration), run as given",
+                     "compare the outputs saved in this Polygraphy RunResults file (each runner's iteration i) "
+                     "with PyTorch on --load-inputs' iteration i (default tolerances: TensorRT fp32's)")
     p.add_argument("--localize", action="store_true",
                    help="on the first failing ONNX Runtime input, compare every module's output and name the "
                         "first (in execution order) that differs beyond tolerance")

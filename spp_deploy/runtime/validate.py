@@ -272,3 +272,37 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
                 if on_step:
                     on_step()
     return report
+
+
+def saved_records(cfg: ValidateConfig, saved: Sequence[tuple[str, Sequence[Mapping[str, np.ndarray]]]],
+                  inputs: Sequence[tuple[str, np.ndarray]],
+                  refs: Sequence[tuple[np.ndarray, Mapping[str, np.ndarray]]]) -> list[Record]:
+    """Records for outputs saved elsewhere (a Polygraphy RunResults: (runner, [outputs per
+    iteration])) against the PyTorch outputs ``refs`` ((input, outputs) as run here): iteration i
+    of each runner belongs to ``inputs[i]`` ((label, array)); an iteration whose input did not
+    run here (the model cannot take it) is skipped. Default tolerances: TensorRT fp32's."""
+    records = []
+    for runner, iterations in saved:
+        backend = f"{runner} (saved)"
+        for i, outs in enumerate(iterations):
+            if i >= len(inputs):
+                records.append(Record(backend, (), "*", error=f"no input for iteration {i}: the inputs file has "
+                                      f"{len(inputs)}", label=f"iteration {i}"))
+                continue
+            where, x = inputs[i]
+            ref = next((o for xr, o in refs if xr.shape == x.shape and np.array_equal(xr, x)), None)
+            if ref is None:
+                records.append(Record(backend, tuple(x.shape), "*", skipped="the PyTorch model did not run this input",
+                                      label=where))
+                continue
+            missing = [n for n in ref if n not in outs]
+            if missing:
+                records.append(Record(backend, tuple(x.shape), "*", error=f"no output named {missing[0]!r} "
+                                      f"(saved: {', '.join(outs)})", label=where))
+                continue
+            for name, r in ref.items():
+                rtol, atol = _tol(cfg, name, "trt-fp32")
+                out = np.asarray(outs[name]).astype(np.float64 if r.dtype == np.float64 else np.float32)
+                records.append(Record(backend, tuple(x.shape), name, compare_arrays(out, r, rtol=rtol, atol=atol),
+                                      _top1(out, r), rtol, atol, "trt-fp32", label=where))
+    return records
