@@ -14,12 +14,15 @@ from ..errors import UserError
 from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
                    add_onnx_export_args, add_seed_arg, add_shapes_arg, add_sweep_args)
 from .common import json_output, load_model_from_args, output_path
+from .console import QUIET, verbosity
 
 DEFAULT_BACKENDS = ",".join(DEFAULT_BENCH_BACKENDS)
 
 
 def _warn(msg: str) -> None:
-    print(f"spp-deploy: warning: {msg}", file=sys.stderr)
+    from .console import warn
+
+    warn(msg)
 
 
 TIMING_FLAGS = {"iterations": "--iterations", "duration_s": "--duration", "warmup": "--warmup",
@@ -144,7 +147,7 @@ def _bench(args, backends, unavailable, config, model, onnx_path, all_shapes):
         if onnx_path is None and needs_onnx and model is not None:
             onnx_path = _export_temp(model, all_shapes, Path(tmp) / "model.onnx", args)
         name = args.model or (str(onnx_path) if onnx_path else f"Triton model {args.triton_model or '(the only one served)'}")
-        report = run_bench(config, model, onnx_path, name, progress=not args.no_progress,
+        report = run_bench(config, model, onnx_path, name, progress=not args.no_progress and verbosity() > QUIET,
                            warn=_warn, workdir=Path(tmp))
         if args.onnx is None:
             report.onnx = None  # a temporary file: do not point at it

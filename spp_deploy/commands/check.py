@@ -27,5 +27,4 @@ def register(sub) -> None:
     p = sub.add_parser("check", help="lint an ONNX file for a deployment target (TensorRT operator support)")
     p.add_argument("onnx", help="ONNX file")
     p.add_argument("--target", default="tensorrt", choices=["tensorrt"], help="deployment target (default: tensorrt)")
-    p.add_argument("-v", "--verbose", action="store_true", help="also list informational findings (plugin nodes)")
     p.set_defaults(func=run)

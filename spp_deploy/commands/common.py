@@ -99,9 +99,18 @@ def require_backends(backends) -> None:
 
 
 def load_model_from_args(args):
+    import logging
+    import time
+
     from ..loading import load_model
 
-    return load_model(args.model, args.model_kwargs or {}, args.weights)
+    log = logging.getLogger("spp_deploy")
+    log.info("loading model %s%s", args.model, f" with weights {args.weights}" if args.weights else "")
+    t0 = time.perf_counter()
+    model = load_model(args.model, args.model_kwargs or {}, args.weights)
+    log.info("model loaded in %.1fs (%s parameters)", time.perf_counter() - t0,
+             f"{sum(p.numel() for p in model.parameters()):,}")
+    return model
 
 
 def input_shape(args) -> tuple[int, int, int, int]:

@@ -39,9 +39,9 @@ def run(args) -> int:
             print(f"    legal: {legal_text(r.table)}; probed in {st.get('seconds', 0):.1f}s "
                   f"({st.get('calls', 0)} calls)")
     if args.no_check:
-        import sys
+        from .console import warn
 
-        print(f"warning: {res.path} was not verified against PyTorch (--no-check)", file=sys.stderr)
+        warn(f"{res.path} was not verified against PyTorch (--no-check)")
     if res.parity:
         print("parity, ONNX Runtime CPU vs PyTorch:")
         print_parity(res.parity)

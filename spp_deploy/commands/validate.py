@@ -11,6 +11,7 @@ from ..constants import BACKENDS
 from ..errors import UserError
 from .args import (add_backends_arg, add_interop_args, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
                    add_normalize_args, add_seed_arg, add_sweep_args, positive_int, value_type)
+from .console import progress_enabled
 from .common import Interop, json_output, load_model_from_args, loaded_inputs, require_backends, write_json
 
 DEFAULT_SIZES = [(None, 64, 64), (None, 131, 517), (2, 224, 224)]
@@ -111,7 +112,7 @@ def _validate(args):
 
     err_console = Console(file=sys.stderr)
     with Progress(TextColumn("validating"), BarColumn(), MofNCompleteColumn(), console=err_console, transient=True,
-                  disable=not sys.stderr.isatty()) as progress:
+                  disable=not progress_enabled()) as progress:
         task = progress.add_task("validate", total=total)
         seen = Replay()
 
