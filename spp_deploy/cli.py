@@ -33,6 +33,40 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str):
         raise UserError(f"{message} (see `{self.prog} --help`)")
 
+    def parse_args(self, args=None, namespace=None):
+        """argparse's, except that arguments the command does not know are reported against that
+        command (its ``--help``, and the flags they may have meant)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._command_parser(getattr(parsed, "command", None))
+            target = command or self
+            raise UserError(f"unrecognized arguments: {' '.join(extras)}{_did_you_mean(extras, target)} "
+                            f"(see `{target.prog} --help`)")
+        return parsed
+
+    def _command_parser(self, name: str | None):
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+                return action.choices[name]
+        return None
+
+
+def _did_you_mean(extras: Sequence[str], parser: argparse.ArgumentParser) -> str:
+    """'; did you mean --min-shape?' for a flag close to one the command has (case ignored)."""
+    import difflib
+
+    flags = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    lowered = {f[2:].lower(): f for f in flags}
+    hints = []
+    for word in extras:
+        if not word.startswith("--"):
+            continue
+        flag = word.split("=", 1)[0][2:].lower()
+        match = difflib.get_close_matches(flag, list(lowered), n=1, cutoff=0.8)
+        if match and lowered[match[0]] not in hints:
+            hints.append(lowered[match[0]])
+    return f"; did you mean {', '.join(hints)}?" if hints else ""
+
 
 def package_version() -> str:
     """The installed distribution's version; the package's own when it is not installed."""

@@ -187,9 +187,10 @@ def add_precision_arg(p: argparse.ArgumentParser) -> None:
 
 
 def add_model_file_args(p: argparse.ArgumentParser, onnx_help: str = "ONNX file (ort-* backends)",
-                        engine_help: str = "TensorRT engine (backend trt)", plugin_help: str | None = None) -> None:
+                        engine_help: str = "TensorRT engine (backend trt)", plugin_help: str | None = None,
+                        engine_aliases: Sequence[str] = ()) -> None:
     p.add_argument("--onnx", type=value_type(_nonempty, "path"), help=onnx_help)
-    p.add_argument("--engine", type=value_type(_nonempty, "path"), help=engine_help)
+    p.add_argument("--engine", *engine_aliases, type=value_type(_nonempty, "path"), help=engine_help)
     add_plugin_arg(p, plugin_help)
 
 
@@ -235,8 +236,23 @@ def add_json_arg(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"write {what} as JSON to PATH (no PATH, or -: to stdout, and the rest to stderr)")
 
 
-def add_output_arg(p: argparse.ArgumentParser, help: str, required: bool = False) -> None:
-    p.add_argument("-o", "--output", required=required, help=help)
+def add_output_arg(p: argparse.ArgumentParser, help: str, required: bool = False, aliases: Sequence[str] = ()) -> None:
+    """-o/--output (``aliases``: other spellings, e.g. trtexec's --saveEngine)."""
+    p.add_argument("-o", "--output", *aliases, required=required, help=help)
+
+
+def _milliseconds(text: str) -> float:
+    """trtexec's milliseconds as seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"expected a number of milliseconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise UserError(f"expected a number of milliseconds >= 0, got {text!r}")
+    return value / 1000
+
+
+milliseconds = value_type(_milliseconds, "milliseconds")
 
 
 def add_force_arg(p: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..constants import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS, TRITON_BACKENDS
 from ..errors import UserError
 from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
-                   add_onnx_export_args, add_seed_arg, add_shapes_arg, add_sweep_args)
+                   add_onnx_export_args, add_seed_arg, add_shapes_arg, add_sweep_args, milliseconds)
 from .common import json_output, load_model_from_args, output_path
 from .console import QUIET, verbosity
 
@@ -62,6 +62,9 @@ def run(args) -> int:
         onnx_path = Path(args.onnx)
         if not onnx_path.is_file():
             raise UserError(f"ONNX file not found: {onnx_path}")
+    named = getattr(args.shapes, "input_name", None)
+    if named is not None and onnx_path is not None and named != onnx_input_channels(onnx_path)[1]:
+        raise UserError(f"--shapes names input {named!r}; {onnx_path} has {onnx_input_channels(onnx_path)[1]!r}")
     shapes = args.shapes
     sizes = args.sizes or (size_range_squares(args.size_range) if args.size_range else None)
     batches = args.batch
@@ -151,6 +154,8 @@ def _bench(args, backends, unavailable, config, model, onnx_path, all_shapes):
                            warn=_warn, workdir=Path(tmp))
         if args.onnx is None:
             report.onnx = None  # a temporary file: do not point at it
+    if args.no_data_transfers:
+        report.records = [r for r in report.records if r.transfers != "with"]
     return report
 
 
@@ -203,20 +208,26 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark latency/throughput per backend and input size (table, JSON, CSV, plot)")
     add_model_args(p, required=False)
     add_model_file_args(p, onnx_help="ONNX file to time (default: export --model to a temporary file)",
-                        engine_help="trt backend: a prebuilt engine (default: build one from the ONNX file)")
+                        engine_help="trt backend: a prebuilt engine (default: build one from the ONNX file); "
+                                    "trtexec: --loadEngine", engine_aliases=("--loadEngine",))
     add_onnx_export_args(p, "; for the temporary export")
     add_backends_arg(p, BENCH_BACKENDS, DEFAULT_BACKENDS, DEFAULT_BACKENDS)
     g = add_sweep_args(p, "size sweep; B missing: each --batch size (channels from the model)",
                        "size sweep: COUNT square sizes evenly spaced from START to STOP (default COUNT 5)",
                        "batch sizes, e.g. 1,8 (replace the batch of --shapes; default 1 for sweeps)")
-    add_shapes_arg(g, "BxCxHxW,... (default: the zoo model's input shape)")
+    add_shapes_arg(g, "BxCxHxW,... or trtexec's input:BxCxHxW,... (default: the zoo model's input shape)")
     t = p.add_argument_group("timing")
     t.add_argument("--warmup", type=int, help="warm-up runs (default 3; 0 with --warmup-time)")
     t.add_argument("--warmup-time", type=float, help="warm up for at least this many seconds")
+    t.add_argument("--warmUp", dest="warmup_time", type=milliseconds, metavar="MS",
+                   help="trtexec's spelling: warm up for at least MS milliseconds")
     t.add_argument("--iterations", type=int, help="timed runs, at least (default 20; 1 with --duration)")
     t.add_argument("--duration", type=float, help="time for at least this many seconds")
     t.add_argument("--threads", type=int, help="CPU threads for torch and ONNX Runtime (default: torch's default)")
-    t.add_argument("--cuda-graph", action="store_true", help="GPU: CUDA graphs (trt, ort-cuda, ort-trt; no-copy runs only)")
+    t.add_argument("--cuda-graph", "--useCudaGraph", action="store_true",
+                   help="GPU: CUDA graphs (trt, ort-cuda, ort-trt; no-copy runs only)")
+    t.add_argument("--no-data-transfers", "--noDataTransfers", action="store_true",
+                   help="GPU: report only the runs without host<->device copies (as trtexec --noDataTransfers)")
     add_seed_arg(t, "input data")
     o = p.add_argument_group("output")
     add_json_arg(o, "the results")

@@ -28,16 +28,18 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("build", help="build a TensorRT engine from an ONNX file (needs TensorRT)")
     p.add_argument("onnx", help="ONNX file (from `spp-deploy export`)")
-    add_output_arg(p, "engine file to write (metadata goes to OUTPUT.json)", required=True)
-    p.add_argument("--min-shape", help="trtexec syntax: input:1x3x64x64[,other:...]")
-    p.add_argument("--opt-shape", help="trtexec syntax: input:1x3x224x224")
-    p.add_argument("--max-shape", help="trtexec syntax: input:8x3x1024x1024")
+    add_output_arg(p, "engine file to write (metadata goes to OUTPUT.json); trtexec: --saveEngine", required=True,
+                   aliases=("--saveEngine",))
+    p.add_argument("--min-shape", "--minShapes", help="trtexec syntax: input:1x3x64x64[,other:...]")
+    p.add_argument("--opt-shape", "--optShapes", help="trtexec syntax: input:1x3x224x224")
+    p.add_argument("--max-shape", "--maxShapes", help="trtexec syntax: input:8x3x1024x1024")
     p.add_argument("--fp16", action="store_true",
                    help="half precision (TensorRT 10, fp32 file: BuilderFlag.FP16; an fp16 file is built strongly "
                         "typed and needs no flag; TensorRT 11: needs an fp16 ONNX, "
                         "`spp-deploy export --precision fp16`)")
     add_plugin_arg(p)
-    p.add_argument("--timing-cache", help="timing cache file (read if present, written after the build)")
+    p.add_argument("--timing-cache", "--timingCacheFile",
+                   help="timing cache file (read if present, written after the build)")
     p.add_argument("--workspace", type=float, help="workspace memory pool limit in GiB")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not fill the engine cache")
     add_force_arg(p)

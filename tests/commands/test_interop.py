@@ -143,3 +143,49 @@ def test_run_replays_polygraphy_files(tmp_path, cli, tiny_onnx):
 def test_load_outputs_without_inputs_is_refused(tmp_path, cli, tiny_onnx):
     code, out, err = cli("validate", "--model", tiny.TINY, "--onnx", tiny_onnx, "--load-outputs", tmp_path / "o.json")
     assert code == 2 and err.startswith("spp-deploy: error: --load-outputs") and "Traceback" not in err
+
+
+def _parsed(argv):
+    from spp_deploy.cli import build_parser
+
+    ns = vars(build_parser().parse_args(argv))
+    ns.pop("func")
+    return ns
+
+
+def test_trtexec_spellings_mean_the_same_on_build_and_bench():
+    build = ["build", "m.onnx"]
+    assert _parsed(build + ["--saveEngine=m.plan", "--minShapes=input:1x3x8x8", "--optShapes=input:2x3x16x16",
+                            "--maxShapes=input:4x3x32x32", "--timingCacheFile=t.cache"]) == \
+        _parsed(build + ["-o", "m.plan", "--min-shape", "input:1x3x8x8", "--opt-shape", "input:2x3x16x16",
+                         "--max-shape", "input:4x3x32x32", "--timing-cache", "t.cache"])
+    trtexec = _parsed(["bench", "--loadEngine=m.plan", "--useCudaGraph", "--noDataTransfers", "--warmUp=250",
+                       "--shapes=input:1x3x224x224"])
+    ours = _parsed(["bench", "--engine", "m.plan", "--cuda-graph", "--no-data-transfers", "--warmup-time", "0.25",
+                    "--shapes", "1x3x224x224"])
+    assert trtexec == ours and trtexec["shapes"].input_name == "input"
+
+
+def test_bench_takes_trtexec_shapes(tmp_path, cli, tiny_onnx):
+    code, out, err = cli("bench", "--onnx", tiny_onnx, "--backends", "ort-cpu", "--shapes", "input:1x3x16x16,input:2x3x9x12",
+                         "--iterations", "2", "--warmup", "0", "--json", tmp_path / "b.json")
+    assert code == 0, err
+    rows = json.loads((tmp_path / "b.json").read_text())["results"]
+    assert sorted(tuple(r["shape"]) for r in rows) == [(1, 3, 16, 16), (2, 3, 9, 12)]
+    code, out, err = cli("bench", "--onnx", tiny_onnx, "--backends", "ort-cpu", "--shapes", "image:1x3x16x16")
+    assert code == 2 and "'image'" in err and "'input'" in err
+    code, out, err = cli("bench", "--shapes", "a:1x3x8x8,b:1x3x8x8")
+    assert code == 2 and "several inputs" in err
+
+
+@pytest.mark.parametrize("argv,command,hint", [
+    (["validate", "--model", "zoo:sppnet-zf5", "--sizs", "64x64"], "validate", "--sizes"),
+    (["build", "m.onnx", "-o", "m.plan", "--minshapes=input:1x3x8x8"], "build", "--minShapes"),
+    (["bench", "--iteratons", "5"], "bench", "--iterations"),
+])
+def test_unknown_flags_point_at_the_command_help(cli, argv, command, hint):
+    code, out, err = cli(*argv)
+    assert code == 2 and err.count("\n") == 1
+    assert f"(see `spp-deploy {command} --help`)" in err and f"did you mean {hint}?" in err
+    code, out, err = cli(command, "--zzzz")
+    assert "did you mean" not in err and f"(see `spp-deploy {command} --help`)" in err
