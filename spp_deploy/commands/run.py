@@ -64,7 +64,7 @@ def run(args) -> int:
         for out_name, y in outs.items():
             print(f"{backend}:{where} input {'x'.join(map(str, x.shape))} -> {out_name} {'x'.join(map(str, y.shape))} "
                   f"({y.dtype})")
-        if saved is not None and not _matches_saved(saved, i, outs):
+        if saved is not None and not _matches_saved(saved, i, label, x, outs):
             code = 1
     io.write()
     if out is not None:
@@ -83,28 +83,20 @@ def run(args) -> int:
     return 0
 
 
-def _matches_saved(saved, i: int, outs: dict) -> bool:
+def _matches_saved(saved, i: int, label, x: np.ndarray, outs: dict) -> bool:
     """Compare one iteration's outputs with a saved runner's (TensorRT fp32 tolerances); print it."""
-    from ..runtime.compare import compare_arrays
-    from ..runtime.validate import DEFAULT_TOLERANCES
+    from ..runtime.validate import ValidateConfig, saved_records
+    from .validate import format_record
 
     runner, iterations = saved
     if i >= len(iterations):
         print(f"  vs {runner} (saved): no iteration {i} there ({len(iterations)} saved)")
         return False
-    rtol, atol = DEFAULT_TOLERANCES["trt-fp32"]
-    ok = True
-    for name, y in outs.items():
-        if name not in iterations[i]:
-            print(f"  vs {runner} (saved): no output {name!r} there ({', '.join(iterations[i])})")
-            ok = False
-            continue
-        c = compare_arrays(y.astype(np.float64), np.asarray(iterations[i][name], dtype=np.float64), rtol=rtol, atol=atol)
-        status = "PASSED" if c.passed else "FAILED"
-        print(f"  {status} vs {runner} (saved) {name}: max abs {c.max_abs:.2e}  max rel {c.max_rel:.2e}"
-              + ("" if c.shape_ok else "  (shapes differ)"))
-        ok = ok and c.passed
-    return ok
+    records = saved_records(ValidateConfig(shapes=(), backends=()), [(runner, iterations[i:i + 1])],
+                            [(label or "input", x)], [(x, outs)])
+    for r in records:
+        print("  " + format_record(r))
+    return all(r.passed and r.skipped is None for r in records)
 
 
 def _save(path: Path, outs: dict) -> None:

@@ -135,7 +135,15 @@ def test_run_replays_polygraphy_files(tmp_path, cli, tiny_onnx):
     code, out, err = cli("run", "--model", tiny.TINY, "--load-inputs", tmp_path / "in.json",
                          "--load-outputs", tmp_path / "out.json")
     assert code == 0, err
-    assert out.count("PASSED vs ort-cpu (saved) output") == 2
+    passed = [ln for ln in out.splitlines() if ln.strip().startswith("PASSED") and "ort-cpu (saved)" in ln]
+    assert len(passed) == 2 and "in.json[1]" in passed[1]
+    runs[1]["output"] = runs[1]["output"] * 1.01  # one saved output off by 1%
+    theirs = RunResults()
+    theirs.append((runner, runs))
+    theirs.save(str(tmp_path / "off.json"))
+    code, out, err = cli("run", "--model", tiny.TINY, "--load-inputs", tmp_path / "in.json",
+                         "--load-outputs", tmp_path / "off.json")
+    assert code == 1 and [ln.split()[0] for ln in out.splitlines() if "(saved)" in ln] == ["PASSED", "FAILED"]
     code, out, err = cli("run", "--model", tiny.TINY, "--input", tmp_path / "x.npy", "--load-inputs", tmp_path / "in.json")
     assert code == 2 and "one of them" in err
 
