@@ -12,8 +12,9 @@ from pathlib import Path
 from ..constants import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS, TRITON_BACKENDS
 from ..errors import UserError
 from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
-                   add_onnx_export_args, add_seed_arg, add_shapes_arg, add_sweep_args, milliseconds)
-from .common import json_output, load_model_from_args, output_path
+                   add_interop_args, add_onnx_export_args, add_seed_arg, add_shapes_arg, add_sweep_args,
+                   milliseconds)
+from .common import Interop, json_output, load_model_from_args, loaded_inputs, output_path
 from .console import QUIET, verbosity
 
 DEFAULT_BACKENDS = ",".join(DEFAULT_BENCH_BACKENDS)
@@ -65,7 +66,9 @@ def run(args) -> int:
     named = getattr(args.shapes, "input_name", None)
     if named is not None and onnx_path is not None and named != onnx_input_channels(onnx_path)[1]:
         raise UserError(f"--shapes names input {named!r}; {onnx_path} has {onnx_input_channels(onnx_path)[1]!r}")
-    shapes = args.shapes
+    io = Interop(args)
+    loaded = _loaded(args)
+    shapes = list(loaded) if loaded else args.shapes
     sizes = args.sizes or (size_range_squares(args.size_range) if args.size_range else None)
     batches = args.batch
 
@@ -105,11 +108,15 @@ def run(args) -> int:
             raise UserError(f"{flag} file not found: {value}")
     config = BenchConfig(backends, all_shapes, warmup, args.warmup_time or 0.0, iterations, args.duration or 0.0,
                          args.threads, args.strict, args.cuda_graph, args.seed, args.engine, args.plugin,
-                         args.url, args.grpc_url, args.triton_model)
+                         args.url, args.grpc_url, args.triton_model, loaded or None)
 
     with human:
         report = _bench(args, backends, unavailable, config, model, onnx_path, all_shapes)
         print_summary(report)
+        name = onnx_input_channels(onnx_path)[1] if onnx_path is not None else "input"
+        for x in report.inputs.values():
+            io.add("bench", {name: x}, {})
+        io.write()
     with _all_or_none(json_path, csv_path, plot_path):
         if plot_path:  # first: of the three, the one that can still fail on the data
             from ..bench.plot import plot_latency
@@ -157,6 +164,24 @@ def _bench(args, backends, unavailable, config, model, onnx_path, all_shapes):
     if args.no_data_transfers:
         report.records = [r for r in report.records if r.transfers != "with"]
     return report
+
+
+def _loaded(args) -> dict:
+    """--load-inputs as {shape: array}: each iteration is one shape to time, on that data."""
+    if not args.load_inputs:
+        return {}
+    if args.shapes or args.sizes or args.size_range or args.batch:
+        raise UserError("--load-inputs gives the shapes to time: leave out --shapes, --sizes, --size-range and --batch")
+    out = {}
+    for label, arr in loaded_inputs(args.load_inputs):
+        if arr.ndim != 4 or arr.dtype.kind != "f":
+            raise UserError(f"--load-inputs {label} is {arr.dtype} of shape {'x'.join(map(str, arr.shape))}: "
+                            "expected a float BxCxHxW batch")
+        if arr.shape in out:
+            raise UserError(f"--load-inputs {label}: a second input of shape {'x'.join(map(str, arr.shape))} "
+                            "(bench times one input per shape)")
+        out[arr.shape] = arr
+    return out
 
 
 def _needs(backend: str, args) -> str | None:
@@ -239,5 +264,7 @@ def register(sub) -> None:
     s.add_argument("--url", metavar="HOST:PORT", help="the server's HTTP endpoint (default localhost:8000)")
     s.add_argument("--grpc-url", metavar="HOST:PORT", help="the server's gRPC endpoint (default: the --url host, port 8001)")
     s.add_argument("--triton-model", metavar="NAME", help="the served model (default: the server's only ready model)")
+    add_interop_args(p, "time these inputs (a Polygraphy inputs file; each iteration one shape) instead of "
+                        "random data", None)
     p.add_argument("--strict", action="store_true", help="fail instead of skipping unavailable backends or shapes")
     p.set_defaults(func=run)
