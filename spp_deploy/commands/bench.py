@@ -174,9 +174,6 @@ def _loaded(args) -> dict:
         raise UserError("--load-inputs gives the shapes to time: leave out --shapes, --sizes, --size-range and --batch")
     out = {}
     for label, arr in loaded_inputs(args.load_inputs):
-        if arr.ndim != 4 or arr.dtype.kind != "f":
-            raise UserError(f"--load-inputs {label} is {arr.dtype} of shape {'x'.join(map(str, arr.shape))}: "
-                            "expected a float BxCxHxW batch")
         if arr.shape in out:
             raise UserError(f"--load-inputs {label}: a second input of shape {'x'.join(map(str, arr.shape))} "
                             "(bench times one input per shape)")

@@ -191,7 +191,8 @@ class Interop:
 
 
 def loaded_inputs(path: str) -> list[tuple[str, "object"]]:
-    """(label, array) per iteration of a Polygraphy inputs file whose feeds hold one array each."""
+    """(label, array) per iteration of a Polygraphy inputs file whose feeds hold one float
+    BxCxHxW array each."""
     from ..interop import read_inputs
 
     out = []
@@ -199,5 +200,9 @@ def loaded_inputs(path: str) -> list[tuple[str, "object"]]:
         if len(feed) != 1:
             raise UserError(f"{path} iteration {i} feeds {len(feed)} inputs ({', '.join(feed)}); the model takes one")
         (arr,) = feed.values()
-        out.append((f"{Path(path).name}[{i}]", arr))
+        label = f"{Path(path).name}[{i}]"
+        if arr.ndim != 4 or arr.dtype.kind != "f":
+            raise UserError(f"--load-inputs {label} is {arr.dtype} of shape {'x'.join(map(str, arr.shape)) or 'a scalar'}: "
+                            "expected a float image batch BxCxHxW")
+        out.append((label, arr))
     return out

@@ -89,7 +89,7 @@ def _validate(args):
     if args.load_inputs:
         import numpy as np
 
-        loaded = [(label, np.asarray(arr, dtype=np.float32)) for label, arr in _checked(loaded_inputs(args.load_inputs))]
+        loaded = [(label, np.asarray(arr, dtype=np.float32)) for label, arr in loaded_inputs(args.load_inputs)]
         images += loaded
     saved = None
     if args.load_outputs:
@@ -187,17 +187,6 @@ class Replay:
         (x,) = feed.values()
         return localize(model, cfg.onnx, np.asarray(x, dtype=np.float32), backend=r.backend, rtol=r.rtol,
                         atol=r.atol, plugin=cfg.plugin, threads=cfg.threads)
-
-
-def _checked(loaded):
-    """Loaded inputs as the model takes them: float arrays BxCxHxW."""
-    import numpy as np
-
-    for label, arr in loaded:
-        if arr.dtype.kind != "f" or arr.ndim != 4:
-            raise UserError(f"--load-inputs {label} is {arr.dtype} of shape {'x'.join(map(str, arr.shape)) or 'a scalar'}: "
-                            "expected a float image batch BxCxHxW")
-    return loaded
 
 
 def _channels(args, model) -> int:

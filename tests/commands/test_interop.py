@@ -220,3 +220,10 @@ def test_bench_times_loaded_inputs_and_saves_what_it_timed(tmp_path, cli, tiny_o
     assert np.array_equal(feed["input"], np.random.default_rng(3).standard_normal((1, 3, 9, 9), dtype=np.float32))
     code, out, err = cli("bench", "--onnx", tiny_onnx, "--load-inputs", tmp_path / "in.json", "--shapes", "1x3x9x9")
     assert code == 2 and "--load-inputs gives the shapes" in err
+
+
+@pytest.mark.parametrize("command", ["validate", "run", "bench"])
+def test_loaded_inputs_must_be_image_batches(tmp_path, cli, tiny_onnx, command):
+    polygraphy_json.save_json([{"input": np.arange(6)}], str(tmp_path / "in.json"))
+    code, out, err = cli(command, "--onnx", tiny_onnx, "--model", tiny.TINY, "--load-inputs", tmp_path / "in.json")
+    assert code == 2 and "expected a float image batch BxCxHxW" in err and err.count("\n") == 1
