@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ..errors import UserError
 
-
 # Arguments naming files a command reads: an output may be none of them.
 INPUT_ARGS = (("weights", "--weights file"), ("onnx", "--onnx file"), ("engine", "--engine file"),
               ("head_engine", "--head-engine file"), ("plugin", "--plugin library"), ("input", "--input file"),
@@ -190,7 +189,7 @@ class Interop:
             print(f"trtexec inputs written to {self.trtexec_dir} (flags: {Path(self.trtexec_dir) / 'trtexec.txt'})")
 
 
-def loaded_inputs(path: str) -> list[tuple[str, "object"]]:
+def loaded_inputs(path: str) -> list[tuple[str, object]]:
     """(label, array) per iteration of a Polygraphy inputs file whose feeds hold one float
     BxCxHxW array each."""
     from ..interop import read_inputs

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 LOGGER = logging.getLogger("spp_deploy")
 QUIET, NORMAL = -1, 0

@@ -10,16 +10,17 @@ import numpy as np
 
 from ..constants import BACKENDS
 from ..errors import UserError
-from .args import add_force_arg, add_interop_args, add_model_args, add_model_file_args, add_normalize_args, add_output_arg, positive_int
+from .args import (add_force_arg, add_interop_args, add_model_args, add_model_file_args, add_normalize_args,
+                   add_output_arg, positive_int)
 from .common import Interop, loaded_inputs, output_path, require_backends
 
 NEEDS = {"torch": ("model", "--model"), "torch-fp64": ("model", "--model"), "trt": ("engine", "--engine")}
 
 
 def run(args) -> int:
+    from ..inputs import load_input
     from ..runtime.backends import make_runner
     from ..runtime.base import _dtype_name
-    from ..inputs import load_input
 
     backend = args.backend or ("trt" if args.engine else "ort-cpu" if args.onnx else "torch")
     attr, flag = NEEDS.get(backend, ("onnx", "--onnx"))

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import tiny
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,7 +16,7 @@ def _shell(command: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     spp = f"{sys.executable} -m spp_deploy"
     return subprocess.run(["bash", "-o", "pipefail", "-c", command.replace("spp-deploy", spp)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 @pytest.mark.parametrize("command", ["spp-deploy inspect --json --model zoo:sppnet-zf5 | head -c 10",

@@ -5,15 +5,14 @@ import json
 
 import numpy as np
 import pytest
+import tiny
 
 from spp_deploy import interop
 from spp_deploy.errors import UserError
 
-import tiny
-
 polygraphy_json = pytest.importorskip("polygraphy.json")
-from polygraphy.comparator import RunResults  # noqa: E402
-from polygraphy.comparator.struct import IterationResult  # noqa: E402
+from polygraphy.comparator import RunResults
+from polygraphy.comparator.struct import IterationResult
 
 
 def _feeds(rng, shapes, dtype=np.float32):
