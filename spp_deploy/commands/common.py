@@ -133,6 +133,32 @@ def json_output(args, what: str = "--json file"):
     return output_path(args, getattr(args, "json", None), what), contextlib.nullcontext()
 
 
+def emit_json(path, data: dict) -> None:
+    """A command's ``--json`` report (nothing when not asked for): on stdout for ``-``, else
+    written to the file (checked up front by ``json_output``) and said on stdout. Non-finite
+    numbers become null: the file is strict JSON."""
+    if path is None:
+        return
+    import json
+
+    write_json(path, json.dumps(finite(data), indent=1, allow_nan=False))
+    if path != "-":
+        print(f"report written to {path}")
+
+
+def finite(value):
+    """``value`` with every NaN/inf float (nested in dicts, lists, tuples) as None."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 def write_json(path, text: str) -> None:
     """The JSON report to ``path``, or to stdout for ``-``."""
     if path == "-":

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import time
 
-from .args import (add_dynamic_arg, add_force_arg, add_input_shape_arg, add_model_args, add_onnx_export_args,
-                   add_output_arg, add_precision_arg, add_recognition_args, add_sweep_args)
-from .common import allocation_errors, input_shape, load_model_from_args, output_path, print_parity
+from .args import (add_dynamic_arg, add_force_arg, add_input_shape_arg, add_json_arg, add_model_args,
+                   add_onnx_export_args, add_output_arg, add_precision_arg, add_recognition_args, add_sweep_args)
+from .common import (allocation_errors, emit_json, input_shape, json_output, load_model_from_args, output_path,
+                     print_parity)
 
 
 def run(args) -> int:
+    json_path, human = json_output(args)
+    with human:
+        report = _export(args)
+    emit_json(json_path, report)
+    return 0
+
+
+def _export(args) -> dict:
     import torch
 
     from ..deploy import export_onnx
@@ -27,8 +36,9 @@ def run(args) -> int:
             check_parity=not args.no_check, sizes=sizes, recognize=not args.no_recognize, sppf=not args.no_sppf,
             spp_layers=declared, precision=args.precision, tabulate_limit=args.tabulate_limit, force=args.force,
         )
+    seconds = time.perf_counter() - t0
     print(f"exported {res.path} ({_layer_count(res)}, spp-impl {args.spp_impl}, "
-          f"dynamic {','.join(dynamic) or 'none'}) in {time.perf_counter() - t0:.1f}s")
+          f"dynamic {','.join(dynamic) or 'none'}) in {seconds:.1f}s")
     for r in res.layers:
         rule = f" {r.config.rule} {r.config.mode} levels {list(r.config.levels)}" if r.config else ""
         print(f"  {r.path}: {r.kind}{rule}: {r.action}" + (f" ({r.reason})" if r.reason and not r.rewrites else ""))
@@ -45,7 +55,26 @@ def run(args) -> int:
     if res.parity:
         print("parity, ONNX Runtime CPU vs PyTorch:")
         print_parity(res.parity)
-    return 0
+    return export_report(res, args, dynamic, seconds)
+
+
+def export_report(res, args, dynamic, seconds: float) -> dict:
+    """``export --json``: the file, how it was made, each SPP layer, each parity size."""
+    layers = [{"path": r.path, "kind": r.kind, "how": r.how, "rule": r.rule,
+               "mode": r.config.mode if r.config else None, "levels": list(r.config.levels) if r.config else None,
+               "action": r.action, "reason": r.reason or None} for r in res.layers]
+    parity = []
+    for r in res.parity:
+        row = {"shape": list(r.shape), "status": "SKIPPED" if r.skipped else ("PASSED" if r.passed else "FAILED"),
+               "skipped": r.skipped, "output": r.output}
+        if r.comparison is not None:
+            row.update({k: v for k, v in r.comparison.as_dict().items() if k in ("max_abs", "max_rel", "cosine")})
+            row["outputs"] = {n: {k: v for k, v in c.as_dict().items() if k in ("max_abs", "max_rel", "passed")}
+                              for n, c in r.outputs.items()}
+        parity.append(row)
+    return {"file": str(res.path), "spp_impl": args.spp_impl, "precision": args.precision, "opset": args.opset,
+            "dynamic": list(dynamic), "seconds": round(seconds, 3), "spp_layers": res.spp_layers,
+            "verified": not args.no_check, "layers": layers, "parity": parity}
 
 
 def _layer_count(res) -> str:
@@ -71,5 +100,6 @@ def register(sub) -> None:
     add_recognition_args(p, "keep ultralytics SPP as parallel pools (no SPPF rewrite)")
     p.add_argument("--no-recognize", action="store_true", help="export the model as is: no SPP layer rewrite")
     add_output_arg(p, "output .onnx path", required=True)
+    add_json_arg(p, "the file, its SPP layers and the parity rows")
     add_force_arg(p)
     p.set_defaults(func=run)

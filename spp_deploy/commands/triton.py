@@ -7,10 +7,19 @@ from pathlib import Path
 
 from ..constants import DEFAULT_TRITON_MAX_BATCH, TRITON_KINDS
 from ..errors import UserError
-from .args import add_model_file_args
+from .args import add_json_arg, add_model_file_args
+from .common import emit_json, json_output
 
 
 def run(args) -> int:
+    json_path, human = json_output(args)
+    with human:
+        report = _triton(args)
+    emit_json(json_path, report)
+    return 0
+
+
+def _triton(args) -> dict:
     from ..triton.config import make_config, resolve_max_batch
     from ..triton.repository import check_repository, server_command, write_model
     from ..triton.schema import model_config_pb2
@@ -48,10 +57,13 @@ def run(args) -> int:
     print(f"wrote {out.model_dir} ({config.platform}, {batching}, {group.count} instance(s) {kind})")
     for f in out.files:
         print(f"  {f.relative_to(repo)}")
+    tensors_json: dict = {"inputs": [], "outputs": []}
     for role, tensors in (("input", config.input), ("output", config.output)):
         for t in tensors:
             dims = ["B"] * (max_batch > 0) + [str(d) if d > 0 else "-1" for d in t.dims]
             print(f"  {role} {t.name}: {pb2.DataType.Name(t.data_type)} [{', '.join(dims)}]")
+            tensors_json[role + "s"].append({"name": t.name, "data_type": pb2.DataType.Name(t.data_type),
+                                             "dims": list(t.dims)})
     if io.kind == "engine" and io.tensorrt:
         print(f"  built with TensorRT {io.tensorrt} (its metadata): serve it with a tritonserver release "
               "whose TensorRT is that version")
@@ -59,7 +71,10 @@ def run(args) -> int:
         print("  plugin-mode ONNX: Triton's ONNX Runtime backend runs its SPP nodes through their model-local function")
     print(f"server command (see {out.readme}):")
     print(f"  {server_command(repo)}  # in the tritonserver container, {repo} mounted at /models")
-    return 0
+    return {"repository": str(repo), "model": args.name, "model_dir": str(out.model_dir), "platform": config.platform,
+            "max_batch_size": max_batch, "dynamic_batching": bool(max_batch),
+            "instances": {"count": group.count, "kind": kind}, "files": [str(f.relative_to(repo)) for f in out.files],
+            **tensors_json, "readme": str(out.readme), "server_command": server_command(repo)}
 
 
 def _nonneg(text: str) -> int:
@@ -86,4 +101,5 @@ def register(sub) -> None:
     p.add_argument("--kind", choices=TRITON_KINDS, default="auto",
                    help="instance kind (default auto: GPU when the server has one; engines: gpu)")
     p.add_argument("--force", action="store_true", help="replace a model of the same name in the repository")
+    add_json_arg(p, "the model written (files, platform, batching, tensors, server command)")
     p.set_defaults(func=run)

@@ -3,7 +3,6 @@ chosen backends across a size sweep; PASSED/FAILED per size, backend and output;
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from ..errors import UserError
 from .args import (add_backends_arg, add_interop_args, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
                    add_normalize_args, add_seed_arg, add_sweep_args, positive_int, value_type)
 from .console import progress_enabled
-from .common import Interop, json_output, load_model_from_args, loaded_inputs, require_backends, write_json
+from .common import Interop, emit_json, json_output, load_model_from_args, loaded_inputs, require_backends
 
 DEFAULT_SIZES = [(None, 64, 64), (None, 131, 517), (2, 224, 224)]
 
@@ -48,10 +47,7 @@ def run(args) -> int:
     json_path, human = json_output(args)
     with human:
         code, report, extra = _validate(args)
-    if json_path is not None:
-        write_json(json_path, json.dumps({**report.as_dict(), **extra}, indent=1))
-        if json_path != "-":
-            print(f"report written to {json_path}")
+    emit_json(json_path, {**report.as_dict(), **extra})
     return code
 
 
