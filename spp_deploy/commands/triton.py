@@ -20,10 +20,9 @@ def run(args) -> int:
 
 
 def _triton(args) -> dict:
-    from ..triton.config import make_config, resolve_max_batch
-    from ..triton.repository import check_repository, server_command, write_model
+    from ..api import triton_repository
+    from ..triton.repository import server_command
     from ..triton.schema import model_config_pb2
-    from ..triton.tensors import engine_io, onnx_io
 
     if (args.onnx is None) == (args.engine is None):
         raise UserError("give exactly one of --onnx (served by ONNX Runtime) or --engine (served by TensorRT)")
@@ -37,18 +36,17 @@ def _triton(args) -> dict:
     if args.engine and args.kind == "cpu":
         raise UserError("--kind cpu: a TensorRT plan runs on a GPU only "
                         "(Triton's TensorRT backend has no CPU instances)")
-    repo = check_repository(args.output, args.name, args.force)
-    model_config_pb2()  # tritonclient missing: say so before reading the model
     for flag, value in (("--onnx", args.onnx), ("--engine", args.engine), ("--plugin", args.plugin)):
         if value and not Path(value).is_file():
             raise UserError(f"{flag} file not found: {value}")
-    io = onnx_io(args.onnx) if args.onnx else engine_io(args.engine, args.plugin)
     try:
-        max_batch = resolve_max_batch(io, args.max_batch)
+        made = triton_repository(args.output, args.name, onnx=args.onnx, engine=args.engine, plugin=args.plugin,
+                                 max_batch=args.max_batch, instances=args.instances, kind=args.kind, force=args.force)
     except UserError as e:
+        if "max batch size" not in str(e):
+            raise
         raise UserError(str(e).replace("max batch size", "--max-batch", 1)) from None
-    config = make_config(io, args.name, max_batch, args.instances, args.kind)
-    out = write_model(repo, args.name, io, config, args.force)
+    repo, out, config, io, max_batch = made.repository, made.written, made.config, made.io, made.max_batch
     batching = (f"max_batch_size {max_batch}, dynamic batching" if max_batch
                 else "max_batch_size 0 (no implicit batch dim)")
     pb2 = model_config_pb2()

@@ -192,12 +192,9 @@ def _channels(args, model) -> int:
         return get_entry(args.model[4:]).input_shape[1]
     if args.channels:
         return args.channels
-    import torch
+    from ..api import input_channels
 
-    first = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
-    if first is None:
-        raise UserError("cannot tell the model's input channels: pass --channels")
-    return first.in_channels
+    return input_channels(model)
 
 
 def _tolerances(text: str):

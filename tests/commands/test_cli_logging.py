@@ -140,3 +140,24 @@ def test_build_json(tmp_path, cli, tiny_onnx, monkeypatch):
                             "--minShapes", "input:1x3x8x8", "--optShapes", "input:1x3x9x9", "--maxShapes", "input:2x3x16x16")
     assert report["engine"] == str(tmp_path / "m.plan") and report["metadata"] == str(tmp_path / "m.plan") + ".json"
     assert (report["tensorrt"], report["gpu"], report["precision"], report["seconds"]) == ("10.16.0", "H100", "fp32", 2.5)
+
+
+def test_python_api_gives_the_commands_results(tmp_path, cli, tiny_onnx):
+    import spp_deploy
+    from spp_deploy.errors import UserError
+
+    model = tiny.tiny_model()
+    report = spp_deploy.validate(model, tiny_onnx, sizes=[(9, 11), (2, 6, 5)], seed=4)
+    code, cli_report, _ = _json(cli, "validate", "--model", tiny.TINY, "--onnx", tiny_onnx, "--sizes", "9x11,2x6x5",
+                                "--seed", "4")
+    assert report.passed and code == 0
+    assert [r["max_abs"] for r in report.as_dict()["results"]] == [r["max_abs"] for r in cli_report["results"]]
+    with pytest.raises(UserError) as e:
+        spp_deploy.validate(model)
+    assert e.value.option == "onnx"
+    with pytest.raises(UserError) as e:
+        spp_deploy.triton_repository(tmp_path / "repo", "m", onnx=tiny_onnx, engine=tiny_onnx)
+    assert e.value.option == "onnx" and not (tmp_path / "repo").exists()
+    with pytest.raises(UserError) as e:
+        spp_deploy.benchmark(model, shapes=[(3, 16, 16)])
+    assert e.value.option == "shapes"
