@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -42,7 +42,7 @@ def _tolerance(value: float | Mapping[str, float] | None, option: str) -> dict[s
         return {}
     if isinstance(value, Mapping):
         return dict(value)
-    if not isinstance(value, (int, float)) or value < 0 or value != value:
+    if not isinstance(value, (int, float)) or not value >= 0:  # NaN too
         raise UserError(f"expected a number >= 0 or {{output name: number}}, got {value!r}", option=option)
     return {"*": float(value)}
 

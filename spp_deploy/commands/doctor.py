@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from .args import add_json_arg
 from .common import emit_json, json_output
 
