@@ -12,6 +12,7 @@ a writable place) and appended to, never replaced.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -49,6 +50,24 @@ def warn(message: str) -> None:
         print(f"spp-deploy: warning: {message}", file=sys.stderr)
     else:
         LOGGER.warning(message)
+
+
+@contextlib.contextmanager
+def status(text: str):
+    """A spinner with ``text`` on a terminal (not with ``-q``, not when piped); yields
+    ``update(step)``, which also logs the step (``-v`` shows it, ``--log-file`` keeps it)."""
+    LOGGER.info(text)
+    if not progress_enabled():
+        yield lambda step: LOGGER.info(step)
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(text) as spinner:
+        def update(step: str) -> None:
+            LOGGER.info(step)
+            spinner.update(f"{text}: {step}")
+
+        yield update
 
 
 class _Tee:

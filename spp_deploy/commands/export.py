@@ -8,6 +8,7 @@ from .args import (add_dynamic_arg, add_force_arg, add_input_shape_arg, add_json
                    add_onnx_export_args, add_output_arg, add_precision_arg, add_recognition_args, add_sweep_args)
 from .common import (allocation_errors, emit_json, input_shape, json_output, load_model_from_args, output_path,
                      print_parity)
+from .console import status
 
 
 def run(args) -> int:
@@ -29,12 +30,13 @@ def _export(args) -> dict:
     declared = dict(args.spp_layer or [])
     model = load_model_from_args(args)
     shape = input_shape(args)
-    with allocation_errors(shape):
+    with allocation_errors(shape), status(f"exporting {args.model} (recognise SPP layers, trace, check parity)") as step:
         t0 = time.perf_counter()
         res = export_onnx(
             model, torch.randn(*shape), out, dynamic=dynamic, opset=args.opset, spp_impl=args.spp_impl,
             check_parity=not args.no_check, sizes=sizes, recognize=not args.no_recognize, sppf=not args.no_sppf,
             spp_layers=declared, precision=args.precision, tabulate_limit=args.tabulate_limit, force=args.force,
+            progress=lambda text: step(f"parity {text}"),
         )
     seconds = time.perf_counter() - t0
     print(f"exported {res.path} ({_layer_count(res)}, spp-impl {args.spp_impl}, "

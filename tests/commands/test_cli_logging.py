@@ -35,6 +35,11 @@ def test_quiet_drops_warnings_not_results(tmp_path, cli):
     assert code == 0 and "spp-deploy: warning:" in err and "not verified" in err
     code, out, err = cli(*args, "-o", tmp_path / "v.onnx", "-v")
     assert code == 0 and f"spp-deploy: loading model {tiny.TINY}" in err and "export finished in" in err
+    assert "spp-deploy: exporting" in err  # the step a terminal sees as a spinner
+    code, out, err = cli("export", "--model", tiny.TINY, "--input-shape", "1x3x16x16", "--sizes", "9x9,2x11x10",
+                         "-o", tmp_path / "p.onnx", "-v")
+    parity = [ln for ln in err.splitlines() if ln.startswith("spp-deploy: parity ")]
+    assert code == 0 and [ln.split()[2] for ln in parity] == ["1x3x9x9:", "2x3x11x10:"]
     code, out, err = cli("-q", *args, "-o", tmp_path / "b.onnx")  # before the command name
     assert code == 0 and err == "" and "exported" in out
     code, out, err = cli(*args, "-o", tmp_path / "c.onnx", "--quiet")  # or after it
