@@ -132,11 +132,11 @@ def triton_repository(repository: str | os.PathLike, name: str, *, onnx: str | o
     if (onnx is None) == (engine is None):
         raise UserError("give exactly one of onnx (served by ONNX Runtime) or engine (served by TensorRT)",
                         option="onnx")
+    repo = check_repository(repository, name, force)  # before anything is read
+    model_config_pb2()  # tritonclient missing: say so before reading the model
     for option, value in (("onnx", onnx), ("engine", engine), ("plugin", plugin)):
         if value is not None and not Path(value).is_file():
             raise UserError(f"file not found: {value}", option=option)
-    repo = check_repository(repository, name, force)
-    model_config_pb2()  # tritonclient missing: say so before reading the model
     io = onnx_io(onnx) if onnx is not None else engine_io(engine, plugin)
     max_batch = resolve_max_batch(io, max_batch)
     config = make_config(io, name, max_batch, instances, kind)

@@ -107,6 +107,7 @@ class Session:
             path = check_output(path, "--log-file", force=True, inputs=command_inputs(args) + claimed)
             claimed.append(("--log-file", str(path)))
         LOGGER.setLevel(logging.DEBUG)
+        self._add(logging.NullHandler())  # records nobody asked to see are dropped, not printed by logging's last resort
         if verbose and not quiet:
             h = logging.StreamHandler(sys.stderr)
             h.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)

@@ -21,7 +21,7 @@ def run(args) -> int:
 
 def _triton(args) -> dict:
     from ..api import triton_repository
-    from ..triton.repository import server_command
+    from ..triton.repository import check_repository, server_command
     from ..triton.schema import model_config_pb2
 
     if (args.onnx is None) == (args.engine is None):
@@ -36,6 +36,8 @@ def _triton(args) -> dict:
     if args.engine and args.kind == "cpu":
         raise UserError("--kind cpu: a TensorRT plan runs on a GPU only "
                         "(Triton's TensorRT backend has no CPU instances)")
+    check_repository(args.output, args.name, args.force)  # the output first: before any input is looked at
+    model_config_pb2()
     for flag, value in (("--onnx", args.onnx), ("--engine", args.engine), ("--plugin", args.plugin)):
         if value and not Path(value).is_file():
             raise UserError(f"{flag} file not found: {value}")

@@ -42,6 +42,9 @@ def test_quiet_drops_warnings_not_results(tmp_path, cli):
     assert code == 0 and [ln.split()[2] for ln in parity] == ["1x3x9x9:", "2x3x11x10:"]
     code, out, err = cli("-q", *args, "-o", tmp_path / "b.onnx")  # before the command name
     assert code == 0 and err == "" and "exported" in out
+    # in a real process (no test logging set up), logging's last-resort handler prints nothing either
+    done = _shell(f"spp-deploy -q {' '.join(map(str, args))} -o {tmp_path / 'd.onnx'}")
+    assert done.returncode == 0 and done.stderr == "" and "exported" in done.stdout
     code, out, err = cli(*args, "-o", tmp_path / "c.onnx", "--quiet")  # or after it
     assert code == 0 and err == "" and "exported" in out
 
