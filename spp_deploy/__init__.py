@@ -13,10 +13,11 @@ from .lazy import lazy_attributes
 
 __version__ = "0.1.0"
 __all__ = ["SpatialPyramidPool", "export_onnx", "WindowSpatialPyramidPool", "WindowProjection", "detect", "RULES",
-           "MODES", "ORDERS", "__version__"]
+           "MODES", "ORDERS", "validate", "benchmark", "build_engine", "triton_repository", "localize", "__version__"]
 
 _LAZY = {"SpatialPyramidPool": "op", "export_onnx": "deploy", "RULES": "bins", "MODES": "bins", "ORDERS": "bins",
-         "WindowSpatialPyramidPool": "window", "WindowProjection": "projection", "detect": "detection.pipeline"}
+         "WindowSpatialPyramidPool": "window", "WindowProjection": "projection", "detect": "detection.pipeline",
+         "validate": "api", "benchmark": "api", "build_engine": "api", "triton_repository": "api", "localize": "api"}
 
 
 __getattr__ = lazy_attributes(__name__, _LAZY, globals())

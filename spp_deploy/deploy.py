@@ -132,10 +132,21 @@ def export_onnx(
         failures += t.failures
         result = ExportResult(Path(path), t.count, layers=list(t.reports), route=t.route, failures=list(failures))
 
-        def verify(tmp: Path, result: ExportResult = result) -> None:
-            if check_parity:
+        def verify(tmp: Path, result: ExportResult = result, reports: list = t.reports) -> None:
+            if not check_parity:
+                return
+            try:
                 result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol,
                                                     atol=atol)
+            except ParityError as e:
+                if _export.refusal(reports) is not None:  # a layer export had to leave: that is the news
+                    raise
+                from .runtime.localize import parity_failure_note
+
+                where = parity_failure_note(model, tmp, getattr(e, "shape", None), rtol, atol)
+                if where is None:
+                    raise
+                raise ParityError(f"{e}; {where}") from e
 
         try:
             save_onnx(t.proto, Path(path), verify)

@@ -68,9 +68,28 @@ def parse_input_shape(text: str) -> tuple[int, int, int, int]:
     return dims  # type: ignore[return-value]
 
 
-def parse_shapes(text: str) -> list[tuple[int, int, int, int]]:
-    """'1x3x224x224,8x3x480x320' -> [(1, 3, 224, 224), (8, 3, 480, 320)]."""
-    return list(dict.fromkeys(parse_input_shape(s) for s in _items(text, "shapes", "1x3x224x224,8x3x480x320")))
+class Shapes(list):
+    """Parsed shapes, and the input they were named for (trtexec's ``input:1x3x224x224``) or None."""
+
+    input_name: str | None = None
+
+
+def parse_shapes(text: str) -> Shapes:
+    """'1x3x224x224,8x3x480x320' -> [(1, 3, 224, 224), (8, 3, 480, 320)]; each item may name the
+    input as trtexec does ('input:1x3x224x224'), one name for all (the model has one input)."""
+    names, shapes = [], []
+    for item in _items(text, "shapes", "1x3x224x224,8x3x480x320"):
+        name, sep, dims = item.rpartition(":")
+        if sep and not name.strip():
+            raise UserError(f"bad shape {item!r}: empty input name before ':'")
+        names.append(name.strip() if sep else None)
+        shapes.append(parse_input_shape(dims if sep else item))
+    named = {n for n in names if n is not None}
+    if len(named) > 1:
+        raise UserError(f"shapes for several inputs ({', '.join(sorted(named))}): the model takes one input")
+    out = Shapes(dict.fromkeys(shapes))
+    out.input_name = named.pop() if named else None
+    return out
 
 
 def parse_sizes(text: str) -> list[Size]:

@@ -6,7 +6,7 @@ import os
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -34,6 +34,7 @@ class BenchConfig:
     triton_url: str | None = None  # triton-http (host:port; default localhost:8000)
     triton_grpc_url: str | None = None  # triton-grpc (default: the HTTP host, port 8001)
     triton_model: str | None = None  # the served model (default: the server's only ready model)
+    inputs: Mapping[Shape, np.ndarray] | None = None  # the data to time per shape (loaded inputs); else random
 
 
 @dataclass
@@ -76,6 +77,7 @@ class BenchReport:
     records: list[BenchRecord] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)  # backend -> why
     machine: dict = field(default_factory=dict)
+    inputs: dict = field(default_factory=dict, repr=False)  # shape -> the array timed (not in the JSON)
 
     @property
     def measured(self) -> list[BenchRecord]:
@@ -83,6 +85,7 @@ class BenchReport:
 
     def as_dict(self) -> dict:
         cfg = asdict(self.config)
+        cfg.pop("inputs")  # data, not configuration
         cfg["shapes"] = [list(s) for s in self.config.shapes]
         cfg["backends"] = list(self.config.backends)
         return {
@@ -232,7 +235,10 @@ def run_bench(
 
         model_output_names(model, torch.zeros(1, *legal[0][1:]))  # a non-tensor output is refused, not timed
     rng = np.random.default_rng(config.seed)
-    inputs = {s: rng.standard_normal(s, dtype=np.float32) for s in legal}
+    given = config.inputs or {}
+    inputs = {s: np.asarray(given[s], dtype=np.float32) if s in given else rng.standard_normal(s, dtype=np.float32)
+              for s in legal}
+    report.inputs = inputs
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

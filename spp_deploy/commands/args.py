@@ -187,9 +187,10 @@ def add_precision_arg(p: argparse.ArgumentParser) -> None:
 
 
 def add_model_file_args(p: argparse.ArgumentParser, onnx_help: str = "ONNX file (ort-* backends)",
-                        engine_help: str = "TensorRT engine (backend trt)", plugin_help: str | None = None) -> None:
+                        engine_help: str = "TensorRT engine (backend trt)", plugin_help: str | None = None,
+                        engine_aliases: Sequence[str] = ()) -> None:
     p.add_argument("--onnx", type=value_type(_nonempty, "path"), help=onnx_help)
-    p.add_argument("--engine", type=value_type(_nonempty, "path"), help=engine_help)
+    p.add_argument("--engine", *engine_aliases, type=value_type(_nonempty, "path"), help=engine_help)
     add_plugin_arg(p, plugin_help)
 
 
@@ -235,9 +236,42 @@ def add_json_arg(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"write {what} as JSON to PATH (no PATH, or -: to stdout, and the rest to stderr)")
 
 
-def add_output_arg(p: argparse.ArgumentParser, help: str, required: bool = False) -> None:
-    p.add_argument("-o", "--output", required=required, help=help)
+def add_output_arg(p: argparse.ArgumentParser, help: str, required: bool = False, aliases: Sequence[str] = ()) -> None:
+    """-o/--output (``aliases``: other spellings, e.g. trtexec's --saveEngine)."""
+    p.add_argument("-o", "--output", *aliases, required=required, help=help)
+
+
+def _milliseconds(text: str) -> float:
+    """trtexec's milliseconds as seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"expected a number of milliseconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise UserError(f"expected a number of milliseconds >= 0, got {text!r}")
+    return value / 1000
+
+
+milliseconds = value_type(_milliseconds, "milliseconds")
 
 
 def add_force_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="replace existing output files, read-only ones included")
+
+
+def add_interop_args(p: argparse.ArgumentParser, load_inputs_help: str, load_outputs_help: str | None) -> None:
+    """--save-inputs/--load-inputs/--save-outputs/--load-outputs (Polygraphy's JSON) and
+    --save-trtexec-inputs (raw files for trtexec --loadInputs); ``load_outputs_help`` None: the
+    command computes no outputs to compare (bench), so only the input flags."""
+    g = p.add_argument_group("inputs and outputs for Polygraphy and trtexec")
+    path = value_type(_nonempty, "path")
+    g.add_argument("--save-inputs", type=path, metavar="JSON",
+                   help="write the inputs fed, in Polygraphy's format (polygraphy run --load-inputs)")
+    g.add_argument("--load-inputs", type=path, metavar="JSON", help=load_inputs_help)
+    if load_outputs_help is not None:
+        g.add_argument("--save-outputs", type=path, metavar="JSON",
+                       help="write every backend's outputs as Polygraphy RunResults (polygraphy run --load-outputs)")
+        g.add_argument("--load-outputs", type=path, metavar="JSON", help=load_outputs_help)
+    g.add_argument("--save-trtexec-inputs", type=path, metavar="DIR",
+                   help="write each input as a raw binary file NAME.ITER.bin in DIR, and DIR/trtexec.txt with the "
+                        "matching trtexec --loadInputs/--shapes flags")

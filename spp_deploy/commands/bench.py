@@ -12,14 +12,18 @@ from pathlib import Path
 from ..constants import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS, TRITON_BACKENDS
 from ..errors import UserError
 from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
-                   add_onnx_export_args, add_seed_arg, add_shapes_arg, add_sweep_args)
-from .common import json_output, load_model_from_args, output_path
+                   add_interop_args, add_onnx_export_args, add_seed_arg, add_shapes_arg, add_sweep_args,
+                   milliseconds)
+from .common import Interop, json_output, load_model_from_args, loaded_inputs, output_path
+from .console import QUIET, verbosity
 
 DEFAULT_BACKENDS = ",".join(DEFAULT_BENCH_BACKENDS)
 
 
 def _warn(msg: str) -> None:
-    print(f"spp-deploy: warning: {msg}", file=sys.stderr)
+    from .console import warn
+
+    warn(msg)
 
 
 TIMING_FLAGS = {"iterations": "--iterations", "duration_s": "--duration", "warmup": "--warmup",
@@ -59,7 +63,12 @@ def run(args) -> int:
         onnx_path = Path(args.onnx)
         if not onnx_path.is_file():
             raise UserError(f"ONNX file not found: {onnx_path}")
-    shapes = args.shapes
+    named = getattr(args.shapes, "input_name", None)
+    if named is not None and onnx_path is not None and named != onnx_input_channels(onnx_path)[1]:
+        raise UserError(f"--shapes names input {named!r}; {onnx_path} has {onnx_input_channels(onnx_path)[1]!r}")
+    io = Interop(args)
+    loaded = _loaded(args)
+    shapes = list(loaded) if loaded else args.shapes
     sizes = args.sizes or (size_range_squares(args.size_range) if args.size_range else None)
     batches = args.batch
 
@@ -99,11 +108,15 @@ def run(args) -> int:
             raise UserError(f"{flag} file not found: {value}")
     config = BenchConfig(backends, all_shapes, warmup, args.warmup_time or 0.0, iterations, args.duration or 0.0,
                          args.threads, args.strict, args.cuda_graph, args.seed, args.engine, args.plugin,
-                         args.url, args.grpc_url, args.triton_model)
+                         args.url, args.grpc_url, args.triton_model, loaded or None)
 
     with human:
         report = _bench(args, backends, unavailable, config, model, onnx_path, all_shapes)
         print_summary(report)
+        name = onnx_input_channels(onnx_path)[1] if onnx_path is not None else "input"
+        for x in report.inputs.values():
+            io.add("bench", {name: x}, {})
+        io.write()
     with _all_or_none(json_path, csv_path, plot_path):
         if plot_path:  # first: of the three, the one that can still fail on the data
             from ..bench.plot import plot_latency
@@ -144,11 +157,28 @@ def _bench(args, backends, unavailable, config, model, onnx_path, all_shapes):
         if onnx_path is None and needs_onnx and model is not None:
             onnx_path = _export_temp(model, all_shapes, Path(tmp) / "model.onnx", args)
         name = args.model or (str(onnx_path) if onnx_path else f"Triton model {args.triton_model or '(the only one served)'}")
-        report = run_bench(config, model, onnx_path, name, progress=not args.no_progress,
+        report = run_bench(config, model, onnx_path, name, progress=not args.no_progress and verbosity() > QUIET,
                            warn=_warn, workdir=Path(tmp))
         if args.onnx is None:
             report.onnx = None  # a temporary file: do not point at it
+    if args.no_data_transfers:
+        report.records = [r for r in report.records if r.transfers != "with"]
     return report
+
+
+def _loaded(args) -> dict:
+    """--load-inputs as {shape: array}: each iteration is one shape to time, on that data."""
+    if not args.load_inputs:
+        return {}
+    if args.shapes or args.sizes or args.size_range or args.batch:
+        raise UserError("--load-inputs gives the shapes to time: leave out --shapes, --sizes, --size-range and --batch")
+    out = {}
+    for label, arr in loaded_inputs(args.load_inputs):
+        if arr.shape in out:
+            raise UserError(f"--load-inputs {label}: a second input of shape {'x'.join(map(str, arr.shape))} "
+                            "(bench times one input per shape)")
+        out[arr.shape] = arr
+    return out
 
 
 def _needs(backend: str, args) -> str | None:
@@ -200,20 +230,26 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark latency/throughput per backend and input size (table, JSON, CSV, plot)")
     add_model_args(p, required=False)
     add_model_file_args(p, onnx_help="ONNX file to time (default: export --model to a temporary file)",
-                        engine_help="trt backend: a prebuilt engine (default: build one from the ONNX file)")
+                        engine_help="trt backend: a prebuilt engine (default: build one from the ONNX file); "
+                                    "trtexec: --loadEngine", engine_aliases=("--loadEngine",))
     add_onnx_export_args(p, "; for the temporary export")
     add_backends_arg(p, BENCH_BACKENDS, DEFAULT_BACKENDS, DEFAULT_BACKENDS)
     g = add_sweep_args(p, "size sweep; B missing: each --batch size (channels from the model)",
                        "size sweep: COUNT square sizes evenly spaced from START to STOP (default COUNT 5)",
                        "batch sizes, e.g. 1,8 (replace the batch of --shapes; default 1 for sweeps)")
-    add_shapes_arg(g, "BxCxHxW,... (default: the zoo model's input shape)")
+    add_shapes_arg(g, "BxCxHxW,... or trtexec's input:BxCxHxW,... (default: the zoo model's input shape)")
     t = p.add_argument_group("timing")
     t.add_argument("--warmup", type=int, help="warm-up runs (default 3; 0 with --warmup-time)")
     t.add_argument("--warmup-time", type=float, help="warm up for at least this many seconds")
+    t.add_argument("--warmUp", dest="warmup_time", type=milliseconds, metavar="MS",
+                   help="trtexec's spelling: warm up for at least MS milliseconds")
     t.add_argument("--iterations", type=int, help="timed runs, at least (default 20; 1 with --duration)")
     t.add_argument("--duration", type=float, help="time for at least this many seconds")
     t.add_argument("--threads", type=int, help="CPU threads for torch and ONNX Runtime (default: torch's default)")
-    t.add_argument("--cuda-graph", action="store_true", help="GPU: CUDA graphs (trt, ort-cuda, ort-trt; no-copy runs only)")
+    t.add_argument("--cuda-graph", "--useCudaGraph", action="store_true",
+                   help="GPU: CUDA graphs (trt, ort-cuda, ort-trt; no-copy runs only)")
+    t.add_argument("--no-data-transfers", "--noDataTransfers", action="store_true",
+                   help="GPU: report only the runs without host<->device copies (as trtexec --noDataTransfers)")
     add_seed_arg(t, "input data")
     o = p.add_argument_group("output")
     add_json_arg(o, "the results")
@@ -225,5 +261,7 @@ def register(sub) -> None:
     s.add_argument("--url", metavar="HOST:PORT", help="the server's HTTP endpoint (default localhost:8000)")
     s.add_argument("--grpc-url", metavar="HOST:PORT", help="the server's gRPC endpoint (default: the --url host, port 8001)")
     s.add_argument("--triton-model", metavar="NAME", help="the served model (default: the server's only ready model)")
+    add_interop_args(p, "time these inputs (a Polygraphy inputs file; each iteration one shape) instead of "
+                        "random data", None)
     p.add_argument("--strict", action="store_true", help="fail instead of skipping unavailable backends or shapes")
     p.set_defaults(func=run)

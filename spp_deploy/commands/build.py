@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from .args import add_force_arg, add_output_arg, add_plugin_arg
-from .common import output_path
+from .args import add_force_arg, add_json_arg, add_output_arg, add_plugin_arg
+from .common import emit_json, json_output, output_path
 
 
 def run(args) -> int:
+    json_path, human = json_output(args)
+    with human:
+        report = _build(args)
+    emit_json(json_path, report)
+    return 0
+
+
+def _build(args) -> dict:
     from ..runtime.trt.build import build_engine
 
     out = output_path(args, args.output, "output")
@@ -22,23 +30,31 @@ def run(args) -> int:
     how = "from the engine cache" if res.cache_hit else f"in {res.seconds:.1f}s"
     print(f"built {res.path} {how} (TensorRT {m.tensorrt}, {m.gpu} cc {m.compute_capability}, {m.precision}"
           f"{', SPP plugin ' + m.plugin if m.plugin else ''}; cache key {res.cache_key[:16]})")
-    return 0
+    from ..runtime.trt.metadata import META_SUFFIX
+
+    return {"engine": str(res.path), "metadata": str(res.path) + META_SUFFIX, "cache_hit": res.cache_hit,
+            "cache_key": res.cache_key, "seconds": res.seconds, "note": res.note, "tensorrt": m.tensorrt,
+            "gpu": m.gpu, "compute_capability": m.compute_capability, "precision": m.precision, "plugin": m.plugin,
+            "profiles": m.profiles}
 
 
 def register(sub) -> None:
     p = sub.add_parser("build", help="build a TensorRT engine from an ONNX file (needs TensorRT)")
     p.add_argument("onnx", help="ONNX file (from `spp-deploy export`)")
-    add_output_arg(p, "engine file to write (metadata goes to OUTPUT.json)", required=True)
-    p.add_argument("--min-shape", help="trtexec syntax: input:1x3x64x64[,other:...]")
-    p.add_argument("--opt-shape", help="trtexec syntax: input:1x3x224x224")
-    p.add_argument("--max-shape", help="trtexec syntax: input:8x3x1024x1024")
+    add_output_arg(p, "engine file to write (metadata goes to OUTPUT.json); trtexec: --saveEngine", required=True,
+                   aliases=("--saveEngine",))
+    p.add_argument("--min-shape", "--minShapes", help="trtexec syntax: input:1x3x64x64[,other:...]")
+    p.add_argument("--opt-shape", "--optShapes", help="trtexec syntax: input:1x3x224x224")
+    p.add_argument("--max-shape", "--maxShapes", help="trtexec syntax: input:8x3x1024x1024")
     p.add_argument("--fp16", action="store_true",
                    help="half precision (TensorRT 10, fp32 file: BuilderFlag.FP16; an fp16 file is built strongly "
                         "typed and needs no flag; TensorRT 11: needs an fp16 ONNX, "
                         "`spp-deploy export --precision fp16`)")
     add_plugin_arg(p)
-    p.add_argument("--timing-cache", help="timing cache file (read if present, written after the build)")
+    p.add_argument("--timing-cache", "--timingCacheFile",
+                   help="timing cache file (read if present, written after the build)")
     p.add_argument("--workspace", type=float, help="workspace memory pool limit in GiB")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not fill the engine cache")
+    add_json_arg(p, "the engine built (paths, TensorRT, GPU, precision, profiles)")
     add_force_arg(p)
     p.set_defaults(func=run)

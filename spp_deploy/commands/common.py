@@ -7,11 +7,11 @@ from pathlib import Path
 
 from ..errors import UserError
 
-
 # Arguments naming files a command reads: an output may be none of them.
 INPUT_ARGS = (("weights", "--weights file"), ("onnx", "--onnx file"), ("engine", "--engine file"),
               ("head_engine", "--head-engine file"), ("plugin", "--plugin library"), ("input", "--input file"),
-              ("image", "--image file"), ("windows", "--windows file"), ("timing_cache", "--timing-cache file"))
+              ("image", "--image file"), ("windows", "--windows file"), ("timing_cache", "--timing-cache file"),
+              ("load_inputs", "--load-inputs file"), ("load_outputs", "--load-outputs file"))
 
 
 def command_inputs(args) -> list[tuple[str, str]]:
@@ -98,9 +98,18 @@ def require_backends(backends) -> None:
 
 
 def load_model_from_args(args):
+    import logging
+    import time
+
     from ..loading import load_model
 
-    return load_model(args.model, args.model_kwargs or {}, args.weights)
+    log = logging.getLogger("spp_deploy")
+    log.info("loading model %s%s", args.model, f" with weights {args.weights}" if args.weights else "")
+    t0 = time.perf_counter()
+    model = load_model(args.model, args.model_kwargs or {}, args.weights)
+    log.info("model loaded in %.1fs (%s parameters)", time.perf_counter() - t0,
+             f"{sum(p.numel() for p in model.parameters()):,}")
+    return model
 
 
 def input_shape(args) -> tuple[int, int, int, int]:
@@ -124,6 +133,32 @@ def json_output(args, what: str = "--json file"):
     return output_path(args, getattr(args, "json", None), what), contextlib.nullcontext()
 
 
+def emit_json(path, data: dict) -> None:
+    """A command's ``--json`` report (nothing when not asked for): on stdout for ``-``, else
+    written to the file (checked up front by ``json_output``) and said on stdout. Non-finite
+    numbers become null: the file is strict JSON."""
+    if path is None:
+        return
+    import json
+
+    write_json(path, json.dumps(finite(data), indent=1, allow_nan=False))
+    if path != "-":
+        print(f"report written to {path}")
+
+
+def finite(value):
+    """``value`` with every NaN/inf float (nested in dicts, lists, tuples) as None."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 def write_json(path, text: str) -> None:
     """The JSON report to ``path``, or to stdout for ``-``."""
     if path == "-":
@@ -143,3 +178,56 @@ def print_parity(reports) -> None:
             c = r.comparison
             worst = f"  (worst of {len(r.outputs)} outputs: {r.output})" if len(r.outputs) > 1 else ""
             print(f"  {shape:>18}  PASSED  max abs {c.max_abs:.2e}  max rel {c.max_rel:.2e}  cos {c.cosine:.8f}{worst}")
+
+
+class Interop:
+    """What --save-inputs/--save-outputs/--save-trtexec-inputs collect during a command, checked
+    before the work starts and written at its end (``spp_deploy.interop``)."""
+
+    def __init__(self, args) -> None:
+        self.inputs_path = output_path(args, getattr(args, "save_inputs", None), "--save-inputs file")
+        self.outputs_path = output_path(args, getattr(args, "save_outputs", None), "--save-outputs file")
+        self.trtexec_dir = getattr(args, "save_trtexec_inputs", None)
+        if self.trtexec_dir is not None:
+            from ..fileio import check_output_dir
+
+            check_output_dir(self.trtexec_dir, "--save-trtexec-inputs directory")
+        self.feeds: list[dict] = []
+        self.results: dict[str, list[dict]] = {}
+
+    def add(self, runner: str, feed: dict | None, outputs: dict) -> None:
+        """One inference: its feed (None: the same as the last one's) and outputs, by runner."""
+        if feed is not None:
+            self.feeds.append(dict(feed))
+        self.results.setdefault(runner, []).append(dict(outputs))
+
+    def write(self) -> None:
+        from .. import interop
+
+        if self.inputs_path is not None:
+            interop.save_inputs(self.inputs_path, self.feeds, force=True)  # checked (with --force) up front
+            print(f"inputs written to {self.inputs_path} (Polygraphy JSON)")
+        if self.outputs_path is not None:
+            interop.save_outputs(self.outputs_path, list(self.results.items()), force=True)
+            print(f"outputs written to {self.outputs_path} (Polygraphy RunResults)")
+        if self.trtexec_dir is not None:
+            interop.save_trtexec_inputs(self.trtexec_dir, self.feeds)
+            print(f"trtexec inputs written to {self.trtexec_dir} (flags: {Path(self.trtexec_dir) / 'trtexec.txt'})")
+
+
+def loaded_inputs(path: str) -> list[tuple[str, object]]:
+    """(label, array) per iteration of a Polygraphy inputs file whose feeds hold one float
+    BxCxHxW array each."""
+    from ..interop import read_inputs
+
+    out = []
+    for i, feed in enumerate(read_inputs(path)):
+        if len(feed) != 1:
+            raise UserError(f"{path} iteration {i} feeds {len(feed)} inputs ({', '.join(feed)}); the model takes one")
+        (arr,) = feed.values()
+        label = f"{Path(path).name}[{i}]"
+        if arr.ndim != 4 or arr.dtype.kind != "f":
+            raise UserError(f"--load-inputs {label} is {arr.dtype} of shape {'x'.join(map(str, arr.shape)) or 'a scalar'}: "
+                            "expected a float image batch BxCxHxW")
+        out.append((label, arr))
+    return out

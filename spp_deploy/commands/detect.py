@@ -8,8 +8,9 @@ import numpy as np
 
 from ..errors import UserError
 from ..constants import BACKENDS
-from .args import _nonempty, add_force_arg, add_model_args, add_model_file_args, add_output_arg, value_type
-from .common import allocation_errors, output_path, require_backends
+from .args import (_nonempty, add_force_arg, add_json_arg, add_model_args, add_model_file_args, add_output_arg,
+                   value_type)
+from .common import allocation_errors, emit_json, json_output, output_path, require_backends
 
 DETECT_BACKENDS = ("torch", "ort-cpu", "ort-cuda", "ort-trt", "trt")
 
@@ -21,6 +22,14 @@ def _scales(text: str) -> list[int]:
 
 
 def run(args) -> int:
+    json_path, human = json_output(args)
+    with human:
+        report = _detect(args)
+    emit_json(json_path, report)
+    return 0
+
+
+def _detect(args) -> dict:
     from ..detection.boxes import load_boxes
     from ..detection.pipeline import RunnerStages, TorchStages, detect, load_image
 
@@ -65,7 +74,11 @@ def run(args) -> int:
 
         atomic_write(out, save)
         print(f"wrote {out}")
-    return 0
+    head = "ort-cpu" if backend == "trt" and not args.head_engine else backend
+    return {"backend": backend, "head_backend": head, "image": [H, W], "windows": len(boxes),
+            "scales": list(args.scales), "features": list(feats.shape), "dtype": str(feats.dtype),
+            "seconds": {"trunk": timings.get("trunk", 0.0), "head": timings.get("head", 0.0)},
+            "output": str(out) if out is not None else None}
 
 
 def register(sub) -> None:
@@ -83,5 +96,6 @@ def register(sub) -> None:
     p.add_argument("--scales", type=value_type(_scales, "scales"), default=[688],
                    help="shorter-side scales, comma separated (default 688; five-scale: 480,576,688,874,1200)")
     add_output_arg(p, "write the features [R, D] to this .npy file")
+    add_json_arg(p, "a summary (windows, scales, feature shape, timings)")
     add_force_arg(p)
     p.set_defaults(func=run)

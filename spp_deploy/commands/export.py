@@ -5,12 +5,22 @@ from __future__ import annotations
 import time
 
 from ..errors import UserError
-from .args import (add_dynamic_arg, add_force_arg, add_input_shape_arg, add_model_args, add_onnx_export_args,
-                   add_output_arg, add_precision_arg, add_recognition_args, add_sweep_args)
-from .common import allocation_errors, input_shape, load_model_from_args, output_path, print_parity
+from .args import (add_dynamic_arg, add_force_arg, add_input_shape_arg, add_json_arg, add_model_args,
+                   add_onnx_export_args, add_output_arg, add_precision_arg, add_recognition_args, add_sweep_args)
+from .common import (allocation_errors, emit_json, input_shape, json_output, load_model_from_args, output_path,
+                     print_parity)
+from .console import status
 
 
 def run(args) -> int:
+    json_path, human = json_output(args)
+    with human:
+        report = _export(args)
+    emit_json(json_path, report)
+    return 0
+
+
+def _export(args) -> dict:
     import torch
 
     from ..deploy import export_onnx
@@ -23,15 +33,17 @@ def run(args) -> int:
     declared = dict(args.spp_layer or [])
     model = load_model_from_args(args)
     shape = input_shape(args)
-    with allocation_errors(shape):
+    with allocation_errors(shape), status(f"exporting {args.model} (recognise SPP layers, trace, check parity)") as step:
         t0 = time.perf_counter()
         res = export_onnx(
             model, torch.randn(*shape), out, dynamic=dynamic, opset=args.opset, spp_impl=args.spp_impl,
             check_parity=not args.no_check, sizes=sizes, recognize=not args.no_recognize, sppf=not args.no_sppf,
             spp_layers=declared, precision=args.precision, tabulate_limit=args.tabulate_limit, force=args.force,
+            progress=lambda text: step(f"parity {text}"),
         )
+    seconds = time.perf_counter() - t0
     print(f"exported {res.path} ({_layer_count(res)}, spp-impl {args.spp_impl}, "
-          f"dynamic {','.join(dynamic) or 'none'}, route {res.route}) in {time.perf_counter() - t0:.1f}s")
+          f"dynamic {','.join(dynamic) or 'none'}, route {res.route}) in {seconds:.1f}s")
     for route, why in res.failures:
         print(f"  {route} route not used: {why}")
     for r in res.layers:
@@ -47,13 +59,33 @@ def run(args) -> int:
         print(f"  {strip_spp_bodies(res.path)} SPP function body/bodies stripped: for TensorRT's parser as is "
               "(trtexec --dynamicPlugins, Polygraphy); ONNX Runtime cannot run this file")
     if args.no_check:
-        import sys
+        from .console import warn
 
-        print(f"warning: {res.path} was not verified against PyTorch (--no-check)", file=sys.stderr)
+        warn(f"{res.path} was not verified against PyTorch (--no-check)")
     if res.parity:
         print("parity, ONNX Runtime CPU vs PyTorch:")
         print_parity(res.parity)
-    return 0
+    return export_report(res, args, dynamic, seconds)
+
+
+def export_report(res, args, dynamic, seconds: float) -> dict:
+    """``export --json``: the file, how it was made, each SPP layer, each parity size."""
+    layers = [{"path": r.path, "kind": r.kind, "how": r.how, "rule": r.rule,
+               "mode": r.config.mode if r.config else None, "levels": list(r.config.levels) if r.config else None,
+               "action": r.action, "reason": r.reason or None} for r in res.layers]
+    parity = []
+    for r in res.parity:
+        row = {"shape": list(r.shape), "status": "SKIPPED" if r.skipped else ("PASSED" if r.passed else "FAILED"),
+               "skipped": r.skipped, "output": r.output}
+        if r.comparison is not None:
+            row.update({k: v for k, v in r.comparison.as_dict().items() if k in ("max_abs", "max_rel", "cosine")})
+            row["outputs"] = {n: {k: v for k, v in c.as_dict().items() if k in ("max_abs", "max_rel", "passed")}
+                              for n, c in r.outputs.items()}
+        parity.append(row)
+    return {"file": str(res.path), "spp_impl": args.spp_impl, "precision": args.precision, "opset": args.opset,
+            "dynamic": list(dynamic), "seconds": round(seconds, 3), "spp_layers": res.spp_layers, "route": res.route,
+            "routes_not_used": [{"route": r, "why": str(w)} for r, w in res.failures],
+            "verified": not args.no_check, "layers": layers, "parity": parity}
 
 
 def strip_spp_bodies(path) -> int:
@@ -96,5 +128,6 @@ def register(sub) -> None:
                    help="plugin mode: write the file without the SPP function bodies, as trtexec and Polygraphy's "
                         "TensorRT parser take it (after the parity check; ONNX Runtime cannot run the result)")
     add_output_arg(p, "output .onnx path", required=True)
+    add_json_arg(p, "the file, its SPP layers and the parity rows")
     add_force_arg(p)
     p.set_defaults(func=run)

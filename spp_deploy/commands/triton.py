@@ -7,14 +7,22 @@ from pathlib import Path
 
 from ..constants import DEFAULT_TRITON_MAX_BATCH, TRITON_KINDS
 from ..errors import UserError
-from .args import add_model_file_args
+from .args import add_json_arg, add_model_file_args
+from .common import emit_json, json_output
 
 
 def run(args) -> int:
-    from ..triton.config import make_config, resolve_max_batch
-    from ..triton.repository import check_repository, server_command, write_model
+    json_path, human = json_output(args)
+    with human:
+        report = _triton(args)
+    emit_json(json_path, report)
+    return 0
+
+
+def _triton(args) -> dict:
+    from ..api import triton_repository
+    from ..triton.repository import check_repository, server_command
     from ..triton.schema import model_config_pb2
-    from ..triton.tensors import engine_io, onnx_io
 
     if (args.onnx is None) == (args.engine is None):
         raise UserError("give exactly one of --onnx (served by ONNX Runtime) or --engine (served by TensorRT)")
@@ -28,18 +36,19 @@ def run(args) -> int:
     if args.engine and args.kind == "cpu":
         raise UserError("--kind cpu: a TensorRT plan runs on a GPU only "
                         "(Triton's TensorRT backend has no CPU instances)")
-    repo = check_repository(args.output, args.name, args.force)
-    model_config_pb2()  # tritonclient missing: say so before reading the model
+    check_repository(args.output, args.name, args.force)  # the output first: before any input is looked at
+    model_config_pb2()
     for flag, value in (("--onnx", args.onnx), ("--engine", args.engine), ("--plugin", args.plugin)):
         if value and not Path(value).is_file():
             raise UserError(f"{flag} file not found: {value}")
-    io = onnx_io(args.onnx) if args.onnx else engine_io(args.engine, args.plugin)
     try:
-        max_batch = resolve_max_batch(io, args.max_batch)
+        made = triton_repository(args.output, args.name, onnx=args.onnx, engine=args.engine, plugin=args.plugin,
+                                 max_batch=args.max_batch, instances=args.instances, kind=args.kind, force=args.force)
     except UserError as e:
+        if "max batch size" not in str(e):
+            raise
         raise UserError(str(e).replace("max batch size", "--max-batch", 1)) from None
-    config = make_config(io, args.name, max_batch, args.instances, args.kind)
-    out = write_model(repo, args.name, io, config, args.force)
+    repo, out, config, io, max_batch = made.repository, made.written, made.config, made.io, made.max_batch
     batching = (f"max_batch_size {max_batch}, dynamic batching" if max_batch
                 else "max_batch_size 0 (no implicit batch dim)")
     pb2 = model_config_pb2()
@@ -48,10 +57,13 @@ def run(args) -> int:
     print(f"wrote {out.model_dir} ({config.platform}, {batching}, {group.count} instance(s) {kind})")
     for f in out.files:
         print(f"  {f.relative_to(repo)}")
+    tensors_json: dict = {"inputs": [], "outputs": []}
     for role, tensors in (("input", config.input), ("output", config.output)):
         for t in tensors:
             dims = ["B"] * (max_batch > 0) + [str(d) if d > 0 else "-1" for d in t.dims]
             print(f"  {role} {t.name}: {pb2.DataType.Name(t.data_type)} [{', '.join(dims)}]")
+            tensors_json[role + "s"].append({"name": t.name, "data_type": pb2.DataType.Name(t.data_type),
+                                             "dims": list(t.dims)})
     if io.kind == "engine" and io.tensorrt:
         print(f"  built with TensorRT {io.tensorrt} (its metadata): serve it with a tritonserver release "
               "whose TensorRT is that version")
@@ -59,7 +71,10 @@ def run(args) -> int:
         print("  plugin-mode ONNX: Triton's ONNX Runtime backend runs its SPP nodes through their model-local function")
     print(f"server command (see {out.readme}):")
     print(f"  {server_command(repo)}  # in the tritonserver container, {repo} mounted at /models")
-    return 0
+    return {"repository": str(repo), "model": args.name, "model_dir": str(out.model_dir), "platform": config.platform,
+            "max_batch_size": max_batch, "dynamic_batching": bool(max_batch),
+            "instances": {"count": group.count, "kind": kind}, "files": [str(f.relative_to(repo)) for f in out.files],
+            **tensors_json, "readme": str(out.readme), "server_command": server_command(repo)}
 
 
 def _nonneg(text: str) -> int:
@@ -86,4 +101,5 @@ def register(sub) -> None:
     p.add_argument("--kind", choices=TRITON_KINDS, default="auto",
                    help="instance kind (default auto: GPU when the server has one; engines: gpu)")
     p.add_argument("--force", action="store_true", help="replace a model of the same name in the repository")
+    add_json_arg(p, "the model written (files, platform, batching, tensors, server command)")
     p.set_defaults(func=run)

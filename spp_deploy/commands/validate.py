@@ -3,15 +3,15 @@ chosen backends across a size sweep; PASSED/FAILED per size, backend and output;
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from ..constants import BACKENDS
 from ..errors import UserError
-from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
+from .args import (add_backends_arg, add_interop_args, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
                    add_normalize_args, add_seed_arg, add_sweep_args, positive_int, value_type)
-from .common import json_output, load_model_from_args, require_backends, write_json
+from .console import progress_enabled
+from .common import Interop, emit_json, json_output, load_model_from_args, loaded_inputs, require_backends
 
 DEFAULT_SIZES = [(None, 64, 64), (None, 131, 517), (2, 224, 224)]
 
@@ -46,11 +46,8 @@ def format_record(r) -> str:
 def run(args) -> int:
     json_path, human = json_output(args)
     with human:
-        code, report = _validate(args)
-    if json_path is not None:
-        write_json(json_path, json.dumps(report.as_dict(), indent=1))
-        if json_path != "-":
-            print(f"report written to {json_path}")
+        code, report, extra = _validate(args)
+    emit_json(json_path, {**report.as_dict(), **extra})
     return code
 
 
@@ -69,8 +66,12 @@ def _validate(args):
         if p and not Path(p).is_file():
             raise UserError(f"{label} file not found: {p}")
     sizes, size_range = args.sizes, args.size_range
-    if not sizes and not size_range and not args.images:
+    if not sizes and not size_range and not args.images and not args.load_inputs:
         sizes = DEFAULT_SIZES
+    if args.load_outputs and not args.load_inputs:
+        raise UserError("--load-outputs compares saved outputs with PyTorch on the inputs they came from: "
+                        "give those inputs with --load-inputs")
+    io = Interop(args)
     images = []
     if args.images is not None:
         from ..inputs import load_input
@@ -80,6 +81,17 @@ def _validate(args):
             raise UserError(f"bad --images {args.images!r}: give image or .npy files, comma separated")
         for f in files:
             images.append((Path(f).name, load_input(f, args.mean, args.std)))
+    loaded = []
+    if args.load_inputs:
+        import numpy as np
+
+        loaded = [(label, np.asarray(arr, dtype=np.float32)) for label, arr in loaded_inputs(args.load_inputs)]
+        images += loaded
+    saved = None
+    if args.load_outputs:
+        from ..interop import read_outputs
+
+        saved = read_outputs(args.load_outputs)
     require_backends(backends)  # before the model loads: a missing runtime fails at once
     model = load_model_from_args(args)
     channels = _channels(args, model)
@@ -96,10 +108,28 @@ def _validate(args):
 
     err_console = Console(file=sys.stderr)
     with Progress(TextColumn("validating"), BarColumn(), MofNCompleteColumn(), console=err_console, transient=True,
-                  disable=not sys.stderr.isatty()) as progress:
+                  disable=not progress_enabled()) as progress:
         task = progress.add_task("validate", total=total)
-        report = run_validation(model, cfg, on_record=lambda r: print(format_record(r), flush=True),
-                                on_step=lambda: progress.advance(task))
+        seen = Replay()
+
+        def on_record(r) -> None:
+            print(format_record(r), flush=True)
+            seen.record(r)
+
+        def on_infer(backend: str, feed: dict, outs: dict) -> None:
+            seen.infer(backend, feed, outs)
+            io.add(backend, feed if backend == args.reference else None, outs)
+
+        report = run_validation(model, cfg, on_record=on_record, on_step=lambda: progress.advance(task),
+                                on_infer=on_infer)
+    if saved is not None:
+        from ..runtime.validate import saved_records
+
+        refs = [(next(iter(f.values())), io.results[args.reference][i]) for i, f in enumerate(io.feeds)]
+        for r in saved_records(cfg, saved, loaded, refs):
+            print(format_record(r), flush=True)
+            report.records.append(r)
+    io.write()
     counts = report.counts()
     worst = max((r.comparison.max_rel for r in report.records if r.comparison and r.comparison.shape_ok), default=0.0)
     verdict = "PASSED" if report.passed else "FAILED"
@@ -108,7 +138,51 @@ def _validate(args):
               f"(worst max rel err {worst:.2e})")
     else:
         print(f"{verdict}: nothing was compared: all {counts['SKIPPED']} requested input(s) were skipped")
-    return (0 if verdict == "PASSED" else 1), report
+    extra = {}
+    if args.localize:
+        found = seen.localize(model, cfg)
+        if found is not None:
+            print(found.describe())
+            extra["localize"] = found.as_dict()
+    return (0 if verdict == "PASSED" else 1), report, extra
+
+
+class Replay:
+    """What ``--localize`` replays: the input of the first failing ONNX Runtime comparison (else
+    the first ONNX Runtime input, to show that no module differs)."""
+
+    def __init__(self) -> None:
+        self.last = None  # (backend, feed) of the latest inference
+        self.first = None  # (record, feed) of the first ONNX Runtime comparison
+        self.failing = None  # (record, feed) of the first failing one
+
+    def infer(self, backend: str, feed: dict, outputs: dict) -> None:
+        self.last = (backend, feed)
+
+    def record(self, r) -> None:
+        if r.skipped is not None or not r.backend.startswith("ort-") or self.last is None:
+            return
+        if self.last[0] != r.backend:
+            return
+        if self.first is None:
+            self.first = (r, self.last[1])
+        if self.failing is None and not r.passed:
+            self.failing = (r, self.last[1])
+
+    def localize(self, model, cfg):
+        """The localization on the chosen input, or None (said why) when no ONNX Runtime backend ran."""
+        chosen = self.failing or self.first
+        if chosen is None:
+            print("localize: no ONNX Runtime comparison ran (localizing needs an ort-* backend and --onnx)")
+            return None
+        import numpy as np
+
+        from ..runtime.localize import localize
+
+        r, feed = chosen
+        (x,) = feed.values()
+        return localize(model, cfg.onnx, np.asarray(x, dtype=np.float32), backend=r.backend, rtol=r.rtol,
+                        atol=r.atol, plugin=cfg.plugin, threads=cfg.threads)
 
 
 def _channels(args, model) -> int:
@@ -118,12 +192,9 @@ def _channels(args, model) -> int:
         return get_entry(args.model[4:]).input_shape[1]
     if args.channels:
         return args.channels
-    import torch
+    from ..api import input_channels
 
-    first = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
-    if first is None:
-        raise UserError("cannot tell the model's input channels: pass --channels")
-    return first.in_channels
+    return input_channels(model)
 
 
 def _tolerances(text: str):
@@ -149,6 +220,12 @@ def register(sub) -> None:
     p.add_argument("--rtol", type=tol, help="tolerance relative to the reference's largest magnitude, or per output")
     p.add_argument("--images", help="real inputs: image files or .npy, comma separated (run at native size)")
     add_normalize_args(p, " for --images")
+    add_interop_args(p, "real inputs: a Polygraphy inputs file (one input per iteration), run as given",
+                     "compare the outputs saved in this Polygraphy RunResults file (each runner's iteration i) "
+                     "with PyTorch on --load-inputs' iteration i (default tolerances: TensorRT fp32's)")
+    p.add_argument("--localize", action="store_true",
+                   help="on the first failing ONNX Runtime input, compare every module's output and name the "
+                        "first (in execution order) that differs beyond tolerance")
     add_json_arg(p, "the full report")
     add_force_arg(p)
     p.set_defaults(func=run)

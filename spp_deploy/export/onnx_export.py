@@ -25,6 +25,7 @@ from ..errors import ParityError, UserError, first_line, raise_if_interrupted
 from ..op import SpatialPyramidPool
 from . import graph as _graph
 from .names import name_outputs
+from .scopes import node_scopes, restore_scopes
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
@@ -207,10 +208,12 @@ def to_onnx_model(
         raise UserError(f"torch.onnx.export ({route}) failed: {describe(e, model)}") from e
     name_outputs(proto, names)  # after the export: torch.onnx's renaming can give a name twice
     _name_dynamic_dims(proto, dynamic)
+    scopes = node_scopes(proto)
     if spp_impl == "standard":
         proto = _graph.lower_standard(proto)
     else:
         proto = _graph.to_plugin_mode(proto)
+    restore_scopes(proto, scopes)  # the passes drop node metadata: which module each node came from
     check_model(proto)
     set_route(proto, route)
     return proto

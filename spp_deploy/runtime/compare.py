@@ -256,8 +256,10 @@ def check_export_parity(
         r = bad[0]
         c = r.comparison
         which = f" {r.output!r}" if r.output is not None and len(r.outputs) > 1 else ""
-        raise ParityError(
+        error = ParityError(
             f"ONNX Runtime output{which} differs from PyTorch at input {'x'.join(map(str, r.shape))}: "
             f"max abs err {c.max_abs:.3g}, max rel err {c.max_rel:.3g} (limits {atol:g} / {rtol:g}), NaN mismatches {c.nan_mismatch}; file not written"
         )
+        error.shape = r.shape  # where ``localize`` looks for the first differing module
+        raise error
     return reports

@@ -180,9 +180,12 @@ def _top1(out: np.ndarray, ref: np.ndarray) -> float | None:
 
 
 def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], None] | None = None,
-                   on_step: Callable[[], None] | None = None) -> Report:
+                   on_step: Callable[[], None] | None = None,
+                   on_infer: Callable[[str, dict, dict], None] | None = None) -> Report:
     """Run the sweep. Shapes the PyTorch model cannot take are skipped with its own error; a
-    shape outside a TensorRT engine's profile is skipped for that backend with the profile."""
+    shape outside a TensorRT engine's profile is skipped for that backend with the profile.
+    ``on_infer(backend, feed, outputs)`` sees every inference (the reference's first), before
+    its records: what ``--save-inputs``/``--save-outputs`` write and ``--localize`` replays."""
     from .backends import make_runner
     from .torch_runner import TorchRunner
 
@@ -224,6 +227,8 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
         _check_tolerance_names(cfg, runners.values())
         for shape, label, x in inputs:
             ref_out = ref_runner.infer({ref_runner.input_name: x})
+            if on_infer:
+                on_infer(ref_runner.name, {ref_runner.input_name: x}, ref_out)
             refs = list(ref_out.values())
             for b, runner in runners.items():
                 specs = runner.input_specs()
@@ -249,6 +254,8 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
                     if on_step:
                         on_step()
                     continue
+                if on_infer:
+                    on_infer(b, {in_name: xin}, outs)
                 names = runner.output_names() if hasattr(runner, "output_names") else list(outs)
                 if len(names) != len(refs):
                     emit(Record(b, shape, "*", error=f"{b} gives {len(names)} output(s), the PyTorch model "
@@ -265,3 +272,37 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
                 if on_step:
                     on_step()
     return report
+
+
+def saved_records(cfg: ValidateConfig, saved: Sequence[tuple[str, Sequence[Mapping[str, np.ndarray]]]],
+                  inputs: Sequence[tuple[str, np.ndarray]],
+                  refs: Sequence[tuple[np.ndarray, Mapping[str, np.ndarray]]]) -> list[Record]:
+    """Records for outputs saved elsewhere (a Polygraphy RunResults: (runner, [outputs per
+    iteration])) against the PyTorch outputs ``refs`` ((input, outputs) as run here): iteration i
+    of each runner belongs to ``inputs[i]`` ((label, array)); an iteration whose input did not
+    run here (the model cannot take it) is skipped. Default tolerances: TensorRT fp32's."""
+    records = []
+    for runner, iterations in saved:
+        backend = f"{runner} (saved)"
+        for i, outs in enumerate(iterations):
+            if i >= len(inputs):
+                records.append(Record(backend, (), "*", error=f"no input for iteration {i}: the inputs file has "
+                                      f"{len(inputs)}", label=f"iteration {i}"))
+                continue
+            where, x = inputs[i]
+            ref = next((o for xr, o in refs if xr.shape == x.shape and np.array_equal(xr, x)), None)
+            if ref is None:
+                records.append(Record(backend, tuple(x.shape), "*", skipped="the PyTorch model did not run this input",
+                                      label=where))
+                continue
+            missing = [n for n in ref if n not in outs]
+            if missing:
+                records.append(Record(backend, tuple(x.shape), "*", error=f"no output named {missing[0]!r} "
+                                      f"(saved: {', '.join(outs)})", label=where))
+                continue
+            for name, r in ref.items():
+                rtol, atol = _tol(cfg, name, "trt-fp32")
+                out = np.asarray(outs[name]).astype(np.float64 if r.dtype == np.float64 else np.float32)
+                records.append(Record(backend, tuple(x.shape), name, compare_arrays(out, r, rtol=rtol, atol=atol),
+                                      _top1(out, r), rtol, atol, "trt-fp32", label=where))
+    return records
