@@ -340,4 +340,79 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
             return b"ENGINE"
 
     trt.Builder, trt.OnnxParser = Builder, Parser
+    _add_runtime(trt, rec)
     return trt
+
+
+def _add_runtime(trt, rec):
+    """What Polygraphy's ``engine_from_bytes`` and ``TrtRunner`` call: a Runtime whose engine (any
+    bytes) has input ``x`` [-1, 3] (profile 0..8 rows) and output ``y`` = [x, -x] along dim 1, reading
+    and writing device memory at the addresses it is given (host memory under a fake cudart).
+    ``execute_async_v3`` refuses a null address, as enqueueV3 does (R = 0: an empty input)."""
+    import ctypes
+
+    import numpy as np
+
+    trt.int8, trt.uint8 = "int8", "uint8"
+    trt.nptype = lambda dt: np.dtype(dt)
+    trt.TensorIOMode = enum.Enum("TensorIOMode", {"NONE": 0, "INPUT": 1, "OUTPUT": 2})
+    trt.TensorFormat = enum.Enum("TensorFormat", {"LINEAR": 0, "CHW16": 3, "HWC": 8})
+    rec.executions = []
+
+    class IOutputAllocator:
+        def __init__(self):
+            pass
+
+    class ICudaEngine:
+        num_io_tensors = 2
+
+        def get_tensor_name(self, i): return "xy"[i]
+        def get_tensor_dtype(self, name): return trt.float32
+        def get_tensor_shape(self, name): return (-1, 3) if name == "x" else (-1, 6)
+        def get_tensor_format(self, name, profile): return trt.TensorFormat.LINEAR
+        def is_shape_inference_io(self, name): return False
+        def get_tensor_profile_shape(self, name, i): return (0, 3), (2, 3), (8, 3)
+
+        def get_tensor_mode(self, name):
+            return trt.TensorIOMode.INPUT if name == "x" else trt.TensorIOMode.OUTPUT
+
+        def create_execution_context(self):
+            return IExecutionContext(self)
+
+    class IExecutionContext:
+        active_optimization_profile = 0
+
+        def __init__(self, engine):
+            self.engine, self.shape, self.addr, self.alloc = engine, (-1, 3), {}, {}
+
+        def get_tensor_shape(self, name): return self.shape if name == "x" else (self.shape[0], 6)
+        def set_input_shape(self, name, shape): self.shape = tuple(shape); return True
+        def get_tensor_address(self, name): return self.addr.get(name, 0)
+        def set_tensor_address(self, name, ptr): self.addr[name] = ptr; return True
+        def set_output_allocator(self, name, allocator): self.alloc[name] = allocator; return True
+
+        def set_optimization_profile_async(self, index, stream):
+            self.active_optimization_profile = index
+            return True
+
+        def execute_async_v3(self, stream):
+            rec.executions.append((self.shape, self.addr.get("x", 0), stream))
+            if not self.addr.get("x"):
+                return False  # enqueueV3: a null address is an error, even for an empty tensor
+            n = int(np.prod(self.shape))
+            x = np.frombuffer(ctypes.string_at(self.addr["x"], 4 * n), np.float32).reshape(self.shape)
+            y = np.ascontiguousarray(np.concatenate([x, -x], 1))
+            ptr = self.alloc["y"].reallocate_output_async("y", 0, max(y.nbytes, 1), 256, stream)
+            ctypes.memmove(ptr, y.ctypes.data, y.nbytes)
+            self.alloc["y"].notify_shape("y", y.shape)
+            return True
+
+    class Runtime:
+        def __init__(self, logger):
+            rec.loggers.append(logger)
+
+        def deserialize_cuda_engine(self, data):
+            return ICudaEngine() if bytes(data) else None
+
+    trt.IOutputAllocator, trt.ICudaEngine, trt.IExecutionContext, trt.Runtime = (
+        IOutputAllocator, ICudaEngine, IExecutionContext, Runtime)

@@ -24,8 +24,8 @@ from typing import Any
 import onnx
 
 from ...errors import UserError, first_line
-from .cache import cache_dir, engine_cache_key, file_sha256
 from . import poly
+from .cache import cache_dir, engine_cache_key, file_sha256
 from .common import gpu_identity, import_tensorrt, version_major
 from .metadata import EngineMeta
 from .plugin_mode import check_plugin_layers, is_plugin_mode, load_plugin, prepare_for_parser, resolve_plugin

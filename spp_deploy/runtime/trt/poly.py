@@ -1,7 +1,8 @@
 """Polygraphy (NVIDIA's TensorRT tooling) as the generic build/run layer, imported only when asked.
 
-Polygraphy imports ``tensorrt`` lazily through module-level proxies; ``using`` points them at the
-``tensorrt`` module spp-deploy was given (the real one, or a stand-in in tests) for one call, and
+Polygraphy imports ``tensorrt`` lazily through module-level proxies; ``using`` points them (and
+``sys.modules``) at the ``tensorrt`` module spp-deploy was given (the real one, or a stand-in in
+tests) for one call, and
 turns Polygraphy's log and its exceptions into one-line ``UserError``s naming TensorRT's reason.
 """
 
@@ -49,17 +50,20 @@ class _Collect(logging.Handler):
 
 
 @contextlib.contextmanager
-def using(trt: Any, what: str) -> Iterator[_Collect]:
+def using(trt: Any, what: str, hint: str = "") -> Iterator[_Collect]:
     """Polygraphy bound to ``trt`` and quiet (its log kept, not printed) for one call; a
-    ``PolygraphyException`` becomes ``UserError('<what>: <TensorRT's first error>')``."""
+    ``PolygraphyException`` becomes ``UserError('<what>: <TensorRT's first errors> (<hint>)')``."""
     import_polygraphy(what)
     from polygraphy.exception import PolygraphyException
     from polygraphy.logger import G_LOGGER
 
-    swapped = [(m, m.trt) for name, m in list(sys.modules.items())
-               if name.startswith("polygraphy.") and type(getattr(m, "trt", None)).__name__ == "LazyModule"]
-    for m, _ in swapped:
-        m.trt = trt
+    lazies = [m.trt for name, m in list(sys.modules.items())
+              if name.startswith("polygraphy.") and type(getattr(m, "trt", None)).__name__ == "LazyModule"]
+    bound = [(lazy, vars(lazy).get("module")) for lazy in lazies]
+    for lazy in lazies:  # the proxy keeps its API (is_installed, ...) and forwards to ``trt``
+        object.__setattr__(lazy, "module", trt)
+    before = sys.modules.get("tensorrt")
+    sys.modules["tensorrt"] = trt  # the module itself already, unless a stand-in was given
     py_logger = logging.getLogger("Polygraphy")
     handler = _Collect()
     old = (G_LOGGER.module_severity, G_LOGGER.use_python_logging_system, G_LOGGER.colors, G_LOGGER.letter,
@@ -73,10 +77,15 @@ def using(trt: Any, what: str) -> Iterator[_Collect]:
     except PolygraphyException as e:
         reasons = [r for r in handler.errors if r != str(e)] or [str(e)]  # TensorRT's words first
         more = f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else ""
-        raise UserError(f"{what}: " + "; ".join(r.splitlines()[0] for r in reasons[:3]) + more) from None
+        raise UserError(f"{what}: " + "; ".join(r.splitlines()[0] for r in reasons[:3]) + more
+                        + (f" ({hint})" if hint else "")) from None
     finally:
         py_logger.removeHandler(handler)
         (G_LOGGER.module_severity, G_LOGGER.use_python_logging_system, G_LOGGER.colors, G_LOGGER.letter,
          py_logger.propagate) = old
-        for m, lazy in swapped:
-            m.trt = lazy
+        for lazy, module in bound:
+            object.__setattr__(lazy, "module", module)
+        if before is None:
+            sys.modules.pop("tensorrt", None)
+        else:
+            sys.modules["tensorrt"] = before
