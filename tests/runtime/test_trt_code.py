@@ -262,7 +262,7 @@ def test_fake_plugin_mode_strips_bodies_and_counts_plugin_layers(two_spp, tmp_pa
     assert hasattr(trt.OnnxParserFlag, "ENABLE_PLUGIN_OVERRIDE") == (version != "10.14.0")
     res = build.build_engine(two_spp["plugin"], tmp_path / "m.engine", plugin=lib, trt=trt, **PROF4)
     assert trt.rec.loaded == [str(lib.resolve())] and res.meta.plugin_mode and res.meta.plugin == str(lib.resolve())
-    assert trt.rec.parser_flags == []
+    assert trt.rec.parser_flags == [] and trt.rec.parser_flag_mask == 0  # set_flag or Polygraphy's flags mask
     assert onnx.load(two_spp["plugin"]).functions and not trt.rec.parsed.functions
     layers = [trt.rec.network.get_layer(i) for i in range(trt.rec.network.num_layers)]
     plugins = [layer.name for layer in layers if layer.type == trt.LayerType.PLUGIN_V3]

@@ -195,6 +195,7 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
 
         def set_flag(self, f):
             rec.parser_flags.append(f)
+            self.flags |= 1 << int(f)
 
         def get_error(self, i):
             return self.errs[i]
@@ -241,7 +242,9 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
                         ins[k] = layers[-1].get_output(0)
                 return ins
             functions = {f.name: f for f in model.functions}  # keyed by name only, like the parser
-            override = trt.OnnxParserFlag.__members__.get("ENABLE_PLUGIN_OVERRIDE") in rec.parser_flags
+            flag = trt.OnnxParserFlag.__members__.get("ENABLE_PLUGIN_OVERRIDE")
+            rec.parser_flag_mask = self.flags  # Polygraphy sets ``parser.flags`` as one mask
+            override = flag is not None and (flag in rec.parser_flags or bool(self.flags & (1 << int(flag))))
             dropped = 0
             for i, node in enumerate(model.graph.node):
                 if node.op_type in functions and not (override and (node.domain, node.op_type) in PLUGINS):
