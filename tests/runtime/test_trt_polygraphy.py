@@ -5,8 +5,10 @@ loaders and the runner is Polygraphy's ``TrtRunner``; both are driven here again
 
 import ctypes
 import importlib
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -227,3 +229,102 @@ def test_polygraphy_left_as_it_was(onnx_file, tmp_path, engine_cache):
     build.build_engine(onnx_file, tmp_path / "m.engine", trt=fake_tensorrt.make(), **PROF)
     assert (vars(loader.trt).get("module"), sys.modules.get("tensorrt"), G_LOGGER.use_python_logging_system) == before
     assert importlib.util.find_spec("polygraphy") is not None
+
+
+# ---- part 4: benchmarks/gpu_check.py builds and compares engines too ------------------------------
+
+GPU_CHECK = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
+
+
+@pytest.fixture(scope="module")
+def gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", GPU_CHECK)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_check"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _script(*args, tmp_path):
+    env = {"PYTHONPATH": str(GPU_CHECK.parents[1]), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, str(GPU_CHECK), *args], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=300)
+
+
+def test_gpu_check_plan_lists_every_engine_case_without_a_gpu(tmp_path):
+    proc = _script("--plan", "--out", "rep", tmp_path=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    lines = proc.stdout.splitlines()
+    trt = [ln for ln in lines if ln.startswith("trt ")]
+    for name in zoo.zoo_names():
+        for mode in ("standard", "plugin"):
+            for precision in ("fp32", "fp16-file", "fp16-flag"):
+                assert any(ln.startswith(f"trt {name} {mode} {precision}:") for ln in trt), (name, mode, precision)
+    windows = [ln for ln in trt if ln.startswith("trt window-spp")]
+    assert len(windows) == 2 and all("R = 0 and R = 2000" in ln for ln in windows)
+    assert any(ln.startswith("kernel spp:") for ln in lines) and not (tmp_path / "rep").exists()
+    assert not [ln for ln in _script("--plan", "--skip-trt", tmp_path=tmp_path).stdout.splitlines() if ln.startswith("trt ")]
+    helped = _script("--help", tmp_path=tmp_path)
+    assert helped.returncode == 0 and "--plan" in helped.stdout and "--skip-trt" in helped.stdout
+
+
+class OrtAsEngine:
+    """Stands in for TrtRunner: runs the ONNX file the engine was built from on ONNX Runtime CPU,
+    optionally one output value off (a wrong engine)."""
+
+    off = 0.0
+
+    def __init__(self, engine, plugin=None):
+        from spp_deploy.runtime.ort_runner import OrtRunner
+
+        self.ort = OrtRunner(Path(engine).with_suffix(".onnx"), "cpu")
+
+    def __enter__(self):
+        self.ort.activate()
+        return self
+
+    def __exit__(self, *exc):
+        self.ort.deactivate()
+
+    def infer(self, feed):
+        out = self.ort.infer(feed)
+        for y in out.values():
+            if y.size and self.off:
+                y.reshape(-1)[0] += self.off
+        return out
+
+
+def test_gpu_check_engine_harness_on_the_cpu(gpu_check, tmp_path, engine_cache, monkeypatch):
+    """The TensorRT part end to end with the fake TensorRT building and ONNX Runtime standing in for
+    the engine: a right engine passes at every size and at R = 0 and R = 2000, a wrong one fails,
+    cases that cannot run are skipped with the reason, and the rows reach the JSON/Markdown report."""
+    from spp_deploy.runtime.trt import build as trt_build, common, runner as trt_runner
+
+    trt_mod = gpu_check.trt_part()
+    monkeypatch.setattr(common, "import_tensorrt", lambda what="": fake_tensorrt.make("11.1.0"))
+    monkeypatch.setattr(trt_build, "import_tensorrt", lambda what="": fake_tensorrt.make("11.1.0"))
+    monkeypatch.setattr(trt_runner, "TrtRunner", OrtAsEngine)
+    cases = [trt_mod.TrtCase(NAME, "standard", "fp32"), trt_mod.TrtCase(NAME, "standard", "fp16-flag"),
+             trt_mod.TrtCase(NAME, "plugin", "fp32"), trt_mod.TrtCase("window-spp", "standard", "fp32")]
+    monkeypatch.delenv("SPP_DEPLOY_PLUGIN_LIB", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./build/libspp_plugin.so
+    rows = trt_mod.run(cases, None, log=lambda m: None)
+    by = {}
+    for r in rows:
+        by.setdefault(r.case, []).append(r)
+    assert [r.status for r in by[f"{NAME} standard fp32"]] == ["ok"] * trt_mod.SIZES_PER_MODEL
+    assert len({r.shape for r in by[f"{NAME} standard fp32"]}) == trt_mod.SIZES_PER_MODEL
+    assert by[f"{NAME} standard fp16-flag"][0].status == "skipped" and "FP16" in by[f"{NAME} standard fp16-flag"][0].detail
+    assert by[f"{NAME} plugin fp32"][0].status == "skipped" and "plugin library" in by[f"{NAME} plugin fp32"][0].detail
+    win = by["window-spp standard fp32"]
+    assert [r.status for r in win] == ["ok", "ok"] and [r.shape.split("R=")[1] for r in win] == ["0", "2000"]
+    rep = gpu_check.Report(trt=rows)
+    assert rep.failures == 0
+    monkeypatch.setattr(OrtAsEngine, "off", 0.5)
+    bad = trt_mod.run(cases[:1], None, log=lambda m: None)
+    assert bad and all(r.status == "failed" and r.max_abs >= 0.5 for r in bad)
+    rep = gpu_check.Report(trt=rows + bad)
+    assert rep.failures == len(bad)
+    j, m = gpu_check.write_report(rep, tmp_path / "rep")
+    assert len(json.loads(j.read_text())["trt"]) == len(rows + bad)
+    assert "## TensorRT engines (through Polygraphy) vs ONNX Runtime CPU" in m.read_text()
