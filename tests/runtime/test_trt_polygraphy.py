@@ -169,9 +169,9 @@ def test_build_goes_through_polygraphy_loaders(onnx_file, tmp_path, engine_cache
         seen["config"] = kw
         return real_config(**kw)
 
-    def build_spy(network, config, save_timing_cache=None):
-        seen["build"] = save_timing_cache
-        return real_build(network, config=config, save_timing_cache=save_timing_cache)
+    def build_spy(network, config):
+        seen["build"] = config
+        return real_build(network, config=config)
 
     monkeypatch.setattr(poly_trt, "CreateConfig", config_spy)
     monkeypatch.setattr(poly_trt, "engine_bytes_from_network", build_spy)
@@ -180,11 +180,13 @@ def test_build_goes_through_polygraphy_loaders(onnx_file, tmp_path, engine_cache
     tc.write_bytes(b"OLD")
     res = build.build_engine(onnx_file, tmp_path / "m.engine", trt=trt, workspace_gib=0.5, timing_cache=tc, **PROF)
     cfg = seen["config"]
-    assert cfg["tf32"] is False and cfg["fp16"] is False and cfg["load_timing_cache"] == str(tc)
+    assert cfg["tf32"] is False and cfg["fp16"] is False and cfg["load_timing_cache"].name == str(tc)
     assert cfg["memory_pool_limits"] == {trt.MemoryPoolType.WORKSPACE: 1 << 29} and trt.rec.workspace == 1 << 29
     assert trt.rec.profiles == [("input", (1, 512, 8, 8), (1, 512, 16, 16), (2, 512, 32, 32))]
     assert trt.rec.flags_cleared == [trt.BuilderFlag.TF32] and trt.rec.timing_loaded == b"OLD"
-    assert seen["build"] == str(tc) and tc.read_bytes() == b"TIMING"  # Polygraphy merged and saved it
+    assert seen["build"].timing_cache == b"OLD"  # the built config holds the loaded cache (Polygraphy)
+    assert tc.read_bytes() == b"TIMING" and sorted(p.name for p in tmp_path.iterdir() if "timing" in p.name) == [
+        "timing.cache"]  # written whole by us, no PATH.lock left behind
     assert trt.rec.parsed_from == str(onnx_file.resolve())  # a standard file: parsed from its path
     assert (tmp_path / "m.engine").read_bytes() == b"ENGINE" and res.meta.tensorrt == version
 

@@ -13,6 +13,7 @@ fp16``); see ``precision``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -131,17 +132,21 @@ def build_engine(
             postprocess_network((builder, network, parser), lambda network: pinned.append(pin_edge_layers_fp32(trt, network)),
                                 name="spp-deploy: pin fp32 edge layers")
         tc = Path(timing_cache) if timing_cache is not None else None
-        config = CreateConfig(
-            tf32=False, fp16=fp16_flag, profiles=[poly_profile(profile)],
-            precision_constraints="obey" if any(pinned) else None,
-            memory_pool_limits=({trt.MemoryPoolType.WORKSPACE: int(workspace_gib * (1 << 30))}
-                                if workspace_gib is not None else None),
-            load_timing_cache=str(tc) if tc is not None and tc.is_file() else None)
-        serialized = engine_bytes_from_network((builder, network, parser), config=config,
-                                               save_timing_cache=str(tc) if tc is not None else None)
-    blob = bytes(serialized)
+        # an open file, not the path: Polygraphy's path load/save leaves PATH.lock behind and writes in
+        # place; the merged cache is written below, whole or not at all
+        with open(tc, "rb") if tc is not None and tc.is_file() else contextlib.nullcontext() as cache_in:
+            config = CreateConfig(
+                tf32=False, fp16=fp16_flag, profiles=[poly_profile(profile)],
+                precision_constraints="obey" if any(pinned) else None,
+                memory_pool_limits=({trt.MemoryPoolType.WORKSPACE: int(workspace_gib * (1 << 30))}
+                                    if workspace_gib is not None else None),
+                load_timing_cache=cache_in)(builder, network)
+        blob = bytes(engine_bytes_from_network((builder, network, parser), config=config))
+        timing = bytes(config.get_timing_cache().serialize()) if tc is not None else None
     atomic_write(out, lambda tmp: tmp.write_bytes(blob))
     meta.save(out)
+    if timing is not None:
+        atomic_write(tc, lambda tmp: tmp.write_bytes(timing))
     if use_cache:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
