@@ -168,6 +168,6 @@ def run(cases: list[TrtCase], plugin: Path | None, log=print) -> list[TrtRow]:
                 run_case = _window_case if case.model == "window-spp" else _zoo_case
                 rows += run_case(case, Path(tmp), plugin)
             except Exception as e:  # noqa: BLE001 - recorded, the other cases still run
-                lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
-                rows.append(TrtRow(case.label, "-", "error", detail=f"{type(e).__name__}: {lines[-1] if lines else ''}"))
+                lines = [ln for ln in str(e).strip().splitlines() if ln.strip()] or [""]
+                rows.append(TrtRow(case.label, "-", "error", detail=f"{type(e).__name__}: {lines[-1]}"))
     return rows

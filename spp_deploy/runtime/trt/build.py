@@ -113,7 +113,7 @@ def build_engine(
                       is_plugin_mode(model), key)
     t0 = time.perf_counter()
     if plugin_path:
-        load_plugin(plugin_path, trt)  # ours: IPluginRegistry.load_library, once (Polygraphy's LoadPlugins only dlopens)
+        load_plugin(plugin_path, trt)  # ours: load_library, once (Polygraphy's LoadPlugins only dlopens)
     builder, network, parser = _parse(trt, model, onnx_path, plan.strongly_typed)
     strongly_typed = network_is_strongly_typed(trt, network, plan.strongly_typed)
     check_plugin_layers(trt, network, model, str(onnx_path))  # a cached engine too: the file may not fit the library
@@ -129,8 +129,10 @@ def build_engine(
         fp16_flag = plan.fp16_flag and not strongly_typed
         pinned: list[int] = []
         if fp16_flag:  # a network post-processing step: the `rounded` edges stay fp32
-            postprocess_network((builder, network, parser), lambda network: pinned.append(pin_edge_layers_fp32(trt, network)),
-                                name="spp-deploy: pin fp32 edge layers")
+            def pin(network: Any) -> None:
+                pinned.append(pin_edge_layers_fp32(trt, network))
+
+            postprocess_network((builder, network, parser), pin, name="spp-deploy: pin fp32 edge layers")
         tc = Path(timing_cache) if timing_cache is not None else None
         # an open file, not the path: Polygraphy's path load/save leaves PATH.lock behind and writes in
         # place; the merged cache is written below, whole or not at all
