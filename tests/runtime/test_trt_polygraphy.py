@@ -218,6 +218,7 @@ def test_polygraphy_missing_is_one_line(monkeypatch, onnx_file, tmp_path, engine
     from spp_deploy.runtime.trt import poly
 
     monkeypatch.setattr(poly, "_MODULES", ("polygraphy_not_installed_here",))
+    monkeypatch.setattr(poly, "_LAZY", [])  # not imported yet in this process
     with pytest.raises(UserError, match=r"Polygraphy cannot be imported .*needs it: .*\[tensorrt\]"):
         build.build_engine(onnx_file, tmp_path / "m.engine", trt=fake_tensorrt.make(), **PROF)
 

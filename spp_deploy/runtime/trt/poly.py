@@ -22,14 +22,20 @@ _MODULES = ("polygraphy.backend.trt", "polygraphy.backend.trt.util", "polygraphy
             "polygraphy.util.util")
 
 
+_LAZY: list = []  # Polygraphy's lazy ``tensorrt`` proxies, found once after the import
+
+
 def import_polygraphy(what: str = "this command") -> Any:
     """``polygraphy.backend.trt``, or a one-line ``UserError`` saying how to install it."""
-    try:
-        for name in _MODULES:
-            importlib.import_module(name)
-    except ImportError as e:
-        raise UserError(f"Polygraphy cannot be imported ({first_line(e)}); {what} needs it: "
-                        f"{pip_install_hint('tensorrt')}") from None
+    if not _LAZY:
+        try:
+            for name in _MODULES:
+                importlib.import_module(name)
+        except ImportError as e:
+            raise UserError(f"Polygraphy cannot be imported ({first_line(e)}); {what} needs it: "
+                            f"{pip_install_hint('tensorrt')}") from None
+        _LAZY[:] = [m.trt for name, m in list(sys.modules.items())
+                    if name.startswith("polygraphy.") and type(getattr(m, "trt", None)).__name__ == "LazyModule"]
     return sys.modules["polygraphy.backend.trt"]
 
 
@@ -57,10 +63,8 @@ def using(trt: Any, what: str, hint: str = "") -> Iterator[_Collect]:
     from polygraphy.exception import PolygraphyException
     from polygraphy.logger import G_LOGGER
 
-    lazies = [m.trt for name, m in list(sys.modules.items())
-              if name.startswith("polygraphy.") and type(getattr(m, "trt", None)).__name__ == "LazyModule"]
-    bound = [(lazy, vars(lazy).get("module")) for lazy in lazies]
-    for lazy in lazies:  # the proxy keeps its API (is_installed, ...) and forwards to ``trt``
+    bound = [(lazy, vars(lazy).get("module")) for lazy in _LAZY]
+    for lazy in _LAZY:  # the proxy keeps its API (is_installed, ...) and forwards to ``trt``
         object.__setattr__(lazy, "module", trt)
     before = sys.modules.get("tensorrt")
     sys.modules["tensorrt"] = trt  # the module itself already, unless a stand-in was given
