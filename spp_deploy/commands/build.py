@@ -26,7 +26,8 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("build", help="build a TensorRT engine from an ONNX file (needs TensorRT and Polygraphy: the tensorrt extra)")
+    p = sub.add_parser("build", help="build a TensorRT engine from an ONNX file "
+                                     "(needs TensorRT and Polygraphy: the tensorrt extra)")
     p.add_argument("onnx", help="ONNX file (from `spp-deploy export`)")
     add_output_arg(p, "engine file to write (metadata goes to OUTPUT.json)", required=True)
     p.add_argument("--min-shape", help="trtexec syntax: input:1x3x64x64[,other:...]")
