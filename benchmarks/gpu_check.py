@@ -2,6 +2,9 @@
 bit-exact against the eager ops, measure bandwidth, and write one JSON + Markdown report.
 
     python benchmarks/gpu_check.py [--out gpu_check_report] [--sizes 20] [--iterations 100] [--skip-bench]
+                                   [--skip-trt] [--plugin build/libspp_plugin.so] [--plan]
+
+``--plan`` lists what would run (kernels and TensorRT cases) and exits 0; it needs no GPU.
 
 Needs a CUDA GPU, torch with CUDA, nvcc and ninja; otherwise prints one line and exits 2 (nothing
 is written). Exit 1 when any check fails, 0 when all pass.
@@ -21,6 +24,12 @@ Also run: the SIMT emulator's self-test kernel (plugins/simt/simtSelfTest.cu), w
 output follows CUDA's documented shuffle/vote/shared-memory semantics and which the emulator meets
 in CI, so the emulator's model of CUDA is checked against this GPU.
 
+TensorRT (``gpu_check_trt.py``, after the kernels): every zoo model's engine through spp-deploy's
+Polygraphy build path, standard and plugin mode, fp32 / fp16 from an fp16 export / (TensorRT 10)
+the FP16 builder flag with the `rounded` edges pinned, run at legal sizes against ONNX Runtime CPU
+on the same file; the window-SPP head at R = 0 and R = 2000 windows. Cases this machine cannot run
+(no TensorRT, no plugin library, no FP16 flag) are listed as skipped with the reason.
+
 Each kernel is one ``Kernel`` entry (sources, wrapper, check, bench). The window-SPP kernel
 (``window_spp``): random window sets (every degenerate kind, plus windows the eager op refuses, which
 must give NaN rows) over random maps with NaN/inf/-0.0, fp32/fp16 maps x fp32/fp16 windows, for
@@ -34,6 +43,7 @@ eager op on the CPU (its sparse-table gathers run on the CPU).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import subprocess
@@ -210,10 +220,22 @@ class Report:
     kernels: list[dict] = field(default_factory=list)
     checks: list[CheckRow] = field(default_factory=list)
     bench: list[BenchRow] = field(default_factory=list)
+    trt: list = field(default_factory=list)  # gpu_check_trt.TrtRow
 
     @property
     def failures(self) -> int:
-        return sum(not r.ok for r in self.checks) + sum(bool(k.get("failed")) for k in self.kernels)
+        return (sum(not r.ok for r in self.checks) + sum(bool(k.get("failed")) for k in self.kernels)
+                + sum(not r.ok for r in self.trt))
+
+
+def trt_part():
+    """benchmarks/gpu_check_trt.py (imported from its file: this script also runs as a loaded module)."""
+    if "gpu_check_trt" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("gpu_check_trt", Path(__file__).with_name("gpu_check_trt.py"))
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["gpu_check_trt"] = mod  # dataclasses resolve their module
+        spec.loader.exec_module(mod)
+    return sys.modules["gpu_check_trt"]
 
 
 # ---- comparisons ----------------------------------------------------------------------------------
@@ -543,6 +565,9 @@ def to_markdown(rep: Report) -> str:
         lines += ["", "## Bandwidth (CUDA-event medians)", ""]
         lines += _md_table(rep.bench, ["kernel", "case", "shape", "dtype", "kernel_ms", "gb_s", "copy_ms",
                                        "copy_gb_s", "fraction_of_copy", "torch_ms"])
+    if rep.trt:
+        lines += ["", "## TensorRT engines (through Polygraphy) vs ONNX Runtime CPU", ""]
+        lines += _md_table(rep.trt, ["case", "shape", "status", "max_abs", "max_rel", "nan_mismatch", "detail"])
     lines += ["", f"**{rep.failures} failure(s)**", ""]
     return "\n".join(lines)
 
@@ -552,7 +577,7 @@ def write_report(rep: Report, out_dir: Path) -> tuple[Path, Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     data = {"environment": rep.environment, "kernels": rep.kernels, "checks": [asdict(r) for r in rep.checks],
-            "bench": [asdict(r) for r in rep.bench], "failures": rep.failures}
+            "bench": [asdict(r) for r in rep.bench], "trt": [asdict(r) for r in rep.trt], "failures": rep.failures}
     j = write_text(out_dir / "gpu_check.json", json.dumps(data, indent=2) + "\n")
     m = write_text(out_dir / "gpu_check.md", to_markdown(rep))
     return j, m
@@ -619,6 +644,18 @@ def run_kernel_checks(k: Kernel, rep: Report, args) -> dict:
     return {"name": k.name, "status": "checked" if not bad else f"{bad} check row(s) failed", "failed": False}
 
 
+def print_plan(args) -> None:
+    """What a run with these arguments would do, one line each."""
+    for k in KERNELS:
+        what = "pending: " + k.pending if k.pending else "build, exactness" + ("" if args.skip_bench or not k.bench
+                                                                                else ", bandwidth")
+        print(f"kernel {k.name}: {what}")
+    if not args.skip_trt:
+        for case in trt_part().plan():
+            print(f"trt {case.describe()}")
+    print(f"report: {args.out / 'gpu_check.json'} {args.out / 'gpu_check.md'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("gpu_check_report"), help="report directory")
@@ -627,7 +664,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-bench", action="store_true", help="exactness only")
     ap.add_argument("--verbose", action="store_true", help="show the extension builds")
+    ap.add_argument("--skip-trt", action="store_true", help="no TensorRT engines")
+    ap.add_argument("--plugin", type=Path, help="libspp_plugin.so for plugin-mode engines (default: found as spp-deploy finds it)")
+    ap.add_argument("--plan", action="store_true", help="list what would run and exit (no GPU needed)")
     args = ap.parse_args(argv)
+    if args.plan:
+        print_plan(args)
+        return 0
     reason = no_gpu_reason()
     if reason:
         print(reason, file=sys.stderr)
@@ -640,6 +683,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{k.name}: pending ({k.pending})", flush=True)
             continue
         rep.kernels.append(run_kernel_checks(k, rep, args))
+    if not args.skip_trt:
+        rep.trt = trt_part().run(trt_part().plan(), args.plugin, log=lambda m: print(m, flush=True))
     j, m = write_report(rep, args.out)
     print(to_markdown(rep))
     print(f"report: {j} {m}")

@@ -39,7 +39,8 @@ def _build(args) -> dict:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("build", help="build a TensorRT engine from an ONNX file (needs TensorRT)")
+    p = sub.add_parser("build", help="build a TensorRT engine from an ONNX file "
+                                     "(needs TensorRT and Polygraphy: the tensorrt extra)")
     p.add_argument("onnx", help="ONNX file (from `spp-deploy export`)")
     add_output_arg(p, "engine file to write (metadata goes to OUTPUT.json); trtexec: --saveEngine", required=True,
                    aliases=("--saveEngine",))

@@ -1,3 +1,3 @@
-"""TensorRT: engine building (shapes, plugin mode, precision, cache, metadata, build), the engine
-runner, and the CUDA driver fallback. Importing any of these needs no TensorRT: ``common`` imports
-it lazily, when a build or a runner asks for it."""
+"""TensorRT: engine building (shapes, plugin mode, precision, cache, metadata, build) and the engine
+runner, with NVIDIA's Polygraphy doing the generic build/run work (``poly``). Importing any of these
+needs neither TensorRT nor Polygraphy: both are imported when a build or a runner asks for them."""

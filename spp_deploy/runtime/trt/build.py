@@ -1,5 +1,10 @@
 """Build (or fetch from the cache) a TensorRT engine from an ONNX file, trtexec-style.
 
+The generic steps are Polygraphy's loaders (ONNX parse, ``CreateConfig``: profiles, fp16/TF32,
+memory pools, timing cache, precision constraints; ``engine_bytes_from_network``); ours are steps
+in that chain: SPP bodies stripped before the parse, the plugin library registered once, the SPP
+plugin layers counted, fp32 edge pinning (a network post-processing step), the cache and metadata.
+
 User-input problems (file, shapes, plugin library, workspace) are reported before TensorRT is
 imported. Supports TensorRT 10.x (fp16 via ``BuilderFlag.FP16`` on weakly typed networks) and 11.x
 (always strongly typed: fp16 comes from an fp16 ONNX written by ``spp-deploy export --precision
@@ -8,6 +13,7 @@ fp16``); see ``precision``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -19,8 +25,9 @@ from typing import Any
 import onnx
 
 from ...errors import UserError, first_line
+from . import poly
 from .cache import cache_dir, engine_cache_key, file_sha256
-from .common import gpu_identity, import_tensorrt, init_trt_plugins, version_major
+from .common import gpu_identity, import_tensorrt, version_major
 from .metadata import EngineMeta
 from .plugin_mode import check_plugin_layers, is_plugin_mode, load_plugin, prepare_for_parser, resolve_plugin
 from .precision import network_is_strongly_typed, pin_edge_layers_fp32, plan_precision
@@ -105,10 +112,10 @@ def build_engine(
                       hashlib.sha256(raw).hexdigest(), str(plugin_path.resolve()) if plugin_path else None,
                       is_plugin_mode(model), key)
     t0 = time.perf_counter()
-    logger = init_trt_plugins(trt)  # one process-wide logger: TensorRT keeps its raw pointer
     if plugin_path:
-        load_plugin(plugin_path, trt)
-    builder, network, strongly_typed = _parse(trt, logger, model, raw, onnx_path, plan.strongly_typed)
+        load_plugin(plugin_path, trt)  # ours: load_library, once (Polygraphy's LoadPlugins only dlopens)
+    builder, network, parser = _parse(trt, model, onnx_path, plan.strongly_typed)
+    strongly_typed = network_is_strongly_typed(trt, network, plan.strongly_typed)
     check_plugin_layers(trt, network, model, str(onnx_path))  # a cached engine too: the file may not fit the library
     cached = cache_dir() / f"{key}.engine"
     if use_cache and cached.is_file():
@@ -116,32 +123,32 @@ def build_engine(
         meta.save(out)
         return BuildResult(out, True, key, time.perf_counter() - t0, meta, plan.note)
 
-    config = builder.create_builder_config()
-    if workspace_gib is not None:
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
-    if plan.fp16_flag and not strongly_typed:
-        config.set_flag(trt.BuilderFlag.FP16)
-        pin_edge_layers_fp32(trt, network, config)
-    if hasattr(trt.BuilderFlag, "TF32"):
-        config.clear_flag(trt.BuilderFlag.TF32)  # exact fp32: no TF32 tensor-core math (on by default, 10.x and 11.x)
-    opt_profile = builder.create_optimization_profile()
-    for name, (mn, op, mx) in profile.shapes.items():
-        opt_profile.set_shape(name, mn, op, mx)
-    config.add_optimization_profile(opt_profile)
-    cache_obj = None
-    if timing_cache is not None:
-        tc = Path(timing_cache)
-        cache_obj = config.create_timing_cache(tc.read_bytes() if tc.is_file() else b"")
-        config.set_timing_cache(cache_obj, False)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise UserError(f"TensorRT engine build failed: {logger.last_error()}")
-    blob = bytes(serialized)
+    with poly.using(trt, "TensorRT engine build failed"):
+        from polygraphy.backend.trt import CreateConfig, engine_bytes_from_network, postprocess_network
+
+        fp16_flag = plan.fp16_flag and not strongly_typed
+        pinned: list[int] = []
+        if fp16_flag:  # a network post-processing step: the `rounded` edges stay fp32
+            def pin(network: Any) -> None:
+                pinned.append(pin_edge_layers_fp32(trt, network))
+
+            postprocess_network((builder, network, parser), pin, name="spp-deploy: pin fp32 edge layers")
+        tc = Path(timing_cache) if timing_cache is not None else None
+        # an open file, not the path: Polygraphy's path load/save leaves PATH.lock behind and writes in
+        # place; the merged cache is written below, whole or not at all
+        with open(tc, "rb") if tc is not None and tc.is_file() else contextlib.nullcontext() as cache_in:
+            config = CreateConfig(
+                tf32=False, fp16=fp16_flag, profiles=[poly_profile(profile)],
+                precision_constraints="obey" if any(pinned) else None,
+                memory_pool_limits=({trt.MemoryPoolType.WORKSPACE: int(workspace_gib * (1 << 30))}
+                                    if workspace_gib is not None else None),
+                load_timing_cache=cache_in)(builder, network)
+        blob = bytes(engine_bytes_from_network((builder, network, parser), config=config))
+        timing = bytes(config.get_timing_cache().serialize()) if tc is not None else None
     atomic_write(out, lambda tmp: tmp.write_bytes(blob))
     meta.save(out)
-    if timing_cache is not None:
-        cache = bytes(config.get_timing_cache().serialize())
-        atomic_write(timing_cache, lambda tmp: tmp.write_bytes(cache))
+    if timing is not None:
+        atomic_write(tc, lambda tmp: tmp.write_bytes(timing))
     if use_cache:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -151,22 +158,26 @@ def build_engine(
     return BuildResult(out, False, key, time.perf_counter() - t0, meta, plan.note)
 
 
-def _parse(trt: Any, logger: Any, model: onnx.ModelProto, raw: bytes, onnx_path: str | os.PathLike,
-           strong: bool) -> tuple[Any, Any, bool]:
-    """(builder, parsed network, whether it is strongly typed); SPP bodies stripped first."""
-    builder = trt.Builder(logger)
-    flags = 0
-    st = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    if strong and st is not None:
-        flags |= 1 << int(st)
-    network = builder.create_network(flags)
-    strongly_typed = network_is_strongly_typed(trt, network, strong)
-    parser = trt.OnnxParser(network, logger)
+def poly_profile(profile: Profile) -> Any:
+    """Our checked profile as Polygraphy's ``Profile`` (input -> min/opt/max)."""
+    from polygraphy.backend.trt import Profile as PolyProfile
+
+    out = PolyProfile()
+    for name, (mn, op, mx) in profile.shapes.items():
+        out.add(name, min=mn, opt=op, max=mx)
+    return out
+
+
+def _parse(trt: Any, model: onnx.ModelProto, onnx_path: str | os.PathLike, strong: bool) -> tuple[Any, Any, Any]:
+    """(builder, network, parser) through Polygraphy's ONNX loaders: a plugin-mode file without its
+    SPP function bodies as bytes, any other file from its path (external weights resolve)."""
     to_parse = prepare_for_parser(model)
-    data = to_parse.SerializeToString() if to_parse is not model else raw
-    if not parser.parse(data, str(Path(onnx_path).resolve())):
-        raise UserError(f"TensorRT cannot parse {onnx_path}: {format_parser_errors(parser)}")
-    return builder, network, strongly_typed
+    with poly.using(trt, f"TensorRT cannot parse {onnx_path}"):
+        from polygraphy.backend.trt import network_from_onnx_bytes, network_from_onnx_path
+
+        if to_parse is not model:
+            return network_from_onnx_bytes(to_parse.SerializeToString(), strongly_typed=strong)
+        return network_from_onnx_path(str(Path(onnx_path).resolve()), strongly_typed=strong)
 
 
 def load_onnx(path: str | os.PathLike) -> tuple[onnx.ModelProto, bytes]:

@@ -50,9 +50,10 @@ def network_is_strongly_typed(trt: Any, network: Any, requested: bool) -> bool:
     return requested
 
 
-def pin_edge_layers_fp32(trt: Any, network: Any, config: Any) -> int:
+def pin_edge_layers_fp32(trt: Any, network: Any, config: Any = None) -> int:
     """Weakly typed fp16 builds (TensorRT 10): keep the `rounded` rule's float32 bin-edge layers in
-    fp32 with precision constraints. Returns how many were pinned.
+    fp32 with precision constraints (set on ``config`` when given; the builder passes
+    ``precision_constraints="obey"`` to Polygraphy's ``CreateConfig`` instead). Returns how many were pinned.
 
     The lowering names its edge nodes with ``EDGE_F32_MARK`` and the parser names layers after their
     nodes, but the parser adds helper layers with fixed names (``ONNXTRT_Broadcast`` shuffles that
@@ -60,7 +61,7 @@ def pin_edge_layers_fp32(trt: Any, network: Any, config: Any) -> int:
     marked layer is pinned too (``edge_path_layers``)."""
     f32 = getattr(trt, "float32", None)
     obey = getattr(trt.BuilderFlag, "OBEY_PRECISION_CONSTRAINTS", None)
-    if f32 is None or obey is None or not hasattr(network, "num_layers"):
+    if f32 is None or obey is None or not hasattr(network, "num_layers"):  # no OBEY flag: TensorRT 11
         return 0
     pinned = edge_path_layers(network, f32)
     for i in pinned:
@@ -69,7 +70,7 @@ def pin_edge_layers_fp32(trt: Any, network: Any, config: Any) -> int:
         for j in range(layer.num_outputs):
             if layer.get_output(j).dtype == f32:
                 layer.set_output_type(j, f32)
-    if pinned:
+    if pinned and config is not None:
         config.set_flag(obey)
     return len(pinned)
 
