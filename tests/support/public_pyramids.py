@@ -116,8 +116,7 @@ class KernelPPM(nn.Module):
 
 class CeilPadPPM(nn.Module):
     """Max pools with ceil kernels and the padding that makes n windows fit, bilinear upsampling,
-    and the input last in the concat. (Not nearest: torch.onnx's nearest Resize picks another
-    source pixel than PyTorch at some sizes, e.g. 4 -> 82, 94, 110 columns, whatever comes before it.)"""
+    and the input last in the concat."""
 
     def __init__(self, in_ch=6, levels=(4, 2, 1)):
         super().__init__()
