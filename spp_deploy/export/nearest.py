@@ -72,9 +72,10 @@ def _call(args: tuple, kwargs: dict) -> dict | None:
     x = bound["input"]
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or bound["mode"] not in MODES or bound["antialias"]:
         return None
-    if (bound["size"] is None) == (bound["scale_factor"] is None):
+    size, factors = bound["size"], bound["scale_factor"]
+    if (size is None) == (factors is None) or bound["align_corners"] is not None \
+            or len(_pair(size if factors is None else factors)) != 2:
         return None  # F.interpolate's own error
-    factors = bound["scale_factor"]
     if factors is not None and not all(float(f).is_integer() and f >= 1 for f in _pair(factors)):
         return None  # floor(S * 1.7) has no exact integer form in the graph: the exporter's Resize
     return bound

@@ -104,11 +104,13 @@ class Upsample(nn.Module):
 
 
 @pytest.mark.filterwarnings("ignore:.*upsample_nearest.*deprecated")
-@pytest.mark.parametrize("how", ["module-size", "module-scale", "upsample_nearest", "size-tuple-int"])
-def test_plain_nearest_upsampling_is_bit_identical_at_every_size(tmp_path, how):
+@pytest.mark.parametrize("how,route", [("module-size", "dynamo"), ("module-scale", "dynamo"),
+                                       ("upsample_nearest", "dynamo"), ("size-tuple-int", "dynamo"),
+                                       ("module-size", "torchscript"), ("upsample_nearest", "torchscript")])
+def test_plain_nearest_upsampling_is_bit_identical_at_every_size(tmp_path, how, route):
     model = Upsample(how).eval()
     path = tmp_path / "up.onnx"
-    export_onnx(model, torch.randn(1, 2, 5, 4), path)
+    assert export_onnx(model, torch.randn(1, 2, 5, 4), path, routes=(route,)).route == route
     assert "Resize" not in _ops(path)
     rng = np.random.default_rng(2)
     for h, w in [(4, 4), (2, 3), (1, 1), (7, 11), (4, 5), (13, 2)]:
