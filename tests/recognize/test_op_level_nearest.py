@@ -9,6 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
 from torch import nn
 
 import public_pyramids as P
@@ -76,15 +77,30 @@ def test_pspnet_ppm_with_nearest_upsampling_matches_at_the_sizes_resize_gets_wro
         assert float(np.abs(out - ref).max()) <= 1e-5 * float(np.abs(ref).max()), (h, w)
 
 
-def test_max_pyramid_with_nearest_upsampling_is_bit_identical(tmp_path):
+@pytest.fixture(scope="module")
+def max_pyramid(tmp_path_factory):
     model = MaxPyramidNearest().eval()
-    path = tmp_path / "max.onnx"
+    path = tmp_path_factory.mktemp("nearest") / "max.onnx"
     export_onnx(model, torch.randn(1, 2, 24, 20), path)
-    rng = np.random.default_rng(1)
+    return model, path
+
+
+def _check_max(max_pyramid, h, w, seed):
+    model, path = max_pyramid
+    x = np.random.default_rng(seed).standard_normal((1, 2, h, w), dtype=np.float32)
+    x[0, 1, h // 2, w // 3] = np.nan
+    np.testing.assert_array_equal(_run(path, x), model(torch.from_numpy(x)).numpy(), err_msg=f"{(h, w)}")
+
+
+def test_max_pyramid_with_nearest_upsampling_is_bit_identical(max_pyramid):
     for h, w in SIZES:
-        x = rng.standard_normal((1, 2, h, w), dtype=np.float32)
-        x[0, 1, h // 2, w // 3] = np.nan
-        np.testing.assert_array_equal(_run(path, x), model(torch.from_numpy(x)).numpy(), err_msg=f"{(h, w)}")
+        _check_max(max_pyramid, h, w, 1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(h=st.integers(1, 160), w=st.integers(1, 160), seed=st.integers(0, 2**31))
+def test_max_pyramid_at_random_sizes(max_pyramid, h, w, seed):
+    _check_max(max_pyramid, h, w, seed)
 
 
 class Upsample(nn.Module):
@@ -137,3 +153,14 @@ def test_source_index_is_pytorchs_at_every_output_size(n_in):
     for factor in (1, 2, 3, 5):
         ref = F.interpolate(x, scale_factor=(1.0, float(factor)), mode="nearest").view(-1).long()
         assert torch.equal(source_index(n_in, n_in * factor, float(factor)), ref), (n_in, factor)
+
+
+def test_half_precision_file_is_bit_identical_and_fit_for_tensorrt(tmp_path):
+    from spp_deploy.lint import errors, lint_tensorrt
+
+    model = nn.Upsample(size=(82, 110)).eval()
+    path = tmp_path / "half.onnx"
+    export_onnx(model, torch.randn(1, 2, 5, 4), path, precision="fp16")
+    assert not errors(lint_tensorrt(onnx.load(str(path))))
+    x = np.random.default_rng(3).standard_normal((1, 2, 4, 4)).astype(np.float16)
+    np.testing.assert_array_equal(_run(path, x), model.half()(torch.from_numpy(x)).numpy())
