@@ -15,6 +15,7 @@ axis, bit-identical at every size. A fractional ``scale_factor`` (``floor(S * 1.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import Iterator
 
 import torch
@@ -23,6 +24,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..op import exporting
 
+_SIGNATURE = inspect.signature(F.interpolate)
 MODES = ("nearest",)  # not 'nearest-exact': its CPU kernel rounds otherwise than UpSample.h reads
 
 
@@ -65,10 +67,12 @@ def nearest(x: torch.Tensor, size=None, scale_factor=None, recompute_scale_facto
 
 def _call(args: tuple, kwargs: dict) -> dict | None:
     """F.interpolate's arguments when it is a 4-D nearest call we replace, else None."""
-    names = ("input", "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias")
-    bound = dict(zip(names, (None, None, None, "nearest", None, None, False)))
-    bound.update(zip(names, args))
-    bound.update({k: v for k, v in kwargs.items() if k in bound})
+    try:
+        call = _SIGNATURE.bind(*args, **kwargs)
+    except TypeError:
+        return None  # F.interpolate's own error
+    call.apply_defaults()
+    bound = call.arguments
     x = bound["input"]
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or bound["mode"] not in MODES or bound["antialias"]:
         return None
