@@ -25,6 +25,7 @@ from ..errors import ParityError, UserError, first_line, raise_if_interrupted
 from ..op import SpatialPyramidPool
 from . import graph as _graph
 from .names import name_outputs
+from .nearest import exact_nearest
 from .scopes import node_scopes, restore_scopes
 
 INPUT_NAME = "input"
@@ -197,7 +198,7 @@ def to_onnx_model(
     model = model.eval()
     names = _output_names(model, example)
     try:
-        with _quiet(), torch.no_grad():
+        with _quiet(), torch.no_grad(), exact_nearest():  # nearest upsampling as PyTorch picks pixels
             proto = _ROUTE_FUNCTIONS[route](model, example, dynamic, opset)
     except UserError:
         raise

@@ -39,7 +39,9 @@ _SIGS: dict[Callable, tuple[str, tuple, tuple]] = {
     F.adaptive_max_pool2d: ("adaptive_max_pool2d", ("output_size", "return_indices"), (None, False)),
     F.adaptive_avg_pool2d: ("adaptive_avg_pool2d", ("output_size",), (None,)),
 }
-_SKIP_DIRS = (os.path.dirname(torch.__file__) + os.sep, os.path.abspath(__file__))
+# frames that are not the call site: torch, this module, and export/nearest.py's mode (which passes calls on)
+_SKIP_DIRS = (os.path.dirname(torch.__file__) + os.sep, os.path.abspath(__file__),
+              os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "export", "nearest.py"))
 PROBE_SECONDS = 8.0  # recording stops adding sizes after this (at least MIN_PROBES run)
 MIN_PROBES = 4
 

@@ -29,26 +29,28 @@ def _randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
 class PSPModule(nn.Module):
     """PSPNet's pyramid pooling module: pool to 1, 2, 3, 6, reduce, upsample, concat with x."""
 
-    def __init__(self, in_dim=8, reduction_dim=2, bins=(1, 2, 3, 6), align_corners=True, pool=nn.AdaptiveAvgPool2d):
+    def __init__(self, in_dim=8, reduction_dim=2, bins=(1, 2, 3, 6), align_corners=True, pool=nn.AdaptiveAvgPool2d,
+                 mode="bilinear"):
         super().__init__()
-        self.align_corners = align_corners
+        self.mode = mode
+        self.align_corners = align_corners if mode != "nearest" else None
         self.features = nn.ModuleList([nn.Sequential(pool(b), *conv_bn_relu(in_dim, reduction_dim)) for b in bins])
 
     def forward(self, x):
         x_size = x.size()
         out = [x]
         for f in self.features:
-            out.append(F.interpolate(f(x), x_size[2:], mode="bilinear", align_corners=self.align_corners))
+            out.append(F.interpolate(f(x), x_size[2:], mode=self.mode, align_corners=self.align_corners))
         return torch.cat(out, 1)
 
 
 class PSPNetHead(nn.Module):
     """A small backbone stub, the PPM and a classifier: what users export."""
 
-    def __init__(self, classes=3, align_corners=True, pool=nn.AdaptiveAvgPool2d):
+    def __init__(self, classes=3, align_corners=True, pool=nn.AdaptiveAvgPool2d, mode="bilinear"):
         super().__init__()
         self.layer0 = conv_bn_relu(3, 8, 3)
-        self.ppm = PSPModule(8, 2, align_corners=align_corners, pool=pool)
+        self.ppm = PSPModule(8, 2, align_corners=align_corners, pool=pool, mode=mode)
         self.cls = nn.Sequential(*conv_bn_relu(16, 8, 3), nn.Conv2d(8, classes, 1))
         _randomize_bn(self)
 
@@ -114,8 +116,7 @@ class KernelPPM(nn.Module):
 
 class CeilPadPPM(nn.Module):
     """Max pools with ceil kernels and the padding that makes n windows fit, bilinear upsampling,
-    and the input last in the concat. (Not nearest: torch.onnx's nearest Resize picks another
-    source pixel than PyTorch at some sizes, e.g. 4 -> 82, 94, 110 columns, whatever comes before it.)"""
+    and the input last in the concat."""
 
     def __init__(self, in_ch=6, levels=(4, 2, 1)):
         super().__init__()
