@@ -18,6 +18,7 @@ import hashlib
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,14 @@ def build_engine(
     timing_cache: str | os.PathLike | None = None,
     workspace_gib: float | None = None,
     use_cache: bool = True,
+    mark_outputs: Sequence[str] | None = None,
     trt: Any = None,
 ) -> BuildResult:
     """Build (or fetch from the cache) a serialized engine for ``onnx_path``; writes ``output`` and
     ``output.json`` (metadata checked when the engine is loaded). User-input problems are reported
-    before TensorRT is imported, except that with no shapes given a missing TensorRT comes first."""
+    before TensorRT is imported, except that with no shapes given a missing TensorRT comes first.
+    ``mark_outputs``: intermediate tensors also made network outputs (a debug engine for
+    ``localize``; those the network lacks are left out; never cached)."""
     from ...fileio import atomic_write
 
     model, raw = load_onnx(onnx_path)
@@ -117,6 +121,9 @@ def build_engine(
     builder, network, parser = _parse(trt, model, onnx_path, plan.strongly_typed)
     strongly_typed = network_is_strongly_typed(trt, network, plan.strongly_typed)
     check_plugin_layers(trt, network, model, str(onnx_path))  # a cached engine too: the file may not fit the library
+    if mark_outputs is not None:
+        use_cache = False  # a debug engine: its outputs are not the file's
+        mark_network_outputs(trt, (builder, network, parser), mark_outputs)
     cached = cache_dir() / f"{key}.engine"
     if use_cache and cached.is_file():
         atomic_write(out, lambda tmp: tmp.write_bytes(cached.read_bytes()))  # copyfile refuses a FIFO target
@@ -156,6 +163,22 @@ def build_engine(
         except OSError:
             pass  # the cache is an optimisation only
     return BuildResult(out, False, key, time.perf_counter() - t0, meta, plan.note)
+
+
+def mark_network_outputs(trt: Any, parsed: tuple, names: Sequence[str]) -> list[str]:
+    """The network's own outputs, then those of ``names`` that are network tensors (the parser
+    folds some away), marked through Polygraphy's ``ModifyNetworkOutputs`` (``--trt-outputs``);
+    returns the tensors marked."""
+    network = parsed[1]
+    with poly.using(trt, "cannot mark the debug engine's outputs"):
+        from polygraphy.backend.trt import ModifyNetworkOutputs
+        from polygraphy.backend.trt import util as trt_util
+
+        have = trt_util.get_all_tensors(network)
+        outputs = [network.get_output(i).name for i in range(network.num_outputs)]
+        outputs += [n for n in dict.fromkeys(names) if n in have and n not in outputs]
+        ModifyNetworkOutputs(parsed, outputs=outputs)()
+    return outputs
 
 
 def poly_profile(profile: Profile) -> Any:
