@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import time
@@ -33,6 +34,8 @@ from .metadata import EngineMeta
 from .plugin_mode import check_plugin_layers, is_plugin_mode, load_plugin, prepare_for_parser, resolve_plugin
 from .precision import network_is_strongly_typed, pin_edge_layers_fp32, plan_precision
 from .profiles import Profile, make_profile
+
+LOG = logging.getLogger(__name__)  # steps: the build command's progress, -v, --log-file
 
 
 def format_parser_errors(parser: Any, limit: int = 3) -> str:
@@ -118,6 +121,7 @@ def build_engine(
     t0 = time.perf_counter()
     if plugin_path:
         load_plugin(plugin_path, trt)  # ours: load_library, once (Polygraphy's LoadPlugins only dlopens)
+    LOG.info("parsing %s (TensorRT %s)", onnx_path, version)
     builder, network, parser = _parse(trt, model, onnx_path, plan.strongly_typed)
     strongly_typed = network_is_strongly_typed(trt, network, plan.strongly_typed)
     check_plugin_layers(trt, network, model, str(onnx_path))  # a cached engine too: the file may not fit the library
@@ -150,6 +154,7 @@ def build_engine(
                 memory_pool_limits=({trt.MemoryPoolType.WORKSPACE: int(workspace_gib * (1 << 30))}
                                     if workspace_gib is not None else None),
                 load_timing_cache=cache_in)(builder, network)
+        LOG.info("building the engine (TensorRT times its kernels: minutes for a large model)")
         blob = bytes(engine_bytes_from_network((builder, network, parser), config=config))
         timing = bytes(config.get_timing_cache().serialize()) if tc is not None else None
     atomic_write(out, lambda tmp: tmp.write_bytes(blob))
