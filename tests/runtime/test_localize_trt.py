@@ -5,7 +5,6 @@ No TensorRT here: the fake ``tensorrt`` (tests/support/fake_tensorrt.py) parses 
 builder serializes the parsed graph with the network's marked outputs, and ONNX Runtime runs that
 in place of the engine. So what the engine returns is exactly what was marked in the network."""
 
-import ast
 import json
 from pathlib import Path
 from typing import ClassVar
@@ -15,7 +14,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from onnx import numpy_helper
+from tamper import tamper_weight
 from torch import nn
 
 from spp_deploy import SpatialPyramidPool, export_onnx
@@ -109,25 +108,16 @@ def _x():
     return np.random.default_rng(5).standard_normal((1, 3, 17, 21), dtype=np.float32)
 
 
-def _nodes_of(model: onnx.ModelProto, module: str) -> list:
-    return [n for n in model.graph.node for p in n.metadata_props
-            if p.key == "pkg.torch.onnx.name_scopes" and module in ast.literal_eval(p.value)]
-
-
 def _tampered(src: Path, dst: Path, module: str) -> Path:
     """``module``'s weight changed in one element; for the SPP layer, its lowering's max a min."""
+    if module != "pool":
+        tamper_weight(src, dst, module)
+        return dst
     m = onnx.load(src)
-    if module == "pool":
-        unscoped = [n for n in m.graph.node if n.op_type == "ReduceMax" and not n.metadata_props]
-        assert unscoped
-        for n in unscoped:
-            n.op_type = "ReduceMin"
-    else:
-        (node,) = _nodes_of(m, module)
-        init = next(i for i in m.graph.initializer if i.name == node.input[1])
-        w = numpy_helper.to_array(init).copy()
-        w.flat[0] += 0.75
-        init.CopyFrom(numpy_helper.from_array(w, init.name))
+    unscoped = [n for n in m.graph.node if n.op_type == "ReduceMax" and not n.metadata_props]
+    assert unscoped  # the lowering's nodes: no scopes of their own, they count as the SPP layer's
+    for n in unscoped:
+        n.op_type = "ReduceMin"
     onnx.save(m, dst)
     return dst
 
