@@ -46,3 +46,17 @@ def test_bench_without_save_outputs_runs_no_extra_inference(tmp_path, cli, tiny_
     code, out, err = cli("bench", "--onnx", tiny_onnx, "--backends", "ort-cpu", "--shapes", "1x3x9x9",
                          "--iterations", "1", "--warmup", "0", "--save-outputs", tmp_path / "o.json")
     assert code == 0 and calls == [(1, 3, 9, 9)], err
+
+
+def test_python_benchmark_keeps_the_outputs_when_asked(tiny_onnx):
+    from spp_deploy import benchmark
+
+    shapes = [(1, 3, 12, 12)]
+    report = benchmark(onnx=tiny_onnx, backends=["ort-cpu"], shapes=shapes, iterations=1, warmup=0, outputs=True)
+    ((shape, outs),) = report.outputs["ort-cpu"].items()
+    with torch.no_grad():
+        want = to_numpy(tiny.tiny_model()(torch.from_numpy(report.inputs[shape])))
+    assert shape == shapes[0] and sorted(outs) == sorted(want)
+    for name, ref in want.items():
+        np.testing.assert_allclose(outs[name], ref, rtol=1e-5, atol=1e-6)
+    assert benchmark(onnx=tiny_onnx, backends=["ort-cpu"], shapes=shapes, iterations=1, warmup=0).outputs == {}
