@@ -151,3 +151,13 @@ def test_a_real_terminal_gets_the_spinner_a_pipe_does_not(tmp_path):
     piped = subprocess.run(_export_argv(tmp_path), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
                            check=False)
     assert piped.returncode == 0 and "exported" in piped.stdout and piped.stderr == ""
+
+
+def test_export_detector_steps_go_to_the_spinner_not_stdout(tmp_path, cli, spinner):
+    code, out, err = cli("export-detector", "--model", "zoo:sppnet-zf5-det", "--model-kwargs", '{"hidden": 8}',
+                         "--no-check", "-o", tmp_path / "det")
+    assert code == 0 and out.startswith("exported "), err
+    steps = _steps(spinner, f"exporting the detector to {tmp_path / 'det'}")
+    assert [s for s in steps if s.endswith("exporting and checking parity")] == [
+        "trunk: exporting and checking parity", "head: exporting and checking parity"]
+    assert "checking parity" not in out
