@@ -76,10 +76,11 @@ def benchmark(model=None, onnx: str | os.PathLike | None = None, *, backends: Se
               shapes: Sequence[tuple[int, int, int, int]] = ((1, 3, 224, 224),), iterations: int = 20,
               warmup: int = 3, threads: int | None = None, seed: int = 0, engine: str | os.PathLike | None = None,
               plugin: str | os.PathLike | None = None, inputs: Mapping[tuple, np.ndarray] | None = None,
-              progress: bool = False):
+              progress: bool = False, outputs: bool = False):
     """Time each backend at each BxCxHxW shape (``inputs``: the data per shape, else random);
     ``model`` without ``onnx`` is exported to a temporary file for the ONNX Runtime and TensorRT
-    backends. Returns ``spp_deploy.bench.core.BenchReport`` (``.records``, ``.as_dict()``)."""
+    backends. Returns ``spp_deploy.bench.core.BenchReport`` (``.records``, ``.as_dict()``; with
+    ``outputs``, ``.outputs``: each backend's outputs of one more, untimed run per shape)."""
     from .bench import BenchConfig, run_bench
 
     if model is None and onnx is None:
@@ -89,7 +90,7 @@ def benchmark(model=None, onnx: str | os.PathLike | None = None, *, backends: Se
         raise UserError(f"shapes are BxCxHxW tuples, got {shapes!r}", option="shapes")
     config = BenchConfig(list(backends), shapes, warmup, 0.0, iterations, 0.0, threads, seed=seed,
                          engine=str(engine) if engine else None, plugin=str(plugin) if plugin else None,
-                         inputs=dict(inputs) if inputs else None)
+                         inputs=dict(inputs) if inputs else None, keep_outputs=outputs)
     with tempfile.TemporaryDirectory(prefix="spp-bench-") as tmp:
         needs_file = any(b.startswith("ort-") or (b == "trt" and engine is None) for b in backends)
         if onnx is None and needs_file:

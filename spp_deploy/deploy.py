@@ -9,6 +9,7 @@ that joins them: the file appears only after ONNX Runtime agrees with the user's
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,9 +133,10 @@ def export_onnx(
         failures += t.failures
         result = ExportResult(Path(path), t.count, layers=list(t.reports), route=t.route, failures=list(failures))
 
-        def verify(tmp: Path, result: ExportResult = result, reports: list = t.reports) -> None:
+        def verify(tmp: Path, result: ExportResult = result, reports: list = t.reports, route: str = t.route) -> None:
             if not check_parity:
                 return
+            logging.getLogger(__name__).info("checking parity (%s route) with ONNX Runtime CPU", route)
             try:
                 result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol,
                                                     atol=atol)

@@ -35,6 +35,7 @@ class BenchConfig:
     triton_grpc_url: str | None = None  # triton-grpc (default: the HTTP host, port 8001)
     triton_model: str | None = None  # the served model (default: the server's only ready model)
     inputs: Mapping[Shape, np.ndarray] | None = None  # the data to time per shape (loaded inputs); else random
+    keep_outputs: bool = False  # one more, untimed run per (backend, shape): its outputs in BenchReport.outputs
 
 
 @dataclass
@@ -78,6 +79,7 @@ class BenchReport:
     unavailable: dict[str, str] = field(default_factory=dict)  # backend -> why
     machine: dict = field(default_factory=dict)
     inputs: dict = field(default_factory=dict, repr=False)  # shape -> the array timed (not in the JSON)
+    outputs: dict = field(default_factory=dict, repr=False)  # backend -> {shape: {output: array}} (keep_outputs)
 
     @property
     def measured(self) -> list[BenchRecord]:
@@ -261,6 +263,8 @@ def run_bench(
                 try:
                     for s in legal:
                         report.records += _bench_one(backend, s, inputs[s], config, threads, bar, warn)
+                        if config.keep_outputs and report.records[-1].status == "ok":
+                            report.outputs.setdefault(b, {})[s] = backend.outputs(inputs[s])
                         bar.advance()
                 finally:
                     backend.__exit__(None, None, None)

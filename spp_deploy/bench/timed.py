@@ -146,6 +146,21 @@ class Backend:
         self._runner = trt_runner.TrtRunner(engine, plugin=self.plugin)
         self._runner.__enter__()
 
+    def outputs(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """{output name: array} of one untimed run on ``x``, on the host (``bench --save-outputs``)."""
+        if self.name in ("torch", "torch-cuda"):
+            import torch
+
+            from ..outputs import to_numpy
+
+            xt = torch.from_numpy(np.ascontiguousarray(x))
+            with torch.inference_mode():
+                return to_numpy(self._state["model"](xt.cuda() if self.name == "torch-cuda" else xt))
+        if self.name in TRITON_BACKENDS:
+            return self._runner.request(x)()
+        name, _ = self._input_output()
+        return self._runner.infer({name: x})
+
     # -- timed calls -----------------------------------------------------------------------
     def variants(self, x: np.ndarray) -> Iterator[Variant]:
         if self.name == "torch":

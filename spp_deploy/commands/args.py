@@ -259,18 +259,21 @@ def add_force_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="replace existing output files, read-only ones included")
 
 
-def add_interop_args(p: argparse.ArgumentParser, load_inputs_help: str, load_outputs_help: str | None) -> None:
+def add_interop_args(p: argparse.ArgumentParser, load_inputs_help: str, load_outputs_help: str | None,
+                     save_outputs_help: str | None = None) -> None:
     """--save-inputs/--load-inputs/--save-outputs/--load-outputs (Polygraphy's JSON) and
     --save-trtexec-inputs (raw files for trtexec --loadInputs); ``load_outputs_help`` None: the
-    command computes no outputs to compare (bench), so only the input flags."""
+    command compares no outputs (bench), so no --load-outputs; ``save_outputs_help`` says what
+    its --save-outputs holds when that differs from every backend's outputs."""
     g = p.add_argument_group("inputs and outputs for Polygraphy and trtexec")
     path = value_type(_nonempty, "path")
     g.add_argument("--save-inputs", type=path, metavar="JSON",
                    help="write the inputs fed, in Polygraphy's format (polygraphy run --load-inputs)")
     g.add_argument("--load-inputs", type=path, metavar="JSON", help=load_inputs_help)
+    if load_outputs_help is not None or save_outputs_help is not None:
+        g.add_argument("--save-outputs", type=path, metavar="JSON", help=save_outputs_help or
+                       "write every backend's outputs as Polygraphy RunResults (polygraphy run --load-outputs)")
     if load_outputs_help is not None:
-        g.add_argument("--save-outputs", type=path, metavar="JSON",
-                       help="write every backend's outputs as Polygraphy RunResults (polygraphy run --load-outputs)")
         g.add_argument("--load-outputs", type=path, metavar="JSON", help=load_outputs_help)
     g.add_argument("--save-trtexec-inputs", type=path, metavar="DIR",
                    help="write each input as a raw binary file NAME.ITER.bin in DIR, and DIR/trtexec.txt with the "

@@ -108,14 +108,13 @@ def run(args) -> int:
             raise UserError(f"{flag} file not found: {value}")
     config = BenchConfig(backends, all_shapes, warmup, args.warmup_time or 0.0, iterations, args.duration or 0.0,
                          args.threads, args.strict, args.cuda_graph, args.seed, args.engine, args.plugin,
-                         args.url, args.grpc_url, args.triton_model, loaded or None)
+                         args.url, args.grpc_url, args.triton_model, loaded or None, bool(args.save_outputs))
 
     with human:
         report = _bench(args, backends, unavailable, config, model, onnx_path, all_shapes)
         print_summary(report)
         name = onnx_input_channels(onnx_path)[1] if onnx_path is not None else "input"
-        for x in report.inputs.values():
-            io.add("bench", {name: x}, {})
+        _collect(io, report, name)
         io.write()
     with _all_or_none(json_path, csv_path, plot_path):
         if plot_path:  # first: of the three, the one that can still fail on the data
@@ -164,6 +163,17 @@ def _bench(args, backends, unavailable, config, model, onnx_path, all_shapes):
     if args.no_data_transfers:
         report.records = [r for r in report.records if r.transfers != "with"]
     return report
+
+
+def _collect(io, report, name: str) -> None:
+    """The inputs timed (one feed per shape) and, per backend that ran every shape, the outputs
+    of its untimed run on each (a backend missing a shape would misalign the iterations)."""
+    io.feeds = [{name: x} for x in report.inputs.values()]
+    for b, outs in report.outputs.items():
+        if all(s in outs for s in report.inputs):
+            io.results[b] = [outs[s] for s in report.inputs]
+        else:
+            _warn(f"outputs of {b} not saved: it did not run at every shape")
 
 
 def _loaded(args) -> dict:
@@ -262,6 +272,8 @@ def register(sub) -> None:
     s.add_argument("--grpc-url", metavar="HOST:PORT", help="the server's gRPC endpoint (default: the --url host, port 8001)")
     s.add_argument("--triton-model", metavar="NAME", help="the served model (default: the server's only ready model)")
     add_interop_args(p, "time these inputs (a Polygraphy inputs file; each iteration one shape) instead of "
-                        "random data", None)
+                        "random data", None,
+                     "write each backend's outputs of one more, untimed run per shape as Polygraphy RunResults "
+                     "(iteration i: --save-inputs' iteration i; polygraphy run --load-outputs)")
     p.add_argument("--strict", action="store_true", help="fail instead of skipping unavailable backends or shapes")
     p.set_defaults(func=run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .args import add_force_arg, add_json_arg, add_output_arg, add_plugin_arg
 from .common import emit_json, json_output, output_path
+from .console import status
 
 
 def run(args) -> int:
@@ -19,11 +20,12 @@ def _build(args) -> dict:
 
     out = output_path(args, args.output, "output")
     output_path(args, str(out) + ".json", "engine metadata")
-    res = build_engine(
-        args.onnx, out, min_shape=args.min_shape, opt_shape=args.opt_shape, max_shape=args.max_shape,
-        fp16=args.fp16, plugin=args.plugin, timing_cache=args.timing_cache, workspace_gib=args.workspace,
-        use_cache=not args.no_cache,
-    )
+    with status(f"building a TensorRT engine from {args.onnx}"):
+        res = build_engine(
+            args.onnx, out, min_shape=args.min_shape, opt_shape=args.opt_shape, max_shape=args.max_shape,
+            fp16=args.fp16, plugin=args.plugin, timing_cache=args.timing_cache, workspace_gib=args.workspace,
+            use_cache=not args.no_cache,
+        )
     m = res.meta
     if res.note:
         print(f"note: {res.note}")

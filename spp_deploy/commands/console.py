@@ -2,7 +2,8 @@
 terminal, and what it keeps in a log file.
 
 Results go to stdout whatever the level. ``-q`` drops progress bars and warnings (errors stay);
-``-v`` adds the ``spp_deploy`` logger's step messages on stderr (``-vv``: debug). ``--log-file``
+``-v`` adds the ``spp_deploy`` logger's step messages on stderr (``-vv``: debug); on a
+terminal, ``status`` shows the same steps as its spinner's text. ``--log-file``
 appends a timestamped record of the run: the command line, everything it printed on stdout and
 stderr, its steps at debug level, the error or the traceback, and the exit code, so a failed
 run can be sent as it happened. The file is checked like every output (not one of the inputs,
@@ -54,20 +55,37 @@ def warn(message: str) -> None:
 
 @contextlib.contextmanager
 def status(text: str):
-    """A spinner with ``text`` on a terminal (not with ``-q``, not when piped); yields
-    ``update(step)``, which also logs the step (``-v`` shows it, ``--log-file`` keeps it)."""
+    """A spinner with ``text`` on a terminal (not with ``-q``, not when piped) showing each step
+    the library logs (``spp_deploy.*`` loggers, INFO) while it runs; yields ``update(step)``,
+    which logs a step of the command's own. ``-v`` shows the steps, ``--log-file`` keeps them."""
     LOGGER.info(text)
+
+    def update(step: str) -> None:
+        LOGGER.info("%s", step)
+
     if not progress_enabled():
-        yield lambda step: LOGGER.info(step)
+        yield update
         return
     from rich.console import Console
 
     with Console(stderr=True).status(text) as spinner:
-        def update(step: str) -> None:
-            LOGGER.info(step)
-            spinner.update(f"{text}: {step}")
+        steps = _SpinnerSteps(text, spinner)
+        LOGGER.addHandler(steps)
+        try:
+            yield update
+        finally:
+            LOGGER.removeHandler(steps)
 
-        yield update
+
+class _SpinnerSteps(logging.Handler):
+    """Each INFO record becomes the spinner's text: the step the command is at."""
+
+    def __init__(self, text: str, spinner) -> None:
+        super().__init__(logging.INFO)
+        self.text, self.spinner = text, spinner
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.spinner.update(f"{self.text}: {record.getMessage()}")
 
 
 class _Tee:

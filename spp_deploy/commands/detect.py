@@ -11,6 +11,7 @@ from ..constants import BACKENDS
 from .args import (_nonempty, add_force_arg, add_json_arg, add_model_args, add_model_file_args, add_output_arg,
                    value_type)
 from .common import allocation_errors, emit_json, json_output, output_path, require_backends
+from .console import status
 
 DETECT_BACKENDS = ("torch", "ort-cpu", "ort-cuda", "ort-trt", "trt")
 
@@ -56,7 +57,8 @@ def _detect(args) -> dict:
                 raise UserError(f"{flag} file not found: {path}")
         stages = RunnerStages(args.onnx, backend, engine=args.engine, head_engine=args.head_engine, plugin=args.plugin)
     timings: dict = {}
-    with stages, allocation_errors(image.shape):
+    with status(f"detecting: {len(boxes)} window(s) on {args.image} ({backend})"), stages, \
+            allocation_errors(image.shape):
         feats = detect(image, boxes, stages, args.scales, timings=timings)
     H, W = image.shape[:2]
     print(f"{backend}: image {H}x{W}, {len(boxes)} windows, scales {','.join(map(str, args.scales))} -> "

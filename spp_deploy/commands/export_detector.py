@@ -6,6 +6,7 @@ import time
 
 from .args import add_force_arg, add_model_args, add_onnx_export_args, add_output_arg, add_windows_dtype_arg
 from .common import command_inputs, load_model_from_args
+from .console import status
 
 
 def run(args) -> int:
@@ -22,9 +23,10 @@ def run(args) -> int:
     model = load_model_from_args(args)
     check_detector(model)
     t0 = time.perf_counter()
-    meta = export_detector(model, args.output, opset=args.opset, spp_impl=args.spp_impl,
-                           check_parity=not args.no_check, force=args.force, progress=print,
-                           windows_dtype=args.windows_dtype)
+    with status(f"exporting the detector to {args.output}") as step:  # steps on a terminal, not in the results
+        meta = export_detector(model, args.output, opset=args.opset, spp_impl=args.spp_impl,
+                               check_parity=not args.no_check, force=args.force, progress=step,
+                               windows_dtype=args.windows_dtype)
     p = meta["projection"]
     print(f"exported {args.output}/trunk.onnx, head.onnx, detector.json (window SPP levels {meta['levels']}, "
           f"stride {p['stride']:g}, offset0 {p['offset0']:g}, spp-impl {args.spp_impl}, "

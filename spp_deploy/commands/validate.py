@@ -148,19 +148,20 @@ def _validate(args):
 
 
 class Replay:
-    """What ``--localize`` replays: the input of the first failing ONNX Runtime comparison (else
-    the first ONNX Runtime input, to show that no module differs)."""
+    """What ``--localize`` replays: the input of the first failing ONNX Runtime or TensorRT
+    comparison (else the first such input, to show that no module differs)."""
 
     def __init__(self) -> None:
         self.last = None  # (backend, feed) of the latest inference
-        self.first = None  # (record, feed) of the first ONNX Runtime comparison
+        self.first = None  # (record, feed) of the first ONNX Runtime / TensorRT comparison
         self.failing = None  # (record, feed) of the first failing one
 
     def infer(self, backend: str, feed: dict, outputs: dict) -> None:
         self.last = (backend, feed)
 
     def record(self, r) -> None:
-        if r.skipped is not None or not r.backend.startswith("ort-") or self.last is None:
+        localizable = r.backend.startswith("ort-") or r.backend == "trt"
+        if r.skipped is not None or not localizable or self.last is None:
             return
         if self.last[0] != r.backend:
             return
@@ -170,10 +171,13 @@ class Replay:
             self.failing = (r, self.last[1])
 
     def localize(self, model, cfg):
-        """The localization on the chosen input, or None (said why) when no ONNX Runtime backend ran."""
+        """The localization on the chosen input, or None (said why) when it cannot run."""
         chosen = self.failing or self.first
         if chosen is None:
-            print("localize: no ONNX Runtime comparison ran (localizing needs an ort-* backend and --onnx)")
+            print("localize: no ONNX Runtime or TensorRT comparison ran (localizing needs an ort-* or trt backend)")
+            return None
+        if cfg.onnx is None:
+            print("localize: the module map comes from the engine's ONNX file: give it with --onnx")
             return None
         import numpy as np
 
@@ -182,7 +186,7 @@ class Replay:
         r, feed = chosen
         (x,) = feed.values()
         return localize(model, cfg.onnx, np.asarray(x, dtype=np.float32), backend=r.backend, rtol=r.rtol,
-                        atol=r.atol, plugin=cfg.plugin, threads=cfg.threads)
+                        atol=r.atol, plugin=cfg.plugin, threads=cfg.threads, engine=cfg.engine)
 
 
 def _channels(args, model) -> int:
@@ -224,8 +228,9 @@ def register(sub) -> None:
                      "compare the outputs saved in this Polygraphy RunResults file (each runner's iteration i) "
                      "with PyTorch on --load-inputs' iteration i (default tolerances: TensorRT fp32's)")
     p.add_argument("--localize", action="store_true",
-                   help="on the first failing ONNX Runtime input, compare every module's output and name the "
-                        "first (in execution order) that differs beyond tolerance")
+                   help="on the first failing ONNX Runtime or TensorRT input, compare every module's output and "
+                        "name the first (in execution order) that differs beyond tolerance (TensorRT: a debug "
+                        "engine from --onnx with those tensors marked as outputs)")
     add_json_arg(p, "the full report")
     add_force_arg(p)
     p.set_defaults(func=run)

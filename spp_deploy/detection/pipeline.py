@@ -9,6 +9,7 @@ TensorRT (``RunnerStages``).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ import numpy as np
 from ..constants import DEFAULT_WINDOWS_DTYPE
 from ..errors import UserError
 from .scales import SINGLE_SCALE, choose_scales, map_boxes, normalize_scales, preprocess
+
+LOG = logging.getLogger(__name__)  # steps: the detect command's progress, -v, --log-file
 
 WINDOWS_NAME, MAPS_NAME = "windows", "features"
 
@@ -196,6 +199,7 @@ def detect(image: np.ndarray, boxes: np.ndarray, detector, scales: Sequence[int]
         sel = np.nonzero(which == si)[0]
         if sel.size == 0 and not (len(boxes) == 0 and si == 0):
             continue  # no window chose this scale: its trunk is never run
+        LOG.info("scale %d: trunk, then the head on %d window(s)", s, sel.size)
         t0 = time.perf_counter()
         x = preprocess(image, s)
         t1 = time.perf_counter()

@@ -322,6 +322,7 @@ def trace_routes(
     check_args(dynamic, opset, spp_impl, routes)
     if recognize:
         limit = DEFAULT_LIMIT if tabulate_limit is None else tabulate_limit
+        logging.getLogger(__name__).info("recognising SPP layers")
         rewrite = canonicalize(model, example, spp_layers, sppf, tabulate_limit=limit)
     else:
         rewrite = contextlib.nullcontext((model, []))
@@ -329,6 +330,7 @@ def trace_routes(
     with export_mode(model), rewrite as (traced, reports):
         count = len(find_spp_layers(traced))
         for route in routes:
+            logging.getLogger(__name__).info("tracing (%s route)", route)
             try:
                 proto = to_onnx_model(traced, example, dynamic, opset, spp_impl, route)
                 break

@@ -4,6 +4,7 @@ an export (``canonicalize``), restoring the user's model afterwards."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Iterable, Iterator, Mapping, Sequence
@@ -22,6 +23,8 @@ from .probe import identify
 from .named import named_layout
 from .oplevel import LEGAL_UP_TO, NAMED_RULES, OpSite, record, routing
 from .tabulate import DEFAULT_LIMIT, TabulateError, describe, tabulate, verify
+
+LOG = logging.getLogger(__name__)  # steps: a command's progress, -v, --log-file
 
 DEFAULT_PROBE_CHANNELS = 4
 NAMED_PROBE_LIMIT = 64  # sizes tabulated to tell whether a layer of named pooling calls is a named pyramid
@@ -175,6 +178,8 @@ def scan(
             raise UserError(f"declared SPP layer {p!r} is not a module of the model", option="spp_layers")
     sites = find_sites(model)
     user_sites = find_user_functions(model)
+    if sites or user_sites:
+        LOG.info("probing %d function call site(s) in forward", len(sites) + len(user_sites))
     ins, outs = _record(model, example, sites, user_sites)
     reports: list[LayerReport] = []
     done: list[str] = []
@@ -213,6 +218,7 @@ def scan(
             continue
         chans = C or DEFAULT_PROBE_CHANNELS
         how = hint.by.value if hint else "type"
+        LOG.info("probing %s (%s)", path or "the model", hint.kind if hint else type(m).__name__)
         match = identify(m, chans, hint.candidates) if hint else None
         kind = hint.kind if hint else type(m).__name__
         if match is None or match.status != "match":
@@ -231,6 +237,7 @@ def scan(
         named_inner = bool(inner) and all(s.rule in NAMED_RULES for s in inner)
         limit = min(tabulate_limit, NAMED_PROBE_LIMIT) if named_inner else tabulate_limit
         if hw is not None and limit > 0 and match.status == "none":
+            LOG.info("tabulating %s up to %d pixels", path or "the model", limit)
             try:
                 spec, stats = tabulate(m, C, hw, limit, source=path or type(m).__name__)
             except TabulateError as e:
@@ -264,6 +271,7 @@ def scan(
         if s.calls and not any(s.path == d or s.path.startswith(d + ".") or d == "" for d in done):
             reports += _user_function_reports(s, tabulate_limit, example.dtype)
     if example is not None and example.dim() == 4:
+        LOG.info("recording pooling calls at several sizes")
         with _applied(model, reports) as root:
             reports += [_op_report(site) for site in record(root, tuple(example.shape), dtype=example.dtype)]
     return reports

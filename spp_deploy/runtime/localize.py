@@ -226,17 +226,18 @@ def _torch_outputs(model, x: np.ndarray, paths: set[str]) -> list[tuple[str, lis
 
 
 def localize(model, onnx_path: str | os.PathLike, x: np.ndarray, *, backend: str = "ort-cpu", rtol: float = 1e-5,
-             atol: float = 0.0, plugin: str | os.PathLike | None = None, threads: int | None = None) -> Localization:
+             atol: float = 0.0, plugin: str | os.PathLike | None = None, threads: int | None = None,
+             engine: str | os.PathLike | None = None) -> Localization:
     """Compare every module's output of ``model`` with the file's tensor for it, on input ``x``.
 
-    ``backend``: an ONNX Runtime backend (``ort-cpu``, ``ort-cuda``, ``ort-trt``). The file must
-    carry the exporter's module scopes (every file ``export_onnx`` writes does)."""
+    ``backend``: an ONNX Runtime backend (``ort-cpu``, ``ort-cuda``, ``ort-trt``), or ``trt``: a
+    debug engine built from ``onnx_path`` with the same tensors marked as network outputs (with
+    ``engine``'s precision and plugin library when given). The file must carry the exporter's
+    module scopes (every file ``export_onnx`` writes does)."""
     import onnx
 
-    from .backends import make_runner
-
-    if not backend.startswith("ort-"):
-        raise UserError(f"localizing runs on ONNX Runtime backends (ort-cpu, ort-cuda, ort-trt), not {backend}",
+    if not (backend.startswith("ort-") or backend == "trt"):
+        raise UserError(f"localizing runs on ONNX Runtime backends (ort-cpu, ort-cuda, ort-trt) or trt, not {backend}",
                         option="backend")
     proto = onnx.load(os.fspath(onnx_path))
     regions = module_regions(proto)
@@ -246,16 +247,13 @@ def localize(model, onnx_path: str | os.PathLike, x: np.ndarray, *, backend: str
                         option="onnx")
     types = _tensor_types(proto)
     leaving = _region_outputs(proto, regions, types)
-    marked = {t for ts in leaving.values() for t in ts} - {o.name for o in proto.graph.output}
-    for t in sorted(marked):
-        proto.graph.output.append(onnx.helper.make_tensor_value_info(t, types[t], None))
-    with tempfile.TemporaryDirectory(prefix="spp-localize-") as tmp:
-        copy = Path(tmp) / "marked.onnx"
-        onnx.save_model(proto, copy)
-        with make_runner(backend, onnx=copy, plugin=plugin, threads=threads) as runner:
-            (in_name, (in_type, _)), = runner.input_specs().items()
-            dtype = np.float16 if "float16" in str(in_type) else np.float32
-            got = runner.infer({in_name: x.astype(dtype)})
+    marked = sorted({t for ts in leaving.values() for t in ts} - {o.name for o in proto.graph.output})
+    if backend == "trt":
+        from .trt.marked import run_marked
+
+        got = run_marked(onnx_path, x, marked, engine=engine, plugin=plugin)
+    else:
+        got = _run_ort(proto, marked, types, x, backend, plugin, threads)
     kinds = _kinds(regions)
     result = Localization(tuple(x.shape), backend, rtol, atol)
     for path, leaves in _torch_outputs(model, x, set(regions)):
@@ -265,6 +263,24 @@ def localize(model, onnx_path: str | os.PathLike, x: np.ndarray, *, backend: str
             cmp = compare_arrays(got[name].astype(np.float64), ref.astype(np.float64), rtol=rtol, atol=atol)
             result.rows.append(ModuleDiff(path, kinds.get(path, "?"), name, cmp, _ops(regions[path])))
     return result
+
+
+def _run_ort(proto, marked: list[str], types: dict[str, int], x: np.ndarray, backend: str,
+             plugin: str | os.PathLike | None, threads: int | None) -> dict[str, np.ndarray]:
+    """A temporary copy of the file with ``marked`` as extra graph outputs, run once on ``backend``."""
+    import onnx
+
+    from .backends import make_runner
+
+    for t in marked:
+        proto.graph.output.append(onnx.helper.make_tensor_value_info(t, types[t], None))
+    with tempfile.TemporaryDirectory(prefix="spp-localize-") as tmp:
+        copy = Path(tmp) / "marked.onnx"
+        onnx.save_model(proto, copy)
+        with make_runner(backend, onnx=copy, plugin=plugin, threads=threads) as runner:
+            (in_name, (in_type, _)), = runner.input_specs().items()
+            dtype = np.float16 if "float16" in str(in_type) else np.float32
+            return runner.infer({in_name: x.astype(dtype)})
 
 
 def _pair(tensors: list[str], leaves: list, got: dict) -> list[tuple[str, np.ndarray]]:

@@ -1,7 +1,6 @@
 """``localize``: tamper one weight or one node of an exported file and the report names the
 module it belongs to; an untampered file names none (``validate --localize``, export's message)."""
 
-import ast
 import json
 from pathlib import Path
 
@@ -9,7 +8,8 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from onnx import numpy_helper
+from tamper import scoped_nodes as _scoped_nodes
+from tamper import tamper_weight as _tamper_weight
 from torch import nn
 
 from spp_deploy import SpatialPyramidPool, export_onnx
@@ -49,27 +49,6 @@ def files(tmp_path_factory):
 
 def _x(shape=(1, 3, 19, 23)):
     return np.random.default_rng(1).standard_normal(shape, dtype=np.float32)
-
-
-def _scoped_nodes(model: onnx.ModelProto, module: str) -> list:
-    """The nodes whose recorded PyTorch scopes name ``module``."""
-    found = []
-    for n in model.graph.node:
-        for p in n.metadata_props:
-            if p.key == "pkg.torch.onnx.name_scopes" and module in ast.literal_eval(p.value):
-                found.append(n)
-    return found
-
-
-def _tamper_weight(src: Path, dst: Path, module: str) -> None:
-    """Add 0.5 to one element of the weight of ``module``'s node."""
-    m = onnx.load(src)
-    (node,) = _scoped_nodes(m, module)
-    init = next(i for i in m.graph.initializer if i.name == node.input[1])
-    w = numpy_helper.to_array(init).copy()
-    w.flat[w.size // 2] += 0.5
-    init.CopyFrom(numpy_helper.from_array(w, init.name))
-    onnx.save(m, dst)
 
 
 def _leaf_paths(model: nn.Module) -> list[str]:

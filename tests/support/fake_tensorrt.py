@@ -16,7 +16,8 @@ It also has what Polygraphy's TensorRT loaders call (polygraphy/backend/trt/load
 profile.py, util.py of polygraphy 0.53): ``ILogger``/``Logger`` severities, network inputs with
 ``is_shape_tensor``, iteration over layers with ``precision_is_set``, ``parse_from_file``, parser
 ``flags``, ``Config.get_flag``/``DLA_core``/``num_optimization_profiles``, timing caches with
-``combine`` and a ``serialize()`` usable in ``with``, ``DeviceType``.
+``combine`` and a ``serialize()`` usable in ``with``, ``DeviceType``; network outputs (the graph's,
+marked by the parser) that ``ModifyNetworkOutputs`` unmarks and marks.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
     class Tensor:
         def __init__(self, dtype, name="", shape=()):
             self.dtype, self.name, self.shape, self.is_shape_tensor = dtype, name, tuple(shape), False
+            self.is_network_output = False
 
     class Layer:
         def __init__(self, name, type_, out_dtypes, ins=(), out_names=()):
@@ -148,7 +150,22 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
 
     class Network:
         def __init__(self, flags):
-            self.flags, self.layers, self.inputs = flags, [], []
+            self.flags, self.layers, self.inputs, self.outputs = flags, [], [], []
+
+        def mark_output(self, t):
+            t.is_network_output = True
+            self.outputs.append(t)
+
+        def unmark_output(self, t):
+            t.is_network_output = False
+            self.outputs.remove(t)
+
+        @property
+        def num_outputs(self):
+            return len(self.outputs)
+
+        def get_output(self, i):
+            return self.outputs[i]
 
         def __iter__(self):
             return iter(list(self.layers))
@@ -266,6 +283,9 @@ def make(version: str = "10.16.0", parse_ok: bool = True, registered: bool = Tru
                     tensors.update({la.get_output(j).name: la.get_output(j) for j in range(la.num_outputs)})
             for k in range(foreign_plugins):
                 layers.append(Layer(f"ROIAlign_TRT_{k}", trt.LayerType.PLUGIN_V3, ["float32"]))
+            for o in g.output:  # the graph's outputs become the network's
+                if o.name in tensors:
+                    self.network.mark_output(tensors[o.name])
             return True
 
     class Profile:

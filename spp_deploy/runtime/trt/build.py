@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ from .metadata import EngineMeta
 from .plugin_mode import check_plugin_layers, is_plugin_mode, load_plugin, prepare_for_parser, resolve_plugin
 from .precision import network_is_strongly_typed, pin_edge_layers_fp32, plan_precision
 from .profiles import Profile, make_profile
+
+LOG = logging.getLogger(__name__)  # steps: the build command's progress, -v, --log-file
 
 
 def format_parser_errors(parser: Any, limit: int = 3) -> str:
@@ -81,11 +85,14 @@ def build_engine(
     timing_cache: str | os.PathLike | None = None,
     workspace_gib: float | None = None,
     use_cache: bool = True,
+    mark_outputs: Sequence[str] | None = None,
     trt: Any = None,
 ) -> BuildResult:
     """Build (or fetch from the cache) a serialized engine for ``onnx_path``; writes ``output`` and
     ``output.json`` (metadata checked when the engine is loaded). User-input problems are reported
-    before TensorRT is imported, except that with no shapes given a missing TensorRT comes first."""
+    before TensorRT is imported, except that with no shapes given a missing TensorRT comes first.
+    ``mark_outputs``: intermediate tensors also made network outputs (a debug engine for
+    ``localize``; those the network lacks are left out; never cached)."""
     from ...fileio import atomic_write
 
     model, raw = load_onnx(onnx_path)
@@ -114,9 +121,13 @@ def build_engine(
     t0 = time.perf_counter()
     if plugin_path:
         load_plugin(plugin_path, trt)  # ours: load_library, once (Polygraphy's LoadPlugins only dlopens)
+    LOG.info("parsing %s (TensorRT %s)", onnx_path, version)
     builder, network, parser = _parse(trt, model, onnx_path, plan.strongly_typed)
     strongly_typed = network_is_strongly_typed(trt, network, plan.strongly_typed)
     check_plugin_layers(trt, network, model, str(onnx_path))  # a cached engine too: the file may not fit the library
+    if mark_outputs is not None:
+        use_cache = False  # a debug engine: its outputs are not the file's
+        mark_network_outputs(trt, (builder, network, parser), mark_outputs)
     cached = cache_dir() / f"{key}.engine"
     if use_cache and cached.is_file():
         atomic_write(out, lambda tmp: tmp.write_bytes(cached.read_bytes()))  # copyfile refuses a FIFO target
@@ -143,6 +154,7 @@ def build_engine(
                 memory_pool_limits=({trt.MemoryPoolType.WORKSPACE: int(workspace_gib * (1 << 30))}
                                     if workspace_gib is not None else None),
                 load_timing_cache=cache_in)(builder, network)
+        LOG.info("building the engine (TensorRT times its kernels: minutes for a large model)")
         blob = bytes(engine_bytes_from_network((builder, network, parser), config=config))
         timing = bytes(config.get_timing_cache().serialize()) if tc is not None else None
     atomic_write(out, lambda tmp: tmp.write_bytes(blob))
@@ -156,6 +168,22 @@ def build_engine(
         except OSError:
             pass  # the cache is an optimisation only
     return BuildResult(out, False, key, time.perf_counter() - t0, meta, plan.note)
+
+
+def mark_network_outputs(trt: Any, parsed: tuple, names: Sequence[str]) -> list[str]:
+    """The network's own outputs, then those of ``names`` that are network tensors (the parser
+    folds some away), marked through Polygraphy's ``ModifyNetworkOutputs`` (``--trt-outputs``);
+    returns the tensors marked."""
+    network = parsed[1]
+    with poly.using(trt, "cannot mark the debug engine's outputs"):
+        from polygraphy.backend.trt import ModifyNetworkOutputs
+        from polygraphy.backend.trt import util as trt_util
+
+        have = trt_util.get_all_tensors(network)
+        outputs = [network.get_output(i).name for i in range(network.num_outputs)]
+        outputs += [n for n in dict.fromkeys(names) if n in have and n not in outputs]
+        ModifyNetworkOutputs(parsed, outputs=outputs)()
+    return outputs
 
 
 def poly_profile(profile: Profile) -> Any:
