@@ -21,45 +21,10 @@ import numpy as np
 import pytest
 import torch
 
-from spp_deploy.cli import main
+from bad_input import no_work, one_line, run_cli, work  # noqa: F401 (fixtures)
 from tiny import TINY, tiny_model
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def work(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
-def no_work(monkeypatch):
-    """Fail the test if a model is loaded or an export starts: patched wherever a command module
-    holds the name (imported first, so that none binds the patched function for good)."""
-    import spp_deploy.commands.common as common
-    import spp_deploy.deploy as deploy
-    from spp_deploy.commands import command_modules
-
-    def boom(*a, **k):
-        raise AssertionError("work started before the bad output was reported")
-
-    for module in [common, deploy, *command_modules()]:
-        for name in ("load_model_from_args", "export_onnx"):
-            if hasattr(module, name):
-                monkeypatch.setattr(module, name, boom)
-
-
-def run_cli(capsys, *argv):
-    capsys.readouterr()
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(err: str) -> str:
-    assert err.count("\n") == 1 and err.startswith("spp-deploy: error: ") and "Traceback" not in err, err
-    return err
 
 
 def snapshot(d: Path) -> dict:

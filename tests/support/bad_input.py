@@ -18,18 +18,23 @@ def work(tmp_path, monkeypatch):
 
 @pytest.fixture
 def no_work(monkeypatch):
-    """Fail the test if a model is loaded or an export starts."""
+    """Fail the test if a model is loaded or an export starts: patched wherever a command module
+    holds the name (imported first, so that none binds the patched function for good)."""
     import spp_deploy.commands.common as common
-    import spp_deploy.deploy as export
+    import spp_deploy.deploy as deploy
+    from spp_deploy.commands import command_modules
 
     def boom(*a, **k):
         raise AssertionError("expensive work started before the bad input was reported")
 
-    monkeypatch.setattr(common, "load_model_from_args", boom)
-    monkeypatch.setattr(export, "export_onnx", boom)
+    for module in [common, deploy, *command_modules()]:
+        for name in ("load_model_from_args", "export_onnx"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, boom)
 
 
 def run_cli(capsys, *argv):
+    capsys.readouterr()
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
