@@ -271,6 +271,7 @@ void foldRequests(std::vector<Access>& acc, uint64_t& requests, uint64_t& sector
         return std::tie(a.warp, a.epoch, a.seq, a.addr) < std::tie(b.warp, b.epoch, b.seq, b.addr);
     });
     std::vector<uint64_t> secs;
+    std::vector<uint64_t> blockSecs;
     for (size_t i = 0; i < acc.size();)
     {
         size_t j = i;
@@ -292,12 +293,21 @@ void foldRequests(std::vector<Access>& acc, uint64_t& requests, uint64_t& sector
         secs.erase(std::unique(secs.begin(), secs.end()), secs.end());
         ++requests;
         sectors += secs.size();
-        touched.insert(touched.end(), secs.begin(), secs.end());
+        blockSecs.insert(blockSecs.end(), secs.begin(), secs.end());
         i = j;
     }
+    std::sort(blockSecs.begin(), blockSecs.end());
+    blockSecs.erase(std::unique(blockSecs.begin(), blockSecs.end()), blockSecs.end());
+    touched.insert(touched.end(), blockSecs.begin(), blockSecs.end()); // made unique by traffic()
+    acc.clear();
+}
+
+//! Sort and dedupe the sectors touched (once per launch, when the counters are read).
+uint64_t uniqueCount(std::vector<uint64_t>& touched)
+{
     std::sort(touched.begin(), touched.end());
     touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-    acc.clear();
+    return touched.size();
 }
 
 void foldBlockTraffic()
@@ -306,8 +316,6 @@ void foldBlockTraffic()
     TrafficCounters& c = t.counters;
     foldRequests(t.accesses[0], c.loadRequests, c.loadSectors, c.loadBytes, t.sectors[0]);
     foldRequests(t.accesses[1], c.storeRequests, c.storeSectors, c.storeBytes, t.sectors[1]);
-    c.uniqueSectorsRead = t.sectors[0].size();
-    c.uniqueSectorsWritten = t.sectors[1].size();
 }
 
 void runBlock(Block& b, dim3 const& blockShape, std::mt19937_64& rng)
@@ -477,7 +485,10 @@ std::vector<LaunchRecord> const& launches()
 
 TrafficCounters const& traffic()
 {
-    return state().traffic.counters;
+    Traffic& t = state().traffic;
+    t.counters.uniqueSectorsRead = uniqueCount(t.sectors[0]);
+    t.counters.uniqueSectorsWritten = uniqueCount(t.sectors[1]);
+    return t.counters;
 }
 
 void resetState()
