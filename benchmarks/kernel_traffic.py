@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from spp_deploy import bins as B
-from spp_deploy.native import emulator as emu, traffic as tr
+from spp_deploy.native import emulator as emu
+from spp_deploy.native import traffic as tr
 from spp_deploy.projection import ZF5
 
 SIZES = [(64, 512, 64, 64), (64, 256, 13, 13), (1, 256, 13, 13)]
@@ -35,18 +36,18 @@ DTYPES = {"fp32": np.float32, "fp16": np.float16}
 WINDOW_MAP = (1, 256, 42, 56)
 
 
-def cases(levels: list[int], windows: int) -> list[tuple[str, str, dict]]:
-    """(kernel, case name, arguments) of every case, in table order."""
+def cases(levels: list[int], windows: int, batch: int | None = None) -> list[tuple[str, str, dict]]:
+    """(kernel, case name, arguments) of every case, in table order; ``batch`` replaces the sizes' B."""
     out = []
-    for size in SIZES:
+    for size in dict.fromkeys(SIZES if batch is None else [(batch, *s[1:]) for s in SIZES]):
         for rule in B.RULES:
             for mode in B.MODES:
                 for dt in DTYPES:
                     name = f"{'x'.join(map(str, size))} {rule} {mode} {dt}"
-                    out.append(("whole_image", name, dict(size=size, rule=rule, mode=mode, dtype=dt)))
+                    out.append(("whole_image", name, {"size": size, "rule": rule, "mode": mode, "dtype": dt}))
     for dt in DTYPES:
         out.append(("window", f"{windows} windows {'x'.join(map(str, WINDOW_MAP[1:]))} {dt}",
-                    dict(dtype=dt, windows=windows)))
+                    {"dtype": dt, "windows": windows}))
     return out
 
 
@@ -72,7 +73,7 @@ def run_case(kernel: str, args: dict, levels: list[int], libs: dict) -> tuple[st
         run, t = tr.counted(lib, lambda: emu.emulated_pyramid(libs["whole_image"], x, levels, args["mode"],
                                                                args["rule"], "channel_major", out=out))
     else:
-        s, c, h, w = WINDOW_MAP
+        _, c, h, w = WINDOW_MAP
         x = tr.aligned_copy(rng.standard_normal(WINDOW_MAP).astype(dt))
         win = tr.aligned_copy(_windows(rng, args["windows"], h, w).astype(dt))
         out = tr.aligned_empty((args["windows"], c * sum(n * n for n in levels)), dt)
@@ -89,6 +90,8 @@ def main() -> int:
     ap.add_argument("--cases", nargs="*", default=None, help="keep cases whose name contains one of these")
     ap.add_argument("--json", type=Path, default=None, help="write one record per case here")
     ap.add_argument("--levels", type=int, nargs="+", default=[6, 3, 2, 1])
+    ap.add_argument("--batch", type=int, default=None,
+                    help="B of every whole-image size (planes are independent blocks: the ratios do not depend on it)")
     ap.add_argument("--windows", type=int, default=2000,
                     help="windows of the window cases (the ratios are per request: fewer windows run faster)")
     a = ap.parse_args()
@@ -99,7 +102,7 @@ def main() -> int:
         return 2
     build = Path(tempfile.mkdtemp(prefix="kernel_traffic_"))
     libs = {"whole_image": emu.build_kernel_emulator(build), "window": emu.build_window_emulator(build)}
-    todo = [c for c in cases(a.levels, a.windows) if a.cases is None or any(s in c[1] for s in a.cases)]
+    todo = [c for c in cases(a.levels, a.windows, a.batch) if a.cases is None or any(s in c[1] for s in a.cases)]
     print(f"levels {a.levels}; whole image: channel_major; window: ZF-5; sectors of 32 bytes")
     print(f"{'kernel':<12} {'case':<34} {'ld sect/req':>11} {'ld eff':>7} {'rd/ideal':>8} "
           f"{'st sect/req':>11} {'st eff':>7} {'wr/ideal':>8} {'s':>7}")
@@ -110,15 +113,15 @@ def main() -> int:
         secs = time.perf_counter() - t0
         if t is None:
             print(f"{kernel:<12} {name:<34} {status}")
-            records.append(dict(kernel=kernel, case=name, status=status))
+            records.append({"kernel": kernel, "case": name, "status": status})
             continue
         print(f"{kernel:<12} {name:<34} {t.sectors_per_load:11.2f} {t.load_efficiency:7.1%} "
               f"{t.sectors_read_over_ideal:8.2f} {t.sectors_per_store:11.2f} {t.store_efficiency:7.1%} "
               f"{t.sectors_written_over_ideal:8.2f} {secs:7.1f}")
-        records.append(dict(kernel=kernel, case=name, status=status, load_efficiency=t.load_efficiency,
-                            store_efficiency=t.store_efficiency, sectors_read_over_ideal=t.sectors_read_over_ideal,
-                            sectors_written_over_ideal=t.sectors_written_over_ideal,
-                            fp64_ops_per_window=None, counters=t._asdict(), emulator_seconds=round(secs, 2)))
+        records.append({"kernel": kernel, "case": name, "status": status, "load_efficiency": t.load_efficiency,
+                        "store_efficiency": t.store_efficiency, "sectors_read_over_ideal": t.sectors_read_over_ideal,
+                        "sectors_written_over_ideal": t.sectors_written_over_ideal, "fp64_ops_per_window": None,
+                        "counters": t._asdict(), "emulator_seconds": round(secs, 2)})
     if a.json:
         a.json.write_text(json.dumps(records, indent=1) + "\n")
     return 0

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from native_checks import bits_equal, build_emulator
-from spp_deploy.native import cabi, emulator as emu, traffic as tr
+
+from spp_deploy.native import cabi
+from spp_deploy.native import emulator as emu
+from spp_deploy.native import traffic as tr
 from spp_deploy.projection import ZF5
 
 SECTOR = tr.SECTOR_BYTES
@@ -67,7 +69,7 @@ def test_broadcast_and_scattered_stores(probelib):
 
 def _pyramid(lib, x, levels, mode, rule, order, count: bool):
     out = tr.aligned_empty((x.shape[0], x.shape[1] * sum(n * n for n in levels)), x.dtype)
-    call = lambda: emu.emulated_pyramid(lib, x, levels, mode, rule, order, out=out)  # noqa: E731
+    call = lambda: emu.emulated_pyramid(lib, x, levels, mode, rule, order, out=out)
     if not count:
         return call(), None
     return tr.counted(emu.open_kernel_emulator(lib), call)
@@ -113,7 +115,7 @@ def test_window_kernel_counted(wemulib):
     x = tr.aligned_copy(rng.standard_normal((1, 8, 12, 14)).astype(np.float32))
     win = np.array([[0, 0, 0, 100, 80], [0, 40, 20, 200, 180], [0, 5, 5, 30, 30]], np.float32)
     levels = (6, 3, 2, 1)
-    out = lambda: tr.aligned_empty((3, 8 * 50), np.float32)  # noqa: E731
+    out = lambda: tr.aligned_empty((3, 8 * 50), np.float32)
     plain = emu.emulated_window_pyramid(wemulib, x, win, levels, ZF5.as_list(), out=out())
     run, t = tr.counted(emu.open_window_emulator(wemulib),
                         lambda: emu.emulated_window_pyramid(wemulib, x, win, levels, ZF5.as_list(), out=out()))
