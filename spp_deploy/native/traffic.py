@@ -118,9 +118,14 @@ def counted(lib: ctypes.CDLL, run: Callable[[], EmulatedRun]) -> tuple[EmulatedR
         result = run()
     finally:
         lib.simt_emu_count_traffic(0)
+    return result, last_traffic(lib)
+
+
+def last_traffic(lib: ctypes.CDLL) -> Traffic:
+    """The counters of ``lib``'s last run (all zero when it ran uncounted)."""
     c = TrafficCounters()
-    lib.simt_emu_traffic(ctypes.byref(c))
-    return result, Traffic(*(int(getattr(c, name)) for name, _ in TrafficCounters._fields_))
+    _declare_traffic(lib).simt_emu_traffic(ctypes.byref(c))
+    return Traffic(*(int(getattr(c, name)) for name, _ in TrafficCounters._fields_))
 
 
 def build_traffic_probe(build_dir: str | os.PathLike, source_root: str | os.PathLike | None = None) -> Path:

@@ -42,6 +42,7 @@ def test_gather_sectors_per_request(probelib, stride, known):
     # stores are coalesced whatever the stride
     assert t.store_requests == n // 32 and t.sectors_per_store == 4 and t.store_efficiency == 1.0
     assert t.unique_sectors_written == n * 4 // SECTOR
+    assert tr.probe_traffic(probelib, "gather", x, n, stride)[1] == t, "counters are per launch, not summed over runs"
 
 
 def test_half_copy_and_partial_warp(probelib):
@@ -96,10 +97,7 @@ def test_counting_changes_no_result(emulib, dtype, mode, rule):
     x = tr.aligned_copy(rng.standard_normal((2, 5, 13, 13)).astype(dtype))
     levels = [6, 3, 2, 1]
     plain, _ = _pyramid(emulib, x, levels, mode, rule, "bin_major", count=False)
-    lib = tr._declare_traffic(emu.open_kernel_emulator(emulib))
-    off = tr.TrafficCounters()
-    lib.simt_emu_traffic(off)
-    assert all(getattr(off, f) == 0 for f, _ in tr.TrafficCounters._fields_)
+    assert not any(tr.last_traffic(emu.open_kernel_emulator(emulib)))
     run, t = _pyramid(emulib, x, levels, mode, rule, "bin_major", count=True)
     print(f"whole image 2x5x13x13 {levels} {mode} {rule} {np.dtype(dtype).name}: {t.summary()}")
     assert plain.status == run.status == cabi.STATUS_OK and bits_equal(plain.output.copy(), run.output)
