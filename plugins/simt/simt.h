@@ -5,6 +5,7 @@
  * It only replaces the two pieces of CUDA syntax a host compiler cannot parse:
  *   SIMT_LAUNCH(kernel, grid, block, smem, stream)(args...)   the launch, returning its own cudaError_t
  *   SIMT_DYNAMIC_SHARED(T, name);                             extern __shared__ T name[];
+ *   simt::store(p, v)                                         *p = v (the emulator counts global stores)
  * Under nvcc the launch is cudaLaunchKernelEx (CUDA >= 11.8), which returns this launch's error
  * without the cudaGetLastError a <<<>>> launch needs (that call would also clear, and so swallow,
  * an error TensorRT or the application left pending); the device code is unchanged token for token.
@@ -43,6 +44,13 @@ Launch<Params...> launcher(void (*kernel)(Params...), dim3 grid, dim3 block, siz
     config.dynamicSmemBytes = sharedBytes;
     config.stream = stream;
     return Launch<Params...>{kernel, config};
+}
+
+//! A global store: plain under nvcc; the emulator counts it (memory-traffic counters).
+template <typename T>
+__device__ __forceinline__ void store(T* p, T const& v)
+{
+    *p = v;
 }
 } // namespace simt
 

@@ -41,6 +41,13 @@ inline cudaError_t& pendingAtNextRun()
     return e;
 }
 
+//! Whether runs count memory traffic (simt_emu_count_traffic; stays set until changed).
+inline bool& countTrafficInRuns()
+{
+    static bool on = false;
+    return on;
+}
+
 //! A fresh emulator for one run. schedule: simt::Schedule; clampGridX: 0, or run at most that many blocks.
 inline void beginRun(int32_t schedule, uint64_t seed, uint32_t clampGridX = 0)
 {
@@ -51,6 +58,7 @@ inline void beginRun(int32_t schedule, uint64_t seed, uint32_t clampGridX = 0)
     o.schedule = static_cast<Schedule>(schedule);
     o.seed = seed;
     o.clampGridX = clampGridX;
+    o.countTraffic = countTrafficInRuns();
     setOptions(o);
 }
 
@@ -106,6 +114,18 @@ SIMT_DRIVER_API void simt_emu_set_pending_error(int32_t e)
 SIMT_DRIVER_API int32_t simt_emu_peek_last_error()
 {
     return static_cast<int32_t>(cudaPeekAtLastError());
+}
+
+/* Memory-traffic counters (spp_deploy.native.traffic): on != 0 makes the following runs count their
+ * launch's global loads and stores; after a run, its last launch's counters into *out. */
+SIMT_DRIVER_API void simt_emu_count_traffic(int32_t on)
+{
+    simt::countTrafficInRuns() = on != 0;
+}
+
+SIMT_DRIVER_API void simt_emu_traffic(simt::TrafficCounters* out)
+{
+    *out = simt::traffic();
 }
 
 #endif // SIMT_DRIVER_H

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <memory>
 #include <random>
+#include <tuple>
 
 namespace simt
 {
@@ -45,6 +46,9 @@ struct Fiber
     int width = kWarpSize;
     char const* opName = "";
     uint64_t result = 0;
+    // Memory-traffic grouping: barriers/warp operations passed, global accesses since the last one.
+    uint32_t epoch = 0;
+    uint32_t seq = 0;
 };
 
 struct Block
@@ -63,6 +67,24 @@ struct Tracked
     uintptr_t end;
 };
 
+//! One lane's global access (countTraffic).
+struct Access
+{
+    uint32_t warp;
+    uint32_t epoch;
+    uint32_t seq;
+    uint64_t addr;
+    uint32_t bytes;
+};
+
+//! The traffic of the running launch: per-block accesses, folded into counters after each block.
+struct Traffic
+{
+    TrafficCounters counters{};
+    std::vector<Access> accesses[2]; //!< [load, store] of the running block
+    std::vector<uint64_t> sectors[2]; //!< sectors touched so far (sorted and made unique at the end)
+};
+
 struct State_
 {
     Options options;
@@ -71,6 +93,7 @@ struct State_
     std::vector<Tracked> tracked;
     cudaError_t lastError = cudaSuccess;
     std::vector<std::unique_ptr<char[]>> stacks; //!< reused between blocks
+    Traffic traffic;
 };
 
 State_& state()
@@ -238,6 +261,63 @@ bool releaseWarps(Block& b, bool& released)
     return true;
 }
 
+constexpr uint64_t kSECTOR = 32;
+
+//! Fold the block's accesses of one kind into requests (same warp, epoch and program-order index).
+void foldRequests(std::vector<Access>& acc, uint64_t& requests, uint64_t& sectors, uint64_t& bytes,
+    std::vector<uint64_t>& touched)
+{
+    std::sort(acc.begin(), acc.end(), [](Access const& a, Access const& b) {
+        return std::tie(a.warp, a.epoch, a.seq, a.addr) < std::tie(b.warp, b.epoch, b.seq, b.addr);
+    });
+    std::vector<uint64_t> secs;
+    std::vector<uint64_t> blockSecs;
+    for (size_t i = 0; i < acc.size();)
+    {
+        size_t j = i;
+        uint64_t end = 0; // distinct bytes: the accesses are sorted by address
+        secs.clear();
+        for (; j < acc.size() && acc[j].warp == acc[i].warp && acc[j].epoch == acc[i].epoch && acc[j].seq == acc[i].seq;
+             ++j)
+        {
+            uint64_t const a = acc[j].addr;
+            uint64_t const e = a + acc[j].bytes;
+            bytes += e > end ? e - std::max(a, end) : 0;
+            end = std::max(end, e);
+            for (uint64_t s = a / kSECTOR; s <= (e - 1) / kSECTOR; ++s)
+            {
+                secs.push_back(s);
+            }
+        }
+        std::sort(secs.begin(), secs.end());
+        secs.erase(std::unique(secs.begin(), secs.end()), secs.end());
+        ++requests;
+        sectors += secs.size();
+        blockSecs.insert(blockSecs.end(), secs.begin(), secs.end());
+        i = j;
+    }
+    std::sort(blockSecs.begin(), blockSecs.end());
+    blockSecs.erase(std::unique(blockSecs.begin(), blockSecs.end()), blockSecs.end());
+    touched.insert(touched.end(), blockSecs.begin(), blockSecs.end()); // made unique by traffic()
+    acc.clear();
+}
+
+//! Sort and dedupe the sectors touched (once per launch, when the counters are read).
+uint64_t uniqueCount(std::vector<uint64_t>& touched)
+{
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    return touched.size();
+}
+
+void foldBlockTraffic()
+{
+    Traffic& t = state().traffic;
+    TrafficCounters& c = t.counters;
+    foldRequests(t.accesses[0], c.loadRequests, c.loadSectors, c.loadBytes, t.sectors[0]);
+    foldRequests(t.accesses[1], c.storeRequests, c.storeSectors, c.storeBytes, t.sectors[1]);
+}
+
 void runBlock(Block& b, dim3 const& blockShape, std::mt19937_64& rng)
 {
     size_t const n = b.fibers.size();
@@ -403,12 +483,21 @@ std::vector<LaunchRecord> const& launches()
     return state().launches;
 }
 
+TrafficCounters const& traffic()
+{
+    Traffic& t = state().traffic;
+    t.counters.uniqueSectorsRead = uniqueCount(t.sectors[0]);
+    t.counters.uniqueSectorsWritten = uniqueCount(t.sectors[1]);
+    return t.counters;
+}
+
 void resetState()
 {
     state().fault.clear();
     state().launches.clear();
     state().tracked.clear();
     state().lastError = cudaSuccess;
+    state().traffic = Traffic{};
 }
 
 void setLastError(cudaError_t e)
@@ -418,6 +507,16 @@ void setLastError(cudaError_t e)
 
 namespace detail
 {
+
+thread_local bool tCountTraffic = false;
+
+void recordAccess(void const* p, size_t bytes, bool store)
+{
+    Fiber* const f = (current(), tFiber);
+    uint32_t const warp = static_cast<uint32_t>(linearLane(*f, f->tc.blockDimV) / kWarpSize);
+    state().traffic.accesses[store ? 1 : 0].push_back(
+        Access{warp, f->epoch, f->seq++, reinterpret_cast<uint64_t>(p), static_cast<uint32_t>(bytes)});
+}
 
 ThreadContext const& current()
 {
@@ -458,6 +557,8 @@ void fail(std::string const& what)
 void syncThreads()
 {
     current();
+    ++tFiber->epoch;
+    tFiber->seq = 0;
     tFiber->state = State::kBLOCK_BARRIER;
     yieldFiber();
 }
@@ -480,6 +581,8 @@ uint64_t warpOp(WarpOp op, unsigned mask, uint64_t bits, int arg, int width, cha
     f->arg = arg;
     f->width = width;
     f->opName = name;
+    ++f->epoch;
+    f->seq = 0;
     f->state = State::kWARP_OP;
     yieldFiber();
     return f->result;
@@ -521,6 +624,15 @@ cudaError_t runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<voi
     }
     uint32_t const gx = s.options.clampGridX != 0 ? std::min(grid.x, s.options.clampGridX) : grid.x;
     s.launches.push_back(LaunchRecord{grid, block, sharedBytes, gx});
+    s.traffic = Traffic{}; // counters are per launch
+    tCountTraffic = s.options.countTraffic;
+    struct CountingOff
+    {
+        ~CountingOff()
+        {
+            tCountTraffic = false;
+        }
+    } const countingOff;
     size_t const threads = static_cast<size_t>(block.x) * block.y * block.z;
     while (s.stacks.size() < threads)
     {
@@ -555,6 +667,10 @@ cudaError_t runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<voi
                 tBlock = &b;
                 runBlock(b, block, rng);
                 tBlock = nullptr;
+                if (tCountTraffic)
+                {
+                    foldBlockTraffic();
+                }
                 for (Fiber const& f : b.fibers)
                 {
                     if (std::memcmp(f.stack, &kSTACK_CANARY, sizeof(kSTACK_CANARY)) != 0)

@@ -20,6 +20,8 @@
  *  - __ldg checks alignment and, when buffers are tracked (trackGlobal), that it reads inside one;
  *  - the order fibers run in is a policy (forward, reverse, seeded shuffle): a kernel whose result
  *    depends on it has a race the emulator can show.
+ *  - with options().countTraffic, every __ldg and simt::store is grouped into its warp's request and
+ *    counted in 32-byte sectors per launch (traffic(), TrafficCounters);
  * Not modelled: timing, memory races inside one barrier interval (plain loads/stores are not
  * intercepted), real warp scheduling and independent-thread-scheduling interleavings, caches.
  */
@@ -71,6 +73,23 @@ struct Options
     //! 0: launch the grid as given. Otherwise at most this many blocks along x (gridDim.x reports
     //! it): a deliberate deviation that makes grid-stride loops take more than one step.
     uint32_t clampGridX = 0;
+    //! Count global-memory traffic per launch (traffic()); off: one untaken branch per access.
+    bool countTraffic = false;
+};
+
+//! What a profiler would count for one launch (options().countTraffic). A request is one warp
+//! instruction: the accesses of a warp's lanes with the same program-order index since the lanes'
+//! last barrier or warp operation (lockstep execution of convergent code). Sectors are 32 bytes.
+struct TrafficCounters
+{
+    uint64_t loadRequests;         //!< global load requests (warp instructions)
+    uint64_t loadSectors;          //!< sum over requests of the distinct sectors each touches
+    uint64_t loadBytes;            //!< sum over requests of the distinct bytes its lanes asked for
+    uint64_t storeRequests;
+    uint64_t storeSectors;
+    uint64_t storeBytes;
+    uint64_t uniqueSectorsRead;    //!< distinct sectors read by the whole launch
+    uint64_t uniqueSectorsWritten; //!< distinct sectors written by the whole launch
 };
 
 //! One launch as requested, and what was run.
@@ -90,6 +109,8 @@ void clearTracked();
 //! First fault of a kernel run since resetState ("" if none): what went wrong, where.
 std::string const& fault();
 std::vector<LaunchRecord> const& launches();
+//! The last launch's traffic (zero unless options().countTraffic).
+TrafficCounters const& traffic();
 //! Forget faults, launch records, tracked buffers and the sticky launch error.
 void resetState();
 //! What cudaGetLastError / cudaPeekAtLastError report next (a driver's test hook: an error an earlier,
@@ -125,6 +146,9 @@ size_t dynamicSharedBytes();
 void syncThreads();
 uint64_t warpOp(WarpOp op, unsigned mask, uint64_t bits, int arg, int width, char const* name);
 void checkLoad(void const* p, size_t bytes, size_t align);
+extern thread_local bool tCountTraffic; //!< options().countTraffic while a launch runs
+//! One lane's global access, grouped into its warp's request (traffic()).
+void recordAccess(void const* p, size_t bytes, bool store);
 //! Validate the configuration and run every block: cudaErrorInvalidConfiguration (also recorded for
 //! cudaGetLastError) for a launch the hardware refuses, else cudaSuccess (kernel faults: fault()).
 cudaError_t runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<void()> const& threadBody);
@@ -182,6 +206,17 @@ Launch<Params...> launcher(void (*kernel)(Params...), dim3 grid, dim3 block, siz
     cudaStream_t /*stream*/ = nullptr)
 {
     return Launch<Params...>{kernel, grid, block, sharedBytes};
+}
+
+//! A global store (simt.h: a plain store under nvcc), counted when options().countTraffic.
+template <typename T>
+void store(T* p, T const& v)
+{
+    if (detail::tCountTraffic)
+    {
+        detail::recordAccess(p, sizeof(T), true);
+    }
+    *p = v;
 }
 
 //! The block's dynamic shared memory (extern __shared__ T name[]).
@@ -265,6 +300,10 @@ template <typename T>
 T __ldg(T const* p)
 {
     ::simt::detail::checkLoad(p, sizeof(T), alignof(T));
+    if (::simt::detail::tCountTraffic)
+    {
+        ::simt::detail::recordAccess(p, sizeof(T), false);
+    }
     return *p;
 }
 

@@ -40,12 +40,12 @@ struct KernelPlan : LevelPlan
 
 __device__ __forceinline__ void storeF(float* p, int64_t i, float v)
 {
-    p[i] = v;
+    ::simt::store(p + i, v);
 }
 
 __device__ __forceinline__ void storeF(__half* p, int64_t i, float v)
 {
-    p[i] = __float2half_rn(v);
+    ::simt::store(p + i, __float2half_rn(v));
 }
 
 //! PyTorch-style NaN-propagating max.

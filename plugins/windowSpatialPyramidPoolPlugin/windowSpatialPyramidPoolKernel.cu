@@ -47,12 +47,12 @@ __device__ __forceinline__ double loadD(__half const* p, int64_t i)
 
 __device__ __forceinline__ void storeF(float* p, int64_t i, float v)
 {
-    p[i] = v;
+    ::simt::store(p + i, v);
 }
 
 __device__ __forceinline__ void storeF(__half* p, int64_t i, float v)
 {
-    p[i] = __float2half_rn(v); // exact: v is a half (or NaN)
+    ::simt::store(p + i, __float2half_rn(v)); // exact: v is a half (or NaN)
 }
 
 //! The released code's max over rows [y0, y1) x columns [x0, x1) of at(y, x), from acc: a value

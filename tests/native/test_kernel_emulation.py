@@ -183,7 +183,8 @@ def test_bad_configuration_launches_nothing(emulib):
 MUTATIONS = {
     "shuffle-skips-half-warp": ("int32_t off = kWARP / 2; off > 0", "int32_t off = kWARP / 4; off > 0",
                                 "outputs differ"),
-    "fp16-store-truncates": ("p[i] = __float2half_rn(v);", "p[i] = __float2half_rz(v);", "outputs differ"),
+    "fp16-store-truncates": ("::simt::store(p + i, __float2half_rn(v));", "::simt::store(p + i, __float2half_rz(v));",
+                             "outputs differ"),
     "shared-memory-too-small": ("* plan.levels[plan.fineLevel]\n        : 0;",
                                 "* (plan.levels[plan.fineLevel] - 1)\n        : 0;",
                                 "write past the end of dynamic shared memory"),

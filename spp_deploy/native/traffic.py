@@ -1,0 +1,153 @@
+"""Memory-traffic counters of the SIMT emulator (``plugins/simt``): what a profiler would count.
+
+No GPU has been lent to measure the kernels, so the emulator, which already runs the real ``.cu``
+with one fiber per thread, counts per launch the global load/store requests (one per warp
+instruction), the distinct 32-byte sectors each touches and the unique sectors of the launch. From
+them: load/store efficiency (bytes requested / bytes in the sectors fetched) and sectors moved over
+the ideal (every sector the launch touches moved once). Counting is off unless asked for.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from .cabi import open_declared
+from .emulator import EmulatedRun, _declare_forward, _run, build_emulated_library
+
+PROBE_NAME = "libsimt_traffic_probe.so"
+SECTOR_BYTES = 32
+PROBE_KINDS = {"gather": 0, "gather_fp16": 1, "broadcast": 2}
+
+
+class TrafficCounters(ctypes.Structure):
+    """``simt::TrafficCounters`` (plugins/simt/simtEmu.h): one launch's global-memory traffic."""
+
+    _fields_ = [(name, ctypes.c_uint64) for name in (
+        "load_requests", "load_sectors", "load_bytes", "store_requests", "store_sectors", "store_bytes",
+        "unique_sectors_read", "unique_sectors_written")]
+
+
+class Traffic(NamedTuple):
+    """One launch's counters and the ratios a profiler reports."""
+
+    load_requests: int
+    load_sectors: int
+    load_bytes: int
+    store_requests: int
+    store_sectors: int
+    store_bytes: int
+    unique_sectors_read: int
+    unique_sectors_written: int
+
+    @staticmethod
+    def _ratio(a: int, b: int) -> float:
+        return a / b if b else float("nan")
+
+    @property
+    def sectors_per_load(self) -> float:
+        return self._ratio(self.load_sectors, self.load_requests)
+
+    @property
+    def sectors_per_store(self) -> float:
+        return self._ratio(self.store_sectors, self.store_requests)
+
+    @property
+    def load_efficiency(self) -> float:
+        """Bytes the lanes asked for / bytes in the sectors fetched (1.0: every fetched byte used)."""
+        return self._ratio(self.load_bytes, self.load_sectors * SECTOR_BYTES)
+
+    @property
+    def store_efficiency(self) -> float:
+        return self._ratio(self.store_bytes, self.store_sectors * SECTOR_BYTES)
+
+    @property
+    def sectors_read_over_ideal(self) -> float:
+        """Sectors fetched by all load requests / unique sectors read (1.0: each read once, no cache needed)."""
+        return self._ratio(self.load_sectors, self.unique_sectors_read)
+
+    @property
+    def sectors_written_over_ideal(self) -> float:
+        return self._ratio(self.store_sectors, self.unique_sectors_written)
+
+    def summary(self) -> str:
+        """One line for test and benchmark output."""
+        return (f"loads {self.load_requests} req x {self.sectors_per_load:.2f} sectors, eff {self.load_efficiency:.1%}, "
+                f"read/ideal {self.sectors_read_over_ideal:.2f}; stores {self.store_requests} req x "
+                f"{self.sectors_per_store:.2f} sectors, eff {self.store_efficiency:.1%}, "
+                f"written/ideal {self.sectors_written_over_ideal:.2f}")
+
+
+def aligned_empty(shape: Any, dtype: Any, alignment: int = 256) -> Any:
+    """An uninitialised C-contiguous array starting on an ``alignment``-byte boundary, as
+    ``cudaMalloc`` returns (numpy's own alignment would put sector boundaries mid-warp)."""
+    import numpy as np
+
+    dt = np.dtype(dtype)
+    count = int(np.prod(shape, dtype=np.int64))
+    raw = np.empty(count * dt.itemsize + alignment, dtype=np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + count * dt.itemsize].view(dt).reshape(shape)
+
+
+def aligned_copy(a: Any, alignment: int = 256) -> Any:
+    """``a`` copied into an ``aligned_empty`` array."""
+    out = aligned_empty(a.shape, a.dtype, alignment)
+    out[...] = a
+    return out
+
+
+def _declare_traffic(lib: ctypes.CDLL) -> ctypes.CDLL:
+    if not getattr(lib, "_traffic_declared", False):
+        lib.simt_emu_count_traffic.restype, lib.simt_emu_count_traffic.argtypes = None, [ctypes.c_int32]
+        lib.simt_emu_traffic.restype = None
+        lib.simt_emu_traffic.argtypes = [ctypes.POINTER(TrafficCounters)]
+        lib._traffic_declared = True
+    return lib
+
+
+def counted(lib: ctypes.CDLL, run: Callable[[], EmulatedRun]) -> tuple[EmulatedRun, Traffic]:
+    """``run()`` (one emulated launch through ``lib``, an opened emulator) with the traffic counted:
+    its result and the launch's counters. Counting is switched off again afterwards."""
+    _declare_traffic(lib)
+    lib.simt_emu_count_traffic(1)
+    try:
+        result = run()
+    finally:
+        lib.simt_emu_count_traffic(0)
+    return result, last_traffic(lib)
+
+
+def last_traffic(lib: ctypes.CDLL) -> Traffic:
+    """The counters of ``lib``'s last run (all zero when it ran uncounted)."""
+    c = TrafficCounters()
+    _declare_traffic(lib).simt_emu_traffic(ctypes.byref(c))
+    return Traffic(*(int(getattr(c, name)) for name, _ in TrafficCounters._fields_))
+
+
+def build_traffic_probe(build_dir: str | os.PathLike, source_root: str | os.PathLike | None = None) -> Path:
+    """The hand-written probe kernels (plugins/simt/simtTrafficProbe.cpp): ``build_dir/libsimt_traffic_probe.so``."""
+    return build_emulated_library("simt/simtTrafficProbe.cpp", Path(build_dir) / PROBE_NAME, source_root)
+
+
+def open_traffic_probe(path: str | os.PathLike) -> ctypes.CDLL:
+    i32, i64, vp = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
+    own = [vp, i64, i32, i64, i64, i32]
+    return open_declared(path, lambda lib: _declare_forward(lib.simt_probe_forward, own), "simt_probe_abi_version",
+                         "traffic probe")
+
+
+def probe_traffic(library: str | os.PathLike, kind: str, x: Any, n: int, stride: int,
+                  threads: int = 64) -> tuple[EmulatedRun, Traffic]:
+    """A probe kernel over ``x`` (float32, float16 for ``gather_fp16``) with ``n`` threads: ``gather``
+    out[i] = x[i * stride], ``broadcast`` out[i * stride] = x[0]; its output and counted traffic."""
+    import numpy as np
+
+    lib = open_traffic_probe(library)
+    x = aligned_copy(np.ascontiguousarray(x))
+    out = aligned_empty(n * (stride if kind == "broadcast" else 1), x.dtype)
+    own = (x.ctypes.data, x.size, PROBE_KINDS[kind], n, stride, threads)
+    return counted(lib, lambda: _run(lib.simt_probe_forward, own, out, "forward", 0, 0))
