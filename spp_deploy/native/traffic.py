@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from .cabi import open_declared
 from .emulator import EmulatedRun, _declare_forward, _run, build_emulated_library
