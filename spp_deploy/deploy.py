@@ -226,10 +226,12 @@ def check_window_parity(model: torch.nn.Module, onnx_path: str | os.PathLike, ch
 def export_window_model(model: torch.nn.Module, path: str | os.PathLike, *, channels: int, stride: float,
                         opset: int = DEFAULT_OPSET, spp_impl: str = "standard", check_parity: bool = True,
                         exact: bool = False, cases: Sequence[tuple[int, int, int, int]] = PARITY_CASES,
-                        windows_dtype: str = DEFAULT_WINDOWS_DTYPE) -> WindowExportResult:
+                        windows_dtype: str = DEFAULT_WINDOWS_DTYPE, force: bool = False) -> WindowExportResult:
     """Export ``model(maps, windows)`` to ``path``; the parity check runs on the temporary file
     and nothing is written when it fails. ``windows_dtype``: the ``windows`` input's dtype,
-    float64 or float32 (for TensorRT, which has no float64)."""
+    float64 or float32 (for TensorRT, which has no float64). An existing ``path`` is replaced
+    only with ``force`` (the policy of ``export_onnx`` and every command)."""
+    path = check_output(path, "output", force)
     w_dtype = windows_torch_dtype(windows_dtype)
     g = torch.Generator().manual_seed(0)
     example = (torch.rand(2, channels, 13, 17, generator=g),

@@ -177,3 +177,17 @@ def test_bad_windows_dtype_names_the_argument_and_writes_nothing(tmp_path):
     with pytest.raises(UserError, match=message):
         export_window_model(WindowSpatialPyramidPool(), path, channels=C, stride=16.0, windows_dtype="float16")
     assert not list(tmp_path.iterdir())
+
+
+def test_existing_file_is_replaced_only_with_force(tmp_path):
+    """One overwrite policy for the library too: export_window_model keeps an existing file
+    unless asked (force=True), like export_onnx and every command's --force."""
+    from spp_deploy.errors import UserError
+
+    path = tmp_path / "head.onnx"
+    path.write_bytes(b"the user's file")
+    with pytest.raises(UserError, match="exists") as e:
+        export_window_model(WindowSpatialPyramidPool(), path, channels=C, stride=16.0, check_parity=False)
+    assert e.value.option == "force" and path.read_bytes() == b"the user's file"
+    export_window_model(WindowSpatialPyramidPool(), path, channels=C, stride=16.0, check_parity=False, force=True)
+    assert onnx.load(path).graph.node
