@@ -5,6 +5,7 @@
  * It only replaces the two pieces of CUDA syntax a host compiler cannot parse:
  *   SIMT_LAUNCH(kernel, grid, block, smem, stream)(args...)   the launch, returning its own cudaError_t
  *   SIMT_DYNAMIC_SHARED(T, name);                             extern __shared__ T name[];
+ *                                                             (emulated: simt::Shared<T>, which counts bank conflicts)
  *   simt::store(p, v)                                         *p = v (the emulator counts global stores)
  * Under nvcc the launch is cudaLaunchKernelEx (CUDA >= 11.8), which returns this launch's error
  * without the cudaGetLastError a <<<>>> launch needs (that call would also clear, and so swallow,
@@ -61,7 +62,7 @@ __device__ __forceinline__ void store(T* p, T const& v)
 
 #include "simtEmu.h"
 #define SIMT_LAUNCH(kernel, grid, block, smem, stream) ::simt::launcher(kernel, grid, block, smem, stream)
-#define SIMT_DYNAMIC_SHARED(T, name) T* const name = ::simt::dynamicShared<T>()
+#define SIMT_DYNAMIC_SHARED(T, name) ::simt::Shared<T> const name(::simt::dynamicShared<T>())
 
 #else
 #error "a CUDA kernel source: compile it with nvcc, or with a host compiler and -DSIMT_EMULATION (plugins/simt)"

@@ -128,4 +128,11 @@ SIMT_DRIVER_API void simt_emu_traffic(simt::TrafficCounters* out)
     *out = simt::traffic();
 }
 
+/* Shared-memory bank conflicts (spp_deploy.native.traffic.last_bank_conflicts): after a counted run,
+ * its last launch's dynamic shared-memory counters into *out. */
+SIMT_DRIVER_API void simt_emu_shared_traffic(simt::SharedCounters* out)
+{
+    *out = simt::sharedTraffic();
+}
+
 #endif // SIMT_DRIVER_H

@@ -49,6 +49,9 @@ struct Fiber
     // Memory-traffic grouping: barriers/warp operations passed, global accesses since the last one.
     uint32_t epoch = 0;
     uint32_t seq = 0;
+    // Shared-memory bank conflicts: the epoch sharedSeq counts in (own index, global counters unchanged).
+    uint32_t sharedEpoch = 0;
+    uint32_t sharedSeq = 0;
 };
 
 struct Block
@@ -85,6 +88,14 @@ struct Traffic
     std::vector<uint64_t> sectors[2]; //!< sectors touched so far (sorted and made unique at the end)
 };
 
+//! The shared-memory traffic of the running launch: the block's accesses (offsets into its dynamic
+//! shared memory), folded into counters after each block.
+struct SharedTraffic
+{
+    SharedCounters counters{};
+    std::vector<Access> accesses;
+};
+
 struct State_
 {
     Options options;
@@ -94,6 +105,7 @@ struct State_
     cudaError_t lastError = cudaSuccess;
     std::vector<std::unique_ptr<char[]>> stacks; //!< reused between blocks
     Traffic traffic;
+    SharedTraffic shared;
 };
 
 State_& state()
@@ -263,43 +275,64 @@ bool releaseWarps(Block& b, bool& released)
 
 constexpr uint64_t kSECTOR = 32;
 
-//! Fold the block's accesses of one kind into requests (same warp, epoch and program-order index).
-void foldRequests(std::vector<Access>& acc, uint64_t& requests, uint64_t& sectors, uint64_t& bytes,
-    std::vector<uint64_t>& touched)
+//! Sort the block's accesses and call visit(first, last) on each request's run of them (same warp,
+//! epoch and program-order index; sorted by address inside); the accesses are consumed.
+template <typename Visit>
+void forEachRequest(std::vector<Access>& acc, Visit visit)
 {
     std::sort(acc.begin(), acc.end(), [](Access const& a, Access const& b) {
         return std::tie(a.warp, a.epoch, a.seq, a.addr) < std::tie(b.warp, b.epoch, b.seq, b.addr);
     });
-    std::vector<uint64_t> secs;
-    std::vector<uint64_t> blockSecs;
     for (size_t i = 0; i < acc.size();)
     {
         size_t j = i;
-        uint64_t end = 0; // distinct bytes: the accesses are sorted by address
-        secs.clear();
-        for (; j < acc.size() && acc[j].warp == acc[i].warp && acc[j].epoch == acc[i].epoch && acc[j].seq == acc[i].seq;
-             ++j)
+        while (j < acc.size() && acc[j].warp == acc[i].warp && acc[j].epoch == acc[i].epoch && acc[j].seq == acc[i].seq)
         {
-            uint64_t const a = acc[j].addr;
-            uint64_t const e = a + acc[j].bytes;
-            bytes += e > end ? e - std::max(a, end) : 0;
-            end = std::max(end, e);
-            for (uint64_t s = a / kSECTOR; s <= (e - 1) / kSECTOR; ++s)
-            {
-                secs.push_back(s);
-            }
+            ++j;
         }
-        std::sort(secs.begin(), secs.end());
-        secs.erase(std::unique(secs.begin(), secs.end()), secs.end());
+        visit(acc.data() + i, acc.data() + j);
+        i = j;
+    }
+    acc.clear();
+}
+
+//! The distinct bytes a request's accesses (sorted by address) ask for; each unit (sector, bank word)
+//! of `unit` bytes they touch is appended to units (sorted, unique).
+uint64_t requestUnits(Access const* first, Access const* last, uint64_t unit, std::vector<uint64_t>& units)
+{
+    uint64_t bytes = 0;
+    uint64_t end = 0;
+    units.clear();
+    for (Access const* a = first; a != last; ++a)
+    {
+        uint64_t const e = a->addr + a->bytes;
+        bytes += e > end ? e - std::max(a->addr, end) : 0;
+        end = std::max(end, e);
+        for (uint64_t u = a->addr / unit; u <= (e - 1) / unit; ++u)
+        {
+            units.push_back(u);
+        }
+    }
+    std::sort(units.begin(), units.end());
+    units.erase(std::unique(units.begin(), units.end()), units.end());
+    return bytes;
+}
+
+//! Fold the block's accesses of one kind into requests (same warp, epoch and program-order index).
+void foldRequests(std::vector<Access>& acc, uint64_t& requests, uint64_t& sectors, uint64_t& bytes,
+    std::vector<uint64_t>& touched)
+{
+    std::vector<uint64_t> secs;
+    std::vector<uint64_t> blockSecs;
+    forEachRequest(acc, [&](Access const* first, Access const* last) {
+        bytes += requestUnits(first, last, kSECTOR, secs);
         ++requests;
         sectors += secs.size();
         blockSecs.insert(blockSecs.end(), secs.begin(), secs.end());
-        i = j;
-    }
+    });
     std::sort(blockSecs.begin(), blockSecs.end());
     blockSecs.erase(std::unique(blockSecs.begin(), blockSecs.end()), blockSecs.end());
     touched.insert(touched.end(), blockSecs.begin(), blockSecs.end()); // made unique by traffic()
-    acc.clear();
 }
 
 //! Sort and dedupe the sectors touched (once per launch, when the counters are read).
@@ -317,6 +350,33 @@ void foldBlockTraffic()
     foldRequests(t.accesses[0], c.loadRequests, c.loadSectors, c.loadBytes, t.sectors[0]);
     foldRequests(t.accesses[1], c.storeRequests, c.storeSectors, c.storeBytes, t.sectors[1]);
 }
+
+// ---- shared-memory bank conflicts ----------------------------------------------------------------
+
+constexpr uint64_t kBANKS = 32;
+constexpr uint64_t kBANK_WORD = 4;
+
+//! Fold the block's shared-memory accesses into requests (grouped as the global ones) and count each
+//! request's wavefronts: the most distinct 4-byte words one bank serves.
+void foldSharedBlock()
+{
+    SharedCounters& c = state().shared.counters;
+    std::vector<uint64_t> words;
+    forEachRequest(state().shared.accesses, [&](Access const* first, Access const* last) {
+        c.bytes += requestUnits(first, last, kBANK_WORD, words);
+        uint64_t perBank[kBANKS] = {};
+        uint64_t passes = 0;
+        for (uint64_t w : words)
+        {
+            passes = std::max(passes, ++perBank[w % kBANKS]);
+        }
+        ++c.requests;
+        c.wavefronts += passes;
+        c.bankConflicts += passes - (words.size() + kBANKS - 1) / kBANKS;
+    });
+}
+
+// ---- end of shared-memory bank conflicts ---------------------------------------------------------
 
 void runBlock(Block& b, dim3 const& blockShape, std::mt19937_64& rng)
 {
@@ -491,8 +551,14 @@ TrafficCounters const& traffic()
     return t.counters;
 }
 
+SharedCounters const& sharedTraffic()
+{
+    return state().shared.counters;
+}
+
 void resetState()
 {
+    state().shared = SharedTraffic{};
     state().fault.clear();
     state().launches.clear();
     state().tracked.clear();
@@ -516,6 +582,19 @@ void recordAccess(void const* p, size_t bytes, bool store)
     uint32_t const warp = static_cast<uint32_t>(linearLane(*f, f->tc.blockDimV) / kWarpSize);
     state().traffic.accesses[store ? 1 : 0].push_back(
         Access{warp, f->epoch, f->seq++, reinterpret_cast<uint64_t>(p), static_cast<uint32_t>(bytes)});
+}
+
+void recordShared(void const* p, size_t bytes)
+{
+    Fiber* const f = (current(), tFiber);
+    if (f->sharedEpoch != f->epoch)
+    {
+        f->sharedEpoch = f->epoch;
+        f->sharedSeq = 0;
+    }
+    uint32_t const warp = static_cast<uint32_t>(linearLane(*f, f->tc.blockDimV) / kWarpSize);
+    uint64_t const offset = static_cast<uint64_t>(static_cast<unsigned char const*>(p) - tBlock->shared);
+    state().shared.accesses.push_back(Access{warp, f->epoch, f->sharedSeq++, offset, static_cast<uint32_t>(bytes)});
 }
 
 ThreadContext const& current()
@@ -625,6 +704,7 @@ cudaError_t runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<voi
     uint32_t const gx = s.options.clampGridX != 0 ? std::min(grid.x, s.options.clampGridX) : grid.x;
     s.launches.push_back(LaunchRecord{grid, block, sharedBytes, gx});
     s.traffic = Traffic{}; // counters are per launch
+    s.shared = SharedTraffic{};
     tCountTraffic = s.options.countTraffic;
     struct CountingOff
     {
@@ -670,6 +750,7 @@ cudaError_t runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<voi
                 if (tCountTraffic)
                 {
                     foldBlockTraffic();
+                    foldSharedBlock();
                 }
                 for (Fiber const& f : b.fibers)
                 {

@@ -21,7 +21,9 @@
  *  - the order fibers run in is a policy (forward, reverse, seeded shuffle): a kernel whose result
  *    depends on it has a race the emulator can show.
  *  - with options().countTraffic, every __ldg and simt::store is grouped into its warp's request and
- *    counted in 32-byte sectors per launch (traffic(), TrafficCounters);
+ *    counted in 32-byte sectors per launch (traffic(), TrafficCounters), and every element of dynamic
+ *    shared memory reached through SIMT_DYNAMIC_SHARED's accessor (Shared) into bank-conflict counters
+ *    (sharedTraffic(), SharedCounters);
  * Not modelled: timing, memory races inside one barrier interval (plain loads/stores are not
  * intercepted), real warp scheduling and independent-thread-scheduling interleavings, caches.
  */
@@ -225,6 +227,152 @@ T* dynamicShared()
 {
     return static_cast<T*>(detail::dynamicSharedBase());
 }
+
+// ---- shared-memory bank conflicts (options().countTraffic) ---------------------------------------
+
+//! One launch's dynamic shared-memory traffic. A request is one warp instruction (grouped as
+//! TrafficCounters' requests, with its own program-order index); its wavefronts are the most distinct
+//! 4-byte words one of the 32 banks serves (a word read by several lanes is a broadcast, served once).
+struct SharedCounters
+{
+    uint64_t requests;      //!< shared-memory requests (warp instructions; reads and writes alike)
+    uint64_t wavefronts;    //!< sum over requests of the bank passes each needs
+    uint64_t bankConflicts; //!< extra passes: wavefronts minus ceil(distinct words / 32) per request
+    uint64_t bytes;         //!< sum over requests of the distinct bytes its lanes asked for
+};
+
+//! The last launch's shared-memory counters (zero unless options().countTraffic).
+SharedCounters const& sharedTraffic();
+
+namespace detail
+{
+//! One lane's access to the block's dynamic shared memory, grouped into its warp's request.
+void recordShared(void const* p, size_t bytes);
+} // namespace detail
+
+//! SIMT_DYNAMIC_SHARED's name under emulation: a pointer into the block's dynamic shared memory that
+//! records each element it yields when counting (one untaken branch otherwise). Drop-in for the
+//! kernel's `extern __shared__ T name[]`: `name[i]` (read, write, `&name[i]`), `*name`, `name + k`
+//! (another counted view; `auto` keeps it one), a `Shared<T const>` view; it converts to a plain
+//! `T*` for calls that take one (accesses through that pointer are not counted). One request per
+//! element yielded: a read-modify-write (`name[i] += v`) counts once; `reinterpret_cast` needs the
+//! plain pointer (`reinterpret_cast<U*>(name.get())`).
+template <typename T>
+class Shared
+{
+public:
+    explicit Shared(T* p)
+        : mP(p)
+    {
+    }
+
+    //! Shared<T> -> Shared<T const>.
+    template <typename U, typename = std::enable_if_t<std::is_convertible<U*, T*>::value>>
+    Shared(Shared<U> const& o)
+        : mP(o.get())
+    {
+    }
+
+    template <typename I, typename = std::enable_if_t<std::is_integral<I>::value>>
+    T& operator[](I i) const
+    {
+        return *counted(mP + i);
+    }
+
+    T& operator*() const
+    {
+        return *counted(mP);
+    }
+
+    T* operator->() const
+    {
+        return counted(mP);
+    }
+
+    template <typename I, typename = std::enable_if_t<std::is_integral<I>::value>>
+    Shared operator+(I k) const
+    {
+        return Shared(mP + k);
+    }
+
+    template <typename I, typename = std::enable_if_t<std::is_integral<I>::value>>
+    friend Shared operator+(I k, Shared s)
+    {
+        return Shared(s.mP + k);
+    }
+
+    template <typename I, typename = std::enable_if_t<std::is_integral<I>::value>>
+    Shared operator-(I k) const
+    {
+        return Shared(mP - k);
+    }
+
+    std::ptrdiff_t operator-(Shared o) const
+    {
+        return mP - o.mP;
+    }
+
+    template <typename I, typename = std::enable_if_t<std::is_integral<I>::value>>
+    Shared& operator+=(I k)
+    {
+        mP += k;
+        return *this;
+    }
+
+    template <typename I, typename = std::enable_if_t<std::is_integral<I>::value>>
+    Shared& operator-=(I k)
+    {
+        mP -= k;
+        return *this;
+    }
+
+    Shared& operator++()
+    {
+        ++mP;
+        return *this;
+    }
+
+    Shared operator++(int)
+    {
+        return Shared(mP++);
+    }
+
+    Shared& operator--()
+    {
+        --mP;
+        return *this;
+    }
+
+    Shared operator--(int)
+    {
+        return Shared(mP--);
+    }
+
+    //! The plain pointer (uncounted accesses), for calls and casts that need one.
+    operator T*() const
+    {
+        return mP;
+    }
+
+    T* get() const
+    {
+        return mP;
+    }
+
+private:
+    static T* counted(T* q)
+    {
+        if (detail::tCountTraffic)
+        {
+            detail::recordShared(q, sizeof(T));
+        }
+        return q;
+    }
+
+    T* mP;
+};
+
+// ---- end of shared-memory bank conflicts -------------------------------------------------------
 
 } // namespace simt
 

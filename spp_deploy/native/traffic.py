@@ -150,3 +150,79 @@ def probe_traffic(library: str | os.PathLike, kind: str, x: Any, n: int, stride:
     out = aligned_empty(n * (stride if kind == "broadcast" else 1), x.dtype)
     own = (x.ctypes.data, x.size, PROBE_KINDS[kind], n, stride, threads)
     return counted(lib, lambda: _run(lib.simt_probe_forward, own, out, "forward", 0, 0))
+
+
+# ---- shared-memory bank conflicts ---------------------------------------------------------------
+# Dynamic shared memory reached through SIMT_DYNAMIC_SHARED's accessor (plugins/simt/simtEmu.h,
+# simt::Shared) is counted with the global traffic: per warp instruction, the bank passes
+# (wavefronts) its lanes need over 32 banks of 4-byte words. A kernel whose lanes hit one bank with
+# different words serialises; the counters say how much before any GPU runs it.
+
+BANK_PROBE_NAME = "libsimt_bank_probe.so"
+BANK_PROBE_KINDS = {"strided": 0, "broadcast": 1, "view": 2, "atomic": 3}
+BANK_PROBE_DTYPES = ("float32", "float16", "int32", "float64")
+
+
+class SharedCounters(ctypes.Structure):
+    """``simt::SharedCounters`` (plugins/simt/simtEmu.h): one launch's dynamic shared-memory traffic."""
+
+    _fields_ = [(name, ctypes.c_uint64) for name in ("requests", "wavefronts", "bank_conflicts", "bytes")]
+
+
+class BankConflicts(NamedTuple):
+    """One launch's shared-memory requests and the extra bank passes they cost."""
+
+    requests: int
+    wavefronts: int
+    bank_conflicts: int  # wavefronts beyond ceil(distinct words / 32), summed over requests
+    bytes: int
+
+    @property
+    def conflicts_per_request(self) -> float:
+        """Extra bank passes per shared-memory request (0.0: conflict-free; 31.0: every request 32-way)."""
+        return Traffic._ratio(self.bank_conflicts, self.requests)
+
+    def summary(self) -> str:
+        """One line for test and benchmark output."""
+        return (f"shared {self.requests} req, {self.wavefronts} wavefronts, "
+                f"{self.conflicts_per_request:.2f} bank conflicts/req")
+
+
+def last_bank_conflicts(lib: ctypes.CDLL) -> BankConflicts:
+    """The shared-memory counters of ``lib``'s last run (all zero when it ran uncounted)."""
+    if not getattr(lib, "_bank_declared", False):
+        lib.simt_emu_shared_traffic.restype = None
+        lib.simt_emu_shared_traffic.argtypes = [ctypes.POINTER(SharedCounters)]
+        lib._bank_declared = True
+    c = SharedCounters()
+    lib.simt_emu_shared_traffic(ctypes.byref(c))
+    return BankConflicts(*(int(getattr(c, name)) for name, _ in SharedCounters._fields_))
+
+
+def build_bank_probe(build_dir: str | os.PathLike, source_root: str | os.PathLike | None = None) -> Path:
+    """The hand-written bank-conflict kernels (plugins/simt/simtBankProbe.cpp): ``build_dir/libsimt_bank_probe.so``."""
+    return build_emulated_library("simt/simtBankProbe.cpp", Path(build_dir) / BANK_PROBE_NAME, source_root)
+
+
+def open_bank_probe(path: str | os.PathLike) -> ctypes.CDLL:
+    i32, i64, vp = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
+    own = [vp, i32, i32, i64, i64, i32]
+    return open_declared(path, lambda lib: _declare_forward(lib.simt_bank_probe_forward, own),
+                         "simt_bank_probe_abi_version", "bank-conflict probe")
+
+
+def probe_bank_conflicts(library: str | os.PathLike, kind: str, x: Any, stride: int,
+                         threads: int = 64) -> tuple[EmulatedRun, BankConflicts]:
+    """A probe kernel over ``x`` (one thread per element; float32, float16, int32 or float64):
+    ``strided`` writes element t * stride of shared memory and reads it back, ``view`` the same
+    through a view one element in, ``atomic`` adds to it atomically (``x`` back in each case),
+    ``broadcast`` has every lane read the one element its block's thread 0 wrote (the block's first
+    element). Its output and counted shared-memory traffic."""
+    import numpy as np
+
+    lib = open_bank_probe(library)
+    x = aligned_copy(np.ascontiguousarray(x))
+    out = aligned_empty(x.shape, x.dtype)
+    own = (x.ctypes.data, BANK_PROBE_KINDS[kind], BANK_PROBE_DTYPES.index(x.dtype.name), x.size, stride, threads)
+    run, _ = counted(lib, lambda: _run(lib.simt_bank_probe_forward, own, out, "forward", 0, 0))
+    return run, last_bank_conflicts(lib)
