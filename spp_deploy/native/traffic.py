@@ -226,3 +226,26 @@ def probe_bank_conflicts(library: str | os.PathLike, kind: str, x: Any, stride: 
     own = (x.ctypes.data, BANK_PROBE_KINDS[kind], BANK_PROBE_DTYPES.index(x.dtype.name), x.size, stride, threads)
     run, _ = counted(lib, lambda: _run(lib.simt_bank_probe_forward, own, out, "forward", 0, 0))
     return run, last_bank_conflicts(lib)
+
+
+# ---- roofline estimate --------------------------------------------------------------------------
+# A memory-bound kernel cannot beat the time its DRAM traffic takes at peak bandwidth. The counted
+# sectors give that traffic before any GPU runs; gpu_check later measures how close a GPU comes.
+
+#: Peak DRAM bandwidth in GB/s (vendor data sheets), the one place these numbers live.
+PEAK_DRAM_GBPS = {"H100 SXM": 3350.0, "A100 80GB": 2040.0, "L4": 300.0, "T4": 320.0}
+
+
+def moved_bytes(t: Traffic) -> int:
+    """Bytes in the sectors the launch's requests read and wrote: DRAM traffic with no cache reuse."""
+    return (t.load_sectors + t.store_sectors) * SECTOR_BYTES
+
+
+def unique_bytes(t: Traffic) -> int:
+    """Bytes in the distinct sectors the launch read and wrote: DRAM traffic when each moves once."""
+    return (t.unique_sectors_read + t.unique_sectors_written) * SECTOR_BYTES
+
+
+def roofline_us(nbytes: float, peaks: dict[str, float] | None = None) -> dict[str, float]:
+    """Microseconds ``nbytes`` of DRAM traffic take at each GPU's peak bandwidth."""
+    return {gpu: nbytes / (gbps * 1e9) * 1e6 for gpu, gbps in (peaks or PEAK_DRAM_GBPS).items()}
