@@ -3,6 +3,7 @@ bit-exact against the eager ops, measure bandwidth, and write one JSON + Markdow
 
     python benchmarks/gpu_check.py [--out gpu_check_report] [--sizes 20] [--iterations 100] [--skip-bench]
                                    [--skip-trt] [--plugin build/libspp_plugin.so] [--plan]
+                                   [--traffic-json kernel_traffic.json]
 
 ``--plan`` lists what would run (kernels and TensorRT cases) and exits 0; it needs no GPU.
 
@@ -15,9 +16,14 @@ Checks, per kernel (``KERNELS``), for every bin rule x mode x order x dtype on r
   - avg on integer-valued data (sums exact in any order): bit-identical to the float64 op rounded
     once to the dtype; avg on normal data: within 1e-6 (fp32) / 1e-3 (fp16) absolute, since the
     kernel's fp32 summation order is its own.
-Bandwidth: GB/s = (input + output bytes) / kernel time, against a device-to-device copy of the
-input (2 x input bytes / copy time, the roofline of a one-pass kernel), for (64,512,64,64) and
-(1,256,13,13) in fp32/fp16; CUDA-event medians. TensorRT itself:
+Bandwidth: GB/s = (input + output bytes) / kernel time, as a fraction of a device-to-device copy
+(``dst.copy_(src)``) that reads and writes the same number of bytes in the same run (the roofline
+of a one-pass kernel, launch overhead included), for (64,512,64,64) and (1,256,13,13) in fp32/fp16;
+CUDA-event medians. Next to it, the emulator's traffic model of the same case (``--traffic-json``,
+written by ``benchmarks/kernel_traffic.py --json``): its load/store efficiency and the fraction of
+copy bandwidth it predicts for a DRAM-bound kernel without cache reuse (ideal bytes / bytes in
+every request's sectors); ``measured_over_model`` above 1 means caches saved traffic, below 1 that
+something besides DRAM traffic (latency, FP64, launch) limits the kernel. TensorRT itself:
 ``spp-deploy bench --backends trt,ort-cuda --plugin build/libspp_plugin.so``.
 
 Also run: the SIMT emulator's self-test kernel (plugins/simt/simtSelfTest.cu), whose expected
@@ -201,6 +207,12 @@ class BenchRow:
     copy_gb_s: float
     fraction_of_copy: float
     torch_ms: float
+    # The emulator's traffic model of the same case (--traffic-json), empty without one.
+    model_case: str = ""
+    model_load_efficiency: float | None = None
+    model_store_efficiency: float | None = None
+    model_fraction_of_copy: float | None = None
+    measured_over_model: float | None = None
 
 
 @dataclass
@@ -422,7 +434,8 @@ def check_window(forward: Forward, device: str, n_sizes: int, seed: int = 0, ker
     return rows
 
 
-def bench_window(forward: Forward, iterations: int, kernel: str = "window_spp") -> list[BenchRow]:
+def bench_window(forward: Forward, iterations: int, kernel: str = "window_spp",
+                 traffic: list[dict] | None = None) -> list[BenchRow]:
     import numpy as np
     import torch
 
@@ -445,24 +458,22 @@ def bench_window(forward: Forward, iterations: int, kernel: str = "window_spp") 
                 return forward(xd, wd, SPPNET_LEVELS, ZF5.as_list())
 
             y = run_kernel()
-            dst = torch.empty_like(y)
             t_k = measure_cuda(run_kernel, 10, iterations).median
-            t_c = measure_cuda(lambda: dst.copy_(y), 10, iterations).median
             cpu = []
             for _ in range(3):
                 t0 = time.perf_counter()
                 op(x, win)
                 cpu.append((time.perf_counter() - t0) * 1e3)
-            out_bytes = y.numel() * y.element_size()
-            gbs_k = (out_bytes + x.numel() * x.element_size()) / t_k / 1e6
-            gbs_c = 2 * out_bytes / t_c / 1e6
-            rows.append(BenchRow(kernel, f"{WINDOW_BENCH_WINDOWS} windows, levels 1,2,3,6 (torch_ms: eager, CPU)",
-                                 "x".join(map(str, shape)), str(dtype)[6:], t_k, gbs_k, t_c, gbs_c, gbs_k / gbs_c,
-                                 float(np.median(cpu))))
+            nbytes = y.numel() * y.element_size() + x.numel() * x.element_size()
+            model = model_for(traffic, kernel, str(dtype)[6:], SPPNET_LEVELS)
+            rows.append(bandwidth_row(kernel, f"{WINDOW_BENCH_WINDOWS} windows, levels 1,2,3,6 (torch_ms: eager, CPU)",
+                                      "x".join(map(str, shape)), str(dtype)[6:], t_k, nbytes,
+                                      *time_copy(nbytes, iterations), float(np.median(cpu)), model))
     return rows
 
 
-def bench_spp(forward: Forward, iterations: int, kernel: str = "spp") -> list[BenchRow]:
+def bench_spp(forward: Forward, iterations: int, kernel: str = "spp",
+              traffic: list[dict] | None = None) -> list[BenchRow]:
     import torch
     import torch.nn.functional as F
 
@@ -473,7 +484,6 @@ def bench_spp(forward: Forward, iterations: int, kernel: str = "spp") -> list[Be
         for dtype in (torch.float32, torch.float16):
             for mode, pool in (("max", F.adaptive_max_pool2d), ("avg", F.adaptive_avg_pool2d)):
                 x = torch.randn(*shape, device="cuda").to(dtype)
-                dst = torch.empty_like(x)
 
                 def run_kernel():
                     return forward(x, BENCH_LEVELS, mode, "adaptive", "channel_major")
@@ -483,15 +493,86 @@ def bench_spp(forward: Forward, iterations: int, kernel: str = "spp") -> list[Be
 
                 y = run_kernel()
                 t_k = measure_cuda(run_kernel, 10, iterations).median
-                t_c = measure_cuda(lambda: dst.copy_(x), 10, iterations).median
                 t_t = measure_cuda(run_torch, 10, iterations).median
-                nbytes = x.numel() * x.element_size()
-                gbs_k = (nbytes + y.numel() * y.element_size()) / t_k / 1e6
-                gbs_c = 2 * nbytes / t_c / 1e6
-                rows.append(BenchRow(kernel, f"adaptive {mode} levels {','.join(map(str, BENCH_LEVELS))}",
-                                     "x".join(map(str, shape)), str(dtype)[6:], t_k, gbs_k, t_c, gbs_c, gbs_k / gbs_c,
-                                     t_t))
+                nbytes = x.numel() * x.element_size() + y.numel() * y.element_size()
+                model = model_for(traffic, kernel, str(dtype)[6:], BENCH_LEVELS, shape, mode)
+                rows.append(bandwidth_row(kernel, f"adaptive {mode} levels {','.join(map(str, BENCH_LEVELS))}",
+                                          "x".join(map(str, shape)), str(dtype)[6:], t_k, nbytes,
+                                          *time_copy(nbytes, iterations), t_t, model))
     return rows
+
+
+# ---- achieved bandwidth next to the emulator's traffic model ---------------------------------------
+# The emulator counts what a profiler would (benchmarks/kernel_traffic.py); a GPU run then says
+# whether that model explains the time: the first GPU run confirms or refutes it.
+
+MODEL_KERNELS = {"spp": "whole_image", "window_spp": "window"}  # gpu_check kernel -> kernel_traffic kernel
+MODEL_DTYPES = {"float32": "fp32", "float16": "fp16"}
+
+
+def time_copy(nbytes: int, iterations: int) -> tuple[float, float]:
+    """Median ms and GB/s of a device-to-device ``dst.copy_(src)`` reading and writing ``nbytes`` in all."""
+    import torch
+
+    from spp_deploy.runtime.timing import measure_cuda
+
+    half = max(1, nbytes // 2)
+    src = torch.empty(half, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    t_c = measure_cuda(lambda: dst.copy_(src), 10, iterations).median
+    return t_c, 2 * half / t_c / 1e6
+
+
+def bandwidth_row(kernel: str, case: str, shape: str, dtype: str, kernel_ms: float, nbytes: int, copy_ms: float,
+                  copy_gb_s: float, torch_ms: float, model: dict | None = None) -> BenchRow:
+    """A kernel that moved ``nbytes`` (input read once, output written once) in ``kernel_ms``: its
+    GB/s and fraction of the copy's, and the traffic model's prediction of that fraction."""
+    gbs = nbytes / kernel_ms / 1e6
+    row = BenchRow(kernel, case, shape, dtype, kernel_ms, gbs, copy_ms, copy_gb_s, gbs / copy_gb_s, torch_ms)
+    if model:
+        predicted = model["bytes_unique"] / model["bytes_moved"] if model.get("bytes_moved") else None
+        row.model_case = model["case"]
+        row.model_load_efficiency = model.get("load_efficiency")
+        row.model_store_efficiency = model.get("store_efficiency")
+        row.model_fraction_of_copy = predicted
+        row.measured_over_model = row.fraction_of_copy / predicted if predicted else None
+    return row
+
+
+def load_traffic_model(path: Path) -> list[dict]:
+    """The records of ``benchmarks/kernel_traffic.py --json PATH`` that ran; ValueError (one line) if
+    the file is not such a report."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as e:
+        raise ValueError(f"cannot read it: {e.strerror or e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"not JSON ({e})") from None
+    need = {"kernel", "case", "status", "dtype", "levels", "bytes_moved", "bytes_unique"}
+    if not isinstance(data, list) or not all(isinstance(r, dict) and {"kernel", "case", "status"} <= r.keys()
+                                             for r in data):
+        raise ValueError("not a kernel_traffic.py --json report (a list of case records)")
+    ran = [r for r in data if r["status"] == "ok"]
+    for r in ran:
+        if not need <= r.keys():
+            raise ValueError(f"case {r['case']!r} lacks {', '.join(sorted(need - r.keys()))} "
+                             "(written by an older kernel_traffic.py?)")
+    return ran
+
+
+def model_for(traffic: list[dict] | None, kernel: str, dtype: str, levels, shape=None, mode: str | None = None
+              ) -> dict | None:
+    """The model record of a benchmark case: same kernel, dtype and level set; whole image: adaptive,
+    same mode and plane size (C, H, W; planes are independent blocks, so the batch does not change
+    the ratios), the same batch preferred; window: its only map size, the ratios per request."""
+    if not traffic:
+        return None
+    found = [r for r in traffic if r["kernel"] == MODEL_KERNELS.get(kernel) and r["dtype"] == MODEL_DTYPES.get(dtype)
+             and sorted(r["levels"]) == sorted(levels)
+             and (shape is None or (r.get("rule") == "adaptive" and r.get("mode") == mode
+                                    and list(r.get("size", ()))[1:] == list(shape)[1:]))]
+    found.sort(key=lambda r: shape is not None and list(r["size"]) != list(shape))
+    return found[0] if found else None
 
 
 def build_extension(name: str, sources: tuple[Path, ...], wrapper: str, verbose: bool = False):
@@ -545,7 +626,7 @@ KERNELS = [
 
 def _md_table(rows: list, cols: list[str]) -> list[str]:
     def fmt(v):
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
+        return f"{v:.4g}" if isinstance(v, float) else "-" if v is None else str(v)
 
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     out += ["| " + " | ".join(fmt(getattr(r, c)) for c in cols) + " |" for r in rows]
@@ -565,6 +646,11 @@ def to_markdown(rep: Report) -> str:
         lines += ["", "## Bandwidth (CUDA-event medians)", ""]
         lines += _md_table(rep.bench, ["kernel", "case", "shape", "dtype", "kernel_ms", "gb_s", "copy_ms",
                                        "copy_gb_s", "fraction_of_copy", "torch_ms"])
+        if any(r.model_case for r in rep.bench):
+            lines += ["", "## Measured against the emulator's traffic model (kernel_traffic.py)", ""]
+            lines += _md_table(rep.bench, ["kernel", "shape", "dtype", "fraction_of_copy", "model_fraction_of_copy",
+                                           "measured_over_model", "model_load_efficiency",
+                                           "model_store_efficiency", "model_case"])
     if rep.trt:
         lines += ["", "## TensorRT engines (through Polygraphy) vs ONNX Runtime CPU", ""]
         lines += _md_table(rep.trt, ["case", "shape", "status", "max_abs", "max_rel", "nan_mismatch", "detail"])
@@ -638,7 +724,7 @@ def run_kernel_checks(k: Kernel, rep: Report, args) -> dict:
         bad = sum(not r.ok for r in checks)
         print(f"{k.name}: {len(checks) - bad}/{len(checks)} check rows ok", flush=True)
         if k.bench and not args.skip_bench:
-            rep.bench += k.bench(forward, args.iterations, kernel=k.name)
+            rep.bench += k.bench(forward, args.iterations, kernel=k.name, traffic=args.traffic)
     except Exception as e:  # noqa: BLE001
         return {"name": k.name, "status": "crashed", "detail": _last_line(e), "failed": True}
     return {"name": k.name, "status": "checked" if not bad else f"{bad} check row(s) failed", "failed": False}
@@ -653,6 +739,8 @@ def print_plan(args) -> None:
     if not args.skip_trt:
         for case in trt_part().plan():
             print(f"trt {case.describe()}")
+    if args.traffic:
+        print(f"traffic model: {len(args.traffic)} case(s) from {args.traffic_json}")
     print(f"report: {args.out / 'gpu_check.json'} {args.out / 'gpu_check.md'}")
 
 
@@ -667,7 +755,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-trt", action="store_true", help="no TensorRT engines")
     ap.add_argument("--plugin", type=Path, help="libspp_plugin.so for plugin-mode engines (default: found as spp-deploy finds it)")
     ap.add_argument("--plan", action="store_true", help="list what would run and exit (no GPU needed)")
+    ap.add_argument("--traffic-json", type=Path,
+                    help="benchmarks/kernel_traffic.py --json output: the model shown next to the measured bandwidth")
     args = ap.parse_args(argv)
+    args.traffic = None
+    if args.traffic_json is not None:
+        try:
+            args.traffic = load_traffic_model(args.traffic_json)
+        except ValueError as e:
+            print(f"gpu_check.py: --traffic-json {args.traffic_json}: {e}. Nothing run.", file=sys.stderr)
+            return 2
     if args.plan:
         print_plan(args)
         return 0

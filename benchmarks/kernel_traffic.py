@@ -93,10 +93,13 @@ def run_case(kernel: str, args: dict, levels: list[int], libs: dict
     return "ok", t, tr.last_bank_conflicts(lib)
 
 
-def record(kernel: str, name: str, t: tr.Traffic, banks: tr.BankConflicts, secs: float) -> dict:
-    """The --json record of one case that ran."""
+def record(kernel: str, name: str, args: dict, levels: list[int], t: tr.Traffic, banks: tr.BankConflicts,
+           secs: float) -> dict:
+    """The --json record of one case that ran (with the case's arguments, for gpu_check.py's join)."""
     moved, unique = tr.moved_bytes(t), tr.unique_bytes(t)
-    return {"kernel": kernel, "case": name, "status": "ok", "load_efficiency": t.load_efficiency,
+    case = {**args, "levels": list(levels)} if kernel == "whole_image" else {**args, "levels": list(levels),
+                                                                              "map": list(WINDOW_MAP)}
+    return {"kernel": kernel, "case": name, "status": "ok", **case, "load_efficiency": t.load_efficiency,
             "store_efficiency": t.store_efficiency, "sectors_read_over_ideal": t.sectors_read_over_ideal,
             "sectors_written_over_ideal": t.sectors_written_over_ideal, "fp64_ops_per_window": None,
             "shared_requests": banks.requests, "shared_bank_conflicts_per_request": banks.conflicts_per_request,
@@ -156,7 +159,7 @@ def main() -> int:
         print(f"{kernel:<12} {name:<34} {t.sectors_per_load:11.2f} {t.load_efficiency:7.1%} "
               f"{t.sectors_read_over_ideal:8.2f} {t.sectors_per_store:11.2f} {t.store_efficiency:7.1%} "
               f"{t.sectors_written_over_ideal:8.2f} {banks.conflicts_per_request:11.2f} {secs:7.1f}")
-        records.append(record(kernel, name, t, banks, secs))
+        records.append(record(kernel, name, args, a.levels, t, banks, secs))
     if a.roofline:
         print_roofline(records)
     if a.json:

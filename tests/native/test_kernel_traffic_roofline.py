@@ -37,7 +37,7 @@ def test_roofline_floor_is_input_once_plus_output_once(kernel_traffic, emulib, n
     kernel, _, args = _case(kernel_traffic, name)
     status, t, banks = kernel_traffic.run_case(kernel, args, LEVELS, {"whole_image": emulib})
     assert status == "ok"
-    rec = kernel_traffic.record(kernel, name, t, banks, 0.0)
+    rec = kernel_traffic.record(kernel, name, args, LEVELS, t, banks, 0.0)
     b, c, h, w = args["size"]
     sectors = lambda nbytes: -(-nbytes // tr.SECTOR_BYTES)
     ideal = (sectors(b * c * h * w * dtype_bytes) + sectors(b * c * sum(n * n for n in LEVELS) * dtype_bytes))
@@ -66,7 +66,8 @@ def test_json_record_without_shared_memory_is_null_not_nan(kernel_traffic, emuli
     status, t, _ = kernel_traffic.run_case(kernel, args, LEVELS, {"whole_image": emulib})
     assert status == "ok"
     no_shared = tr.BankConflicts(0, 0, 0, 0)
-    text = json.dumps(kernel_traffic.finite(kernel_traffic.record(kernel, name, t, no_shared, 0.0)), allow_nan=False)
+    rec = kernel_traffic.record(kernel, name, args, LEVELS, t, no_shared, 0.0)
+    text = json.dumps(kernel_traffic.finite(rec), allow_nan=False)
     rec = json.loads(text)
     assert rec["shared_bank_conflicts_per_request"] is None and rec["shared_requests"] == 0
     assert rec["load_efficiency"] == t.load_efficiency
