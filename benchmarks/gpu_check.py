@@ -58,7 +58,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_DIR = ROOT / "plugins" / "spatialPyramidPoolPlugin"
@@ -560,8 +560,8 @@ def load_traffic_model(path: Path) -> list[dict]:
     return ran
 
 
-def model_for(traffic: list[dict] | None, kernel: str, dtype: str, levels, shape=None, mode: str | None = None
-              ) -> dict | None:
+def model_for(traffic: list[dict] | None, kernel: str, dtype: str, levels: Sequence[int],
+              shape: Sequence[int] | None = None, mode: str | None = None) -> dict | None:
     """The model record of a benchmark case: same kernel, dtype and level set; whole image: adaptive,
     same mode and plane size (C, H, W; planes are independent blocks, so the batch does not change
     the ratios), the same batch preferred; window: its only map size, the ratios per request."""

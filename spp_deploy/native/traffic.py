@@ -204,13 +204,6 @@ def build_bank_probe(build_dir: str | os.PathLike, source_root: str | os.PathLik
     return build_emulated_library("simt/simtBankProbe.cpp", Path(build_dir) / BANK_PROBE_NAME, source_root)
 
 
-def open_bank_probe(path: str | os.PathLike) -> ctypes.CDLL:
-    i32, i64, vp = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
-    own = [vp, i32, i32, i64, i64, i32]
-    return open_declared(path, lambda lib: _declare_forward(lib.simt_bank_probe_forward, own),
-                         "simt_bank_probe_abi_version", "bank-conflict probe")
-
-
 def probe_bank_conflicts(library: str | os.PathLike, kind: str, x: Any, stride: int,
                          threads: int = 64) -> tuple[EmulatedRun, BankConflicts]:
     """A probe kernel over ``x`` (one thread per element; float32, float16, int32 or float64):
@@ -220,7 +213,10 @@ def probe_bank_conflicts(library: str | os.PathLike, kind: str, x: Any, stride: 
     element). Its output and counted shared-memory traffic."""
     import numpy as np
 
-    lib = open_bank_probe(library)
+    i32, i64, vp = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
+    own = [vp, i32, i32, i64, i64, i32]
+    lib = open_declared(library, lambda lib: _declare_forward(lib.simt_bank_probe_forward, own),
+                        "simt_bank_probe_abi_version", "bank-conflict probe")
     x = aligned_copy(np.ascontiguousarray(x))
     out = aligned_empty(x.shape, x.dtype)
     own = (x.ctypes.data, BANK_PROBE_KINDS[kind], BANK_PROBE_DTYPES.index(x.dtype.name), x.size, stride, threads)

@@ -4,35 +4,25 @@ a real emulated case, the refusal of a file that is not one, the Markdown sectio
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from native_checks import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
 LEVELS = [6, 3, 2, 1]
 CASE = "1x256x13x13 adaptive max fp32"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # dataclasses resolve their module
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
 def gpu_check():
-    return _load("gpu_check")
+    return load_benchmark("gpu_check")
 
 
 @pytest.fixture(scope="module")
 def traffic_json(emulib, tmp_path_factory) -> Path:
     """kernel_traffic.py's --json file for one real whole-image case (and a case that did not run)."""
-    kt = _load("kernel_traffic")
+    kt = load_benchmark("kernel_traffic")
     (kernel, name, args), = [c for c in kt.cases(LEVELS, 10, batch=1) if c[1] == CASE]
     status, t, banks = kt.run_case(kernel, args, LEVELS, {"whole_image": emulib})
     assert status == "ok"

@@ -4,26 +4,19 @@ bandwidth, and the --json record is valid JSON (a case without shared memory giv
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from native_checks import load_benchmark
 
 from spp_deploy.native import traffic as tr
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "kernel_traffic.py"
 LEVELS = [6, 3, 2, 1]
 
 
 @pytest.fixture(scope="module")
 def kernel_traffic():
-    spec = importlib.util.spec_from_file_location("kernel_traffic", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["kernel_traffic"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("kernel_traffic")
 
 
 def _case(kernel_traffic, name: str) -> tuple[str, str, dict]:

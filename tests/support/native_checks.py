@@ -4,7 +4,10 @@ field parsers' refusals."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
 import numpy as np
@@ -35,3 +38,14 @@ def assert_fields_rejected(parse: Callable[[list], object], fields: list, mutate
     mutate(fields)
     with pytest.raises(ValueError, match=msg):
         parse(fields)
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` imported as module ``name`` (the scripts are not a package; registered
+    in sys.modules so their dataclasses resolve their module)."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, script)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
