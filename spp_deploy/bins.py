@@ -3,7 +3,7 @@
 Each rule is written once, as arithmetic on an *ops backend*. The same function yields
 concrete bin edges (``NUMPY_OPS``, used by the eager op, the inspector and the tests) and the
 symbolic ONNX subgraph that computes them from a dynamic H/W (``spp_deploy.export.symbolic``).
-The C++ twin lives in ``plugins/spatialPyramidPoolPlugin/sppBins.h``.
+The C++ twin lives in ``plugins/common/sppBins.h``.
 
 Rules (exact definitions in ``docs/bin-rules.md``):
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from spp_deploy import bins, contract
 
-PLUGIN_DIR = Path(contract.__file__).resolve().parent.parent / "plugins" / "spatialPyramidPoolPlugin"
+PLUGINS = Path(contract.__file__).resolve().parent.parent / "plugins"
+PLUGIN_DIR = PLUGINS / "spatialPyramidPoolPlugin"
+COMMON_DIR = PLUGINS / "common"  # what both plugins share: the bin math, dtype and status enums
 
 
 def _enum(text: str, name: str) -> dict[str, int]:
@@ -22,7 +24,7 @@ def test_plugin_name_and_version_match_the_header():
 
 
 def test_enum_numbers_match_sppBins_h():
-    text = (PLUGIN_DIR / "sppBins.h").read_text()
+    text = (COMMON_DIR / "sppBins.h").read_text()
     for enum, codes in (("BinRule", contract.RULE_CODES), ("PoolMode", contract.MODE_CODES),
                         ("FlattenOrder", contract.ORDER_CODES)):
         cpp = _enum(text, enum)
@@ -31,12 +33,12 @@ def test_enum_numbers_match_sppBins_h():
 
 
 def test_level_limit_matches_sppBins_h():
-    text = (PLUGIN_DIR / "sppBins.h").read_text()
+    text = (COMMON_DIR / "sppBins.h").read_text()
     assert int(re.search(r"kMAX_NB_LEVELS = (\d+);", text).group(1)) == contract.MAX_NB_LEVELS
 
 
 def test_status_codes_match_the_kernel_header():
-    cpp = _enum((PLUGIN_DIR / "spatialPyramidPoolKernel.h").read_text(), "SppStatus")
+    cpp = _enum((COMMON_DIR / "sppTypes.h").read_text(), "SppStatus")
     assert {k.removeprefix("kSPP_"): v for k, v in cpp.items()} == {s.name: int(s) for s in contract.Status}
 
 

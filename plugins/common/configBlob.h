@@ -9,7 +9,7 @@
 #ifndef SPP_CONFIG_BLOB_H
 #define SPP_CONFIG_BLOB_H
 
-#include "../spatialPyramidPoolPlugin/sppBins.h" // kMAX_NB_LEVELS
+#include "sppBins.h" // kMAX_NB_LEVELS
 #include "pluginFields.h"
 
 #include <cstddef>

@@ -7,7 +7,7 @@
 #ifndef SPP_KERNEL_COMMON_CUH
 #define SPP_KERNEL_COMMON_CUH
 
-#include "../spatialPyramidPoolPlugin/spatialPyramidPoolKernel.h" // SppStatus
+#include "sppTypes.h" // SppStatus
 #include "levelPlan.h"
 
 #include <cuda_fp16.h>

@@ -8,7 +8,7 @@
 #ifndef SPP_LEVEL_PLAN_H
 #define SPP_LEVEL_PLAN_H
 
-#include "../spatialPyramidPoolPlugin/sppBins.h" // kMAX_NB_LEVELS
+#include "sppBins.h" // kMAX_NB_LEVELS
 
 #include <algorithm>
 #include <cstdint>

@@ -25,9 +25,11 @@
 
 #include "NvInferRuntime.h"
 #include "NvInferVersion.h"
-#include "../spatialPyramidPoolPlugin/spatialPyramidPoolKernel.h" // SppStatus
+#include "sppTypes.h" // SppStatus
 #include "pluginFields.h"
 #include "pluginLogging.h"
+
+#include <cuda_runtime_api.h> // cudaStream_t, cudaGetErrorString
 
 #include <cstdint>
 #include <string>

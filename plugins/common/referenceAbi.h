@@ -7,8 +7,8 @@
 #ifndef SPP_REFERENCE_ABI_H
 #define SPP_REFERENCE_ABI_H
 
-#include "../spatialPyramidPoolPlugin/sppHalf.h"
-#include "../spatialPyramidPoolPlugin/sppReference.h" // SppCField, SPP_STATUS_*
+#include "sppCAbi.h" // SppCField, SPP_STATUS_*
+#include "sppHalf.h"
 #include "pluginFields.h"
 
 #include <algorithm>

@@ -5,19 +5,14 @@
 #ifndef SPP_KERNEL_H
 #define SPP_KERNEL_H
 
-#include "sppBins.h"
+#include "../common/sppBins.h"
+#include "../common/sppTypes.h" // DType, SppStatus
 
 #include <cuda_runtime_api.h>
 #include <stdint.h>
 
 namespace spp
 {
-
-enum class DType : int32_t
-{
-    kFLOAT32 = 0,
-    kFLOAT16 = 1,
-};
 
 //! Kernel parameters (passed by value).
 struct SppParams
@@ -27,16 +22,6 @@ struct SppParams
     PoolMode mode;
     BinRule bins;
     FlattenOrder order;
-};
-
-//! Status codes: same values as the reference library's SPP_STATUS_*.
-enum SppStatus : int32_t
-{
-    kSPP_OK = 0,
-    kSPP_ILLEGAL_SIZE = 1,
-    kSPP_BAD_CONFIG = 2,
-    kSPP_BAD_ARGUMENT = 3,
-    kSPP_CUDA_ERROR = 4,
 };
 
 //! Whole pyramid of an NCHW tensor `input` [B, C, H, W] into `output` [B, C * sum(n^2)] (same dtype).

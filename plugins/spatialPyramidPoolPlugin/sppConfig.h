@@ -14,7 +14,7 @@
 #define SPP_CONFIG_H
 
 #include "../common/pluginFields.h"
-#include "sppBins.h"
+#include "../common/sppBins.h"
 
 #include <cstddef>
 #include <cstdint>

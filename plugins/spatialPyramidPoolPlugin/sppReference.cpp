@@ -3,7 +3,7 @@
  * Bin edges come from sppBins.h only.
  */
 #include "sppReference.h"
-#include "sppBins.h"
+#include "../common/sppBins.h"
 #include "sppConfig.h"
 #include "../common/levelPlan.h"
 #include "../common/referenceAbi.h"

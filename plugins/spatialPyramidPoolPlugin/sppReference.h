@@ -2,43 +2,23 @@
  * C ABI of the CPU reference library (libspp_reference.so): no CUDA, no TensorRT.
  *
  * Enum values: mode 0=max 1=avg; bins 0=adaptive 1=ceil_pad 2=floor_kernel 3=rounded;
- * order 0=channel_major 1=bin_major. Field types use nvinfer1::PluginFieldType numbering
- * (5 = kINT32, 6 = kCHAR, 8 = kUNKNOWN, 10 = kINT64).
+ * order 0=channel_major 1=bin_major. Status codes, SPP_API and SppCField: ../common/sppCAbi.h.
  */
 #ifndef SPP_REFERENCE_H
 #define SPP_REFERENCE_H
 
-#include <stdint.h>
+#include "../common/sppCAbi.h"
 
-#if defined(_WIN32)
-#define SPP_API __declspec(dllexport)
-#else
-#define SPP_API __attribute__((visibility("default")))
-#endif
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Status codes (shared with the CUDA launcher). */
-#define SPP_STATUS_OK 0
-#define SPP_STATUS_ILLEGAL_SIZE 1 /* the bin rule is undefined / not fixed-length at this H x W */
-#define SPP_STATUS_BAD_CONFIG 2   /* levels/mode/bins/order out of range */
-#define SPP_STATUS_BAD_ARGUMENT 3 /* null pointer, negative dims, output buffer too small */
-#define SPP_STATUS_CUDA_ERROR 4   /* kernel launch failed (CUDA launcher only) */
-
 #define SPP_ABI_VERSION 1
 
 /* Most pyramid levels a config holds (spp::kMAX_NB_LEVELS in sppBins.h; static_assert in sppReference.cpp). */
 #define SPP_MAX_NB_LEVELS 16
-
-typedef struct SppCField
-{
-    const char* name;
-    const void* data;
-    int32_t type;
-    int32_t length;
-} SppCField;
 
 typedef struct SppCConfig
 {

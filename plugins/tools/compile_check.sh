@@ -13,6 +13,7 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 SRC=$HERE/spatialPyramidPoolPlugin
 WIN=$HERE/windowSpatialPyramidPoolPlugin
 COMMON_SRC=$HERE/common
+API=$HERE/api
 CXX=${CXX:-g++}
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 OUT=$(mktemp -d)
@@ -41,7 +42,7 @@ step() {  # step <name> <cmd...>
 COMMON=(-std=c++17 -I"$SRC" -isystem "$TRT_INC" -isystem "$CUDA_INC" -fvisibility=hidden -Wall -Wextra -fPIC)
 # The TensorRT-facing translation units (each compiled twice: default, and with static registration).
 TUS=("$SRC/spatialPyramidPoolPlugin.cpp" "$WIN/windowSpatialPyramidPoolPlugin.cpp" "$COMMON_SRC/pluginLogging.cpp"
-     "$COMMON_SRC/pluginLibrary.cpp")
+     "$API/pluginLibrary.cpp")
 objs=()
 for tu in "${TUS[@]}"; do
   name=$(basename "$tu" .cpp)
@@ -72,7 +73,7 @@ if [ -x "$NVCC" ]; then
   # Link the default build into a shared object (cudart left undefined): proves the TU set is
   # complete, and that it needs nothing from libnvinfer.
   step "link libspp_plugin.so (version script; undefined cudart symbols allowed)" \
-    "$CXX" -shared -Wl,--version-script="$SRC/spp_plugin.map" -o "$OUT/libspp_plugin.so" "${objs[@]}"
+    "$CXX" -shared -Wl,--version-script="$API/spp_plugin.map" -o "$OUT/libspp_plugin.so" "${objs[@]}"
   if [ -f "$OUT/libspp_plugin.so" ]; then
     exported=$(nm -D --defined-only "$OUT/libspp_plugin.so" | awk '{print $3}' | sort | tr '\n' ' ')
     step "exports exactly getCreators setLoggerFinder (got: $exported)" test "$exported" = "getCreators setLoggerFinder "
@@ -91,7 +92,7 @@ if [ -x "$NVCC" ]; then
   if [ -n "$CUDART_DIR" ]; then
     mkdir -p "$OUT/run"
     step "link libspp_plugin.so with libcudart (no undefined symbols)" \
-      "$CXX" -shared -Wl,--version-script="$SRC/spp_plugin.map" -Wl,--no-undefined -o "$OUT/run/libspp_plugin.so" \
+      "$CXX" -shared -Wl,--version-script="$API/spp_plugin.map" -Wl,--no-undefined -o "$OUT/run/libspp_plugin.so" \
       "${objs[@]}" -L"$CUDART_DIR" -Wl,-rpath,"$CUDART_DIR" -lcudart
     step "g++ plugin_host_check.cpp" "$CXX" -std=c++17 -Wall -Wextra -isystem "$TRT_INC" -isystem "$CUDA_INC" \
       "$HERE/tools/plugin_host_check.cpp" -ldl -o "$OUT/run/plugin_host_check"

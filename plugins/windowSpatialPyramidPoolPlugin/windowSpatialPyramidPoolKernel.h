@@ -5,7 +5,7 @@
 #ifndef SPP_WINDOW_KERNEL_H
 #define SPP_WINDOW_KERNEL_H
 
-#include "../spatialPyramidPoolPlugin/spatialPyramidPoolKernel.h" // DType, SppStatus
+#include "../common/sppTypes.h" // DType, SppStatus
 #include "windowSpp.h"
 
 #include <cuda_runtime_api.h>

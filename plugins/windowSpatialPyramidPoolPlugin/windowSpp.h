@@ -16,7 +16,7 @@
 #ifndef SPP_WINDOW_SPP_H
 #define SPP_WINDOW_SPP_H
 
-#include "../spatialPyramidPoolPlugin/sppBins.h"
+#include "../common/sppBins.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -11,7 +11,7 @@
  */
 #include "../spatialPyramidPoolPlugin/spatialPyramidPoolPlugin.h"
 #include "../windowSpatialPyramidPoolPlugin/windowSpatialPyramidPoolPlugin.h"
-#include "pluginLogging.h"
+#include "../common/pluginLogging.h"
 
 using namespace nvinfer1;
 
