@@ -5,19 +5,22 @@
 No GPU: each case runs the real kernel source under the emulator (plugins/simt) with its traffic
 counters on (spp_deploy.native.traffic): global load/store requests per warp instruction, sectors
 per request, load/store efficiency (bytes requested / bytes in the sectors fetched) and sectors
-fetched over the ideal (every touched sector moved once). Cases: the whole-image kernel at
-(64,512,64,64), (64,256,13,13) and (1,256,13,13) for each bin rule and mode in fp32 and fp16; the
-window kernel on 2,000 windows (``--windows``) of a 256x42x56 map (ZF-5 projection) in fp32 and fp16.
-``--cases`` keeps the cases whose name contains any of the given strings (the largest whole-image
-size runs 134 M loads through the emulator, far too long for CI; on the 2-core CPU machine
-1x256x13x13 takes ~1 s a case, 64x256x13x13 about a minute, and the window kernel ~3 s per 10
-windows). ``--json PATH``: one record per case.
+fetched over the ideal (every touched sector moved once).
+
 Shared memory: bank conflicts per shared-memory request (extra bank passes, 32 banks of 4 bytes;
 the accesses through the kernel's SIMT_DYNAMIC_SHARED buffer). Roofline: the time the case's
 DRAM traffic takes at each GPU's peak bandwidth (``traffic.PEAK_DRAM_GBPS``), between the floor
 (each distinct sector read or written once: ``bytes_unique``, ``roofline_floor_us``) and no cache
 reuse (every request's sectors: ``bytes_moved``, ``roofline_us``); ``--roofline`` prints that
 table, ``--json`` always holds it.
+
+Cases: the whole-image kernel at
+(64,512,64,64), (64,256,13,13) and (1,256,13,13) for each bin rule and mode in fp32 and fp16; the
+window kernel on 2,000 windows (``--windows``) of a 256x42x56 map (ZF-5 projection) in fp32 and fp16.
+``--cases`` keeps the cases whose name contains any of the given strings (the largest whole-image
+size runs 134 M loads through the emulator, far too long for CI; on the 2-core CPU machine
+1x256x13x13 takes ~1 s a case, 64x256x13x13 about a minute, and the window kernel ~3 s per 10
+windows). ``--json PATH``: one record per case.
 FP64 operations are not counted yet (``fp64_ops_per_window`` is null).
 """
 

@@ -704,7 +704,6 @@ cudaError_t runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<voi
     uint32_t const gx = s.options.clampGridX != 0 ? std::min(grid.x, s.options.clampGridX) : grid.x;
     s.launches.push_back(LaunchRecord{grid, block, sharedBytes, gx});
     s.traffic = Traffic{}; // counters are per launch
-    s.shared = SharedTraffic{};
     tCountTraffic = s.options.countTraffic;
     struct CountingOff
     {

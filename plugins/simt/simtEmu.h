@@ -15,15 +15,15 @@
  *    be at the same kind of warp operation with the same mask (else a fault), and the exchange is
  *    done by the scheduler at once (values as they were at the call);
  *  - dynamic shared memory is one buffer per block of exactly the launch's size, poisoned with 0xFF
- *    bytes (a NaN as float or half) before the block and followed by a guard checked after it;
+ *    bytes (a NaN as float or half) before the block and followed by a guard checked after it; with
+ *    options().countTraffic, each element reached through SIMT_DYNAMIC_SHARED's accessor (Shared) is
+ *    counted into bank conflicts per warp request (sharedTraffic(), SharedCounters; every launch of a run);
  *  - static __shared__ variables are per-OS-thread statics, i.e. shared by the block (not poisoned);
  *  - __ldg checks alignment and, when buffers are tracked (trackGlobal), that it reads inside one;
  *  - the order fibers run in is a policy (forward, reverse, seeded shuffle): a kernel whose result
  *    depends on it has a race the emulator can show.
  *  - with options().countTraffic, every __ldg and simt::store is grouped into its warp's request and
- *    counted in 32-byte sectors per launch (traffic(), TrafficCounters), and every element of dynamic
- *    shared memory reached through SIMT_DYNAMIC_SHARED's accessor (Shared) into bank-conflict counters
- *    (sharedTraffic(), SharedCounters);
+ *    counted in 32-byte sectors per launch (traffic(), TrafficCounters);
  * Not modelled: timing, memory races inside one barrier interval (plain loads/stores are not
  * intercepted), real warp scheduling and independent-thread-scheduling interleavings, caches.
  */
@@ -230,7 +230,8 @@ T* dynamicShared()
 
 // ---- shared-memory bank conflicts (options().countTraffic) ---------------------------------------
 
-//! One launch's dynamic shared-memory traffic. A request is one warp instruction (grouped as
+//! The dynamic shared-memory traffic of every launch since resetState (a driver's run: a launcher's
+//! pre-pass included). A request is one warp instruction (grouped as
 //! TrafficCounters' requests, with its own program-order index); its wavefronts are the most distinct
 //! 4-byte words one of the 32 banks serves (a word read by several lanes is a broadcast, served once).
 struct SharedCounters
@@ -241,7 +242,7 @@ struct SharedCounters
     uint64_t bytes;         //!< sum over requests of the distinct bytes its lanes asked for
 };
 
-//! The last launch's shared-memory counters (zero unless options().countTraffic).
+//! The shared-memory counters of every launch since resetState (zero unless options().countTraffic).
 SharedCounters const& sharedTraffic();
 
 namespace detail

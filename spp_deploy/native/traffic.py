@@ -127,31 +127,6 @@ def last_traffic(lib: ctypes.CDLL) -> Traffic:
     return Traffic(*(int(getattr(c, name)) for name, _ in TrafficCounters._fields_))
 
 
-def build_traffic_probe(build_dir: str | os.PathLike, source_root: str | os.PathLike | None = None) -> Path:
-    """The hand-written probe kernels (plugins/simt/simtTrafficProbe.cpp): ``build_dir/libsimt_traffic_probe.so``."""
-    return build_emulated_library("simt/simtTrafficProbe.cpp", Path(build_dir) / PROBE_NAME, source_root)
-
-
-def open_traffic_probe(path: str | os.PathLike) -> ctypes.CDLL:
-    i32, i64, vp = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
-    own = [vp, i64, i32, i64, i64, i32]
-    return open_declared(path, lambda lib: _declare_forward(lib.simt_probe_forward, own), "simt_probe_abi_version",
-                         "traffic probe")
-
-
-def probe_traffic(library: str | os.PathLike, kind: str, x: Any, n: int, stride: int,
-                  threads: int = 64) -> tuple[EmulatedRun, Traffic]:
-    """A probe kernel over ``x`` (float32, float16 for ``gather_fp16``) with ``n`` threads: ``gather``
-    out[i] = x[i * stride], ``broadcast`` out[i * stride] = x[0]; its output and counted traffic."""
-    import numpy as np
-
-    lib = open_traffic_probe(library)
-    x = aligned_copy(np.ascontiguousarray(x))
-    out = aligned_empty(n * (stride if kind == "broadcast" else 1), x.dtype)
-    own = (x.ctypes.data, x.size, PROBE_KINDS[kind], n, stride, threads)
-    return counted(lib, lambda: _run(lib.simt_probe_forward, own, out, "forward", 0, 0))
-
-
 # ---- shared-memory bank conflicts ---------------------------------------------------------------
 # Dynamic shared memory reached through SIMT_DYNAMIC_SHARED's accessor (plugins/simt/simtEmu.h,
 # simt::Shared) is counted with the global traffic: per warp instruction, the bank passes
@@ -164,13 +139,13 @@ BANK_PROBE_DTYPES = ("float32", "float16", "int32", "float64")
 
 
 class SharedCounters(ctypes.Structure):
-    """``simt::SharedCounters`` (plugins/simt/simtEmu.h): one launch's dynamic shared-memory traffic."""
+    """``simt::SharedCounters`` (plugins/simt/simtEmu.h): one run's dynamic shared-memory traffic."""
 
     _fields_ = [(name, ctypes.c_uint64) for name in ("requests", "wavefronts", "bank_conflicts", "bytes")]
 
 
 class BankConflicts(NamedTuple):
-    """One launch's shared-memory requests and the extra bank passes they cost."""
+    """One run's shared-memory requests (every launch of one launcher call) and the extra bank passes they cost."""
 
     requests: int
     wavefronts: int
@@ -245,3 +220,28 @@ def unique_bytes(t: Traffic) -> int:
 def roofline_us(nbytes: float, peaks: dict[str, float] | None = None) -> dict[str, float]:
     """Microseconds ``nbytes`` of DRAM traffic take at each GPU's peak bandwidth."""
     return {gpu: nbytes / (gbps * 1e9) * 1e6 for gpu, gbps in (peaks or PEAK_DRAM_GBPS).items()}
+
+
+def build_traffic_probe(build_dir: str | os.PathLike, source_root: str | os.PathLike | None = None) -> Path:
+    """The hand-written probe kernels (plugins/simt/simtTrafficProbe.cpp): ``build_dir/libsimt_traffic_probe.so``."""
+    return build_emulated_library("simt/simtTrafficProbe.cpp", Path(build_dir) / PROBE_NAME, source_root)
+
+
+def open_traffic_probe(path: str | os.PathLike) -> ctypes.CDLL:
+    i32, i64, vp = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
+    own = [vp, i64, i32, i64, i64, i32]
+    return open_declared(path, lambda lib: _declare_forward(lib.simt_probe_forward, own), "simt_probe_abi_version",
+                         "traffic probe")
+
+
+def probe_traffic(library: str | os.PathLike, kind: str, x: Any, n: int, stride: int,
+                  threads: int = 64) -> tuple[EmulatedRun, Traffic]:
+    """A probe kernel over ``x`` (float32, float16 for ``gather_fp16``) with ``n`` threads: ``gather``
+    out[i] = x[i * stride], ``broadcast`` out[i * stride] = x[0]; its output and counted traffic."""
+    import numpy as np
+
+    lib = open_traffic_probe(library)
+    x = aligned_copy(np.ascontiguousarray(x))
+    out = aligned_empty(n * (stride if kind == "broadcast" else 1), x.dtype)
+    own = (x.ctypes.data, x.size, PROBE_KINDS[kind], n, stride, threads)
+    return counted(lib, lambda: _run(lib.simt_probe_forward, own, out, "forward", 0, 0))
