@@ -123,7 +123,7 @@ def print_roofline(records: list[dict]) -> None:
             span = lambda lo, hi, f: f"{f(lo)}..{f(hi)}"
             print(f"{r['kernel']:<12} {r['case']:<34} "
                   f"{span(r['bytes_unique'] / 1e6, r['bytes_moved'] / 1e6, lambda v: f'{v:.2f}'):>15} "
-                  + " ".join(f"{span(r['roofline_floor_us'][g], r['roofline_us'][g], lambda v: f'{v:.1f}'):>15}"
+                  + " ".join(f"{span(r['roofline_floor_us'][g], r['roofline_us'][g], lambda v: f'{v:.2f}'):>15}"
                              for g in gpus))
 
 
