@@ -12,7 +12,7 @@ import pytest
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 PLUGIN_FOLDERS = ("spatialPyramidPoolPlugin", "windowSpatialPyramidPoolPlugin")
 SOURCES = ("*.h", "*.cpp", "*.cu", "*.cuh")
-INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
 
 
 def _sources(folder: Path) -> list[Path]:
