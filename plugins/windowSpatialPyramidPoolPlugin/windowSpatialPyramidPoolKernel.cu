@@ -35,14 +35,14 @@ struct WindowPlan : LevelPlan
     WindowProjection projection;
 };
 
-__device__ __forceinline__ double loadD(float const* p, int64_t i)
+__device__ __forceinline__ simt::f64 loadD(float const* p, int64_t i)
 {
-    return static_cast<double>(__ldg(p + i));
+    return simt::f64(__ldg(p + i));
 }
 
-__device__ __forceinline__ double loadD(__half const* p, int64_t i)
+__device__ __forceinline__ simt::f64 loadD(__half const* p, int64_t i)
 {
-    return static_cast<double>(__half2float(__ldg(p + i)));
+    return simt::f64(__half2float(__ldg(p + i)));
 }
 
 __device__ __forceinline__ void storeF(float* p, int64_t i, float v)
