@@ -2,7 +2,8 @@
  * The window SPP CUDA kernel run by the host SIMT emulator (plugins/simt): a C ABI library for the
  * tests. Compiles the real windowSpatialPyramidPoolKernel.cu as host C++ (-DSIMT_EMULATION) and
  * calls its launcher, launchWindowSpatialPyramidPool, the function the plugin's enqueue calls: the
- * same host checks, plan, grid, block and shared-memory size, then every block's threads as fibers.
+ * same host checks, plan, grids, blocks and shared-memory sizes, then every block's threads as fibers;
+ * the driver allocates the workspace (windowWorkspaceSize) as TensorRT would.
  * (spp_deploy.native.emulator.build_window_emulator builds it.)
  */
 #ifndef SIMT_EMULATION
@@ -13,6 +14,8 @@
 #include "windowSpatialPyramidPoolKernel.cu"
 
 #include "../simt/simtDriver.h"
+
+#include <vector>
 
 SIMT_DRIVER_API int32_t spp_window_emu_abi_version()
 {
@@ -44,8 +47,17 @@ SIMT_DRIVER_API int32_t spp_window_emu_forward(void const* maps, int32_t mapType
         p.levels[l] = levels[l];
     }
     p.projection = spp::WindowProjection{projection[0], projection[1], projection[2]};
+    // The workspace as TensorRT would give it (256-byte aligned), filled with a large positive value
+    // in both fp32 and fp16 (bytes 0x7B): a cell the transpose never wrote would win the max.
+    size_t const wsBytes = spp::windowWorkspaceSize(static_cast<spp::DType>(mapType), S, C, H, W);
+    std::vector<unsigned char> wsBuf(wsBytes + 256, 0x7B);
+    void* ws = wsBytes > 0 ? wsBuf.data() + (256 - reinterpret_cast<uintptr_t>(wsBuf.data()) % 256) % 256 : nullptr;
+    if (ws != nullptr)
+    {
+        simt::trackGlobal(ws, wsBytes);
+    }
     cudaError_t cudaErr = cudaSuccess;
-    int32_t const status = spp::launchWindowSpatialPyramidPool(maps, windows, out, static_cast<spp::DType>(mapType),
-        static_cast<spp::DType>(windowType), S, C, H, W, R, p, nullptr, &cudaErr);
+    int32_t const status = spp::launchWindowSpatialPyramidPool(maps, windows, out, ws,
+        static_cast<spp::DType>(mapType), static_cast<spp::DType>(windowType), S, C, H, W, R, p, nullptr, &cudaErr);
     return simt::finishRun(status, spp::kSPP_OK, cudaErr, launch, err, errLen);
 }
