@@ -208,8 +208,10 @@ __global__ void __launch_bounds__(kTHREADS) windowSppKernel(T const* __restrict_
                         int32_t const i = t - cl * nn;
                         int32_t const y = i / n;
                         int32_t const x = i - y * n;
-                        float const acc = maxAbove(0.0F, y * k, y * k + k, x * k, x * k + k,
-                            [&](int32_t fy, int32_t fx) { return src[(fy * ns + fx) * kPAD + cl]; });
+                        // Staged bins are +0.0 or above (max from 0), so starting from the first one
+                        // is the max from 0: the zero start lives in one place, step 1.
+                        auto const at = [&](int32_t fy, int32_t fx) { return src[(fy * ns + fx) * kPAD + cl]; };
+                        float const acc = maxAbove(at(y * k, x * k), y * k, y * k + k, x * k, x * k + k, at);
                         storeF(dst, t, acc);
                     }
                 }

@@ -131,17 +131,19 @@ def test_bad_configuration_launches_nothing(wemulib):
 # ---- the emulator catches broken kernels ----------------------------------------------------------
 
 MUTATIONS = {
-    "missing-syncthreads": ("            __syncthreads();\n            for (int32_t t", "            for (int32_t t",
-                            "differ"),
-    # One float short (the emulator's guard after shared memory is 64 bytes: a larger overrun
-    # would corrupt the host heap, not just be reported).
-    "shared-memory-too-small": ("static_cast<size_t>(plan.channelsPerBlock) * nf * nf;",
-                                "(static_cast<size_t>(plan.channelsPerBlock) * nf * nf - 1);",
+    "missing-syncthreads": ("                __syncthreads();\n                // 2) Each level's",
+                            "                // 2) Each level's", "differ"),
+    "transpose-without-barrier": ("        }\n        __syncthreads();\n        for (int32_t j = row0; j < kTILE; j += rows) // position",
+                                  "        }\n        for (int32_t j = row0; j < kTILE; j += rows) // position", "differ"),
+    # Two floats short: the last word of the last padded row is never used. (The emulator's guard
+    # after shared memory is 64 bytes: a larger overrun would corrupt the host heap, not be reported.)
+    "shared-memory-too-small": ("(kCELL_WORDS + static_cast<size_t>(plan.stagedBins) * kPAD);",
+                                "(kCELL_WORDS + static_cast<size_t>(plan.stagedBins) * kPAD - 2);",
                                 "shared memory"),
-    "max-starts-at-minus-infinity": ("                acc = 0.0F;\n", "                acc = -INFINITY;\n", "differ"),
-    "wrong-channel-in-chunk": ("int64_t const c = c0 + cl;\n            float acc = nan;",
-                               "int64_t const c = c0;\n            float acc = nan;", "never written"),
-    "derived-level-keeps-zero-for-refused-windows": ("cells.valid ? acc : nan", "acc", "differ"),
+    "max-starts-at-minus-infinity": ("float acc = 0.0F;\n                    if (lane < tc)",
+                                     "float acc = -INFINITY;\n                    if (lane < tc)", "differ"),
+    "wrong-channel-in-tile": ("(y * W + x) * C + c0 + lane)", "(y * W + x) * C + c0)", "differ"),
+    "refused-window-row-not-nan": ("storeF(row, i, nan);", "storeF(row, i, 0.0F);", "differ"),
 }
 
 
