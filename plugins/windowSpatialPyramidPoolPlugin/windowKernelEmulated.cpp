@@ -22,6 +22,12 @@ SIMT_DRIVER_API int32_t spp_window_emu_abi_version()
     return 1;
 }
 
+/* The workspace the launcher needs for maps [S, C, H, W] of mapType (0 = float32, 1 = float16), in bytes. */
+SIMT_DRIVER_API int64_t spp_window_emu_workspace_size(int32_t mapType, int64_t S, int64_t C, int64_t H, int64_t W)
+{
+    return static_cast<int64_t>(spp::windowWorkspaceSize(static_cast<spp::DType>(mapType), S, C, H, W));
+}
+
 /* Window pyramid of maps [S, C, H, W] (mapType 0 = float32, 1 = float16 bits) and windows [R, 5]
  * (windowType likewise) into out [R, C * sum(n^2)] (mapType) by the emulated CUDA kernel.
  * schedule: simt::Schedule; clampGridX: 0, or run at most that many blocks (grid-stride check).
