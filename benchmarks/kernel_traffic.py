@@ -10,7 +10,7 @@ fetched over the ideal (every touched sector moved once). Cases: the whole-image
 window kernel on 2,000 windows (``--windows``) of a 256x42x56 map (ZF-5 projection) in fp32 and fp16.
 ``--cases`` keeps the cases whose name contains any of the given strings (the largest whole-image
 size runs 134 M loads through the emulator, far too long for CI; on the 2-core CPU machine
-1x256x13x13 takes ~1 s a case, 64x256x13x13 about a minute, and the window kernel ~3 s per 10
+1x256x13x13 takes ~1 s a case, 64x256x13x13 about a minute, and the window kernel ~4 s per 100
 windows). ``--json PATH``: one record per case. ``fp64/win``: float64 operations per window (the
 window kernel's ``simt::f64`` arithmetic, one per PTX instruction; null for the whole-image kernel).
 """
