@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from native_checks import bits_equal, build_emulator
+from window_oracle import random_maps, random_windows
 
 from spp_deploy.native import cabi
 from spp_deploy.native import emulator as emu
 from spp_deploy.native import traffic as tr
 from spp_deploy.projection import ZF5
-from window_oracle import random_maps, random_windows
 
 
 @pytest.fixture(scope="module")
