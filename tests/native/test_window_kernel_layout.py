@@ -11,12 +11,14 @@ import ctypes
 import numpy as np
 import pytest
 import torch
-
 from native_checks import bits_equal
-from spp_deploy.native import cabi, emulator as emu, traffic as tr
+from window_oracle import pool, random_maps, random_windows
+
+from spp_deploy.native import cabi
+from spp_deploy.native import emulator as emu
+from spp_deploy.native import traffic as tr
 from spp_deploy.projection import ZF5, WindowProjection
 from spp_deploy.window import WindowSpatialPyramidPool
-from window_oracle import pool, random_maps, random_windows
 
 IDENTITY = WindowProjection.identity()  # windows given in 1-based cells
 SENTINEL = {np.float32: np.uint32(0x7FBADBAD), np.float16: np.uint16(0x7D5A)}
