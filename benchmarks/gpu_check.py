@@ -162,9 +162,13 @@ torch::Tensor window_forward(torch::Tensor x, torch::Tensor windows, std::vector
     const int64_t S = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), R = windows.size(0);
     auto y = torch::empty({R, C * per}, x.options());
     auto dt = [](torch::Tensor t) { return t.scalar_type() == torch::kHalf ? spp::DType::kFLOAT16 : spp::DType::kFLOAT32; };
+    // The workspace TensorRT would give the plugin: the maps channels-last (windowWorkspaceSize).
+    const int64_t wsBytes = static_cast<int64_t>(spp::windowWorkspaceSize(dt(x), S, C, H, W));
+    auto ws = torch::empty({wsBytes}, x.options().dtype(torch::kUInt8));
     cudaError_t err = cudaSuccess;
-    const int32_t st = spp::launchWindowSpatialPyramidPool(x.data_ptr(), windows.data_ptr(), y.data_ptr(), dt(x),
-        dt(windows), S, C, H, W, R, p, at::cuda::getCurrentCUDAStream(), &err);
+    const int32_t st = spp::launchWindowSpatialPyramidPool(x.data_ptr(), windows.data_ptr(), y.data_ptr(),
+        wsBytes > 0 ? ws.data_ptr() : nullptr, dt(x), dt(windows), S, C, H, W, R, p, at::cuda::getCurrentCUDAStream(),
+        &err);
     TORCH_CHECK(st == spp::kSPP_OK, "launchWindowSpatialPyramidPool returned status ", st,
         st == spp::kSPP_CUDA_ERROR ? cudaGetErrorString(err) : "");
     return y;

@@ -19,9 +19,9 @@ Cases: the whole-image kernel at
 window kernel on 2,000 windows (``--windows``) of a 256x42x56 map (ZF-5 projection) in fp32 and fp16.
 ``--cases`` keeps the cases whose name contains any of the given strings (the largest whole-image
 size runs 134 M loads through the emulator, far too long for CI; on the 2-core CPU machine
-1x256x13x13 takes ~1 s a case, 64x256x13x13 about a minute, and the window kernel ~3 s per 10
-windows). ``--json PATH``: one record per case.
-FP64 operations are not counted yet (``fp64_ops_per_window`` is null).
+1x256x13x13 takes ~1 s a case, 64x256x13x13 about a minute, and the window kernel ~4 s per 100
+windows). ``--json PATH``: one record per case. ``fp64/win``: float64 operations per window (the
+window kernel's ``simt::f64`` arithmetic, one per PTX instruction; null for the whole-image kernel).
 """
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ def record(kernel: str, name: str, args: dict, levels: list[int], t: tr.Traffic,
                                                                               "map": list(WINDOW_MAP)}
     return {"kernel": kernel, "case": name, "status": "ok", **case, "load_efficiency": t.load_efficiency,
             "store_efficiency": t.store_efficiency, "sectors_read_over_ideal": t.sectors_read_over_ideal,
-            "sectors_written_over_ideal": t.sectors_written_over_ideal, "fp64_ops_per_window": None,
+            "sectors_written_over_ideal": t.sectors_written_over_ideal,
+            "fp64_ops_per_window": t.fp64_ops / args["windows"] if kernel == "window" else None,
             "shared_requests": banks.requests, "shared_bank_conflicts_per_request": banks.conflicts_per_request,
             "bytes_moved": moved, "bytes_unique": unique, "roofline_us": tr.roofline_us(moved),
             "roofline_floor_us": tr.roofline_us(unique),
@@ -149,7 +150,7 @@ def main() -> int:
     todo = [c for c in cases(a.levels, a.windows, a.batch) if a.cases is None or any(s in c[1] for s in a.cases)]
     print(f"levels {a.levels}; whole image: channel_major; window: ZF-5; sectors of 32 bytes")
     print(f"{'kernel':<12} {'case':<34} {'ld sect/req':>11} {'ld eff':>7} {'rd/ideal':>8} "
-          f"{'st sect/req':>11} {'st eff':>7} {'wr/ideal':>8} {'bank cf/req':>11} {'s':>7}")
+          f"{'st sect/req':>11} {'st eff':>7} {'wr/ideal':>8} {'bank cf/req':>11} {'fp64/win':>9} {'s':>7}")
     records = []
     for kernel, name, args in todo:
         t0 = time.perf_counter()
@@ -159,9 +160,11 @@ def main() -> int:
             print(f"{kernel:<12} {name:<34} {status}")
             records.append({"kernel": kernel, "case": name, "status": status})
             continue
+        fp64 = t.fp64_ops / args["windows"] if kernel == "window" else None
         print(f"{kernel:<12} {name:<34} {t.sectors_per_load:11.2f} {t.load_efficiency:7.1%} "
               f"{t.sectors_read_over_ideal:8.2f} {t.sectors_per_store:11.2f} {t.store_efficiency:7.1%} "
-              f"{t.sectors_written_over_ideal:8.2f} {banks.conflicts_per_request:11.2f} {secs:7.1f}")
+              f"{t.sectors_written_over_ideal:8.2f} {banks.conflicts_per_request:11.2f} "
+              f"{'-' if fp64 is None else f'{fp64:.1f}':>9} {secs:7.1f}")
         records.append(record(kernel, name, args, a.levels, t, banks, secs))
     if a.roofline:
         print_roofline(records)

@@ -2,7 +2,8 @@
  * The IPluginV3 boilerplate both plugins of libspp_plugin.so share, written once:
  *
  *   PluginV3Base<Derived, Config>  capabilities, clone / attachToContext, name / version / namespace,
- *                                  types and formats, one output [rows, C * sum(n^2)], no workspace,
+ *                                  types and formats, one output [rows, C * sum(n^2)], no workspace
+ *                                  (unless the plugin overrides getWorkspaceSize and hides launchWithWorkspace),
  *                                  metadata, getFieldsToSerialize (the config as one checksummed blob
  *                                  field), and the frame of configurePlugin / getOutputShapes /
  *                                  onShapeChange / enqueue (counts, pointers, types, output shape).
@@ -15,7 +16,8 @@
  *   kTRAITS                     static PluginTraits: name, version, namespace, fields, blob field, inputs
  *   kLOG                        static PluginLogger (its message prefix)
  *   checkInputs(InputDims)      const: its rank / extent checks (errors logged), for all four entry points
- *   launch(inputDesc, inputs, output, stream, cudaErr)   const: the kernel launch, an SppStatus
+ *   launch(inputDesc, inputs, output, stream, cudaErr)   const: the kernel launch, an SppStatus (or, for a
+ *                               plugin with a workspace, launchWithWorkspace(..., output, workspace, stream, cudaErr))
  * The config type's free functions (namespace spp: sppConfig.h, windowConfig.h) parseConfig(fields,
  * n, config, err, warnings), serializeConfig(config) and describeConfig(config) are found by argument
  * type. Our classes live in spp::plugin, not in TensorRT's nvinfer1 namespace.
@@ -317,7 +319,7 @@ public:
     //! Pointers, the plugin's input checks, types and formats, the output shape; then the plugin's
     //! launch(inputDesc, inputs, output, stream, cudaErr), its status logged when not kSPP_OK.
     int32_t enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc, void const* const* inputs,
-        void* const* outputs, void* /*workspace*/, cudaStream_t stream) noexcept override
+        void* const* outputs, void* workspace, cudaStream_t stream) noexcept override
     {
         return guarded("enqueue", [&] {
             if (inputDesc == nullptr || outputDesc == nullptr || inputs == nullptr || outputs == nullptr)
@@ -355,9 +357,17 @@ public:
             }
             cudaError_t cudaErr = cudaSuccess;
             // Two statements: launch fills cudaErr, and argument evaluation order is unspecified.
-            int32_t const status = derived().launch(inputDesc, inputs, outputs[0], stream, cudaErr);
+            int32_t const status = derived().launchWithWorkspace(inputDesc, inputs, outputs[0], workspace, stream, cudaErr);
             return launchStatus(status, cudaErr);
         });
+    }
+
+    //! The launch enqueue makes: a plugin without workspace supplies launch(), which this calls; one
+    //! with a workspace hides this with its own (and overrides getWorkspaceSize).
+    int32_t launchWithWorkspace(PluginTensorDesc const* inputDesc, void const* const* inputs, void* output,
+        void* /*workspace*/, cudaStream_t stream, cudaError_t& cudaErr) const
+    {
+        return derived().launch(inputDesc, inputs, output, stream, cudaErr);
     }
 
     //! One versioned, checksummed blob; createPlugin accepts it in any phase.

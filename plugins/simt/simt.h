@@ -7,6 +7,7 @@
  *   SIMT_DYNAMIC_SHARED(T, name);                             extern __shared__ T name[];
  *                                                             (emulated: simt::Shared<T>, which counts bank conflicts)
  *   simt::store(p, v)                                         *p = v (the emulator counts global stores)
+ *   simt::f64                                                 double (the emulator counts its operations)
  * Under nvcc the launch is cudaLaunchKernelEx (CUDA >= 11.8), which returns this launch's error
  * without the cudaGetLastError a <<<>>> launch needs (that call would also clear, and so swallow,
  * an error TensorRT or the application left pending); the device code is unchanged token for token.
@@ -53,6 +54,9 @@ __device__ __forceinline__ void store(T* p, T const& v)
 {
     *p = v;
 }
+
+//! A float64 value: plain double on the GPU; the emulator's counting class (simtEmu.h) counts its operations.
+using f64 = double;
 } // namespace simt
 
 #define SIMT_LAUNCH(kernel, grid, block, smem, stream) ::simt::launcher(kernel, grid, block, smem, stream)

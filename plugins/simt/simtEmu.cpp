@@ -548,6 +548,7 @@ TrafficCounters const& traffic()
     Traffic& t = state().traffic;
     t.counters.uniqueSectorsRead = uniqueCount(t.sectors[0]);
     t.counters.uniqueSectorsWritten = uniqueCount(t.sectors[1]);
+    t.counters.fp64Ops = detail::tFp64Ops;
     return t.counters;
 }
 
@@ -564,6 +565,7 @@ void resetState()
     state().tracked.clear();
     state().lastError = cudaSuccess;
     state().traffic = Traffic{};
+    detail::tFp64Ops = 0;
 }
 
 void setLastError(cudaError_t e)
@@ -575,6 +577,7 @@ namespace detail
 {
 
 thread_local bool tCountTraffic = false;
+thread_local uint64_t tFp64Ops = 0;
 
 void recordAccess(void const* p, size_t bytes, bool store)
 {
@@ -703,7 +706,6 @@ cudaError_t runGrid(dim3 grid, dim3 block, size_t sharedBytes, std::function<voi
     }
     uint32_t const gx = s.options.clampGridX != 0 ? std::min(grid.x, s.options.clampGridX) : grid.x;
     s.launches.push_back(LaunchRecord{grid, block, sharedBytes, gx});
-    s.traffic = Traffic{}; // counters are per launch
     tCountTraffic = s.options.countTraffic;
     struct CountingOff
     {

@@ -23,7 +23,8 @@
  *  - the order fibers run in is a policy (forward, reverse, seeded shuffle): a kernel whose result
  *    depends on it has a race the emulator can show.
  *  - with options().countTraffic, every __ldg and simt::store is grouped into its warp's request and
- *    counted in 32-byte sectors per launch (traffic(), TrafficCounters);
+ *    counted in 32-byte sectors, and every simt::f64 operation is counted (traffic(), TrafficCounters,
+ *    summed over the launches of one run: a launcher's pre-pass is part of the operation);
  * Not modelled: timing, memory races inside one barrier interval (plain loads/stores are not
  * intercepted), real warp scheduling and independent-thread-scheduling interleavings, caches.
  */
@@ -79,9 +80,10 @@ struct Options
     bool countTraffic = false;
 };
 
-//! What a profiler would count for one launch (options().countTraffic). A request is one warp
-//! instruction: the accesses of a warp's lanes with the same program-order index since the lanes'
-//! last barrier or warp operation (lockstep execution of convergent code). Sectors are 32 bytes.
+//! What a profiler would count (options().countTraffic), summed over the launches of one run (since
+//! resetState: a launcher's pre-pass belongs to the operation). A request is one warp instruction:
+//! the accesses of a warp's lanes with the same program-order index since the lanes' last barrier or
+//! warp operation (lockstep execution of convergent code). Sectors are 32 bytes.
 struct TrafficCounters
 {
     uint64_t loadRequests;         //!< global load requests (warp instructions)
@@ -90,8 +92,9 @@ struct TrafficCounters
     uint64_t storeRequests;
     uint64_t storeSectors;
     uint64_t storeBytes;
-    uint64_t uniqueSectorsRead;    //!< distinct sectors read by the whole launch
-    uint64_t uniqueSectorsWritten; //!< distinct sectors written by the whole launch
+    uint64_t uniqueSectorsRead;    //!< distinct sectors read by the whole run
+    uint64_t uniqueSectorsWritten; //!< distinct sectors written by the whole run
+    uint64_t fp64Ops;              //!< float64 operations executed (simt::f64: one per PTX instruction)
 };
 
 //! One launch as requested, and what was run.
@@ -111,7 +114,7 @@ void clearTracked();
 //! First fault of a kernel run since resetState ("" if none): what went wrong, where.
 std::string const& fault();
 std::vector<LaunchRecord> const& launches();
-//! The last launch's traffic (zero unless options().countTraffic).
+//! The traffic of every launch since resetState (zero unless options().countTraffic).
 TrafficCounters const& traffic();
 //! Forget faults, launch records, tracked buffers and the sticky launch error.
 void resetState();
@@ -149,6 +152,7 @@ void syncThreads();
 uint64_t warpOp(WarpOp op, unsigned mask, uint64_t bits, int arg, int width, char const* name);
 void checkLoad(void const* p, size_t bytes, size_t align);
 extern thread_local bool tCountTraffic; //!< options().countTraffic while a launch runs
+extern thread_local uint64_t tFp64Ops;  //!< simt::f64 operations of the run, while counting
 //! One lane's global access, grouped into its warp's request (traffic()).
 void recordAccess(void const* p, size_t bytes, bool store);
 //! Validate the configuration and run every block: cudaErrorInvalidConfiguration (also recorded for
@@ -220,6 +224,137 @@ void store(T* p, T const& v)
     }
     *p = v;
 }
+
+//! A float64 value whose operations the emulator counts (options().countTraffic), one per PTX
+//! instruction they compile to: add, sub, mul, div, neg, compare, floor/ceil/trunc and every
+//! conversion to or from another type (cvt). Under nvcc simt.h makes it plain `double`, so a kernel
+//! written with it is unchanged on the GPU; a double literal or parameter becomes one for free (an
+//! immediate or a register). Counting off costs one untaken branch per operation.
+class f64
+{
+public:
+    f64() = default;
+    constexpr f64(double v) // NOLINT(google-explicit-constructor): a double is already a double
+        : mV(v)
+    {
+    }
+    //! From float, half-as-float or an integer: one cvt.f64.*.
+    template <typename U,
+        typename std::enable_if<std::is_arithmetic<U>::value && !std::is_same<U, double>::value, int>::type = 0>
+    f64(U v) // NOLINT(google-explicit-constructor)
+        : mV(static_cast<double>(v))
+    {
+        count();
+    }
+    //! To double: free; to an integer or float: one cvt.
+    template <typename U, typename std::enable_if<std::is_arithmetic<U>::value, int>::type = 0>
+    explicit operator U() const
+    {
+        if (!std::is_same<U, double>::value)
+        {
+            count();
+        }
+        return static_cast<U>(mV);
+    }
+    double raw() const
+    {
+        return mV;
+    }
+
+    friend f64 operator+(f64 a, f64 b)
+    {
+        return counted(a.mV + b.mV);
+    }
+    friend f64 operator-(f64 a, f64 b)
+    {
+        return counted(a.mV - b.mV);
+    }
+    friend f64 operator*(f64 a, f64 b)
+    {
+        return counted(a.mV * b.mV);
+    }
+    friend f64 operator/(f64 a, f64 b)
+    {
+        return counted(a.mV / b.mV);
+    }
+    friend f64 operator-(f64 a)
+    {
+        return counted(-a.mV);
+    }
+    f64& operator+=(f64 b)
+    {
+        return *this = *this + b;
+    }
+    f64& operator-=(f64 b)
+    {
+        return *this = *this - b;
+    }
+    f64& operator*=(f64 b)
+    {
+        return *this = *this * b;
+    }
+    f64& operator/=(f64 b)
+    {
+        return *this = *this / b;
+    }
+    friend bool operator<(f64 a, f64 b)
+    {
+        return count(), a.mV < b.mV;
+    }
+    friend bool operator>(f64 a, f64 b)
+    {
+        return count(), a.mV > b.mV;
+    }
+    friend bool operator<=(f64 a, f64 b)
+    {
+        return count(), a.mV <= b.mV;
+    }
+    friend bool operator>=(f64 a, f64 b)
+    {
+        return count(), a.mV >= b.mV;
+    }
+    friend bool operator==(f64 a, f64 b)
+    {
+        return count(), a.mV == b.mV;
+    }
+    friend bool operator!=(f64 a, f64 b)
+    {
+        return count(), a.mV != b.mV;
+    }
+    // cvt.rmi / cvt.rpi / cvt.rzi.f64.f64 (found by argument-dependent lookup)
+    friend f64 floor(f64 a)
+    {
+        return counted(std::floor(a.mV));
+    }
+    friend f64 ceil(f64 a)
+    {
+        return counted(std::ceil(a.mV));
+    }
+    friend f64 trunc(f64 a)
+    {
+        return counted(std::trunc(a.mV));
+    }
+    friend f64 fabs(f64 a)
+    {
+        return counted(std::fabs(a.mV));
+    }
+
+private:
+    static void count()
+    {
+        if (detail::tCountTraffic)
+        {
+            ++detail::tFp64Ops;
+        }
+    }
+    static f64 counted(double v)
+    {
+        count();
+        return f64(v);
+    }
+
+    double mV;
+};
 
 //! The block's dynamic shared memory (extern __shared__ T name[]).
 template <typename T>

@@ -159,6 +159,17 @@ void checkWindowPlugin(IPluginCreatorV3One* creator, Finder& finder)
     check(!build->supportsFormatCombination(2, io, 2, 1), "WindowSpatialPyramidPool: output type != maps type refused");
     io[2].desc.type = DataType::kFLOAT;
     check(build->configurePlugin(io, 2, io + 2, 1) == 0, "WindowSpatialPyramidPool: configurePlugin (dynamic R)");
+    io[0].max.nbDims = 4;
+    io[0].max.d[0] = 2;
+    io[0].max.d[1] = 256;
+    io[0].max.d[2] = 42;
+    io[0].max.d[3] = 56;
+    check(build->getWorkspaceSize(io, 2, io + 2, 1) == size_t{2} * 256 * 42 * 56 * sizeof(float),
+        "WindowSpatialPyramidPool: workspace = the largest maps (fp32), channels-last");
+    io[0].desc.type = DataType::kHALF;
+    check(build->getWorkspaceSize(io, 2, io + 2, 1) == size_t{2} * 256 * 42 * 56 * 2,
+        "WindowSpatialPyramidPool: workspace = the largest maps (fp16)");
+    io[0].desc.type = DataType::kFLOAT;
     io[1].desc.dims.d[1] = 4;
     bool const refused = build->configurePlugin(io, 2, io + 2, 1) != 0; // (evaluated before the message is built)
     check(refused && finder.logger.last.find("[R, 5]") != std::string::npos,

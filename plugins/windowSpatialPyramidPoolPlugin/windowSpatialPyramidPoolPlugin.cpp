@@ -70,12 +70,23 @@ bool WindowSpatialPyramidPoolPlugin::checkInputs(spp::plugin::InputDims const& i
     return true;
 }
 
-int32_t WindowSpatialPyramidPoolPlugin::launch(PluginTensorDesc const* inputDesc, void const* const* inputs,
-    void* output, cudaStream_t stream, cudaError_t& cudaErr) const
+size_t WindowSpatialPyramidPoolPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
+    DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept
+{
+    if (inputs == nullptr || nbInputs < 1 || inputs[kIN_MAPS].max.nbDims != 4)
+    {
+        return 0;
+    }
+    Dims const& m = inputs[kIN_MAPS].max;
+    return spp::windowWorkspaceSize(toDType(inputs[kIN_MAPS].desc.type), m.d[0], m.d[1], m.d[2], m.d[3]);
+}
+
+int32_t WindowSpatialPyramidPoolPlugin::launchWithWorkspace(PluginTensorDesc const* inputDesc,
+    void const* const* inputs, void* output, void* workspace, cudaStream_t stream, cudaError_t& cudaErr) const
 {
     Dims const& md = inputDesc[kIN_MAPS].dims;
     // R == 0 (no windows) or C == 0: an empty output, nothing launched.
-    return spp::launchWindowSpatialPyramidPool(inputs[kIN_MAPS], inputs[kIN_WINDOWS], output,
+    return spp::launchWindowSpatialPyramidPool(inputs[kIN_MAPS], inputs[kIN_WINDOWS], output, workspace,
         toDType(inputDesc[kIN_MAPS].type), toDType(inputDesc[kIN_WINDOWS].type), md.d[0], md.d[1], md.d[2], md.d[3],
         inputDesc[kIN_WINDOWS].dims.d[0], toParams(mConfig), stream, &cudaErr);
 }

@@ -8,6 +8,7 @@
  *         ROIS [R, 5] fp32 only (map index, x1, y1, x2, y2: 1-based inclusive image pixels), linear
  * Output  [R, C * sum(n^2)], X's type; levels in order, each channel-major (c, yy, xx).
  * Fields: levels (kINT32 list), projection (kFLOAT32 list: stride, offset0, offset).
+ * Workspace: the maps at their profile's largest, transposed to [S, H, W, C] (windowWorkspaceSize).
  * Written against TensorRT 10.x and 11.x headers (NV_TENSORRT_MAJOR >= 10).
  */
 #ifndef SPP_WINDOW_SPATIAL_PYRAMID_POOL_PLUGIN_H
@@ -41,8 +42,11 @@ public:
 
     //! Maps 4-D, windows [R, 5] (the width once known); at runtime no negative extent.
     bool checkInputs(InputDims const& in) const;
-    int32_t launch(PluginTensorDesc const* inputDesc, void const* const* inputs, void* output, cudaStream_t stream,
-        cudaError_t& cudaErr) const;
+    //! The maps transposed to [S, H, W, C] at their largest (windowWorkspaceSize).
+    size_t getWorkspaceSize(DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
+        DynamicPluginTensorDesc const* outputs, int32_t nbOutputs) const noexcept override;
+    int32_t launchWithWorkspace(PluginTensorDesc const* inputDesc, void const* const* inputs, void* output,
+        void* workspace, cudaStream_t stream, cudaError_t& cudaErr) const;
 };
 
 using WindowSpatialPyramidPoolPluginCreator = PluginCreatorV3<WindowSpatialPyramidPoolPlugin>;

@@ -63,50 +63,55 @@ struct WindowCells
     bool valid;
 };
 
-SPP_HD double clampCell(double v, double size)
+template <typename D = double>
+SPP_HD D clampCell(D v, D size)
 {
     // torch clamp(v, 1, size) = min(max(v, 1), size); v is finite here.
-    double const lo = v < 1.0 ? 1.0 : v;
+    D const lo = v < 1.0 ? D(1.0) : v;
     return lo > size ? size : lo;
 }
 
 //! projection.py project_span: pixels [lo, hi] (1-based inclusive, float64) -> cells [first, last]
 //! of an axis of `size` cells. Writes the clamped cells as doubles (exact integers in [1, size]).
-SPP_HD void projectSpan(double lo, double hi, double size, WindowProjection const& p, double& first, double& last)
+template <typename D = double>
+SPP_HD void projectSpan(D lo, D hi, D size, WindowProjection const& p, D& first, D& last)
 {
-    double f = floor((lo - p.offset0 + p.offset) / p.stride + 0.5) + 1.0;
-    double l = ceil((hi - p.offset0 - p.offset) / p.stride - 0.5) + 1.0;
-    double const mid = trunc((f + l) / 2.0); // C integer division of two integers
+    D f = floor((lo - p.offset0 + p.offset) / p.stride + 0.5) + 1.0;
+    D l = ceil((hi - p.offset0 - p.offset) / p.stride - 0.5) + 1.0;
+    D const mid = trunc((f + l) / 2.0); // C integer division of two integers
     if (f > l)
     {
         f = mid;
         l = mid;
     }
-    first = clampCell(f, size);
-    last = clampCell(l, size);
+    first = clampCell<D>(f, size);
+    last = clampCell<D>(l, size);
 }
 
-SPP_HD bool finiteD(double v)
+template <typename D = double>
+SPP_HD bool finiteD(D v)
 {
     return v - v == 0.0; // false for NaN and +-inf, whatever the fast-math flags say about isfinite
 }
 
 //! One window row (map index, x1, y1, x2, y2) -> its cells on an S x H x W stack of maps.
-SPP_HD WindowCells projectWindow(
-    double idx, double x1, double y1, double x2, double y2, int64_t S, int64_t H, int64_t W, WindowProjection const& p)
+//! D: the float64 type (double; the CUDA kernel passes simt::f64, whose operations the SIMT emulator
+//! counts and which is double on the GPU).
+template <typename D = double>
+SPP_HD WindowCells projectWindow(D idx, D x1, D y1, D x2, D y2, int64_t S, int64_t H, int64_t W, WindowProjection const& p)
 {
     WindowCells c{0, 0, 0, 0, 0, false};
-    if (!finiteD(idx) || !finiteD(x1) || !finiteD(y1) || !finiteD(x2) || !finiteD(y2))
+    if (!finiteD<D>(idx) || !finiteD<D>(x1) || !finiteD<D>(y1) || !finiteD<D>(x2) || !finiteD<D>(y2))
     {
         return c;
     }
-    if (floor(idx) != idx || idx < 0.0 || idx >= static_cast<double>(S) || H < 1 || W < 1)
+    if (floor(idx) != idx || idx < 0.0 || idx >= static_cast<D>(S) || H < 1 || W < 1)
     {
         return c;
     }
-    double left, right, top, bottom;
-    projectSpan(x1, x2, static_cast<double>(W), p, left, right);
-    projectSpan(y1, y2, static_cast<double>(H), p, top, bottom);
+    D left, right, top, bottom;
+    projectSpan<D>(x1, x2, static_cast<D>(W), p, left, right);
+    projectSpan<D>(y1, y2, static_cast<D>(H), p, top, bottom);
     c.map = static_cast<int64_t>(idx);
     c.left = static_cast<int64_t>(left);
     c.top = static_cast<int64_t>(top);

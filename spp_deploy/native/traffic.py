@@ -1,10 +1,12 @@
 """Memory-traffic counters of the SIMT emulator (``plugins/simt``): what a profiler would count.
 
 No GPU has been lent to measure the kernels, so the emulator, which already runs the real ``.cu``
-with one fiber per thread, counts per launch the global load/store requests (one per warp
-instruction), the distinct 32-byte sectors each touches and the unique sectors of the launch. From
-them: load/store efficiency (bytes requested / bytes in the sectors fetched) and sectors moved over
-the ideal (every sector the launch touches moved once). Counting is off unless asked for.
+with one fiber per thread, counts per run (every launch of one launcher call, pre-passes included)
+the global load/store requests (one per warp instruction), the distinct 32-byte sectors each
+touches, the unique sectors of the run, and the float64 operations of ``simt::f64`` values (one
+per PTX instruction: FP64 is 1/2 to 1/64 rate on GPUs). From them: load/store efficiency (bytes
+requested / bytes in the sectors fetched) and sectors moved over the ideal (every sector the run
+touches moved once). Counting is off unless asked for.
 """
 
 from __future__ import annotations
@@ -20,18 +22,19 @@ from .emulator import EmulatedRun, _declare_forward, _run, build_emulated_librar
 PROBE_NAME = "libsimt_traffic_probe.so"
 SECTOR_BYTES = 32
 PROBE_KINDS = {"gather": 0, "gather_fp16": 1, "broadcast": 2}
+FP64_PROBE_NAME = "libsimt_fp64_probe.so"
 
 
 class TrafficCounters(ctypes.Structure):
-    """``simt::TrafficCounters`` (plugins/simt/simtEmu.h): one launch's global-memory traffic."""
+    """``simt::TrafficCounters`` (plugins/simt/simtEmu.h): one run's global-memory traffic and FP64 operations."""
 
     _fields_ = [(name, ctypes.c_uint64) for name in (
         "load_requests", "load_sectors", "load_bytes", "store_requests", "store_sectors", "store_bytes",
-        "unique_sectors_read", "unique_sectors_written")]
+        "unique_sectors_read", "unique_sectors_written", "fp64_ops")]
 
 
 class Traffic(NamedTuple):
-    """One launch's counters and the ratios a profiler reports."""
+    """One run's counters (every launch of one launcher call) and the ratios a profiler reports."""
 
     load_requests: int
     load_sectors: int
@@ -41,6 +44,7 @@ class Traffic(NamedTuple):
     store_bytes: int
     unique_sectors_read: int
     unique_sectors_written: int
+    fp64_ops: int  # float64 operations (simt::f64), one per PTX instruction
 
     @staticmethod
     def _ratio(a: int, b: int) -> float:
@@ -77,7 +81,7 @@ class Traffic(NamedTuple):
         return (f"loads {self.load_requests} req x {self.sectors_per_load:.2f} sectors, eff {self.load_efficiency:.1%}, "
                 f"read/ideal {self.sectors_read_over_ideal:.2f}; stores {self.store_requests} req x "
                 f"{self.sectors_per_store:.2f} sectors, eff {self.store_efficiency:.1%}, "
-                f"written/ideal {self.sectors_written_over_ideal:.2f}")
+                f"written/ideal {self.sectors_written_over_ideal:.2f}; fp64 ops {self.fp64_ops}")
 
 
 def aligned_empty(shape: Any, dtype: Any, alignment: int = 256) -> Any:
@@ -245,3 +249,22 @@ def probe_traffic(library: str | os.PathLike, kind: str, x: Any, n: int, stride:
     out = aligned_empty(n * (stride if kind == "broadcast" else 1), x.dtype)
     own = (x.ctypes.data, x.size, PROBE_KINDS[kind], n, stride, threads)
     return counted(lib, lambda: _run(lib.simt_probe_forward, own, out, "forward", 0, 0))
+
+
+def build_fp64_probe(build_dir: str | os.PathLike, source_root: str | os.PathLike | None = None) -> Path:
+    """The FP64-counting probe kernel (plugins/simt/simtFp64Probe.cpp): ``build_dir/libsimt_fp64_probe.so``."""
+    return build_emulated_library("simt/simtFp64Probe.cpp", Path(build_dir) / FP64_PROBE_NAME, source_root)
+
+
+def probe_fp64(library: str | os.PathLike, x: Any, iterations: int, threads: int = 64) -> tuple[EmulatedRun, Traffic]:
+    """The FP64 probe over float32 ``x``, one thread per element: ``iterations`` times
+    ``acc = (acc + x) / 3``, then ``floor(acc) - 1`` where ``x > 0``; its float64 output and counters."""
+    import numpy as np
+
+    lib = open_declared(library, lambda lib: _declare_forward(
+        lib.simt_fp64_probe_forward, [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_int32]),
+        "simt_fp64_probe_abi_version", "FP64 probe")
+    x = aligned_copy(np.ascontiguousarray(x, dtype=np.float32))
+    out = aligned_empty(x.size, np.float64)
+    own = (x.ctypes.data, x.size, iterations, threads)
+    return counted(lib, lambda: _run(lib.simt_fp64_probe_forward, own, out, "forward", 0, 0))

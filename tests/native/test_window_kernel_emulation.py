@@ -31,14 +31,14 @@ def _build(build_dir: Path, source_root: Path | None = None) -> Path:
 
 
 def expected_launch(R: int, C: int, levels) -> tuple[int, int]:
-    """(blocks, shared bytes) the kernel's plan gives: as many channels per block as fit one
-    directly read bin per thread of 256; shared fine bins only when some level is derived."""
+    """(blocks, shared bytes) of the pooling launch the kernel's plan gives: one block per window;
+    shared memory holds the window's cells (8 words) and, per channel tile of 32, every distinct
+    level read from the maps (levels that divide the finest one are derived) in rows of 33 words."""
     finest = max(levels)
     first = levels.index(finest)
-    derived = [n for i, n in enumerate(levels) if i != first and finest % n == 0]
-    direct = sum(n * n for n in levels) - sum(n * n for n in derived)
-    cpb = max(1, 256 // direct)
-    return R * -(-C // cpb), (4 * cpb * finest * finest if derived else 0)
+    derived = {i for i, n in enumerate(levels) if i != first and finest % n == 0}
+    staged = sum(n * n for n in {n for i, n in enumerate(levels) if i not in derived})
+    return R, 4 * (8 + 33 * staged)
 
 
 def run_checked(lib, reflib, x, win, levels, proj, **kw) -> emu.EmulatedRun:
@@ -55,7 +55,8 @@ def run_checked(lib, reflib, x, win, levels, proj, **kw) -> emu.EmulatedRun:
     assert not (buf[GUARD:GUARD + R * F] == sentinel).any(), "an output element was never written"
     blocks, smem = expected_launch(R, x.shape[1], list(levels))
     if R and F:
-        assert run.launch.launches == 1 and tuple(run.launch.block) == (256, 1, 1)
+        transposed = x.shape[0] * x.shape[2] * x.shape[3] > 0  # the maps copied channels-last first
+        assert run.launch.launches == 1 + transposed and tuple(run.launch.block) == (256, 1, 1)
         assert (run.launch.grid[0], run.launch.shared_bytes) == (blocks, smem)
         assert run.launch.grid_x_run == (kw.get("clamp_grid_x") or blocks)
     else:
@@ -130,17 +131,19 @@ def test_bad_configuration_launches_nothing(wemulib):
 # ---- the emulator catches broken kernels ----------------------------------------------------------
 
 MUTATIONS = {
-    "missing-syncthreads": ("            __syncthreads();\n            for (int32_t t", "            for (int32_t t",
-                            "differ"),
-    # One float short (the emulator's guard after shared memory is 64 bytes: a larger overrun
-    # would corrupt the host heap, not just be reported).
-    "shared-memory-too-small": ("static_cast<size_t>(plan.channelsPerBlock) * nf * nf;",
-                                "(static_cast<size_t>(plan.channelsPerBlock) * nf * nf - 1);",
+    "missing-syncthreads": ("                __syncthreads();\n                // 2) Each level's",
+                            "                // 2) Each level's", "differ"),
+    "transpose-without-barrier": ("        }\n        __syncthreads();\n        for (int32_t j = row0; j < kTILE; j += rows) // position",
+                                  "        }\n        for (int32_t j = row0; j < kTILE; j += rows) // position", "differ"),
+    # Two floats short: the last word of the last padded row is never used. (The emulator's guard
+    # after shared memory is 64 bytes: a larger overrun would corrupt the host heap, not be reported.)
+    "shared-memory-too-small": ("(kCELL_WORDS + static_cast<size_t>(plan.stagedBins) * kPAD);",
+                                "(kCELL_WORDS + static_cast<size_t>(plan.stagedBins) * kPAD - 2);",
                                 "shared memory"),
-    "max-starts-at-minus-infinity": ("                acc = 0.0F;\n", "                acc = -INFINITY;\n", "differ"),
-    "wrong-channel-in-chunk": ("int64_t const c = c0 + cl;\n            float acc = nan;",
-                               "int64_t const c = c0;\n            float acc = nan;", "never written"),
-    "derived-level-keeps-zero-for-refused-windows": ("cells.valid ? acc : nan", "acc", "differ"),
+    "max-starts-at-minus-infinity": ("float acc = 0.0F;\n                    if (lane < tc)",
+                                     "float acc = -INFINITY;\n                    if (lane < tc)", "differ"),
+    "wrong-channel-in-tile": ("(y * W + x) * C + c0 + lane)", "(y * W + x) * C + c0)", "differ"),
+    "refused-window-row-not-nan": ("storeF(row, i, nan);", "storeF(row, i, 0.0F);", "differ"),
 }
 
 
