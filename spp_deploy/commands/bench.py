@@ -12,10 +12,10 @@ from pathlib import Path
 from ..constants import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS, TRITON_BACKENDS
 from ..errors import UserError
 from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
-                   add_interop_args, add_onnx_export_args, add_seed_arg, add_shapes_arg, add_sweep_args,
-                   milliseconds)
+                   add_interop_args, add_seed_arg, add_shapes_arg, add_sweep_args, milliseconds)
 from .common import Interop, json_output, load_model_from_args, loaded_inputs, output_path
 from .console import QUIET, verbosity
+from .option_groups import BENCH_EXPORT_FIELDS, add_export_options, export_options
 
 DEFAULT_BACKENDS = ",".join(DEFAULT_BENCH_BACKENDS)
 
@@ -231,8 +231,7 @@ def _export_temp(model, shapes, path: Path, args) -> Path:
                         + "; ".join(f"{'x'.join(map(str, s))}: {why}" for s, why in errors.items()))
     print(f"exporting {args.model} to a temporary ONNX file (spp-impl {args.spp_impl}, dynamic batch/height/width)",
           file=sys.stderr)
-    export_onnx(model, torch.randn(1, *example[1:]), path, opset=args.opset, spp_impl=args.spp_impl,
-                check_parity=False)
+    export_onnx(model, torch.randn(1, *example[1:]), path, export_options(args, check_parity=False))
     return path
 
 
@@ -242,7 +241,8 @@ def register(sub) -> None:
     add_model_file_args(p, onnx_help="ONNX file to time (default: export --model to a temporary file)",
                         engine_help="trt backend: a prebuilt engine (default: build one from the ONNX file); "
                                     "trtexec: --loadEngine", engine_aliases=("--loadEngine",))
-    add_onnx_export_args(p, "; for the temporary export")
+    e = p.add_argument_group("the temporary export (without --onnx; as `spp-deploy export`)")
+    add_export_options(e, BENCH_EXPORT_FIELDS, "; for the temporary export")
     add_backends_arg(p, BENCH_BACKENDS, DEFAULT_BACKENDS, DEFAULT_BACKENDS)
     g = add_sweep_args(p, "size sweep; B missing: each --batch size (channels from the model)",
                        "size sweep: COUNT square sizes evenly spaced from START to STOP (default COUNT 5)",

@@ -27,6 +27,7 @@ from typing import Any
 import onnx
 
 from ...errors import UserError, first_line
+from ...options import BuildOptions, takes_options
 from . import poly
 from .cache import cache_dir, engine_cache_key, file_sha256
 from .common import gpu_identity, import_tensorrt, version_major
@@ -72,11 +73,13 @@ class BuildResult:
     note: str | None = None  # e.g. "--fp16 ignored" (the build command prints it)
 
 
+@takes_options(BuildOptions)
 def build_engine(
     onnx_path: str | os.PathLike,
     output: str | os.PathLike,
     profile: Profile | None = None,
     *,
+    options: BuildOptions | None = None,
     min_shape: str | None = None,
     opt_shape: str | None = None,
     max_shape: str | None = None,
@@ -92,7 +95,8 @@ def build_engine(
     ``output.json`` (metadata checked when the engine is loaded). User-input problems are reported
     before TensorRT is imported, except that with no shapes given a missing TensorRT comes first.
     ``mark_outputs``: intermediate tensors also made network outputs (a debug engine for
-    ``localize``; those the network lacks are left out; never cached)."""
+    ``localize``; those the network lacks are left out; never cached). ``options``: a
+    ``BuildOptions`` holding the keywords from ``min_shape`` to ``use_cache`` (each documented there)."""
     from ...fileio import atomic_write
 
     model, raw = load_onnx(onnx_path)
