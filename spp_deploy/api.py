@@ -7,6 +7,7 @@ functions' arguments.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -16,10 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .options import ExportOptions, ValidateOptions, takes_options
+from .runtime.backends import DEFAULT_BENCH_BACKENDS
 from .runtime.localize import localize  # noqa: F401 (public here)
 from .runtime.trt.build import build_engine  # noqa: F401 (public here: TensorRT is imported only when it builds)
 
-DEFAULT_VALIDATE_SIZES = ((64, 64), (131, 517), (2, 224, 224))
+DEFAULT_VALIDATE_SIZES = ValidateOptions.sizes  # the default sizes, declared once (ValidateOptions)
 
 
 def input_channels(model) -> int:
@@ -47,15 +50,18 @@ def _tolerance(value: float | Mapping[str, float] | None, option: str) -> dict[s
     return {"*": float(value)}
 
 
+@takes_options(ValidateOptions)
 def validate(model, onnx: str | os.PathLike | None = None, *, engine: str | os.PathLike | None = None,
-             backends: Sequence[str] | None = None, sizes: Sequence[tuple[int, ...]] = DEFAULT_VALIDATE_SIZES,
-             batch: Sequence[int] = (1,), channels: int | None = None,
+             options: ValidateOptions | None = None, backends: Sequence[str] | None = None,
+             sizes: Sequence[tuple[int, ...]] = DEFAULT_VALIDATE_SIZES, batch: Sequence[int] = (1,),
+             channels: int | None = None,
              rtol: float | Mapping[str, float] | None = None, atol: float | Mapping[str, float] | None = None,
              inputs: Sequence[np.ndarray] = (), seed: int = 0, reference: str = "torch",
              plugin: str | os.PathLike | None = None):
     """Compare ``onnx`` (and/or ``engine``) with ``model`` at ``sizes`` ((H, W) at each ``batch``,
     or (B, H, W)) on random data, and on ``inputs`` (BxCxHxW arrays) as given; returns
-    ``spp_deploy.runtime.validate.Report`` (``.passed``, ``.records``, ``.as_dict()``)."""
+    ``spp_deploy.runtime.validate.Report`` (``.passed``, ``.records``, ``.as_dict()``). ``options``: a
+    ``ValidateOptions`` holding the keywords from ``backends`` to ``plugin`` (besides ``inputs``)."""
     from .runtime.validate import ValidateConfig, run_validation, sweep_shapes
 
     backends = list(backends) if backends is not None else default_backends(onnx, engine)
@@ -72,11 +78,11 @@ def validate(model, onnx: str | os.PathLike | None = None, *, engine: str | os.P
     return run_validation(model, cfg)
 
 
-def benchmark(model=None, onnx: str | os.PathLike | None = None, *, backends: Sequence[str] = ("torch", "ort-cpu"),
+def benchmark(model=None, onnx: str | os.PathLike | None = None, *, backends: Sequence[str] = DEFAULT_BENCH_BACKENDS,
               shapes: Sequence[tuple[int, int, int, int]] = ((1, 3, 224, 224),), iterations: int = 20,
               warmup: int = 3, threads: int | None = None, seed: int = 0, engine: str | os.PathLike | None = None,
               plugin: str | os.PathLike | None = None, inputs: Mapping[tuple, np.ndarray] | None = None,
-              progress: bool = False, outputs: bool = False):
+              progress: bool = False, outputs: bool = False, export_options: ExportOptions | None = None):
     """Time each backend at each BxCxHxW shape (``inputs``: the data per shape, else random);
     ``model`` without ``onnx`` is exported to a temporary file for the ONNX Runtime and TensorRT
     backends. Returns ``spp_deploy.bench.core.BenchReport`` (``.records``, ``.as_dict()``; with
@@ -99,7 +105,8 @@ def benchmark(model=None, onnx: str | os.PathLike | None = None, *, backends: Se
             from .deploy import export_onnx
 
             onnx = Path(tmp) / "model.onnx"
-            export_onnx(model, torch.randn(1, *shapes[0][1:]), onnx, check_parity=False)
+            options = dataclasses.replace(export_options or ExportOptions(), check_parity=False)
+            export_onnx(model, torch.randn(1, *shapes[0][1:]), onnx, options)
         name = type(model).__name__ if model is not None else str(onnx)
         report = run_bench(config, model, Path(onnx) if onnx is not None else None, name, progress=progress,
                            workdir=Path(tmp))

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import UserError, first_line
 from ..runtime.timing import NOISY_CV, measure, measure_cuda
-from ..runtime.backends import GPU_BACKENDS
+from ..runtime.backends import GPU_BACKENDS, REGISTRY
 from .timed import REMOTE_BACKENDS, Backend, BackendUnavailable, unavailable_reason
 from .workload import Shape, shape_error
 
@@ -188,11 +188,12 @@ def run_bench(
     # Backends: which can run here.
     usable = []
     for b in config.backends:
-        if b in ("torch", "torch-cuda") and model is None:
+        needs = REGISTRY[b].needs
+        if needs == "model" and model is None:
             why = "needs the PyTorch model"
-        elif b == "trt" and onnx_path is None and config.engine is None:
+        elif needs == "engine" and onnx_path is None and config.engine is None:
             why = "needs an ONNX file or an engine"
-        elif b not in ("torch", "torch-cuda", "trt", *REMOTE_BACKENDS) and onnx_path is None:
+        elif needs == "onnx" and onnx_path is None:
             why = "needs an ONNX file"
         else:
             why = unavailable_reason(b)
@@ -232,7 +233,7 @@ def run_bench(
         raise UserError("the model cannot take any of the requested shapes: "
                         + "; ".join(f"{_shape_text(s)}: {r}" for s, r in shape_skips.items()))
 
-    if model is not None and any(b in ("torch", "torch-cuda") for b in usable):
+    if model is not None and any(REGISTRY[b].needs == "model" for b in usable):
         from ..outputs import model_output_names
 
         model_output_names(model, torch.zeros(1, *legal[0][1:]))  # a non-tensor output is refused, not timed

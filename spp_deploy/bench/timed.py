@@ -16,15 +16,13 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..constants import BENCH_BACKENDS, TRITON_BACKENDS
 from ..errors import UserError, first_line
-from ..runtime.backends import DESCRIPTIONS
+from ..runtime.backends import BENCH_BACKENDS, REGISTRY, TRITON_BACKENDS
 from ..runtime.backends import unavailable_reason as runtime_unavailable_reason
-from ..runtime.ort_runner import ALIASES
 
-BACKENDS = {b: DESCRIPTIONS[b] for b in BENCH_BACKENDS}
+BACKENDS = {b: REGISTRY[b].description for b in BENCH_BACKENDS}
 REMOTE_BACKENDS = set(TRITON_BACKENDS)  # a server does the work: no local device, no local threads
-ORT_PROVIDER = {b: ALIASES[b] for b in BENCH_BACKENDS if b.startswith("ort-")}
+ORT_PROVIDER = {b: REGISTRY[b].variant for b in BENCH_BACKENDS if REGISTRY[b].needs == "onnx"}
 
 
 class BackendUnavailable(UserError):
@@ -89,7 +87,7 @@ class Backend:
         self._runner, self._state = None, {}
 
     def _open(self) -> None:
-        if self.name in ("torch", "torch-cuda"):
+        if REGISTRY[self.name].needs == "model":
             if self.model is None:
                 raise UserError(f"backend {self.name} needs the PyTorch model")
             if self.name == "torch-cuda":
@@ -148,7 +146,7 @@ class Backend:
 
     def outputs(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """{output name: array} of one untimed run on ``x``, on the host (``bench --save-outputs``)."""
-        if self.name in ("torch", "torch-cuda"):
+        if REGISTRY[self.name].needs == "model":
             import torch
 
             from ..outputs import to_numpy

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..constants import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS, TRITON_BACKENDS
+from ..runtime.backends import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS, REGISTRY, TRITON_BACKENDS
 from ..errors import UserError
 from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
                    add_interop_args, add_seed_arg, add_shapes_arg, add_sweep_args, milliseconds)
@@ -151,7 +151,7 @@ def _bench(args, backends, unavailable, config, model, onnx_path, all_shapes):
     from ..bench import run_bench
 
     with tempfile.TemporaryDirectory(prefix="spp-bench-") as tmp:
-        needs_onnx = any(b not in ("torch", "torch-cuda", *TRITON_BACKENDS) and not (b == "trt" and args.engine)
+        needs_onnx = any(REGISTRY[b].needs == "onnx" or (REGISTRY[b].needs == "engine" and not args.engine)
                          for b in backends if b not in unavailable)
         if onnx_path is None and needs_onnx and model is not None:
             onnx_path = _export_temp(model, all_shapes, Path(tmp) / "model.onnx", args)
@@ -193,11 +193,12 @@ def _loaded(args) -> dict:
 
 def _needs(backend: str, args) -> str | None:
     """What a backend lacks on this command line (the library says the same without flag names)."""
-    if backend in ("torch", "torch-cuda") and args.model is None:
+    needs = REGISTRY[backend].needs
+    if needs == "model" and args.model is None:
         return "needs --model"
-    if backend == "trt" and args.model is None and args.onnx is None and args.engine is None:
+    if needs == "engine" and args.model is None and args.onnx is None and args.engine is None:
         return "needs --onnx or --engine"
-    if backend.startswith("ort-") and args.model is None and args.onnx is None:
+    if needs == "onnx" and args.model is None and args.onnx is None:
         return "needs --onnx"
     return None
 

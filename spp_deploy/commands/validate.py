@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..constants import BACKENDS
+from ..runtime.backends import BACKENDS, MODEL_BACKENDS
 from ..errors import UserError
 from .args import (add_backends_arg, add_interop_args, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
                    add_normalize_args, add_seed_arg, add_sweep_args, positive_int, value_type)
@@ -212,7 +212,7 @@ def register(sub) -> None:
     add_model_args(p)
     add_model_file_args(p)
     add_backends_arg(p, BACKENDS, None, "ort-cpu with --onnx, plus trt with --engine")
-    p.add_argument("--reference", default="torch", choices=["torch", "torch-fp64"], help="reference backend")
+    p.add_argument("--reference", default="torch", choices=[b for b in MODEL_BACKENDS if b in BACKENDS], help="reference backend")
     add_sweep_args(p, "sizes; B missing: each --batch size (default 64x64,131x517,2x224x224)",
                    "COUNT random sizes (default 6), both ends included, square or not (seeded)",
                    "batch sizes for sizes without an explicit B (default 1)")
