@@ -13,8 +13,9 @@ import dataclasses
 import functools
 import inspect
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from .constants import DEFAULT_OPSET, DEFAULT_PRECISION, DEFAULT_SPP_IMPL, DYNAMIC_AXES
 from .errors import UserError
@@ -64,7 +65,8 @@ class ExportOptions:
     def __post_init__(self) -> None:
         from . import arguments
 
-        canonical = {"dynamic": tuple(arguments.parse_dynamic(self.dynamic)), "opset": arguments.opset_number(self.opset),
+        canonical = {"dynamic": tuple(arguments.parse_dynamic(self.dynamic)),
+                     "opset": arguments.opset_number(self.opset),
                      "sizes": _tuple_or_none(arguments.parity_sizes(self.sizes)),
                      "tabulate_limit": arguments.tabulate_limit(self.tabulate_limit), "routes": tuple(self.routes)}
         for name, value in canonical.items():
@@ -138,8 +140,9 @@ def merge(cls: type, options: Any, given: Mapping[str, Any], where: str, applies
     for name in field_names(cls):
         set_here = getattr(options, name) != getattr(defaults, name)
         if set_here and name in given:
-            raise UserError(f"given both as a keyword and in options ({cls.__name__}.{name}={getattr(options, name)!r}):"
-                            " give it once", option=name)
+            value = getattr(options, name)
+            raise UserError(f"given both as a keyword and in options ({cls.__name__}.{name}={value!r}): give it once",
+                            option=name)
         if set_here and applies is not None and name not in applies:
             raise UserError(f"{cls.__name__}.{name} does not apply to {where} (it uses {', '.join(applies)})",
                             option="options")

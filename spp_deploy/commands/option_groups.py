@@ -7,7 +7,8 @@ same for ``build`` (``BuildOptions``) and ``validate`` (``ValidateOptions``)."""
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .args import (add_dynamic_arg, add_onnx_export_args, add_plugin_arg, add_precision_arg, add_recognition_args,
                    add_sweep_args)

@@ -6,8 +6,9 @@ is read from it. Light: runners import their packages only when made."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..extras import pip_install_hint

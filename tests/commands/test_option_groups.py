@@ -121,7 +121,7 @@ def test_a_field_given_both_ways_is_one_line(tmp_path, call, option):
     (["--tabulate-limit", "x"], "--tabulate-limit"),
 ])
 def test_bench_refuses_bad_export_flags_in_one_line(cli, argv, message):
-    code, out, err = cli("bench", "--model", "zoo:sppnet-zf5", "--backends", "ort-cpu", *argv)
+    code, _, err = cli("bench", "--model", "zoo:sppnet-zf5", "--backends", "ort-cpu", *argv)
     assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
@@ -153,7 +153,7 @@ def test_bench_exports_with_spp_layer_and_tabulate_limit(tmp_path, cli, monkeypa
             "--warmup", "0", "--no-progress"]
     code, out, err = cli(*argv)
     assert code == 2 and "cannot export SPP layer 'spp'" in err and "--spp-layer" in err
-    import spp_deploy.deploy as deploy
+    from spp_deploy import deploy
 
     seen, real = [], deploy.export_onnx
 
