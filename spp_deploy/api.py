@@ -62,20 +62,34 @@ def validate(model, onnx: str | os.PathLike | None = None, *, engine: str | os.P
     or (B, H, W)) on random data, and on ``inputs`` (BxCxHxW arrays) as given; returns
     ``spp_deploy.runtime.validate.Report`` (``.passed``, ``.records``, ``.as_dict()``). ``options``: a
     ``ValidateOptions`` holding the keywords from ``backends`` to ``plugin`` (besides ``inputs``)."""
-    from .runtime.validate import ValidateConfig, run_validation, sweep_shapes
+    from .runtime.validate import run_validation
 
     backends = list(backends) if backends is not None else default_backends(onnx, engine)
     if not backends:
         raise UserError("nothing to validate: give an ONNX file or an engine", option="onnx")
-    hw = [(None, *s) if len(s) == 2 else tuple(s) for s in sizes]
-    if any(len(s) != 3 for s in hw):
-        raise UserError(f"sizes are (H, W) or (B, H, W), got {list(sizes)!r}", option="sizes")
-    shapes = sweep_shapes(channels or input_channels(model), hw, None, 0, list(batch), seed)
+    options = ValidateOptions(backends=backends, sizes=sizes, batch=batch, channels=channels, rtol=rtol, atol=atol,
+                              seed=seed, reference=reference, plugin=plugin)
     images = [(f"inputs[{i}]", np.asarray(x, dtype=np.float32)) for i, x in enumerate(inputs)]
-    cfg = ValidateConfig(shapes=shapes, backends=backends, onnx=onnx, engine=engine, plugin=plugin,
-                         rtol=_tolerance(rtol, "rtol"), atol=_tolerance(atol, "atol"), seed=seed,
-                         reference=reference, images=images)
+    cfg = validate_config(options, channels or input_channels(model), onnx, engine, images)
     return run_validation(model, cfg)
+
+
+def validate_config(options: ValidateOptions, channels: int, onnx: str | os.PathLike | None = None,
+                    engine: str | os.PathLike | None = None, images: Sequence[tuple[str, np.ndarray]] = (),
+                    size_range: tuple[int, int] | None = None, samples: int = 0):
+    """The ``run_validation`` config of ``options`` (resolved backends) for these files and real
+    inputs (``images``: (label, array)); ``size_range``/``samples``: seeded random sizes besides
+    ``options.sizes`` (the CLI's --size-range). The one place ``validate`` and the command build it."""
+    from .runtime.validate import ValidateConfig, sweep_shapes
+
+    hw = [(None, *s) if len(s) == 2 else tuple(s) for s in options.sizes]
+    if any(len(s) != 3 for s in hw):
+        raise UserError(f"sizes are (H, W) or (B, H, W), got {list(options.sizes)!r}", option="sizes")
+    shapes = sweep_shapes(channels, hw, size_range, samples, list(options.batch), options.seed)
+    return ValidateConfig(shapes=shapes, backends=list(options.backends), onnx=onnx, engine=engine,
+                          plugin=options.plugin, rtol=_tolerance(options.rtol, "rtol"),
+                          atol=_tolerance(options.atol, "atol"), seed=options.seed, reference=options.reference,
+                          images=list(images))
 
 
 def benchmark(model=None, onnx: str | os.PathLike | None = None, *, backends: Sequence[str] = DEFAULT_BENCH_BACKENDS,

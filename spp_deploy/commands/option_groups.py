@@ -10,8 +10,8 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .args import (add_dynamic_arg, add_onnx_export_args, add_plugin_arg, add_precision_arg, add_recognition_args,
-                   add_sweep_args)
+from .args import (add_backends_arg, add_dynamic_arg, add_onnx_export_args, add_plugin_arg, add_precision_arg,
+                   add_recognition_args, add_seed_arg, add_sweep_args, positive_int, value_type)
 
 EXPORT_FIELDS = "_export_fields"  # the parser default naming the ExportOptions fields a command's flags give
 
@@ -99,3 +99,42 @@ def build_options(args: argparse.Namespace):
     return BuildOptions(min_shape=args.min_shape, opt_shape=args.opt_shape, max_shape=args.max_shape, fp16=args.fp16,
                         plugin=args.plugin, timing_cache=args.timing_cache, workspace_gib=args.workspace,
                         use_cache=not args.no_cache)
+
+
+def _tolerances(text: str):
+    from ..runtime.validate import parse_tolerances
+
+    return parse_tolerances(text)
+
+
+def add_validate_options(p: argparse.ArgumentParser) -> None:
+    """The flags giving ``ValidateOptions`` (the plugin comes with the model files' flags)."""
+    from ..runtime.backends import BACKENDS, MODEL_BACKENDS
+
+    add_backends_arg(p, BACKENDS, None, "ort-cpu with --onnx, plus trt with --engine")
+    p.add_argument("--reference", default="torch", choices=[b for b in MODEL_BACKENDS if b in BACKENDS],
+                   help="reference backend")
+    add_sweep_args(p, "sizes; B missing: each --batch size (default 64x64,131x517,2x224x224)",
+                   "COUNT random sizes (default 6), both ends included, square or not (seeded)",
+                   "batch sizes for sizes without an explicit B (default 1)")
+    p.add_argument("--channels", type=positive_int,
+                   help="input channels (models outside the zoo; default: first Conv2d)")
+    add_seed_arg(p, "random input and size-range")
+    tol = value_type(_tolerances, "tolerance")
+    p.add_argument("--atol", type=tol, help="absolute tolerance, or per output: output:1e-5,...")
+    p.add_argument("--rtol", type=tol, help="tolerance relative to the reference's largest magnitude, or per output")
+
+
+def validate_options(args: argparse.Namespace, backends: Sequence[str], default_sizes: bool = True):
+    """The ``ValidateOptions`` of ``add_validate_options``' flags for the resolved ``backends``;
+    without --sizes, the library's default sizes, or none (``default_sizes`` False: real inputs
+    or a --size-range are given instead)."""
+    from ..options import ValidateOptions
+
+    if args.sizes:
+        sizes = tuple((h, w) if b is None else (b, h, w) for b, h, w in args.sizes)
+    else:
+        sizes = ValidateOptions.sizes if default_sizes else ()
+    return ValidateOptions(backends=tuple(backends), sizes=sizes, batch=tuple(args.batch or (1,)),
+                           channels=args.channels, rtol=args.rtol or None, atol=args.atol or None, seed=args.seed,
+                           reference=args.reference, plugin=args.plugin)

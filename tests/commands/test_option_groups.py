@@ -14,7 +14,7 @@ import torch
 import spp_deploy
 from spp_deploy import SpatialPyramidPool, api, constants, export_onnx
 from spp_deploy.cli import build_parser
-from spp_deploy.commands.option_groups import build_options, export_options
+from spp_deploy.commands.option_groups import build_options, export_options, validate_options
 from spp_deploy.deploy import export_window_model
 from spp_deploy.errors import UserError
 from spp_deploy.options import BuildOptions, ExportOptions, ValidateOptions, field_names
@@ -84,6 +84,21 @@ def test_the_build_group_builds_build_options(tmp_path):
     assert build_options(args) == BuildOptions(min_shape="input:1x3x8x8", opt_shape="input:1x3x16x16",
                                                max_shape="input:2x3x32x32", fp16=True, workspace_gib=2.0,
                                                use_cache=False, timing_cache=str(tmp_path / "t.cache"))
+
+
+def test_the_validate_group_builds_validate_options(tmp_path):
+    args = _parse("validate", "--model", "zoo:sppnet-zf5", "--onnx", tmp_path / "m.onnx", "--plugin", "lib.so",
+                  "--sizes", "40x56,2x33x17", "--batch", "1,3", "--seed", "4", "--rtol", "1e-4", "--atol", "out:1e-6",
+                  "--reference", "torch-fp64", "--channels", "3")
+    assert validate_options(args, ["ort-cpu"]) == ValidateOptions(
+        backends=("ort-cpu",), sizes=((40, 56), (2, 33, 17)), batch=(1, 3), channels=3, rtol={"*": 1e-4},
+        atol={"out": 1e-6}, seed=4, reference="torch-fp64", plugin="lib.so")
+    plain = _parse("validate", "--model", "zoo:sppnet-zf5", "--onnx", tmp_path / "m.onnx")
+    assert validate_options(plain, ["ort-cpu"]) == ValidateOptions(backends=("ort-cpu",))
+    assert validate_options(plain, ["ort-cpu"], default_sizes=False).sizes == ()
+    # the command and api.validate build one config from these options
+    cfg = api.validate_config(validate_options(args, ["ort-cpu"]), 3, "m.onnx")
+    assert cfg.shapes == [(1, 3, 40, 56), (3, 3, 40, 56), (2, 3, 33, 17)] and cfg.seed == 4
 
 
 def _model():
