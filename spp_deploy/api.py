@@ -7,6 +7,7 @@ functions' arguments.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -16,10 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .options import ExportOptions, ValidateOptions, takes_options
+from .runtime.backends import DEFAULT_BENCH_BACKENDS
 from .runtime.localize import localize  # noqa: F401 (public here)
 from .runtime.trt.build import build_engine  # noqa: F401 (public here: TensorRT is imported only when it builds)
 
-DEFAULT_VALIDATE_SIZES = ((64, 64), (131, 517), (2, 224, 224))
+DEFAULT_VALIDATE_SIZES = ValidateOptions.sizes  # the default sizes, declared once (ValidateOptions)
 
 
 def input_channels(model) -> int:
@@ -47,36 +50,53 @@ def _tolerance(value: float | Mapping[str, float] | None, option: str) -> dict[s
     return {"*": float(value)}
 
 
+@takes_options(ValidateOptions)
 def validate(model, onnx: str | os.PathLike | None = None, *, engine: str | os.PathLike | None = None,
-             backends: Sequence[str] | None = None, sizes: Sequence[tuple[int, ...]] = DEFAULT_VALIDATE_SIZES,
-             batch: Sequence[int] = (1,), channels: int | None = None,
+             options: ValidateOptions | None = None, backends: Sequence[str] | None = None,
+             sizes: Sequence[tuple[int, ...]] = DEFAULT_VALIDATE_SIZES, batch: Sequence[int] = (1,),
+             channels: int | None = None,
              rtol: float | Mapping[str, float] | None = None, atol: float | Mapping[str, float] | None = None,
              inputs: Sequence[np.ndarray] = (), seed: int = 0, reference: str = "torch",
              plugin: str | os.PathLike | None = None):
     """Compare ``onnx`` (and/or ``engine``) with ``model`` at ``sizes`` ((H, W) at each ``batch``,
     or (B, H, W)) on random data, and on ``inputs`` (BxCxHxW arrays) as given; returns
-    ``spp_deploy.runtime.validate.Report`` (``.passed``, ``.records``, ``.as_dict()``)."""
-    from .runtime.validate import ValidateConfig, run_validation, sweep_shapes
+    ``spp_deploy.runtime.validate.Report`` (``.passed``, ``.records``, ``.as_dict()``). ``options``: a
+    ``ValidateOptions`` holding the keywords from ``backends`` to ``plugin`` (besides ``inputs``)."""
+    from .runtime.validate import run_validation
 
     backends = list(backends) if backends is not None else default_backends(onnx, engine)
     if not backends:
         raise UserError("nothing to validate: give an ONNX file or an engine", option="onnx")
-    hw = [(None, *s) if len(s) == 2 else tuple(s) for s in sizes]
-    if any(len(s) != 3 for s in hw):
-        raise UserError(f"sizes are (H, W) or (B, H, W), got {list(sizes)!r}", option="sizes")
-    shapes = sweep_shapes(channels or input_channels(model), hw, None, 0, list(batch), seed)
+    options = ValidateOptions(backends=backends, sizes=sizes, batch=batch, channels=channels, rtol=rtol, atol=atol,
+                              seed=seed, reference=reference, plugin=plugin)
     images = [(f"inputs[{i}]", np.asarray(x, dtype=np.float32)) for i, x in enumerate(inputs)]
-    cfg = ValidateConfig(shapes=shapes, backends=backends, onnx=onnx, engine=engine, plugin=plugin,
-                         rtol=_tolerance(rtol, "rtol"), atol=_tolerance(atol, "atol"), seed=seed,
-                         reference=reference, images=images)
+    cfg = validate_config(options, channels or input_channels(model), onnx, engine, images)
     return run_validation(model, cfg)
 
 
-def benchmark(model=None, onnx: str | os.PathLike | None = None, *, backends: Sequence[str] = ("torch", "ort-cpu"),
+def validate_config(options: ValidateOptions, channels: int, onnx: str | os.PathLike | None = None,
+                    engine: str | os.PathLike | None = None, images: Sequence[tuple[str, np.ndarray]] = (),
+                    size_range: tuple[int, int] | None = None, samples: int = 0):
+    """The ``run_validation`` config of ``options`` (resolved backends) for these files and real
+    inputs (``images``: (label, array)); ``size_range``/``samples``: seeded random sizes besides
+    ``options.sizes`` (the CLI's --size-range). The one place ``validate`` and the command build it."""
+    from .runtime.validate import ValidateConfig, sweep_shapes
+
+    hw = [(None, *s) if len(s) == 2 else tuple(s) for s in options.sizes]
+    if any(len(s) != 3 for s in hw):
+        raise UserError(f"sizes are (H, W) or (B, H, W), got {list(options.sizes)!r}", option="sizes")
+    shapes = sweep_shapes(channels, hw, size_range, samples, list(options.batch), options.seed)
+    return ValidateConfig(shapes=shapes, backends=list(options.backends), onnx=onnx, engine=engine,
+                          plugin=options.plugin, rtol=_tolerance(options.rtol, "rtol"),
+                          atol=_tolerance(options.atol, "atol"), seed=options.seed, reference=options.reference,
+                          images=list(images))
+
+
+def benchmark(model=None, onnx: str | os.PathLike | None = None, *, backends: Sequence[str] = DEFAULT_BENCH_BACKENDS,
               shapes: Sequence[tuple[int, int, int, int]] = ((1, 3, 224, 224),), iterations: int = 20,
               warmup: int = 3, threads: int | None = None, seed: int = 0, engine: str | os.PathLike | None = None,
               plugin: str | os.PathLike | None = None, inputs: Mapping[tuple, np.ndarray] | None = None,
-              progress: bool = False, outputs: bool = False):
+              progress: bool = False, outputs: bool = False, export_options: ExportOptions | None = None):
     """Time each backend at each BxCxHxW shape (``inputs``: the data per shape, else random);
     ``model`` without ``onnx`` is exported to a temporary file for the ONNX Runtime and TensorRT
     backends. Returns ``spp_deploy.bench.core.BenchReport`` (``.records``, ``.as_dict()``; with
@@ -99,7 +119,8 @@ def benchmark(model=None, onnx: str | os.PathLike | None = None, *, backends: Se
             from .deploy import export_onnx
 
             onnx = Path(tmp) / "model.onnx"
-            export_onnx(model, torch.randn(1, *shapes[0][1:]), onnx, check_parity=False)
+            options = dataclasses.replace(export_options or ExportOptions(), check_parity=False)
+            export_onnx(model, torch.randn(1, *shapes[0][1:]), onnx, options)
         name = type(model).__name__ if model is not None else str(onnx)
         report = run_bench(config, model, Path(onnx) if onnx is not None else None, name, progress=progress,
                            workdir=Path(tmp))

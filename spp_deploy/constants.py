@@ -15,10 +15,17 @@ DEFAULT_WINDOWS_DTYPE = "float64"
 PRECISION_TOLERANCES = {"fp32": (1e-5, 0.0), "fp16": (1e-2, 1e-3)}
 PRECISIONS = tuple(PRECISION_TOLERANCES)
 DEFAULT_PRECISION = "fp32"
-BACKENDS = ("torch", "torch-fp64", "ort-cpu", "ort-cuda", "ort-trt", "trt")  # run, validate
-BENCH_BACKENDS = ("torch", "torch-cuda", "ort-cpu", "ort-cuda", "ort-trt", "trt", "triton-http", "triton-grpc")  # bench
-DEFAULT_BENCH_BACKENDS = ("torch", "ort-cpu")
-TRITON_BACKENDS = ("triton-http", "triton-grpc")  # bench: a running Triton Inference Server
 DEFAULT_TRITON_MAX_BATCH = 8  # `triton`: max_batch_size of a batchable ONNX file without --max-batch
 TRITON_KINDS = ("auto", "cpu", "gpu")  # `triton --kind`: instance_group kind (auto: GPU if the server has one)
 DEFAULT_TABULATE_LIMIT = 2048  # largest H, W a probed (tabulated) SPP layer is exported exactly for
+
+# Backend names are the registry's (spp_deploy.runtime.backends.REGISTRY); these old names read it.
+_REGISTRY_NAMES = ("BACKENDS", "BENCH_BACKENDS", "DEFAULT_BENCH_BACKENDS", "TRITON_BACKENDS")
+
+
+def __getattr__(name: str):
+    if name in _REGISTRY_NAMES:
+        from .runtime import backends
+
+        return getattr(backends, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

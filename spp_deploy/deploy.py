@@ -26,6 +26,7 @@ from .errors import ParityError, UserError, first_line
 from .fileio import atomic_write, check_output
 from .export.onnx_export import ROUTES
 from .modelstate import keeps_model
+from .options import ExportOptions, takes_options
 from .outputs import model_output_names
 from .export.window_export import (MAPS_NAME, OUTPUT_NAME, PARITY_CASES, WINDOWS_NAME, parity_windows,
                                    to_onnx_window_model)
@@ -71,10 +72,12 @@ def _canonical_arguments(model, example_inputs, dynamic, opset, sizes, tabulate_
 
 
 @keeps_model
+@takes_options(ExportOptions)
 def export_onnx(
     model: torch.nn.Module,
     example_inputs: torch.Tensor | tuple,
     path: str | os.PathLike,
+    options: ExportOptions | None = None,
     *,
     dynamic: Sequence[str] = DYNAMIC_AXES,
     opset: int = DEFAULT_OPSET,
@@ -91,6 +94,9 @@ def export_onnx(
     routes: Sequence[str] = ROUTES,
 ) -> ExportResult:
     """Export ``model`` to ONNX at ``path`` with dynamic batch/height/width.
+
+    ``options``: an ``ExportOptions`` holding the keywords below (each documented there); a
+    keyword fills a field ``options`` leaves at its default, and one given both ways is a ``UserError``.
 
     ``precision="fp16"`` traces a float16 copy (weights, activations and I/O in half, which
     TensorRT 11's strongly typed builds need) and checks it against the float32 model with fp16
@@ -223,14 +229,18 @@ def check_window_parity(model: torch.nn.Module, onnx_path: str | os.PathLike, ch
 
 
 @keeps_model
-def export_window_model(model: torch.nn.Module, path: str | os.PathLike, *, channels: int, stride: float,
+@takes_options(ExportOptions, applies=("opset", "spp_impl", "check_parity", "force"))
+def export_window_model(model: torch.nn.Module, path: str | os.PathLike, options: ExportOptions | None = None, *,
+                        channels: int, stride: float,
                         opset: int = DEFAULT_OPSET, spp_impl: str = "standard", check_parity: bool = True,
                         exact: bool = False, cases: Sequence[tuple[int, int, int, int]] = PARITY_CASES,
                         windows_dtype: str = DEFAULT_WINDOWS_DTYPE, force: bool = False) -> WindowExportResult:
     """Export ``model(maps, windows)`` to ``path``; the parity check runs on the temporary file
     and nothing is written when it fails. ``windows_dtype``: the ``windows`` input's dtype,
     float64 or float32 (for TensorRT, which has no float64). An existing ``path`` is replaced
-    only with ``force`` (the policy of ``export_onnx`` and every command)."""
+    only with ``force`` (the policy of ``export_onnx`` and every command). ``options``: an
+    ``ExportOptions`` giving ``opset``, ``spp_impl``, ``check_parity`` and ``force`` (its other fields
+    do not apply to a window model)."""
     path = check_output(path, "output", force)
     w_dtype = windows_torch_dtype(windows_dtype)
     g = torch.Generator().manual_seed(0)

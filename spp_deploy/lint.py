@@ -303,27 +303,11 @@ def _lint_window_node(n: onnx.NodeProto, name: str) -> Finding:
 
 
 def _lint_node(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]:
+    """One node's findings: a custom-domain node, an op onnx-tensorrt lacks or does not list, its
+    data input's type, inputs that must be initializers, then the op's own attribute rules."""
     op = n.op_type
     if n.domain not in ("", "ai.onnx"):
-        if n.domain == SPP_DOMAIN and op == SPP_OP:
-            levels = list(_attr(n, "levels", []) or [])
-            missing = _missing_plugin_attrs(n, name, f"{n.domain}.{op}")
-            if missing:
-                yield missing
-            elif not 1 <= len(levels) <= 16 or any(not 1 <= int(v) <= 64 for v in levels):
-                yield Finding("error", name, f"{n.domain}.{op}",
-                              f"levels {levels}: the plugin takes 1..16 levels, each 1..64")
-            else:
-                yield Finding("info", name, f"{n.domain}.{op}",
-                              "TensorRT plugin node: the build needs the plugin library libspp_plugin.so")
-        elif n.domain == SPP_DOMAIN and op == WINDOW_OP:
-            yield _lint_window_node(n, name)
-            if len(n.input) > 1 and ctx.types.get(n.input[1]) == TP.FLOAT16:
-                yield Finding("error", name, f"{n.domain}.{op}", "FP16 windows: the window plugin takes FP32 windows "
-                                                                 "only (FP16 spacing moves projected cells)")
-        else:
-            yield Finding("warning", name, f"{n.domain}.{op}",
-                          f"custom-domain op: TensorRT needs a plugin registered as {op!r}")
+        yield from _lint_custom(n, name, ctx)
         return
     if op in UNSUPPORTED:
         yield Finding("error", name, op, "not supported by onnx-tensorrt")
@@ -332,6 +316,37 @@ def _lint_node(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]
     if types is None:
         yield Finding("warning", name, op, "not listed in onnx-tensorrt's support matrix")
         return
+    yield from _lint_inputs(n, name, types, ctx)
+    check = _OP_CHECKS.get(op)
+    if check is not None:
+        yield from check(n, name, ctx)
+
+
+def _lint_custom(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]:
+    """Our plugin nodes (their attributes as the plugins take them); any other custom op needs a plugin."""
+    op, where = n.op_type, f"{n.domain}.{n.op_type}"
+    if n.domain == SPP_DOMAIN and op == SPP_OP:
+        levels = list(_attr(n, "levels", []) or [])
+        missing = _missing_plugin_attrs(n, name, where)
+        if missing:
+            yield missing
+        elif not 1 <= len(levels) <= 16 or any(not 1 <= int(v) <= 64 for v in levels):
+            yield Finding("error", name, where, f"levels {levels}: the plugin takes 1..16 levels, each 1..64")
+        else:
+            yield Finding("info", name, where,
+                          "TensorRT plugin node: the build needs the plugin library libspp_plugin.so")
+    elif n.domain == SPP_DOMAIN and op == WINDOW_OP:
+        yield _lint_window_node(n, name)
+        if len(n.input) > 1 and ctx.types.get(n.input[1]) == TP.FLOAT16:
+            yield Finding("error", name, where, "FP16 windows: the window plugin takes FP32 windows "
+                                                "only (FP16 spacing moves projected cells)")
+    else:
+        yield Finding("warning", name, where, f"custom-domain op: TensorRT needs a plugin registered as {op!r}")
+
+
+def _lint_inputs(n: onnx.NodeProto, name: str, types, ctx: _Context) -> Iterable[Finding]:
+    """The data input's type against the op's supported types; inputs that must be initializers."""
+    op = n.op_type
     k = _DATA_INPUT.get(op, 0)
     if len(n.input) > k and n.input[k]:
         t = ctx.types.get(n.input[k], 0)
@@ -339,56 +354,78 @@ def _lint_node(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]
             yield Finding("warning", name, op, "DOUBLE input: TensorRT casts it to FLOAT (limited support)")
         elif t and t not in types:
             allowed = ", ".join(sorted(_type_name(x) for x in types))
-            yield Finding("error", name, op, f"input {n.input[k]!r} has type {_type_name(t)}; TensorRT supports {allowed}")
+            yield Finding("error", name, op,
+                          f"input {n.input[k]!r} has type {_type_name(t)}; TensorRT supports {allowed}")
     for idx, what in _CONST_INPUTS.get(op, []):
         if len(n.input) > idx and n.input[idx] and n.input[idx] not in ctx.consts:
             yield Finding("error", name, op, f"`{what}` (input {n.input[idx]!r}) must be an initializer")
-    if op in ("MaxPool", "AveragePool", "LpPool"):
-        ks = _attr(n, "kernel_shape", [])
-        if op != "LpPool" and len(ks) not in (2, 3):
-            yield Finding("error", name, op, f"only 2D or 3D pooling is supported (kernel_shape {list(ks)})")
-        dil = _attr(n, "dilations")
-        if dil and any(d != 1 for d in dil):
-            yield Finding("error", name, op, f"`dilations` must be empty or all ones, got {list(dil)}")
-        if op == "MaxPool" and len(n.output) > 1 and n.output[1]:
-            yield Finding("error", name, op, "the `Indices` output is not supported")
-    elif op == "TopK":
-        if _attr(n, "sorted", 1) != 1:
-            yield Finding("error", name, op, "`sorted` must be 1")
-        kt = ctx.consts.get(n.input[1]) if len(n.input) > 1 else None
-        if kt is not None:
-            kv = int(onnx.numpy_helper.to_array(kt).reshape(-1)[0])
-            if kv >= 3840:
-                yield Finding("error", name, op, f"`K` must be less than 3840, got {kv}")
-    elif op == "ScatterND":
-        if _s(_attr(n, "reduction", "none")) != "none":
-            yield Finding("error", name, op, "`reduction` is not supported")
-    elif op == "Resize":
-        ctm = _s(_attr(n, "coordinate_transformation_mode", "half_pixel"))
-        mode = _s(_attr(n, "mode", "nearest"))
-        nm = _s(_attr(n, "nearest_mode", "round_prefer_floor"))
-        if ctm not in _RESIZE_COORD:
-            yield Finding("error", name, op, f"coordinate_transformation_mode {ctm!r} is not supported")
-        if mode not in ("nearest", "linear"):
-            yield Finding("error", name, op, f"mode {mode!r} is not supported (nearest, linear)")
-        if mode == "nearest" and nm not in _RESIZE_NEAREST:
-            yield Finding("error", name, op, f"nearest_mode {nm!r} is not supported")
-        if _attr(n, "antialias", 0):
-            yield Finding("error", name, op, "antialiasing is not supported")
-        if _s(_attr(n, "keep_aspect_ratio_policy", "stretch")) != "stretch":
-            yield Finding("error", name, op, "only keep_aspect_ratio_policy 'stretch' is supported")
-    elif op == "If":
-        yield from _lint_if(n, name, ctx)
-    elif op == "Constant":
-        for bad in ("sparse_value", "value_string", "value_strings"):
-            if _attr(n, bad) is not None:
-                yield Finding("error", name, op, f"`{bad}` is not supported")
-    elif op == "LSTM":
-        if _attr(n, "input_forget", 0) != 0 or _attr(n, "layout", 0) != 0:
-            yield Finding("error", name, op, "`input_forget` and `layout` must be 0")
-    elif op == "Dropout" and len(n.input) > 2 and n.input[2] in ctx.consts:
+
+
+def _lint_pool(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]:
+    op = n.op_type
+    ks = _attr(n, "kernel_shape", [])
+    if op != "LpPool" and len(ks) not in (2, 3):
+        yield Finding("error", name, op, f"only 2D or 3D pooling is supported (kernel_shape {list(ks)})")
+    dil = _attr(n, "dilations")
+    if dil and any(d != 1 for d in dil):
+        yield Finding("error", name, op, f"`dilations` must be empty or all ones, got {list(dil)}")
+    if op == "MaxPool" and len(n.output) > 1 and n.output[1]:
+        yield Finding("error", name, op, "the `Indices` output is not supported")
+
+
+def _lint_topk(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]:
+    if _attr(n, "sorted", 1) != 1:
+        yield Finding("error", name, n.op_type, "`sorted` must be 1")
+    kt = ctx.consts.get(n.input[1]) if len(n.input) > 1 else None
+    if kt is not None:
+        kv = int(onnx.numpy_helper.to_array(kt).reshape(-1)[0])
+        if kv >= 3840:
+            yield Finding("error", name, n.op_type, f"`K` must be less than 3840, got {kv}")
+
+
+def _lint_scatter_nd(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]:
+    if _s(_attr(n, "reduction", "none")) != "none":
+        yield Finding("error", name, n.op_type, "`reduction` is not supported")
+
+
+def _lint_resize(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]:
+    op = n.op_type
+    ctm = _s(_attr(n, "coordinate_transformation_mode", "half_pixel"))
+    mode = _s(_attr(n, "mode", "nearest"))
+    nm = _s(_attr(n, "nearest_mode", "round_prefer_floor"))
+    if ctm not in _RESIZE_COORD:
+        yield Finding("error", name, op, f"coordinate_transformation_mode {ctm!r} is not supported")
+    if mode not in ("nearest", "linear"):
+        yield Finding("error", name, op, f"mode {mode!r} is not supported (nearest, linear)")
+    if mode == "nearest" and nm not in _RESIZE_NEAREST:
+        yield Finding("error", name, op, f"nearest_mode {nm!r} is not supported")
+    if _attr(n, "antialias", 0):
+        yield Finding("error", name, op, "antialiasing is not supported")
+    if _s(_attr(n, "keep_aspect_ratio_policy", "stretch")) != "stretch":
+        yield Finding("error", name, op, "only keep_aspect_ratio_policy 'stretch' is supported")
+
+
+def _lint_constant(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]:
+    for bad in ("sparse_value", "value_string", "value_strings"):
+        if _attr(n, bad) is not None:
+            yield Finding("error", name, n.op_type, f"`{bad}` is not supported")
+
+
+def _lint_lstm(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]:
+    if _attr(n, "input_forget", 0) != 0 or _attr(n, "layout", 0) != 0:
+        yield Finding("error", name, n.op_type, "`input_forget` and `layout` must be 0")
+
+
+def _lint_dropout(n: onnx.NodeProto, name: str, ctx: _Context) -> Iterable[Finding]:
+    if len(n.input) > 2 and n.input[2] in ctx.consts:
         if bool(onnx.numpy_helper.to_array(ctx.consts[n.input[2]]).reshape(-1)[0]):
-            yield Finding("error", name, op, "`training_mode` must evaluate to False")
+            yield Finding("error", name, n.op_type, "`training_mode` must evaluate to False")
+
+
+# op -> its attribute rules from onnx-tensorrt's operator notes (If: its branches, linted as graphs)
+_OP_CHECKS = {"MaxPool": _lint_pool, "AveragePool": _lint_pool, "LpPool": _lint_pool, "TopK": _lint_topk,
+              "ScatterND": _lint_scatter_nd, "Resize": _lint_resize, "If": _lint_if,
+              "Constant": _lint_constant, "LSTM": _lint_lstm, "Dropout": _lint_dropout}
 
 
 def errors(findings: Iterable[Finding]) -> list[Finding]:

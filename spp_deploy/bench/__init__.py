@@ -1,8 +1,9 @@
 """``spp-deploy bench``: latency/throughput per backend and input shape, reports and a plot.
 
-- ``backends``: the backends, their availability here, and the timed calls (GPU: with and
-  without host<->device copies);
-- ``shapes``: explicit shapes, size sweeps x batch sizes, and which shapes the model can take;
+- ``timed``: the backends bench can time (read from the backend registry,
+  ``spp_deploy.runtime.backends``), their availability here, and the timed calls (GPU: with and
+  without host<->device copies); ``triton_client``: the Triton Inference Server backends;
+- ``workload``: explicit shapes, size sweeps x batch sizes, and which shapes the model can take;
 - ``core``: the measurement loop (``run_bench``) on top of ``spp_deploy.runtime.timing``;
 - ``report``: the summary table, JSON and CSV; ``plot``: latency vs megapixels (matplotlib).
 """

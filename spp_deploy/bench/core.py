@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import UserError, first_line
 from ..runtime.timing import NOISY_CV, measure, measure_cuda
-from ..runtime.backends import GPU_BACKENDS
+from ..runtime.backends import GPU_BACKENDS, REGISTRY
 from .timed import REMOTE_BACKENDS, Backend, BackendUnavailable, unavailable_reason
 from .workload import Shape, shape_error
 
@@ -184,45 +184,8 @@ def run_bench(
     warn = warn or (lambda msg: None)
     threads = config.threads or torch.get_num_threads()
     report = BenchReport(model_name, str(onnx_path) if onnx_path else None, config, machine=machine_info(threads))
-
-    # Backends: which can run here.
-    usable = []
-    for b in config.backends:
-        if b in ("torch", "torch-cuda") and model is None:
-            why = "needs the PyTorch model"
-        elif b == "trt" and onnx_path is None and config.engine is None:
-            why = "needs an ONNX file or an engine"
-        elif b not in ("torch", "torch-cuda", "trt", *REMOTE_BACKENDS) and onnx_path is None:
-            why = "needs an ONNX file"
-        else:
-            why = unavailable_reason(b)
-        if why:
-            if config.strict:
-                raise UserError(f"backend {b} is not available: {why}")
-            report.unavailable[b] = why
-            warn(f"skipping backend {b}: {why}")
-        else:
-            usable.append(b)
-
-    # Shapes: which the model can take.
-    onnx_dims = None
-    if onnx_path is not None:
-        from .workload import static_dims
-
-        onnx_dims = static_dims(onnx_path)
-    cache: dict = {}
-    legal: list[Shape] = []
-    shape_skips: dict[Shape, str] = {}
-    for s in config.shapes:
-        why = shape_error(s, model, onnx_dims, cache)
-        if why:
-            if config.strict:
-                raise UserError(f"the model cannot take input {_shape_text(s)}: {why}")
-            shape_skips[s] = why
-            warn(f"skipping shape {_shape_text(s)}: the model cannot take it: {why}")
-        else:
-            legal.append(s)
-
+    usable = _usable_backends(config, model, onnx_path, report, warn)
+    legal, shape_skips = _legal_shapes(config, model, onnx_path, warn)
     for s, why in shape_skips.items():
         for b in usable:
             report.records.append(BenchRecord(b, s, "skipped", f"the model cannot take this shape: {why}"))
@@ -232,47 +195,102 @@ def run_bench(
         raise UserError("the model cannot take any of the requested shapes: "
                         + "; ".join(f"{_shape_text(s)}: {r}" for s, r in shape_skips.items()))
 
-    if model is not None and any(b in ("torch", "torch-cuda") for b in usable):
+    if model is not None and any(REGISTRY[b].needs == "model" for b in usable):
         from ..outputs import model_output_names
 
         model_output_names(model, torch.zeros(1, *legal[0][1:]))  # a non-tensor output is refused, not timed
     rng = np.random.default_rng(config.seed)
     given = config.inputs or {}
-    inputs = {s: np.asarray(given[s], dtype=np.float32) if s in given else rng.standard_normal(s, dtype=np.float32)
-              for s in legal}
-    report.inputs = inputs
+    report.inputs = {s: np.asarray(given[s], dtype=np.float32) if s in given
+                     else rng.standard_normal(s, dtype=np.float32) for s in legal}
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         with _Progress(len(usable) * len(legal), progress) as bar:
             for b in usable:
-                try:
-                    backend = Backend(b, model, onnx_path, threads, config.cuda_graph,
-                                      Path(config.engine) if config.engine else None,
-                                      Path(config.plugin) if config.plugin else None, legal,
-                                      workdir, {"url": config.triton_url, "grpc_url": config.triton_grpc_url,
-                                                "model": config.triton_model}).__enter__()
-                except BackendUnavailable as e:
-                    if config.strict:
-                        raise UserError(f"backend {b} is not available: {e}") from None
-                    report.unavailable[b] = str(e)
-                    warn(f"skipping backend {b}: {e}")
-                    for s in legal:
-                        bar.advance()
-                    continue
-                try:
-                    for s in legal:
-                        report.records += _bench_one(backend, s, inputs[s], config, threads, bar, warn)
-                        if config.keep_outputs and report.records[-1].status == "ok":
-                            report.outputs.setdefault(b, {})[s] = backend.outputs(inputs[s])
-                        bar.advance()
-                finally:
-                    backend.__exit__(None, None, None)
+                _time_backend(b, config, model, onnx_path, threads, legal, workdir, report, bar, warn)
     finally:
         torch.set_num_threads(old_threads)
     if all(b in report.unavailable for b in usable):  # each failed to open (a server down, an engine refused)
         raise UserError("no backend could run: " + "; ".join(f"{b}: {report.unavailable[b]}" for b in usable))
     return report
+
+
+def _skip_backend(b: str, why: str, config: BenchConfig, report: BenchReport, warn: Callable[[str], None]) -> None:
+    """Record ``b`` as unavailable (``UserError`` instead under ``config.strict``)."""
+    if config.strict:
+        raise UserError(f"backend {b} is not available: {why}")
+    report.unavailable[b] = why
+    warn(f"skipping backend {b}: {why}")
+
+
+def _usable_backends(config: BenchConfig, model, onnx_path: Path | None, report: BenchReport,
+                     warn: Callable[[str], None]) -> list[str]:
+    """The backends that can run here with what was given (the registry says what each needs)."""
+    usable = []
+    for b in config.backends:
+        needs = REGISTRY[b].needs
+        if needs == "model" and model is None:
+            why = "needs the PyTorch model"
+        elif needs == "engine" and onnx_path is None and config.engine is None:
+            why = "needs an ONNX file or an engine"
+        elif needs == "onnx" and onnx_path is None:
+            why = "needs an ONNX file"
+        else:
+            why = unavailable_reason(b)
+        if why:
+            _skip_backend(b, why, config, report, warn)
+        else:
+            usable.append(b)
+    return usable
+
+
+def _legal_shapes(config: BenchConfig, model, onnx_path: Path | None,
+                  warn: Callable[[str], None]) -> tuple[list[Shape], dict[Shape, str]]:
+    """(shapes the model and file can take, {shape: why not} for the others)."""
+    onnx_dims = None
+    if onnx_path is not None:
+        from .workload import static_dims
+
+        onnx_dims = static_dims(onnx_path)
+    cache: dict = {}
+    legal: list[Shape] = []
+    skips: dict[Shape, str] = {}
+    for s in config.shapes:
+        why = shape_error(s, model, onnx_dims, cache)
+        if why:
+            if config.strict:
+                raise UserError(f"the model cannot take input {_shape_text(s)}: {why}")
+            skips[s] = why
+            warn(f"skipping shape {_shape_text(s)}: the model cannot take it: {why}")
+        else:
+            legal.append(s)
+    return legal, skips
+
+
+def _time_backend(b: str, config: BenchConfig, model, onnx_path: Path | None, threads: int, legal: list[Shape],
+                  workdir: Path | None, report: BenchReport, bar: _Progress, warn: Callable[[str], None]) -> None:
+    """Open backend ``b`` once and time it at every legal shape (a backend that fails to open is
+    recorded as unavailable)."""
+    try:
+        backend = Backend(b, model, onnx_path, threads, config.cuda_graph,
+                          Path(config.engine) if config.engine else None,
+                          Path(config.plugin) if config.plugin else None, legal,
+                          workdir, {"url": config.triton_url, "grpc_url": config.triton_grpc_url,
+                                    "model": config.triton_model}).__enter__()
+    except BackendUnavailable as e:
+        _skip_backend(b, str(e), config, report, warn)
+        for _ in legal:
+            bar.advance()
+        return
+    try:
+        for s in legal:
+            report.records += _bench_one(backend, s, report.inputs[s], config, threads, bar, warn)
+            if config.keep_outputs and report.records[-1].status == "ok":
+                report.outputs.setdefault(b, {})[s] = backend.outputs(report.inputs[s])
+            bar.advance()
+    finally:
+        backend.__exit__(None, None, None)
 
 
 def _bench_one(backend: Backend, shape: Shape, x: np.ndarray, config: BenchConfig, threads: int, bar: _Progress,

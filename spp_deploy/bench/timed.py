@@ -16,15 +16,13 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..constants import BENCH_BACKENDS, TRITON_BACKENDS
 from ..errors import UserError, first_line
-from ..runtime.backends import DESCRIPTIONS
+from ..runtime.backends import BENCH_BACKENDS, REGISTRY, TRITON_BACKENDS
 from ..runtime.backends import unavailable_reason as runtime_unavailable_reason
-from ..runtime.ort_runner import ALIASES
 
-BACKENDS = {b: DESCRIPTIONS[b] for b in BENCH_BACKENDS}
+BACKENDS = {b: REGISTRY[b].description for b in BENCH_BACKENDS}
 REMOTE_BACKENDS = set(TRITON_BACKENDS)  # a server does the work: no local device, no local threads
-ORT_PROVIDER = {b: ALIASES[b] for b in BENCH_BACKENDS if b.startswith("ort-")}
+ORT_PROVIDER = {b: REGISTRY[b].variant for b in BENCH_BACKENDS if REGISTRY[b].needs == "onnx"}
 
 
 class BackendUnavailable(UserError):
@@ -89,7 +87,7 @@ class Backend:
         self._runner, self._state = None, {}
 
     def _open(self) -> None:
-        if self.name in ("torch", "torch-cuda"):
+        if REGISTRY[self.name].needs == "model":
             if self.model is None:
                 raise UserError(f"backend {self.name} needs the PyTorch model")
             if self.name == "torch-cuda":
@@ -148,7 +146,7 @@ class Backend:
 
     def outputs(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """{output name: array} of one untimed run on ``x``, on the host (``bench --save-outputs``)."""
-        if self.name in ("torch", "torch-cuda"):
+        if REGISTRY[self.name].needs == "model":
             import torch
 
             from ..outputs import to_numpy
@@ -162,18 +160,21 @@ class Backend:
         return self._runner.infer({name: x})
 
     # -- timed calls -----------------------------------------------------------------------
+    @property
+    def clock(self) -> str:
+        """The registry's clock for this backend's device-side runs ("host" or "cuda-event")."""
+        return REGISTRY[self.name].timing
+
     def variants(self, x: np.ndarray) -> Iterator[Variant]:
-        if self.name == "torch":
-            yield self._torch_cpu(x)
-        elif self.name == "torch-cuda":
-            yield from self._torch_cuda(x)
-        elif self.name == "ort-cpu":
-            yield self._ort_plain(x, None)
-        elif self.name in ("ort-cuda", "ort-trt"):
-            yield from self._ort_gpu(x)
-        elif self.name == "trt":
+        b = REGISTRY[self.name]  # what it runs and where decide the timed calls
+        gpu = b.device == "gpu"
+        if b.needs == "model":
+            yield from self._torch_cuda(x) if gpu else (self._torch_cpu(x),)
+        elif b.needs == "onnx":
+            yield from self._ort_gpu(x) if gpu else (self._ort_plain(x, None),)
+        elif b.needs == "engine":
             yield from self._trt(x)
-        elif self.name in TRITON_BACKENDS:
+        elif b.device == "remote":
             yield Variant(self._runner.request(x))
 
     def _torch_cpu(self, x: np.ndarray) -> Variant:
@@ -202,8 +203,8 @@ class Backend:
             with torch.inference_mode():
                 return model(xd)
 
-        yield Variant(with_copies, "with", "cuda-event")
-        yield Variant(without, "without", "cuda-event")
+        yield Variant(with_copies, "with", self.clock)
+        yield Variant(without, "without", self.clock)
 
     def _input_output(self) -> tuple[str, list[str]]:
         return next(iter(self._runner.input_specs())), self._runner.output_names()
@@ -273,7 +274,7 @@ class Backend:
             else:
                 note = (f"CUDA graph capture of the TensorRT engine failed ({why}): timed without a graph "
                         "(standard-mode engines hold an If whose condition TensorRT reads on the host)")
-        yield Variant(fn, "without", "cuda-event", stream, note)
+        yield Variant(fn, "without", self.clock, stream, note)
 
 
 def capture_cuda_graph(fn: Callable[[], object], stream) -> tuple[object | None, str | None]:

@@ -17,8 +17,9 @@ import numpy as np
 
 from ..errors import UserError, first_line
 from ..extras import pip_install_hint
+from ..runtime.backends import REGISTRY, TRITON_BACKENDS
 
-PROTOCOLS = {"triton-http": "http", "triton-grpc": "grpc"}
+PROTOCOLS = {b: REGISTRY[b].variant for b in TRITON_BACKENDS}
 _CLIENT_DEPS = {"http": "geventhttpclient", "grpc": "grpc"}
 DEFAULT_HTTP_URL = "localhost:8000"
 DEFAULT_GRPC_PORT = 8001

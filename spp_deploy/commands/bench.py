@@ -9,13 +9,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..constants import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS, TRITON_BACKENDS
+from ..runtime.backends import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS, REGISTRY, TRITON_BACKENDS
 from ..errors import UserError
 from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
-                   add_interop_args, add_onnx_export_args, add_seed_arg, add_shapes_arg, add_sweep_args,
-                   milliseconds)
+                   add_interop_args, add_seed_arg, add_shapes_arg, add_sweep_args, milliseconds)
 from .common import Interop, json_output, load_model_from_args, loaded_inputs, output_path
 from .console import QUIET, verbosity
+from .option_groups import BENCH_EXPORT_FIELDS, add_export_options, export_options
 
 DEFAULT_BACKENDS = ",".join(DEFAULT_BENCH_BACKENDS)
 
@@ -31,19 +31,44 @@ TIMING_FLAGS = {"iterations": "--iterations", "duration_s": "--duration", "warmu
 
 
 def run(args) -> int:
-    from ..bench import BenchConfig, unavailable_reason
-    from ..bench.report import print_summary, to_json, write_csv, write_json
-    from ..bench.workload import build_shapes, onnx_input_channels, size_range_squares
+    from ..bench.report import print_summary
+    from ..bench.workload import onnx_input_channels
 
     # Cheap checks first: every bad argument fails before a model is loaded or a second is timed.
     backends = args.backends
     json_path, human = json_output(args)
+    csv_path, plot_path = _report_paths(args)
+    onnx_path = _check_args(args, backends)
+    io = Interop(args)
+    loaded = _loaded(args)
+    unavailable = _unavailable(args, backends)  # known now: fail (or know what to skip) before any export
+    model = load_model_from_args(args) if args.model else None
+    all_shapes = _shapes(args, model, onnx_path, loaded)
+    config = _config(args, backends, all_shapes, loaded)
+    with human:
+        report = _bench(args, backends, unavailable, config, model, onnx_path, all_shapes)
+        print_summary(report)
+        name = onnx_input_channels(onnx_path)[1] if onnx_path is not None else "input"
+        _collect(io, report, name)
+        io.write()
+    _write_reports(report, json_path, csv_path, plot_path)
+    return 0
+
+
+def _report_paths(args) -> tuple:
+    """(--csv path, --plot path), checked before any work."""
     csv_path = output_path(args, args.csv, "--csv file")
     plot_path = output_path(args, args.plot, "--plot file")
     if plot_path is not None:
         from ..bench.plot import check_plot_path
 
         check_plot_path(plot_path)
+    return csv_path, plot_path
+
+
+def _check_args(args, backends) -> Path | None:
+    """Every argument that can be checked without a model; returns --onnx as a Path."""
+    from ..bench.workload import onnx_input_channels
     from ..limits import check_timing
 
     check_timing(args.iterations, args.duration, args.warmup, args.warmup_time, args.threads, TIMING_FLAGS)
@@ -66,30 +91,35 @@ def run(args) -> int:
     named = getattr(args.shapes, "input_name", None)
     if named is not None and onnx_path is not None and named != onnx_input_channels(onnx_path)[1]:
         raise UserError(f"--shapes names input {named!r}; {onnx_path} has {onnx_input_channels(onnx_path)[1]!r}")
-    io = Interop(args)
-    loaded = _loaded(args)
-    shapes = list(loaded) if loaded else args.shapes
-    sizes = args.sizes or (size_range_squares(args.size_range) if args.size_range else None)
-    batches = args.batch
+    return onnx_path
 
-    # Backends that cannot run here are known now: fail (or know what to skip) before any export.
+
+def _unavailable(args, backends) -> dict[str, str]:
+    """{backend: why} for those that cannot run here; an error when none can, or under --strict."""
+    from ..bench import unavailable_reason
+
     unavailable = {b: why for b in backends if (why := _needs(b, args) or unavailable_reason(b))}
     if unavailable and args.strict:
         b, why = next(iter(unavailable.items()))
         raise UserError(f"backend {b} is not available: {why}")
     if len(unavailable) == len(backends):
         raise UserError("no backend can run here: " + "; ".join(f"{b}: {r}" for b, r in unavailable.items()))
+    return unavailable
 
-    model, default = None, None
-    if args.model:
-        model = load_model_from_args(args)
-        if args.model.startswith("zoo:"):
-            from ..zoo import get_entry
 
-            default = get_entry(args.model[4:]).input_shape
-    channels = None
-    if onnx_path is not None:
-        channels, _ = onnx_input_channels(onnx_path)
+def _shapes(args, model, onnx_path: Path | None, loaded: dict) -> list:
+    """The shapes to time: loaded inputs', --shapes, or the size sweep (channels from the file,
+    the zoo entry or the model's first Conv2d)."""
+    from ..bench.workload import build_shapes, onnx_input_channels, size_range_squares
+
+    shapes = list(loaded) if loaded else args.shapes
+    sizes = args.sizes or (size_range_squares(args.size_range) if args.size_range else None)
+    default = None
+    if args.model and args.model.startswith("zoo:"):
+        from ..zoo import get_entry
+
+        default = get_entry(args.model[4:]).input_shape
+    channels = onnx_input_channels(onnx_path)[0] if onnx_path is not None else None
     if channels is None and default is not None:
         channels = default[1]
     if channels is None and model is not None and sizes:
@@ -99,23 +129,27 @@ def run(args) -> int:
     if not shapes and not sizes and default is None:
         raise UserError("no input shapes: give --shapes BxCxHxW,... or --sizes [B]xHxW,... / "
                         "--size-range START:STOP[:COUNT]")
-    all_shapes = build_shapes(shapes, sizes, batches, channels, default)
+    return build_shapes(shapes, sizes, args.batch, channels, default)
+
+
+def _config(args, backends, all_shapes, loaded: dict):
+    """The BenchConfig of the command line (iterations and warm-up defaults by --duration/--warmup-time)."""
+    from ..bench import BenchConfig
 
     iterations = args.iterations if args.iterations is not None else (1 if args.duration else 20)
     warmup = args.warmup if args.warmup is not None else (0 if args.warmup_time else 3)
     for flag, value in (("--engine", args.engine), ("--plugin", args.plugin)):
         if value and not Path(value).is_file():
             raise UserError(f"{flag} file not found: {value}")
-    config = BenchConfig(backends, all_shapes, warmup, args.warmup_time or 0.0, iterations, args.duration or 0.0,
-                         args.threads, args.strict, args.cuda_graph, args.seed, args.engine, args.plugin,
-                         args.url, args.grpc_url, args.triton_model, loaded or None, bool(args.save_outputs))
+    return BenchConfig(backends, all_shapes, warmup, args.warmup_time or 0.0, iterations, args.duration or 0.0,
+                       args.threads, args.strict, args.cuda_graph, args.seed, args.engine, args.plugin,
+                       args.url, args.grpc_url, args.triton_model, loaded or None, bool(args.save_outputs))
 
-    with human:
-        report = _bench(args, backends, unavailable, config, model, onnx_path, all_shapes)
-        print_summary(report)
-        name = onnx_input_channels(onnx_path)[1] if onnx_path is not None else "input"
-        _collect(io, report, name)
-        io.write()
+
+def _write_reports(report, json_path, csv_path, plot_path) -> None:
+    """--plot, --csv and --json: all written or none."""
+    from ..bench.report import to_json, write_csv, write_json
+
     with _all_or_none(json_path, csv_path, plot_path):
         if plot_path:  # first: of the three, the one that can still fail on the data
             from ..bench.plot import plot_latency
@@ -130,7 +164,6 @@ def run(args) -> int:
     for path in (json_path, csv_path, plot_path):
         if path not in (None, "-"):
             print(f"wrote {path}")
-    return 0
 
 
 @contextlib.contextmanager
@@ -151,7 +184,7 @@ def _bench(args, backends, unavailable, config, model, onnx_path, all_shapes):
     from ..bench import run_bench
 
     with tempfile.TemporaryDirectory(prefix="spp-bench-") as tmp:
-        needs_onnx = any(b not in ("torch", "torch-cuda", *TRITON_BACKENDS) and not (b == "trt" and args.engine)
+        needs_onnx = any(REGISTRY[b].needs == "onnx" or (REGISTRY[b].needs == "engine" and not args.engine)
                          for b in backends if b not in unavailable)
         if onnx_path is None and needs_onnx and model is not None:
             onnx_path = _export_temp(model, all_shapes, Path(tmp) / "model.onnx", args)
@@ -193,11 +226,12 @@ def _loaded(args) -> dict:
 
 def _needs(backend: str, args) -> str | None:
     """What a backend lacks on this command line (the library says the same without flag names)."""
-    if backend in ("torch", "torch-cuda") and args.model is None:
+    needs = REGISTRY[backend].needs
+    if needs == "model" and args.model is None:
         return "needs --model"
-    if backend == "trt" and args.model is None and args.onnx is None and args.engine is None:
+    if needs == "engine" and args.model is None and args.onnx is None and args.engine is None:
         return "needs --onnx or --engine"
-    if backend.startswith("ort-") and args.model is None and args.onnx is None:
+    if needs == "onnx" and args.model is None and args.onnx is None:
         return "needs --onnx"
     return None
 
@@ -231,8 +265,7 @@ def _export_temp(model, shapes, path: Path, args) -> Path:
                         + "; ".join(f"{'x'.join(map(str, s))}: {why}" for s, why in errors.items()))
     print(f"exporting {args.model} to a temporary ONNX file (spp-impl {args.spp_impl}, dynamic batch/height/width)",
           file=sys.stderr)
-    export_onnx(model, torch.randn(1, *example[1:]), path, opset=args.opset, spp_impl=args.spp_impl,
-                check_parity=False)
+    export_onnx(model, torch.randn(1, *example[1:]), path, export_options(args, check_parity=False))
     return path
 
 
@@ -242,7 +275,8 @@ def register(sub) -> None:
     add_model_file_args(p, onnx_help="ONNX file to time (default: export --model to a temporary file)",
                         engine_help="trt backend: a prebuilt engine (default: build one from the ONNX file); "
                                     "trtexec: --loadEngine", engine_aliases=("--loadEngine",))
-    add_onnx_export_args(p, "; for the temporary export")
+    e = p.add_argument_group("the temporary export (without --onnx; as `spp-deploy export`)")
+    add_export_options(e, BENCH_EXPORT_FIELDS, "; for the temporary export")
     add_backends_arg(p, BENCH_BACKENDS, DEFAULT_BACKENDS, DEFAULT_BACKENDS)
     g = add_sweep_args(p, "size sweep; B missing: each --batch size (channels from the model)",
                        "size sweep: COUNT square sizes evenly spaced from START to STOP (default COUNT 5)",

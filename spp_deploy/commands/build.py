@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from .args import add_force_arg, add_json_arg, add_output_arg, add_plugin_arg
+from .args import add_force_arg, add_json_arg, add_output_arg
 from .common import emit_json, json_output, output_path
 from .console import status
+from .option_groups import add_build_options, build_options
 
 
 def run(args) -> int:
@@ -21,11 +22,7 @@ def _build(args) -> dict:
     out = output_path(args, args.output, "output")
     output_path(args, str(out) + ".json", "engine metadata")
     with status(f"building a TensorRT engine from {args.onnx}"):
-        res = build_engine(
-            args.onnx, out, min_shape=args.min_shape, opt_shape=args.opt_shape, max_shape=args.max_shape,
-            fp16=args.fp16, plugin=args.plugin, timing_cache=args.timing_cache, workspace_gib=args.workspace,
-            use_cache=not args.no_cache,
-        )
+        res = build_engine(args.onnx, out, options=build_options(args))
     m = res.meta
     if res.note:
         print(f"note: {res.note}")
@@ -46,18 +43,7 @@ def register(sub) -> None:
     p.add_argument("onnx", help="ONNX file (from `spp-deploy export`)")
     add_output_arg(p, "engine file to write (metadata goes to OUTPUT.json); trtexec: --saveEngine", required=True,
                    aliases=("--saveEngine",))
-    p.add_argument("--min-shape", "--minShapes", help="trtexec syntax: input:1x3x64x64[,other:...]")
-    p.add_argument("--opt-shape", "--optShapes", help="trtexec syntax: input:1x3x224x224")
-    p.add_argument("--max-shape", "--maxShapes", help="trtexec syntax: input:8x3x1024x1024")
-    p.add_argument("--fp16", action="store_true",
-                   help="half precision (TensorRT 10, fp32 file: BuilderFlag.FP16; an fp16 file is built strongly "
-                        "typed and needs no flag; TensorRT 11: needs an fp16 ONNX, "
-                        "`spp-deploy export --precision fp16`)")
-    add_plugin_arg(p)
-    p.add_argument("--timing-cache", "--timingCacheFile",
-                   help="timing cache file (read if present, written after the build)")
-    p.add_argument("--workspace", type=float, help="workspace memory pool limit in GiB")
-    p.add_argument("--no-cache", action="store_true", help="ignore and do not fill the engine cache")
+    add_build_options(p)
     add_json_arg(p, "the engine built (paths, TensorRT, GPU, precision, profiles)")
     add_force_arg(p)
     p.set_defaults(func=run)

@@ -92,7 +92,7 @@ def require_backends(backends) -> None:
             from ..runtime.trt.common import import_tensorrt
 
             import_tensorrt(f"backend {b}")  # its own message says how to install it
-        why = None if b in ("torch", "torch-fp64") else unavailable_reason(b)
+        why = unavailable_reason(b)
         if why:
             raise UserError(f"backend {b} is not available here: {why}")
 

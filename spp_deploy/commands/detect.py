@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..constants import BACKENDS
+from ..runtime.backends import BACKENDS, REGISTRY
 from .args import (_nonempty, add_force_arg, add_json_arg, add_model_args, add_model_file_args, add_output_arg,
                    value_type)
 from .common import allocation_errors, emit_json, json_output, output_path, require_backends
 from .console import status
 
-DETECT_BACKENDS = ("torch", "ort-cpu", "ort-cuda", "ort-trt", "trt")
+DETECT_BACKENDS = tuple(b for b in BACKENDS if REGISTRY[b].variant != "fp64")  # a float64 model runs no detector
 
 
 def _scales(text: str) -> list[int]:

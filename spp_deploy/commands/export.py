@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 from ..errors import UserError
-from .args import (add_dynamic_arg, add_force_arg, add_input_shape_arg, add_json_arg, add_model_args,
-                   add_onnx_export_args, add_output_arg, add_precision_arg, add_recognition_args, add_sweep_args)
+from .args import add_force_arg, add_input_shape_arg, add_json_arg, add_model_args, add_output_arg
 from .common import (allocation_errors, emit_json, input_shape, json_output, load_model_from_args, output_path,
                      print_parity)
 from .console import status
+from .option_groups import add_export_options, export_options
 
 
 def run(args) -> int:
@@ -29,18 +29,12 @@ def _export(args) -> dict:
     if args.strip_functions and args.spp_impl != "plugin":
         raise UserError("--strip-functions needs --spp-impl plugin: only plugin-mode files hold SPP function bodies")
     dynamic = args.dynamic
-    sizes = [(b or 1, h, w) for b, h, w in args.sizes] if args.sizes else None
-    declared = dict(args.spp_layer or [])
     model = load_model_from_args(args)
     shape = input_shape(args)
     with allocation_errors(shape), status(f"exporting {args.model} (recognise SPP layers, trace, check parity)") as step:
         t0 = time.perf_counter()
-        res = export_onnx(
-            model, torch.randn(*shape), out, dynamic=dynamic, opset=args.opset, spp_impl=args.spp_impl,
-            check_parity=not args.no_check, sizes=sizes, recognize=not args.no_recognize, sppf=not args.no_sppf,
-            spp_layers=declared, precision=args.precision, tabulate_limit=args.tabulate_limit, force=args.force,
-            progress=lambda text: step(f"parity {text}"),
-        )
+        res = export_onnx(model, torch.randn(*shape), out,
+                          export_options(args, progress=lambda text: step(f"parity {text}")))
     seconds = time.perf_counter() - t0
     print(f"exported {res.path} ({_layer_count(res)}, spp-impl {args.spp_impl}, "
           f"dynamic {','.join(dynamic) or 'none'}, route {res.route}) in {seconds:.1f}s")
@@ -117,13 +111,7 @@ def register(sub) -> None:
     p = sub.add_parser("export", help="export a PyTorch SPP model to ONNX (dynamic batch/height/width)")
     add_model_args(p)
     add_input_shape_arg(p)
-    add_dynamic_arg(p)
-    add_onnx_export_args(p)
-    add_precision_arg(p)
-    add_sweep_args(p, "parity sizes (B defaults to 1; default: an automatic sweep)", None, None)
-    p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime parity check")
-    add_recognition_args(p, "keep ultralytics SPP as parallel pools (no SPPF rewrite)")
-    p.add_argument("--no-recognize", action="store_true", help="export the model as is: no SPP layer rewrite")
+    add_export_options(p)
     p.add_argument("--strip-functions", action="store_true",
                    help="plugin mode: write the file without the SPP function bodies, as trtexec and Polygraphy's "
                         "TensorRT parser take it (after the parity check; ONNX Runtime cannot run the result)")

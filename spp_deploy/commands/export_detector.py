@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
-from .args import add_force_arg, add_model_args, add_onnx_export_args, add_output_arg, add_windows_dtype_arg
+from .args import add_force_arg, add_model_args, add_output_arg, add_windows_dtype_arg
 from .common import command_inputs, load_model_from_args
 from .console import status
+from .option_groups import DETECTOR_EXPORT_FIELDS, add_export_options, export_options
 
 
 def run(args) -> int:
@@ -22,11 +23,11 @@ def run(args) -> int:
         check_not_input(Path(args.output) / name, command_inputs(args))
     model = load_model_from_args(args)
     check_detector(model)
+    options = export_options(args)
     t0 = time.perf_counter()
     with status(f"exporting the detector to {args.output}") as step:  # steps on a terminal, not in the results
-        meta = export_detector(model, args.output, opset=args.opset, spp_impl=args.spp_impl,
-                               check_parity=not args.no_check, force=args.force, progress=step,
-                               windows_dtype=args.windows_dtype)
+        meta = export_detector(model, args.output, progress=step, windows_dtype=args.windows_dtype,
+                               **{name: getattr(options, name) for name in DETECTOR_EXPORT_FIELDS})
     p = meta["projection"]
     print(f"exported {args.output}/trunk.onnx, head.onnx, detector.json (window SPP levels {meta['levels']}, "
           f"stride {p['stride']:g}, offset0 {p['offset0']:g}, spp-impl {args.spp_impl}, "
@@ -43,9 +44,8 @@ def register(sub) -> None:
     p = sub.add_parser("export-detector",
                        help="export an SPP-net detector as trunk + head ONNX (dynamic sizes and windows)")
     add_model_args(p)
-    add_onnx_export_args(p)
+    add_export_options(p, DETECTOR_EXPORT_FIELDS)
     add_windows_dtype_arg(p)
-    p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime parity checks")
     add_output_arg(p, "output directory (trunk.onnx, head.onnx, detector.json)", required=True)
     add_force_arg(p)
     p.set_defaults(func=run)

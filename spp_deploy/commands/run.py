@@ -8,14 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import BACKENDS
+from ..runtime.backends import BACKENDS, spec
 from ..errors import UserError
 from .args import (add_force_arg, add_interop_args, add_model_args, add_model_file_args, add_normalize_args,
                    add_output_arg, positive_int)
 from .common import Interop, loaded_inputs, output_path, require_backends
-
-NEEDS = {"torch": ("model", "--model"), "torch-fp64": ("model", "--model"), "trt": ("engine", "--engine")}
-
 
 def run(args) -> int:
     from ..inputs import load_input
@@ -23,9 +20,9 @@ def run(args) -> int:
     from ..runtime.base import _dtype_name
 
     backend = args.backend or ("trt" if args.engine else "ort-cpu" if args.onnx else "torch")
-    attr, flag = NEEDS.get(backend, ("onnx", "--onnx"))
+    attr = spec(backend).needs  # the registry: model, onnx or engine
     if not getattr(args, attr):
-        raise UserError(f"backend {backend} needs {flag}")
+        raise UserError(f"backend {backend} needs --{attr}")
     if (args.input is None) == (args.load_inputs is None):
         raise UserError("give the input with --input (image or .npy) or --load-inputs (Polygraphy JSON), one of them")
     out = output_path(args, args.output, "output")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..constants import BACKENDS
 from ..errors import UserError
-from .args import (add_backends_arg, add_interop_args, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
-                   add_normalize_args, add_seed_arg, add_sweep_args, positive_int, value_type)
-from .console import progress_enabled
+from ..options import ValidateOptions
+from .args import add_force_arg, add_interop_args, add_json_arg, add_model_args, add_model_file_args, add_normalize_args
 from .common import Interop, emit_json, json_output, load_model_from_args, loaded_inputs, require_backends
+from .console import progress_enabled
+from .option_groups import add_validate_options, validate_options
 
-DEFAULT_SIZES = [(None, 64, 64), (None, 131, 517), (2, 224, 224)]
+DEFAULT_SIZES = [(None, *s) if len(s) == 2 else s for s in ValidateOptions.sizes]  # old name: the library's default
 
 
 def _fmt_idx(idx) -> str:
@@ -52,7 +52,8 @@ def run(args) -> int:
 
 
 def _validate(args):
-    from ..runtime.validate import DEFAULT_SAMPLES, ValidateConfig, run_validation, sweep_shapes
+    from ..api import validate_config
+    from ..runtime.validate import DEFAULT_SAMPLES, run_validation
 
     default = "ort-cpu" + (",trt" if args.engine else "") if args.onnx else ("trt" if args.engine else "")
     if args.backends is None and not default:
@@ -65,9 +66,8 @@ def _validate(args):
     for label, p in (("--onnx", args.onnx), ("--engine", args.engine)):
         if p and not Path(p).is_file():
             raise UserError(f"{label} file not found: {p}")
-    sizes, size_range = args.sizes, args.size_range
-    if not sizes and not size_range and not args.images and not args.load_inputs:
-        sizes = DEFAULT_SIZES
+    size_range = args.size_range
+    options = validate_options(args, backends, default_sizes=not (size_range or args.images or args.load_inputs))
     if args.load_outputs and not args.load_inputs:
         raise UserError("--load-outputs compares saved outputs with PyTorch on the inputs they came from: "
                         "give those inputs with --load-inputs")
@@ -96,12 +96,9 @@ def _validate(args):
     model = load_model_from_args(args)
     channels = _channels(args, model)
     samples = (size_range.count or DEFAULT_SAMPLES) if size_range else 0
-    shapes = sweep_shapes(channels, sizes, size_range, samples, args.batch or [], args.seed)
-    cfg = ValidateConfig(shapes=shapes, backends=backends, onnx=args.onnx, engine=args.engine, plugin=args.plugin,
-                         rtol=args.rtol or {}, atol=args.atol or {}, seed=args.seed, reference=args.reference,
-                         images=images)
-    total = (len(shapes) + len(images)) * len(backends)
-    print(f"validate: {', '.join(backends)} vs {args.reference} ({args.model}), {len(shapes)} size(s)"
+    cfg = validate_config(options, channels, args.onnx, args.engine, images, size_range, samples)
+    total = (len(cfg.shapes) + len(images)) * len(backends)
+    print(f"validate: {', '.join(backends)} vs {args.reference} ({args.model}), {len(cfg.shapes)} size(s)"
           f"{f' + {len(images)} image(s)' if images else ''}, seed {args.seed}")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -194,34 +191,18 @@ def _channels(args, model) -> int:
         from ..zoo import get_entry
 
         return get_entry(args.model[4:]).input_shape[1]
-    if args.channels:
+    if args.channels:  # ValidateOptions.channels
         return args.channels
     from ..api import input_channels
 
     return input_channels(model)
 
 
-def _tolerances(text: str):
-    from ..runtime.validate import parse_tolerances
-
-    return parse_tolerances(text)
-
-
 def register(sub) -> None:
     p = sub.add_parser("validate", help="compare ONNX / TensorRT backends with PyTorch across input sizes")
     add_model_args(p)
     add_model_file_args(p)
-    add_backends_arg(p, BACKENDS, None, "ort-cpu with --onnx, plus trt with --engine")
-    p.add_argument("--reference", default="torch", choices=["torch", "torch-fp64"], help="reference backend")
-    add_sweep_args(p, "sizes; B missing: each --batch size (default 64x64,131x517,2x224x224)",
-                   "COUNT random sizes (default 6), both ends included, square or not (seeded)",
-                   "batch sizes for sizes without an explicit B (default 1)")
-    p.add_argument("--channels", type=positive_int,
-                   help="input channels (models outside the zoo; default: first Conv2d)")
-    add_seed_arg(p, "random input and size-range")
-    tol = value_type(_tolerances, "tolerance")
-    p.add_argument("--atol", type=tol, help="absolute tolerance, or per output: output:1e-5,...")
-    p.add_argument("--rtol", type=tol, help="tolerance relative to the reference's largest magnitude, or per output")
+    add_validate_options(p)
     p.add_argument("--images", help="real inputs: image files or .npy, comma separated (run at native size)")
     add_normalize_args(p, " for --images")
     add_interop_args(p, "real inputs: a Polygraphy inputs file (one input per iteration), run as given",

@@ -182,89 +182,19 @@ def scan(
         LOG.info("probing %d function call site(s) in forward", len(sites) + len(user_sites))
     ins, outs = _record(model, example, sites, user_sites)
     reports: list[LayerReport] = []
-    done: list[str] = []
+    done: list[str] = []  # layers reported as a whole: their submodules are not looked at
     for path, m in mods.items():
         if any(path.startswith(d + ".") or d == "" for d in done):
             continue
-        shape = ins.get(path)
-        C = shape[1] if shape and len(shape) == 4 else None
-        hw = (shape[2], shape[3]) if C else None
-        if path in declared:
-            reports.append(LayerReport(path, type(m).__name__, "declared", "match", declared[path], C, hw,
-                                       "replace with canonical op (declared)", plan=Plan.REPLACE))
+        shape, hint = ins.get(path), hint_for(m)
+        seen = _known_report(path, m, hint, shape, declared, sppf)
+        claimed = seen is not None
+        if seen is None:
+            seen, claimed = _probed_report(path, m, hint, shape, outs.get(path), example, tabulate_limit)
+        if seen is not None:
+            reports.append(seen)
+        if claimed:
             done.append(path)
-            continue
-        hint = hint_for(m)
-        if hint is not None and hint.yolo:
-            r = LayerReport(path, hint.kind, "yolo", "yolo", None, C, hw, "export as is (keeps H, W)",
-                            "stride-1 pools: not binned SPP", plan=Plan.AS_IS)
-            k = sppf_kernel(m) if hint.yolo == "SPP" else None
-            if k and sppf and _sppf_exact(m, k, shape):
-                r.action, r.sppf_k, r.plan = f"rewrite to SPPF (cascaded {k}x{k} max pools)", k, Plan.SPPF
-            elif k and not sppf:
-                r.reason += "; SPPF rewrite turned off"
-            reports.append(r)
-            done.append(path)
-            continue
-        if hint is not None and hint.by is Found.CANONICAL:
-            reports.append(LayerReport(path, hint.kind, "canonical", "match", hint.candidates[0], C, hw,
-                                       "keep (canonical op)", plan=Plan.KEEP))
-            done.append(path)
-            continue
-        out = outs.get(path)
-        looks_spp = C is not None and out is not None and len(out) in (2, 3) and not _is_stock(m) \
-            and next(m.parameters(), None) is None
-        if hint is None and not looks_spp:
-            continue
-        chans = C or DEFAULT_PROBE_CHANNELS
-        how = hint.by.value if hint else "type"
-        LOG.info("probing %s (%s)", path or "the model", hint.kind if hint else type(m).__name__)
-        match = identify(m, chans, hint.candidates) if hint else None
-        kind = hint.kind if hint else type(m).__name__
-        if match is None or match.status != "match":
-            prior = match.reason if match else ""
-            match, how = identify(m, chans), "behaviour"
-            if prior:
-                match.reason = f"{kind} but not as expected ({prior}); " + match.reason
-        if match.status == "match":
-            reports.append(LayerReport(path, kind, how, "match", match.config, C, hw, "replace with canonical op",
-                                       plan=Plan.REPLACE))
-            done.append(path)
-            continue
-        inner = _op_pools(m, shape, example.dtype) if hw is not None and match.status == "none" else None
-        # Every pooling call a named rule: exact at every size through its calls, never tabulated; a
-        # short table (NAMED_PROBE_LIMIT) only tells whether the whole layer is a named pyramid.
-        named_inner = bool(inner) and all(s.rule in NAMED_RULES for s in inner)
-        limit = min(tabulate_limit, NAMED_PROBE_LIMIT) if named_inner else tabulate_limit
-        if hw is not None and limit > 0 and match.status == "none":
-            LOG.info("tabulating %s up to %d pixels", path or "the model", limit)
-            try:
-                spec, stats = tabulate(m, C, hw, limit, source=path or type(m).__name__)
-            except TabulateError as e:
-                match.reason = f"{match.reason}; probing it as a black box: {e}" if match.reason else str(e)
-            else:
-                named = _named(m, spec, hw)
-                if named is not None:
-                    reports.append(LayerReport(path, kind, "tabulated", "match", named.config, C, hw,
-                                               f"replace with canonical op ({named.describe()})",
-                                               tabulate_stats=stats, reordered=named, plan=Plan.REPLACE))
-                    done.append(path)
-                    continue
-                if not named_inner:
-                    reports.append(LayerReport(path, kind, "tabulated", "match", None, C, hw,
-                                               f"replace with tabulated op ({describe(spec)})", table=spec,
-                                               tabulate_stats=stats, plan=Plan.REPLACE))
-                    done.append(path)
-                    continue
-        if inner:
-            reports.append(_pools_report(path, kind, C, hw, inner, match.reason))
-            done.append(path)
-            continue
-        if looks_spp or hint:
-            reports.append(LayerReport(path, kind, how, match.status, None, C, hw,
-                                       "left as is: no exact match" if match.status == "none"
-                                       else "left as is: ambiguous (declare its rule)",
-                                       match.reason, match.candidates))
     for s in sites:
         reports.append(_function_report(s))
     for s in user_sites:
@@ -275,6 +205,100 @@ def scan(
         with _applied(model, reports) as root:
             reports += [_op_report(site) for site in record(root, tuple(example.shape), dtype=example.dtype)]
     return reports
+
+
+def _in_shape(shape: tuple | None) -> tuple[int | None, tuple[int, int] | None]:
+    """(channels, (H, W)) of a layer's recorded 4-D input, else (None, None)."""
+    C = shape[1] if shape and len(shape) == 4 else None
+    return C, ((shape[2], shape[3]) if C else None)
+
+
+def _known_report(path: str, m: nn.Module, hint, shape: tuple | None, declared: Mapping[str, SppConfig],
+                  sppf: bool) -> LayerReport | None:
+    """The report of a layer known without probing: declared, ultralytics SPP/SPPF, or already
+    the canonical op; None for any other."""
+    C, hw = _in_shape(shape)
+    if path in declared:
+        return LayerReport(path, type(m).__name__, "declared", "match", declared[path], C, hw,
+                           "replace with canonical op (declared)", plan=Plan.REPLACE)
+    if hint is not None and hint.yolo:
+        r = LayerReport(path, hint.kind, "yolo", "yolo", None, C, hw, "export as is (keeps H, W)",
+                        "stride-1 pools: not binned SPP", plan=Plan.AS_IS)
+        k = sppf_kernel(m) if hint.yolo == "SPP" else None
+        if k and sppf and _sppf_exact(m, k, shape):
+            r.action, r.sppf_k, r.plan = f"rewrite to SPPF (cascaded {k}x{k} max pools)", k, Plan.SPPF
+        elif k and not sppf:
+            r.reason += "; SPPF rewrite turned off"
+        return r
+    if hint is not None and hint.by is Found.CANONICAL:
+        return LayerReport(path, hint.kind, "canonical", "match", hint.candidates[0], C, hw, "keep (canonical op)",
+                           plan=Plan.KEEP)
+    return None
+
+
+def _probed_report(path: str, m: nn.Module, hint, shape: tuple | None, out: tuple | None,
+                   example: torch.Tensor | None, tabulate_limit: int) -> tuple[LayerReport | None, bool]:
+    """(report or None, whether it covers the layer as a whole) for a layer found by its type
+    or its output: identified by probing, tabulated, exported through its pooling calls, or
+    left as is with the reason."""
+    C, hw = _in_shape(shape)
+    looks_spp = C is not None and out is not None and len(out) in (2, 3) and not _is_stock(m) \
+        and next(m.parameters(), None) is None
+    if hint is None and not looks_spp:
+        return None, False
+    kind = hint.kind if hint else type(m).__name__
+    how, match = _identified(path, m, C or DEFAULT_PROBE_CHANNELS, hint, kind)
+    if match.status == "match":
+        return LayerReport(path, kind, how, "match", match.config, C, hw, "replace with canonical op",
+                           plan=Plan.REPLACE), True
+    inner = _op_pools(m, shape, example.dtype) if hw is not None and match.status == "none" else None
+    # Every pooling call a named rule: exact at every size through its calls, never tabulated; a
+    # short table (NAMED_PROBE_LIMIT) only tells whether the whole layer is a named pyramid.
+    named_inner = bool(inner) and all(s.rule in NAMED_RULES for s in inner)
+    limit = min(tabulate_limit, NAMED_PROBE_LIMIT) if named_inner else tabulate_limit
+    if hw is not None and limit > 0 and match.status == "none":
+        tabulated = _tabulated_report(path, m, kind, C, hw, limit, match, named_inner)
+        if tabulated is not None:
+            return tabulated, True
+    if inner:
+        return _pools_report(path, kind, C, hw, inner, match.reason), True
+    return LayerReport(path, kind, how, match.status, None, C, hw,
+                       "left as is: no exact match" if match.status == "none"
+                       else "left as is: ambiguous (declare its rule)", match.reason, match.candidates), False
+
+
+def _identified(path: str, m: nn.Module, chans: int, hint, kind: str):
+    """(how, match): the hint's candidates confirmed by probing, else any config by behaviour."""
+    how = hint.by.value if hint else "type"
+    LOG.info("probing %s (%s)", path or "the model", kind)
+    match = identify(m, chans, hint.candidates) if hint else None
+    if match is None or match.status != "match":
+        prior = match.reason if match else ""
+        match, how = identify(m, chans), "behaviour"
+        if prior:
+            match.reason = f"{kind} but not as expected ({prior}); " + match.reason
+    return how, match
+
+
+def _tabulated_report(path: str, m: nn.Module, kind: str, C: int | None, hw: tuple[int, int], limit: int, match,
+                      named_inner: bool) -> LayerReport | None:
+    """The layer's measured tables as a named rule in its layout, or as a tabulated op (not when
+    its calls are all named rules); None, with the reason added to ``match``, otherwise."""
+    LOG.info("tabulating %s up to %d pixels", path or "the model", limit)
+    try:
+        spec, stats = tabulate(m, C, hw, limit, source=path or type(m).__name__)
+    except TabulateError as e:
+        match.reason = f"{match.reason}; probing it as a black box: {e}" if match.reason else str(e)
+        return None
+    named = _named(m, spec, hw)
+    if named is not None:
+        return LayerReport(path, kind, "tabulated", "match", named.config, C, hw,
+                           f"replace with canonical op ({named.describe()})", tabulate_stats=stats, reordered=named,
+                           plan=Plan.REPLACE)
+    if named_inner:
+        return None
+    return LayerReport(path, kind, "tabulated", "match", None, C, hw, f"replace with tabulated op ({describe(spec)})",
+                       table=spec, tabulate_stats=stats, plan=Plan.REPLACE)
 
 
 def _op_report(site: OpSite) -> LayerReport:

@@ -8,6 +8,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import UserError, first_line
+from .backends import REGISTRY, names
 from .base import Runner
 
 
@@ -22,7 +23,8 @@ def _is_plugin_mode(path: str) -> bool:
     except Exception:
         return False
 
-ALIASES = {"tensorrt": "trt", "ort-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "trt"}
+# provider spellings: the registry's backend names (ort-cpu -> cpu) and TensorRT's own name
+ALIASES = {"tensorrt": "trt", **{b: REGISTRY[b].variant for b in names(needs="onnx")}}
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],

@@ -27,6 +27,7 @@ from typing import Any
 import onnx
 
 from ...errors import UserError, first_line
+from ...options import BuildOptions, takes_options
 from . import poly
 from .cache import cache_dir, engine_cache_key, file_sha256
 from .common import gpu_identity, import_tensorrt, version_major
@@ -72,11 +73,13 @@ class BuildResult:
     note: str | None = None  # e.g. "--fp16 ignored" (the build command prints it)
 
 
+@takes_options(BuildOptions)
 def build_engine(
     onnx_path: str | os.PathLike,
     output: str | os.PathLike,
     profile: Profile | None = None,
     *,
+    options: BuildOptions | None = None,
     min_shape: str | None = None,
     opt_shape: str | None = None,
     max_shape: str | None = None,
@@ -92,71 +95,35 @@ def build_engine(
     ``output.json`` (metadata checked when the engine is loaded). User-input problems are reported
     before TensorRT is imported, except that with no shapes given a missing TensorRT comes first.
     ``mark_outputs``: intermediate tensors also made network outputs (a debug engine for
-    ``localize``; those the network lacks are left out; never cached)."""
+    ``localize``; those the network lacks are left out; never cached). ``options``: a
+    ``BuildOptions`` holding the keywords from ``min_shape`` to ``use_cache`` (each documented there)."""
     from ...fileio import atomic_write
 
     model, raw = load_onnx(onnx_path)
     out = Path(output)
-    if not out.parent.is_dir():
-        raise UserError(f"output directory does not exist: {out.parent}")
-    if trt is None and profile is None and not (min_shape or opt_shape or max_shape):
-        trt = import_tensorrt("spp-deploy build")  # without TensorRT, that is the news, not the shapes
-    if profile is None:
-        profile = make_profile(model, min_shape, opt_shape, max_shape)
-    plugin_path = resolve_plugin(model, plugin)
-    onnx_fp16 = any(vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16 for vi in model.graph.input)
-    if workspace_gib is not None and workspace_gib <= 0:
-        raise UserError(f"the workspace must be > 0 GiB, got {workspace_gib}")
-
-    trt = trt or import_tensorrt("spp-deploy build")
+    trt, profile, plugin_path = _checked_inputs(model, out, profile, min_shape, opt_shape, max_shape, plugin,
+                                                workspace_gib, trt)
     version = str(trt.__version__)
+    onnx_fp16 = any(vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16 for vi in model.graph.input)
     plan = plan_precision(version_major(version), hasattr(trt.BuilderFlag, "FP16"), onnx_fp16, fp16)
-    gpu = gpu_identity()
-    plugin_sha = file_sha256(plugin_path) if plugin_path else None
-    key = engine_cache_key(raw, version, gpu["name"], gpu["compute_capability"], plan.precision, [profile], plugin_sha,
-                           {"workspace": workspace_gib, "strongly_typed": plan.strongly_typed})
-    meta = EngineMeta(version, gpu["name"], gpu["compute_capability"], plan.precision, [profile.as_json()],
-                      hashlib.sha256(raw).hexdigest(), str(plugin_path.resolve()) if plugin_path else None,
-                      is_plugin_mode(model), key)
+    key, meta = _cache_key_and_meta(model, raw, version, plan, profile, plugin_path, workspace_gib)
     t0 = time.perf_counter()
     if plugin_path:
         load_plugin(plugin_path, trt)  # ours: load_library, once (Polygraphy's LoadPlugins only dlopens)
     LOG.info("parsing %s (TensorRT %s)", onnx_path, version)
-    builder, network, parser = _parse(trt, model, onnx_path, plan.strongly_typed)
-    strongly_typed = network_is_strongly_typed(trt, network, plan.strongly_typed)
-    check_plugin_layers(trt, network, model, str(onnx_path))  # a cached engine too: the file may not fit the library
+    parsed = _parse(trt, model, onnx_path, plan.strongly_typed)
+    strongly_typed = network_is_strongly_typed(trt, parsed[1], plan.strongly_typed)
+    check_plugin_layers(trt, parsed[1], model, str(onnx_path))  # a cached engine too: the file may not fit the library
     if mark_outputs is not None:
         use_cache = False  # a debug engine: its outputs are not the file's
-        mark_network_outputs(trt, (builder, network, parser), mark_outputs)
+        mark_network_outputs(trt, parsed, mark_outputs)
     cached = cache_dir() / f"{key}.engine"
     if use_cache and cached.is_file():
         atomic_write(out, lambda tmp: tmp.write_bytes(cached.read_bytes()))  # copyfile refuses a FIFO target
         meta.save(out)
         return BuildResult(out, True, key, time.perf_counter() - t0, meta, plan.note)
-
-    with poly.using(trt, "TensorRT engine build failed"):
-        from polygraphy.backend.trt import CreateConfig, engine_bytes_from_network, postprocess_network
-
-        fp16_flag = plan.fp16_flag and not strongly_typed
-        pinned: list[int] = []
-        if fp16_flag:  # a network post-processing step: the `rounded` edges stay fp32
-            def pin(network: Any) -> None:
-                pinned.append(pin_edge_layers_fp32(trt, network))
-
-            postprocess_network((builder, network, parser), pin, name="spp-deploy: pin fp32 edge layers")
-        tc = Path(timing_cache) if timing_cache is not None else None
-        # an open file, not the path: Polygraphy's path load/save leaves PATH.lock behind and writes in
-        # place; the merged cache is written below, whole or not at all
-        with open(tc, "rb") if tc is not None and tc.is_file() else contextlib.nullcontext() as cache_in:
-            config = CreateConfig(
-                tf32=False, fp16=fp16_flag, profiles=[poly_profile(profile)],
-                precision_constraints="obey" if any(pinned) else None,
-                memory_pool_limits=({trt.MemoryPoolType.WORKSPACE: int(workspace_gib * (1 << 30))}
-                                    if workspace_gib is not None else None),
-                load_timing_cache=cache_in)(builder, network)
-        LOG.info("building the engine (TensorRT times its kernels: minutes for a large model)")
-        blob = bytes(engine_bytes_from_network((builder, network, parser), config=config))
-        timing = bytes(config.get_timing_cache().serialize()) if tc is not None else None
+    tc = Path(timing_cache) if timing_cache is not None else None
+    blob, timing = _build_serialized(trt, parsed, plan.fp16_flag and not strongly_typed, profile, tc, workspace_gib)
     atomic_write(out, lambda tmp: tmp.write_bytes(blob))
     meta.save(out)
     if timing is not None:
@@ -168,6 +135,65 @@ def build_engine(
         except OSError:
             pass  # the cache is an optimisation only
     return BuildResult(out, False, key, time.perf_counter() - t0, meta, plan.note)
+
+
+def _checked_inputs(model: onnx.ModelProto, out: Path, profile: Profile | None, min_shape: str | None,
+                    opt_shape: str | None, max_shape: str | None, plugin: str | os.PathLike | None,
+                    workspace_gib: float | None, trt: Any) -> tuple[Any, Profile, Path | None]:
+    """(tensorrt module, profile, plugin library): the user's inputs checked before TensorRT is
+    imported, except that with no shapes given a missing TensorRT comes first."""
+    if not out.parent.is_dir():
+        raise UserError(f"output directory does not exist: {out.parent}")
+    if trt is None and profile is None and not (min_shape or opt_shape or max_shape):
+        trt = import_tensorrt("spp-deploy build")  # without TensorRT, that is the news, not the shapes
+    if profile is None:
+        profile = make_profile(model, min_shape, opt_shape, max_shape)
+    plugin_path = resolve_plugin(model, plugin)
+    if workspace_gib is not None and workspace_gib <= 0:
+        raise UserError(f"the workspace must be > 0 GiB, got {workspace_gib}")
+    return trt or import_tensorrt("spp-deploy build"), profile, plugin_path
+
+
+def _cache_key_and_meta(model: onnx.ModelProto, raw: bytes, version: str, plan: Any, profile: Profile,
+                        plugin_path: Path | None, workspace_gib: float | None) -> tuple[str, EngineMeta]:
+    """The engine cache key (file, TensorRT, GPU, precision, profile, plugin, build settings) and
+    the metadata written beside the engine."""
+    gpu = gpu_identity()
+    plugin_sha = file_sha256(plugin_path) if plugin_path else None
+    key = engine_cache_key(raw, version, gpu["name"], gpu["compute_capability"], plan.precision, [profile], plugin_sha,
+                           {"workspace": workspace_gib, "strongly_typed": plan.strongly_typed})
+    meta = EngineMeta(version, gpu["name"], gpu["compute_capability"], plan.precision, [profile.as_json()],
+                      hashlib.sha256(raw).hexdigest(), str(plugin_path.resolve()) if plugin_path else None,
+                      is_plugin_mode(model), key)
+    return key, meta
+
+
+def _build_serialized(trt: Any, parsed: tuple, fp16_flag: bool, profile: Profile, tc: Path | None,
+                      workspace_gib: float | None) -> tuple[bytes, bytes | None]:
+    """(engine bytes, timing cache bytes or None) through Polygraphy's ``CreateConfig`` and
+    ``engine_bytes_from_network``, with fp32 edge pinning as a network post-processing step."""
+    with poly.using(trt, "TensorRT engine build failed"):
+        from polygraphy.backend.trt import CreateConfig, engine_bytes_from_network, postprocess_network
+
+        pinned: list[int] = []
+        if fp16_flag:  # a network post-processing step: the `rounded` edges stay fp32
+            def pin(network: Any) -> None:
+                pinned.append(pin_edge_layers_fp32(trt, network))
+
+            postprocess_network(parsed, pin, name="spp-deploy: pin fp32 edge layers")
+        # an open file, not the path: Polygraphy's path load/save leaves PATH.lock behind and writes in
+        # place; the merged cache is written by the caller, whole or not at all
+        with open(tc, "rb") if tc is not None and tc.is_file() else contextlib.nullcontext() as cache_in:
+            config = CreateConfig(
+                tf32=False, fp16=fp16_flag, profiles=[poly_profile(profile)],
+                precision_constraints="obey" if any(pinned) else None,
+                memory_pool_limits=({trt.MemoryPoolType.WORKSPACE: int(workspace_gib * (1 << 30))}
+                                    if workspace_gib is not None else None),
+                load_timing_cache=cache_in)(*parsed[:2])
+        LOG.info("building the engine (TensorRT times its kernels: minutes for a large model)")
+        blob = bytes(engine_bytes_from_network(parsed, config=config))
+        timing = bytes(config.get_timing_cache().serialize()) if tc is not None else None
+    return blob, timing
 
 
 def mark_network_outputs(trt: Any, parsed: tuple, names: Sequence[str]) -> list[str]:
