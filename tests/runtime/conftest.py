@@ -1,0 +1,61 @@
+"""Fixtures of the TensorRT tests: the exported files they build from (once per session: they are
+only read) and a fresh engine cache and plugin registry per test."""
+
+import pytest
+import torch
+
+from spp_deploy import export_onnx, zoo
+from spp_deploy.op import SpatialPyramidPool
+from spp_deploy.runtime.trt import plugin_mode
+from trt_cases import NAME
+
+
+@pytest.fixture(scope="session")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("trt")
+    e = zoo.get_entry(NAME)
+    out = {}
+    for mode in ("standard", "plugin"):
+        out[mode] = d / f"{mode}.onnx"
+        export_onnx(zoo.create(NAME), torch.randn(*e.input_shape), out[mode], spp_impl=mode, check_parity=False)
+    return out
+
+class TwoSpp(torch.nn.Module):
+    """Two SPP configurations in one model (one `rounded`): two plugin nodes, two function bodies."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 4, 1)
+        self.a = SpatialPyramidPool((2, 1), "max", "rounded", "channel_major")
+        self.b = SpatialPyramidPool((3,), "max", "adaptive", "bin_major")
+
+    def forward(self, x):
+        x = self.conv(x)
+        return torch.cat([self.a(x), self.b(x)], 1)
+
+@pytest.fixture(scope="session")
+def two_spp(tmp_path_factory):
+    d = tmp_path_factory.mktemp("two")
+    out = {}
+    for mode in ("standard", "plugin"):
+        out[mode] = d / f"{mode}.onnx"
+        export_onnx(TwoSpp(), torch.randn(1, 4, 16, 16), out[mode], spp_impl=mode, check_parity=False, recognize=False)
+    return out
+
+@pytest.fixture
+def no_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPP_DEPLOY_ENGINE_CACHE", str(tmp_path / "cache"))
+
+@pytest.fixture
+def fresh_plugins(monkeypatch):
+    monkeypatch.setattr(plugin_mode, "_LOADED_PLUGINS", {})
+
+@pytest.fixture(scope="session")
+def window_plugin_file(tmp_path_factory):
+    """A plugin-mode window-SPP file (one WindowSpatialPyramidPool node, its function body)."""
+    from spp_deploy.deploy import export_window_model
+    from spp_deploy.window import WindowSpatialPyramidPool
+
+    path = tmp_path_factory.mktemp("wplug") / "window.onnx"
+    export_window_model(WindowSpatialPyramidPool(), path, channels=4, stride=16.0, spp_impl="plugin", check_parity=False)
+    return path
