@@ -4,7 +4,7 @@ import torch
 
 
 def test_cuda_graph_capture_failure_falls_back(monkeypatch):
-    """Item 7: a capture TensorRT breaks (it syncs to read the NaN If's condition) is reported, not fatal."""
+    """A capture TensorRT breaks (it syncs to read the NaN If's condition) is reported, not fatal."""
     import contextlib
 
     from spp_deploy.bench import timed

@@ -1,4 +1,4 @@
-"""Issue 21 (3, 4): export routes and refusals with their cause.
+"""Export routes and refusals with their cause.
 
 spp-deploy tries torch.export/dynamo, then the TorchScript exporter with ``dynamic_axes``, keeps
 the first file that passes the parity check and records the route; it never refuses a model

@@ -1,8 +1,8 @@
-"""The C++ items of the second TensorRT review (issue 22, part 2): kernel launches report their own
-error and leave an error pending from an earlier call alone (item 7, both kernels under the SIMT
-emulator), and every ``*Emulated.cpp`` passes a plain host compile check (item 9). The window
-plugin's FP32-only windows (item 2) are checked by plugins/tools/plugin_host_check.cpp, which
-compile_check.sh runs against TensorRT headers (test_plugin_reference.py)."""
+"""Kernel launches report their own error and leave an error pending from an earlier call alone
+(both kernels under the SIMT emulator: a caller's error must not be blamed on the plugin), and
+every ``*Emulated.cpp`` passes a plain host compile check. The window plugin's FP32-only windows
+are checked by plugins/tools/plugin_host_check.cpp, which compile_check.sh runs against TensorRT
+headers (test_plugin_reference.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Nearest upsampling exports bit-exactly with dynamic sizes (issue 21): ONNX Runtime's nearest
+"""Nearest upsampling exports bit-exactly with dynamic sizes: ONNX Runtime's nearest
 ``Resize`` maps output pixels back by ``dst / (out / in)`` and picks another source pixel than
 PyTorch's ``floor(dst * (float)in / out)`` at some sizes (4 -> 82, 94, 110), pools before it or not.
 Export traces each 4-D nearest ``F.interpolate`` as gathers with PyTorch's indices."""

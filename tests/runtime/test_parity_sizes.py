@@ -1,6 +1,6 @@
-"""Issue 21 (5): the parity sweep checks sizes the model takes. The model's input grid (smallest
-legal size, stride) is found by probing, and the sweep compares at least 8 legal sizes: odd
-multiples of the stride, non-square, batch > 1."""
+"""The parity sweep checks sizes the model takes, so a model with a stride is checked at all. The
+model's input grid (smallest legal size, stride) is found by probing, and the sweep compares at
+least 8 legal sizes: odd multiples of the stride, non-square, batch > 1."""
 
 import pytest
 import torch

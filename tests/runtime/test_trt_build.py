@@ -35,7 +35,7 @@ def test_fake_trt10_fp16_uses_builder_flag_and_no_tf32(files, tmp_path, no_cache
 
 @pytest.mark.parametrize("version", ["10.16.0", "11.1.0"])
 def test_fake_fp16_file_is_strongly_typed_without_fp16_flag(files, tmp_path, no_cache, version):
-    """Item 1: an fp16 file is built strongly typed; --fp16 must not set BuilderFlag.FP16 then."""
+    """An fp16 file is built strongly typed (its types are the plan); --fp16 must not set BuilderFlag.FP16 then."""
     half = _fp16_copy(files["standard"], tmp_path / "half.onnx")
     trt = fake_trt(version)
     res = build.build_engine(half, tmp_path / "m.engine", fp16=True, trt=trt, **PROF)
@@ -46,7 +46,7 @@ def test_fake_fp16_file_is_strongly_typed_without_fp16_flag(files, tmp_path, no_
     assert res.meta.precision == "fp16" and "--fp16 ignored" in res.note
 
 def test_fake_trt11_is_strongly_typed_and_clears_tf32(files, tmp_path, no_cache):
-    """Item 3: TensorRT 11 keeps BuilderFlag.TF32 (on by default): it is cleared there too."""
+    """TensorRT 11 keeps BuilderFlag.TF32 (on by default): it is cleared there too."""
     with pytest.raises(UserError, match="fp16 needs an fp16 ONNX"):
         build.build_engine(files["standard"], tmp_path / "m.engine", fp16=True, trt=fake_trt("11.1.0"), **PROF)
     trt = fake_trt("11.1.0")
@@ -56,8 +56,9 @@ def test_fake_trt11_is_strongly_typed_and_clears_tf32(files, tmp_path, no_cache)
 
 @pytest.mark.parametrize("version", ["10.14.0", "10.16.0", "11.1.0"])
 def test_fake_plugin_mode_strips_bodies_and_counts_plugin_layers(two_spp, tmp_path, no_cache, fresh_plugins, version):
-    """Item 4: with or without the parser's override flag, the SPP bodies are stripped, the flag is
-    not set, and every SPP node (two configurations) becomes its own plugin layer."""
+    """With or without the parser's override flag (the parser may inline a body it finds), the SPP
+    bodies are stripped, the flag is not set, and every SPP node (two configurations) becomes its
+    own plugin layer."""
     lib = tmp_path / "libspp_plugin.so"
     lib.write_bytes(b"")
     trt = fake_trt(version)
@@ -101,7 +102,7 @@ def test_fake_window_plugin_mode_becomes_a_plugin_layer(window_plugin_file, tmp_
                         trt=fake_trt(version, drop_plugin_layers=1), **WPROF)
 
 def test_fake_weak_fp16_pins_rounded_edges_to_fp32(two_spp, tmp_path, no_cache):
-    """Item 5: TensorRT 10 weak typing with --fp16 keeps the `rounded` float32 bin-edge layers in fp32."""
+    """TensorRT 10 weak typing with --fp16 keeps the `rounded` float32 bin-edge layers in fp32."""
     from spp_deploy.contract import EDGE_F32_MARK
 
     marked = [n.name for n in onnx.load(two_spp["standard"]).graph.node if EDGE_F32_MARK in n.name]
@@ -119,7 +120,7 @@ def test_fake_weak_fp16_pins_rounded_edges_to_fp32(two_spp, tmp_path, no_cache):
     assert fp32.rec.flags_set == []
 
 def test_fake_builds_share_one_logger(files, tmp_path, no_cache):
-    """Item 8: TensorRT keeps the logger pointer: every builder gets one process-wide logger
+    """TensorRT keeps the logger pointer: every builder gets one process-wide logger
     (Polygraphy's, which it also hands to init_libnvinfer_plugins); ours is one per module too."""
     from polygraphy.backend.trt.util import get_trt_logger
 

@@ -22,7 +22,7 @@ class FakeDriver:
         return 0
 
 def test_gpu_identity_through_the_cuda_driver(monkeypatch):
-    """Item 11: with a CPU torch the GPU still comes from the driver (engines cache per GPU)."""
+    """With a CPU torch the GPU still comes from the driver (engines cache per GPU)."""
     from spp_deploy.runtime.trt import common as trt_common, cuda as cuda_driver
 
     h100 = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}

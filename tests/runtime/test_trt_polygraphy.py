@@ -1,7 +1,8 @@
-"""Issue 22 part 1: the TensorRT path on Polygraphy. The builder's generic steps are Polygraphy's
-loaders and the runner is Polygraphy's ``TrtRunner``; both are driven here against the fake
-``tensorrt`` (tests/support/fake_tensorrt.py) and, for the runner, a fake CUDA runtime that keeps
-"device" memory on the host, so Polygraphy's own buffers, stream and output allocator really run."""
+"""The TensorRT path on Polygraphy (the generic build and run code is NVIDIA's, not ours). The
+builder's generic steps are Polygraphy's loaders and the runner is Polygraphy's ``TrtRunner``;
+both are driven here against the fake ``tensorrt`` (tests/support/fake_tensorrt.py) and, for the
+runner, a fake CUDA runtime that keeps "device" memory on the host, so Polygraphy's own buffers,
+stream and output allocator really run."""
 
 import ctypes
 import importlib
@@ -234,7 +235,7 @@ def test_polygraphy_left_as_it_was(onnx_file, tmp_path, engine_cache):
     assert importlib.util.find_spec("polygraphy") is not None
 
 
-# ---- part 4: benchmarks/gpu_check.py builds and compares engines too ------------------------------
+# ---- benchmarks/gpu_check.py builds and compares engines too -------------------------------------
 
 GPU_CHECK = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
 

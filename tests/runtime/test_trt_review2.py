@@ -1,4 +1,4 @@
-"""What the second review of the TensorRT path found (issue 22, part 2), against the fake
+"""Engine builds that must not go subtly wrong, against the fake
 ``tensorrt`` module (tests/support/fake_tensorrt.py): the engine cache key knows how the engine
 was built, the plugin-layer check runs on cache hits and counts only SPP plugin layers, fp16 edge
 pinning follows the dataflow through the parser's helper layers, R = 0 windows, the printed
@@ -55,7 +55,7 @@ def _layers(trt):
     return [net.get_layer(i) for i in range(net.num_layers)]
 
 
-# ---- item 1: the cache key and cache hits ---------------------------------------------------------
+# ---- the cache key and cache hits ----------------------------------------------------------------
 
 def test_cache_key_includes_build_recipe_and_spp_deploy_version():
     prof = profiles.Profile({"input": ((1, 3, 8, 8), (1, 3, 8, 8), (1, 3, 8, 8))})
@@ -96,7 +96,7 @@ def test_cache_hit_still_checks_the_plugin_layers(pair, tmp_path, engine_cache):
     assert hit.cache_hit and (tmp_path / "c.engine").read_bytes() == b"ENGINE"
 
 
-# ---- item 4: only IPluginV3 layers named after an SPP node count --------------------------------
+# ---- only IPluginV3 layers named after an SPP node count -----------------------------------------
 
 def test_foreign_plugin_layers_do_not_hide_a_missing_spp_layer(pair, tmp_path, engine_cache):
     """The parser's own plugins (ROIAlign_TRT) and users' plugins are not SPP layers."""
@@ -113,7 +113,7 @@ def test_foreign_plugin_layers_do_not_hide_a_missing_spp_layer(pair, tmp_path, e
     assert plugin_mode.count_plugin_layers(ok, ok.rec.network, [n.name for n in nodes]) == len(nodes)
 
 
-# ---- item 3: fp16 edge pinning by dataflow ---------------------------------------------------------
+# ---- fp16 edge pinning by dataflow ---------------------------------------------------------------
 
 def test_weak_fp16_pins_the_parsers_broadcast_helpers(pair, tmp_path, engine_cache):
     """The `rounded` rule's S/n reaches the marked Mul/Add through ONNXTRT_Broadcast shuffles the
@@ -139,7 +139,7 @@ def test_weak_fp16_pins_the_parsers_broadcast_helpers(pair, tmp_path, engine_cac
     assert not any(la.precision for la in _layers(fp32))
 
 
-# ---- item 5: R = 0 windows -------------------------------------------------------------------------
+# ---- R = 0 windows -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def window_file(tmp_path_factory):
@@ -185,7 +185,7 @@ def test_empty_tensors_are_bound_to_a_real_buffer(tmp_path):
     assert runner.tensor_address(full) == full.data_ptr()
 
 
-# ---- item 6 and part 3: trtexec / Polygraphy take the file as it is ------------------------------
+# ---- trtexec / Polygraphy take the file as it is -------------------------------------------------
 
 def test_plugin_build_prints_dynamic_plugins(cli, monkeypatch, tmp_path):
     from spp_deploy.native import cmake
@@ -222,7 +222,7 @@ def test_export_strip_functions_writes_the_parser_ready_file(cli, tmp_path, engi
     assert not bad.exists()
 
 
-# ---- item 8: the lint of SPP function bodies, per TensorRT version ------------------------------
+# ---- the lint of SPP function bodies, per TensorRT version ---------------------------------------
 
 def test_lint_warns_by_default_about_bodies_per_version(pair, tmp_path, cli):
     from spp_deploy.contract import strip_functions
@@ -248,7 +248,7 @@ def test_lint_warns_by_default_about_bodies_per_version(pair, tmp_path, cli):
 
 
 def test_lint_refuses_fp16_windows_for_the_window_plugin(window_file):
-    """The window plugin takes FP32 windows only (review item 2): an FP16 windows input is an error."""
+    """The window plugin takes FP32 windows only (its input 1 is declared FP32): an FP16 windows input is an error."""
     from spp_deploy.lint import lint_tensorrt
 
     m = onnx.load(window_file)
