@@ -8,6 +8,7 @@ from spp_deploy import export_onnx, zoo
 from spp_deploy.op import SpatialPyramidPool
 from spp_deploy.runtime.trt import plugin_mode
 from trt_cases import NAME
+from zoo_files import export_zoo
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +60,9 @@ def window_plugin_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("wplug") / "window.onnx"
     export_window_model(WindowSpatialPyramidPool(), path, channels=4, stride=16.0, spp_impl="plugin", check_parity=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """Every zoo model exported in both modes (no parity sweep here: validate is what we test)."""
+    return export_zoo(tmp_path_factory.mktemp("onnx"))
