@@ -105,7 +105,7 @@ def emulib(tmp_path_factory) -> Path:
                           tmp_path_factory.mktemp("spp_kernel_emu"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory):
     """tests/support/tiny.py's model exported (standard mode, not parity-checked: the tests check what they need)."""
     from tiny import export_tiny

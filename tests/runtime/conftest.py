@@ -1,10 +1,11 @@
-"""Fixtures of the TensorRT tests: the exported files they build from (once per session: they are
-only read) and a fresh engine cache and plugin registry per test."""
+"""Fixtures of the runtime tests: the exported files they read (once per session: every zoo model
+in both modes, and small models made for the TensorRT builder), a fresh engine cache and plugin
+registry per test."""
 
 import pytest
 import torch
 
-from spp_deploy import export_onnx, zoo
+from spp_deploy import export_onnx
 from spp_deploy.op import SpatialPyramidPool
 from spp_deploy.runtime.trt import plugin_mode
 from trt_cases import NAME
@@ -12,14 +13,10 @@ from zoo_files import export_zoo
 
 
 @pytest.fixture(scope="session")
-def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("trt")
-    e = zoo.get_entry(NAME)
-    out = {}
-    for mode in ("standard", "plugin"):
-        out[mode] = d / f"{mode}.onnx"
-        export_onnx(zoo.create(NAME), torch.randn(*e.input_shape), out[mode], spp_impl=mode, check_parity=False)
-    return out
+def files(exported):
+    """NAME's exported files by mode: the session's zoo exports (the tests only read them)."""
+    return {mode: exported[NAME, mode] for mode in ("standard", "plugin")}
+
 
 class TwoSpp(torch.nn.Module):
     """Two SPP configurations in one model (one `rounded`): two plugin nodes, two function bodies."""

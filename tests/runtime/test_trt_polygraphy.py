@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import fake_tensorrt
 
-from spp_deploy import export_onnx, zoo
+from spp_deploy import zoo
 from spp_deploy.errors import UserError
 from spp_deploy.runtime.trt import build, metadata, plugin_mode
 
@@ -28,11 +27,9 @@ PROF = dict(min_shape="input:1x512x8x8", opt_shape="input:1x512x16x16", max_shap
 
 
 @pytest.fixture(scope="module")
-def onnx_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("poly") / "m.onnx"
-    e = zoo.get_entry(NAME)
-    export_onnx(zoo.create(NAME), torch.randn(*e.input_shape), path, check_parity=False)
-    return path
+def onnx_file(files):
+    """NAME in standard mode (the session's export: read only)."""
+    return files["standard"]
 
 
 @pytest.fixture
