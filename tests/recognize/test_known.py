@@ -23,6 +23,7 @@ def test_known_layers_recognized_inside_a_model(layer, expect, how):
     assert (r.path, r.status, r.config, r.channels, r.how) == ("1", "match", expect, 5, how)
     assert r.action == "replace with canonical op"
 
+
 def test_yolo_spp_rewritten_to_sppf_bit_identical():
     model = seeds.YoloSppNet().eval()
     x = torch.randn(2, 3, 72, 100)

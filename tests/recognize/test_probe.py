@@ -23,6 +23,7 @@ class GlobalPoolPlus(nn.Module):
     def forward(self, x):
         return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1) + 1e-7
 
+
 def test_behavioural_identification_of_unregistered_layer():
     r = _only(scan(nn.Sequential(nn.Conv2d(3, 4, 1), Unregistered()), torch.randn(1, 3, 16, 16)))
     assert (r.how, r.status, r.config) == ("behaviour", "match", SppConfig((3, 1), "avg", "ceil_pad"))

@@ -17,6 +17,7 @@ def test_modules_restored_after_rewrite_even_on_error():
             raise RuntimeError("boom")
     assert model.spp_layer is layer
 
+
 def test_recognition_leaves_the_global_rng_alone():
     """Probing draws from its own seeded generators: exports are repeatable and the user's RNG
     stream is untouched."""

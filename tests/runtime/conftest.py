@@ -31,6 +31,7 @@ class TwoSpp(torch.nn.Module):
         x = self.conv(x)
         return torch.cat([self.a(x), self.b(x)], 1)
 
+
 @pytest.fixture(scope="session")
 def two_spp(tmp_path_factory):
     d = tmp_path_factory.mktemp("two")
@@ -40,13 +41,16 @@ def two_spp(tmp_path_factory):
         export_onnx(TwoSpp(), torch.randn(1, 4, 16, 16), out[mode], spp_impl=mode, check_parity=False, recognize=False)
     return out
 
+
 @pytest.fixture
 def no_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("SPP_DEPLOY_ENGINE_CACHE", str(tmp_path / "cache"))
 
+
 @pytest.fixture
 def fresh_plugins(monkeypatch):
     monkeypatch.setattr(plugin_mode, "_LOADED_PLUGINS", {})
+
 
 @pytest.fixture(scope="session")
 def window_plugin_file(tmp_path_factory):
@@ -63,3 +67,44 @@ def window_plugin_file(tmp_path_factory):
 def exported(tmp_path_factory):
     """Every zoo model exported in both modes (no parity sweep here: validate is what we test)."""
     return export_zoo(tmp_path_factory.mktemp("onnx"))
+
+
+class Pair(torch.nn.Module):
+    """Two SPP layers on one input (one `rounded`, whose edges are float32 math)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = SpatialPyramidPool((2, 1), "max", "rounded", "bin_major")
+        self.b = SpatialPyramidPool((3,), "avg", "ceil_pad", "channel_major")
+
+    def forward(self, x):
+        return torch.cat([self.a(x), self.b(x)], 1)
+
+
+@pytest.fixture(scope="session")
+def pair(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pair")
+    paths = {m: d / f"{m}.onnx" for m in ("standard", "plugin")}
+    for mode, path in paths.items():
+        export_onnx(Pair(), torch.randn(1, 3, 12, 12), path, spp_impl=mode, check_parity=False, recognize=False)
+    return paths
+
+
+@pytest.fixture
+def engine_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPP_DEPLOY_ENGINE_CACHE", str(tmp_path / "engines"))
+    monkeypatch.setattr(plugin_mode, "_LOADED_PLUGINS", {})
+    lib = tmp_path / "libspp_plugin.so"
+    lib.write_bytes(b"\x7fELF")
+    return lib
+
+
+@pytest.fixture(scope="session")
+def window_file(tmp_path_factory):
+    from spp_deploy.deploy import export_window_model
+    from spp_deploy.window import WindowSpatialPyramidPool
+
+    path = tmp_path_factory.mktemp("win") / "head.onnx"
+    export_window_model(WindowSpatialPyramidPool(), path, channels=3, stride=16.0, spp_impl="plugin",
+                        check_parity=False)
+    return path

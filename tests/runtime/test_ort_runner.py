@@ -20,12 +20,14 @@ def test_ort_runner_bad_feed(exported, feed, message):
         with pytest.raises(UserError, match=message):
             r.infer(feed)
 
+
 def test_ort_runner_specs_and_provider_names(exported):
     with OrtRunner(exported["sppnet-zf5", "plugin"], "ort-cpu") as r:
         assert r.input_specs() == {"input": ("tensor(float)", ("batch", 3, "height", "width"))}
         assert r.infer({"input": np.zeros((2, 3, 40, 50), np.float32)})["output"].shape == (2, 1000)
     with pytest.raises(UserError, match="unknown ONNX Runtime provider 'npu'"):
         OrtRunner(exported["sppnet-zf5", "plugin"], "npu")
+
 
 def test_ort_trt_provider_gets_the_plugin_library(exported, tmp_path, monkeypatch):
     lib = tmp_path / "libspp_plugin.so"
@@ -36,6 +38,7 @@ def test_ort_trt_provider_gets_the_plugin_library(exported, tmp_path, monkeypatc
     r = OrtRunner(exported["sppnet-zf5", "plugin"], "trt")
     assert r._providers()[0] == ("TensorrtExecutionProvider", {"trt_extra_plugin_lib_paths": str(lib)})
     assert OrtRunner(exported["sppnet-zf5", "standard"], "trt")._providers()[0] == "TensorrtExecutionProvider"
+
 
 def test_corrupt_onnx_is_one_line(tmp_path, cli):
     bad = tmp_path / "bad.onnx"

@@ -28,6 +28,7 @@ def test_run_npy_and_image(exported, tmp_path, cli):
     assert code == 0, err
     assert "input 1x3x45x77 -> output 1x1000" in out  # native size, no resize
 
+
 @pytest.mark.parametrize("arr,message", [
     (np.zeros((1, 1, 3, 64, 64), np.float32), "has rank 5"),
     (np.zeros((1, 3, 64, 64), np.float64), "has dtype float64"),
@@ -37,6 +38,7 @@ def test_run_bad_input_is_one_line(exported, tmp_path, cli, arr, message):
     np.save(x, arr)
     code, _, err = cli("run", "--onnx", exported["sppnet-zf5", "standard"], "-i", x)
     assert code == 2 and message in err and err.count("\n") == 1
+
 
 def test_run_and_validate_need_their_files(tmp_path, cli):
     code, _, err = cli("run", "--onnx", tmp_path / "none.onnx", "-i", tmp_path / "x.npy")

@@ -21,6 +21,7 @@ class FakeDriver:
         out._obj.value = {75: self.cc[0], 76: self.cc[1]}[attr]
         return 0
 
+
 def test_gpu_identity_through_the_cuda_driver(monkeypatch):
     """With a CPU torch the GPU still comes from the driver (engines cache per GPU)."""
     from spp_deploy.runtime.trt import common as trt_common, cuda as cuda_driver

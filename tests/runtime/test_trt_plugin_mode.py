@@ -24,6 +24,7 @@ def test_plugin_mode_missing_library_respects_env(files, monkeypatch, tmp_path):
     monkeypatch.setenv("SPP_DEPLOY_PLUGIN_LIB", str(lib))  # found through spp_deploy.native.library
     assert plugin_mode.resolve_plugin(m, None) == lib
 
+
 def test_fake_load_plugin_registers_once_through_the_registry(tmp_path, fresh_plugins):
     lib = tmp_path / "libspp_plugin.so"
     lib.write_bytes(b"")
@@ -40,6 +41,7 @@ def test_fake_load_plugin_registers_once_through_the_registry(tmp_path, fresh_pl
 def test_yolo_spp_has_no_pyramid_node_in_plugin_mode(exported):
     plugin = onnx.load(exported["yolo-spp", "plugin"])  # SPP becomes SPPF: plain MaxPools, no pyramid
     assert not is_plugin_mode(plugin) and not plugin.functions
+
 
 @pytest.mark.parametrize("name", [n for n in zoo.zoo_names() if n != "yolo-spp"])
 def test_plugin_mode_preparation_strips_function_bodies(exported, name):

@@ -17,6 +17,7 @@ def test_parse_shape_spec_trtexec_syntax():
         with pytest.raises(UserError, match=msg):
             profiles.parse_shape_spec(bad)
 
+
 def test_make_profile_checks_against_the_model(files):
     m = onnx.load(files["standard"])
     p = profiles.make_profile(m, "input:1x512x8x8", "input:2x512x16x16", "input:4x512x64x64")
@@ -33,6 +34,7 @@ def test_make_profile_checks_against_the_model(files):
     for (mn, op, mx), msg in cases:
         with pytest.raises(UserError, match=msg):
             profiles.make_profile(m, mn, op, mx)
+
 
 def test_shape_outside_profile_message():
     assert profiles.shape_outside_profile("input", (1, 3, 64, 64), (1, 3, 32, 32), (4, 3, 128, 128)) is None

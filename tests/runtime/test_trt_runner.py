@@ -24,8 +24,10 @@ def test_fake_runner_refuses_engine_from_other_tensorrt(tmp_path):
     with pytest.raises(UserError, match="engine file not found"):
         TrtRunner(tmp_path / "none.engine")
 
+
 needs_trt = pytest.mark.skipif(not (HAVE_TRT and torch.cuda.is_available()),
                                reason=f"needs TensorRT and a CUDA GPU; TensorRT: {INSTALL_HINT}")
+
 
 @needs_trt
 @pytest.mark.parametrize("mode", ["standard"])
@@ -43,6 +45,7 @@ def test_trt_engine_matches_pytorch(files, tmp_path, mode):
         with pytest.raises(UserError, match="outside the engine's profile"):
             r.infer({"input": np.zeros((1, 512, 64, 64), np.float32)})
 
+
 @needs_trt
 def test_trt_corrupt_engine_is_one_line(tmp_path):
     from spp_deploy.runtime.trt.runner import TrtRunner
@@ -52,3 +55,18 @@ def test_trt_corrupt_engine_is_one_line(tmp_path):
     with pytest.raises(UserError, match="cannot load engine"):
         with TrtRunner(eng):
             pass
+
+
+def test_empty_tensors_are_bound_to_a_real_buffer(tmp_path):
+    """enqueueV3 refuses a null address, and an empty torch tensor's data_ptr() is 0."""
+    from spp_deploy.runtime.trt.runner import TrtRunner
+
+    eng = tmp_path / "m.engine"
+    eng.write_bytes(b"engine")
+    runner = TrtRunner(eng)
+    empty = torch.empty(0, 5)
+    assert empty.data_ptr() == 0
+    a, b = runner.tensor_address(empty), runner.tensor_address(torch.empty(0, 3, 2))
+    assert a != 0 and a == b  # one dummy buffer, reused
+    full = torch.ones(2, 5)
+    assert runner.tensor_address(full) == full.data_ptr()

@@ -22,6 +22,7 @@ def test_validate_cli_json_skip_and_summary(exported, tmp_path, cli):
     skipped = [x for x in data["results"] if x["status"] == "SKIPPED"]
     assert all("cannot run here" in x["skipped"] for x in skipped)
 
+
 def test_validate_cli_fails_with_exit_1(exported, tmp_path, cli):
     # The file holds the default weights; the PyTorch side gets other ones: a real mismatch.
     weights = tmp_path / "other.pt"
