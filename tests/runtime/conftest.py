@@ -5,11 +5,10 @@ registry per test."""
 import pytest
 import torch
 
-from spp_deploy import export_onnx
 from spp_deploy.op import SpatialPyramidPool
 from spp_deploy.runtime.trt import plugin_mode
 from trt_cases import NAME
-from zoo_files import export_zoo
+from exports import export_modes, export_zoo
 
 
 @pytest.fixture(scope="session")
@@ -19,13 +18,13 @@ def files(exported):
 
 
 class TwoSpp(torch.nn.Module):
-    """Two SPP configurations in one model (one `rounded`): two plugin nodes, two function bodies."""
+    """Two SPP layers on one input (two plugin nodes, two function bodies); ``channels`` puts a 1x1
+    conv before them."""
 
-    def __init__(self):
+    def __init__(self, a, b, channels=0):
         super().__init__()
-        self.conv = torch.nn.Conv2d(4, 4, 1)
-        self.a = SpatialPyramidPool((2, 1), "max", "rounded", "channel_major")
-        self.b = SpatialPyramidPool((3,), "max", "adaptive", "bin_major")
+        self.conv = torch.nn.Conv2d(channels, channels, 1) if channels else torch.nn.Identity()
+        self.a, self.b = a, b
 
     def forward(self, x):
         x = self.conv(x)
@@ -34,12 +33,10 @@ class TwoSpp(torch.nn.Module):
 
 @pytest.fixture(scope="session")
 def two_spp(tmp_path_factory):
-    d = tmp_path_factory.mktemp("two")
-    out = {}
-    for mode in ("standard", "plugin"):
-        out[mode] = d / f"{mode}.onnx"
-        export_onnx(TwoSpp(), torch.randn(1, 4, 16, 16), out[mode], spp_impl=mode, check_parity=False, recognize=False)
-    return out
+    """Two SPP configurations after a conv (one `rounded`)."""
+    model = TwoSpp(SpatialPyramidPool((2, 1), "max", "rounded", "channel_major"),
+                   SpatialPyramidPool((3,), "max", "adaptive", "bin_major"), channels=4)
+    return export_modes(model, torch.randn(1, 4, 16, 16), tmp_path_factory.mktemp("two"), recognize=False)
 
 
 @pytest.fixture
@@ -69,25 +66,12 @@ def exported(tmp_path_factory):
     return export_zoo(tmp_path_factory.mktemp("onnx"))
 
 
-class Pair(torch.nn.Module):
-    """Two SPP layers on one input (one `rounded`, whose edges are float32 math)."""
-
-    def __init__(self):
-        super().__init__()
-        self.a = SpatialPyramidPool((2, 1), "max", "rounded", "bin_major")
-        self.b = SpatialPyramidPool((3,), "avg", "ceil_pad", "channel_major")
-
-    def forward(self, x):
-        return torch.cat([self.a(x), self.b(x)], 1)
-
-
 @pytest.fixture(scope="session")
 def pair(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pair")
-    paths = {m: d / f"{m}.onnx" for m in ("standard", "plugin")}
-    for mode, path in paths.items():
-        export_onnx(Pair(), torch.randn(1, 3, 12, 12), path, spp_impl=mode, check_parity=False, recognize=False)
-    return paths
+    """Two SPP layers straight on the input (one `rounded`, whose edges are float32 math)."""
+    model = TwoSpp(SpatialPyramidPool((2, 1), "max", "rounded", "bin_major"),
+                   SpatialPyramidPool((3,), "avg", "ceil_pad", "channel_major"))
+    return export_modes(model, torch.randn(1, 3, 12, 12), tmp_path_factory.mktemp("pair"), recognize=False)
 
 
 @pytest.fixture

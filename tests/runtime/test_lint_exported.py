@@ -6,7 +6,7 @@ import pytest
 
 from spp_deploy import zoo
 from spp_deploy.contract import plugin_nodes
-from zoo_files import MODES
+from exports import MODES
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -6,7 +6,7 @@ import pytest
 from spp_deploy import zoo
 from spp_deploy.errors import UserError
 from spp_deploy.runtime.validate import ValidateConfig, parse_tolerances, run_validation, sweep_shapes
-from zoo_files import MODES
+from exports import MODES
 
 
 def _two_sizes(name):
