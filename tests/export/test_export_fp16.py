@@ -2,11 +2,13 @@
 checked by the CLI."""
 
 import onnx
+import pytest
 import torch
 
 from spp_deploy import export_onnx, zoo
 
 
+@pytest.mark.slow
 def test_fp16_export_runs_and_validates(tmp_path, cli):
     name = "sppnet-zf5"
     model = zoo.create(name)

@@ -146,6 +146,7 @@ class _EmulatedExtensions:
         return torch.from_numpy(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("broken", [False, True])
 def test_main_end_to_end_on_the_emulator(gpu_check, emulib, wemulib, tmp_path, monkeypatch, capsys, broken):
     """The whole command (kernel loop, report files, exit code) with the GPU parts replaced by the

@@ -61,6 +61,7 @@ class MaxPyramidNearest(nn.Module):
         return torch.cat(outs, 1)
 
 
+@pytest.mark.slow
 def test_pspnet_ppm_with_nearest_upsampling_matches_at_the_sizes_resize_gets_wrong(tmp_path):
     torch.manual_seed(0)
     model = P.PSPNetHead(mode="nearest").eval()

@@ -44,6 +44,7 @@ def _check_sweep(model, shapes, count=8):
     assert any(b > 1 for b, _, _, _ in shapes)
 
 
+@pytest.mark.slow
 def test_stride32_model_is_swept_at_eight_legal_sizes(tmp_path):
     torch.manual_seed(0)
     model = Stride32SPP().eval()

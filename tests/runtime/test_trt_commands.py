@@ -66,6 +66,7 @@ def test_plugin_build_prints_dynamic_plugins(cli, monkeypatch, tmp_path):
     assert code == 0 and seen["static_registration"] is True and f"polygraphy run m.onnx --trt --plugins {lib}" in out
 
 
+@pytest.mark.slow
 def test_export_strip_functions_writes_the_parser_ready_file(cli, tmp_path, engine_cache):
     out = tmp_path / "seed.onnx"
     code, text, err = cli("export", "--model", "zoo:spp-net-seed000", "--spp-impl", "plugin", "--strip-functions",

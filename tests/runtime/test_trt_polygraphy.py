@@ -295,6 +295,7 @@ class OrtAsEngine:
         return out
 
 
+@pytest.mark.slow
 def test_gpu_check_engine_harness_on_the_cpu(gpu_check, tmp_path, engine_cache, monkeypatch):
     """The TensorRT part end to end with the fake TensorRT building and ONNX Runtime standing in for
     the engine: a right engine passes at every size and at R = 0 and R = 2000, a wrong one fails,
