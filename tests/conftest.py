@@ -114,6 +114,15 @@ def tiny_onnx(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def selftestlib(tmp_path_factory) -> Path:
+    """libsimt_selftest_emu.so: the emulator's CUDA self-test kernel, built once per session."""
+    from spp_deploy.native import emulator, emulator_selftest
+
+    return build_emulator(emulator.unavailable_reason(), emulator_selftest.build_selftest_emulator,
+                          tmp_path_factory.mktemp("selftest_emu"))
+
+
+@pytest.fixture(scope="session")
 def wemulib(tmp_path_factory) -> Path:
     """libspp_window_kernel_emu.so: the window-SPP CUDA kernel under the SIMT emulator, built once per session."""
     from spp_deploy.native import emulator
