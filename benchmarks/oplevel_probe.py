@@ -4,7 +4,7 @@ the exporter keeps), and the whole export with its parity check, at the default 
 
     python benchmarks/oplevel_probe.py [--threads N] [--iterations 10]
 
-Target (issue 21): recording and replacing the pools of a segmentation head costs < 10 s of probing.
+Target: recording and replacing the pools of a segmentation head costs < 10 s of probing.
 Also timed: the exported heads in ONNX Runtime CPU against PyTorch eager (median of --iterations).
 """
 

@@ -33,7 +33,14 @@ _RANDOM = 8  # random characters in a temporary name (as tempfile uses)
 
 def is_stream(path: str | os.PathLike) -> bool:
     """A target written straight into: a FIFO, character device or socket (links followed), or an
-    open file descriptor's path (``/dev/fd/N``)."""
+    open file descriptor's path (``/dev/fd/N``).
+
+    Args:
+        path: the output path.
+
+    Returns:
+        True for a stream (never renamed onto or replaced).
+    """
     text = os.fspath(path)
     if text.startswith(FD_PATHS):
         return True
@@ -45,12 +52,27 @@ def is_stream(path: str | os.PathLike) -> bool:
 
 
 def real_target(path: str | os.PathLike) -> Path:
-    """Where a write to ``path`` lands: symlinks followed (a dangling link: the file it names)."""
+    """Where a write to ``path`` lands: symlinks followed (a dangling link: the file it names).
+
+    Args:
+        path: the output path.
+
+    Returns:
+        The absolute path of the file a write replaces.
+    """
     return Path(os.path.realpath(os.fspath(path)))
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """One file under two names (symlinks, ``..``, hard links)."""
+    """One file under two names (symlinks, ``..``, hard links).
+
+    Args:
+        a: a path.
+        b: another path.
+
+    Returns:
+        True when both name one file (existing or not).
+    """
     if real_target(a) == real_target(b):
         return True
     try:
@@ -60,7 +82,14 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 
 def name_max(directory: str | os.PathLike) -> int:
-    """The longest file name (in bytes) ``directory``'s file system takes (NAME_MAX)."""
+    """The longest file name (in bytes) ``directory``'s file system takes (NAME_MAX).
+
+    Args:
+        directory: an existing directory.
+
+    Returns:
+        NAME_MAX in bytes (255 where the system does not say).
+    """
     try:
         return os.pathconf(directory, "PC_NAME_MAX")
     except (OSError, ValueError):
@@ -80,7 +109,20 @@ def check_output(path: str | os.PathLike, what: str = "output", force: bool = Fa
     ends with a separator), one of ``inputs`` ((what, path) pairs: the files the work reads), a
     name too long for the file system, in /proc or /sys, a missing or unwritable directory, or
     an existing file (replaced only with ``force``). Streams (FIFOs, devices, ``/dev/fd/N``) are
-    written into, never replaced, so they need no ``force``."""
+    written into, never replaced, so they need no ``force``.
+
+    Args:
+        path: the output path.
+        what: names the output in a message.
+        force: an existing file may be replaced.
+        inputs: (what, path) of each file the work reads (None entries are ignored).
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        UserError: any of the above, before any work is done.
+    """
     text = os.fspath(path)
     if not str(text).strip():
         raise UserError(f"{what} path is empty")
@@ -113,7 +155,18 @@ def check_output(path: str | os.PathLike, what: str = "output", force: bool = Fa
 def check_output_dir(path: str | os.PathLike, what: str = "output directory") -> Path:
     """``path`` as a directory to write into (it may not exist yet: it is created with its
     parents), or a one-line ``UserError``: empty, a file, a name too long for the file system, in
-    /proc or /sys, or no writable existing ancestor."""
+    /proc or /sys, or no writable existing ancestor.
+
+    Args:
+        path: the directory.
+        what: names it in a message.
+
+    Returns:
+        ``path`` as a ``Path`` (not created here).
+
+    Raises:
+        UserError: any of the above.
+    """
     text = os.fspath(path)
     if not str(text).strip():
         raise UserError(f"{what} path is empty")
@@ -154,7 +207,16 @@ def _check_name(path: Path, directory, what: str, shown: Path | None = None) -> 
 def check_not_input(path: str | os.PathLike, inputs: Iterable[tuple[str, str | os.PathLike | None]],
                     what: str = "output") -> None:
     """Refuse an output that is one of the files the work reads (``force`` does not override it:
-    the input would be gone before it was read in full)."""
+    the input would be gone before it was read in full).
+
+    Args:
+        path: the output path.
+        inputs: (what, path) of each file the work reads (None entries are ignored).
+        what: names the output in a message.
+
+    Raises:
+        UserError: ``path`` is one of ``inputs``.
+    """
     for label, source in inputs:
         if source is not None and str(source).strip() and same_file(path, source):
             raise UserError(f"{what} {os.fspath(path)} is the {label} ({os.fspath(source)}): writing it would "
@@ -168,7 +230,11 @@ def _read_only(p: Path) -> bool:
 
 
 def default_mode() -> int:
-    """The mode a new file gets from ``open()``: 0666 minus the process umask."""
+    """The mode a new file gets from ``open()``: 0666 minus the process umask.
+
+    Returns:
+        The permission bits.
+    """
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
@@ -176,7 +242,15 @@ def default_mode() -> int:
 
 def temp_prefix(name: str, directory: str | os.PathLike) -> str:
     """``.NAME.`` for a temporary file beside NAME, NAME cut (in bytes) so that the whole
-    temporary name stays within the file system's NAME_MAX."""
+    temporary name stays within the file system's NAME_MAX.
+
+    Args:
+        name: the final file's name.
+        directory: where the temporary file goes.
+
+    Returns:
+        The prefix for ``tempfile``.
+    """
     room = name_max(directory) - 2 - _RANDOM - len(TEMP_SUFFIX)
     return "." + os.fsdecode(os.fsencode(name)[:max(room, 1)]) + "."
 
@@ -190,7 +264,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None],
     """``write(tmp)`` a temporary file beside ``path``, ``verify(tmp)``, then rename it to ``path``
     (to a symlink's target: the link stays). On any exception (KeyboardInterrupt and SIGTERM
     included) the temporary file is removed and ``path`` is left as it was; a failed write (disk
-    full, file size limit) is one ``UserError``. A stream target is written straight into."""
+    full, file size limit) is one ``UserError``. A stream target is written straight into.
+
+    Args:
+        path: the output path.
+        write: writes the whole file at the path it is given.
+        verify: checks the written file; raising leaves ``path`` untouched.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        UserError: the write failed (disk full, file size limit, ...).
+    """
     path = Path(path)
     if is_stream(path):
         _stream_write(path, write, verify)
@@ -251,5 +337,13 @@ def _stream_write(path: Path, write: Callable[[Path], None], verify: Callable[[P
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """``atomic_write`` of a text file."""
+    """``atomic_write`` of a text file.
+
+    Args:
+        path: the output path.
+        text: the whole file (UTF-8).
+
+    Returns:
+        ``path`` as a ``Path``.
+    """
     return atomic_write(path, lambda tmp: tmp.write_text(text))

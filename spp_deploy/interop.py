@@ -29,14 +29,29 @@ Feed = Mapping[str, np.ndarray]
 
 
 def encode_array(array: np.ndarray) -> dict:
-    """One array as Polygraphy encodes it: np.save bytes, base64."""
+    """One array as Polygraphy encodes it: np.save bytes, base64.
+
+    Args:
+        array: the array.
+
+    Returns:
+        Polygraphy's JSON object for it.
+    """
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
     return {"array": base64.b64encode(buf.getvalue()).decode(), CLASS: "ndarray"}
 
 
 def decode_array(obj, where: str) -> np.ndarray:
-    """An encoded array (plain or wrapped in a LazyArray), or a ``UserError`` naming ``where``."""
+    """An encoded array (plain or wrapped in a LazyArray), or a ``UserError`` naming ``where``.
+
+    Args:
+        obj: the JSON object.
+        where: names the array in a message (file, iteration, input).
+
+    Returns:
+        The array.
+    """
     if isinstance(obj, dict) and obj.get(CLASS) in ("LazyArray", "LazyNumpyArray"):
         obj = obj.get("values")
     if not isinstance(obj, dict) or obj.get(CLASS) != "ndarray" or not isinstance(obj.get("array"), str):
@@ -48,12 +63,26 @@ def decode_array(obj, where: str) -> np.ndarray:
 
 
 def inputs_json(feeds: Sequence[Feed]) -> str:
-    """A Polygraphy inputs file: a list of feeds, one per iteration."""
+    """A Polygraphy inputs file: a list of feeds, one per iteration.
+
+    Args:
+        feeds: {input name: array}, one per iteration.
+
+    Returns:
+        The file's JSON text.
+    """
     return json.dumps([{name: encode_array(a) for name, a in feed.items()} for feed in feeds], indent=1)
 
 
 def outputs_json(results: Sequence[tuple[str, Sequence[Feed]]]) -> str:
-    """A Polygraphy ``RunResults``: (runner name, [outputs of each iteration]) per runner."""
+    """A Polygraphy ``RunResults``: (runner name, [outputs of each iteration]) per runner.
+
+    Args:
+        results: (runner name, [{output name: array} per iteration]) per runner.
+
+    Returns:
+        The file's JSON text.
+    """
     lst = [[runner, [{"outputs": {name: {"values": encode_array(a), CLASS: "LazyArray"} for name, a in outs.items()},
                       "runtime": None, "runner_name": runner, CLASS: "IterationResult"} for outs in iterations]]
            for runner, iterations in results]
@@ -77,7 +106,17 @@ def _feed(obj, where: str) -> dict[str, np.ndarray]:
 
 
 def read_inputs(path: str | os.PathLike) -> list[dict[str, np.ndarray]]:
-    """The feeds of a Polygraphy inputs file (``--save-inputs`` here or in ``polygraphy run``)."""
+    """The feeds of a Polygraphy inputs file (``--save-inputs`` here or in ``polygraphy run``).
+
+    Args:
+        path: the JSON file.
+
+    Returns:
+        {input name: array}, one per iteration.
+
+    Raises:
+        UserError: missing, not JSON, or not an inputs file.
+    """
     data = _read_json(path, "inputs")
     if not isinstance(data, list) or not data:
         raise UserError(f"{path} is not a Polygraphy inputs file (a non-empty list of {{input name: array}})")
@@ -85,7 +124,17 @@ def read_inputs(path: str | os.PathLike) -> list[dict[str, np.ndarray]]:
 
 
 def read_outputs(path: str | os.PathLike) -> list[tuple[str, list[dict[str, np.ndarray]]]]:
-    """(runner name, [outputs per iteration]) of a Polygraphy ``RunResults`` file."""
+    """(runner name, [outputs per iteration]) of a Polygraphy ``RunResults`` file.
+
+    Args:
+        path: the JSON file.
+
+    Returns:
+        (runner name, [{output name: array} per iteration]) per runner.
+
+    Raises:
+        UserError: missing, not JSON, or not a ``RunResults`` file.
+    """
     data = _read_json(path, "outputs")
     if not isinstance(data, dict) or data.get(CLASS) != "RunResults" or not isinstance(data.get("lst"), list):
         raise UserError(f"{path} is not a Polygraphy outputs file (RunResults)")
@@ -107,21 +156,46 @@ def read_outputs(path: str | os.PathLike) -> list[tuple[str, list[dict[str, np.n
 
 
 def save_inputs(path: str | os.PathLike, feeds: Sequence[Feed], force: bool = False) -> Path:
-    """Write ``feeds`` as a Polygraphy inputs file (checked first, written whole or not at all)."""
+    """Write ``feeds`` as a Polygraphy inputs file (checked first, written whole or not at all).
+
+    Args:
+        path: the file to write.
+        feeds: {input name: array}, one per iteration.
+        force: replace an existing file.
+
+    Returns:
+        The path written.
+    """
     from .fileio import check_output, write_text
 
     return write_text(check_output(path, "inputs file", force), inputs_json(feeds) + "\n")
 
 
 def save_outputs(path: str | os.PathLike, results: Sequence[tuple[str, Sequence[Feed]]], force: bool = False) -> Path:
-    """Write ``results`` as a Polygraphy ``RunResults`` file."""
+    """Write ``results`` as a Polygraphy ``RunResults`` file.
+
+    Args:
+        path: the file to write.
+        results: (runner name, [{output name: array} per iteration]) per runner.
+        force: replace an existing file.
+
+    Returns:
+        The path written.
+    """
     from .fileio import check_output, write_text
 
     return write_text(check_output(path, "outputs file", force), outputs_json(results) + "\n")
 
 
 def trtexec_names(feeds: Sequence[Feed]) -> list[dict[str, str]]:
-    """The raw file name of each input of each iteration: ``NAME.ITER.bin``."""
+    """The raw file name of each input of each iteration: ``NAME.ITER.bin``.
+
+    Args:
+        feeds: {input name: array}, one per iteration.
+
+    Returns:
+        {input name: file name}, one per iteration.
+    """
     return [{name: f"{_safe(name)}.{i}.bin" for name in feed} for i, feed in enumerate(feeds)]
 
 
@@ -130,7 +204,16 @@ def _safe(name: str) -> str:
 
 
 def trtexec_command(directory: str | os.PathLike, feed: Feed, names: Mapping[str, str]) -> str:
-    """The trtexec flags that load one iteration's raw files at their shapes."""
+    """The trtexec flags that load one iteration's raw files at their shapes.
+
+    Args:
+        directory: where the raw files are.
+        feed: the iteration's {input name: array}.
+        names: {input name: file name} of that iteration.
+
+    Returns:
+        ``--loadInputs=... --shapes=...``.
+    """
     load = ",".join(f"{n}:{Path(directory) / names[n]}" for n in feed)
     shapes = ",".join(f"{n}:{'x'.join(map(str, a.shape))}" for n, a in feed.items())
     return f"--loadInputs={load} --shapes={shapes}"
@@ -139,7 +222,15 @@ def trtexec_command(directory: str | os.PathLike, feed: Feed, names: Mapping[str
 def save_trtexec_inputs(directory: str | os.PathLike, feeds: Sequence[Feed]) -> list[str]:
     """One raw binary file per input per iteration in ``directory`` (created), for trtexec's
     ``--loadInputs``; returns the trtexec flags for each iteration (also written to
-    ``directory/trtexec.txt``). Existing files of these names are replaced: the directory is ours."""
+    ``directory/trtexec.txt``). Existing files of these names are replaced: the directory is ours.
+
+    Args:
+        directory: where to write (created with its parents).
+        feeds: {input name: array}, one per iteration.
+
+    Returns:
+        The trtexec flags of each iteration.
+    """
     from .fileio import atomic_write, check_output_dir, write_text
 
     d = check_output_dir(directory, "trtexec inputs directory")

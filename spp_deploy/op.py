@@ -79,6 +79,12 @@ class SpatialPyramidPool(nn.Module):
 
     ``order="channel_major"`` flattens each level's [B, C, n, n] (the PyTorch seeds);
     ``"bin_major"`` concatenates bins, each a [B, C] block (the Keras seed).
+
+    Args:
+        levels: bins per side of each level (``4`` is a 4 x 4 grid).
+        mode: ``max`` or ``avg``.
+        rule: the bin rule (``spp_deploy.RULES``): how H and W are cut into bins.
+        order: ``channel_major`` or ``bin_major`` (the output's feature order).
     """
 
     def __init__(

@@ -21,7 +21,13 @@ SPPNET_SHRINK = 6.5  # the released code's empirical inward shrink ("offset")
 @dataclass(frozen=True)
 class WindowProjection:
     """stride S, offset0 (1-based image position of the receptive-field centre of cell 1) and the
-    inward shrink ``offset``. ``identity()`` takes windows already given in 1-based cells."""
+    inward shrink ``offset``. ``identity()`` takes windows already given in 1-based cells.
+
+    Args:
+        stride: image pixels per feature-map cell.
+        offset0: 1-based image position of the receptive-field centre of cell 1.
+        offset: inward shrink of each window edge, in pixels (the released code's 6.5).
+    """
 
     stride: float
     offset0: float

@@ -244,6 +244,11 @@ class WindowSpatialPyramidPool(nn.Module):
     (0-based inclusive pixels). ``projection=None`` takes windows already in 1-based cells.
     Maps stacked on S share one H x W (windows are clamped to it): pool scales of different
     sizes on their own maps, as ``spp_deploy.detect`` does.
+
+    Args:
+        levels: bins per side of each level (those where the original float32 edges are exact).
+        projection: maps image pixels to feature-map cells (default: ZF-5's); None: windows are cells.
+        one_based: window corners are 1-based inclusive pixels (the original code), else 0-based.
     """
 
     def __init__(self, levels: Sequence[int] = SPPNET_LEVELS, projection: WindowProjection | None = ZF5,

@@ -105,12 +105,21 @@ def emulib(tmp_path_factory) -> Path:
                           tmp_path_factory.mktemp("spp_kernel_emu"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory):
     """tests/support/tiny.py's model exported (standard mode, not parity-checked: the tests check what they need)."""
     from tiny import export_tiny
 
     return export_tiny(tmp_path_factory.mktemp("tiny"), {"tiny": {}})["tiny"]
+
+
+@pytest.fixture(scope="session")
+def selftestlib(tmp_path_factory) -> Path:
+    """libsimt_selftest_emu.so: the emulator's CUDA self-test kernel, built once per session."""
+    from spp_deploy.native import emulator, emulator_selftest
+
+    return build_emulator(emulator.unavailable_reason(), emulator_selftest.build_selftest_emulator,
+                          tmp_path_factory.mktemp("selftest_emu"))
 
 
 @pytest.fixture(scope="session")

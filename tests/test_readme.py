@@ -262,8 +262,25 @@ def workspace(tmp_path_factory) -> Workspace:
     return Workspace(tmp_path_factory.mktemp("readme"))
 
 
+# Commands that export a model take 10-30 s each on 2 cores; a command of the same block after one
+# runs it first, and a command reading what one wrote needs it run: those are as slow.
+EXPORTING = {"demo", "export", "export-detector"}
+
+
+def _exports(cmd: Command) -> bool:
+    return cmd.skip is None and cmd.argv[1:2] != [] and cmd.argv[1] in EXPORTING
+
+
+def _slow(cmd: Command) -> bool:
+    before = RUN[: RUN.index(cmd) + 1]
+    written = {c.argv[c.argv.index("-o") + 1] for c in before if _exports(c) and "-o" in c.argv[:-1]}
+    return any(c.block == cmd.block and _exports(c) for c in before) or any(
+        w == f or w.startswith(f + "/") for w in cmd.argv[1:] for f in written)
+
+
 @pytest.mark.parametrize(
-    "cmd", [pytest.param(c, marks=pytest.mark.skip(reason=c.skip)) if c.skip else c for c in RUN], ids=_id
+    "cmd", [pytest.param(c, marks=pytest.mark.skip(reason=c.skip)) if c.skip
+            else pytest.param(c, marks=pytest.mark.slow) if _slow(c) else c for c in RUN], ids=_id
 )
 def test_readme_command(cmd: Command, workspace: Workspace):
     res = workspace.result(cmd)

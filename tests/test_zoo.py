@@ -31,6 +31,7 @@ def test_zoo_lists_every_seed_with_rules(cli):
     assert all(f"zoo:{n}" in out for n in zoo.zoo_names()) and out.count("sizes:") == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SWEEP))
 def test_export_matches_seed_forward_where_defined(tmp_path, name):
     model = zoo.create(name, **SMALL[name])

@@ -187,7 +187,18 @@ def detect(image: np.ndarray, boxes: np.ndarray, detector, scales: Sequence[int]
     RGB 0..255). ``detector``: a detector module (eager) or a ``TorchStages``/``RunnerStages``
     already entered. Boxes are mapped into each scale in float64; only then does the stage cast the
     windows to its head's dtype (a float32 head rounds the mapped windows once, not the boxes).
-    ``timings`` (a dict) accumulates seconds per stage: preprocess, trunk, head."""
+    ``timings`` (a dict) accumulates seconds per stage: preprocess, trunk, head.
+
+    Args:
+        image: H x W x 3 RGB, 0..255.
+        boxes: [R, 4] (x1, y1, x2, y2), 1-based inclusive pixels.
+        detector: the detector module, or stages already entered.
+        scales: the image scales (shorter side in pixels); each box uses one (``choose_scales``).
+        timings: a dict that accumulates seconds per stage.
+
+    Returns:
+        [R, D] features, one row per box.
+    """
     image, boxes, scales = _check(image, boxes, scales)
     stages = _stages(detector)
     H, W = image.shape[:2]
@@ -218,7 +229,17 @@ def detect(image: np.ndarray, boxes: np.ndarray, detector, scales: Sequence[int]
 
 def load_image(path: str) -> np.ndarray:
     """An H x W x 3 RGB array (0..255, float32) from an image file (Pillow, the ``image`` extra) or a
-    .npy array (H x W x 3)."""
+    .npy array (H x W x 3).
+
+    Args:
+        path: an image file or a ``.npy`` array.
+
+    Returns:
+        The H x W x 3 float32 array.
+
+    Raises:
+        UserError: missing, unreadable, not H x W x 3, or not finite.
+    """
     from ..inputs import read_npy, read_rgb, require_real_finite
 
     p = Path(path)

@@ -16,6 +16,15 @@ def parse_declaration(text: str) -> tuple[str, SppConfig]:
 
     Fields are separated by ';' and take ':' or '='; only ``levels`` is required. ``bins=`` is
     accepted for ``rule=`` (the node attribute's name).
+
+    Args:
+        text: ``PATH=FIELDS``, as ``--spp-layer`` takes it.
+
+    Returns:
+        (module path, config).
+
+    Raises:
+        UserError: no path, no levels, an unknown field, or a bad value.
     """
     path, sep, rest = text.partition("=")
     path = path.strip()

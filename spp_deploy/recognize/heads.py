@@ -40,7 +40,14 @@ def export_heads(model: nn.Module) -> list[tuple[str, nn.Module]]:
 @contextlib.contextmanager
 def export_mode(model: nn.Module) -> Iterator[list[str]]:
     """Within the block, the model's ultralytics heads are in dynamic ONNX export mode; yields
-    their paths. Afterwards each head's attributes (and anchor cache) are what they were."""
+    their paths. Afterwards each head's attributes (and anchor cache) are what they were.
+
+    Args:
+        model: any model (one without ultralytics heads yields an empty list).
+
+    Yields:
+        The module paths of the heads set to export mode.
+    """
     heads = export_heads(model)
     saved = []
     for _, m in heads:

@@ -125,7 +125,18 @@ def identify(
     sizes: Sequence[tuple[int, int]] | None = None,
     seed: int = 0,
 ) -> Match:
-    """Probe ``fn`` ([B, C, H, W] -> [B, F]) and find the config that reproduces it exactly."""
+    """Probe ``fn`` ([B, C, H, W] -> [B, F]) and find the config that reproduces it exactly.
+
+    Args:
+        fn: the layer, or any callable from a map to a feature vector.
+        channels: C of the probe inputs.
+        candidates: the configs to try (default: every config whose length fits the output's).
+        sizes: the (H, W) probe sizes (default: ``probe_sizes``, 32 sizes).
+        seed: seeds the probe data.
+
+    Returns:
+        ``match`` with the one config, ``ambiguous`` with several, or ``none``.
+    """
     gen = torch.Generator().manual_seed(seed)
     dtype = _pick_dtype(fn, channels)
     sizes = list(sizes or probe_sizes(seed=seed))

@@ -116,7 +116,14 @@ def _reads(node) -> list[str]:
 
 
 def module_regions(model) -> dict[str, list]:
-    """{module path: its nodes, in graph order}; unscoped nodes take their consumers' common module."""
+    """{module path: its nodes, in graph order}; unscoped nodes take their consumers' common module.
+
+    Args:
+        model: an ``onnx.ModelProto`` carrying the exporter's module scopes.
+
+    Returns:
+        Each module path's nodes, in graph order.
+    """
     nodes = list(model.graph.node)
     scopes = [_scopes(n) for n in nodes]
     if not any(s for s in scopes):
@@ -233,7 +240,25 @@ def localize(model, onnx_path: str | os.PathLike, x: np.ndarray, *, backend: str
     ``backend``: an ONNX Runtime backend (``ort-cpu``, ``ort-cuda``, ``ort-trt``), or ``trt``: a
     debug engine built from ``onnx_path`` with the same tensors marked as network outputs (with
     ``engine``'s precision and plugin library when given). The file must carry the exporter's
-    module scopes (every file ``export_onnx`` writes does)."""
+    module scopes (every file ``export_onnx`` writes does).
+
+    Args:
+        model: the PyTorch model the file was exported from.
+        onnx_path: the exported file.
+        x: one input array (the shape that failed).
+        backend: which backend runs the file.
+        rtol: relative tolerance per module output.
+        atol: absolute tolerance per module output.
+        plugin: the SPP plugin library (``ort-trt``, ``trt``).
+        threads: intra-op threads of the backend.
+        engine: the engine being checked (``trt``): its precision and plugin library.
+
+    Returns:
+        Every module's comparison in execution order and the first that differs (None: none).
+
+    Raises:
+        UserError: not an ONNX Runtime or ``trt`` backend, or the file has no module scopes.
+    """
     import onnx
 
     if not (backend.startswith("ort-") or backend == "trt"):
@@ -300,7 +325,19 @@ def _pair(tensors: list[str], leaves: list, got: dict) -> list[tuple[str, np.nda
 def parity_failure_note(model, onnx_path: str | os.PathLike, shape, rtol: float, atol: float,
                         seed: int = 0) -> str | None:
     """``localize`` at a parity failure's input shape, as one line for export's message; None when
-    it cannot say (no shape, no scopes, or localizing itself fails: the parity error stands alone)."""
+    it cannot say (no shape, no scopes, or localizing itself fails: the parity error stands alone).
+
+    Args:
+        model: the PyTorch model being exported.
+        onnx_path: the file that failed the parity check.
+        shape: the input shape that failed, or None.
+        rtol: the parity check's relative tolerance.
+        atol: the parity check's absolute tolerance.
+        seed: seeds the random input.
+
+    Returns:
+        One line naming the first differing module, or None.
+    """
     if shape is None:
         return None
     x = np.random.default_rng(seed).standard_normal(tuple(shape), dtype=np.float32)

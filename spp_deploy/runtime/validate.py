@@ -103,7 +103,19 @@ DEFAULT_SAMPLES = 6  # sizes drawn from a size range without COUNT
 def sweep_shapes(channels: int, sizes: Sequence[tuple] | None, size_range: tuple[int, int] | None,
                  samples: int, batches: Sequence[int], seed: int) -> list[tuple[int, int, int, int]]:
     """Full BxCxHxW shapes: explicit (B or None, H, W) sizes, or ``samples`` seeded random (H, W)
-    in the range (both ends included), each at every batch size (an explicit B is kept)."""
+    in the range (both ends included), each at every batch size (an explicit B is kept).
+
+    Args:
+        channels: the model's input channels (C of every shape).
+        sizes: explicit (B or None, H, W) sizes, or None.
+        size_range: (lo, hi) for H and W, or None.
+        samples: how many (H, W) pairs to draw from ``size_range`` (its two ends included).
+        batches: the batch sizes each size without an explicit B gets (none: 1).
+        seed: seeds the draw, so a sweep is repeatable.
+
+    Returns:
+        The shapes in order, without repeats.
+    """
     hw: list[tuple[int | None, int, int]] = []
     if sizes:
         hw += [tuple(s) for s in sizes]
@@ -123,7 +135,18 @@ def sweep_shapes(channels: int, sizes: Sequence[tuple] | None, size_range: tuple
 
 def parse_tolerances(text: str | None, flag: str = "tolerance") -> dict[str, float]:
     """'1e-5' -> {'*': 1e-5}; 'output:1e-5,aux:1e-3' -> per output. ``flag`` names the value in
-    messages (the CLI passes its flag)."""
+    messages (the CLI passes its flag).
+
+    Args:
+        text: the tolerance as given, or None.
+        flag: what a message calls the value.
+
+    Returns:
+        {output name or '*': tolerance}; empty for None.
+
+    Raises:
+        UserError: not a finite number >= 0.
+    """
     if text is None:
         return {}
     if not text.strip():
@@ -185,7 +208,18 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
     """Run the sweep. Shapes the PyTorch model cannot take are skipped with its own error; a
     shape outside a TensorRT engine's profile is skipped for that backend with the profile.
     ``on_infer(backend, feed, outputs)`` sees every inference (the reference's first), before
-    its records: what ``--save-inputs``/``--save-outputs`` write and ``--localize`` replays."""
+    its records: what ``--save-inputs``/``--save-outputs`` write and ``--localize`` replays.
+
+    Args:
+        model: the PyTorch reference (an ``nn.Module`` or callable).
+        cfg: what to compare: shapes or inputs, backends, tolerances, files.
+        on_record: called with each record as it is made (progress, streaming output).
+        on_step: called once per input and backend (progress bars).
+        on_infer: called with (backend, feed, outputs) of every inference.
+
+    Returns:
+        The report: one record per backend, shape and output.
+    """
     from .backends import make_runner
     from .torch_runner import TorchRunner
 
@@ -280,7 +314,17 @@ def saved_records(cfg: ValidateConfig, saved: Sequence[tuple[str, Sequence[Mappi
     """Records for outputs saved elsewhere (a Polygraphy RunResults: (runner, [outputs per
     iteration])) against the PyTorch outputs ``refs`` ((input, outputs) as run here): iteration i
     of each runner belongs to ``inputs[i]`` ((label, array)); an iteration whose input did not
-    run here (the model cannot take it) is skipped. Default tolerances: TensorRT fp32's."""
+    run here (the model cannot take it) is skipped. Default tolerances: TensorRT fp32's.
+
+    Args:
+        cfg: the tolerances (``rtol``/``atol``, per output).
+        saved: (runner name, [outputs per iteration]) as read from the file.
+        inputs: (label, array) per iteration.
+        refs: (input, PyTorch outputs) of each input run here.
+
+    Returns:
+        One record per runner, iteration and output.
+    """
     records = []
     for runner, iterations in saved:
         backend = f"{runner} (saved)"

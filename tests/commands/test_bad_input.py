@@ -1,4 +1,4 @@
-"""Issue 9: every bad input is one line on stderr naming the problem, a non-zero exit and no file
+"""Every bad input is one line on stderr naming the problem, a non-zero exit and no file
 left behind, and it fails before the expensive work when the problem is knowable up front.
 
 In-process ``main([...])`` for speed; subprocesses only for signals and import-time behaviour."""

@@ -1,4 +1,4 @@
-"""Issue 20 (part C): inputs that were read wrongly with exit 0, requests past the machine's
+"""Inputs that were read wrongly with exit 0, requests past the machine's
 bounds, misleading messages, Python API argument forms, and model files importing their
 neighbours. Each either works correctly or is refused in one line, before the expensive work."""
 

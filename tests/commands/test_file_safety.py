@@ -1,4 +1,4 @@
-"""Issue 20 (part A): no command destroys a file the user did not ask it to replace.
+"""No command destroys a file the user did not ask it to replace.
 
 An output that is one of the command's inputs is refused before any work; an existing output
 needs --force; FIFOs, character devices and /dev/fd/N are written into, a symlink is written

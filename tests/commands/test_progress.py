@@ -139,6 +139,7 @@ def _on_a_terminal(argv: list[str]) -> tuple[int, str, str]:
     return code, out, seen.decode(errors="replace")
 
 
+@pytest.mark.slow
 def test_a_real_terminal_gets_the_spinner_a_pipe_does_not(tmp_path):
     code, out, term = _on_a_terminal(_export_argv(tmp_path))
     assert code == 0 and "exported" in out

@@ -1,4 +1,4 @@
-"""Issue 21 (3, 4): export routes and refusals with their cause.
+"""Export routes and refusals with their cause.
 
 spp-deploy tries torch.export/dynamo, then the TorchScript exporter with ``dynamic_axes``, keeps
 the first file that passes the parity check and records the route; it never refuses a model
@@ -182,6 +182,7 @@ def _all_models():
     yield pytest.param(lambda: (tiny_model(), torch.randn(1, 3, 16, 16)), id="tiny")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("load", list(_all_models()))
 def test_never_refuses_what_plain_torch_exports_exactly(load, tmp_path):
     model, example = load()

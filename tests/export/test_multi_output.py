@@ -1,4 +1,4 @@
-"""Issue 20: models whose output is a tuple, list, dict or nested mix export (standard and plugin),
+"""Models whose output is a tuple, list, dict or nested mix export (standard and plugin),
 pass the parity check output by output, validate, run and bench; a non-tensor leaf is refused in
 one line naming its path."""
 

@@ -107,10 +107,8 @@ def test_harness_fails_a_kernel_one_ulp_off(gpu_check, emulib):
     assert exact_rows and not any(r.ok for r in exact_rows)
 
 
-def test_selftest_harness_on_the_emulator(gpu_check, tmp_path):
-    if emu.unavailable_reason():
-        pytest.skip(f"kernel emulator: {emu.unavailable_reason()}")
-    lib = selftest.build_selftest_emulator(tmp_path)
+def test_selftest_harness_on_the_emulator(gpu_check, selftestlib):
+    lib = selftestlib  # skipped with the reason where the emulator cannot be built
 
     def forward(inp, corrupt=False):
         out, status, fault = selftest.run_selftest_emulated(lib, inp.numpy())
@@ -146,13 +144,15 @@ class _EmulatedExtensions:
         return torch.from_numpy(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("broken", [False, True])
-def test_main_end_to_end_on_the_emulator(gpu_check, emulib, wemulib, tmp_path, monkeypatch, capsys, broken):
+def test_main_end_to_end_on_the_emulator(gpu_check, emulib, wemulib, selftestlib, tmp_path, monkeypatch, capsys,
+                                         broken):
     """The whole command (kernel loop, report files, exit code) with the GPU parts replaced by the
     emulated kernels: 0 when all match, 1 when the SPP kernel is one ulp off."""
     if emu.unavailable_reason():
         pytest.skip(f"kernel emulator: {emu.unavailable_reason()}")
-    fake = _EmulatedExtensions(emulib, selftest.build_selftest_emulator(tmp_path / "st"), wemulib, broken)
+    fake = _EmulatedExtensions(emulib, selftestlib, wemulib, broken)
     monkeypatch.setattr(gpu_check, "no_gpu_reason", lambda: None)
     monkeypatch.setattr(gpu_check, "_environment", lambda: {"gpu": "emulated", "torch": torch.__version__, "cuda": None})
     monkeypatch.setattr(gpu_check, "build_extension", fake.build)

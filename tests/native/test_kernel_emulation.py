@@ -253,14 +253,11 @@ def test_build_reports_compile_errors(plugin_tree_copy, tmp_path):
 # ---- the emulator's own model of CUDA (plugins/simt/simtSelfTest.cu) --------------------------------
 
 
-def test_emulator_follows_cuda_semantics(tmp_path):
+def test_emulator_follows_cuda_semantics(selftestlib):
     """Shuffles of every kind and width, votes, 2-D thread numbering, static/dynamic shared memory,
     barriers and shared atomics give what CUDA documents (selftest.selftest_expected), in every schedule.
     benchmarks/gpu_check.py runs the same kernel on a GPU against the same expectation."""
-    reason = emu.unavailable_reason()
-    if reason:
-        pytest.skip(f"kernel emulator: {reason}")
-    lib = selftest.build_selftest_emulator(tmp_path)
+    lib = selftestlib  # skipped with the reason where the emulator cannot be built
     rng = np.random.default_rng(9)
     inputs = [rng.integers(-1000, 1000, selftest.SELFTEST_THREADS), rng.integers(1, 1000, selftest.SELFTEST_THREADS)]
     for inp in inputs:

@@ -155,6 +155,7 @@ def plugin_tree_copy(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(MUTATIONS))
 def test_emulator_catches_broken_kernel(plugin_tree_copy, reflib, tmp_path, name):
     old, new, expected = MUTATIONS[name]

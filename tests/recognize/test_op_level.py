@@ -83,6 +83,7 @@ def exported(request, tmp_path_factory):
     return _Exported(request.param, tmp_path_factory.mktemp("op") / "m.onnx")
 
 
+@pytest.mark.slow
 def test_every_pool_call_is_routed_and_the_file_agrees_at_other_sizes(exported):
     routed = [r for r in exported.result.layers if r.how == "op-level" and r.op_site is not None]
     assert routed and all(r.rewrites and r.op_site.spec is not None for r in routed)
@@ -93,6 +94,7 @@ def test_every_pool_call_is_routed_and_the_file_agrees_at_other_sizes(exported):
         exported.check(rng.standard_normal((2, exported.C, h, w), dtype=np.float32))
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(h=st.integers(1, 120), w=st.integers(1, 120), b=st.integers(1, 2), seed=st.integers(0, 2**31))
 def test_random_sizes(exported, h, w, b, seed):
@@ -104,6 +106,7 @@ UPSAMPLED = {"pspnet-ppm-align-true", "pspnet-ppm-max-align-false", "upernet-ppm
              "ppm-ceil-pad-input-last", "ppm-kernel-covers-strides", "ppm-fpad-then-avg-pool", "strip-pooling"}
 
 
+@pytest.mark.slow
 def test_nan_and_inf_propagate_like_pytorch(exported, request):
     if request.node.callspec.params["exported"] in UPSAMPLED:
         pytest.skip("upsampled after pooling: NaN spread is the Resize's")
@@ -194,6 +197,7 @@ def test_a_kernel_read_from_the_other_axis_is_refused_by_name(tmp_path):
     assert "\n" not in msg and not out.exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_inspect_lists_the_calls(cli, tmp_path):
     model = "tests/support/public_pyramids.py:PSPNetHead"
     code, out, err = cli("inspect", "--model", model, "--input-shape", "1x3x24x20", "--json")
@@ -262,6 +266,7 @@ def test_lowering_equals_pytorchs_pool_for_any_spec(name, spp_impl, tmp_path):
             np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6, err_msg=f"{h}x{w}")
 
 
+@pytest.mark.slow
 def test_fp16_export_routes_the_calls_too(tmp_path):
     """precision="fp16" traces a half copy: its calls are recorded on half data and routed alike."""
     res = export_onnx(P.KernelPPM(), torch.randn(1, 6, 24, 20), tmp_path / "h.onnx", precision="fp16")

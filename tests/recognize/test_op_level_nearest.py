@@ -1,4 +1,4 @@
-"""Nearest upsampling exports bit-exactly with dynamic sizes (issue 21): ONNX Runtime's nearest
+"""Nearest upsampling exports bit-exactly with dynamic sizes: ONNX Runtime's nearest
 ``Resize`` maps output pixels back by ``dst / (out / in)`` and picks another source pixel than
 PyTorch's ``floor(dst * (float)in / out)`` at some sizes (4 -> 82, 94, 110), pools before it or not.
 Export traces each 4-D nearest ``F.interpolate`` as gathers with PyTorch's indices."""
@@ -61,6 +61,7 @@ class MaxPyramidNearest(nn.Module):
         return torch.cat(outs, 1)
 
 
+@pytest.mark.slow
 def test_pspnet_ppm_with_nearest_upsampling_matches_at_the_sizes_resize_gets_wrong(tmp_path):
     torch.manual_seed(0)
     model = P.PSPNetHead(mode="nearest").eval()

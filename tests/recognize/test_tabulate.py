@@ -109,6 +109,7 @@ def test_past_the_limit_is_nan_not_a_guess(exported, request):
         assert np.isnan(past).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layer,finding", [
     (W.BothAxes(), "depend"),
     (W.FlatChunks(), "rectangles"),

@@ -4,6 +4,7 @@ loop reads, and Detect heads are traced and compared in their dynamic ONNX expor
 ultralytics itself cannot be installed here (it needs torchvision and opencv), so the model is
 ``ultralytics_standin.DetectionModel``: a YAML-built layer list run by the same loop."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -101,6 +102,7 @@ def test_export_mode_sets_detect_like_yolo_export_and_restores():
     assert y.shape == (2, 7, 16 + 4)
 
 
+@pytest.mark.slow
 def test_export_ultralytics_detector_with_spp(tmp_path):
     model = DetectionModel()
     spp, head = model.model[5], model.model[-1]

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from exports import export_modes
 from tamper import scoped_nodes as _scoped_nodes
 from tamper import tamper_weight as _tamper_weight
 from torch import nn
@@ -39,12 +40,7 @@ def make_net() -> Net:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("localize")
-    out = {}
-    for impl in ("standard", "plugin"):
-        out[impl] = d / f"{impl}.onnx"
-        export_onnx(make_net(), torch.randn(1, 3, 16, 16), out[impl], spp_impl=impl, check_parity=False)
-    return out
+    return export_modes(make_net(), torch.randn(1, 3, 16, 16), tmp_path_factory.mktemp("localize"))
 
 
 def _x(shape=(1, 3, 19, 23)):

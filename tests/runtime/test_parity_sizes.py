@@ -1,6 +1,6 @@
-"""Issue 21 (5): the parity sweep checks sizes the model takes. The model's input grid (smallest
-legal size, stride) is found by probing, and the sweep compares at least 8 legal sizes: odd
-multiples of the stride, non-square, batch > 1."""
+"""The parity sweep checks sizes the model takes, so a model with a stride is checked at all. The
+model's input grid (smallest legal size, stride) is found by probing, and the sweep compares at
+least 8 legal sizes: odd multiples of the stride, non-square, batch > 1."""
 
 import pytest
 import torch
@@ -44,6 +44,7 @@ def _check_sweep(model, shapes, count=8):
     assert any(b > 1 for b, _, _, _ in shapes)
 
 
+@pytest.mark.slow
 def test_stride32_model_is_swept_at_eight_legal_sizes(tmp_path):
     torch.manual_seed(0)
     model = Stride32SPP().eval()

@@ -1,7 +1,8 @@
-"""Issue 22 part 1: the TensorRT path on Polygraphy. The builder's generic steps are Polygraphy's
-loaders and the runner is Polygraphy's ``TrtRunner``; both are driven here against the fake
-``tensorrt`` (tests/support/fake_tensorrt.py) and, for the runner, a fake CUDA runtime that keeps
-"device" memory on the host, so Polygraphy's own buffers, stream and output allocator really run."""
+"""The TensorRT path on Polygraphy (the generic build and run code is NVIDIA's, not ours). The
+builder's generic steps are Polygraphy's loaders and the runner is Polygraphy's ``TrtRunner``;
+both are driven here against the fake ``tensorrt`` (tests/support/fake_tensorrt.py) and, for the
+runner, a fake CUDA runtime that keeps "device" memory on the host, so Polygraphy's own buffers,
+stream and output allocator really run."""
 
 import ctypes
 import importlib
@@ -12,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import fake_tensorrt
 
-from spp_deploy import export_onnx, zoo
+from spp_deploy import zoo
 from spp_deploy.errors import UserError
 from spp_deploy.runtime.trt import build, metadata, plugin_mode
 
@@ -27,11 +27,9 @@ PROF = dict(min_shape="input:1x512x8x8", opt_shape="input:1x512x16x16", max_shap
 
 
 @pytest.fixture(scope="module")
-def onnx_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("poly") / "m.onnx"
-    e = zoo.get_entry(NAME)
-    export_onnx(zoo.create(NAME), torch.randn(*e.input_shape), path, check_parity=False)
-    return path
+def onnx_file(files):
+    """NAME in standard mode (the session's export: read only)."""
+    return files["standard"]
 
 
 @pytest.fixture
@@ -234,7 +232,7 @@ def test_polygraphy_left_as_it_was(onnx_file, tmp_path, engine_cache):
     assert importlib.util.find_spec("polygraphy") is not None
 
 
-# ---- part 4: benchmarks/gpu_check.py builds and compares engines too ------------------------------
+# ---- benchmarks/gpu_check.py builds and compares engines too -------------------------------------
 
 GPU_CHECK = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
 
@@ -297,6 +295,7 @@ class OrtAsEngine:
         return out
 
 
+@pytest.mark.slow
 def test_gpu_check_engine_harness_on_the_cpu(gpu_check, tmp_path, engine_cache, monkeypatch):
     """The TensorRT part end to end with the fake TensorRT building and ONNX Runtime standing in for
     the engine: a right engine passes at every size and at R = 0 and R = 2000, a wrong one fails,

@@ -1,8 +1,8 @@
-"""The C++ items of the second TensorRT review (issue 22, part 2): kernel launches report their own
-error and leave an error pending from an earlier call alone (item 7, both kernels under the SIMT
-emulator), and every ``*Emulated.cpp`` passes a plain host compile check (item 9). The window
-plugin's FP32-only windows (item 2) are checked by plugins/tools/plugin_host_check.cpp, which
-compile_check.sh runs against TensorRT headers (test_plugin_reference.py)."""
+"""Kernel launches report their own error and leave an error pending from an earlier call alone
+(both kernels under the SIMT emulator: a caller's error must not be blamed on the plugin), and
+every ``*Emulated.cpp`` passes a plain host compile check. The window plugin's FP32-only windows
+are checked by plugins/tools/plugin_host_check.cpp, which compile_check.sh runs against TensorRT
+headers (test_plugin_reference.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import subprocess
 import numpy as np
 import pytest
 
-from native_checks import build_emulator
 from spp_deploy.native import emulator as emu, library as native_lib
 
 CUDA_ERROR_LAUNCH_FAILURE = 719  # cudaErrorLaunchFailure: an earlier kernel's, not ours
@@ -26,16 +25,17 @@ def _hooks(path):
 
 
 @pytest.mark.parametrize("kernel", ["spp", "window"])
-def test_launch_leaves_an_earlier_pending_error_alone(tmp_path, kernel):
+def test_launch_leaves_an_earlier_pending_error_alone(request, kernel):
     """A successful launch returns OK and leaves the earlier error pending for its owner; before
-    the fix the launcher's cudaGetLastError() cleared (swallowed) it."""
+    the fix the launcher's cudaGetLastError() cleared (swallowed) it. The session's emulator builds
+    serve: a pending error lasts one run only."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 3, 13, 11)).astype(np.float32)
     if kernel == "spp":
-        path = build_emulator(emu.unavailable_reason(), emu.build_kernel_emulator, tmp_path)
+        path = request.getfixturevalue("emulib")
         run = lambda: emu.emulated_pyramid(path, x, [2, 1], "max", "adaptive", "channel_major")  # noqa: E731
     else:
-        path = build_emulator(emu.unavailable_reason(), emu.build_window_emulator, tmp_path)
+        path = request.getfixturevalue("wemulib")
         windows = np.array([[0, 1, 1, 100, 90], [0, 20, 5, 60, 70]], dtype=np.float32)
         run = lambda: emu.emulated_window_pyramid(path, x, windows, [2, 1], [16.0, 0.0, 0.0])  # noqa: E731
     hooks = _hooks(path)
