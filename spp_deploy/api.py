@@ -96,7 +96,7 @@ def benchmark(model=None, onnx: str | os.PathLike | None = None, *, backends: Se
         if onnx is None and needs_file:
             import torch
 
-            from .deploy import export_onnx
+            from .checked_export import export_onnx
 
             onnx = Path(tmp) / "model.onnx"
             export_onnx(model, torch.randn(1, *shapes[0][1:]), onnx, check_parity=False)
