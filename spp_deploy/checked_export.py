@@ -132,23 +132,7 @@ def export_onnx(
         failures += t.failures
         result = ExportResult(Path(path), t.count, layers=list(t.reports), route=t.route, failures=list(failures))
 
-        def verify(tmp: Path, result: ExportResult = result, reports: list = t.reports, route: str = t.route) -> None:
-            if not check_parity:
-                return
-            logging.getLogger(__name__).info("checking parity (%s route) with ONNX Runtime CPU", route)
-            try:
-                result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol,
-                                                    atol=atol)
-            except ParityError as e:
-                if _export.refusal(reports) is not None:  # a layer export had to leave: that is the news
-                    raise
-                from .runtime.localize import parity_failure_note
-
-                where = parity_failure_note(model, tmp, getattr(e, "shape", None), rtol, atol)
-                if where is None:
-                    raise
-                raise ParityError(f"{e}; {where}") from e
-
+        verify = _parity_check(model, example, sizes, progress, (rtol, atol), result) if check_parity else None
         try:
             save_onnx(t.proto, Path(path), verify)
             return result
@@ -157,6 +141,30 @@ def export_onnx(
             remaining = remaining[remaining.index(t.route) + 1:]
             if not remaining:
                 raise _all_failed(t.reports, failures) from e
+
+
+def _parity_check(model: torch.nn.Module, example: torch.Tensor, sizes, progress, tolerances: tuple[float, float],
+                  result: ExportResult) -> Callable[[Path], None]:
+    """The check run on the temporary file: ONNX Runtime vs ``model`` (``result.parity``); a
+    mismatch says which module differs first, unless a layer export had to leave is the news."""
+    rtol, atol = tolerances
+
+    def verify(tmp: Path) -> None:
+        logging.getLogger(__name__).info("checking parity (%s route) with ONNX Runtime CPU", result.route)
+        try:
+            result.parity = check_export_parity(model, tmp, example, sizes=sizes, progress=progress, rtol=rtol,
+                                                atol=atol)
+        except ParityError as e:
+            if _export.refusal(result.layers) is not None:  # a layer export had to leave: that is the news
+                raise
+            from .runtime.localize import parity_failure_note
+
+            where = parity_failure_note(model, tmp, getattr(e, "shape", None), rtol, atol)
+            if where is None:
+                raise
+            raise ParityError(f"{e}; {where}") from e
+
+    return verify
 
 
 def _all_failed(reports: list, failures: list[tuple[str, UserError]]) -> ParityError:

@@ -112,6 +112,28 @@ class OpSpec:
         return fn
 
 
+KEY_ATTR = Attr("key", "string", "spp_deploy registry key")
+
+
+def keyed(op: str, torch_op: str, torch_module: str, build: Callable, prefix: str,
+          symbolic: Callable | None = None) -> OpSpec:
+    """An op whose spec stays in this process (``torch_module.get_spec(key)``), its node carrying
+    only the key: one input, lowered by ``build(builder, x, spec)`` in both modes (no plugin)."""
+
+    def lower(b, inputs, key: str):
+        return build(b, inputs[0], importlib.import_module(torch_module).get_spec(key))
+
+    def translate(schema_op):
+        def translation(x, key):
+            return schema_op(x, key=key)
+
+        return translation
+
+    return OpSpec(op, torch_op, torch_module, (("X", FLOAT_TYPES),), (KEY_ATTR,),
+                  config=lambda attrs: str(attrs["key"]), lower=lower, translate=translate, prefix=prefix,
+                  symbolic=symbolic)
+
+
 _REGISTRY: dict[tuple[str, str], OpSpec] = {}
 
 

@@ -329,20 +329,10 @@ def routes_failed(failures: Sequence[tuple[str, UserError]], error: type[UserErr
     return error("cannot export with dynamic H/W: " + "; ".join(one(route, e) for route, e in failures))
 
 
-def trace_to_onnx(
-    model: torch.nn.Module,
-    example: torch.Tensor,
-    dynamic: Sequence[str] = DYNAMIC_AXES,
-    opset: int = DEFAULT_OPSET,
-    spp_impl: str = "standard",
-    recognize: bool = True,
-    sppf: bool = True,
-    spp_layers: Mapping[str, object] | Sequence[str] | None = None,
-    tabulate_limit: int | None = None,
-) -> tuple[onnx.ModelProto, int, list]:
-    """(model proto, number of SPP layers, recognition reports) of ``trace_routes``: the first
-    route that traces, unchecked against PyTorch (``checked_export.export_onnx`` checks)."""
-    t = trace_routes(model, example, dynamic, opset, spp_impl, recognize, sppf, spp_layers, tabulate_limit)
+def trace_to_onnx(model: torch.nn.Module, example: torch.Tensor, *args, **kwargs) -> tuple[onnx.ModelProto, int, list]:
+    """(model proto, number of SPP layers, recognition reports) of ``trace_routes`` (same
+    arguments): the first route that traces, unchecked against PyTorch (``checked_export`` checks)."""
+    t = trace_routes(model, example, *args, **kwargs)
     return t.proto, t.count, t.reports
 
 

@@ -196,14 +196,16 @@ def check_parity(onnx_path: str | Path, cases: Iterable[Case], rtol: float = DEF
                 r.identical = all(np.array_equal(out, ref) for _, out, ref in pairs)
             reports.append(r)
             if progress and r.comparison is not None:
-                progress(f"{_dims(case.shape)}: max rel err {r.comparison.max_rel:.2e} {'ok' if r.passed else 'MISMATCH'}")
+                verdict = "ok" if r.passed else "MISMATCH"
+                progress(f"{_dims(case.shape)}: max rel err {r.comparison.max_rel:.2e} {verdict}")
     _raise_first_failure(reports, rtol, atol)
     return reports
 
 
 def _raise_first_failure(reports: Sequence[SizeReport], rtol: float, atol: float) -> None:
     if not any(r.comparison is not None for r in reports):
-        raise ParityError("no input size could be compared with the source model: nothing was verified; file not written")
+        raise ParityError("no input size could be compared with the source model: nothing was verified; "
+                          "file not written")
     bad = [r for r in reports if not r.passed]
     if not bad:
         return

@@ -14,16 +14,15 @@ PyTorch would reject the arguments the output is NaN.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ... import bins as _bins
 from ...contract import POOL_OP
-from ..registry import FLOAT_TYPES, OpSpec, register
+from ..registry import keyed, register
 from ..symbolic import GraphBuilder, OnnxOps, Sym, gs_dtype
 from .common import ColumnGather, bin_index, if_then, if_x_has_nan, reduce
-from .tabulated import KEY_ATTR, key_config
 
 _INT = np.int64
 
@@ -137,21 +136,4 @@ def build_size_pool(b: GraphBuilder, x: Sym, spec) -> Sym:
 
 # ---- the registry entry: a key into this process's pool specs; lowered in both modes (no plugin) ----
 
-
-def _lower(b: GraphBuilder, inputs: Sequence[Sym], key: str) -> Sym:
-    from ...sizepool import get_spec
-
-    return build_size_pool(b, inputs[0], get_spec(key))
-
-
-def _translate(op):
-    def translate(x, key):
-        return op(x, key=key)
-
-    return translate
-
-
-SPEC = register(OpSpec(
-    POOL_OP, "spp_deploy::size_dependent_pool", "spp_deploy.sizepool", (("X", FLOAT_TYPES),), (KEY_ATTR,),
-    config=key_config, lower=_lower, translate=_translate, prefix="pool",
-))
+SPEC = register(keyed(POOL_OP, "spp_deploy::size_dependent_pool", "spp_deploy.sizepool", build_size_pool, "pool"))

@@ -3,13 +3,13 @@ per-size tables indexed by the runtime H and W, pooled as the canonical pyramid 
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from ... import bins as _bins
 from ...contract import SPP_DOMAIN, TAB_OP
-from ..registry import FLOAT_TYPES, Attr, OpSpec, register
+from ..registry import keyed, register
 from ..symbolic import GraphBuilder, OnnxOps, Sym, gs_dtype
 from .common import ColumnGather, Index, bin_index, if_x_has_nan, masked_sum, reduce
 
@@ -128,32 +128,11 @@ def _tab_nan_fix(b: GraphBuilder, x: Sym, y: Sym, groups, pos: np.ndarray, total
 # ---- the registry entry: a key into this process's tables; lowered in both modes (no plugin) ----
 
 
-def _lower(b: GraphBuilder, inputs: Sequence[Sym], key: str) -> Sym:
-    from ...tabulated import get_spec
-
-    return build_tabulated(b, inputs[0], get_spec(key))
-
-
-def _translate(op):
-    def translate(x, key):
-        return op(x, key=key)
-
-    return translate
-
-
 def _symbolic(g, x, key):
     from torch.onnx import symbolic_helper as sh
 
     return g.op(f"{SPP_DOMAIN}::{TAB_OP}", x, key_s=sh._maybe_get_const(key, "s"))
 
 
-def key_config(attrs: Mapping[str, Any]) -> str:
-    """The config of a node whose spec stays in this process: its registry key."""
-    return str(attrs["key"])
-
-
-KEY_ATTR = Attr("key", "string", "spp_deploy registry key")
-SPEC = register(OpSpec(
-    TAB_OP, "spp_deploy::tabulated_pyramid_pool", "spp_deploy.tabulated", (("X", FLOAT_TYPES),), (KEY_ATTR,),
-    config=key_config, lower=_lower, translate=_translate, prefix="tab", symbolic=_symbolic,
-))
+SPEC = register(keyed(TAB_OP, "spp_deploy::tabulated_pyramid_pool", "spp_deploy.tabulated", build_tabulated, "tab",
+                      _symbolic))
