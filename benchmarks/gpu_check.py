@@ -386,11 +386,11 @@ def torch_randint(g, hi: int) -> int:
 
 
 def _random_window_set(g, S: int, H: int, W: int, R: int, stride: float):
-    """[R + 2, 5] float64 windows: every degenerate kind (window_export.parity_windows), then one
+    """[R + 2, 5] float64 windows: every degenerate kind (spp_deploy.window.parity_windows), then one
     with an out-of-range map index and one with a NaN corner (the eager op refuses both: NaN rows)."""
     import numpy as np
 
-    from spp_deploy.export.window_export import parity_windows
+    from spp_deploy.window import parity_windows
 
     rng = np.random.default_rng(int(torch_randint(g, 2**31)))
     win = parity_windows(rng, R, S, H, W, stride)
@@ -443,7 +443,7 @@ def bench_window(forward: Forward, iterations: int, kernel: str = "window_spp",
     import numpy as np
     import torch
 
-    from spp_deploy.export.window_export import parity_windows
+    from spp_deploy.window import parity_windows
     from spp_deploy.projection import ZF5
     from spp_deploy.runtime.timing import measure_cuda
     from spp_deploy.window import SPPNET_LEVELS, WindowSpatialPyramidPool

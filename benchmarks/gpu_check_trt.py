@@ -112,8 +112,8 @@ def _zoo_case(case: TrtCase, work: Path, plugin: Path | None) -> list[TrtRow]:
 def _window_case(case: TrtCase, work: Path, plugin: Path | None) -> list[TrtRow]:
     import numpy as np
 
-    from spp_deploy.deploy import export_window_model
-    from spp_deploy.export.window_export import parity_windows
+    from spp_deploy.checked_export import export_window_model
+    from spp_deploy.window import parity_windows
     from spp_deploy.runtime.ort_runner import OrtRunner
     from spp_deploy.runtime.trt.build import build_engine
     from spp_deploy.runtime.trt.runner import TrtRunner

@@ -99,7 +99,7 @@ def pooling_alone(stages, image, boxes, threads: int, reps: int, tmp: Path) -> d
     machine the min is the steadier estimate)."""
     import onnxruntime as ort
 
-    from spp_deploy.deploy import export_window_model
+    from spp_deploy.checked_export import export_window_model
     from spp_deploy.window import WindowSpatialPyramidPool
 
     x688 = preprocess(image, SINGLE_SCALE[0])

@@ -1,7 +1,7 @@
 """spp-deploy: deploy Spatial Pyramid Pooling models to ONNX and TensorRT.
 
 ``spp_deploy.SpatialPyramidPool`` is the canonical op; ``spp_deploy.export_onnx`` writes a verified
-ONNX file (``deploy``, above ``export`` and ``runtime``);
+ONNX file (``checked_export``, above ``export`` and ``runtime``);
 ``spp_deploy.runtime`` runs and compares backends. Importing the package imports nothing heavy
 (the names below load on first use), so the ``spp-deploy`` command starts, and answers Ctrl-C,
 before torch is loaded; TensorRT, CUDA and ONNX Runtime are never imported at import time.
@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 __all__ = ["SpatialPyramidPool", "export_onnx", "WindowSpatialPyramidPool", "WindowProjection", "detect", "RULES",
            "MODES", "ORDERS", "validate", "benchmark", "build_engine", "triton_repository", "localize", "__version__"]
 
-_LAZY = {"SpatialPyramidPool": "op", "export_onnx": "deploy", "RULES": "bins", "MODES": "bins", "ORDERS": "bins",
+_LAZY = {"SpatialPyramidPool": "op", "export_onnx": "checked_export", "RULES": "bins", "MODES": "bins", "ORDERS": "bins",
          "WindowSpatialPyramidPool": "window", "WindowProjection": "projection", "detect": "detection.pipeline",
          "validate": "api", "benchmark": "api", "build_engine": "api", "triton_repository": "api", "localize": "api"}
 

@@ -116,7 +116,7 @@ def benchmark(model=None, onnx: str | os.PathLike | None = None, *, backends: Se
         if onnx is None and needs_file:
             import torch
 
-            from .deploy import export_onnx
+            from .checked_export import export_onnx
 
             onnx = Path(tmp) / "model.onnx"
             options = dataclasses.replace(export_options or ExportOptions(), check_parity=False)

@@ -21,7 +21,7 @@ SPP_OP = "SpatialPyramidPool"  # the canonical pyramid; also the TensorRT plugin
 TAB_OP = "TabulatedPyramidPool"  # a probed layer's tables (spp_deploy.tabulated): always lowered inline
 POOL_OP = "SizeDependentPool"  # one size-dependent pooling call (spp_deploy.sizepool): always lowered inline
 
-# SPP-net detection pooling (maps + windows -> per-window pyramid): spp_deploy.export.window
+# SPP-net detection pooling (maps + windows -> per-window pyramid): spp_deploy.export.lowering.window
 WINDOW_OP = "WindowSpatialPyramidPool"
 WINDOW_PLUGIN_VERSION = "1"
 WINDOW_PLUGIN_NAMESPACE = ""
@@ -101,9 +101,11 @@ def is_spp_node(node) -> bool:
     return node.domain == SPP_DOMAIN and op == SPP_OP
 
 
-def spp_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
-    """The SPP nodes of a file's main graph (a plugin-mode file has one per pyramid)."""
-    return [n for n in model.graph.node if is_spp_node(n)]
+def spp_nodes(model) -> list:
+    """The SPP nodes of a file's main graph (a plugin-mode file has one per pyramid): of an
+    ``onnx.ModelProto`` (``NodeProto``s) or an onnx-graphsurgeon ``Graph`` (``Node``s)."""
+    nodes = model.graph.node if isinstance(model, onnx.ModelProto) else model.nodes
+    return [n for n in nodes if is_spp_node(n)]
 
 
 def plugin_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:

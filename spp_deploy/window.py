@@ -273,3 +273,23 @@ class WindowSpatialPyramidPool(nn.Module):
         p = self.projection
         return (f"levels={list(self.levels)}, stride={p.stride:g}, offset0={p.offset0:g}, offset={p.offset:g}, "
                 f"one_based={self.one_based}")
+
+
+# ---- window sets for parity checks: every degenerate case the op handles ----
+
+# (S, H, W, R) of the default window parity check: odd and even maps, one cell, R = 0, 1 and thousands.
+PARITY_CASES = ((1, 13, 17, 64), (2, 1, 1, 16), (1, 41, 55, 2000), (3, 7, 30, 200), (1, 20, 9, 0),
+                (1, 9, 9, 1), (2, 64, 3, 300))
+
+
+def parity_windows(rng: np.random.Generator, R: int, S: int, H: int, W: int, stride: float) -> np.ndarray:
+    """[R, 5] float64 windows over an H x W map's image (about stride * size pixels): ordinary,
+    tiny (inverted after projection), huge, partly and wholly outside, and x2 < x1."""
+    iw, ih = stride * W + 2 * stride, stride * H + 2 * stride
+    kind = rng.integers(0, 4, R)
+    x1, y1 = rng.uniform(-0.3 * iw, 1.3 * iw, R), rng.uniform(-0.3 * ih, 1.3 * ih, R)
+    scale = np.choose(kind, [np.full(R, 0.5), rng.uniform(0, 1, R), np.full(R, 2.0), np.full(R, -0.05)])
+    tiny = kind == 0
+    dw = np.where(tiny, rng.uniform(0, 14, R), scale * rng.uniform(0, iw, R))
+    dh = np.where(tiny, rng.uniform(0, 14, R), scale * rng.uniform(0, ih, R))
+    return np.stack([rng.integers(0, S, R).astype(np.float64), x1, y1, x1 + dw, y1 + dh], axis=1)

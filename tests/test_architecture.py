@@ -78,3 +78,14 @@ def test_native_is_below_export_runtime_and_the_command_line():
     """native/ (our C++ from Python) is a leaf the layers above use: runtime finds the plugin
     through it, the CLI builds through it; it imports none of them."""
     assert [a for dst in ("export", "runtime", "deploy", "commands", "cli") for a in _arrows("native", dst)] == []
+
+
+def test_nothing_below_imports_the_checked_export():
+    """checked_export.py (deploy.py's new name) joins export/ and runtime/: neither, nor native/, imports it."""
+    assert [a for src in ("export", "runtime", "native") for a in _arrows(src, "checked_export")] == []
+
+
+def test_the_export_pass_reaches_lowerings_only_through_the_registry():
+    """One trace function and one graph pass for every op: neither names a lowering module."""
+    names = _imports(ROOT / "export" / "passes.py") | _imports(ROOT / "export" / "trace.py")
+    assert sorted(m for m in names if m.startswith("spp_deploy.export.lowering")) == []

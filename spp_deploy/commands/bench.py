@@ -252,7 +252,7 @@ def _export_temp(model, shapes, path: Path, args) -> Path:
     import torch
 
     from ..bench.workload import shape_error
-    from ..deploy import export_onnx
+    from ..checked_export import export_onnx
 
     errors = {}
     for s in shapes:

@@ -33,7 +33,7 @@ def run_demo(out_dir: Path, name: str = "sppnet-zf5", force: bool = False) -> in
     import torch
 
     from .. import zoo
-    from ..deploy import export_onnx
+    from ..checked_export import export_onnx
     from ..runtime.ort_runner import OrtRunner
     from ..runtime.timing import measure
 

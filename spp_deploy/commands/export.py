@@ -23,7 +23,7 @@ def run(args) -> int:
 def _export(args) -> dict:
     import torch
 
-    from ..deploy import export_onnx
+    from ..checked_export import export_onnx
 
     out = output_path(args, args.output, "output")
     if args.strip_functions and args.spp_impl != "plugin":

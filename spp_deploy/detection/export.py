@@ -48,7 +48,7 @@ def export_detector(model: torch.nn.Module, out_dir: str | os.PathLike, *, opset
     Runtime; nothing lands in ``out_dir`` unless all three succeed. Returns the metadata.
     ``windows_dtype``: the head's ``windows`` input, float64 or float32 (TensorRT has no float64;
     the head widens float32 windows to float64 exactly before projecting them)."""
-    from ..deploy import export_onnx, export_window_model
+    from ..checked_export import export_onnx, export_window_model
     from ..window import windows_torch_dtype
 
     check_detector(model)

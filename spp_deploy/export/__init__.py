@@ -1,15 +1,16 @@
-"""Exporter: canonical SPP ops -> a checked ONNX model (in memory) with dynamic batch/height/width.
-The file itself, verified against PyTorch, is written by ``spp_deploy.deploy.export_onnx``.
+"""Exporter: custom SPP ops -> a checked ONNX model (in memory) with dynamic sizes.
+The file itself, verified against PyTorch, is written by ``spp_deploy.checked_export``.
 
-- ``onnx_export``: export routes (torch.export + the dynamo ONNX exporter, else the TorchScript
-  exporter; ``torchscript`` has its symbolics), with the SPP op kept as one node; ``causes``
-  says in one line why a route failed;
-- ``graph``: the post-export pass that lowers that node (standard ops) or keeps it (plugin);
-- ``lowering`` + ``symbolic``: the pyramid as ONNX ops, bin edges from ``spp_deploy.bins``.
+One pipeline for every op: ``trace`` (export routes: torch.export + the dynamo ONNX exporter,
+else the TorchScript exporter, whose symbolics are in ``torchscript``; ``causes`` says in one
+line why a route failed) keeps each custom op as one node; ``passes`` lowers those nodes to
+standard ops or keeps them as plugin nodes, as ``registry`` says for each op; the lowerings are
+``lowering/`` (pyramid, tabulated, size-dependent pool, window), bin edges from ``spp_deploy.bins``
+through ``symbolic``.
 """
 
-from .onnx_export import (DYNAMIC_AXES, ROUTES, Traced, get_route, refusal, routes_failed, to_onnx_model, trace_routes,
-                          trace_to_onnx)
+from .trace import (DYNAMIC_AXES, ROUTES, Traced, get_route, refusal, routes_failed, to_onnx_model, trace_routes,
+                    trace_to_onnx)
 
 __all__ = ["DYNAMIC_AXES", "ROUTES", "Traced", "get_route", "refusal", "routes_failed", "to_onnx_model", "trace_routes",
            "trace_to_onnx"]

@@ -99,7 +99,7 @@ def test_pickled_full_model_is_refused(tmp_path, cli):
 
 def test_parity_failure_refuses_to_write(tmp_path, monkeypatch, cli):
     """A lowering that is wrong must be caught by export's own parity check."""
-    from spp_deploy.export import graph
+    from spp_deploy.export.lowering import pyramid as graph
 
     real = graph.build_pyramid
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from window_oracle import random_maps, random_windows
 from spp_deploy.errors import ParityError
-from spp_deploy.export import window as window_lowering
-from spp_deploy.deploy import check_window_parity, export_window_model
+from spp_deploy.export.lowering import window as window_lowering
+from spp_deploy.checked_export import check_window_parity, export_window_model
 from spp_deploy.projection import WindowProjection
 from spp_deploy.window import WindowSpatialPyramidPool
 
@@ -110,7 +110,7 @@ def test_parity_check_compares_with_the_given_module(exported):
 def test_tall_maps_up_to_the_table_limit_are_exact_and_beyond_it_refused(exported):
     """The graph's sparse table covers maps up to 2047 cells a side: a 2047-row map is exact, a
     2048-row map stops ONNX Runtime (an out-of-range index) rather than pooling wrongly."""
-    from spp_deploy.export.window import MAX_MAP_SIDE
+    from spp_deploy.export.lowering.window import MAX_MAP_SIDE
 
     _, op, _, sess = exported
     rng = np.random.default_rng(8)

@@ -52,7 +52,7 @@ def fresh_plugins(monkeypatch):
 @pytest.fixture(scope="session")
 def window_plugin_file(tmp_path_factory):
     """A plugin-mode window-SPP file (one WindowSpatialPyramidPool node, its function body)."""
-    from spp_deploy.deploy import export_window_model
+    from spp_deploy.checked_export import export_window_model
     from spp_deploy.window import WindowSpatialPyramidPool
 
     path = tmp_path_factory.mktemp("wplug") / "window.onnx"
@@ -85,7 +85,7 @@ def engine_cache(monkeypatch, tmp_path):
 
 @pytest.fixture(scope="session")
 def window_file(tmp_path_factory):
-    from spp_deploy.deploy import export_window_model
+    from spp_deploy.checked_export import export_window_model
     from spp_deploy.window import WindowSpatialPyramidPool
 
     path = tmp_path_factory.mktemp("win") / "head.onnx"
