@@ -178,13 +178,15 @@ __device__ __forceinline__ BinRect binRect(Smem s, KernelPlan const& p, LevelBin
 
 template <typename T>
 __global__ void __launch_bounds__(kTHREADS) sppStagedKernel(
-    T const* __restrict__ input, T* __restrict__ output, int64_t B, int64_t C, int32_t H, int32_t W, KernelPlan p)
+    T const* __restrict__ input, T* __restrict__ output, int64_t B, int64_t C, int64_t h, int64_t w, KernelPlan p)
 {
     SIMT_DYNAMIC_SHARED(float, sMem); // [edgeWords] edges | [chunk * H * W] pixels | [group * bins] bins
     int32_t const lane = threadIdx.x % kWARP;
     int32_t const warp = threadIdx.x / kWARP;
     int32_t const nbWarps = blockDim.x / kWARP;
     bool const isMax = p.mode == PoolMode::kMAX;
+    int32_t const H = static_cast<int32_t>(h); // a staged plane has at most kSMEM_WORDS pixels
+    int32_t const W = static_cast<int32_t>(w);
     int32_t const HW = H * W;
     int32_t const bins = p.binsPerChannel;
     int32_t const tile = p.edgeWords;
@@ -448,6 +450,16 @@ void planStaging(KernelPlan& p, int64_t H, int64_t W, int64_t planes)
     p.chunk = static_cast<int32_t>(chunk < group ? chunk : group);
 }
 
+//! One launch of the path the plan chose, for element type T.
+template <typename T>
+cudaError_t launchTyped(void const* input, void* output, int64_t B, int64_t C, int64_t H, int64_t W,
+    KernelPlan const& plan, dim3 grid, size_t smem, cudaStream_t stream)
+{
+    auto* const k = plan.group > 0 ? sppStagedKernel<T> : sppKernel<T>;
+    return SIMT_LAUNCH(k, grid, dim3(kTHREADS), smem, stream)(
+        static_cast<T const*>(input), static_cast<T*>(output), B, C, H, W, plan);
+}
+
 } // namespace
 
 int32_t launchSpatialPyramidPool(void const* input, void* output, DType dtype, int64_t B, int64_t C, int64_t H,
@@ -480,43 +492,20 @@ int32_t launchSpatialPyramidPool(void const* input, void* output, DType dtype, i
         return kSPP_BAD_ARGUMENT;
     }
     planStaging(plan, H, W, planes);
-    dim3 const block(kTHREADS);
-    cudaError_t launched;
-    if (plan.group > 0)
-    {
-        int64_t const groups = (planes + plan.group - 1) / plan.group;
-        dim3 const grid(static_cast<uint32_t>(groups < kMAX_GRID ? groups : kMAX_GRID));
-        size_t const smem = sizeof(float)
-            * (static_cast<size_t>(plan.edgeWords) + static_cast<size_t>(plan.chunk) * static_cast<size_t>(H * W)
-                + static_cast<size_t>(plan.group) * static_cast<size_t>(plan.binsPerChannel));
-        int32_t const h = static_cast<int32_t>(H);
-        int32_t const w = static_cast<int32_t>(W);
-        if (dtype == DType::kFLOAT32)
-        {
-            launched = SIMT_LAUNCH(sppStagedKernel<float>, grid, block, smem, stream)(
-                static_cast<float const*>(input), static_cast<float*>(output), B, C, h, w, plan);
-        }
-        else
-        {
-            launched = SIMT_LAUNCH(sppStagedKernel<__half>, grid, block, smem, stream)(
-                static_cast<__half const*>(input), static_cast<__half*>(output), B, C, h, w, plan);
-        }
-        return kernel::launchStatus(launched, cudaErr);
-    }
-    dim3 const grid(static_cast<uint32_t>(planes < kMAX_GRID ? planes : kMAX_GRID));
-    size_t const smem = plan.fineLevel >= 0
+    int64_t const blocks = plan.group > 0 ? (planes + plan.group - 1) / plan.group : planes;
+    dim3 const grid(static_cast<uint32_t>(blocks < kMAX_GRID ? blocks : kMAX_GRID));
+    size_t smem = plan.fineLevel >= 0
         ? sizeof(float) * static_cast<size_t>(plan.levels[plan.fineLevel]) * plan.levels[plan.fineLevel]
         : 0;
-    if (dtype == DType::kFLOAT32)
+    if (plan.group > 0)
     {
-        launched = SIMT_LAUNCH(sppKernel<float>, grid, block, smem, stream)(
-            static_cast<float const*>(input), static_cast<float*>(output), B, C, H, W, plan);
+        smem = sizeof(float)
+            * (static_cast<size_t>(plan.edgeWords) + static_cast<size_t>(plan.chunk) * static_cast<size_t>(H * W)
+                + static_cast<size_t>(plan.group) * static_cast<size_t>(plan.binsPerChannel));
     }
-    else
-    {
-        launched = SIMT_LAUNCH(sppKernel<__half>, grid, block, smem, stream)(
-            static_cast<__half const*>(input), static_cast<__half*>(output), B, C, H, W, plan);
-    }
+    cudaError_t const launched = dtype == DType::kFLOAT32
+        ? launchTyped<float>(input, output, B, C, H, W, plan, grid, smem, stream)
+        : launchTyped<__half>(input, output, B, C, H, W, plan, grid, smem, stream);
     return kernel::launchStatus(launched, cudaErr);
 }
 
