@@ -4,11 +4,13 @@
  * Written for memory bandwidth: each input byte should cross the bus once, in full 32-byte sectors,
  * and each output byte likewise.
  *
- * Staged path (every plane whose pixels, bin edges and bins fit in 48 KiB of shared memory):
+ * Staged path (every size where one row, the bin edges and a plane's bins fit in 48 KiB of shared
+ * memory):
  *  - A block owns a group of up to 32 consecutive planes (grid-stride over groups). In NCHW those
  *    planes are one contiguous run of memory, so the block streams it into shared memory as float
  *    with consecutive threads on consecutive elements (every warp request is 32 neighbouring
- *    elements, whatever H and W), `chunk` planes at a time when the whole group does not fit.
+ *    elements, whatever H and W), in pieces: `chunk` whole planes at a time, or, for planes too
+ *    large for that, one plane `strip` rows at a time (a bin spanning strips is merged in its slot).
  *  - Bin edges are computed once per block into shared memory (sppBins.h), not per bin and plane.
  *  - Bins are reduced from shared memory: one thread per bin for levels whose bins are small
  *    (<= 32 elements), one warp per bin (lanes tile rows and columns, then a shuffle reduction)
@@ -17,15 +19,15 @@
  *  - All bins of the group are staged in shared memory and written last, level by level, in the
  *    output's own order: a channel_major level of the group is one contiguous run, a bin_major
  *    level is one run of `group` consecutive channels per bin, so both orders store coalesced.
- * Per-bin path (larger planes): one block per plane, one warp per bin reading the input directly
- * (a level per pass over the plane, L2-resident for moderate planes), finest level in shared memory.
+ * Per-bin path (rows too wide to stage, or H >= 2^24): one block per plane, one warp per bin
+ * reading the input directly (a level per pass over the plane), finest level in shared memory.
  *
  * Max propagates NaN like PyTorch (a NaN anywhere in a bin makes the bin NaN).
  * avg accumulates in fp32 (fp16 input too) and divides by the rule's divisor (sppBins.h span).
  * Bin edges come from sppBins.h; the host launcher refuses illegal sizes before launching, and the
  * rule validity includes an in-bounds check of every bin, so no read can leave the plane.
  * Shared memory is one dynamic array (SIMT_DYNAMIC_SHARED, indexed with []); edges are stored in it
- * as floats (exact: they are below 2^24 on the staged path).
+ * as floats (exact: H and W are below 2^24 on the staged path).
  */
 #include "spatialPyramidPoolKernel.h"
 #include "../common/kernelCommon.cuh"
@@ -57,7 +59,9 @@ struct KernelPlan : LevelPlan
     int32_t edgeWords;               //!< 6 * sum(n)
     uint32_t warpMask;               //!< bit l: level l is read from the input and has a bin > kTHREAD_BIN
     int32_t group;                   //!< planes per block (staged path); 0: the per-bin path
-    int32_t chunk;                   //!< planes staged in shared memory at once (<= group)
+    int32_t chunk;                   //!< whole planes staged in shared memory at once (<= group); 0: strips
+    int32_t strip;                   //!< rows of one plane staged at once when a plane does not fit (chunk 0)
+    int32_t tileWords;               //!< shared memory words for the staged pixels
 };
 
 __device__ __forceinline__ void storeF(float* p, int64_t i, float v)
@@ -176,21 +180,31 @@ __device__ __forceinline__ BinRect binRect(Smem s, KernelPlan const& p, LevelBin
     return r;
 }
 
+//! A bin's part from the staged rows [r0, r1) into its stage slot: merged with what earlier strips
+//! left there when the bin starts above r0, finished (max, or sum / divisor) when it ends by r1.
+template <typename Smem>
+__device__ __forceinline__ void mergeBin(
+    Smem s, int32_t slot, float part, BinRect const& r, int32_t r0, int32_t r1, bool isMax)
+{
+    float const acc = r.y0 < r0 ? combine(s[slot], part, isMax) : part;
+    s[slot] = r.y1 <= r1 ? binValue(acc, isMax, r.divisor) : acc;
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kTHREADS) sppStagedKernel(
     T const* __restrict__ input, T* __restrict__ output, int64_t B, int64_t C, int64_t h, int64_t w, KernelPlan p)
 {
-    SIMT_DYNAMIC_SHARED(float, sMem); // [edgeWords] edges | [chunk * H * W] pixels | [group * bins] bins
+    SIMT_DYNAMIC_SHARED(float, sMem); // [edgeWords] edges | [tileWords] pixels | [group * bins] bins
     int32_t const lane = threadIdx.x % kWARP;
     int32_t const warp = threadIdx.x / kWARP;
     int32_t const nbWarps = blockDim.x / kWARP;
     bool const isMax = p.mode == PoolMode::kMAX;
-    int32_t const H = static_cast<int32_t>(h); // a staged plane has at most kSMEM_WORDS pixels
+    int32_t const H = static_cast<int32_t>(h); // below 2^24 on the staged path
     int32_t const W = static_cast<int32_t>(w);
-    int32_t const HW = H * W;
+    int64_t const HW = h * w;
     int32_t const bins = p.binsPerChannel;
     int32_t const tile = p.edgeWords;
-    int32_t const stage = tile + p.chunk * HW;
+    int32_t const stage = tile + p.tileWords;
     int64_t const planes = B * C;
     int64_t const F = C * static_cast<int64_t>(bins);
     uint32_t const all = (1U << p.nbLevels) - 1U;
@@ -230,51 +244,69 @@ __global__ void __launch_bounds__(kTHREADS) sppStagedKernel(
          first += static_cast<int64_t>(gridDim.x) * p.group)
     {
         int32_t const np = static_cast<int32_t>(planes - first < p.group ? planes - first : p.group);
-        for (int32_t c0 = 0; c0 < np; c0 += p.chunk)
+        // Pieces: `chunk` whole planes at a time, or one plane `strip` rows at a time (chunk 0).
+        int32_t const piecePlanes = p.chunk > 0 ? p.chunk : 1;
+        int32_t const pieceRows = p.chunk > 0 ? H : p.strip;
+        for (int32_t c0 = 0; c0 < np; c0 += piecePlanes)
         {
-            int32_t const nq = np - c0 < p.chunk ? np - c0 : p.chunk;
-            // 2) The chunk's planes: one contiguous run, consecutive threads on consecutive elements.
-            T const* x = input + (first + c0) * HW;
-            int32_t const count = nq * HW;
+            for (int32_t r0 = 0; r0 < H; r0 += pieceRows)
+            {
+                int32_t const nq = np - c0 < piecePlanes ? np - c0 : piecePlanes;
+                int32_t const nr = H - r0 < pieceRows ? H - r0 : pieceRows;
+                int32_t const r1 = r0 + nr;
+                // 2) The piece: one contiguous run, consecutive threads on consecutive elements.
+                T const* x = input + (first + c0) * HW + static_cast<int64_t>(r0) * W;
+                int32_t const count = nq * nr * W;
 #pragma unroll 4
-            for (int32_t e = threadIdx.x; e < count; e += blockDim.x)
-            {
-                sMem[tile + e] = loadF(x, e);
-            }
-            __syncthreads();
-
-            // 3) Levels read from the pixels: small bins one per thread, large bins one per warp.
-            for (int32_t t = threadIdx.x; t < nq * threadBins; t += blockDim.x)
-            {
-                int32_t const q = t / threadBins;
-                LevelBin const bin = maskedLevelBin(p, threadMask, t - q * threadBins);
-                BinRect const r = binRect(sMem, p, bin);
-                int32_t const px = tile + q * HW;
-                float acc = isMax ? -INFINITY : 0.0F;
-                for (int32_t y = r.y0; y < r.y1; ++y)
+                for (int32_t e = threadIdx.x; e < count; e += blockDim.x)
                 {
-                    for (int32_t xx = r.x0; xx < r.x1; ++xx)
+                    sMem[tile + e] = loadF(x, e);
+                }
+                __syncthreads();
+
+                // 3) Levels read from the pixels, the bins' rows inside the piece: small bins one per
+                // thread, large bins one per warp; a bin spanning strips is merged in its stage slot.
+                for (int32_t t = threadIdx.x; t < nq * threadBins; t += blockDim.x)
+                {
+                    int32_t const q = t / threadBins;
+                    LevelBin const bin = maskedLevelBin(p, threadMask, t - q * threadBins);
+                    BinRect const r = binRect(sMem, p, bin);
+                    if (r.y1 <= r0 || r.y0 >= r1)
                     {
-                        acc = combine(acc, sMem[px + y * W + xx], isMax);
+                        continue;
+                    }
+                    int32_t const px = tile + (q * nr - r0) * W; // pixel (y, x) of plane q at px + y * W + x
+                    float acc = isMax ? -INFINITY : 0.0F;
+                    for (int32_t y = r.y0 > r0 ? r.y0 : r0; y < (r.y1 < r1 ? r.y1 : r1); ++y)
+                    {
+                        for (int32_t xx = r.x0; xx < r.x1; ++xx)
+                        {
+                            acc = combine(acc, sMem[px + y * W + xx], isMax);
+                        }
+                    }
+                    mergeBin(sMem, stage + (c0 + q) * bins + p.binOffset[bin.level] + bin.index, acc, r, r0, r1, isMax);
+                }
+                for (int32_t t = warp; t < nq * warpBins; t += nbWarps)
+                {
+                    int32_t const q = t / warpBins;
+                    LevelBin const bin = maskedLevelBin(p, p.warpMask, t - q * warpBins);
+                    BinRect const r = binRect(sMem, p, bin);
+                    if (r.y1 <= r0 || r.y0 >= r1)
+                    {
+                        continue; // the same for every lane
+                    }
+                    int32_t const px = tile + (q * nr - r0) * W;
+                    float const acc = warpBin(
+                        [&](int64_t y, int64_t xx) { return sMem[px + static_cast<int32_t>(y * W + xx)]; },
+                        r.y0 > r0 ? r.y0 : r0, r.y1 < r1 ? r.y1 : r1, r.x0, r.x1, lane, isMax);
+                    if (lane == 0)
+                    {
+                        mergeBin(sMem, stage + (c0 + q) * bins + p.binOffset[bin.level] + bin.index, acc, r, r0, r1,
+                            isMax);
                     }
                 }
-                sMem[stage + (c0 + q) * bins + p.binOffset[bin.level] + bin.index] = binValue(acc, isMax, r.divisor);
+                __syncthreads(); // the pixels are replaced by the next chunk; the bins are complete
             }
-            for (int32_t t = warp; t < nq * warpBins; t += nbWarps)
-            {
-                int32_t const q = t / warpBins;
-                LevelBin const bin = maskedLevelBin(p, p.warpMask, t - q * warpBins);
-                BinRect const r = binRect(sMem, p, bin);
-                int32_t const px = tile + q * HW;
-                float const acc = warpBin(
-                    [&](int64_t y, int64_t xx) { return sMem[px + static_cast<int32_t>(y) * W + static_cast<int32_t>(xx)]; },
-                    r.y0, r.y1, r.x0, r.x1, lane, isMax);
-                if (lane == 0)
-                {
-                    sMem[stage + (c0 + q) * bins + p.binOffset[bin.level] + bin.index] = binValue(acc, isMax, r.divisor);
-                }
-            }
-            __syncthreads(); // the pixels are replaced by the next chunk; the bins are complete
         }
 
         // 4) Coarser levels of a nesting rule (max only), from the staged finest level.
@@ -408,8 +440,9 @@ bool makePlan(SppParams const& s, KernelPlan& p)
     return true;
 }
 
-//! The staged path's geometry for a legal H x W: edge table, which levels a warp reduces, and the
-//! group / chunk sizes (group 0 when one plane's pixels, edges and bins exceed the shared memory).
+//! The staged path's geometry for a legal H x W: edge table, which levels a warp reduces, the group
+//! size, and whole planes (chunk) or rows of one plane (strip) per piece; group 0 (the per-bin path)
+//! when not even one row, the edges and a plane's bins fit in the shared memory.
 void planStaging(KernelPlan& p, int64_t H, int64_t W, int64_t planes)
 {
     int32_t sumN = 0;
@@ -436,18 +469,30 @@ void planStaging(KernelPlan& p, int64_t H, int64_t W, int64_t planes)
     p.edgeWords = 6 * sumN;
     p.group = 0;
     p.chunk = 0;
+    p.strip = 0;
+    p.tileWords = 0;
     int64_t const free = kSMEM_WORDS - p.edgeWords;
     int64_t const bins = p.binsPerChannel;
-    if (H * W + bins > free)
+    if (W + bins > free || H >= (1 << 24))
     {
-        return;
+        return; // not even one row fits (or edges would not be exact as floats): the per-bin path
     }
-    int64_t group = (free - H * W) / bins;
+    bool const whole = H * W + bins <= free;
+    int64_t group = (free - (whole ? H * W : W)) / bins;
     group = group < kMAX_GROUP ? group : kMAX_GROUP;
     group = group < planes ? group : planes;
-    int64_t chunk = (free - group * bins) / (H * W);
     p.group = static_cast<int32_t>(group);
-    p.chunk = static_cast<int32_t>(chunk < group ? chunk : group);
+    if (whole)
+    {
+        int64_t const chunk = (free - group * bins) / (H * W);
+        p.chunk = static_cast<int32_t>(chunk < group ? chunk : group);
+        p.tileWords = p.chunk * static_cast<int32_t>(H * W);
+    }
+    else
+    {
+        p.strip = static_cast<int32_t>((free - group * bins) / W);
+        p.tileWords = p.strip * static_cast<int32_t>(W);
+    }
 }
 
 //! One launch of the path the plan chose, for element type T.
@@ -500,7 +545,7 @@ int32_t launchSpatialPyramidPool(void const* input, void* output, DType dtype, i
     if (plan.group > 0)
     {
         smem = sizeof(float)
-            * (static_cast<size_t>(plan.edgeWords) + static_cast<size_t>(plan.chunk) * static_cast<size_t>(H * W)
+            * (static_cast<size_t>(plan.edgeWords) + static_cast<size_t>(plan.tileWords)
                 + static_cast<size_t>(plan.group) * static_cast<size_t>(plan.binsPerChannel));
     }
     cudaError_t const launched = dtype == DType::kFLOAT32

@@ -124,12 +124,14 @@ MUTATIONS = {
                              "outputs differ"),
     # 4 words short: the last plane's last bins land in the emulator's 64-byte guard
     "shared-memory-too-small": ("* (static_cast<size_t>(plan.edgeWords) +",
-                                "* (static_cast<size_t>(plan.edgeWords) - 4 +", "write past the end of dynamic shared memory"),
+                                "* (static_cast<size_t>(plan.edgeWords) - 4 +",
+                                "write past the end of dynamic shared memory"),
     "divergent-syncthreads": ("__syncthreads(); // the stage is reused", "if (lane == 0) __syncthreads(); //",
                               "__syncthreads reached by 8 of 256 threads"),
     "shuffle-mask-half-warp": ("__shfl_xor_sync(0xFFFFFFFFU, acc, off)", "__shfl_xor_sync(0x0000FFFFU, acc, off)",
                                "is not in its mask"),
-    "reads-past-the-input": ("T const* x = input + (first + c0) * HW;", "T const* x = input + (first + c0) * HW + W;",
+    "reads-past-the-input": ("T const* x = input + (first + c0) * HW + static_cast<int64_t>(r0) * W;",
+                             "T const* x = input + (first + c0) * HW + static_cast<int64_t>(r0) * W + W;",
                              "outside every tracked buffer"),
     # Bins read from shared memory (coarser levels, the output stage) before other warps wrote them:
     # the 0xFF poison (NaN) shows.

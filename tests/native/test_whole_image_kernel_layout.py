@@ -1,8 +1,9 @@
 """The whole-image kernel's work layouts under the SIMT emulator, each bit-exact against the CPU
 reference and ``spp_eager``: the staged path (a block streams a group of consecutive planes into
-shared memory, chunk by chunk, reduces small bins per thread and large bins per warp, and stores
-the group's bins in output order) and the per-bin path for planes too large to stage. Sizes sit on
-each side of the layout's thresholds; the traffic targets of the rewrite are checked by the counters."""
+shared memory, whole planes or strips of rows, reduces small bins per thread and large bins per warp,
+and stores the group's bins in output order) and the per-bin path for rows too wide to stage. Sizes
+sit on each side of the layout's thresholds; the traffic targets of the rewrite are checked by the
+counters."""
 
 from __future__ import annotations
 
@@ -59,21 +60,29 @@ def test_misaligned_input(emulib, reflib):
                 assert check_against_reference(emulib, reflib, x, [3, 1], mode, "adaptive", order)
 
 
-def test_shared_memory_threshold(emulib, reflib):
-    """The largest square plane the staged path takes with levels [6, 3, 2, 1] and the next one, which
-    goes to the per-bin path (one block per plane, only the finest bins in shared memory): both exact."""
-    staged = {}
-    for side in (110, 111):
-        rng = np.random.default_rng(side)
-        for dtype, mode in ((np.float32, "max"), (np.float16, "avg")):
-            x = make_input(rng, (1, 3, side, side), mode, dtype, specials=2)
-            for order in B.ORDERS:
-                assert check_against_reference(emulib, reflib, x, [6, 3, 2, 1], mode, "adaptive", order)
-            run = emu.emulated_pyramid(emulib, x, [6, 3, 2, 1], mode, "adaptive", "bin_major")
-            staged[side] = run.launch.shared_bytes >= 4 * side * side  # the plane's pixels are in shared memory
-            if not staged[side]:
-                assert run.launch.grid[0] == 3, "the per-bin path: one block per plane"
-    assert staged == {110: True, 111: False}, f"the staging threshold moved: {staged}"
+# shape, levels, the path the launch must take: whole planes staged, strips of rows, or per bin.
+THRESHOLDS = [
+    ((1, 3, 110, 110), [6, 3, 2, 1], "whole"),    # the largest square plane staged whole
+    ((1, 3, 111, 111), [6, 3, 2, 1], "strips"),   # the next one: staged in strips of rows
+    ((1, 3, 2, 12281), [1], "strips"),            # the widest row that fits beside the edges and a bin
+    ((1, 3, 2, 12282), [1], "per-bin"),           # one more column: one block per plane, from global memory
+]
+
+
+@pytest.mark.parametrize("shape,levels,path", THRESHOLDS, ids=[p for *_, p in THRESHOLDS])
+def test_staging_thresholds(emulib, reflib, shape, levels, path):
+    """Sizes on each side of both staging thresholds (48 KiB of shared memory), all exact; the launch's
+    shared memory shows the path: a whole plane, at least a row (strips), or neither (per bin)."""
+    rng = np.random.default_rng(shape[-1])
+    H, W = shape[2:]
+    for dtype, mode in ((np.float32, "max"), (np.float16, "avg")):
+        x = make_input(rng, shape, mode, dtype, specials=2)
+        for order in B.ORDERS:
+            assert check_against_reference(emulib, reflib, x, levels, mode, "adaptive", order)
+        launch = emu.emulated_pyramid(emulib, x, levels, mode, "adaptive", "bin_major").launch
+        staged = launch.shared_bytes // 4  # words: a staged piece holds at least a row
+        taken = "per-bin" if staged < W else "whole" if staged >= H * W else "strips"
+        assert taken == path, f"the staging threshold moved: {shape} took the {taken} path"
 
 
 def _traffic(emulib, shape, order, dtype=np.float32) -> tr.Traffic:
@@ -88,11 +97,14 @@ def _traffic(emulib, shape, order, dtype=np.float32) -> tr.Traffic:
 
 @pytest.mark.parametrize("order", B.ORDERS)
 def test_traffic_targets(emulib, order):
-    """Adaptive max at [6, 3, 2, 1]: 64x64 planes read at >= 80% load efficiency with every sector
-    fetched at most 1.1 times, 13x13 planes at >= 50%; stores coalesced in both orders."""
+    """Adaptive max at [6, 3, 2, 1]: 64x64 planes (and 128x128, staged in strips) read at >= 80% load
+    efficiency with every sector fetched at most 1.1 times, 13x13 planes at >= 50%; stores coalesced
+    in both orders."""
     big = _traffic(emulib, (1, 32, 64, 64), order)
     assert big.load_efficiency >= 0.8 and big.sectors_read_over_ideal <= 1.1
     assert big.unique_sectors_read == 32 * 64 * 64 * 4 // tr.SECTOR_BYTES
+    strips = _traffic(emulib, (1, 8, 128, 128), order)  # planes staged in strips of rows
+    assert strips.load_efficiency >= 0.8 and strips.sectors_read_over_ideal <= 1.1
     for dtype in DTYPES:
         small = _traffic(emulib, (1, 64, 13, 13), order, dtype)
         assert small.load_efficiency >= 0.5 and small.sectors_read_over_ideal <= 1.1
