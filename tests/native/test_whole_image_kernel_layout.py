@@ -37,6 +37,8 @@ def _all_variants(emulib, reflib, shape, levels, rule, seed, **kw) -> None:
     ((1, 37, 24, 24), [4, 2, 1], "ceil_pad"),    # several chunks per group, the last one short
     ((1, 5, 8, 4), [1], "adaptive"),             # a 32-element bin: one thread
     ((1, 5, 11, 3), [1], "adaptive"),            # a 33-element bin: one warp
+    ((1, 2, 130, 131), [4, 2, 1], "ceil_pad"),    # strips of rows, bins spanning two strips
+    ((1, 3, 150, 97), [5, 3, 1], "rounded"),     # strips, overlapping bins
 ])
 def test_staged_layouts(emulib, reflib, shape, levels, rule):
     _all_variants(emulib, reflib, shape, levels, rule, seed=sum(shape))
