@@ -8,8 +8,9 @@ import numpy as np
 import torch
 
 from spp_deploy import bins as B
-from spp_deploy.native import cabi, reference as cref
+from spp_deploy.native import cabi
 from spp_deploy.native import emulator as emu
+from spp_deploy.native import reference as cref
 from spp_deploy.op import spp_eager
 
 GUARD = 16
