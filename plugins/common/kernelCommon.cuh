@@ -1,7 +1,7 @@
 /*
  * Device-side pieces both CUDA kernels (spatialPyramidPoolKernel.cu, windowSpatialPyramidPoolKernel.cu)
- * share: block size and grid cap, the input load, the bin lookup over a LevelPlan (levelPlan.h),
- * and the launch's final status. Include from a kernel source only (after simt.h's CUDA headers);
+ * share: block size and grid cap, the input load, the bin lookup over a LevelPlan (levelPlan.h; over
+ * any subset of its levels: maskedLevelBin), and the launch's final status. Include from a kernel source only (after simt.h's CUDA headers);
  * the host SIMT emulator compiles it as host C++ like the kernels themselves.
  */
 #ifndef SPP_KERNEL_COMMON_CUH
@@ -42,15 +42,14 @@ struct LevelBin
     int32_t col;
 };
 
-//! Bin t among the levels selected (derived == true: the levels derived from the finest one, else
-//! those read from the input), counted level by level in order.
-__device__ __forceinline__ LevelBin levelBin(LevelPlan const& p, bool derived, int32_t t)
+//! Bin t among the levels whose bit is set in `mask`, counted level by level in order.
+__device__ __forceinline__ LevelBin maskedLevelBin(LevelPlan const& p, uint32_t mask, int32_t t)
 {
     int32_t l = 0;
     int32_t rem = t;
     for (; l < p.nbLevels; ++l)
     {
-        if (((p.derivedMask >> l) & 1U) != (derived ? 1U : 0U))
+        if (((mask >> l) & 1U) == 0U)
         {
             continue;
         }
@@ -64,6 +63,14 @@ __device__ __forceinline__ LevelBin levelBin(LevelPlan const& p, bool derived, i
     int32_t const n = p.levels[l];
     int32_t const row = rem / n;
     return LevelBin{l, rem, n, row, rem - row * n};
+}
+
+//! Bin t among the levels selected (derived == true: the levels derived from the finest one, else
+//! those read from the input), counted level by level in order.
+__device__ __forceinline__ LevelBin levelBin(LevelPlan const& p, bool derived, int32_t t)
+{
+    uint32_t const all = (1U << p.nbLevels) - 1U; // nbLevels <= kMAX_NB_LEVELS (16)
+    return maskedLevelBin(p, derived ? p.derivedMask : all & ~p.derivedMask, t);
 }
 
 //! After a launch: kSPP_OK, or kSPP_CUDA_ERROR with the launch's own error (SIMT_LAUNCH's result) in
