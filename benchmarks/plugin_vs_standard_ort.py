@@ -17,7 +17,8 @@ import onnxruntime as ort
 import torch
 
 from _common import Table, export, parse, parser, session, shape_text
-from spp_deploy import SpatialPyramidPool, zoo
+from spp_deploy import SpatialPyramidPool
+from spp_deploy.sources import zoo
 from spp_deploy.runtime.compare import source_error
 from spp_deploy.runtime.timing import measure
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
 from .runtime.localize import localize  # noqa: F401 (public here)
 from .runtime.trt.build import build_engine  # noqa: F401 (public here: TensorRT is imported only when it builds)
+from .util.errors import UserError
 
 DEFAULT_VALIDATE_SIZES = ((64, 64), (131, 517), (2, 224, 224))
 

@@ -13,7 +13,7 @@ import signal
 import sys
 from typing import Sequence
 
-from .errors import UserError
+from .util.errors import UserError
 
 PROG = "spp-deploy"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it

@@ -21,17 +21,17 @@ import onnx
 import torch
 
 from . import export as _export
-from .constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES, PRECISION_TOLERANCES
-from .errors import ParityError, UserError, first_line
-from .fileio import atomic_write, check_output
+from .util.constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES, PRECISION_TOLERANCES
+from .util.errors import ParityError, UserError, first_line
+from .util.fileio import atomic_write, check_output
 from .export.onnx_export import ROUTES
-from .modelstate import keeps_model
-from .outputs import model_output_names
+from .sources.modelstate import keeps_model
+from .sources.outputs import model_output_names
 from .export.window_export import (MAPS_NAME, OUTPUT_NAME, PARITY_CASES, WINDOWS_NAME, parity_windows,
                                    to_onnx_window_model)
 from .runtime.compare import check_export_parity, source_error
 from .runtime.ort_runner import OrtRunner
-from .window import windows_torch_dtype
+from .ops.window_pyramid import windows_torch_dtype
 
 
 def save_onnx(proto: onnx.ModelProto, path: Path, verify: Callable[[Path], None] | None = None) -> None:
@@ -62,8 +62,8 @@ class ExportResult:
 
 def _canonical_arguments(model, example_inputs, dynamic, opset, sizes, tabulate_limit) -> tuple:
     """The forms the command line takes (sizes (H, W), dynamic 'batch', opset '20') made
-    canonical; anything else one ``UserError`` naming the argument (``spp_deploy.arguments``)."""
-    from . import arguments
+    canonical; anything else one ``UserError`` naming the argument (``spp_deploy.util.arguments``)."""
+    from .util import arguments
 
     arguments.module_or_error(model)
     return (arguments.example_tensor(example_inputs), arguments.parse_dynamic(dynamic), arguments.opset_number(opset),
@@ -102,7 +102,7 @@ def export_onnx(
     declarations, {module path: SppConfig or 'levels:4,2,1;rule=RULE;...'} or
     ['PATH=levels:4,2,1;rule=RULE;...', ...] as the command line takes them); ``sppf`` turns ultralytics SPP into SPPF.
     A model returning a tuple, list or dict of tensors gets one output per tensor, each checked
-    (order and names: ``spp_deploy.outputs``); a leaf that is not a tensor is a ``UserError``.
+    (order and names: ``spp_deploy.sources.outputs``); a leaf that is not a tensor is a ``UserError``.
 
     ``routes``: the exporters to try, in order (torch.export/dynamo, then the TorchScript
     exporter): the first whose file passes the parity check is kept, and named in

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError, first_line
+from .util.errors import UserError, first_line
 
 CLASS = "polygraphy_class"
 Feed = Mapping[str, np.ndarray]
@@ -108,14 +108,14 @@ def read_outputs(path: str | os.PathLike) -> list[tuple[str, list[dict[str, np.n
 
 def save_inputs(path: str | os.PathLike, feeds: Sequence[Feed], force: bool = False) -> Path:
     """Write ``feeds`` as a Polygraphy inputs file (checked first, written whole or not at all)."""
-    from .fileio import check_output, write_text
+    from .util.fileio import check_output, write_text
 
     return write_text(check_output(path, "inputs file", force), inputs_json(feeds) + "\n")
 
 
 def save_outputs(path: str | os.PathLike, results: Sequence[tuple[str, Sequence[Feed]]], force: bool = False) -> Path:
     """Write ``results`` as a Polygraphy ``RunResults`` file."""
-    from .fileio import check_output, write_text
+    from .util.fileio import check_output, write_text
 
     return write_text(check_output(path, "outputs file", force), outputs_json(results) + "\n")
 
@@ -140,7 +140,7 @@ def save_trtexec_inputs(directory: str | os.PathLike, feeds: Sequence[Feed]) -> 
     """One raw binary file per input per iteration in ``directory`` (created), for trtexec's
     ``--loadInputs``; returns the trtexec flags for each iteration (also written to
     ``directory/trtexec.txt``). Existing files of these names are replaced: the directory is ours."""
-    from .fileio import atomic_write, check_output_dir, write_text
+    from .util.fileio import atomic_write, check_output_dir, write_text
 
     d = check_output_dir(directory, "trtexec inputs directory")
     d.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pasted_seed import seed000_file
-from spp_deploy import zoo
+from spp_deploy.sources import zoo
 from spp_deploy import export_onnx
 from spp_deploy.runtime.compare import source_error
 

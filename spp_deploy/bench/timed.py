@@ -16,11 +16,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..constants import BENCH_BACKENDS, TRITON_BACKENDS
-from ..errors import UserError, first_line
 from ..runtime.backends import DESCRIPTIONS
 from ..runtime.backends import unavailable_reason as runtime_unavailable_reason
 from ..runtime.ort_runner import ALIASES
+from ..util.constants import BENCH_BACKENDS, TRITON_BACKENDS
+from ..util.errors import UserError, first_line
 
 BACKENDS = {b: DESCRIPTIONS[b] for b in BENCH_BACKENDS}
 REMOTE_BACKENDS = set(TRITON_BACKENDS)  # a server does the work: no local device, no local threads
@@ -151,7 +151,7 @@ class Backend:
         if self.name in ("torch", "torch-cuda"):
             import torch
 
-            from ..outputs import to_numpy
+            from ..sources.outputs import to_numpy
 
             xt = torch.from_numpy(np.ascontiguousarray(x))
             with torch.inference_mode():
@@ -192,7 +192,7 @@ class Backend:
 
         model, xd = self._state["model"], torch.from_numpy(x).cuda()
 
-        from ..outputs import to_host
+        from ..sources.outputs import to_host
 
         def with_copies():
             with torch.inference_mode():  # every output back to the host (a tuple/dict output too)

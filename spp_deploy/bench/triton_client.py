@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import UserError, first_line
-from ..extras import pip_install_hint
+from ..util.errors import UserError, first_line
+from ..util.extras import pip_install_hint
 
 PROTOCOLS = {"triton-http": "http", "triton-grpc": "grpc"}
 _CLIENT_DEPS = {"http": "geventhttpclient", "grpc": "grpc"}

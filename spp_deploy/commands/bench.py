@@ -9,8 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..constants import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS, TRITON_BACKENDS
-from ..errors import UserError
+from ..util.constants import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS, TRITON_BACKENDS
+from ..util.errors import UserError
 from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
                    add_interop_args, add_onnx_export_args, add_seed_arg, add_shapes_arg, add_sweep_args,
                    milliseconds)
@@ -44,7 +44,7 @@ def run(args) -> int:
         from ..bench.plot import check_plot_path
 
         check_plot_path(plot_path)
-    from ..limits import check_timing
+    from ..util.limits import check_timing
 
     check_timing(args.iterations, args.duration, args.warmup, args.warmup_time, args.threads, TIMING_FLAGS)
     if args.sizes and args.size_range:
@@ -84,7 +84,7 @@ def run(args) -> int:
     if args.model:
         model = load_model_from_args(args)
         if args.model.startswith("zoo:"):
-            from ..zoo import get_entry
+            from ..sources.zoo import get_entry
 
             default = get_entry(args.model[4:]).input_shape
     channels = None

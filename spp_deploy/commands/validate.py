@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..constants import BACKENDS
-from ..errors import UserError
+from ..util.constants import BACKENDS
+from ..util.errors import UserError
 from .args import (add_backends_arg, add_interop_args, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
                    add_normalize_args, add_seed_arg, add_sweep_args, positive_int, value_type)
 from .console import progress_enabled
@@ -74,7 +74,7 @@ def _validate(args):
     io = Interop(args)
     images = []
     if args.images is not None:
-        from ..inputs import load_input
+        from ..util.inputs import load_input
 
         files = [f.strip() for f in args.images.split(",")]
         if not all(files):
@@ -191,7 +191,7 @@ class Replay:
 
 def _channels(args, model) -> int:
     if args.model.startswith("zoo:"):
-        from ..zoo import get_entry
+        from ..sources.zoo import get_entry
 
         return get_entry(args.model[4:]).input_shape[1]
     if args.channels:

@@ -5,7 +5,7 @@ The file itself, verified against PyTorch, is written by ``spp_deploy.deploy.exp
   exporter; ``torchscript`` has its symbolics), with the SPP op kept as one node; ``causes``
   says in one line why a route failed;
 - ``graph``: the post-export pass that lowers that node (standard ops) or keeps it (plugin);
-- ``lowering`` + ``symbolic``: the pyramid as ONNX ops, bin edges from ``spp_deploy.bins``.
+- ``lowering`` + ``symbolic``: the pyramid as ONNX ops, bin edges from ``spp_deploy.ops.bins``.
 """
 
 from .onnx_export import (DYNAMIC_AXES, ROUTES, Traced, get_route, refusal, routes_failed, to_onnx_model, trace_routes,

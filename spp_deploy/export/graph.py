@@ -52,8 +52,8 @@ def splice(graph: gs.Graph, node: gs.Node, b: GraphBuilder, out: Sym) -> None:
 
 def _inline_tabulated(graph: gs.Graph) -> None:
     """Tabulated pyramids and size-dependent pools: standard ops in either mode (no plugin)."""
-    from ..sizepool import get_spec as pool_spec
-    from ..tabulated import get_spec
+    from ..ops.size_dependent_pool import get_spec as pool_spec
+    from ..ops.table_pyramid import get_spec
 
     _inline(graph, tab_nodes(graph), lambda b, x, n: build_tabulated(b, x, get_spec(str(n.attrs["key"]))), "tab")
     _inline(graph, tab_nodes(graph, POOL_OP), lambda b, x, n: build_size_pool(b, x, pool_spec(str(n.attrs["key"]))),

@@ -3,7 +3,7 @@
 This is the only place that expresses the pyramid as ONNX: the standard export inlines it,
 the plugin export wraps it in a model-local function behind the single plugin node.
 
-Per level and axis: the bin edges come from ``spp_deploy.bins`` evaluated symbolically on an
+Per level and axis: the bin edges come from ``spp_deploy.ops.bins`` evaluated symbolically on an
 [n, 1] column of bin numbers; every bin's indices are padded to the widest bin K by repeating the
 bin's last index (harmless for max, masked for avg), giving an [n, K] index matrix. Rows: one
 Gather along H with that matrix yields [B, C, n, K, W] and one Reduce over K pools it. Columns:
@@ -23,8 +23,8 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from .. import bins as _bins
 from ..contract import EDGE_F32_MARK, SppConfig
+from ..ops import bins as _bins
 from .symbolic import GraphBuilder, OnnxOps, Sym, gs_dtype
 
 _INT = np.int64
@@ -304,7 +304,7 @@ def _tab_pool(b: GraphBuilder, x: Sym, groups, pos: np.ndarray, total: int, redu
 
 
 def build_tabulated(b: GraphBuilder, x: Sym, spec) -> Sym:
-    """Emit a tabulated pyramid (``spp_deploy.tabulated.TableSpec``) for x [B, C, H, W].
+    """Emit a tabulated pyramid (``spp_deploy.ops.table_pyramid.TableSpec``) for x [B, C, H, W].
 
     Sizes index the tables directly (clamped to the sentinel row ``limit + 1``, which is
     illegal), so a size past the probed range gives NaN rather than a guess.

@@ -20,9 +20,9 @@ from typing import Mapping, Sequence
 import onnx
 import torch
 
-from ..constants import DEFAULT_OPSET, DYNAMIC_AXES, MAX_OPSET, MIN_OPSET, SPP_IMPLS  # noqa: F401 (re-exported)
-from ..errors import ParityError, UserError, first_line, raise_if_interrupted
-from ..op import SpatialPyramidPool
+from ..ops.pyramid import SpatialPyramidPool
+from ..util.constants import DEFAULT_OPSET, DYNAMIC_AXES, MAX_OPSET, MIN_OPSET, SPP_IMPLS  # noqa: F401 (re-exported)
+from ..util.errors import ParityError, UserError, first_line, raise_if_interrupted
 from . import graph as _graph
 from .names import name_outputs
 from .nearest import exact_nearest
@@ -71,7 +71,7 @@ def _tab_schema_op(op: str = _graph.TAB_OP):
 
 
 def _translation_table() -> dict:
-    from .. import sizepool, tabulated  # noqa: F401  (register the custom ops)
+    from ..ops import size_dependent_pool, table_pyramid  # noqa: F401  (register the custom ops)
 
     spp, tab, pool = _spp_schema_op(), _tab_schema_op(), _tab_schema_op(_graph.POOL_OP)
 
@@ -222,8 +222,8 @@ def to_onnx_model(
 
 def _output_names(model: torch.nn.Module, example: torch.Tensor) -> list[str]:
     """One name per output tensor, in torch.onnx's flattening order: ``output`` for one tensor,
-    paths for tuples, lists and dicts (``spp_deploy.outputs``); non-tensor leaves are refused."""
-    from ..outputs import model_output_names
+    paths for tuples, lists and dicts (``spp_deploy.sources.outputs``); non-tensor leaves are refused."""
+    from ..sources.outputs import model_output_names
 
     return model_output_names(model, example)
 
@@ -282,7 +282,7 @@ def check_model(proto: onnx.ModelProto) -> None:
 
 
 def find_spp_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
-    from ..tabulated import TabulatedPyramidPool
+    from ..ops.table_pyramid import TabulatedPyramidPool
 
     kinds = (SpatialPyramidPool, TabulatedPyramidPool)
     return [(name, m) for name, m in model.named_modules() if isinstance(m, kinds)]
@@ -317,7 +317,7 @@ def trace_routes(
     their dynamic ONNX export mode (``spp_deploy.recognize.export_mode``). When no route
     traces: the SPP layer export had to leave as it is (``refusal``), else every route's cause."""
     from ..recognize import canonicalize, export_mode
-    from ..recognize.tabulate import DEFAULT_LIMIT
+    from ..recognize.table_probe import DEFAULT_LIMIT
 
     check_args(dynamic, opset, spp_impl, routes)
     if recognize:

@@ -1,7 +1,7 @@
-"""Lowering of one size-dependent pooling call (``spp_deploy.sizepool.PoolSpec``) to standard
+"""Lowering of one size-dependent pooling call (``spp_deploy.ops.size_dependent_pool.PoolSpec``) to standard
 ONNX ops that compute its bins from the runtime H and W.
 
-Per axis, the bin count and edges come from ``spp_deploy.bins`` (``adaptive`` or PyTorch's
+Per axis, the bin count and edges come from ``spp_deploy.ops.bins`` (``adaptive`` or PyTorch's
 pooling windows) run symbolically on a Range of bin numbers, so the count may itself follow the
 size (``kernel_size=h // n``). A membership mask M[i, s] (bin i holds index s) then pools
 separably. Max: where the bin counts never change, the canonical op's gathers (``lowering``:
@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import bins as _bins
+from ..ops import bins as _bins
 from .lowering import _ColumnGather, _bin_index, _if_x_has_nan, _reduce, if_then
 from .symbolic import GraphBuilder, OnnxOps, Sym, gs_dtype
 

@@ -27,7 +27,7 @@ def _tab(g, x, key):
 
 def register_symbolics(opset: int) -> None:
     """Register the symbolics for ``opset`` (once per opset)."""
-    from .. import tabulated  # noqa: F401  (registers the custom op)
+    from ..ops import table_pyramid as tabulated  # noqa: F401  (registers the custom op)
 
     if opset in _registered:
         return

@@ -1,8 +1,8 @@
 """ONNX for the window pyramid (SPP-net detection pooling): the custom node the exporter emits,
 its standard-op lowering, and plugin mode.
 
-Standard lowering: the projection runs in-graph in float64 (``spp_deploy.projection.project_span``
-evaluated on graph tensors, so the formula is written once); the bins are ``spp_deploy.bins``'
+Standard lowering: the projection runs in-graph in float64 (``spp_deploy.ops.projection.project_span``
+evaluated on graph tensors, so the formula is written once); the bins are ``spp_deploy.ops.bins``'
 adaptive rule evaluated on the graph's integer windows; the map is zero-clamped (the original max
 starts at 0). As in the eager op, each bin of the finest level is the max of four cells of a
 sparse table of 2^a x 2^b block maxima (one Gather per corner over all bins), and a level that
@@ -23,8 +23,8 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from ..contract import SPP_DOMAIN, WINDOW_OP, WINDOW_PLUGIN_NAMESPACE, WINDOW_PLUGIN_VERSION
-from ..projection import WindowProjection, project_span
-from ..window import level_sources
+from ..ops.projection import WindowProjection, project_span
+from ..ops.window_pyramid import level_sources
 from .graph import splice
 from .symbolic import GraphBuilder, Sym, gs_dtype
 
@@ -164,7 +164,7 @@ def _log2_floor(b: GraphBuilder, length: Sym) -> Sym:
 def _table_grid(b: GraphBuilder, tables, s: Sym, cells: tuple[Sym, Sym, Sym, Sym], n: int,
                 guard: Sym | None = None) -> Sym:
     """[R, C, n, n]: each adaptive bin of each window as the max of four sparse-table cells."""
-    from .. import bins as _bins
+    from ..ops import bins as _bins
     from .symbolic import OnnxOps
 
     matrix, offsets, hh, ww = tables
@@ -317,7 +317,7 @@ def schema_op():
 def translation_entry() -> dict:
     import torch
 
-    from .. import window as _window  # registers the custom op
+    from ..ops import window_pyramid as _window  # registers the custom op
 
     assert _window.window_spatial_pyramid_pool is not None
 

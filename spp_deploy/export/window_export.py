@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 import torch
 
-from ..constants import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, SPP_IMPLS
-from ..errors import UserError, first_line, raise_if_interrupted
+from ..util.constants import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, SPP_IMPLS
+from ..util.errors import UserError, first_line, raise_if_interrupted
 
 MAPS_NAME = "features"
 WINDOWS_NAME = "windows"

@@ -9,8 +9,8 @@
 - ``heads``: ultralytics output heads in their dynamic ONNX export mode (``export_mode``).
 """
 
+from ..sources.heads import export_mode
 from .config import SppConfig, parse_declaration
-from .heads import export_mode
 from .probe import Match, identify
 from .rewrite import LayerReport, canonicalize, scan
 

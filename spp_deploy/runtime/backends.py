@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..constants import BACKENDS  # noqa: F401 (re-exported)
-from ..errors import UserError
-from ..extras import pip_install_hint
+from ..util.constants import BACKENDS  # noqa: F401 (re-exported)
+from ..util.errors import UserError
+from ..util.extras import pip_install_hint
 from .base import Runner
 
 DESCRIPTIONS = {

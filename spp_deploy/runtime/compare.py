@@ -11,7 +11,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..errors import ParityError, first_line
+from ..sources.trial import source_error
+from ..util.errors import ParityError, first_line
 
 DEFAULT_RTOL = 1e-5
 
@@ -80,19 +81,6 @@ def _size_report(shape: tuple, pairs: Sequence[tuple[str, np.ndarray, np.ndarray
     cmps = {name: compare_arrays(out, ref, rtol=rtol, atol=atol) for name, out, ref in pairs}
     worst = next((n for n, c in cmps.items() if not c.passed), None) or max(cmps, key=lambda n: cmps[n].max_rel)
     return SizeReport(shape, cmps[worst], output=worst, outputs=cmps)
-
-
-def source_error(model: torch.nn.Module, shape: Sequence[int]) -> str | None:
-    """Why the PyTorch model cannot run at ``shape`` (None if it can), with ultralytics heads in
-    the export mode the file is traced and compared in."""
-    from ..recognize import export_mode
-
-    try:
-        with torch.no_grad(), export_mode(model):
-            model(torch.zeros(*shape))
-    except Exception as e:  # the source layer's own failure is the information we report
-        return first_line(e)
-    return None
 
 
 def _next_prime(v: int) -> int:

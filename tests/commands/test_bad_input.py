@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from spp_deploy.cli import main
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 from bad_input import files, no_work, npy, one_line, run_cli, work  # noqa: F401 (fixtures)
 from tiny import TINY, tiny_model
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import tiny
-from spp_deploy import zoo
+from spp_deploy.sources import zoo
 
 
 
@@ -57,7 +57,7 @@ def test_export_user_file_with_weights(tmp_path, cli):
 @pytest.mark.parametrize("argv,message", [
     (["--model", "no_such_module_xyz:Net"], "cannot import module 'no_such_module_xyz'"),
     (["--model", "zoo:nope"], "unknown zoo model 'nope'"),
-    (["--model", "spp_deploy.zoo:zoo_names"], "returned list, not a torch.nn.Module"),
+    (["--model", "spp_deploy.sources.zoo:zoo_names"], "returned list, not a torch.nn.Module"),
     (["--model", "zoo:sppnet-zf5", "--input-shape", "1x3x224"], "expected 4 dims"),
     (["--model", "zoo:sppnet-zf5", "--input-shape", "1x3xax224"], "bad shape '1x3xax224'"),
     (["--model", "zoo:sppnet-zf5", "--input-shape", "1x3x4x4"], "cannot run at input shape 1x3x4x4"),

@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 from native_checks import build_emulator
 import oracle as reference
 from pyramid_cases import pyramid_case
-from spp_deploy import bins as B
+from spp_deploy.ops import bins as B
 from spp_deploy.native import cabi, emulator as emu, emulator_selftest as selftest, library as native_lib
 from spp_deploy.native import cmake as native_build, reference as cref
-from spp_deploy.errors import UserError
-from spp_deploy.op import spp_eager
+from spp_deploy.util.errors import UserError
+from spp_deploy.ops.pyramid import spp_eager
 
 GUARD = 16
 SENTINEL = np.uint32(0x7FBADBAD)  # a NaN payload neither the kernel nor the inputs produce

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 import source_layers as ref
-from spp_deploy import seeds
+from spp_deploy.sources import seeds
 from spp_deploy.recognize import SppConfig, canonicalize, identify, parse_declaration, scan
 from spp_deploy.commands.args import flag_for
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 
 
 def _only(reports):

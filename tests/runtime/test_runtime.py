@@ -8,9 +8,9 @@ import onnx
 import pytest
 import torch
 
-from spp_deploy import zoo
+from spp_deploy.sources import zoo
 from spp_deploy.contract import plugin_nodes
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 from spp_deploy import export_onnx
 from spp_deploy.runtime.ort_runner import OrtRunner
 from spp_deploy.runtime.trt.plugin_mode import is_plugin_mode, prepare_for_parser
@@ -247,7 +247,7 @@ def test_doctor_lists_everything(cli):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", zoo.zoo_names())
 def test_exported_files_pass_the_tensorrt_lint(exported, cli, name, mode):
-    from spp_deploy.lint import errors, lint_tensorrt
+    from spp_deploy.runtime.trt.lint import errors, lint_tensorrt
 
     assert errors(lint_tensorrt(onnx.load(exported[name, mode]))) == []
     code, out, _ = cli("check", "--target", "tensorrt", exported[name, mode])

@@ -12,9 +12,9 @@ import torch
 
 import fake_tensorrt
 
-from spp_deploy import zoo
-from spp_deploy.op import SpatialPyramidPool
-from spp_deploy.errors import UserError
+from spp_deploy.sources import zoo
+from spp_deploy.ops.pyramid import SpatialPyramidPool
+from spp_deploy.util.errors import UserError
 from spp_deploy import export_onnx
 from spp_deploy.contract import plugin_nodes
 from spp_deploy.runtime.trt import build, cache, metadata, plugin_mode, precision, profiles
@@ -286,7 +286,7 @@ def test_fake_plugin_mode_never_falls_back_silently(two_spp, tmp_path, no_cache,
 def window_plugin_file(tmp_path_factory):
     """A plugin-mode window-SPP file (one WindowSpatialPyramidPool node, its function body)."""
     from spp_deploy.deploy import export_window_model
-    from spp_deploy.window import WindowSpatialPyramidPool
+    from spp_deploy.ops.window_pyramid import WindowSpatialPyramidPool
 
     path = tmp_path_factory.mktemp("wplug") / "window.onnx"
     export_window_model(WindowSpatialPyramidPool(), path, channels=4, stride=16.0, spp_impl="plugin", check_parity=False)

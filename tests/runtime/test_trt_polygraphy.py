@@ -16,8 +16,9 @@ import torch
 
 import fake_tensorrt
 
-from spp_deploy import export_onnx, zoo
-from spp_deploy.errors import UserError
+from spp_deploy import export_onnx
+from spp_deploy.sources import zoo
+from spp_deploy.util.errors import UserError
 from spp_deploy.runtime.trt import build, metadata, plugin_mode
 
 polygraphy_cuda = pytest.importorskip("polygraphy.cuda.cuda")

@@ -13,8 +13,8 @@ import fake_tensorrt
 import spp_deploy
 from spp_deploy import export_onnx
 from spp_deploy.contract import EDGE_F32_MARK, plugin_nodes
-from spp_deploy.errors import UserError
-from spp_deploy.op import SpatialPyramidPool
+from spp_deploy.util.errors import UserError
+from spp_deploy.ops.pyramid import SpatialPyramidPool
 from spp_deploy.runtime.trt import build, cache, plugin_mode, profiles
 
 SHAPES = dict(min_shape="input:1x3x8x8", opt_shape="input:1x3x16x16", max_shape="input:2x3x32x32")
@@ -144,7 +144,7 @@ def test_weak_fp16_pins_the_parsers_broadcast_helpers(pair, tmp_path, engine_cac
 @pytest.fixture(scope="module")
 def window_file(tmp_path_factory):
     from spp_deploy.deploy import export_window_model
-    from spp_deploy.window import WindowSpatialPyramidPool
+    from spp_deploy.ops.window_pyramid import WindowSpatialPyramidPool
 
     path = tmp_path_factory.mktemp("win") / "head.onnx"
     export_window_model(WindowSpatialPyramidPool(), path, channels=3, stride=16.0, spp_impl="plugin",
@@ -226,7 +226,7 @@ def test_export_strip_functions_writes_the_parser_ready_file(cli, tmp_path, engi
 
 def test_lint_warns_by_default_about_bodies_per_version(pair, tmp_path, cli):
     from spp_deploy.contract import strip_functions
-    from spp_deploy.lint import lint_tensorrt
+    from spp_deploy.runtime.trt.lint import lint_tensorrt
 
     m = onnx.load(pair["plugin"])
     body = [f for f in lint_tensorrt(m) if f.op == "local function"]
@@ -249,7 +249,7 @@ def test_lint_warns_by_default_about_bodies_per_version(pair, tmp_path, cli):
 
 def test_lint_refuses_fp16_windows_for_the_window_plugin(window_file):
     """The window plugin takes FP32 windows only (review item 2): an FP16 windows input is an error."""
-    from spp_deploy.lint import lint_tensorrt
+    from spp_deploy.runtime.trt.lint import lint_tensorrt
 
     m = onnx.load(window_file)
     node = plugin_nodes(m)[0]

@@ -14,7 +14,7 @@ pytest.importorskip("grpc", reason="grpcio (tritonclient[grpc]) is not installed
 
 from tiny import export_tiny  # noqa: E402
 from spp_deploy.bench.triton_client import TritonModel, grpc_url_for  # noqa: E402
-from spp_deploy.errors import UserError  # noqa: E402
+from spp_deploy.util.errors import UserError  # noqa: E402
 
 HAVE_HTTP = importlib.util.find_spec("geventhttpclient") is not None
 PROTOCOLS = ["grpc", pytest.param("http", marks=pytest.mark.skipif(

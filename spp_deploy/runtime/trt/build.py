@@ -26,7 +26,7 @@ from typing import Any
 
 import onnx
 
-from ...errors import UserError, first_line
+from ...util.errors import UserError, first_line
 from . import poly
 from .cache import cache_dir, engine_cache_key, file_sha256
 from .common import gpu_identity, import_tensorrt, version_major
@@ -93,7 +93,7 @@ def build_engine(
     before TensorRT is imported, except that with no shapes given a missing TensorRT comes first.
     ``mark_outputs``: intermediate tensors also made network outputs (a debug engine for
     ``localize``; those the network lacks are left out; never cached)."""
-    from ...fileio import atomic_write
+    from ...util.fileio import atomic_write
 
     model, raw = load_onnx(onnx_path)
     out = Path(output)

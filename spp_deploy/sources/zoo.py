@@ -1,6 +1,6 @@
 """Built-in seed models: randomly initialised, no downloads; the test bed of the toolkit.
 
-The models run the seed code itself (``spp_deploy.seeds``), so every export goes through layer
+The models run the seed code itself (``spp_deploy.sources.seeds``), so every export goes through layer
 recognition. Each entry names its input rule: the input sizes where its SPP layer is defined
 (``spp-deploy inspect`` computes the exact sets). FC widths are kept small.
 """
@@ -92,7 +92,7 @@ class DetectorEntry:
 
 
 def _zf5_detector(hidden: int = 4096) -> nn.Module:
-    from .detection.model import SppNetZF5Detector
+    from ..detection.model import SppNetZF5Detector
 
     return SppNetZF5Detector(hidden=hidden)
 
@@ -111,7 +111,7 @@ def zoo_names() -> list[str]:
 
 
 def get_entry(name: str) -> ZooEntry:
-    from .errors import UserError
+    from ..util.errors import UserError
 
     if name in DETECTORS:
         raise UserError(f"zoo:{name} is a detector (image + windows): export it with "
