@@ -21,7 +21,7 @@ from spp_deploy.runtime.trt import build, cache, metadata, plugin_mode, precisio
 from spp_deploy.runtime.trt.common import INSTALL_HINT, TensorRTMissing, import_tensorrt
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
-NAME = "spp-net-seed000"
+NAME = "sppnet-pytorch"
 
 
 @pytest.fixture(scope="module")

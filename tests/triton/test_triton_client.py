@@ -99,7 +99,7 @@ def test_unreachable_server_is_skipped_or_refused_in_one_line(cli, tmp_path):
 
 
 def test_triton_flags_need_a_triton_backend(cli):
-    code, _, err = cli("bench", "--model", "zoo:spp-net-seed000", "--backends", "torch", "--url", "localhost:8000")
+    code, _, err = cli("bench", "--model", "zoo:sppnet-pytorch", "--backends", "torch", "--url", "localhost:8000")
     assert code == 2 and err.count("\n") == 1 and "--url is for the triton-http / triton-grpc backends" in err, err
 
 
