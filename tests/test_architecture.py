@@ -3,6 +3,7 @@ import each other, no library module imports the command line, ops/ and util/ si
 and the top level stays a handful of entry points."""
 
 import ast
+import re
 from pathlib import Path
 
 import spp_deploy
@@ -106,3 +107,13 @@ def test_sources_and_runtime_do_not_import_the_recognizer():
     """Running a model (runtime/) and making one (sources/) need no layer recognition."""
     assert _arrows("runtime", "recognize") == [] and _arrows("sources", "recognize") == []
     assert _package_deps("sources") <= {"ops", "util", "detection"}
+
+
+def test_package_docstrings_name_modules_that_exist():
+    """A package's docstring lists its modules as ``name``: ...; each one is there."""
+    missing = []
+    for init in ROOT.rglob("__init__.py"):
+        for name in re.findall(r"``(\w+)``:", ast.get_docstring(ast.parse(init.read_text())) or ""):
+            if not (init.parent / f"{name}.py").exists() and not (init.parent / name / "__init__.py").exists():
+                missing.append(f"{init.relative_to(ROOT)}: {name}")
+    assert missing == []
