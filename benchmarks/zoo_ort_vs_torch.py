@@ -3,7 +3,7 @@ at 224x224, 480x320 and 1000x600 (the SPP paper's detection scale), batch 1 and 
 
     python benchmarks/zoo_ort_vs_torch.py [--iterations 5] [--threads N] [--quick] [--models a,b]
 
-Target (issue 6): the exported model in ORT CPU is at least 1.5x faster than PyTorch eager CPU
+Target (what deploying to ORT is for): the exported model in ORT CPU is at least 1.5x faster than PyTorch eager CPU
 (speedup = torch median / ORT median). Models whose input is a feature map (C != 3) are fed the
 feature map such an image gives at stride 16 (224x224 -> 14x14, 480x320 -> 30x20, 1000x600 ->
 62x37). Sizes a model cannot take are nudged up by a pixel or two, else skipped with the reason.
