@@ -117,3 +117,19 @@ def test_package_docstrings_name_modules_that_exist():
             if not (init.parent / f"{name}.py").exists() and not (init.parent / name / "__init__.py").exists():
                 missing.append(f"{init.relative_to(ROOT)}: {name}")
     assert missing == []
+
+
+def test_nothing_imports_an_old_module_path():
+    """The old paths (util/moved.py) are for users' code: the package, its tests (but the one that
+    tests the old paths) and the benchmarks import the new ones."""
+    from spp_deploy.util.moved import MOVED
+
+    bad = [f"{f.relative_to(ROOT)} -> {m}" for f in ROOT.rglob("*.py") for m in _imports(f) if m in MOVED]
+    for folder in (ROOT.parent / "tests", ROOT.parent / "benchmarks"):
+        for f in (f for f in folder.rglob("*.py") if f.name != "test_module_aliases.py"):
+            for n in ast.walk(ast.parse(f.read_text())):
+                names = ([a.name for a in n.names] if isinstance(n, ast.Import) else
+                         [n.module, *(f"{n.module}.{a.name}" for a in n.names)]
+                         if isinstance(n, ast.ImportFrom) and not n.level else [])
+                bad += [f"{f.relative_to(ROOT.parent)}:{n.lineno} -> {m}" for m in names if m in MOVED]
+    assert bad == []
