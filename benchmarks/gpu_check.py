@@ -308,8 +308,8 @@ def check_spp(forward: Forward, device: str, n_sizes: int, seed: int = 0, kernel
     """The whole-image SPP kernel vs ``spp_eager`` for every rule x mode x order x dtype."""
     import torch
 
-    from spp_deploy import bins as _bins
-    from spp_deploy.op import spp_eager
+    from spp_deploy.ops import bins as _bins
+    from spp_deploy.ops.pyramid import spp_eager
 
     g = torch.Generator().manual_seed(seed)
     rows = []
@@ -390,7 +390,7 @@ def _random_window_set(g, S: int, H: int, W: int, R: int, stride: float):
     with an out-of-range map index and one with a NaN corner (the eager op refuses both: NaN rows)."""
     import numpy as np
 
-    from spp_deploy.window import parity_windows
+    from spp_deploy.ops.window_pyramid import parity_windows
 
     rng = np.random.default_rng(int(torch_randint(g, 2**31)))
     win = parity_windows(rng, R, S, H, W, stride)
@@ -404,8 +404,8 @@ def check_window(forward: Forward, device: str, n_sizes: int, seed: int = 0, ker
     valid row bit-identical, every refused row NaN. One row per maps dtype x windows dtype x levels."""
     import torch
 
-    from spp_deploy.projection import ZF5, WindowProjection
-    from spp_deploy.window import WindowSpatialPyramidPool
+    from spp_deploy.ops.projection import ZF5, WindowProjection
+    from spp_deploy.ops.window_pyramid import WindowSpatialPyramidPool
 
     g = torch.Generator().manual_seed(seed)
     projections = [ZF5, WindowProjection.identity(), WindowProjection(3.0, -2.5, 0.75)]
@@ -443,10 +443,10 @@ def bench_window(forward: Forward, iterations: int, kernel: str = "window_spp",
     import numpy as np
     import torch
 
-    from spp_deploy.window import parity_windows
-    from spp_deploy.projection import ZF5
+    from spp_deploy.ops.window_pyramid import parity_windows
+    from spp_deploy.ops.projection import ZF5
     from spp_deploy.runtime.timing import measure_cuda
-    from spp_deploy.window import SPPNET_LEVELS, WindowSpatialPyramidPool
+    from spp_deploy.ops.window_pyramid import SPPNET_LEVELS, WindowSpatialPyramidPool
 
     rows = []
     op = WindowSpatialPyramidPool(SPPNET_LEVELS)
@@ -596,7 +596,7 @@ def build_extension(name: str, sources: tuple[Path, ...], wrapper: str, verbose:
 
 
 def spp_forward_of(ext) -> Forward:
-    from spp_deploy import bins as _bins
+    from spp_deploy.ops import bins as _bins
 
     def forward(x, levels, mode, rule, order):
         return ext.spp_forward(x, list(levels), _bins.MODES.index(mode), _bins.RULES.index(rule),
@@ -663,7 +663,7 @@ def to_markdown(rep: Report) -> str:
 
 
 def write_report(rep: Report, out_dir: Path) -> tuple[Path, Path]:
-    from spp_deploy.fileio import write_text
+    from spp_deploy.util.fileio import write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     data = {"environment": rep.environment, "kernels": rep.kernels, "checks": [asdict(r) for r in rep.checks],

@@ -50,7 +50,7 @@ class TrtRow:
 
 def plan(names: list[str] | None = None) -> list[TrtCase]:
     """What ``run`` would build and compare, in order."""
-    from spp_deploy import zoo
+    from spp_deploy.sources import zoo
 
     cases = [TrtCase(n, m, p) for n in (names or zoo.zoo_names()) for m in MODES for p in PRECISIONS]
     return cases + [TrtCase("window-spp", m, "fp32") for m in MODES]
@@ -82,8 +82,9 @@ def _zoo_case(case: TrtCase, work: Path, plugin: Path | None) -> list[TrtRow]:
     import onnx
     import torch
 
-    from spp_deploy import export_onnx, zoo
-    from spp_deploy.runtime.compare import parity_sizes
+    from spp_deploy import export_onnx
+    from spp_deploy.sources import zoo
+    from spp_deploy.runtime.parity import parity_sizes
     from spp_deploy.runtime.ort_runner import OrtRunner
     from spp_deploy.runtime.trt.build import build_engine
     from spp_deploy.runtime.trt.runner import TrtRunner
@@ -113,11 +114,11 @@ def _window_case(case: TrtCase, work: Path, plugin: Path | None) -> list[TrtRow]
     import numpy as np
 
     from spp_deploy.checked_export import export_window_model
-    from spp_deploy.window import parity_windows
+    from spp_deploy.ops.window_pyramid import parity_windows
     from spp_deploy.runtime.ort_runner import OrtRunner
     from spp_deploy.runtime.trt.build import build_engine
     from spp_deploy.runtime.trt.runner import TrtRunner
-    from spp_deploy.window import WindowSpatialPyramidPool
+    from spp_deploy.ops.window_pyramid import WindowSpatialPyramidPool
 
     C, path = WINDOW_CHANNELS, work / f"window-{case.mode}.onnx"
     export_window_model(WindowSpatialPyramidPool(), path, channels=C, stride=WINDOW_STRIDE, spp_impl=case.mode,
@@ -147,7 +148,7 @@ def _skip_reason(case: TrtCase, trt, plugin: Path | None) -> str | None:
 
 def run(cases: list[TrtCase], plugin: Path | None, log=print) -> list[TrtRow]:
     """Every case in turn; an exception is that case's error row, and the next case still runs."""
-    from spp_deploy.errors import UserError
+    from spp_deploy.util.errors import UserError
     from spp_deploy.native.library import find_plugin_library
     from spp_deploy.runtime.trt.common import import_tensorrt
 

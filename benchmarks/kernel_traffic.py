@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from spp_deploy import bins as B
+from spp_deploy.ops import bins as B
 from spp_deploy.commands.common import finite
 from spp_deploy.native import emulator as emu
 from spp_deploy.native import traffic as tr
-from spp_deploy.projection import ZF5
+from spp_deploy.ops.projection import ZF5
 
 SIZES = [(64, 512, 64, 64), (64, 256, 13, 13), (1, 256, 13, 13)]
 DTYPES = {"fp32": np.float32, "fp16": np.float16}

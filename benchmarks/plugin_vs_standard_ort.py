@@ -17,7 +17,8 @@ import onnxruntime as ort
 import torch
 
 from _common import Table, export, parse, parser, session, shape_text
-from spp_deploy import SpatialPyramidPool, zoo
+from spp_deploy import SpatialPyramidPool
+from spp_deploy.sources import zoo
 from spp_deploy.runtime.compare import source_error
 from spp_deploy.runtime.timing import measure
 
@@ -32,7 +33,7 @@ CASES = [
     ("pyramid rounded avg [3,2,1]", lambda: SpatialPyramidPool([3, 2, 1], "avg", "rounded"),
      (1, 256, 16, 16), [(1, 256, 13, 13), (8, 256, 31, 23)]),
     ("zoo:sppnet-zf5", lambda: zoo.create("sppnet-zf5"), (1, 3, 224, 224), [(1, 3, 224, 224), (1, 3, 600, 1000)]),
-    ("zoo:spp-net-seed000", lambda: zoo.create("spp-net-seed000"), (1, 512, 16, 16),
+    ("zoo:sppnet-pytorch", lambda: zoo.create("sppnet-pytorch"), (1, 512, 16, 16),
      [(1, 512, 16, 16), (1, 512, 30, 20)]),
     ("zoo:keras-spp", lambda: zoo.create("keras-spp"), (1, 3, 64, 64), [(1, 3, 64, 64), (8, 3, 320, 480)]),
 ]

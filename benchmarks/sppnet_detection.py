@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spp_deploy import zoo
+from spp_deploy.sources import zoo
 from spp_deploy.detection.pipeline import RunnerStages, TorchStages, detect
 from spp_deploy.detection.scales import FIVE_SCALES, SINGLE_SCALE, choose_scales, map_boxes, preprocess
 
@@ -100,7 +100,7 @@ def pooling_alone(stages, image, boxes, threads: int, reps: int, tmp: Path) -> d
     import onnxruntime as ort
 
     from spp_deploy.checked_export import export_window_model
-    from spp_deploy.window import WindowSpatialPyramidPool
+    from spp_deploy.ops.window_pyramid import WindowSpatialPyramidPool
 
     x688 = preprocess(image, SINGLE_SCALE[0])
     maps = stages.trunk(x688)

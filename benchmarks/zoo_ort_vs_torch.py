@@ -19,7 +19,7 @@ import onnxruntime as ort
 import torch
 
 from _common import Table, export, parse, parser, session, shape_text
-from spp_deploy import zoo
+from spp_deploy.sources import zoo
 from spp_deploy.runtime.compare import source_error
 from spp_deploy.runtime.timing import measure
 

@@ -9,17 +9,19 @@ before torch is loaded; TensorRT, CUDA and ONNX Runtime are never imported at im
 
 from __future__ import annotations
 
-from .lazy import lazy_attributes
+from .util import moved
+from .util.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 __all__ = ["SpatialPyramidPool", "export_onnx", "WindowSpatialPyramidPool", "WindowProjection", "detect", "RULES",
-           "MODES", "ORDERS", "validate", "benchmark", "build_engine", "triton_repository", "localize", "__version__"]
+           "MODES", "ORDERS", "validate", "benchmark", "build_engine", "triton_repository", "localize", "ExportOptions", "__version__"]
 
-_LAZY = {"SpatialPyramidPool": "op", "export_onnx": "checked_export", "RULES": "bins", "MODES": "bins", "ORDERS": "bins",
-         "WindowSpatialPyramidPool": "window", "WindowProjection": "projection", "detect": "detection.pipeline",
-         "validate": "api", "benchmark": "api", "build_engine": "api", "triton_repository": "api", "localize": "api"}
+_LAZY = {"SpatialPyramidPool": "ops.pyramid", "export_onnx": "checked_export", "RULES": "ops.bins", "MODES": "ops.bins",
+         "ORDERS": "ops.bins", "WindowSpatialPyramidPool": "ops.window_pyramid", "WindowProjection": "ops.projection",
+         "detect": "detection.pipeline", "validate": "api", "benchmark": "api", "build_engine": "api",
+         "triton_repository": "api", "localize": "api", "ExportOptions": "options"}
 
-
+moved.install()  # the module paths from before ops/, sources/ and util/ still import (deprecated)
 __getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from .util.errors import UserError
 from .options import ExportOptions, ValidateOptions, takes_options
 from .runtime.backends import DEFAULT_BENCH_BACKENDS
 from .runtime.localize import localize  # noqa: F401 (public here)

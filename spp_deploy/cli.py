@@ -8,12 +8,13 @@ at import time: the console script imports it before calling ``main``, and every
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 from typing import Sequence
 
-from .errors import UserError
+from .util.errors import UserError
 
 PROG = "spp-deploy"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -121,6 +122,31 @@ def _quiet_stdout() -> None:
         pass
 
 
+@contextlib.contextmanager
+def _renames_as_warnings():
+    """An old name the user typed (``Renamed``): one ``spp-deploy: warning:`` line per command, not
+    Python's two-line warning format; other warnings are shown as before."""
+    import warnings
+
+    from .commands.console import warn
+    from .util.errors import Renamed
+
+    with warnings.catch_warnings():
+        shown, said = warnings.showwarning, set()
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, Renamed):
+                if str(message) not in said:
+                    said.add(str(message))
+                    warn(_one_line(message))
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.simplefilter("always", Renamed)
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command: its exit code; every failure is one line on stderr."""
     state: dict = {"code": None, "session": None, "error": None}
@@ -150,7 +176,8 @@ def _main(argv: Sequence[str] | None, state: dict) -> int:
         import time
 
         t0 = time.perf_counter()
-        code = args.func(args)
+        with _renames_as_warnings():
+            code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at exit
         logging.getLogger("spp_deploy").info("%s finished in %.1fs", args.command, time.perf_counter() - t0)
         return code

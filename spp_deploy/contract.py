@@ -14,12 +14,12 @@ from enum import IntEnum
 
 import onnx
 
-from . import bins as _bins
+from .ops import bins as _bins
 
 SPP_DOMAIN = "spp_deploy"
 SPP_OP = "SpatialPyramidPool"  # the canonical pyramid; also the TensorRT plugin's name
-TAB_OP = "TabulatedPyramidPool"  # a probed layer's tables (spp_deploy.tabulated): always lowered inline
-POOL_OP = "SizeDependentPool"  # one size-dependent pooling call (spp_deploy.sizepool): always lowered inline
+TAB_OP = "TabulatedPyramidPool"  # a probed layer's tables (spp_deploy.ops.table_pyramid): always lowered inline
+POOL_OP = "SizeDependentPool"  # one size-dependent pooling call (spp_deploy.ops.size_dependent_pool): always lowered inline
 
 # SPP-net detection pooling (maps + windows -> per-window pyramid): spp_deploy.export.lowering.window
 WINDOW_OP = "WindowSpatialPyramidPool"
@@ -74,7 +74,7 @@ class SppConfig:
         object.__setattr__(self, "levels", _bins.validate_config(self.levels, self.mode, self.rule, self.order))
 
     def module(self):
-        from .op import SpatialPyramidPool
+        from .ops.pyramid import SpatialPyramidPool
 
         return SpatialPyramidPool(self.levels, self.mode, self.rule, self.order)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError, first_line
+from .util.errors import UserError, first_line
 
 CLASS = "polygraphy_class"
 Feed = Mapping[str, np.ndarray]
@@ -166,7 +166,7 @@ def save_inputs(path: str | os.PathLike, feeds: Sequence[Feed], force: bool = Fa
     Returns:
         The path written.
     """
-    from .fileio import check_output, write_text
+    from .util.fileio import check_output, write_text
 
     return write_text(check_output(path, "inputs file", force), inputs_json(feeds) + "\n")
 
@@ -182,7 +182,7 @@ def save_outputs(path: str | os.PathLike, results: Sequence[tuple[str, Sequence[
     Returns:
         The path written.
     """
-    from .fileio import check_output, write_text
+    from .util.fileio import check_output, write_text
 
     return write_text(check_output(path, "outputs file", force), outputs_json(results) + "\n")
 
@@ -231,7 +231,7 @@ def save_trtexec_inputs(directory: str | os.PathLike, feeds: Sequence[Feed]) -> 
     Returns:
         The trtexec flags of each iteration.
     """
-    from .fileio import atomic_write, check_output_dir, write_text
+    from .util.fileio import atomic_write, check_output_dir, write_text
 
     d = check_output_dir(directory, "trtexec inputs directory")
     d.mkdir(parents=True, exist_ok=True)

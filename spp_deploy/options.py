@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .constants import DEFAULT_OPSET, DEFAULT_PRECISION, DEFAULT_SPP_IMPL, DYNAMIC_AXES
-from .errors import UserError
+from .util.constants import DEFAULT_OPSET, DEFAULT_PRECISION, DEFAULT_SPP_IMPL, DYNAMIC_AXES
+from .util.errors import UserError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,7 +63,7 @@ class ExportOptions:
     """Exporters to try, in order ('dynamo', 'torchscript'); the first whose file passes is kept."""
 
     def __post_init__(self) -> None:
-        from . import arguments
+        from .util import arguments
 
         canonical = {"dynamic": tuple(arguments.parse_dynamic(self.dynamic)),
                      "opset": arguments.opset_number(self.opset),

@@ -1,7 +1,9 @@
 """The import graph has the one-way shape docs/architecture.md draws: export/ and runtime/ do not
-import each other, and no library module imports the command line."""
+import each other, no library module imports the command line, ops/ and util/ sit at the bottom,
+and the top level stays a handful of entry points."""
 
 import ast
+import re
 from pathlib import Path
 
 import spp_deploy
@@ -51,7 +53,7 @@ def test_no_library_module_imports_the_command_line():
 
 def test_the_contract_is_a_leaf():
     deps = {m.split(".")[1] for m in _imports(ROOT / "contract.py") if m.startswith("spp_deploy.")}
-    assert deps <= {"bins", "op"}  # op only lazily, for SppConfig.module()
+    assert deps <= {"ops"}  # ops.pyramid only lazily, for SppConfig.module()
 
 
 def _module_level_imports(f: Path) -> set[str]:
@@ -78,6 +80,59 @@ def test_native_is_below_export_runtime_and_the_command_line():
     """native/ (our C++ from Python) is a leaf the layers above use: runtime finds the plugin
     through it, the CLI builds through it; it imports none of them."""
     assert [a for dst in ("export", "runtime", "deploy", "commands", "cli") for a in _arrows("native", dst)] == []
+
+
+def _package_deps(src: str) -> set[str]:
+    """The spp_deploy packages/modules one level below the root that ``src`` imports."""
+    out = set()
+    for f in (ROOT / src).rglob("*.py"):
+        out |= {m.split(".")[1] for m in _imports(f) if m.startswith("spp_deploy.") and m.count(".") >= 1}
+    return out - {src}
+
+
+def test_the_top_level_is_a_few_entry_points():
+    """Modules are grouped by stage (ops/, sources/, util/, export/, runtime/, ...): the top level
+    holds only the package's entry points."""
+    top = sorted(f.name for f in ROOT.glob("*.py"))
+    assert len(top) <= 9, top
+
+
+def test_ops_and_util_are_at_the_bottom():
+    """The ops import only util/ (and each other); util/ imports nothing else of the package."""
+    assert _package_deps("util") == set()
+    assert _package_deps("ops") <= {"util"}
+
+
+def test_sources_and_runtime_do_not_import_the_recognizer():
+    """Running a model (runtime/) and making one (sources/) need no layer recognition."""
+    assert _arrows("runtime", "recognize") == [] and _arrows("sources", "recognize") == []
+    assert _package_deps("sources") <= {"ops", "util", "detection"}
+
+
+def test_package_docstrings_name_modules_that_exist():
+    """A package's docstring lists its modules as ``name``: ...; each one is there."""
+    missing = []
+    for init in ROOT.rglob("__init__.py"):
+        for name in re.findall(r"``(\w+)``:", ast.get_docstring(ast.parse(init.read_text())) or ""):
+            if not (init.parent / f"{name}.py").exists() and not (init.parent / name / "__init__.py").exists():
+                missing.append(f"{init.relative_to(ROOT)}: {name}")
+    assert missing == []
+
+
+def test_nothing_imports_an_old_module_path():
+    """The old paths (util/moved.py) are for users' code: the package, its tests (but the one that
+    tests the old paths) and the benchmarks import the new ones."""
+    from spp_deploy.util.moved import MOVED
+
+    bad = [f"{f.relative_to(ROOT)} -> {m}" for f in ROOT.rglob("*.py") for m in _imports(f) if m in MOVED]
+    for folder in (ROOT.parent / "tests", ROOT.parent / "benchmarks"):
+        for f in (f for f in folder.rglob("*.py") if f.name != "test_module_aliases.py"):
+            for n in ast.walk(ast.parse(f.read_text())):
+                names = ([a.name for a in n.names] if isinstance(n, ast.Import) else
+                         [n.module, *(f"{n.module}.{a.name}" for a in n.names)]
+                         if isinstance(n, ast.ImportFrom) and not n.level else [])
+                bad += [f"{f.relative_to(ROOT.parent)}:{n.lineno} -> {m}" for m in names if m in MOVED]
+    assert bad == []
 
 
 def test_nothing_below_imports_the_checked_export():

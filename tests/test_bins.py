@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oracle import edges
-from spp_deploy import bins
+from spp_deploy.ops import bins
 
 
 def test_ceil_pad_undefined_sizes_match_spec():

@@ -4,7 +4,8 @@ plugin name and version, the C ABI's enum numbers, the status codes."""
 import re
 from pathlib import Path
 
-from spp_deploy import bins, contract
+from spp_deploy import contract
+from spp_deploy.ops import bins
 
 PLUGINS = Path(contract.__file__).resolve().parent.parent / "plugins"
 PLUGIN_DIR = PLUGINS / "spatialPyramidPoolPlugin"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from spp_deploy.errors import UserError, first_line
+from spp_deploy.util.errors import UserError, first_line
 
 
 class Unprintable(Exception):
@@ -32,7 +32,7 @@ def test_first_line(exc, expected):
 
 
 def test_empty_torch_load_error_is_named(tmp_path, monkeypatch):
-    from spp_deploy import loading
+    from spp_deploy.sources import loading
 
     w = tmp_path / "w.pt"
     w.write_bytes(b"not read: torch.load is replaced")
@@ -46,7 +46,7 @@ def test_empty_torch_load_error_is_named(tmp_path, monkeypatch):
 
 
 def test_empty_npy_error_is_named(tmp_path, monkeypatch):
-    from spp_deploy import inputs
+    from spp_deploy.util import inputs
 
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((1, 3, 4, 4), np.float32))

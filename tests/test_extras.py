@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from spp_deploy import extras
-from spp_deploy.errors import UserError
+from spp_deploy.util import extras
+from spp_deploy.util.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _load_extras_copy(package_dir: Path):
-    """spp_deploy/extras.py imported from ``package_dir`` (a fake install location)."""
+    """spp_deploy/util/extras.py imported from ``package_dir`` (a fake install location)."""
     package_dir.mkdir(parents=True)
     shutil.copy(Path(extras.__file__), package_dir / "extras.py")
     spec = importlib.util.spec_from_file_location("_extras_copy", package_dir / "extras.py")
@@ -45,14 +45,14 @@ def test_checkout_hint_from_another_directory_says_where(monkeypatch, tmp_path):
 
 
 def test_installed_package_hint_names_the_published_extra(tmp_path):
-    site = _load_extras_copy(tmp_path / "site-packages" / "spp_deploy")  # no pyproject.toml beside it
+    site = _load_extras_copy(tmp_path / "site-packages" / "spp_deploy" / "util")  # no pyproject.toml beside it
     assert site.source_checkout() is None
     assert site.pip_install_hint("plot") == 'pip install "spp-deploy[plot]"'
 
 
 def test_another_projects_pyproject_is_not_a_checkout(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "something-else"\n')
-    other = _load_extras_copy(tmp_path / "spp_deploy")
+    other = _load_extras_copy(tmp_path / "spp_deploy" / "util")
     assert other.source_checkout() is None
 
 
@@ -71,7 +71,7 @@ def test_plot_without_matplotlib_names_the_plot_extra(monkeypatch):
 
 
 def test_image_without_pillow_names_the_image_extra(monkeypatch, tmp_path):
-    from spp_deploy.inputs import load_input
+    from spp_deploy.util.inputs import load_input
 
     image = tmp_path / "image.jpg"
     image.write_bytes(b"not read: Pillow is missing")

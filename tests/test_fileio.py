@@ -1,4 +1,4 @@
-"""spp_deploy.fileio on its own: temporary names within NAME_MAX, no temporary file left by a
+"""spp_deploy.util.fileio on its own: temporary names within NAME_MAX, no temporary file left by a
 signal that lands as it is created, outputs compared with inputs by file identity."""
 
 import os
@@ -7,8 +7,8 @@ import tempfile
 
 import pytest
 
-from spp_deploy.errors import UserError
-from spp_deploy.fileio import TEMP_SUFFIX, atomic_write, check_output, name_max, same_file, temp_prefix
+from spp_deploy.util.errors import UserError
+from spp_deploy.util.fileio import TEMP_SUFFIX, atomic_write, check_output, name_max, same_file, temp_prefix
 
 
 @pytest.mark.parametrize("name", ["m.onnx", "x" * 255, "é" * 127, "a" * 240 + "é" * 7])

@@ -4,7 +4,7 @@ import onnx
 from onnx import TensorProto as TP
 from onnx import helper as h
 
-from spp_deploy.lint import errors, lint_tensorrt
+from spp_deploy.runtime.trt.lint import errors, lint_tensorrt
 
 
 def _model(nodes, inputs, outputs, inits=(), opset=20):

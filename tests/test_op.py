@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import oracle as reference
 import source_layers as seeds
-from spp_deploy import SpatialPyramidPool, bins
+from spp_deploy import SpatialPyramidPool
+from spp_deploy.ops import bins
 
 LEVEL_SETS = [[1], [2, 1], [4, 2, 1], [6, 3, 2, 1], [5, 3], [7, 1], [3, 2]]
 

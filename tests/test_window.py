@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import window_oracle as ref
 from window_oracle import random_maps, random_windows
-from spp_deploy.projection import ZF5, ZF5_LAYERS, WindowProjection
-from spp_deploy.window import EXACT_LEVELS, WindowSpatialPyramidPool, project_windows
+from spp_deploy.ops.projection import ZF5, ZF5_LAYERS, WindowProjection
+from spp_deploy.ops.window_pyramid import EXACT_LEVELS, WindowSpatialPyramidPool, project_windows
 
 SEEDS = st.integers(0, 2**32 - 1)
 LEVEL_SETS = [(1, 2, 3, 6), (6, 3, 2, 1), (1,), (4, 2, 1), (3,), (16, 8, 4), (2, 6), (2, 1, 2)]
@@ -162,7 +162,7 @@ def test_each_degenerate_case_by_name():
 def test_adaptive_bins_span_at_most_ceil_plus_one():
     """The exported sparse table keeps blocks up to ceil(H / n) + 1 cells (export/window.py):
     no adaptive bin of a window of h <= H cells is longer."""
-    from spp_deploy import bins
+    from spp_deploy.ops import bins
 
     h = np.arange(1, 3000)[:, None]
     for n in EXACT_LEVELS:

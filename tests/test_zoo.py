@@ -8,16 +8,16 @@ import pytest
 import torch
 
 from pasted_seed import seed000_file
-from spp_deploy import zoo
+from spp_deploy.sources import zoo
 from spp_deploy import export_onnx
 from spp_deploy.runtime.compare import source_error
 
-SMALL = {"sppnet-zf5": {"hidden": 8}, "spp-net-seed000": {"hidden": 8, "ndf": 4},
+SMALL = {"sppnet-zf5": {"hidden": 8}, "sppnet-pytorch": {"hidden": 8, "ndf": 4},
          "detection-net-spp": {"hidden": 8}, "keras-spp": {}, "yolo-spp": {}}
 # Legal and illegal sizes for each: the source raises or changes length at some of them.
 SWEEP = {
     "sppnet-zf5": [(5, 5), (9, 9), (37, 61), (100, 163)],
-    "spp-net-seed000": [(7, 7), (8, 8), (12, 30), (16, 17), (22, 41), (2, 20, 13)],
+    "sppnet-pytorch": [(7, 7), (8, 8), (12, 30), (16, 17), (22, 41), (2, 20, 13)],
     "detection-net-spp": [(64, 64), (64, 70), (70, 64), (66, 67), (90, 90), (60, 60)],
     "keras-spp": [(13, 13), (14, 14), (33, 47), (58, 21), (65, 65)],
     "yolo-spp": [(32, 32), (40, 72), (17, 9), (3, 2)],
@@ -25,7 +25,7 @@ SWEEP = {
 
 
 def test_zoo_lists_every_seed_with_rules(cli):
-    assert set(zoo.zoo_names()) == {"sppnet-zf5", "spp-net-seed000", "detection-net-spp", "keras-spp", "yolo-spp"}
+    assert set(zoo.zoo_names()) == {"sppnet-zf5", "sppnet-pytorch", "detection-net-spp", "keras-spp", "yolo-spp"}
     code, out, err = cli("zoo")
     assert code == 0, err
     assert all(f"zoo:{n}" in out for n in zoo.zoo_names()) and out.count("sizes:") == 5
@@ -37,7 +37,7 @@ def test_export_matches_seed_forward_where_defined(tmp_path, name):
     model = zoo.create(name, **SMALL[name])
     entry = zoo.get_entry(name)
     B, C, H, W = entry.input_shape
-    if name == "spp-net-seed000":
+    if name == "sppnet-pytorch":
         C = 32
     path = tmp_path / "m.onnx"
     res = export_onnx(model, torch.randn(1, C, H, W), path, sizes=[(1, H, W)])

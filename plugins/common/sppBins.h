@@ -1,5 +1,5 @@
 /*
- * SPP bin rules: the C++ twin of spp_deploy/bins.py (the Python single source of truth).
+ * SPP bin rules: the C++ twin of spp_deploy/ops/bins.py (the Python single source of truth).
  *
  * This header is the ONLY C++ place with the bin formulas. The CPU reference, the CUDA kernel and
  * the TensorRT plugin all include it. Exact definitions: docs/bin-rules.md.

@@ -1,6 +1,6 @@
 /*
- * SPP-net window pooling: the C++ twin of spp_deploy/projection.py (`project_span`) and of the
- * window checks of spp_deploy/window.py (`check_windows`, `validate_levels`).
+ * SPP-net window pooling: the C++ twin of spp_deploy/ops/projection.py (`project_span`) and of the
+ * window checks of spp_deploy/ops/window_pyramid.py (`check_windows`, `validate_levels`).
  *
  * The ONLY C++ copy of the window projection; the CPU reference (windowReference.cpp) and the CUDA
  * kernel (windowSpatialPyramidPoolKernel.cu) both include it. Bin edges inside a projected window

@@ -10,7 +10,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import UserError, first_line
+from ..util.errors import UserError, first_line
 from ..runtime.timing import NOISY_CV, measure, measure_cuda
 from ..runtime.backends import GPU_BACKENDS, REGISTRY
 from .timed import REMOTE_BACKENDS, Backend, BackendUnavailable, unavailable_reason
@@ -176,7 +176,7 @@ def run_bench(
     recorded as skipped with the reason (``UserError`` instead under ``config.strict``)."""
     import torch
 
-    from ..limits import check_timing
+    from ..util.limits import check_timing
 
     check_timing(config.iterations, config.duration_s or None, config.warmup, config.warmup_time_s or None,
                  config.threads)
@@ -196,7 +196,7 @@ def run_bench(
                         + "; ".join(f"{_shape_text(s)}: {r}" for s, r in shape_skips.items()))
 
     if model is not None and any(REGISTRY[b].needs == "model" for b in usable):
-        from ..outputs import model_output_names
+        from ..sources.outputs import model_output_names
 
         model_output_names(model, torch.zeros(1, *legal[0][1:]))  # a non-tensor output is refused, not timed
     rng = np.random.default_rng(config.seed)

@@ -6,8 +6,8 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from ..errors import UserError
-from ..extras import pip_install_hint
+from ..util.errors import UserError
+from ..util.extras import pip_install_hint
 from .core import BenchReport
 
 
@@ -77,7 +77,7 @@ def plot_latency(report: BenchReport, path: Path) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=9, loc="upper left")
     fig.tight_layout()
-    from ..fileio import atomic_write
+    from ..util.fileio import atomic_write
 
     fmt = _format(path)
     try:

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .core import BenchReport
 
 CSV_FIELDS = ["backend", "transfers", "batch", "channels", "height", "width", "megapixels", "status", "reason",
@@ -17,7 +17,7 @@ CSV_FIELDS = ["backend", "transfers", "batch", "channels", "height", "width", "m
 
 
 def _write(path: Path, text: str) -> None:
-    from ..fileio import write_text
+    from ..util.fileio import write_text
 
     try:
         write_text(path, text)

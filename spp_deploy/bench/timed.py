@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..errors import UserError, first_line
+from ..util.errors import UserError, first_line
 from ..runtime.backends import BENCH_BACKENDS, REGISTRY, TRITON_BACKENDS
 from ..runtime.backends import unavailable_reason as runtime_unavailable_reason
 
@@ -149,7 +149,7 @@ class Backend:
         if REGISTRY[self.name].needs == "model":
             import torch
 
-            from ..outputs import to_numpy
+            from ..sources.outputs import to_numpy
 
             xt = torch.from_numpy(np.ascontiguousarray(x))
             with torch.inference_mode():
@@ -193,7 +193,7 @@ class Backend:
 
         model, xd = self._state["model"], torch.from_numpy(x).cuda()
 
-        from ..outputs import to_host
+        from ..sources.outputs import to_host
 
         def with_copies():
             with torch.inference_mode():  # every output back to the host (a tuple/dict output too)

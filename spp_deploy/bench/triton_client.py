@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import UserError, first_line
-from ..extras import pip_install_hint
+from ..util.errors import UserError, first_line
+from ..util.extras import pip_install_hint
 from ..runtime.backends import REGISTRY, TRITON_BACKENDS
 
 PROTOCOLS = {b: REGISTRY[b].variant for b in TRITON_BACKENDS}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..errors import UserError, first_line
-from ..shapes import SizeRange
-from ..shapes import parse_size_range as _parse_size_range
+from ..util.errors import UserError, first_line
+from ..util.shapes import SizeRange
+from ..util.shapes import parse_size_range as _parse_size_range
 
 Shape = tuple[int, int, int, int]
 DEFAULT_RANGE_COUNT = 5  # sizes in a size range without COUNT

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 from typing import Callable, Sequence
 
-from ..constants import (DEFAULT_OPSET, DEFAULT_PRECISION, DEFAULT_SPP_IMPL, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES,
-                         OPSETS, PRECISIONS, SPP_IMPLS, WINDOWS_DTYPES)
-from ..errors import UserError
+from ..util.constants import (DEFAULT_OPSET, DEFAULT_PRECISION, DEFAULT_SPP_IMPL, DEFAULT_WINDOWS_DTYPE,
+                              DYNAMIC_AXES, OPSETS, PRECISIONS, SPP_IMPLS, WINDOWS_DTYPES)
+from ..util.errors import UserError
 
 STDOUT = "-"
 
@@ -71,43 +71,43 @@ def _floats(text: str) -> list[float]:
 
 def _dynamic(text: str) -> list[str]:
     """'batch,height,width' (any of them) or 'none' for a static file."""
-    from ..arguments import parse_dynamic
+    from ..util.arguments import parse_dynamic
 
     return parse_dynamic(text)
 
 
 def _kwargs(text: str) -> dict:
-    from ..loading import parse_kwargs
+    from ..sources.loading import parse_kwargs
 
     return parse_kwargs(text)
 
 
 def _shape(text: str):
-    from ..shapes import parse_input_shape
+    from ..util.shapes import parse_input_shape
 
     return parse_input_shape(text)
 
 
 def _shapes(text: str):
-    from ..shapes import parse_shapes
+    from ..util.shapes import parse_shapes
 
     return parse_shapes(text)
 
 
 def _sizes(text: str):
-    from ..shapes import parse_sizes
+    from ..util.shapes import parse_sizes
 
     return parse_sizes(text)
 
 
 def _size_range(text: str):
-    from ..shapes import parse_size_range
+    from ..util.shapes import parse_size_range
 
     return parse_size_range(text)
 
 
 def _batches(text: str):
-    from ..shapes import parse_batches
+    from ..util.shapes import parse_batches
 
     return parse_batches(text)
 
@@ -149,7 +149,7 @@ def add_recognition_args(p: argparse.ArgumentParser, no_sppf_help: str) -> None:
 
 
 def add_tabulate_arg(p: argparse.ArgumentParser) -> None:
-    from ..constants import DEFAULT_TABULATE_LIMIT as DEFAULT_LIMIT
+    from ..util.constants import DEFAULT_TABULATE_LIMIT as DEFAULT_LIMIT
 
     def limit(text: str) -> int:
         if not text.strip().isdigit():

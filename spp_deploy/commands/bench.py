@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from ..runtime.backends import BENCH_BACKENDS, DEFAULT_BENCH_BACKENDS, REGISTRY, TRITON_BACKENDS
-from ..errors import UserError
+from ..util.errors import UserError
 from .args import (add_backends_arg, add_force_arg, add_json_arg, add_model_args, add_model_file_args,
                    add_interop_args, add_seed_arg, add_shapes_arg, add_sweep_args, milliseconds)
 from .common import Interop, json_output, load_model_from_args, loaded_inputs, output_path
@@ -69,7 +69,7 @@ def _report_paths(args) -> tuple:
 def _check_args(args, backends) -> Path | None:
     """Every argument that can be checked without a model; returns --onnx as a Path."""
     from ..bench.workload import onnx_input_channels
-    from ..limits import check_timing
+    from ..util.limits import check_timing
 
     check_timing(args.iterations, args.duration, args.warmup, args.warmup_time, args.threads, TIMING_FLAGS)
     if args.sizes and args.size_range:
@@ -116,7 +116,7 @@ def _shapes(args, model, onnx_path: Path | None, loaded: dict) -> list:
     sizes = args.sizes or (size_range_squares(args.size_range) if args.size_range else None)
     default = None
     if args.model and args.model.startswith("zoo:"):
-        from ..zoo import get_entry
+        from ..sources.zoo import get_entry
 
         default = get_entry(args.model[4:]).input_shape
     channels = onnx_input_channels(onnx_path)[0] if onnx_path is not None else None

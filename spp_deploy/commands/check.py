@@ -16,8 +16,8 @@ def run(args) -> int:
 
 
 def _check(args) -> tuple[int, dict]:
-    from ..lint import errors, lint_tensorrt
     from ..runtime.trt.build import load_onnx
+    from ..runtime.trt.lint import errors, lint_tensorrt
 
     model, _ = load_onnx(args.onnx)
     findings = lint_tensorrt(model)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from ..errors import UserError
+from ..util.errors import UserError
 
 # Arguments naming files a command reads: an output may be none of them.
 INPUT_ARGS = (("weights", "--weights file"), ("onnx", "--onnx file"), ("engine", "--engine file"),
@@ -58,7 +58,7 @@ def output_path(args, path: str | None, what: str) -> Path | None:
     command's inputs, nor another of its outputs, and an existing file only with --force."""
     if path is None:
         return None
-    from ..fileio import check_output, is_stream
+    from ..util.fileio import check_output, is_stream
 
     claimed = args.__dict__.setdefault("_outputs", [])
     others = [] if is_stream(path) else claimed  # two reports may both go to /dev/null
@@ -78,7 +78,7 @@ def allocation_errors(shape):
     except RuntimeError as e:
         if "allocate" not in str(e) and "out of memory" not in str(e).lower():
             raise
-        from ..errors import first_line
+        from ..util.errors import first_line
 
         raise UserError(f"out of memory at input shape {text}: {first_line(e)}") from None
 
@@ -101,7 +101,7 @@ def load_model_from_args(args):
     import logging
     import time
 
-    from ..loading import load_model
+    from ..sources.loading import load_model
 
     log = logging.getLogger("spp_deploy")
     log.info("loading model %s%s", args.model, f" with weights {args.weights}" if args.weights else "")
@@ -117,7 +117,7 @@ def input_shape(args) -> tuple[int, int, int, int]:
     if getattr(args, "input_shape", None) is not None:
         return args.input_shape
     if args.model.startswith("zoo:"):
-        from ..zoo import get_entry
+        from ..sources.zoo import get_entry
 
         return get_entry(args.model[4:]).input_shape
     raise UserError("--input-shape is required for models outside the zoo (e.g. 1x3x224x224)")
@@ -164,7 +164,7 @@ def write_json(path, text: str) -> None:
     if path == "-":
         print(text)
         return
-    from ..fileio import write_text
+    from ..util.fileio import write_text
 
     write_text(path, text + "\n")
 
@@ -189,7 +189,7 @@ class Interop:
         self.outputs_path = output_path(args, getattr(args, "save_outputs", None), "--save-outputs file")
         self.trtexec_dir = getattr(args, "save_trtexec_inputs", None)
         if self.trtexec_dir is not None:
-            from ..fileio import check_output_dir
+            from ..util.fileio import check_output_dir
 
             check_output_dir(self.trtexec_dir, "--save-trtexec-inputs directory")
         self.feeds: list[dict] = []

@@ -118,7 +118,7 @@ class Session:
         self.level = LOGGER.level
         path = getattr(args, "log_file", None)
         if path is not None:  # checked before anything is set up: a bad path leaves nothing to undo
-            from ..fileio import check_output
+            from ..util.fileio import check_output
             from .common import command_inputs
 
             claimed = args.__dict__.setdefault("_outputs", [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .args import add_force_arg, add_model_arg
 from .common import output_path, print_parity
 
@@ -15,7 +15,7 @@ def run(args) -> int:
     name = args.model[4:]
     out_dir = Path(args.out_dir)
     if args.out_dir.strip():
-        from ..fileio import check_output_dir
+        from ..util.fileio import check_output_dir
 
         check_output_dir(out_dir, "--out-dir")
     if not args.out_dir.strip() or out_dir.exists() and not out_dir.is_dir():
@@ -32,7 +32,7 @@ def run_demo(out_dir: Path, name: str = "sppnet-zf5", force: bool = False) -> in
     import numpy as np
     import torch
 
-    from .. import zoo
+    from ..sources import zoo
     from ..checked_export import export_onnx
     from ..runtime.ort_runner import OrtRunner
     from ..runtime.timing import measure

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..util.errors import UserError
 from ..runtime.backends import BACKENDS, REGISTRY
 from .args import (_nonempty, add_force_arg, add_json_arg, add_model_args, add_model_file_args, add_output_arg,
                    value_type)
@@ -68,7 +68,7 @@ def _detect(args) -> dict:
         print("  (head ran in ONNX Runtime CPU: TensorRT has no float64 for the exact projection; an engine "
               "built with a window-SPP plugin goes in --head-engine)")
     if out is not None:
-        from ..fileio import atomic_write
+        from ..util.fileio import atomic_write
 
         def save(tmp: Path) -> None:
             with open(tmp, "wb") as f:

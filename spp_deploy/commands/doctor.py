@@ -7,7 +7,7 @@ from .common import emit_json, json_output
 
 
 def run(args) -> int:
-    from ..doctor import collect
+    from .doctor_checks import collect
 
     json_path, human = json_output(args)
     with human:

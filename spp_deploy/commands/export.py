@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .args import add_force_arg, add_input_shape_arg, add_json_arg, add_model_args, add_output_arg
 from .common import (allocation_errors, emit_json, input_shape, json_output, load_model_from_args, output_path,
                      print_parity)
@@ -44,7 +44,7 @@ def _export(args) -> dict:
         rule = f" {r.config.rule} {r.config.mode} levels {list(r.config.levels)}" if r.config else ""
         print(f"  {r.path}: {r.kind}{rule}: {r.action}" + (f" ({r.reason})" if r.reason and not r.rewrites else ""))
         if r.table is not None:
-            from ..recognize.tabulate import legal_text
+            from ..recognize.table_probe import legal_text
 
             st = r.tabulate_stats
             print(f"    legal: {legal_text(r.table)}; probed in {st.get('seconds', 0):.1f}s "
@@ -88,7 +88,7 @@ def strip_spp_bodies(path) -> int:
     import onnx
 
     from ..contract import strip_functions
-    from ..fileio import atomic_write
+    from ..util.fileio import atomic_write
 
     model = onnx.load(path, load_external_data=False)
     stripped = strip_functions(model)

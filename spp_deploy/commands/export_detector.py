@@ -16,7 +16,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..detection.export import HEAD_FILE, META_FILE, TRUNK_FILE
-    from ..fileio import check_not_input, check_output_dir
+    from ..util.fileio import check_not_input, check_output_dir
 
     check_output_dir(args.output, "output")
     for name in (TRUNK_FILE, HEAD_FILE, META_FILE):

@@ -24,7 +24,7 @@ def collect(args) -> dict:
         for r in scan(model, x, declared, sppf=not args.no_sppf, tabulate_limit=args.tabulate_limit):
             d = r.as_dict()
             if r.table is not None:
-                from ..recognize.tabulate import legal_text
+                from ..recognize.table_probe import legal_text
 
                 d["legal_at_spp_input"] = legal_text(r.table)
             if r.op_site is not None and r.op_site.spec is not None:
@@ -42,8 +42,8 @@ def collect(args) -> dict:
 def export_route(model, x, declared: dict, sppf: bool, tabulate_limit) -> dict:
     """Which exporter traces the model (``route``; None: none does, ``refused`` says why) and
     why the routes before it did not (the export's parity check may still move on)."""
-    from ..errors import UserError
     from ..export import trace_routes
+    from ..util.errors import UserError
 
     try:
         t = trace_routes(model, x, spp_layers=declared, sppf=sppf, tabulate_limit=tabulate_limit)

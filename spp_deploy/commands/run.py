@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from ..runtime.backends import BACKENDS, spec
-from ..errors import UserError
+from ..util.errors import UserError
 from .args import (add_force_arg, add_interop_args, add_model_args, add_model_file_args, add_normalize_args,
                    add_output_arg, positive_int)
 from .common import Interop, loaded_inputs, output_path, require_backends
 
 def run(args) -> int:
-    from ..inputs import load_input
+    from ..util.inputs import load_input
     from ..runtime.backends import make_runner
     from ..runtime.base import _dtype_name
 
@@ -100,7 +100,7 @@ def _matches_saved(saved, i: int, label, x: np.ndarray, outs: dict) -> bool:
 def _save(path: Path, outs: dict) -> None:
     """One output: an .npy array. Several (a tuple, list or dict output): an .npz archive with one
     array per output name, in the file's output order."""
-    from ..fileio import atomic_write
+    from ..util.fileio import atomic_write
 
     if len(outs) > 1 and path.suffix.lower() == ".npy":
         raise UserError(f"the model has {len(outs)} outputs ({', '.join(outs)}): they are written as one .npz "
@@ -123,7 +123,7 @@ def _save(path: Path, outs: dict) -> None:
 def _infer(runner, backend: str, name: str, x: np.ndarray, spec: str | None) -> dict:
     """One inference; the backend's own failure (input too small, wrong channel count) as one line
     naming the input shape, and for zoo models the sizes they take."""
-    from ..errors import first_line
+    from ..util.errors import first_line
 
     try:
         return runner.infer({name: x})
@@ -132,7 +132,7 @@ def _infer(runner, backend: str, name: str, x: np.ndarray, spec: str | None) -> 
     except Exception as e:
         hint = ""
         if spec and spec.startswith("zoo:"):
-            from ..zoo import ZOO
+            from ..sources.zoo import ZOO
 
             entry = ZOO.get(spec[4:])
             if entry is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..constants import DEFAULT_TRITON_MAX_BATCH, TRITON_KINDS
-from ..errors import UserError
+from ..util.constants import DEFAULT_TRITON_MAX_BATCH, TRITON_KINDS
+from ..util.errors import UserError
 from .args import add_json_arg, add_model_file_args
 from .common import emit_json, json_output
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import UserError
+from ..util.errors import UserError
 from ..options import ValidateOptions
 from .args import add_force_arg, add_interop_args, add_json_arg, add_model_args, add_model_file_args, add_normalize_args
 from .common import Interop, emit_json, json_output, load_model_from_args, loaded_inputs, require_backends
@@ -74,7 +74,7 @@ def _validate(args):
     io = Interop(args)
     images = []
     if args.images is not None:
-        from ..inputs import load_input
+        from ..util.inputs import load_input
 
         files = [f.strip() for f in args.images.split(",")]
         if not all(files):
@@ -188,7 +188,7 @@ class Replay:
 
 def _channels(args, model) -> int:
     if args.model.startswith("zoo:"):
-        from ..zoo import get_entry
+        from ..sources.zoo import get_entry
 
         return get_entry(args.model[4:]).input_shape[1]
     if args.channels:  # ValidateOptions.channels

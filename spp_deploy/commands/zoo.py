@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def run(args) -> int:
-    from ..zoo import DETECTORS, ZOO
+    from ..sources.zoo import DETECTORS, ZOO
 
     for e in ZOO.values():
         print(f"zoo:{e.name:<20} input {'x'.join(map(str, e.input_shape)):<14} {e.source}; sizes: {e.input_rule}")

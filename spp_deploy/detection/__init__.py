@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ..lazy import lazy_attributes
+from ..util.lazy import lazy_attributes
 
 __all__ = ["detect", "SppNetZF5Detector", "WindowHead", "export_detector", "load_boxes", "choose_scales"]
 _LAZY = {"detect": "pipeline", "SppNetZF5Detector": "model", "WindowHead": "model", "export_detector": "export",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError, first_line
+from ..util.errors import UserError, first_line
 
 FORMATS = (".csv", ".json", ".npy")
 
@@ -83,7 +83,7 @@ def load_boxes(path: str) -> np.ndarray:
     where = "line" if p.suffix.lower() == ".csv" else "box"
     try:
         if p.suffix.lower() == ".npy":
-            from ..inputs import read_npy
+            from ..util.inputs import read_npy
 
             arr = read_npy(p)
             if arr.dtype.kind not in "fiu":

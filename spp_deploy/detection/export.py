@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from ..constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE
-from ..errors import UserError
-from ..fileio import check_output_dir, temp_prefix
+from ..util.constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE
+from ..util.errors import UserError
+from ..util.fileio import check_output_dir, temp_prefix
 
 TRUNK_FILE, HEAD_FILE, META_FILE = "trunk.onnx", "head.onnx", "detector.json"
 
@@ -49,7 +49,7 @@ def export_detector(model: torch.nn.Module, out_dir: str | os.PathLike, *, opset
     ``windows_dtype``: the head's ``windows`` input, float64 or float32 (TensorRT has no float64;
     the head widens float32 windows to float64 exactly before projecting them)."""
     from ..checked_export import export_onnx, export_window_model
-    from ..window import windows_torch_dtype
+    from ..ops.window_pyramid import windows_torch_dtype
 
     check_detector(model)
     windows_torch_dtype(windows_dtype)  # a bad value fails before anything is traced or written

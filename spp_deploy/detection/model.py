@@ -13,8 +13,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..projection import ZF5, ZF5_LAYERS, WindowProjection
-from ..window import SPPNET_LEVELS, WindowSpatialPyramidPool
+from ..ops.projection import ZF5, ZF5_LAYERS, WindowProjection
+from ..ops.window_pyramid import SPPNET_LEVELS, WindowSpatialPyramidPool
 
 # expected scale = AREA_CONSTANT * min(H, W) / sqrt(window area) (spec section 1.3): 208 = 13 * 16,
 # the conv5 size of the 224-pixel pre-training crop times the stride.

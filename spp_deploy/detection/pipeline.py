@@ -17,8 +17,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..constants import DEFAULT_WINDOWS_DTYPE
-from ..errors import UserError
+from ..util.constants import DEFAULT_WINDOWS_DTYPE
+from ..util.errors import UserError
 from .scales import SINGLE_SCALE, choose_scales, map_boxes, normalize_scales, preprocess
 
 LOG = logging.getLogger(__name__)  # steps: the detect command's progress, -v, --log-file
@@ -34,7 +34,7 @@ class TorchStages:
     name = "torch"
 
     def __init__(self, model, windows_dtype: str = DEFAULT_WINDOWS_DTYPE) -> None:
-        from ..window import windows_torch_dtype
+        from ..ops.window_pyramid import windows_torch_dtype
         from .export import check_detector
 
         check_detector(model)
@@ -169,7 +169,7 @@ def _stages(detector):
 
 def _check_memory(stages, height: int, width: int, scales: Sequence[int]) -> None:
     """Refuse a scale whose trunk run would not fit in memory, before any scale runs."""
-    from ..limits import check_memory
+    from ..util.limits import check_memory
     from .memory import trunk_bytes
     from .scales import resized_size
 
@@ -240,7 +240,7 @@ def load_image(path: str) -> np.ndarray:
     Raises:
         UserError: missing, unreadable, not H x W x 3, or not finite.
     """
-    from ..inputs import read_npy, read_rgb, require_real_finite
+    from ..util.inputs import read_npy, read_rgb, require_real_finite
 
     p = Path(path)
     if not p.is_file():

@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from ..errors import UserError
+from ..util.errors import UserError
 
 SINGLE_SCALE = (688,)
 FIVE_SCALES = (480, 576, 688, 874, 1200)  # the released code (the paper prints 864)

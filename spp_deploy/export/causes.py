@@ -18,7 +18,7 @@ from typing import Iterator
 
 import torch
 
-from ..errors import first_line, strip_ansi
+from ..util.errors import first_line, strip_ansi
 
 DATA_DEPENDENT = "a data-dependent value (.item()/.tolist() of a tensor) sets a size or a branch"
 SPECIALISED = "a size is specialised by Python int/float arithmetic (the trace keeps the example's value)"

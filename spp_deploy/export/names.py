@@ -1,4 +1,4 @@
-"""Give an exported graph's outputs their names (``spp_deploy.outputs``) after the export.
+"""Give an exported graph's outputs their names (``spp_deploy.sources.outputs``) after the export.
 
 torch.onnx's own ``output_names`` renames an output without looking at the graph's other
 values, so a dict key such as ``conv2d`` or ``fc.weight`` (a node's or a weight's name too)
@@ -11,7 +11,7 @@ from typing import Iterator, Sequence
 
 import onnx
 
-from ..errors import UserError
+from ..util.errors import UserError
 
 
 def _subgraphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:

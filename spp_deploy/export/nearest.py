@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from ..op import exporting
+from ..ops.pyramid import exporting
 
 _SIGNATURE = inspect.signature(F.interpolate)
 MODES = ("nearest",)  # not 'nearest-exact': its CPU kernel rounds otherwise than UpSample.h reads

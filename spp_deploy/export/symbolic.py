@@ -1,4 +1,4 @@
-"""Symbolic ONNX backend for the bin rules: the rules in ``spp_deploy.bins`` run unchanged on
+"""Symbolic ONNX backend for the bin rules: the rules in ``spp_deploy.ops.bins`` run unchanged on
 ``Sym`` values and emit onnx-graphsurgeon nodes instead of computing numbers.
 
 That is how the exported graph computes bin edges from a dynamic H/W without a second copy
@@ -70,7 +70,7 @@ class Sym:
 
 
 class OnnxOps:
-    """The ops backend of ``spp_deploy.bins`` for symbolic ONNX tensors."""
+    """The ops backend of ``spp_deploy.ops.bins`` for symbolic ONNX tensors."""
 
     def __init__(self, builder: GraphBuilder) -> None:
         self.b = builder

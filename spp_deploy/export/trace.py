@@ -22,9 +22,9 @@ from typing import Mapping, Sequence
 import onnx
 import torch
 
-from ..constants import DEFAULT_OPSET, DYNAMIC_AXES, MAX_OPSET, MIN_OPSET, SPP_IMPLS  # noqa: F401 (re-exported)
-from ..errors import ParityError, UserError, first_line, raise_if_interrupted
-from ..op import SpatialPyramidPool
+from ..util.constants import DEFAULT_OPSET, DYNAMIC_AXES, MAX_OPSET, MIN_OPSET, SPP_IMPLS  # noqa: F401 (re-exported)
+from ..util.errors import ParityError, UserError, first_line, raise_if_interrupted
+from ..ops.pyramid import SpatialPyramidPool
 from ..contract import SPP_DOMAIN
 from .names import name_outputs
 from .passes import run_pass
@@ -194,7 +194,7 @@ def _known_axes(feed: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
 def _output_names(model: torch.nn.Module, feed: Mapping[str, torch.Tensor]) -> list[str]:
     """One name per output tensor, in torch.onnx's flattening order: ``output`` for one tensor,
     paths for tuples, lists and dicts (``spp_deploy.outputs``); non-tensor leaves are refused."""
-    from ..outputs import model_output_names, output_names
+    from ..sources.outputs import model_output_names, output_names
 
     if len(feed) == 1:
         return model_output_names(model, next(iter(feed.values())))
@@ -257,7 +257,7 @@ def check_model(proto: onnx.ModelProto) -> None:
 
 
 def find_spp_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
-    from ..tabulated import TabulatedPyramidPool
+    from ..ops.table_pyramid import TabulatedPyramidPool
 
     kinds = (SpatialPyramidPool, TabulatedPyramidPool)
     return [(name, m) for name, m in model.named_modules() if isinstance(m, kinds)]
@@ -292,7 +292,7 @@ def trace_routes(
     their dynamic ONNX export mode (``spp_deploy.recognize.export_mode``). When no route
     traces: the SPP layer export had to leave as it is (``refusal``), else every route's cause."""
     from ..recognize import canonicalize, export_mode
-    from ..recognize.tabulate import DEFAULT_LIMIT
+    from ..recognize.table_probe import DEFAULT_LIMIT
 
     check_args(dynamic, opset, spp_impl, routes)
     if recognize:

@@ -8,8 +8,8 @@ import warnings
 import onnx
 import torch
 
-from ..constants import DEFAULT_OPSET
-from ..window import PARITY_CASES, parity_windows  # noqa: F401  (their old home)
+from ..util.constants import DEFAULT_OPSET
+from ..ops.window_pyramid import PARITY_CASES, parity_windows  # noqa: F401  (their old home)
 from .trace import MAPS_NAME, OUTPUT_NAME, WINDOW_AXES, WINDOWS_NAME, to_onnx_model
 
 warnings.warn("spp_deploy.export.window_export is deprecated: use spp_deploy.export.trace", DeprecationWarning,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..contract import MAX_NB_LEVELS, Status
-from ..errors import UserError
+from ..util.errors import UserError
 
 STATUS_OK, STATUS_ILLEGAL_SIZE, STATUS_BAD_CONFIG, STATUS_BAD_ARGUMENT = (
     Status.OK, Status.ILLEGAL_SIZE, Status.BAD_CONFIG, Status.BAD_ARGUMENT)

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .library import PLUGIN_LIBRARY_NAME, REFERENCE_LIBRARY_NAME, plugin_source_dir
 
 

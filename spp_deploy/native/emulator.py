@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
 from ..contract import MODE_CODES, ORDER_CODES, RULE_CODES
-from ..errors import UserError
+from ..util.errors import UserError
 from .cabi import int32_array, open_declared
 from .cmake import run_tool
 from .library import plugin_source_dir

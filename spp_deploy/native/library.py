@@ -12,7 +12,7 @@ import ctypes
 import os
 from pathlib import Path
 
-from ..errors import UserError
+from ..util.errors import UserError
 
 PLUGIN_LIBRARY_NAME = "libspp_plugin.so"
 REFERENCE_LIBRARY_NAME = "libspp_reference.so"

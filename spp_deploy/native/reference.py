@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..contract import MAX_NB_LEVELS, MODE_CODES, ORDER_CODES, RULE_CODES
-from ..errors import UserError
+from ..util.errors import UserError
 from .cabi import STATUS_OK, declare_config_functions, deserialize_with, int32_array, open_declared, parse_with, \
     serialize_with, set_levels
 from .library import REFERENCE_LIB_ENV, REFERENCE_LIBRARY_NAME, find_reference_library

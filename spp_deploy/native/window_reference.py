@@ -2,7 +2,7 @@
 projection twin, the per-window pyramid, and the plugin's config parser and blob format.
 
 Sources: ``plugins/windowSpatialPyramidPoolPlugin``. The C++ projection (``windowSpp.h``) is the
-twin of ``spp_deploy.projection.project_span``; tests compare the two on many boxes. Imports
+twin of ``spp_deploy.ops.projection.project_span``; tests compare the two on many boxes. Imports
 nothing heavy at module import (numpy inside functions).
 """
 

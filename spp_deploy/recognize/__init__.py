@@ -6,11 +6,13 @@
 - ``probe``: behavioural identification, exact or nothing;
 - ``rewrite``: ``scan`` (report) and ``canonicalize`` (temporary rewrite for export);
 - ``ranges``: where a recognized layer is legal, at its input and at the model input;
-- ``heads``: ultralytics output heads in their dynamic ONNX export mode (``export_mode``).
+- ``table_probe``: any other parameter-free layer measured as a black box into per-size bin tables;
+- ``export_mode`` (from ``spp_deploy.sources.heads``): ultralytics output heads in their dynamic
+  ONNX export mode.
 """
 
+from ..sources.heads import export_mode
 from .config import SppConfig, parse_declaration
-from .heads import export_mode
 from .probe import Match, identify
 from .rewrite import LayerReport, canonicalize, scan
 

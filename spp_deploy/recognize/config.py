@@ -6,7 +6,7 @@ import re
 from typing import Iterable, Mapping
 
 from ..contract import SppConfig
-from ..errors import UserError
+from ..util.errors import UserError
 
 DECLARATION_FORM = "PATH=levels:4,2,1;rule=RULE;mode=MODE;order=ORDER"
 

@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .. import bins as _bins
+from ..ops import bins as _bins
 from .config import SppConfig
 from .probe import Match, identify
 

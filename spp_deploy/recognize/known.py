@@ -12,7 +12,7 @@ from enum import Enum
 import torch
 from torch import nn
 
-from ..op import SpatialPyramidPool
+from ..ops.pyramid import SpatialPyramidPool
 from .config import SppConfig
 
 

@@ -1,6 +1,6 @@
 """Measured bin tables that are a named rule in another output layout.
 
-A layer that tabulation measured (``tabulate.py``) may still pool by a named rule and only lay its
+A layer that tabulation measured (``table_probe.py``) may still pool by a named rule and only lay its
 features out differently: e.g. ``nn.AdaptiveMaxPool2d`` outputs kept 3-D and concatenated per
 channel (``[B, C, sum n^2]``). When every level of the tables equals a named rule's bins at every
 probed size of both axes, the layer is exported as the canonical op (symbolic edges, no size
@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import bins as _bins
-from ..tabulated import AxisTable, TableSpec, unique_columns
+from ..ops import bins as _bins
+from ..ops.table_pyramid import AxisTable, TableSpec, unique_columns
 from .config import SppConfig
 
 # floor_kernel's column bins depend on H: a per-axis table (which tabulation verified separable)

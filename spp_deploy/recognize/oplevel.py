@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..sizepool import PoolSpec
+from ..ops.size_dependent_pool import PoolSpec
 from .poolfit import LEGAL_UP_TO, NAMED_RULES, Call, fit, is_legal, pair, rule_name  # noqa: F401 (LEGAL_UP_TO, NAMED_RULES: re-exported)
 
 # function -> (name, its parameters after the input, their defaults)

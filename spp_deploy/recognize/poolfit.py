@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .. import bins as _bins
-from ..sizepool import AxisPool, Lin, PoolSpec
+from ..ops import bins as _bins
+from ..ops.size_dependent_pool import AxisPool, Lin, PoolSpec
 
 LEGAL_UP_TO = 2048  # sizes listed in reports
 NAMED_RULES = ("adaptive", "ceil_pad")  # what rule_name can find

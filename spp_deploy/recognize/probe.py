@@ -14,8 +14,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from .. import bins as _bins
-from ..op import spp_eager
+from ..ops import bins as _bins
+from ..ops.pyramid import spp_eager
 from .config import SppConfig
 
 # Odd, prime, tiny, non-square and ceil_pad-illegal sizes, plus near-squares where floor_kernel

@@ -9,7 +9,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .. import bins as _bins
+from ..ops import bins as _bins
 from .config import SppConfig
 
 
@@ -27,7 +27,7 @@ def compress(values: Sequence[int]) -> str:
 
 
 def legal_at_spp_input(cfg: SppConfig, h: int | None = None, up_to: int = 64) -> str:
-    """The legal H, W at the SPP layer's input, in words, from ``spp_deploy.bins``."""
+    """The legal H, W at the SPP layer's input, in words, from ``spp_deploy.ops.bins``."""
     if cfg.rule == "floor_kernel":
         text = "fixed-length only where k = H//n >= 1, H mod n < k and n*k <= W < (n+1)*k for every level n"
         if h:

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UserError
-from ..modelstate import keeps_model
+from ..util.errors import UserError
+from ..sources.modelstate import keeps_model
 from .config import SppConfig, declarations
 from .functions import (FunctionSite, canonical_function, dispatching, find_sites, find_user_functions,
                         identify_function, recording, recording_patterns)
@@ -22,7 +22,7 @@ from .known import Found, SPPFRewrite, carry_attributes, hint_for, sppf_kernel
 from .probe import identify
 from .named import named_layout
 from .oplevel import LEGAL_UP_TO, NAMED_RULES, OpSite, record, routing
-from .tabulate import DEFAULT_LIMIT, TabulateError, describe, tabulate, verify
+from .table_probe import DEFAULT_LIMIT, TabulateError, describe, tabulate, verify
 
 LOG = logging.getLogger(__name__)  # steps: a command's progress, -v, --log-file
 
@@ -62,7 +62,7 @@ class LayerReport:
     candidates: list[SppConfig] = field(default_factory=list)
     site: FunctionSite | None = field(default=None, repr=False)
     sppf_k: int | None = None
-    table: object | None = field(default=None, repr=False)  # spp_deploy.tabulated.TableSpec
+    table: object | None = field(default=None, repr=False)  # spp_deploy.ops.table_pyramid.TableSpec
     tabulate_stats: dict = field(default_factory=dict, repr=False)
     reordered: object | None = field(default=None, repr=False)  # named.Reordered: canonical op + layout
     plan: Plan = Plan.LEAVE
@@ -409,7 +409,7 @@ def _user_function_reports(s: FunctionSite, limit: int, dtype: torch.dtype = tor
                                                     tabulate_stats=stats, site=s, reordered=named,
                                                     plan=Plan.PATCH)
         else:
-            from ..tabulated import TabulatedPyramidPool
+            from ..ops.table_pyramid import TabulatedPyramidPool
 
             module, r = TabulatedPyramidPool(spec), LayerReport(path, kind, "tabulated", "match", None, C, hw,
                                                                 f"patch function during export: {describe(spec)}",
@@ -474,7 +474,7 @@ def _applied(model: nn.Module, reports: Sequence[LayerReport]) -> Iterator[nn.Mo
                 continue
             old = model.get_submodule(r.path)
             if r.table is not None:
-                from ..tabulated import TabulatedPyramidPool
+                from ..ops.table_pyramid import TabulatedPyramidPool
 
                 new = carry_attributes(old, TabulatedPyramidPool(r.table))
             elif r.reordered is not None:

@@ -5,7 +5,7 @@ Heavy backends (onnxruntime, tensorrt) are imported only when their runner is ac
 names below load on first use, so the backend registry (``backends``) is read without torch.
 """
 
-from ..lazy import lazy_attributes
+from ..util.lazy import lazy_attributes
 
 __all__ = ["Runner", "Comparison", "compare_arrays"]
 

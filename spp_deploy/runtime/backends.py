@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UserError
-from ..extras import pip_install_hint
+from ..util.errors import UserError
+from ..util.extras import pip_install_hint
 
 if TYPE_CHECKING:
     from .base import Runner

@@ -45,7 +45,7 @@ class Runner(abc.ABC):
 
     def infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run once; returns output name -> array."""
-        from ..errors import UserError
+        from ..util.errors import UserError
 
         if not self.is_active:
             raise UserError(f"{self.name}: infer() called outside `with runner:`")
@@ -70,7 +70,7 @@ def _dtype_name(t) -> str:
 
 def validate_feed(runner: str, specs: Mapping[str, tuple], feed: Mapping[str, np.ndarray]) -> None:
     """One-line ``UserError`` for a wrong input name, count, rank, static dim or dtype."""
-    from ..errors import UserError
+    from ..util.errors import UserError
 
     unknown = [n for n in feed if n not in specs]
     if unknown:

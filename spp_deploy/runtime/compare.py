@@ -7,9 +7,8 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
-import torch
 
-from ..errors import first_line
+from ..sources.trial import source_error  # noqa: F401 (its old home; parity looks it up here)
 
 DEFAULT_RTOL = 1e-5
 
@@ -50,19 +49,6 @@ def compare_arrays(out: np.ndarray, ref: np.ndarray, rtol: float = DEFAULT_RTOL,
     passed = nan_mismatch == 0 and (max_abs <= atol or max_rel <= rtol)
     return Comparison(max_abs, idx, max_rel, float(diff.mean()) if diff.size else 0.0, cosine, nan_mismatch,
                       True, passed)
-
-
-def source_error(model: torch.nn.Module, shape: Sequence[int]) -> str | None:
-    """Why the PyTorch model cannot run at ``shape`` (None if it can), with ultralytics heads in
-    the export mode the file is traced and compared in."""
-    from ..recognize import export_mode
-
-    try:
-        with torch.no_grad(), export_mode(model):
-            model(torch.zeros(*shape))
-    except Exception as e:  # the source layer's own failure is the information we report
-        return first_line(e)
-    return None
 
 
 _MOVED = ("SizeReport", "InputGrid", "input_grid", "parity_sizes", "check_export_parity")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .compare import Comparison, compare_arrays
 
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
@@ -206,7 +206,7 @@ def _torch_outputs(model, x: np.ndarray, paths: set[str]) -> list[tuple[str, lis
     import torch
     from torch.utils._pytree import tree_leaves
 
-    from ..recognize import export_mode
+    from ..sources.heads import export_mode
 
     order: list[tuple[str, list]] = []
     calls: dict[str, int] = {}

@@ -7,7 +7,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ..errors import UserError, first_line
+from ..util.errors import UserError, first_line
 from .backends import REGISTRY, names
 from .base import Runner
 

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from ..errors import ParityError, first_line
+from ..util.errors import ParityError, first_line
 from . import compare as _compare  # source_error looked up when called (tests replace it)
 from .compare import DEFAULT_RTOL, Comparison, compare_arrays
 
@@ -292,7 +292,7 @@ def check_window_parity(model: torch.nn.Module, onnx_path: str | Path, channels:
         exact: demand bit-identical output (a bare window pyramid); otherwise within ``rtol`` of
             the reference's largest magnitude (layers after the pyramid may sum in another order).
     """
-    from ..window import PARITY_CASES
+    from ..ops.window_pyramid import PARITY_CASES
 
     made = _window_cases(model, onnx_path, channels, stride, PARITY_CASES if cases is None else cases, seed)
     reports = check_parity(onnx_path, made, rtol, exact=exact)
@@ -302,7 +302,7 @@ def check_window_parity(model: torch.nn.Module, onnx_path: str | Path, channels:
 
 def _window_cases(model: torch.nn.Module, onnx_path: str | Path, channels: int, stride: float,
                   cases: Sequence[tuple[int, int, int, int]], seed: int) -> Iterable[Case]:
-    from ..window import parity_windows
+    from ..ops.window_pyramid import parity_windows
     from .ort_runner import OrtRunner
 
     with OrtRunner(onnx_path, "cpu") as runner:

@@ -3,7 +3,7 @@
 Ultralytics heads run in their ONNX export mode (one decoded tensor, anchors from the input
 shape), as they are traced by ``export_onnx``, so the runner is comparable with the file. A
 model returning a tuple, list or dict gives one array per tensor, named and ordered as the
-exported file's outputs (``spp_deploy.outputs``)."""
+exported file's outputs (``spp_deploy.sources.outputs``)."""
 
 from __future__ import annotations
 
@@ -39,14 +39,14 @@ class TorchRunner(Runner):
             import copy
 
             model, x = copy.deepcopy(model).double(), x.double()
-        from ..recognize import export_mode  # the mode the exported file was traced in
+        from ..sources.heads import export_mode  # the mode the exported file was traced in
 
         with torch.no_grad(), export_mode(model):
             y = model(x)
         if isinstance(y, torch.Tensor):
             outs = {self.output_name: y.detach().cpu().numpy()}
         else:
-            from ..outputs import to_numpy
+            from ..sources.outputs import to_numpy
 
             outs = to_numpy(y)
         self._names = list(outs)

@@ -13,7 +13,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .base import _dtype_name
 from .compare import Comparison, compare_arrays, source_error
 

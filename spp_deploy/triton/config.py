@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-from ..constants import DEFAULT_TRITON_MAX_BATCH, TRITON_KINDS
-from ..errors import UserError
+from ..util.constants import DEFAULT_TRITON_MAX_BATCH, TRITON_KINDS
+from ..util.errors import UserError
 from .tensors import ModelIO, Tensor
 
 PLATFORMS = {"onnx": "onnxruntime_onnx", "engine": "tensorrt_plan"}

@@ -16,8 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
-from ..fileio import check_output_dir
+from ..util.errors import UserError
+from ..util.fileio import check_output_dir
 from .config import MODEL_FILES, check_model_name
 from .tensors import ModelIO
 
@@ -162,7 +162,7 @@ def _ours(readme: Path) -> bool:
 
 def write_readme(repo: Path) -> Path:
     """``REPO/README.md``: what is served and how to start the server for it."""
-    from ..fileio import write_text
+    from ..util.fileio import write_text
 
     entries = models(repo)
     libs = plugin_libraries(repo)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from ..errors import UserError, first_line
+from ..util.errors import UserError, first_line
 
 _PRIVATE = "spp_deploy._triton_model_config_pb2"
 
@@ -56,7 +56,7 @@ def _has_module(name: str) -> bool:
 
 
 def _missing(e: BaseException) -> ModuleType:
-    from ..extras import pip_install_hint
+    from ..util.extras import pip_install_hint
 
     why = "not installed" if isinstance(e, ModuleNotFoundError) else f"unusable ({first_line(e)})"
     raise UserError(f"tritonclient (Triton's model configuration schema) is {why}: {pip_install_hint('triton')}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError, first_line
+from ..util.errors import UserError, first_line
 
 Dim = int | str | None
 

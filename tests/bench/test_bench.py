@@ -14,7 +14,7 @@ from onnx import TensorProto, helper
 
 from spp_deploy.bench import unavailable_reason
 from spp_deploy.bench.workload import build_shapes, parse_size_range
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 from spp_deploy.runtime.timing import Latency, measure
 from tiny import TINY
 

@@ -10,7 +10,7 @@ import torch
 polygraphy_json = pytest.importorskip("polygraphy.json")
 from polygraphy.comparator import RunResults
 
-from spp_deploy.outputs import to_numpy
+from spp_deploy.sources.outputs import to_numpy
 
 
 def test_bench_saves_each_backends_outputs_per_shape(tmp_path, cli, tiny_onnx):

@@ -5,9 +5,9 @@ import argparse
 import json
 import pytest
 
-from spp_deploy import constants
+from spp_deploy.util import constants
 from spp_deploy.cli import build_parser, main
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 from tiny import TINY
 
 
@@ -57,9 +57,9 @@ def test_size_range_and_sizes_grammar_is_the_same_everywhere(capsys, command):
 
 
 def test_library_messages_name_no_flag():
-    from spp_deploy.loading import parse_kwargs
+    from spp_deploy.sources.loading import parse_kwargs
     from spp_deploy.runtime.backends import parse_backends
-    from spp_deploy.shapes import parse_batches, parse_input_shape, parse_shapes, parse_size_range, parse_sizes
+    from spp_deploy.util.shapes import parse_batches, parse_input_shape, parse_shapes, parse_size_range, parse_sizes
 
     for call in (lambda: parse_shapes(""), lambda: parse_sizes("1"), lambda: parse_size_range("9:3"),
                  lambda: parse_batches("0"), lambda: parse_backends(""), lambda: parse_backends("torch,torch"),

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from spp_deploy.cli import main
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 from bad_input import files, no_work, npy, one_line, run_cli, work  # noqa: F401 (fixtures)
 from tiny import TINY, tiny_model
 
@@ -66,7 +66,7 @@ def test_validate_fails_when_everything_was_skipped(work, capsys, tiny_onnx):
 
 
 def test_bench_without_a_legal_shape_stops_before_export(work, capsys, monkeypatch):
-    import spp_deploy.deploy as export
+    import spp_deploy.checked_export as export
 
     monkeypatch.setattr(export, "export_onnx", lambda *a, **k: pytest.fail("exported anyway"))
     code, out, err = run_cli(capsys, "bench", "--no-progress", "--model", "zoo:sppnet-zf5", "--shapes", "1x3x8x8",

@@ -11,7 +11,7 @@ import onnx
 import pytest
 import torch
 
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 from bad_input import files, no_work, npy, one_line, run_cli, work  # noqa: F401 (fixtures)
 from tiny import TINY, tiny_model
 
@@ -45,7 +45,7 @@ def test_npz_saved_under_a_npy_name_is_refused(work, capsys):
 
 def test_16_bit_png_is_scaled_not_clipped(work):
     pytest.importorskip("PIL")
-    from spp_deploy.inputs import load_input
+    from spp_deploy.util.inputs import load_input
 
     rng = np.random.default_rng(1)
     a16 = rng.permutation(np.linspace(0, 65535, 24 * 17).round()).astype(np.uint16).reshape(24, 17)  # all distinct
@@ -141,7 +141,7 @@ def test_bench_bounds_are_checked_before_any_work(work, capsys, no_work, argv, m
 
 def test_bench_thread_bound_follows_the_cores_and_the_library_checks_too():
     from spp_deploy.bench import BenchConfig, run_bench
-    from spp_deploy.limits import max_threads, usable_cores
+    from spp_deploy.util.limits import max_threads, usable_cores
 
     assert max_threads() == 4 * usable_cores() >= 4
     model = tiny_model()
@@ -153,7 +153,7 @@ def test_bench_thread_bound_follows_the_cores_and_the_library_checks_too():
 
 def test_detect_scale_too_large_for_memory_is_one_line(work, capsys, monkeypatch):
     import spp_deploy.detection.pipeline as pipeline
-    import spp_deploy.limits as limits
+    import spp_deploy.util.limits as limits
 
     monkeypatch.setattr(pipeline.TorchStages, "trunk", lambda *a: pytest.fail("the trunk ran"))
     np.save(work / "img.npy", np.zeros((40, 50, 3), np.float32))
@@ -190,7 +190,7 @@ def test_detect_memory_estimate_of_the_exported_trunk_matches_pytorch(tmp_path, 
     from spp_deploy.detection import SppNetZF5Detector, detect
     from spp_deploy.detection.export import export_detector
     from spp_deploy.detection.pipeline import RunnerStages, TorchStages
-    import spp_deploy.limits as limits
+    import spp_deploy.util.limits as limits
 
     model = SppNetZF5Detector(hidden=8)
     export_detector(model, tmp_path / "det", check_parity=False)
@@ -300,7 +300,7 @@ def test_export_refuses_bad_argument_forms_by_name(tmp_path, kw, option):
 
 
 def test_dynamic_batch_names_the_axis_not_a_letter():
-    from spp_deploy.arguments import parse_dynamic
+    from spp_deploy.util.arguments import parse_dynamic
 
     assert parse_dynamic("batch") == ["batch"] and parse_dynamic(("height", "width")) == ["height", "width"]
     with pytest.raises(UserError, match="unknown dynamic axis 'bach'"):

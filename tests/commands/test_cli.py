@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import tiny
-from spp_deploy import zoo
+from spp_deploy.sources import zoo
 
 
 
@@ -35,7 +35,7 @@ def test_export_zf5_runs_at_other_sizes(tmp_path, cli):
 
 def test_export_seed000_skips_nothing_it_cannot_run(tmp_path, cli):
     path = tmp_path / "s.onnx"
-    code, out, err = cli("export", "--model", "zoo:spp-net-seed000", "--sizes", "16x16,15x40,2x20x13", "-o", str(path))
+    code, out, err = cli("export", "--model", "zoo:sppnet-pytorch", "--sizes", "16x16,15x40,2x20x13", "-o", str(path))
     assert code == 0, err
     # The seed's view(num_sample=1, -1) breaks batch 2: validation skips it with the reason.
     assert out.count("PASSED") == 2 and "2x512x20x13  skipped:" in out
@@ -57,11 +57,11 @@ def test_export_user_file_with_weights(tmp_path, cli):
 @pytest.mark.parametrize("argv,message", [
     (["--model", "no_such_module_xyz:Net"], "cannot import module 'no_such_module_xyz'"),
     (["--model", "zoo:nope"], "unknown zoo model 'nope'"),
-    (["--model", "spp_deploy.zoo:zoo_names"], "returned list, not a torch.nn.Module"),
+    (["--model", "spp_deploy.sources.zoo:zoo_names"], "returned list, not a torch.nn.Module"),
     (["--model", "zoo:sppnet-zf5", "--input-shape", "1x3x224"], "expected 4 dims"),
     (["--model", "zoo:sppnet-zf5", "--input-shape", "1x3xax224"], "bad shape '1x3xax224'"),
     (["--model", "zoo:sppnet-zf5", "--input-shape", "1x3x4x4"], "cannot run at input shape 1x3x4x4"),
-    (["--model", "zoo:spp-net-seed000", "--input-shape", "1x512x8x8"], "'ceil_pad' is not defined"),
+    (["--model", "zoo:sppnet-pytorch", "--input-shape", "1x512x8x8"], "'ceil_pad' is not defined"),
     (["--model", "zoo:sppnet-zf5", "--model-kwargs", "{bad"], "not valid JSON"),
     (["--model", "zoo:sppnet-zf5", "--spp-impl", "magic"], "argument --spp-impl: invalid choice: 'magic'"),
     (["--model", "zoo:sppnet-zf5", "--opset", "9"], "argument --opset: invalid choice: 9"),
@@ -90,8 +90,8 @@ def test_unknown_rule_in_user_model(tmp_path, cli):
 
 def test_pickled_full_model_is_refused(tmp_path, cli):
     ckpt = tmp_path / "full.pt"
-    torch.save(zoo.create("spp-net-seed000", hidden=8), ckpt)
-    code, _, err = cli("export", "--model", "zoo:spp-net-seed000", "--model-kwargs", '{"hidden": 8}',
+    torch.save(zoo.create("sppnet-pytorch", hidden=8), ckpt)
+    code, _, err = cli("export", "--model", "zoo:sppnet-pytorch", "--model-kwargs", '{"hidden": 8}',
                        "--weights", str(ckpt), "-o", str(tmp_path / "m.onnx"))
     assert code == 2 and "pickled object, not a state dict" in err
     assert not (tmp_path / "m.onnx").exists()
@@ -109,7 +109,7 @@ def test_parity_failure_refuses_to_write(tmp_path, monkeypatch, cli):
 
     monkeypatch.setattr(graph, "build_pyramid", broken)
     path = tmp_path / "m.onnx"
-    code, _, err = cli("export", "--model", "zoo:spp-net-seed000", "--model-kwargs", '{"hidden": 8}', "-o", str(path))
+    code, _, err = cli("export", "--model", "zoo:sppnet-pytorch", "--model-kwargs", '{"hidden": 8}', "-o", str(path))
     assert code == 1 and "differs from PyTorch" in err
     assert list(tmp_path.iterdir()) == []
 

@@ -152,7 +152,7 @@ def test_build_json(tmp_path, cli, tiny_onnx, monkeypatch):
 
 def test_python_api_gives_the_commands_results(tmp_path, cli, tiny_onnx):
     import spp_deploy
-    from spp_deploy.errors import UserError
+    from spp_deploy.util.errors import UserError
 
     model = tiny.tiny_model()
     report = spp_deploy.validate(model, tiny_onnx, sizes=[(9, 11), (2, 6, 5)], seed=4)

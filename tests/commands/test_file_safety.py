@@ -354,8 +354,8 @@ def test_full_disk_is_one_line_and_leaves_nothing(work):
 def test_disk_full_during_a_write_is_one_line(tmp_path):
     import errno
 
-    from spp_deploy.errors import UserError
-    from spp_deploy.fileio import atomic_write
+    from spp_deploy.util.errors import UserError
+    from spp_deploy.util.fileio import atomic_write
 
     (tmp_path / "keep").write_text("old")
 
@@ -379,7 +379,7 @@ def test_plot_format_is_checked_before_the_benchmark(work, capsys, no_work):
 def test_bench_reports_are_all_or_none(work, capsys, monkeypatch):
     """The last report fails to write (a full disk): the two written before it go too."""
     import spp_deploy.bench.report as report
-    from spp_deploy.errors import UserError
+    from spp_deploy.util.errors import UserError
 
     pytest.importorskip("matplotlib")
 
@@ -413,7 +413,7 @@ def test_ctrl_c_that_torch_wraps_is_an_interruption(work, capsys, monkeypatch):
 
 
 def test_ctrl_c_during_export_detector_removes_the_directories_it_made(work, capsys, monkeypatch):
-    import spp_deploy.deploy as deploy
+    import spp_deploy.checked_export as deploy
 
     (work / "a").mkdir()
     seen = []

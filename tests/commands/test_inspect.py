@@ -7,7 +7,7 @@ import pytest
 
 EXPECT = {
     "sppnet-zf5": ("adaptive", "max", "channel_major", [6, 3, 2, 1], "structure"),
-    "spp-net-seed000": ("ceil_pad", "max", "channel_major", [4, 2, 1], "function"),
+    "sppnet-pytorch": ("ceil_pad", "max", "channel_major", [4, 2, 1], "function"),
     "detection-net-spp": ("floor_kernel", "max", "channel_major", [1, 2, 4], "type"),
     "keras-spp": ("rounded", "max", "bin_major", [1, 2, 4], "type"),
 }
@@ -29,7 +29,7 @@ def test_zoo_models_report_their_rule(cli, name):
 
 
 def test_seed000_names_illegal_sizes(cli):
-    (layer,) = inspect_json(cli, "--model", "zoo:spp-net-seed000")["layers"]
+    (layer,) = inspect_json(cli, "--model", "zoo:sppnet-pytorch")["layers"]
     assert layer["legal_at_spp_input"] == "H, W not in {1-3, 5, 9}"
     # conv5 (4x4, no padding) maps input S to S - 3: the seed raises at S - 3 in {1, 2, 3, 5, 9}.
     assert layer["illegal_model_input"]["H"] == [1, 2, 3, 4, 5, 6, 8, 12]

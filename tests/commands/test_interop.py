@@ -8,7 +8,7 @@ import pytest
 import tiny
 
 from spp_deploy import interop
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 
 polygraphy_json = pytest.importorskip("polygraphy.json")
 from polygraphy.comparator import RunResults

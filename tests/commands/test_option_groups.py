@@ -12,11 +12,12 @@ import pytest
 import torch
 
 import spp_deploy
-from spp_deploy import SpatialPyramidPool, api, constants, export_onnx
+from spp_deploy import SpatialPyramidPool, api, export_onnx
+from spp_deploy.util import constants
 from spp_deploy.cli import build_parser
 from spp_deploy.commands.option_groups import build_options, export_options, validate_options
-from spp_deploy.deploy import export_window_model
-from spp_deploy.errors import UserError
+from spp_deploy.checked_export import export_window_model
+from spp_deploy.util.errors import UserError
 from spp_deploy.options import BuildOptions, ExportOptions, ValidateOptions, field_names
 from spp_deploy.runtime import backends
 from spp_deploy.runtime.trt.build import build_engine
@@ -168,7 +169,7 @@ def test_bench_exports_with_spp_layer_and_tabulate_limit(tmp_path, cli, monkeypa
             "--warmup", "0", "--no-progress"]
     code, out, err = cli(*argv)
     assert code == 2 and "cannot export SPP layer 'spp'" in err and "--spp-layer" in err
-    from spp_deploy import deploy
+    from spp_deploy import checked_export as deploy
 
     seen, real = [], deploy.export_onnx
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from spp_deploy import zoo
 from spp_deploy.detection.pipeline import RunnerStages, detect
 from spp_deploy.detection.scales import FIVE_SCALES, choose_scales, map_boxes, preprocess, resized_size
+from spp_deploy.sources import zoo
 
 HIDDEN = 32
 SCALES = (100, 200, 300)  # small scales keep the trunk cheap; the pipeline is the same at 688
@@ -241,7 +241,7 @@ def test_float32_windows_head_for_tensorrt(cli, model, tmp_path, impl):
 
 def test_bad_windows_dtype_is_a_one_line_error(cli, model, tmp_path):
     from spp_deploy.detection.export import export_detector
-    from spp_deploy.errors import UserError
+    from spp_deploy.util.errors import UserError
 
     code, _, err = cli("export-detector", "--model", "zoo:sppnet-zf5-det", "--model-kwargs", '{"hidden": 8}',
                        "--windows-dtype", "float16", "-o", tmp_path / "d")

@@ -5,7 +5,8 @@ import onnx
 import pytest
 import torch
 
-from spp_deploy import export_onnx, zoo
+from spp_deploy import export_onnx
+from spp_deploy.sources import zoo
 
 
 @pytest.mark.slow

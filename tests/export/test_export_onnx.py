@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import oracle as reference
-from spp_deploy import SpatialPyramidPool, bins
+from spp_deploy import SpatialPyramidPool
+from spp_deploy.ops import bins
 from spp_deploy.export import to_onnx_model
 
 CONFIGS = [(rule, mode, order) for rule in bins.RULES for mode in bins.MODES for order in bins.ORDERS]

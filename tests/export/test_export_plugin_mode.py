@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 import oracle as reference
-from spp_deploy import SpatialPyramidPool, bins
+from spp_deploy import SpatialPyramidPool
+from spp_deploy.ops import bins
 from spp_deploy.export import to_onnx_model
 from spp_deploy.contract import SPP_DOMAIN, SPP_OP, strip_functions
 

@@ -19,10 +19,11 @@ import torch
 from route_models import ItemRegions, make_route_models
 from tiny import tiny_model
 
-from spp_deploy import export_onnx, zoo
-from spp_deploy.errors import ParityError, UserError, first_line
+from spp_deploy import export_onnx
 from spp_deploy.export import causes, get_route, onnx_export
 from spp_deploy.runtime.compare import check_export_parity, source_error
+from spp_deploy.sources import zoo
+from spp_deploy.util.errors import ParityError, UserError, first_line
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS_FILE = Path(route_models.__file__).resolve()

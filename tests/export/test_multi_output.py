@@ -12,9 +12,9 @@ import torch
 
 from multi_output import MULTI, multi_output_model
 from spp_deploy import export_onnx
-from spp_deploy.errors import ParityError, UserError
-from spp_deploy.outputs import output_names
-from spp_deploy.runtime.compare import check_export_parity
+from spp_deploy.util.errors import ParityError, UserError
+from spp_deploy.sources.outputs import output_names
+from spp_deploy.runtime.parity import check_export_parity
 
 # kind -> the documented output names and which tensor each one is, from (logits, features)
 EXPECTED = {
@@ -194,7 +194,7 @@ def test_a_file_with_other_outputs_than_the_model_fails_in_one_line(tiny_onnx, c
 
 
 def test_to_host_keeps_the_structure():
-    from spp_deploy.outputs import to_host
+    from spp_deploy.sources.outputs import to_host
 
     a, b, c = torch.randn(2, 3), torch.randn(4), torch.randn(1)
     host = to_host({"a": (a, [b]), "c": c})

@@ -16,7 +16,8 @@ from spp_deploy.export.trace import to_onnx_model
 
 def _spp_torch_ops() -> set[str]:
     """Every torch op in our namespace, once the modules that define them are imported."""
-    import spp_deploy.op, spp_deploy.sizepool, spp_deploy.tabulated, spp_deploy.window  # noqa: E401,F401
+    import spp_deploy.ops.pyramid, spp_deploy.ops.size_dependent_pool  # noqa: E401,F401
+    import spp_deploy.ops.table_pyramid, spp_deploy.ops.window_pyramid  # noqa: E401,F401
 
     return {name for name in torch._C._dispatch_get_all_op_names() if name.startswith("spp_deploy::")}
 

@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from window_oracle import random_maps, random_windows
-from spp_deploy.errors import ParityError
+from spp_deploy.util.errors import ParityError
 from spp_deploy.export.lowering import window as window_lowering
 from spp_deploy.checked_export import check_window_parity, export_window_model
-from spp_deploy.projection import WindowProjection
-from spp_deploy.window import WindowSpatialPyramidPool
+from spp_deploy.ops.projection import WindowProjection
+from spp_deploy.ops.window_pyramid import WindowSpatialPyramidPool
 
 C = 3
 
@@ -132,7 +132,7 @@ def test_float32_windows_input_is_exact_and_lint_clean(tmp_path, impl):
     float32 windows, and the lint finds no DOUBLE graph input."""
     import onnxruntime as ort
 
-    from spp_deploy.lint import lint_tensorrt
+    from spp_deploy.runtime.trt.lint import lint_tensorrt
 
     op = WindowSpatialPyramidPool()
     path = tmp_path / "w32.onnx"
@@ -170,7 +170,7 @@ def test_float32_windows_input_is_exact_and_lint_clean(tmp_path, impl):
 
 
 def test_bad_windows_dtype_names_the_argument_and_writes_nothing(tmp_path):
-    from spp_deploy.errors import UserError
+    from spp_deploy.util.errors import UserError
 
     path = tmp_path / "w.onnx"
     message = r"^windows_dtype: 'float16' is not a windows dtype \(use float64 or float32\)$"
@@ -182,7 +182,7 @@ def test_bad_windows_dtype_names_the_argument_and_writes_nothing(tmp_path):
 def test_existing_file_is_replaced_only_with_force(tmp_path):
     """One overwrite policy for the library too: export_window_model keeps an existing file
     unless asked (force=True), like export_onnx and every command's --force."""
-    from spp_deploy.errors import UserError
+    from spp_deploy.util.errors import UserError
 
     path = tmp_path / "head.onnx"
     path.write_bytes(b"the user's file")

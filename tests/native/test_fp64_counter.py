@@ -13,7 +13,7 @@ from window_oracle import random_maps, random_windows
 from spp_deploy.native import cabi
 from spp_deploy.native import emulator as emu
 from spp_deploy.native import traffic as tr
-from spp_deploy.projection import ZF5
+from spp_deploy.ops.projection import ZF5
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from spp_deploy import bins as B
+from spp_deploy.ops import bins as B
 from spp_deploy.native import emulator as emu, emulator_selftest as selftest
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,11 +23,11 @@ from native_checks import build_emulator
 from kernel_checks import check_against_reference, make_input, run_guarded
 import oracle as reference
 from pyramid_cases import pyramid_case
-from spp_deploy import bins as B
+from spp_deploy.ops import bins as B
 from spp_deploy.native import cabi, emulator as emu, emulator_selftest as selftest, library as native_lib
 from spp_deploy.native import cmake as native_build
-from spp_deploy.errors import UserError
-from spp_deploy.op import spp_eager
+from spp_deploy.util.errors import UserError
+from spp_deploy.ops.pyramid import spp_eager
 
 def _build(build_dir: Path, source_root: Path | None = None) -> Path:
     return build_emulator(emu.unavailable_reason(), emu.build_kernel_emulator, build_dir, source_root)

@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 from native_checks import assert_fields_rejected
 import oracle as reference
 from pyramid_cases import pyramid_case
-from spp_deploy import bins as B
+from spp_deploy.ops import bins as B
 from spp_deploy.contract import RULE_CODES
 from spp_deploy.native import cabi, cmake as native_build, library as native_lib, reference as cref
-from spp_deploy.errors import UserError
-from spp_deploy.op import spp_eager
+from spp_deploy.util.errors import UserError
+from spp_deploy.ops.pyramid import spp_eager
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "plugins" / "spatialPyramidPoolPlugin"

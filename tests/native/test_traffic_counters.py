@@ -11,7 +11,7 @@ from native_checks import bits_equal, build_emulator
 from spp_deploy.native import cabi
 from spp_deploy.native import emulator as emu
 from spp_deploy.native import traffic as tr
-from spp_deploy.projection import ZF5
+from spp_deploy.ops.projection import ZF5
 
 SECTOR = tr.SECTOR_BYTES
 

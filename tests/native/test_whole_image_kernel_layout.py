@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from kernel_checks import check_against_reference, make_input
 
-from spp_deploy import bins as B
+from spp_deploy.ops import bins as B
 from spp_deploy.native import emulator as emu
 from spp_deploy.native import traffic as tr
 

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from native_checks import bits_equal, build_emulator
 from spp_deploy.native import cabi, emulator as emu, library as native_lib, window_reference as wref
-from spp_deploy.projection import ZF5, WindowProjection
-from spp_deploy.window import WindowSpatialPyramidPool
+from spp_deploy.ops.projection import ZF5, WindowProjection
+from spp_deploy.ops.window_pyramid import WindowSpatialPyramidPool
 from window_oracle import random_maps, random_windows
 
 GUARD = 16

@@ -17,8 +17,8 @@ from window_oracle import pool, random_maps, random_windows
 from spp_deploy.native import cabi
 from spp_deploy.native import emulator as emu
 from spp_deploy.native import traffic as tr
-from spp_deploy.projection import ZF5, WindowProjection
-from spp_deploy.window import WindowSpatialPyramidPool
+from spp_deploy.ops.projection import ZF5, WindowProjection
+from spp_deploy.ops.window_pyramid import WindowSpatialPyramidPool
 
 IDENTITY = WindowProjection.identity()  # windows given in 1-based cells
 SENTINEL = {np.float32: np.uint32(0x7FBADBAD), np.float16: np.uint16(0x7D5A)}

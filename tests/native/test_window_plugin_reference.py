@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from native_checks import assert_fields_rejected, bits_equal
 from spp_deploy.native import cabi, window_reference as wref
 from spp_deploy import contract as G
-from spp_deploy.projection import ZF5, WindowProjection
-from spp_deploy.window import EXACT_LEVELS, WindowSpatialPyramidPool, project_windows
+from spp_deploy.ops.projection import ZF5, WindowProjection
+from spp_deploy.ops.window_pyramid import EXACT_LEVELS, WindowSpatialPyramidPool, project_windows
 from window_oracle import random_maps, random_windows
 
 SRC = Path(__file__).resolve().parents[2] / "plugins" / "windowSpatialPyramidPoolPlugin"

@@ -7,7 +7,7 @@ from torch import nn
 
 from recognize_cases import Unregistered, only as _only
 from spp_deploy.commands.args import flag_for
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 from spp_deploy.recognize import SppConfig, parse_declaration, scan
 
 

@@ -4,7 +4,7 @@ restored afterwards."""
 import torch
 
 from recognize_cases import only as _only
-from spp_deploy import seeds
+from spp_deploy.sources import seeds
 from spp_deploy.recognize import SppConfig, canonicalize, scan
 
 

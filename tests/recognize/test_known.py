@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from recognize_cases import only as _only
-from spp_deploy import seeds
+from spp_deploy.sources import seeds
 from spp_deploy.recognize import SppConfig, canonicalize, scan
 
 

@@ -15,12 +15,13 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
 import public_pyramids as P
-from spp_deploy import bins, export_onnx
-from spp_deploy.errors import UserError
+from spp_deploy import export_onnx
+from spp_deploy.ops import bins
+from spp_deploy.util.errors import UserError
 from spp_deploy.recognize import scan
 from spp_deploy.recognize.oplevel import record
 from spp_deploy.recognize.poolfit import fit_lin
-from spp_deploy.sizepool import pool_eager
+from spp_deploy.ops.size_dependent_pool import pool_eager
 
 # name: (factory, input channels, example H x W, bit-identical: the model is pooling only)
 FAMILIES = {
@@ -229,7 +230,7 @@ class _Call(torch.nn.Module):
 
 
 def _spec_cases():
-    from spp_deploy.sizepool import AxisPool, Lin, PoolSpec
+    from spp_deploy.ops.size_dependent_pool import AxisPool, Lin, PoolSpec
 
     ceil4 = AxisPool(kernel=Lin(1, 3, 4), stride=Lin(1, 3, 4), padding=Lin(-1, 1, 2, 4))
     third = AxisPool(kernel=Lin(1, 2, 3), stride=Lin(1, 0, 3), padding=Lin(0, 1))

@@ -157,7 +157,7 @@ def test_source_index_is_pytorchs_at_every_output_size(n_in):
 
 
 def test_half_precision_file_is_bit_identical_and_fit_for_tensorrt(tmp_path):
-    from spp_deploy.lint import errors, lint_tensorrt
+    from spp_deploy.runtime.trt.lint import errors, lint_tensorrt
 
     model = nn.Upsample(size=(82, 110)).eval()
     path = tmp_path / "half.onnx"

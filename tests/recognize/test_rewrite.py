@@ -4,7 +4,7 @@ and the caller's RNG left alone."""
 import pytest
 import torch
 
-from spp_deploy import seeds
+from spp_deploy.sources import seeds
 from spp_deploy.recognize import canonicalize, scan
 
 

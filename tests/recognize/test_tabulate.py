@@ -10,11 +10,11 @@ from hypothesis import given, settings, strategies as st
 
 import wild_layers as W
 from spp_deploy.commands.args import flag_for
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 from spp_deploy import export_onnx
 from spp_deploy.recognize import scan
-from spp_deploy.recognize.tabulate import TabulateError, tabulate
-from spp_deploy.tabulated import tabulated_eager
+from spp_deploy.recognize.table_probe import TabulateError, tabulate
+from spp_deploy.ops.table_pyramid import tabulated_eager
 
 LIMIT = 320  # covers 1..300; the default (2048) is exercised by test_default_limit_covers_2048
 C = 3

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from spp_deploy import seeds
+from spp_deploy.sources import seeds
 from spp_deploy import export_onnx
 from spp_deploy.recognize import SppConfig, canonicalize, export_mode, scan
 from spp_deploy.runtime.torch_runner import TorchRunner

@@ -5,7 +5,7 @@ registry per test."""
 import pytest
 import torch
 
-from spp_deploy.op import SpatialPyramidPool
+from spp_deploy.ops.pyramid import SpatialPyramidPool
 from spp_deploy.runtime.trt import plugin_mode
 from trt_cases import NAME
 from exports import export_modes, export_zoo
@@ -53,7 +53,7 @@ def fresh_plugins(monkeypatch):
 def window_plugin_file(tmp_path_factory):
     """A plugin-mode window-SPP file (one WindowSpatialPyramidPool node, its function body)."""
     from spp_deploy.checked_export import export_window_model
-    from spp_deploy.window import WindowSpatialPyramidPool
+    from spp_deploy.ops.window_pyramid import WindowSpatialPyramidPool
 
     path = tmp_path_factory.mktemp("wplug") / "window.onnx"
     export_window_model(WindowSpatialPyramidPool(), path, channels=4, stride=16.0, spp_impl="plugin", check_parity=False)
@@ -86,7 +86,7 @@ def engine_cache(monkeypatch, tmp_path):
 @pytest.fixture(scope="session")
 def window_file(tmp_path_factory):
     from spp_deploy.checked_export import export_window_model
-    from spp_deploy.window import WindowSpatialPyramidPool
+    from spp_deploy.ops.window_pyramid import WindowSpatialPyramidPool
 
     path = tmp_path_factory.mktemp("win") / "head.onnx"
     export_window_model(WindowSpatialPyramidPool(), path, channels=3, stride=16.0, spp_impl="plugin",

@@ -4,7 +4,7 @@ bodies are a warning per TensorRT version, FP16 windows an error for the window 
 import onnx
 import pytest
 
-from spp_deploy import zoo
+from spp_deploy.sources import zoo
 from spp_deploy.contract import plugin_nodes
 from exports import MODES
 
@@ -12,7 +12,7 @@ from exports import MODES
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", zoo.zoo_names())
 def test_exported_files_pass_the_tensorrt_lint(exported, cli, name, mode):
-    from spp_deploy.lint import errors, lint_tensorrt
+    from spp_deploy.runtime.trt.lint import errors, lint_tensorrt
 
     assert errors(lint_tensorrt(onnx.load(exported[name, mode]))) == []
     code, out, _ = cli("check", "--target", "tensorrt", exported[name, mode])
@@ -21,7 +21,7 @@ def test_exported_files_pass_the_tensorrt_lint(exported, cli, name, mode):
 
 def test_lint_warns_by_default_about_bodies_per_version(pair, tmp_path, cli):
     from spp_deploy.contract import strip_functions
-    from spp_deploy.lint import lint_tensorrt
+    from spp_deploy.runtime.trt.lint import lint_tensorrt
 
     m = onnx.load(pair["plugin"])
     body = [f for f in lint_tensorrt(m) if f.op == "local function"]
@@ -44,7 +44,7 @@ def test_lint_warns_by_default_about_bodies_per_version(pair, tmp_path, cli):
 
 def test_lint_refuses_fp16_windows_for_the_window_plugin(window_file):
     """The window plugin takes FP32 windows only (its input 1 is declared FP32): an FP16 windows input is an error."""
-    from spp_deploy.lint import lint_tensorrt
+    from spp_deploy.runtime.trt.lint import lint_tensorrt
 
     m = onnx.load(window_file)
     node = plugin_nodes(m)[0]

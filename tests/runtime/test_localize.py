@@ -14,8 +14,8 @@ from tamper import tamper_weight as _tamper_weight
 from torch import nn
 
 from spp_deploy import SpatialPyramidPool, export_onnx
-from spp_deploy.errors import ParityError, UserError
 from spp_deploy.runtime.localize import localize
+from spp_deploy.util.errors import ParityError, UserError
 
 HERE = f"{Path(__file__).resolve()}:make_net"
 

@@ -4,7 +4,7 @@ library for the TensorRT provider, a corrupt file in one line."""
 import numpy as np
 import pytest
 
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 from spp_deploy.runtime.ort_runner import OrtRunner
 
 

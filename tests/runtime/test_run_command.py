@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from spp_deploy import zoo
+from spp_deploy.sources import zoo
 
 
 def test_run_npy_and_image(exported, tmp_path, cli):

@@ -8,7 +8,7 @@ import pytest
 
 import fake_tensorrt
 from spp_deploy.contract import EDGE_F32_MARK, plugin_nodes
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 from spp_deploy.runtime.trt import build, cache, metadata, plugin_mode, profiles
 from trt_cases import PROF, PROF4, SHAPES, WPROF, fake_trt, layers as _layers
 

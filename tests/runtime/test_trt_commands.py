@@ -69,7 +69,7 @@ def test_plugin_build_prints_dynamic_plugins(cli, monkeypatch, tmp_path):
 @pytest.mark.slow
 def test_export_strip_functions_writes_the_parser_ready_file(cli, tmp_path, engine_cache):
     out = tmp_path / "seed.onnx"
-    code, text, err = cli("export", "--model", "zoo:spp-net-seed000", "--spp-impl", "plugin", "--strip-functions",
+    code, text, err = cli("export", "--model", "zoo:sppnet-pytorch", "--spp-impl", "plugin", "--strip-functions",
                           "--sizes", "16x16,24x20", "-o", out)
     assert code == 0, err
     m = onnx.load(out)
@@ -79,6 +79,6 @@ def test_export_strip_functions_writes_the_parser_ready_file(cli, tmp_path, engi
                        min_shape="input:1x512x16x16", opt_shape="input:1x512x16x16", max_shape="input:2x512x32x32")
     assert sum(la.type == trt.LayerType.PLUGIN_V3 for la in _layers(trt)) == len(plugin_nodes(m))
     bad = tmp_path / "standard.onnx"
-    code, _, err = cli("export", "--model", "zoo:spp-net-seed000", "--strip-functions", "--no-check", "-o", bad)
+    code, _, err = cli("export", "--model", "zoo:sppnet-pytorch", "--strip-functions", "--no-check", "-o", bad)
     assert code == 2 and err.count("\n") == 1 and "spp-deploy: error: --strip-functions needs --spp-impl plugin" in err
     assert not bad.exists()

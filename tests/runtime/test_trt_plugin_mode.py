@@ -4,9 +4,9 @@ library, and the SPP function bodies stripped before the parser sees them."""
 import onnx
 import pytest
 
-from spp_deploy import zoo
+from spp_deploy.sources import zoo
 from spp_deploy.contract import plugin_nodes
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 from spp_deploy.runtime.trt import plugin_mode
 from spp_deploy.runtime.trt.plugin_mode import is_plugin_mode, prepare_for_parser
 from trt_cases import fake_trt

@@ -16,13 +16,13 @@ import pytest
 
 import fake_tensorrt
 
-from spp_deploy import zoo
-from spp_deploy.errors import UserError
+from spp_deploy.sources import zoo
+from spp_deploy.util.errors import UserError
 from spp_deploy.runtime.trt import build, metadata, plugin_mode
 
 polygraphy_cuda = pytest.importorskip("polygraphy.cuda.cuda")
 
-NAME = "spp-net-seed000"
+NAME = "sppnet-pytorch"
 PROF = dict(min_shape="input:1x512x8x8", opt_shape="input:1x512x16x16", max_shape="input:2x512x32x32")
 
 

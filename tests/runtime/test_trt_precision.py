@@ -2,7 +2,7 @@
 
 import pytest
 
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 from spp_deploy.runtime.trt import precision
 
 

@@ -4,7 +4,7 @@ the model, and the message for a shape outside the profile."""
 import onnx
 import pytest
 
-from spp_deploy.errors import UserError
+from spp_deploy.util.errors import UserError
 from spp_deploy.runtime.trt import profiles
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from spp_deploy import zoo
-from spp_deploy.errors import UserError
+from spp_deploy.sources import zoo
+from spp_deploy.util.errors import UserError
 from spp_deploy.runtime.trt import build, metadata
 from spp_deploy.runtime.trt.common import INSTALL_HINT
 from trt_cases import HAVE_TRT, NAME, PROF, fake_trt

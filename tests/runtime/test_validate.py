@@ -3,8 +3,8 @@ ONNX Runtime CPU, a wrong model caught, seeded size sweeps, tolerance parsing.""
 
 import pytest
 
-from spp_deploy import zoo
-from spp_deploy.errors import UserError
+from spp_deploy.sources import zoo
+from spp_deploy.util.errors import UserError
 from spp_deploy.runtime.validate import ValidateConfig, parse_tolerances, run_validation, sweep_shapes
 from exports import MODES
 

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from spp_deploy import zoo
+from spp_deploy.sources import zoo
 
 
 def test_validate_cli_json_skip_and_summary(exported, tmp_path, cli):

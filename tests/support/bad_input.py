@@ -21,7 +21,7 @@ def no_work(monkeypatch):
     """Fail the test if a model is loaded or an export starts: patched wherever a command module
     holds the name (imported first, so that none binds the patched function for good)."""
     import spp_deploy.commands.common as common
-    import spp_deploy.deploy as deploy
+    import spp_deploy.checked_export as deploy
     from spp_deploy.commands import command_modules
 
     def boom(*a, **k):

@@ -3,7 +3,8 @@ in both modes."""
 
 import torch
 
-from spp_deploy import export_onnx, zoo
+from spp_deploy import export_onnx
+from spp_deploy.sources import zoo
 
 MODES = ("standard", "plugin")
 

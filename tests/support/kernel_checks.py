@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from spp_deploy import bins as B
+from spp_deploy.ops import bins as B
 from spp_deploy.native import cabi
 from spp_deploy.native import emulator as emu
 from spp_deploy.native import reference as cref
-from spp_deploy.op import spp_eager
+from spp_deploy.ops.pyramid import spp_eager
 
 GUARD = 16
 SENTINEL = np.uint32(0x7FBADBAD)  # a NaN payload neither the kernel nor the inputs produce

@@ -1,6 +1,6 @@
 """Independent slow reference for the tests: bin edges straight from docs/bin-rules.md,
 computed with Python integers / Fractions / numpy float32 and pooled with explicit loops.
-Deliberately shares no code with spp_deploy.bins."""
+Deliberately shares no code with spp_deploy.ops.bins."""
 
 from __future__ import annotations
 

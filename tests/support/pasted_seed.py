@@ -1,7 +1,7 @@
 """Seed 000 (sppnet-pytorch) as a user has it in their own file: ``spatial_pyramid_pool`` and
-``SPP_NET.forward`` exactly as ``spp_deploy.seeds`` holds them (the one copy of the seed's code),
+``SPP_NET.forward`` exactly as ``spp_deploy.sources.seeds`` holds them (the one copy of the seed's code),
 with ``SPP_NET``'s layers made small so its export stays fast. Loaded from the file, the function
-and the class are the user's, not ``spp_deploy.seeds``'s: export has to find them there."""
+and the class are the user's, not ``spp_deploy.sources.seeds``'s: export has to find them there."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class SPP_NET(nn.Module):
 
 def seed000_file(ndf: int) -> str:
     """The file's text; ``SPP_NET()`` takes ``ndf * 8`` input channels."""
-    from spp_deploy import seeds  # imports torch: only when a file is written
+    from spp_deploy.sources import seeds  # imports torch: only when a file is written
 
     return (HEADER + inspect.getsource(seeds.spatial_pyramid_pool) + SMALL_SPP_NET.format(ndf=ndf)
             + inspect.getsource(seeds.SPP_NET.forward))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from spp_deploy import bins as B
+from spp_deploy.ops import bins as B
 
 
 def pyramid_case(max_side: int, levels: st.SearchStrategy) -> dict[str, st.SearchStrategy]:

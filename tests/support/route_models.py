@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spp_deploy import SpatialPyramidPool, seeds
+from spp_deploy import SpatialPyramidPool
+from spp_deploy.sources import seeds
 
 
 class HalvesSPP(nn.Module):

@@ -6,7 +6,7 @@ import importlib.util
 import fake_tensorrt
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
-NAME = "spp-net-seed000"
+NAME = "sppnet-pytorch"
 
 PROF = dict(min_shape="input:1x512x8x8", opt_shape="input:1x512x16x16", max_shape="input:2x512x32x32")
 PROF4 = dict(min_shape="input:1x4x8x8", opt_shape="input:1x4x16x16", max_shape="input:2x4x32x32")

@@ -17,7 +17,7 @@ pytest.importorskip("tritonclient", reason="tritonclient (the triton extra) is n
 from google.protobuf import text_format  # noqa: E402
 
 from tiny import export_tiny  # noqa: E402
-from spp_deploy.constants import DEFAULT_TRITON_MAX_BATCH  # noqa: E402
+from spp_deploy.util.constants import DEFAULT_TRITON_MAX_BATCH  # noqa: E402
 from spp_deploy.triton.schema import model_config_pb2  # noqa: E402
 
 OPSET = [helper.make_opsetid("", 20)]
@@ -322,7 +322,7 @@ def test_schema_loads_from_tritonclient_without_grpcio(monkeypatch):
     """The writer needs only the generated message: without grpcio it is loaded from its file."""
     import sys
 
-    from spp_deploy.errors import UserError
+    from spp_deploy.util.errors import UserError
     from spp_deploy.triton import schema
 
     for k in [k for k in sys.modules if k.startswith("tritonclient.grpc")]:

@@ -14,7 +14,7 @@ pytest.importorskip("grpc", reason="grpcio (tritonclient[grpc]) is not installed
 
 from tiny import export_tiny  # noqa: E402
 from spp_deploy.bench.triton_client import TritonModel, grpc_url_for  # noqa: E402
-from spp_deploy.errors import UserError  # noqa: E402
+from spp_deploy.util.errors import UserError  # noqa: E402
 
 HAVE_HTTP = importlib.util.find_spec("geventhttpclient") is not None
 PROTOCOLS = ["grpc", pytest.param("http", marks=pytest.mark.skipif(
@@ -99,7 +99,7 @@ def test_unreachable_server_is_skipped_or_refused_in_one_line(cli, tmp_path):
 
 
 def test_triton_flags_need_a_triton_backend(cli):
-    code, _, err = cli("bench", "--model", "zoo:spp-net-seed000", "--backends", "torch", "--url", "localhost:8000")
+    code, _, err = cli("bench", "--model", "zoo:sppnet-pytorch", "--backends", "torch", "--url", "localhost:8000")
     assert code == 2 and err.count("\n") == 1 and "--url is for the triton-http / triton-grpc backends" in err, err
 
 

@@ -9,7 +9,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from ... import bins as _bins
+from ...ops import bins as _bins
 from ..symbolic import GraphBuilder, OnnxOps, Sym, gs_dtype
 
 _INT = np.int64

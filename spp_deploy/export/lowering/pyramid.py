@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from ... import bins as _bins
+from ...ops import bins as _bins
 from ...contract import EDGE_F32_MARK, PLUGIN_NAMESPACE, PLUGIN_VERSION, RULE_ATTR, SPP_DOMAIN, SPP_OP, SppConfig
 from ..registry import FLOAT_TYPES, Attr, OpSpec, Plugin, register
 from ..symbolic import GraphBuilder, OnnxOps, Sym, gs_dtype

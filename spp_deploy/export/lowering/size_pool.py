@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ... import bins as _bins
+from ...ops import bins as _bins
 from ...contract import POOL_OP
 from ..registry import keyed, register
 from ..symbolic import GraphBuilder, OnnxOps, Sym, gs_dtype

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from ... import bins as _bins
+from ...ops import bins as _bins
 from ...contract import SPP_DOMAIN, TAB_OP
 from ..registry import keyed, register
 from ..symbolic import GraphBuilder, OnnxOps, Sym, gs_dtype

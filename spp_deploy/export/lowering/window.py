@@ -24,8 +24,8 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from ...contract import WINDOW_OP, WINDOW_PLUGIN_NAMESPACE, WINDOW_PLUGIN_VERSION
-from ...projection import WindowProjection, project_span
-from ...window import level_sources
+from ...ops.projection import WindowProjection, project_span
+from ...ops.window_pyramid import level_sources
 from ..registry import FLOAT_TYPES, Attr, OpSpec, Plugin, register
 from ..symbolic import GraphBuilder, Sym, gs_dtype
 
@@ -164,7 +164,7 @@ def _log2_floor(b: GraphBuilder, length: Sym) -> Sym:
 def _table_grid(b: GraphBuilder, tables, s: Sym, cells: tuple[Sym, Sym, Sym, Sym], n: int,
                 guard: Sym | None = None) -> Sym:
     """[R, C, n, n]: each adaptive bin of each window as the max of four sparse-table cells."""
-    from ... import bins as _bins
+    from ...ops import bins as _bins
     from ..symbolic import OnnxOps
 
     matrix, offsets, hh, ww = tables

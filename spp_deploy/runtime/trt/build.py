@@ -26,7 +26,7 @@ from typing import Any
 
 import onnx
 
-from ...errors import UserError, first_line
+from ...util.errors import UserError, first_line
 from ...options import BuildOptions, takes_options
 from . import poly
 from .cache import cache_dir, engine_cache_key, file_sha256
@@ -97,7 +97,7 @@ def build_engine(
     ``mark_outputs``: intermediate tensors also made network outputs (a debug engine for
     ``localize``; those the network lacks are left out; never cached). ``options``: a
     ``BuildOptions`` holding the keywords from ``min_shape`` to ``use_cache`` (each documented there)."""
-    from ...fileio import atomic_write
+    from ...util.fileio import atomic_write
 
     model, raw = load_onnx(onnx_path)
     out = Path(output)

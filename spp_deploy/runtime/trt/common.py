@@ -10,8 +10,8 @@ import importlib
 import os
 from typing import Any
 
-from ...errors import UserError
-from ...extras import pip_install_hint
+from ...util.errors import UserError
+from ...util.extras import pip_install_hint
 
 INSTALL_HINT = (
     f"install it with: {pip_install_hint('tensorrt')} "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import UserError
+from ...util.errors import UserError
 
 
 def run_marked(onnx_path: str | os.PathLike, x: np.ndarray, names: Sequence[str], *,

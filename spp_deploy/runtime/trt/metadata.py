@@ -28,7 +28,7 @@ class EngineMeta:
     created: float = field(default_factory=time.time)
 
     def save(self, engine_path: Path) -> None:
-        from ...fileio import write_text
+        from ...util.fileio import write_text
 
         write_text(Path(str(engine_path) + META_SUFFIX), json.dumps(asdict(self), indent=1))
 

@@ -10,7 +10,7 @@ from typing import Any, Collection
 import onnx
 
 from ...contract import PLUGIN_NAME, PLUGIN_NAMESPACE, PLUGIN_VERSION, plugin_nodes, strip_functions
-from ...errors import UserError, first_line
+from ...util.errors import UserError, first_line
 from .common import shared_logger
 
 

@@ -15,8 +15,8 @@ import os
 import sys
 from typing import Any, Iterator
 
-from ...errors import UserError, first_line
-from ...extras import pip_install_hint
+from ...util.errors import UserError, first_line
+from ...util.extras import pip_install_hint
 
 _MODULES = ("polygraphy.backend.trt", "polygraphy.backend.trt.util", "polygraphy.datatype.tensorrt",
             "polygraphy.util.util")

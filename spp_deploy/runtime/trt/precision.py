@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...contract import EDGE_F32_MARK
-from ...errors import UserError
+from ...util.errors import UserError
 
 
 @dataclass(frozen=True)

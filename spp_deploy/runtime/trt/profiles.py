@@ -9,7 +9,7 @@ from typing import Sequence
 
 import onnx
 
-from ...errors import UserError
+from ...util.errors import UserError
 
 
 def parse_shape_spec(text: str, flag: str = "shape", min_dim: int = 1) -> dict[str, tuple[int, ...]]:

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ...errors import UserError
+from ...util.errors import UserError
 from ..base import Runner
 from . import poly
 from .common import gpu_identity, import_tensorrt

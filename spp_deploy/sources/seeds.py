@@ -1,6 +1,6 @@
 """The seed SPP implementations as users have them (our re-implementations of the blog code).
 
-They are deliberately *not* written in terms of ``spp_deploy.bins``: they are the sources the
+They are deliberately *not* written in terms of ``spp_deploy.ops.bins``: they are the sources the
 recognizer must identify, and the ground truth the exporter must reproduce, including where
 they break (see ``docs/bin-rules.md``).
 """

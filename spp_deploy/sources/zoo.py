@@ -1,6 +1,6 @@
 """Built-in seed models: randomly initialised, no downloads; the test bed of the toolkit.
 
-The models run the seed code itself (``spp_deploy.seeds``), so every export goes through layer
+The models run the seed code itself (``spp_deploy.sources.seeds``), so every export goes through layer
 recognition. Each entry names its input rule: the input sizes where its SPP layer is defined
 (``spp-deploy inspect`` computes the exact sets). FC widths are kept small.
 """
@@ -55,7 +55,7 @@ class ZooEntry:
     input_rule: str
 
 
-def _seed000(ndf: int = 64, hidden: int = 256, num_classes: int = 1000) -> nn.Module:
+def _sppnet_pytorch(ndf: int = 64, hidden: int = 256, num_classes: int = 1000) -> nn.Module:
     return seeds.SPP_NET(ndf=ndf, hidden=hidden, num_classes=num_classes)
 
 
@@ -68,7 +68,7 @@ ZOO: dict[str, ZooEntry] = {
     for e in [
         ZooEntry("sppnet-zf5", SppNetZF5, (1, 3, 224, 224), "SPP paper, ZF-5 with {6,3,2,1} (adaptive bins)",
                  "any H, W >= 13 (conv2 needs a 5x5 padded map)"),
-        ZooEntry("spp-net-seed000", _seed000, (1, 512, 16, 16), "sppnet-pytorch SPP_NET, [4,2,1] (ceil_pad bins)",
+        ZooEntry("sppnet-pytorch", _sppnet_pytorch, (1, 512, 16, 16), "sppnet-pytorch SPP_NET, [4,2,1] (ceil_pad bins)",
                  "H, W >= 5 with conv5 map size S=H-3 not in {1,2,3,5,9} (seed layer raises there); batch 1"),
         ZooEntry("detection-net-spp", _detection, (1, 3, 64, 64), "DetectionNetSPP with erogol's SPPLayer(3) (floor_kernel)",
                  "SPP map h x w (h = ((((H-2)//2-2)//2-2)//2)-2) fixed-length only where, for n = 1, 2, 4, "
@@ -79,6 +79,9 @@ ZOO: dict[str, ZooEntry] = {
                  "YOLO backbone (stride-1 pools, not binned)", "any H, W >= 1 (output keeps H/8, W/8)"),
     ]
 }
+
+RENAMED = {"spp-net-seed000": "sppnet-pytorch"}
+"""Old zoo names -> today's: the old ones still load, with a ``Renamed`` warning."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class DetectorEntry:
 
 
 def _zf5_detector(hidden: int = 4096) -> nn.Module:
-    from .detection.model import SppNetZF5Detector
+    from ..detection.model import SppNetZF5Detector
 
     return SppNetZF5Detector(hidden=hidden)
 
@@ -110,9 +113,23 @@ def zoo_names() -> list[str]:
     return sorted(ZOO)
 
 
-def get_entry(name: str) -> ZooEntry:
-    from .errors import UserError
+def current_name(name: str) -> str:
+    """``name``, or the name an old zoo name was given (with a ``Renamed`` warning)."""
+    if name not in RENAMED:
+        return name
+    import warnings
 
+    from ..util.errors import Renamed
+
+    warnings.warn(Renamed(f"zoo:{name} is now called zoo:{RENAMED[name]} (the old name will be removed)"),
+                  stacklevel=3)
+    return RENAMED[name]
+
+
+def get_entry(name: str) -> ZooEntry:
+    from ..util.errors import UserError
+
+    name = current_name(name)
     if name in DETECTORS:
         raise UserError(f"zoo:{name} is a detector (image + windows): export it with "
                         "`spp-deploy export-detector`, run it with `spp-deploy detect`")
@@ -125,6 +142,6 @@ def get_entry(name: str) -> ZooEntry:
 
 def create(name: str, seed: int = 0, **kwargs) -> nn.Module:
     """A zoo model (or detector) with deterministic random weights (``seed``)."""
-    entry = DETECTORS.get(name) or get_entry(name)
+    entry = DETECTORS.get(name) or get_entry(name)  # get_entry: old names too
     torch.manual_seed(seed)
     return entry.factory(**kwargs).eval()

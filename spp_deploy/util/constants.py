@@ -25,7 +25,7 @@ _REGISTRY_NAMES = ("BACKENDS", "BENCH_BACKENDS", "DEFAULT_BENCH_BACKENDS", "TRIT
 
 def __getattr__(name: str):
     if name in _REGISTRY_NAMES:
-        from .runtime import backends
+        from ..runtime import backends
 
         return getattr(backends, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

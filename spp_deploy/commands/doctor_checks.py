@@ -1,4 +1,5 @@
-"""Facts for ``spp-deploy doctor``; each probe is isolated so one broken package cannot hide the rest."""
+"""Facts for ``spp-deploy doctor``, beside its command; each probe is isolated so one broken
+package cannot hide the rest."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def _version(mod: str) -> str:
 
 
 def collect() -> list[tuple[str, str]]:
-    from .runtime.trt.common import INSTALL_HINT
+    from ..runtime.trt.common import INSTALL_HINT
 
     rows = [("python", platform.python_version()), ("spp-deploy", _version("spp_deploy"))]
     rows.append(("torch", _version("torch")))
@@ -44,7 +45,7 @@ def collect() -> list[tuple[str, str]]:
             cc = ".".join(map(str, torch.cuda.get_device_capability(i)))
             rows.append(("GPU", f"{torch.cuda.get_device_name(i)} (compute capability {cc}, {torch.cuda.device_count()} device(s))"))
         else:
-            from .runtime.trt.cuda import driver_gpu_identity
+            from ..runtime.trt.cuda import driver_gpu_identity
 
             drv = driver_gpu_identity()
             rows.append(("GPU", f"{drv['name']} (compute capability {drv['compute_capability']}; via the CUDA "
@@ -63,7 +64,7 @@ def _tritonclient_status() -> str:
     try:
         version = importlib.metadata.version("tritonclient")
     except importlib.metadata.PackageNotFoundError:
-        from .extras import pip_install_hint
+        from ..util.extras import pip_install_hint
 
         return f"not installed (spp-deploy triton and bench's triton-* backends need it: {pip_install_hint('triton')})"
     clients = [c for c, dep in (("http", "geventhttpclient"), ("grpc", "grpc")) if importlib.util.find_spec(dep)]
@@ -72,7 +73,7 @@ def _tritonclient_status() -> str:
 
 def _plugin_status() -> str:
     try:
-        from .native.library import find_plugin_library, load_plugin_library
+        from ..native.library import find_plugin_library, load_plugin_library
     except Exception as e:
         return f"spp_deploy.native.library unavailable ({type(e).__name__})"
     try:

@@ -6,7 +6,7 @@ ceil(S / n), a constant, ...), as measured at a few sizes by ``spp_deploy.recogn
 This module evaluates it: eagerly (the original PyTorch call with the arguments at the concrete
 size) and as the ``torch.library`` custom op ``spp_deploy::size_dependent_pool`` whose fake impl
 gives the output shape symbolically; the exporter turns it into one ``spp_deploy.SizeDependentPool``
-node, lowered by ``spp_deploy.export.size_pool`` with the bins of ``spp_deploy.bins``.
+node, lowered by ``spp_deploy.export.size_pool`` with the bins of ``spp_deploy.ops.bins``.
 """
 
 from __future__ import annotations

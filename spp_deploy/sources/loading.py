@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .errors import UserError, first_line
+from ..util.errors import UserError, first_line
 
 
 def parse_kwargs(text: str | None) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 A ``TableSpec`` holds, for every bin of one channel and every size S up to ``limit`` of each axis,
 the bin's real extent [start, end) on that axis, whether it touches zero padding (max mode:
 the bin's maximum is then at least 0), and (avg mode) the axis' factor of the divisor. The tables
-come from probing the user's layer as a black box (``spp_deploy.recognize.tabulate``); this
+come from probing the user's layer as a black box (``spp_deploy.recognize.table_probe``); this
 module only evaluates them: eagerly (``tabulated_eager``, the reference that the probe verifies
 against the layer) and as a ``torch.library`` custom op that the exporter turns into one
 ``spp_deploy.TabulatedPyramidPool`` node, lowered by ``spp_deploy.export.lowering``.
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .op import exporting
+from .pyramid import exporting
 
 LAYOUTS = ("flat", "3d_cl", "3d_lc")  # [B, F] with a feature permutation, [B, C, L], [B, L, C]
 

@@ -1,7 +1,7 @@
 """SPP-net detection pooling: ``WindowSpatialPyramidPool`` and its ``torch.library`` custom op.
 
-Each proposal window is projected onto the conv map (``spp_deploy.projection``) and pooled into
-an n x n grid per level with the ``adaptive`` bin rule of ``spp_deploy.bins`` applied to the
+Each proposal window is projected onto the conv map (``spp_deploy.ops.projection``) and pooled into
+an n x n grid per level with the ``adaptive`` bin rule of ``spp_deploy.ops.bins`` applied to the
 window (``docs/window-spp.md``, "Bins and reduction"), max with a zero-initialised accumulator.
 
 The eager op answers bins with a 2-D sparse table (range-maximum query): for each power-of-two
@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..util.constants import WINDOWS_DTYPES
+from ..util.errors import UserError
 from . import bins as _bins
-from .constants import WINDOWS_DTYPES
-from .errors import UserError
 from .projection import TORCH_OPS, ZF5, WindowProjection, project_span
 
 # Levels n where the released code's float32 bin edges ((float)yy / n * h) and ONNX Runtime's

@@ -46,6 +46,11 @@ class ParityError(UserError):
     exit_code = 1
 
 
+class Renamed(FutureWarning):
+    """A name the user typed (a zoo model, ...) still works under its old spelling; the CLI says
+    so in one ``spp-deploy: warning:`` line, Python callers get a FutureWarning."""
+
+
 def strip_ansi(text: str) -> str:
     """``text`` without terminal escape codes (torch colours its messages even into a pipe)."""
     return _ANSI.sub("", text)

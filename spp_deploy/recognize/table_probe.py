@@ -24,8 +24,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..constants import DEFAULT_TABULATE_LIMIT
-from ..tabulated import AxisTable, TableSpec, tabulated_eager
+from ..ops.table_pyramid import AxisTable, TableSpec, tabulated_eager
+from ..util.constants import DEFAULT_TABULATE_LIMIT
 
 DEFAULT_LIMIT = DEFAULT_TABULATE_LIMIT
 _NPROBE = 5

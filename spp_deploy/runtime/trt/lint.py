@@ -21,7 +21,7 @@ from typing import Iterable
 import onnx
 from onnx import TensorProto as TP
 
-from .contract import EDGE_F32_MARK, PLUGIN_ATTRS, PLUGIN_OPS, SPP_DOMAIN, SPP_OP, WINDOW_OP
+from ...contract import EDGE_F32_MARK, PLUGIN_ATTRS, PLUGIN_OPS, SPP_DOMAIN, SPP_OP, WINDOW_OP
 
 # Type-set codes: F fp32, H fp16, b bf16, i int32, l int64, B bool, u uint8, c int8, 8 fp8, 4 int4.
 _TYPE_CODES = {
@@ -285,7 +285,7 @@ def _lint_window_node(n: onnx.NodeProto, name: str) -> Finding:
     or more than 16, a projection that is not 3 finite values with stride > 0."""
     import math
 
-    from .window import EXACT_LEVELS
+    from ...ops.window_pyramid import EXACT_LEVELS
 
     where = f"{n.domain}.{n.op_type}"
     levels = [int(v) for v in (_attr(n, "levels", []) or [])]

@@ -14,7 +14,7 @@ EXTRAS = ("cpu", "gpu", "tensorrt", "plot", "image", "triton", "dev")
 def source_checkout() -> Path | None:
     """The checkout's root when this package is imported from a source tree (a pyproject.toml of
     spp-deploy beside the package directory), else None (an installed wheel)."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # CHECKOUT/spp_deploy/util/extras.py
     try:
         text = (root / "pyproject.toml").read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

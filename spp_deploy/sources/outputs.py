@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import UserError, first_line
+from ..util.errors import UserError, first_line
 
 OUTPUT_NAME = "output"
 INPUT_NAME = "input"  # an output may not take the input's name (ONNX values are named once)
@@ -97,7 +97,7 @@ def to_host(output: Any) -> Any:
 def model_output_names(model: torch.nn.Module, example: torch.Tensor) -> list[str]:
     """Run ``model`` once at ``example`` as it is traced (no grad, ultralytics heads in export
     mode) and name its outputs; a non-tensor leaf is refused before any export work."""
-    from .recognize import export_mode
+    from .heads import export_mode
 
     try:
         with torch.no_grad(), export_mode(model):
