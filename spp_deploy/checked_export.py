@@ -22,16 +22,16 @@ import onnx
 import torch
 
 from . import export as _export
-from .constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES, PRECISION_TOLERANCES
-from .errors import ParityError, UserError
-from .fileio import atomic_write, check_output
+from .util.constants import DEFAULT_OPSET, DEFAULT_WINDOWS_DTYPE, DYNAMIC_AXES, PRECISION_TOLERANCES
+from .util.errors import ParityError, UserError
+from .util.fileio import atomic_write, check_output
 from .export.trace import MAPS_NAME, ROUTES, WINDOW_AXES, WINDOWS_NAME, to_onnx_model
-from .modelstate import keeps_model
+from .sources.modelstate import keeps_model
 from .options import ExportOptions, takes_options
-from .outputs import model_output_names
+from .sources.outputs import model_output_names
 from .runtime.compare import source_error
 from .runtime.parity import WindowParity, check_export_parity, check_window_parity  # noqa: F401 (re-exported)
-from .window import PARITY_CASES, parity_windows, windows_torch_dtype
+from .ops.window_pyramid import PARITY_CASES, parity_windows, windows_torch_dtype
 
 
 def save_onnx(proto: onnx.ModelProto, path: Path, verify: Callable[[Path], None] | None = None) -> None:
@@ -63,7 +63,7 @@ class ExportResult:
 def _canonical_arguments(model, example_inputs, dynamic, opset, sizes, tabulate_limit) -> tuple:
     """The forms the command line takes (sizes (H, W), dynamic 'batch', opset '20') made
     canonical; anything else one ``UserError`` naming the argument (``spp_deploy.arguments``)."""
-    from . import arguments
+    from .util import arguments
 
     arguments.module_or_error(model)
     return (arguments.example_tensor(example_inputs), arguments.parse_dynamic(dynamic), arguments.opset_number(opset),

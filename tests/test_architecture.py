@@ -82,11 +82,18 @@ def test_native_is_below_export_runtime_and_the_command_line():
     assert [a for dst in ("export", "runtime", "deploy", "commands", "cli") for a in _arrows("native", dst)] == []
 
 
+# The one upward import allowed below: util/constants.py's deprecated backend-name attributes
+# (constants.BACKENDS, ...) read the backend registry lazily, inside a module __getattr__.
+_DEPRECATED_FORWARDS = {("util/constants.py", "spp_deploy.runtime.backends")}
+
+
 def _package_deps(src: str) -> set[str]:
     """The spp_deploy packages/modules one level below the root that ``src`` imports."""
     out = set()
     for f in (ROOT / src).rglob("*.py"):
-        out |= {m.split(".")[1] for m in _imports(f) if m.startswith("spp_deploy.") and m.count(".") >= 1}
+        rel = str(f.relative_to(ROOT))
+        out |= {m.split(".")[1] for m in _imports(f) if m.startswith("spp_deploy.") and m.count(".") >= 1
+                and not any(rel == r and (a == m or a.startswith(m + ".")) for r, a in _DEPRECATED_FORWARDS)}
     return out - {src}
 
 

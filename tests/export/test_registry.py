@@ -12,6 +12,7 @@ from spp_deploy import contract
 from spp_deploy.export import registry
 from spp_deploy.export.passes import run_pass
 from spp_deploy.export.trace import to_onnx_model
+from spp_deploy.runtime import parity
 
 
 def _spp_torch_ops() -> set[str]:
@@ -120,10 +121,9 @@ def test_old_names_still_work():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import spp_deploy.checked_export as checked
-        import spp_deploy.deploy as deploy
         from spp_deploy.export import graph, onnx_export, window, window_export
 
-    assert deploy is checked and deploy.check_window_parity is checked.check_window_parity
+    assert checked.check_window_parity is parity.check_window_parity  # spp_deploy.deploy: tests/test_module_aliases.py
     assert onnx_export.to_onnx_model is to_onnx_model
     assert callable(graph.lower_standard) and callable(graph.to_plugin_mode) and callable(window.windows_to_plugin_mode)
     assert callable(window_export.to_onnx_window_model) and callable(onnx_export.trace_to_onnx)
