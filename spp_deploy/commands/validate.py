@@ -52,9 +52,50 @@ def run(args) -> int:
 
 
 def _validate(args):
+    """The whole command but its JSON file: (exit code, report, extra JSON fields). Every bad
+    option fails before the model loads."""
     from ..api import validate_config
-    from ..runtime.validate import DEFAULT_SAMPLES, run_validation
+    from ..runtime.validate import DEFAULT_SAMPLES
 
+    backends = _backends(args)
+    size_range = args.size_range
+    options = validate_options(args, backends, default_sizes=not (size_range or args.images or args.load_inputs))
+    if args.load_outputs and not args.load_inputs:
+        raise UserError("--load-outputs compares saved outputs with PyTorch on the inputs they came from: "
+                        "give those inputs with --load-inputs")
+    io = Interop(args)
+    images, loaded = _real_inputs(args)
+    saved = None
+    if args.load_outputs:
+        from ..interop import read_outputs
+
+        saved = read_outputs(args.load_outputs)
+    require_backends(backends)  # before the model loads: a missing runtime fails at once
+    model = load_model_from_args(args)
+    channels = _channels(args, model)
+    samples = (size_range.count or DEFAULT_SAMPLES) if size_range else 0
+    cfg = validate_config(options, channels, args.onnx, args.engine, images, size_range, samples)
+    report, seen = _sweep(args, model, cfg, backends, len(images), io)
+    if saved is not None:
+        from ..runtime.validate import saved_records
+
+        refs = [(next(iter(f.values())), io.results[args.reference][i]) for i, f in enumerate(io.feeds)]
+        for r in saved_records(cfg, saved, loaded, refs):
+            print(format_record(r), flush=True)
+            report.records.append(r)
+    io.write()
+    verdict = _print_summary(report)
+    extra = {}
+    if args.localize:
+        found = seen.localize(model, cfg)
+        if found is not None:
+            print(found.describe())
+            extra["localize"] = found.as_dict()
+    return (0 if verdict == "PASSED" else 1), report, extra
+
+
+def _backends(args) -> list[str]:
+    """The backends to run (default: those the given files allow), each with the file it needs."""
     default = "ort-cpu" + (",trt" if args.engine else "") if args.onnx else ("trt" if args.engine else "")
     if args.backends is None and not default:
         raise UserError("nothing to validate: give --onnx and/or --engine (or --backends torch-fp64)")
@@ -66,12 +107,12 @@ def _validate(args):
     for label, p in (("--onnx", args.onnx), ("--engine", args.engine)):
         if p and not Path(p).is_file():
             raise UserError(f"{label} file not found: {p}")
-    size_range = args.size_range
-    options = validate_options(args, backends, default_sizes=not (size_range or args.images or args.load_inputs))
-    if args.load_outputs and not args.load_inputs:
-        raise UserError("--load-outputs compares saved outputs with PyTorch on the inputs they came from: "
-                        "give those inputs with --load-inputs")
-    io = Interop(args)
+    return backends
+
+
+def _real_inputs(args) -> tuple[list, list]:
+    """(every real input: --images then --load-inputs, just the --load-inputs ones) as (label,
+    array); the second is what --load-outputs' iterations belong to."""
     images = []
     if args.images is not None:
         from ..util.inputs import load_input
@@ -87,19 +128,17 @@ def _validate(args):
 
         loaded = [(label, np.asarray(arr, dtype=np.float32)) for label, arr in loaded_inputs(args.load_inputs)]
         images += loaded
-    saved = None
-    if args.load_outputs:
-        from ..interop import read_outputs
+    return images, loaded
 
-        saved = read_outputs(args.load_outputs)
-    require_backends(backends)  # before the model loads: a missing runtime fails at once
-    model = load_model_from_args(args)
-    channels = _channels(args, model)
-    samples = (size_range.count or DEFAULT_SAMPLES) if size_range else 0
-    cfg = validate_config(options, channels, args.onnx, args.engine, images, size_range, samples)
-    total = (len(cfg.shapes) + len(images)) * len(backends)
+
+def _sweep(args, model, cfg, backends: list[str], n_images: int, io: Interop):
+    """The sweep with a progress bar on stderr and each record printed as it comes: (report, the
+    --localize replay)."""
+    from ..runtime.validate import run_validation
+
+    total = (len(cfg.shapes) + n_images) * len(backends)
     print(f"validate: {', '.join(backends)} vs {args.reference} ({args.model}), {len(cfg.shapes)} size(s)"
-          f"{f' + {len(images)} image(s)' if images else ''}, seed {args.seed}")
+          f"{f' + {n_images} image(s)' if n_images else ''}, seed {args.seed}")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -119,14 +158,11 @@ def _validate(args):
 
         report = run_validation(model, cfg, on_record=on_record, on_step=lambda: progress.advance(task),
                                 on_infer=on_infer)
-    if saved is not None:
-        from ..runtime.validate import saved_records
+    return report, seen
 
-        refs = [(next(iter(f.values())), io.results[args.reference][i]) for i, f in enumerate(io.feeds)]
-        for r in saved_records(cfg, saved, loaded, refs):
-            print(format_record(r), flush=True)
-            report.records.append(r)
-    io.write()
+
+def _print_summary(report) -> str:
+    """Print the verdict line (counts and worst error, or that nothing was compared); return the verdict."""
     counts = report.counts()
     worst = max((r.comparison.max_rel for r in report.records if r.comparison and r.comparison.shape_ok), default=0.0)
     verdict = "PASSED" if report.passed else "FAILED"
@@ -135,13 +171,7 @@ def _validate(args):
               f"(worst max rel err {worst:.2e})")
     else:
         print(f"{verdict}: nothing was compared: all {counts['SKIPPED']} requested input(s) were skipped")
-    extra = {}
-    if args.localize:
-        found = seen.localize(model, cfg)
-        if found is not None:
-            print(found.describe())
-            extra["localize"] = found.as_dict()
-    return (0 if verdict == "PASSED" else 1), report, extra
+    return verdict
 
 
 class Replay:

@@ -220,92 +220,114 @@ def run_validation(model, cfg: ValidateConfig, on_record: Callable[[Record], Non
     Returns:
         The report: one record per backend, shape and output.
     """
-    from .backends import make_runner
     from .torch_runner import TorchRunner
 
-    report = Report()
-
-    def emit(rec: Record) -> None:
-        report.records.append(rec)
-        if on_record:
-            on_record(rec)
-
+    sweep = _Sweep(cfg, Report(), on_record, on_step, on_infer)
     ref_runner = TorchRunner(model, float64=cfg.reference == "torch-fp64")
-    inputs: list[tuple[tuple, str | None, np.ndarray | None]] = []
-    rng = np.random.default_rng(cfg.seed)
-    for shape in cfg.shapes:
-        why = source_error(model, shape)
-        if why:
-            for b in cfg.backends:
-                emit(Record(b, tuple(shape), "*", skipped=f"the PyTorch model cannot run here: {why}"))
-                if on_step:
-                    on_step()
-            continue
-        inputs.append((tuple(shape), None, rng.standard_normal(shape, dtype=np.float32)))
-    for label, arr in cfg.images:
-        why = source_error(model, arr.shape)
-        if why:
-            for b in cfg.backends:
-                emit(Record(b, tuple(arr.shape), "*", skipped=f"the PyTorch model cannot run here: {why}", label=label))
-                if on_step:
-                    on_step()
-            continue
-        inputs.append((tuple(arr.shape), label, arr.astype(np.float32)))
+    inputs = _runnable_inputs(model, sweep)
     if not inputs:
-        return report
+        return sweep.report
     with contextlib.ExitStack() as stack:
-        runners = {}
-        for b in cfg.backends:
-            r = make_runner(b, model=model, onnx=cfg.onnx, engine=cfg.engine, plugin=cfg.plugin, threads=cfg.threads)
-            runners[b] = stack.enter_context(r)
+        runners = _open_runners(model, cfg, stack)
         _check_tolerance_names(cfg, runners.values())
         for shape, label, x in inputs:
             ref_out = ref_runner.infer({ref_runner.input_name: x})
-            if on_infer:
-                on_infer(ref_runner.name, {ref_runner.input_name: x}, ref_out)
-            refs = list(ref_out.values())
+            sweep.infer(ref_runner.name, {ref_runner.input_name: x}, ref_out)
             for b, runner in runners.items():
-                specs = runner.input_specs()
-                precision = _precision_of(b, runner)
-                if len(specs) != 1:
-                    raise UserError(f"{b}: the model has {len(specs)} inputs; validate supports one")
-                (in_name, (dtype, _)), = specs.items()
-                xin = x.astype(_dtype_name(dtype)) if _dtype_name(dtype) in ("float16", "float32", "float64") else x
-                if b == "trt":
-                    from .trt.profiles import shape_outside_profile
+                _compare_backend(sweep, b, runner, shape, label, x, ref_out)
+                sweep.step()
+    return sweep.report
 
-                    lo, hi = runner.profile(in_name)
-                    why = shape_outside_profile(in_name, shape, lo, hi)
-                    if why:
-                        emit(Record(b, shape, "*", skipped=why, label=label, precision=precision))
-                        if on_step:
-                            on_step()
-                        continue
-                try:
-                    outs = runner.infer({in_name: xin})
-                except UserError as e:
-                    emit(Record(b, shape, "*", error=str(e), label=label, precision=precision))
-                    if on_step:
-                        on_step()
-                    continue
-                if on_infer:
-                    on_infer(b, {in_name: xin}, outs)
-                names = runner.output_names() if hasattr(runner, "output_names") else list(outs)
-                if len(names) != len(refs):
-                    emit(Record(b, shape, "*", error=f"{b} gives {len(names)} output(s), the PyTorch model "
-                                f"returns {len(refs)} tensor(s) ({', '.join(ref_out)})", label=label,
-                                precision=precision))
-                    if on_step:
-                        on_step()
-                    continue
-                for name, ref in zip(names, refs):
-                    rtol, atol = _tol(cfg, name, precision)
-                    out = outs[name].astype(np.float64 if ref.dtype == np.float64 else np.float32)
-                    cmp = compare_arrays(out, ref, rtol=rtol, atol=atol)
-                    emit(Record(b, shape, name, cmp, _top1(out, ref), rtol, atol, precision, label=label))
-                if on_step:
-                    on_step()
-    return report
+
+@dataclass
+class _Sweep:
+    """One run's settings, report and callbacks, so that its steps share them without long argument lists."""
+
+    cfg: ValidateConfig
+    report: Report
+    on_record: Callable[[Record], None] | None = None
+    on_step: Callable[[], None] | None = None
+    on_infer: Callable[[str, dict, dict], None] | None = None
+
+    def emit(self, rec: Record) -> None:
+        self.report.records.append(rec)
+        if self.on_record:
+            self.on_record(rec)
+
+    def step(self) -> None:
+        if self.on_step:
+            self.on_step()
+
+    def infer(self, backend: str, feed: dict, outputs: dict) -> None:
+        if self.on_infer:
+            self.on_infer(backend, feed, outputs)
+
+
+def _runnable_inputs(model, sweep: _Sweep) -> list[tuple[tuple, str | None, np.ndarray]]:
+    """(shape, label, array) of every input the PyTorch model can take, random ones first (seeded,
+    drawn only for those that run); the others are skipped for every backend here, once."""
+    cfg = sweep.cfg
+    rng = np.random.default_rng(cfg.seed)
+    candidates = [(shape, None, None) for shape in cfg.shapes] + [(arr.shape, label, arr) for label, arr in cfg.images]
+    inputs: list[tuple[tuple, str | None, np.ndarray]] = []
+    for shape, label, arr in candidates:
+        why = source_error(model, shape)
+        if why:
+            for b in cfg.backends:
+                sweep.emit(Record(b, tuple(shape), "*", skipped=f"the PyTorch model cannot run here: {why}",
+                                  label=label))
+                sweep.step()
+            continue
+        x = rng.standard_normal(shape, dtype=np.float32) if arr is None else arr.astype(np.float32)
+        inputs.append((tuple(shape), label, x))
+    return inputs
+
+
+def _open_runners(model, cfg: ValidateConfig, stack: contextlib.ExitStack) -> dict:
+    """Every backend's runner, opened once for the whole sweep and closed with ``stack``."""
+    from .backends import make_runner
+
+    runners = {}
+    for b in cfg.backends:
+        r = make_runner(b, model=model, onnx=cfg.onnx, engine=cfg.engine, plugin=cfg.plugin, threads=cfg.threads)
+        runners[b] = stack.enter_context(r)
+    return runners
+
+
+def _compare_backend(sweep: _Sweep, b: str, runner, shape: tuple, label: str | None, x: np.ndarray,
+                     ref_out: dict) -> None:
+    """One backend on one input: its records (one per output), or one skip/error record that says why not."""
+    specs = runner.input_specs()
+    precision = _precision_of(b, runner)
+    if len(specs) != 1:
+        raise UserError(f"{b}: the model has {len(specs)} inputs; validate supports one")
+    (in_name, (dtype, _)), = specs.items()
+    xin = x.astype(_dtype_name(dtype)) if _dtype_name(dtype) in ("float16", "float32", "float64") else x
+    if b == "trt":
+        from .trt.profiles import shape_outside_profile
+
+        lo, hi = runner.profile(in_name)
+        why = shape_outside_profile(in_name, shape, lo, hi)
+        if why:
+            sweep.emit(Record(b, shape, "*", skipped=why, label=label, precision=precision))
+            return
+    try:
+        outs = runner.infer({in_name: xin})
+    except UserError as e:
+        sweep.emit(Record(b, shape, "*", error=str(e), label=label, precision=precision))
+        return
+    sweep.infer(b, {in_name: xin}, outs)
+    names = runner.output_names() if hasattr(runner, "output_names") else list(outs)
+    refs = list(ref_out.values())
+    if len(names) != len(refs):
+        sweep.emit(Record(b, shape, "*", error=f"{b} gives {len(names)} output(s), the PyTorch model "
+                          f"returns {len(refs)} tensor(s) ({', '.join(ref_out)})", label=label, precision=precision))
+        return
+    for name, ref in zip(names, refs):
+        rtol, atol = _tol(sweep.cfg, name, precision)
+        out = outs[name].astype(np.float64 if ref.dtype == np.float64 else np.float32)
+        cmp = compare_arrays(out, ref, rtol=rtol, atol=atol)
+        sweep.emit(Record(b, shape, name, cmp, _top1(out, ref), rtol, atol, precision, label=label))
 
 
 def saved_records(cfg: ValidateConfig, saved: Sequence[tuple[str, Sequence[Mapping[str, np.ndarray]]]],
