@@ -24,7 +24,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _all_routes() -> tuple[str, ...]:
-    from .export.onnx_export import ROUTES  # imports torch: only when an ExportOptions is made
+    from .export.trace import ROUTES  # imports torch: only when an ExportOptions is made
 
     return tuple(ROUTES)
 

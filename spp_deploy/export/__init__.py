@@ -5,7 +5,7 @@ One pipeline for every op: ``trace`` (export routes: torch.export + the dynamo O
 else the TorchScript exporter, whose symbolics are in ``torchscript``; ``causes`` says in one
 line why a route failed) keeps each custom op as one node; ``passes`` lowers those nodes to
 standard ops or keeps them as plugin nodes, as ``registry`` says for each op; the lowerings are
-``lowering/`` (pyramid, tabulated, size-dependent pool, window), bin edges from ``spp_deploy.bins``
+``lowering/`` (pyramid, tabulated, size-dependent pool, window), bin edges from ``spp_deploy.ops.bins``
 through ``symbolic``.
 """
 

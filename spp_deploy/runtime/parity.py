@@ -288,7 +288,7 @@ def check_window_parity(model: torch.nn.Module, onnx_path: str | Path, channels:
     ``ParityError`` naming the first mismatching case.
 
     Args:
-        cases: (S, H, W, R) map and window counts (default ``spp_deploy.window.PARITY_CASES``).
+        cases: (S, H, W, R) map and window counts (default ``spp_deploy.ops.window_pyramid.PARITY_CASES``).
         exact: demand bit-identical output (a bare window pyramid); otherwise within ``rtol`` of
             the reference's largest magnitude (layers after the pyramid may sum in another order).
     """

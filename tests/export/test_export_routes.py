@@ -20,8 +20,10 @@ from route_models import ItemRegions, make_route_models
 from tiny import tiny_model
 
 from spp_deploy import export_onnx
-from spp_deploy.export import causes, get_route, onnx_export
-from spp_deploy.runtime.compare import check_export_parity, source_error
+from spp_deploy.export import causes, get_route
+from spp_deploy.export import trace as onnx_export
+from spp_deploy.runtime.compare import source_error
+from spp_deploy.runtime.parity import check_export_parity
 from spp_deploy.sources import zoo
 from spp_deploy.util.errors import ParityError, UserError, first_line
 
