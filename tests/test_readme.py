@@ -34,6 +34,9 @@ import pytest
 
 from pasted_seed import seed000_file
 
+# One worker runs them all under pytest-xdist: later commands read the files earlier ones wrote.
+pytestmark = pytest.mark.xdist_group("readme")
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 GPU_MARKER = "# with TensorRT and nvcc:"

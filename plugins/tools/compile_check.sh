@@ -63,12 +63,17 @@ if [ -x "$NVCC" ]; then
       "$NVCC" -std=c++17 -I"$SRC" -isystem "$TRT_INC" -isystem "$CUDA_INC" -DSPP_STATIC_REGISTRATION=1 -x cu \
       -arch=sm_75 -Xcompiler=-fPIC,-fvisibility=hidden -c "$tu" -o "$OUT/${name}_nvcc.o"
   done
+  # Each kernel for every architecture in SPP_CHECK_ARCHS (default: sm_75, the oldest supported;
+  # sm_80 and sm_90, where register and shared-memory limits differ); the first one is linked.
   for cu in "$SRC/spatialPyramidPoolKernel.cu" "$WIN/windowSpatialPyramidPoolKernel.cu"; do
     name=$(basename "$cu" .cu)
-    step "nvcc -c $name.cu (sm_75, warnings are errors)" \
-      "$NVCC" -std=c++17 -I"$SRC" -arch=sm_75 -Werror=all-warnings -Xcompiler=-fPIC,-fvisibility=hidden -c "$cu" \
-      -o "$OUT/$name.o"
-    objs+=("$OUT/$name.o")
+    first=1
+    for arch in ${SPP_CHECK_ARCHS:-75 80 90}; do
+      step "nvcc -c $name.cu (sm_$arch, warnings are errors)" \
+        "$NVCC" -std=c++17 -I"$SRC" -arch=sm_$arch -Werror=all-warnings -Xcompiler=-fPIC,-fvisibility=hidden \
+        -c "$cu" -o "$OUT/${name}_sm$arch.o"
+      if [ $first = 1 ]; then objs+=("$OUT/${name}_sm$arch.o"); first=0; fi
+    done
   done
   # Link the default build into a shared object (cudart left undefined): proves the TU set is
   # complete, and that it needs nothing from libnvinfer.
