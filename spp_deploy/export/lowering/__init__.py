@@ -3,7 +3,8 @@
 Imported in this order, which is the order the graph pass applies them in."""
 
 from . import pyramid, tabulated, size_pool, window  # noqa: F401  (each registers its op)
+from .common import if_then  # the former export/lowering.py's public names, kept importable from here
 from .pyramid import build_pyramid
 from .tabulated import build_tabulated
 
-__all__ = ["build_pyramid", "build_tabulated"]
+__all__ = ["build_pyramid", "build_tabulated", "if_then"]
