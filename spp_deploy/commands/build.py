@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from .args import add_force_arg, add_json_arg, add_output_arg
-from .common import emit_json, json_output, output_path
+from .common import output_path, run_with_report
 from .console import status
 from .option_groups import add_build_options, build_options
 
 
 def run(args) -> int:
-    json_path, human = json_output(args)
-    with human:
-        report = _build(args)
-    emit_json(json_path, report)
-    return 0
+    return run_with_report(args, _build)
 
 
 def _build(args) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 from ..util.errors import UserError
@@ -131,6 +132,16 @@ def json_output(args, what: str = "--json file"):
     if getattr(args, "json", None) == "-":
         return "-", contextlib.redirect_stdout(sys.stderr)
     return output_path(args, getattr(args, "json", None), what), contextlib.nullcontext()
+
+
+def run_with_report(args, work: Callable[[object], dict]) -> int:
+    """Run ``work(args)`` (with its printing moved to stderr when the JSON goes to stdout) and
+    write the report it returns as ``--json`` asks: what export, build, detect and triton share."""
+    json_path, human = json_output(args)
+    with human:
+        report = work(args)
+    emit_json(json_path, report)
+    return 0
 
 
 def emit_json(path, data: dict) -> None:

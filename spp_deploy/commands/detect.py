@@ -10,7 +10,7 @@ from ..util.errors import UserError
 from ..runtime.backends import BACKENDS, REGISTRY
 from .args import (_nonempty, add_force_arg, add_json_arg, add_model_args, add_model_file_args, add_output_arg,
                    value_type)
-from .common import allocation_errors, emit_json, json_output, output_path, require_backends
+from .common import allocation_errors, output_path, require_backends, run_with_report
 from .console import status
 
 DETECT_BACKENDS = tuple(b for b in BACKENDS if REGISTRY[b].variant != "fp64")  # a float64 model runs no detector
@@ -23,11 +23,7 @@ def _scales(text: str) -> list[int]:
 
 
 def run(args) -> int:
-    json_path, human = json_output(args)
-    with human:
-        report = _detect(args)
-    emit_json(json_path, report)
-    return 0
+    return run_with_report(args, _detect)
 
 
 def _detect(args) -> dict:

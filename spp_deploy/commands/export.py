@@ -6,18 +6,14 @@ import time
 
 from ..util.errors import UserError
 from .args import add_force_arg, add_input_shape_arg, add_json_arg, add_model_args, add_output_arg
-from .common import (allocation_errors, emit_json, input_shape, json_output, load_model_from_args, output_path,
-                     print_parity)
+from .common import (allocation_errors, input_shape, load_model_from_args, output_path, print_parity,
+                     run_with_report)
 from .console import status
 from .option_groups import add_export_options, export_options
 
 
 def run(args) -> int:
-    json_path, human = json_output(args)
-    with human:
-        report = _export(args)
-    emit_json(json_path, report)
-    return 0
+    return run_with_report(args, _export)
 
 
 def _export(args) -> dict:

@@ -8,15 +8,11 @@ from pathlib import Path
 from ..util.constants import DEFAULT_TRITON_MAX_BATCH, TRITON_KINDS
 from ..util.errors import UserError
 from .args import add_json_arg, add_model_file_args
-from .common import emit_json, json_output
+from .common import run_with_report
 
 
 def run(args) -> int:
-    json_path, human = json_output(args)
-    with human:
-        report = _triton(args)
-    emit_json(json_path, report)
-    return 0
+    return run_with_report(args, _triton)
 
 
 def _triton(args) -> dict:
